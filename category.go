@@ -1,0 +1,26 @@
+package paybatch
+
+// Category is where one merchant_transaction_id lands in reconciliation.
+// Each id lands in exactly one, by the precedence of Categories.
+type Category string
+
+const (
+	CatRejectedBeforeSend  Category = "rejected_before_send"  // refused by paybatch or the provider before executing
+	CatDuplicateAtProvider Category = "duplicate_at_provider" // the provider executed one id more than once
+	CatDuplicateInLedger   Category = "duplicate_in_ledger"   // the ledger has the id more than once
+	CatMissingAtProvider   Category = "missing_at_provider"   // in the ledger, never executed
+	CatMissingInLedger     Category = "missing_in_ledger"     // executed, no ledger line
+	CatPending             Category = "pending"               // no final provider status yet
+	CatCurrencyMismatch    Category = "currency_mismatch"
+	CatStatusMismatch      Category = "status_mismatch" // ledger expects done; provider declined/failed/cancelled
+	CatAmountMismatch      Category = "amount_mismatch"
+	CatMatched             Category = "matched"
+)
+
+// Categories is the precedence order: an id is put in the first category
+// whose condition holds.
+var Categories = []Category{
+	CatRejectedBeforeSend, CatDuplicateAtProvider, CatDuplicateInLedger,
+	CatMissingAtProvider, CatMissingInLedger, CatPending,
+	CatCurrencyMismatch, CatStatusMismatch, CatAmountMismatch, CatMatched,
+}

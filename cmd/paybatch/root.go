@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paybatch/paybatch"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// env is everything a command may touch outside its arguments, injected so
+// that tests drive run() exactly as main does.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+}
+
+// run is the whole program minus process wiring: it parses args, runs the
+// command and returns an error whose exit code paybatch.CodeOf gives.
+func run(ctx context.Context, args []string, e env) error {
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.getenv == nil {
+		e.getenv = func(string) string { return "" }
+	}
+	if e.stdin == nil {
+		e.stdin = eofReader{}
+	}
+	root := newRootCmd(&e)
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	var ee *paybatch.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		// cobra's own errors (unknown flag, missing argument) are usage errors.
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	return err
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "paybatch",
+		Short: "Move money in bulk and prove where it went",
+		Long: `paybatch reads batches of refunds (SmartRetry) and Direct Debit payments and
+credits (SmarterPay), submits each row exactly once under the provider's rate
+limit, polls for final statuses, reconciles them with your ledger in DuckDB and
+writes a report finance can open.
+
+Start with:  paybatch demo
+
+Exit codes (every command):
+  0  clean
+  1  finished, with exceptions (rejected rows, declines, conflicts, mismatches)
+  2  usage, input or configuration error: nothing was done
+  3  aborted (signal, credentials, provider outage): re-run to resume
+  4  another run holds the journal lock`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(
+	// one line per command; each command lives in its own file
+	)
+	return root
+}
