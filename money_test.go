@@ -100,3 +100,30 @@ func TestTotalsNeverMixCurrencies(t *testing.T) {
 		t.Fatalf("adding USD to JPY: err = %v", err)
 	}
 }
+
+func TestSummaryJSONRoundTrip(t *testing.T) {
+	usd, kwd := paybatch.MustCurrency("USD"), paybatch.MustCurrency("KWD")
+	s := paybatch.Summary{
+		Categories: map[paybatch.Category]paybatch.CategoryTotals{
+			paybatch.CatMatched: {Count: 2, Totals: paybatch.Totals{"USD": {Currency: usd, Minor: 12345}}},
+		},
+		MatchRate:      0.5,
+		LedgerTotals:   paybatch.Totals{"USD": {Currency: usd, Minor: 20000}, "KWD": {Currency: kwd, Minor: 1500}},
+		ProviderTotals: paybatch.Totals{"USD": {Currency: usd, Minor: 12345}},
+	}
+	b, err := s.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"categories":{"amount_mismatch":{"count":0,"totals":{}},"currency_mismatch":{"count":0,"totals":{}},"duplicate_at_provider":{"count":0,"totals":{}},"duplicate_in_ledger":{"count":0,"totals":{}},"matched":{"count":2,"totals":{"USD":"123.45"}},"missing_at_provider":{"count":0,"totals":{}},"missing_in_ledger":{"count":0,"totals":{}},"pending":{"count":0,"totals":{}},"rejected_before_send":{"count":0,"totals":{}},"status_mismatch":{"count":0,"totals":{}}},"match_rate":0.5,"ledger_totals":{"KWD":"1.500","USD":"200.00"},"provider_totals":{"USD":"123.45"},"difference":{"KWD":"1.500","USD":"76.55"}}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	var back paybatch.Summary
+	if err := back.UnmarshalJSON(b); err != nil {
+		t.Fatal(err)
+	}
+	if back.Categories[paybatch.CatMatched].Totals["USD"].Minor != 12345 || back.LedgerTotals["KWD"].String() != "1.500" {
+		t.Fatalf("round trip lost data: %+v", back)
+	}
+}
