@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"os"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +25,11 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
+
+	// Set by the root command before any subcommand runs.
+	log   *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)
+	quiet bool         // --quiet: print only errors
+	color bool         // false when NO_COLOR is set or stderr is not a terminal
 }
 
 // run is the whole program minus process wiring: it parses args, runs the
@@ -74,8 +83,27 @@ Exit codes (every command):
 		SilenceErrors: true,
 		Version:       version,
 	}
+	var lf logFlags
+	lf.register(root)
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		l, err := lf.logger(e.stderr)
+		if err != nil {
+			return paybatch.Exit(paybatch.ExitUsage, err)
+		}
+		e.log, e.quiet = l, lf.quiet
+		e.color = e.getenv("NO_COLOR") == "" && isTerminal(e.stderr)
+		return nil
+	}
 	root.AddCommand(
 	// one line per command; each command lives in its own file
+		newConfigCmd(e),
 	)
 	return root
+}
+
+// isTerminal reports whether w is an interactive terminal (progress bars and
+// colour only there; cron and pipes get plain log lines).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

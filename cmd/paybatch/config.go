@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/paybatch/paybatch"
+)
+
+// jobConfig is job.yaml as written. Secrets are never in it: only the names
+// of the environment variables that hold them.
+type jobConfig struct {
+	Provider     string   `yaml:"provider"`
+	Kind         string   `yaml:"kind"`
+	Inputs       []string `yaml:"inputs"`
+	Sheet        string   `yaml:"sheet"`
+	DecimalComma bool     `yaml:"decimal_comma"`
+	Mapping      string   `yaml:"mapping"`
+	AllowPartial bool     `yaml:"allow_partial"`
+
+	Ledger      string `yaml:"ledger"`
+	LedgerSheet string `yaml:"ledger_sheet"`
+	Tolerance   string `yaml:"tolerance"`
+	MemoryLimit string `yaml:"memory_limit"`
+
+	Outputs     string   `yaml:"outputs"`
+	Journal     string   `yaml:"journal"`
+	Exports     []string `yaml:"exports"`
+	MetricsFile string   `yaml:"metrics_file"`
+
+	PollDeadline string `yaml:"poll_deadline"`
+	Limits       struct {
+		Rate        string `yaml:"rate"`
+		StatusRate  string `yaml:"status_rate"`
+		Concurrency int    `yaml:"concurrency"`
+	} `yaml:"limits"`
+
+	Credentials struct {
+		SecretEnv  string `yaml:"secret_env"`
+		BaseURLEnv string `yaml:"base_url_env"`
+	} `yaml:"credentials"`
+
+	Email struct {
+		To            []string `yaml:"to"`
+		MaxAttachment string   `yaml:"max_attachment"`
+	} `yaml:"email"`
+}
+
+// jobPlan is a resolved, validated job: absolute paths, parsed values and
+// defaults filled in. It is what `config check` prints and `run` executes.
+type jobPlan struct {
+	ConfigPath   string
+	Provider     paybatch.Provider
+	Kind         paybatch.Kind
+	InputPattern []string
+	Inputs       []string // files matched now, sorted
+	Sheet        string
+	DecimalComma bool
+	Mapping      string
+	AllowPartial bool
+
+	Ledger      string
+	LedgerSheet string
+	Tolerance   string
+	MemoryLimit string
+
+	Outputs     string
+	Journal     string
+	Exports     []string
+	MetricsFile string
+
+	PollDeadline time.Duration
+	Rate         string
+	StatusRate   string
+	Concurrency  int
+
+	SecretEnv  string
+	BaseURLEnv string
+
+	EmailTo       []string
+	MaxAttachment int64
+}
+
+var secretKey = regexp.MustCompile(`(?i)^\s*(api_?key|token|password|secret|bearer)\s*:`)
+
+// loadJobConfig reads and resolves a job file. Relative paths are relative
+// to the file's directory, so a job runs the same from any working directory.
+func loadJobConfig(path string) (*jobPlan, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	for i, line := range strings.Split(string(raw), "\n") {
+		if secretKey.MatchString(line) {
+			return nil, fmt.Errorf("config %s line %d: secrets are never written in the job file; put the secret in an environment variable and name it under credentials.secret_env", path, i+1)
+		}
+	}
+	var c jobConfig
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	return c.resolve(abs)
+}
+
+func (c jobConfig) resolve(configPath string) (*jobPlan, error) {
+	dir := filepath.Dir(configPath)
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	p := &jobPlan{ConfigPath: configPath, Sheet: c.Sheet, DecimalComma: c.DecimalComma, AllowPartial: c.AllowPartial,
+		LedgerSheet: c.LedgerSheet, Tolerance: c.Tolerance, MemoryLimit: c.MemoryLimit,
+		Rate: c.Limits.Rate, StatusRate: c.Limits.StatusRate, Concurrency: c.Limits.Concurrency,
+		EmailTo: c.Email.To}
+
+	kind, err := paybatch.ParseKind(c.Kind)
+	if err != nil {
+		bad("kind: %v", err)
+	}
+	p.Kind = kind
+	if c.Provider == "" && kind != "" {
+		p.Provider = kind.Provider()
+	} else if prov, err := paybatch.ParseProvider(c.Provider); err != nil {
+		bad("provider: %v", err)
+	} else {
+		p.Provider = prov
+		if kind != "" && kind.Provider() != prov {
+			bad("kind %s is a %s operation, not %s", kind, kind.Provider(), prov)
+		}
+	}
+
+	if len(c.Inputs) == 0 {
+		bad("inputs: give at least one file, glob or directory")
+	}
+	for _, in := range c.Inputs {
+		p.InputPattern = append(p.InputPattern, rel(in))
+	}
+	if p.Inputs, err = expandInputs(p.InputPattern); err != nil {
+		bad("inputs: %v", err)
+	}
+	p.Mapping = rel(c.Mapping)
+	if c.Ledger == "" {
+		bad("ledger: the merchant ledger export to reconcile against is required")
+	}
+	p.Ledger = rel(c.Ledger)
+
+	p.Outputs = rel(c.Outputs)
+	if p.Outputs == "" {
+		p.Outputs = filepath.Join(dir, "paybatch-out")
+	}
+	p.Journal = rel(c.Journal)
+	if p.Journal == "" {
+		p.Journal = filepath.Join(p.Outputs, "journal.duckdb")
+	}
+	p.MetricsFile = rel(c.MetricsFile)
+	for _, x := range c.Exports {
+		if !slices.Contains([]string{"csv", "parquet", "json"}, x) {
+			bad("exports: %q is not one of csv, parquet, json", x)
+		}
+	}
+	p.Exports = c.Exports
+
+	p.PollDeadline = 10 * time.Minute
+	if c.PollDeadline != "" {
+		if p.PollDeadline, err = time.ParseDuration(c.PollDeadline); err != nil || p.PollDeadline <= 0 {
+			bad("poll_deadline: %q is not a positive duration such as 10m", c.PollDeadline)
+		}
+	}
+	for name, v := range map[string]string{"limits.rate": p.Rate, "limits.status_rate": p.StatusRate} {
+		if v != "" {
+			if _, _, err := parseRateSpec(v); err != nil {
+				bad("%s: %v", name, err)
+			}
+		}
+	}
+	if p.Concurrency < 0 {
+		bad("limits.concurrency: must be 0 (automatic) or positive")
+	}
+
+	defSecret, defURL := "SMARTRETRY_API_KEY", "SMARTRETRY_BASE_URL"
+	if p.Provider == paybatch.SmarterPay {
+		defSecret, defURL = "SMARTERPAY_TOKEN", "SMARTERPAY_BASE_URL"
+	}
+	p.SecretEnv, p.BaseURLEnv = cmpOr(c.Credentials.SecretEnv, defSecret), cmpOr(c.Credentials.BaseURLEnv, defURL)
+
+	p.MaxAttachment = 10 << 20
+	if c.Email.MaxAttachment != "" {
+		if p.MaxAttachment, err = parseSize(c.Email.MaxAttachment); err != nil {
+			bad("email.max_attachment: %v", err)
+		}
+	}
+	for _, to := range c.Email.To {
+		if !strings.Contains(to, "@") {
+			bad("email.to: %q is not an e-mail address", to)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("config %s:\n  %s", configPath, strings.Join(problems, "\n  "))
+	}
+	return p, nil
+}
+
+// expandInputs turns files, globs and directories into a sorted list of
+// batch files (directories contribute their *.csv and *.xlsx files).
+func expandInputs(patterns []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(f string) {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	for _, pat := range patterns {
+		if st, err := os.Stat(pat); err == nil && st.IsDir() {
+			entries, err := os.ReadDir(pat)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range entries {
+				ext := strings.ToLower(filepath.Ext(e.Name()))
+				if !e.IsDir() && (ext == ".csv" || ext == ".xlsx" || ext == ".txt" || ext == ".tsv") {
+					add(filepath.Join(pat, e.Name()))
+				}
+			}
+			continue
+		}
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", pat, err)
+		}
+		for _, m := range matches {
+			if st, err := os.Stat(m); err == nil && !st.IsDir() {
+				add(m)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// parseSize reads "10MiB", "512KB", "1048576".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(t, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size such as 10MiB", s)
+	}
+	return n * mult, nil
+}
+
+// parseRateSpec reads "N/DURATION" such as "50/1s" or "1000/60s".
+func parseRateSpec(s string) (int, time.Duration, error) {
+	n, d, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q is not N/DURATION (e.g. 50/1s)", s)
+	}
+	var count int
+	if _, err := fmt.Sscan(n, &count); err != nil || count <= 0 {
+		return 0, 0, fmt.Errorf("%q: N must be a positive whole number", s)
+	}
+	dur, err := time.ParseDuration(d)
+	if err != nil || dur <= 0 {
+		return 0, 0, fmt.Errorf("%q: DURATION must be positive, such as 1s or 60s", s)
+	}
+	return count, dur, nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleJobConfigResolves(t *testing.T) {
+	plan, err := loadJobConfig("../../testdata/job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Provider != "smartretry" || plan.Kind != "refund" {
+		t.Errorf("provider/kind = %s/%s", plan.Provider, plan.Kind)
+	}
+	if len(plan.Inputs) != 1 || filepath.Base(plan.Inputs[0]) != "refunds.csv" {
+		t.Errorf("inputs = %v", plan.Inputs)
+	}
+	if plan.PollDeadline != 2*time.Minute || plan.MaxAttachment != 10<<20 {
+		t.Errorf("deadline %v, attachment cap %d", plan.PollDeadline, plan.MaxAttachment)
+	}
+	if !filepath.IsAbs(plan.Journal) || filepath.Base(plan.Journal) != "journal.duckdb" {
+		t.Errorf("journal = %s", plan.Journal)
+	}
+}
+
+func TestJobConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"secret in file", "kind: refund\ninputs: [a.csv]\nledger: l.csv\napi_key: sr_live_123\n", "secrets are never written"},
+		{"unknown field", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nouputs: x\n", "field ouputs not found"},
+		{"bad kind", "kind: refunds\ninputs: [a.csv]\nledger: l.csv\n", "unknown kind"},
+		{"kind vs provider", "provider: smarterpay\nkind: refund\ninputs: [a.csv]\nledger: l.csv\n", "is a smartretry operation"},
+		{"no inputs", "kind: refund\nledger: l.csv\n", "inputs: give at least one"},
+		{"no ledger", "kind: refund\ninputs: [a.csv]\n", "ledger: the merchant ledger"},
+		{"bad rate", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nlimits: {rate: fast}\n", "limits.rate"},
+		{"bad deadline", "kind: refund\ninputs: [a.csv]\nledger: l.csv\npoll_deadline: soon\n", "poll_deadline"},
+		{"bad export", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nexports: [pdf]\n", "exports"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "job.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadJobConfig(p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if strings.Contains(tt.yaml, "sr_live_123") && strings.Contains(err.Error(), "sr_live_123") {
+				t.Fatalf("error leaks the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestExpandInputs(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"b.csv", "a.xlsx", "notes.pdf", "sub/c.csv"} {
+		p := filepath.Join(dir, f)
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := expandInputs([]string{dir, filepath.Join(dir, "sub", "*.csv"), filepath.Join(dir, "b.csv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "a.xlsx"), filepath.Join(dir, "b.csv"), filepath.Join(dir, "sub", "c.csv")}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
