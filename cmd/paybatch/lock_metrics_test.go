@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+func TestJournalLockIsExclusive(t *testing.T) {
+	j := filepath.Join(t.TempDir(), "out", "journal.duckdb")
+	unlock, err := lockJournal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockJournal(j)
+	var ee *paybatch.ExitError
+	if !errors.As(err, &ee) || ee.Code != paybatch.ExitLocked || !strings.Contains(err.Error(), "another paybatch run") {
+		t.Fatalf("second lock: err = %v, want exit 4 naming the other run", err)
+	}
+	unlock()
+	unlock2, err := lockJournal(j)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	unlock2()
+}
+
+func TestMetricsFileKeepsLastSuccessOnFailure(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "paybatch.prom")
+	ok := time.Unix(1_790_000_000, 0)
+	err := writeMetricsFile(p, runMetrics{
+		RowsByState: map[string]int64{"final": 7, "declined": 1},
+		MinorByCurr: map[string]int64{"USD": 12345, "JPY": 5000},
+		RateLimited: 3, Retries: 4, Duration: 1500 * time.Millisecond, Success: true, LastSuccess: ok,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	for _, want := range []string{
+		`paybatch_rows{state="final"} 7`, `paybatch_amount_minor_units{currency="USD"} 12345`,
+		"paybatch_rate_limited_total 3", "paybatch_retries_total 4", "paybatch_run_duration_seconds 1.5",
+		"paybatch_last_success_timestamp_seconds 1.79e+09", "# TYPE paybatch_rows gauge",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics file lacks %q:\n%s", want, b)
+		}
+	}
+	if err := writeMetricsFile(p, runMetrics{Success: false}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(p)
+	if !strings.Contains(string(b), "paybatch_last_success_timestamp_seconds 1.79e+09") || !strings.Contains(string(b), "paybatch_last_run_success 0") {
+		t.Fatalf("failed run lost the last success time:\n%s", b)
+	}
+}
