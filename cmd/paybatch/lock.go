@@ -12,13 +12,13 @@ import (
 
 // lockJournal takes the per-journal lock that stops two overlapping runs
 // (cron firing while last night's job is still going) from both submitting.
-// The lock is an OS advisory lock on JOURNAL.lock, released when the
+// The lock is an OS advisory lock on JOURNAL.run.lock, released when the
 // process exits, even by SIGKILL, so a crash never leaves a stale lock.
 func lockJournal(journal string) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
 		return nil, fmt.Errorf("journal directory: %w", err)
 	}
-	l := flock.New(journal + ".lock")
+	l := flock.New(journal + ".run.lock")
 	ok, err := l.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
