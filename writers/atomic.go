@@ -2,7 +2,6 @@ package writers
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,43 +14,65 @@ import (
 // which is synced, closed and renamed over path. On any error the temporary
 // file is removed and path is left untouched, so a crash never leaves a
 // half-written report under the final name. The file is created 0644.
-func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
+func WriteFileAtomic(path string, write func(w io.Writer) error) error {
+	af, err := createAtomic(path)
+	if err != nil {
+		return err
+	}
+	if err := write(af.w); err != nil {
+		af.abort()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return af.commit()
+}
+
+// atomicFile is a file being written under a temporary name next to path.
+type atomicFile struct {
+	path string
+	tmp  *os.File
+	w    *bufio.Writer
+}
+
+func createAtomic(path string) (*atomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	if err = write(bw); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return &atomicFile{path: path, tmp: tmp, w: bufio.NewWriterSize(tmp, 256<<10)}, nil
+}
+
+// commit flushes, syncs and renames the file into place; on failure the
+// temporary file is removed.
+func (a *atomicFile) commit() error {
+	err := a.w.Flush()
+	if err == nil {
+		err = a.tmp.Chmod(0o644)
 	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err == nil {
+		err = a.tmp.Sync()
 	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if cerr := a.tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+	if err == nil {
+		err = os.Rename(a.tmp.Name(), a.path)
 	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: close: %w", path, err)
+	if err != nil {
+		_ = os.Remove(a.tmp.Name())
+		return fmt.Errorf("write %s: %w", a.path, err)
 	}
-	if err = os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	syncDir(dir)
+	syncDir(filepath.Dir(a.path))
 	return nil
+}
+
+// abort discards the temporary file.
+func (a *atomicFile) abort() {
+	_ = a.tmp.Close()
+	_ = os.Remove(a.tmp.Name())
 }
 
 // syncDir makes the rename durable where the platform allows it; failure is
@@ -64,6 +85,3 @@ func syncDir(dir string) {
 	_ = d.Sync()
 	_ = d.Close()
 }
-
-// errStop is used internally to stop an iteration early.
-var errStop = errors.New("stop")

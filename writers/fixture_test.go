@@ -82,7 +82,7 @@ func fixtureReport(t testing.TB) (Report, []paybatch.ReconRow, []paybatch.ReconR
 			Err: paybatch.ErrDuplicateID},
 	}
 	sum := paybatch.Summary{
-		Categories: map[paybatch.Category]paybatch.CategoryTotals{},
+		Categories:   map[paybatch.Category]paybatch.CategoryTotals{},
 		LedgerTotals: paybatch.Totals{}, ProviderTotals: paybatch.Totals{},
 	}
 	for _, r := range append(append([]paybatch.ReconRow{}, exc...), matched...) {
@@ -108,8 +108,8 @@ func fixtureReport(t testing.TB) (Report, []paybatch.ReconRow, []paybatch.ReconR
 	}
 	sum.MatchRate = float64(len(matched)) / float64(len(matched)+len(exc))
 	run := paybatch.RunInfo{
-		Inputs: []paybatch.InputFile{{Path: "/data/refunds-2026-11-21.xlsx", SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Rows: 1234}},
-		Ledger: &paybatch.InputFile{Path: "=ledger.csv", SHA256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", Rows: 1300},
+		Inputs:   []paybatch.InputFile{{Path: "/data/refunds-2026-11-21.xlsx", SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Rows: 1234}},
+		Ledger:   &paybatch.InputFile{Path: "=ledger.csv", SHA256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752", Rows: 1300},
 		Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
 		Started: time.Date(2026, 11, 22, 6, 30, 0, 0, time.UTC), Version: "v0.1.0-test",
 	}
