@@ -81,7 +81,7 @@ func TestWriteCSVNeutralisesAndKeepsAmountsExact(t *testing.T) {
 		}
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, "pending.csv"))
-	if !strings.Contains(string(b), ",9999999999999.99,USD,") {
+	if !strings.Contains(string(b), ",999999999999.99,USD,") {
 		t.Errorf("pending.csv lacks the exact amount:\n%s", b)
 	}
 	b, _ = os.ReadFile(filepath.Join(dir, "status_mismatch.csv"))

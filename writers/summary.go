@@ -46,8 +46,8 @@ func currencies(ts ...paybatch.Totals) []string {
 	return out
 }
 
-// summaryAmount is one amount on the Summary sheet. Where the amount has at
-// most 15 significant digits it is written as its exact decimal text into
+// setSummaryAmount writes one amount on the Summary sheet. Where the amount
+// is under maxExactMinor it is written as its exact decimal text into
 // the cell's XML (excelize's SetCellDefault writes numeric text verbatim),
 // so the Summary never goes through a float at all.
 func (st *styles) setSummaryAmount(sheet, cell string, m paybatch.Money) error {

@@ -107,7 +107,7 @@ func TestWriteXLSXSheetsValuesFormats(t *testing.T) {
 		{"Exceptions", "C3", "1500", "#,##0", "JPY"},
 		{"Exceptions", "C4", "12.345", "#,##0.000", "KWD"},
 		{"Exceptions", "F5", "0.07", "#,##0.00", "GBP"},
-		{"Exceptions", "C6", "9999999999999.99", "#,##0.00", "USD"},
+		{"Exceptions", "C6", "999999999999.99", "#,##0.00", "USD"},
 		{"Exceptions", "C7", "-1.1", "#,##0.00", "EUR"},
 		{"Matched", "C3", "1.001", "#,##0.000", "KWD"},
 		{"Matched", "F4", "123456789", "#,##0", "JPY"},
@@ -130,7 +130,7 @@ func TestWriteXLSXSheetsValuesFormats(t *testing.T) {
 		}
 	}
 	// Formatted as finance sees it.
-	if v, _ := f.GetCellValue("Exceptions", "C6"); v != "9,999,999,999,999.99" {
+	if v, _ := f.GetCellValue("Exceptions", "C6"); v != "999,999,999,999.99" {
 		t.Errorf("formatted C6 = %q", v)
 	}
 	// Card number in free text is masked; ids and rows intact.
@@ -213,14 +213,14 @@ func TestWriteXLSXSheetsValuesFormats(t *testing.T) {
 	if got, _ := f.GetCellValue("Summary", cellName(2, find("Match rate"))); got != "15.00%" {
 		t.Errorf("match rate = %q", got)
 	}
-	// Per-currency ledger vs provider: USD ledger 120.50+9999999999999.99+10.00, provider 102.50+10.00.
+	// Per-currency ledger vs provider: USD ledger 120.50+999999999999.99+10.00, provider 102.50+10.00.
 	r = find("USD")
-	// 16 significant digits: more than a spreadsheet number holds, so exact text.
-	if sv(cellName(2, r)) != "10000000000130.49" || sv(cellName(3, r)) != "112.50" || sv(cellName(4, r)) != "10000000000017.99" {
+	// 15 significant digits: more than maxExactMinor, so exact text.
+	if sv(cellName(2, r)) != "1000000000130.49" || sv(cellName(3, r)) != "112.50" || sv(cellName(4, r)) != "1000000000017.99" {
 		t.Errorf("USD difference row = %q", rows[r-1])
 	}
 	if typ, _ := f.GetCellType("Summary", cellName(2, r)); typ != excelize.CellTypeSharedString {
-		t.Errorf("16-digit total is not text: %v", typ)
+		t.Errorf("15-digit total is not text: %v", typ)
 	}
 	if got, _ := cellStyleFormat(t, f, "Summary", cellName(3, r)); got != "#,##0.00" {
 		t.Errorf("difference format = %q", got)
