@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -108,7 +109,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
 		return 0, errors.New("want a positive size in bytes, KiB or MiB (e.g. 10MiB)")
 	}
 	return n * mult, nil

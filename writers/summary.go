@@ -90,7 +90,7 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 		}
 		return f.SetCellStyle(sh, cellName(1, row), cellName(len(names), row), st.header)
 	}
-	for col, w := range map[string]float64{"A": 30, "B": 40, "C": 20, "D": 20, "E": 30} {
+	for col, w := range map[string]float64{"A": 30, "B": 40, "C": 20, "D": 66} {
 		if err := f.SetColWidth(sh, col, col, w); err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 	}
 
 	ref := func(col string, r int) string { return "Summary!$" + col + "$" + strconv.Itoa(r) }
-	return f.AddChart(sh, "G3", &excelize.Chart{
+	return f.AddChart(sh, "F3", &excelize.Chart{
 		Type: excelize.Col,
 		Series: []excelize.ChartSeries{{
 			Name:       "Summary!$B$" + strconv.Itoa(first-1),

@@ -73,3 +73,15 @@ func FuzzMaskCardNumbers(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"10MiB", "1KiB", "1024", "5MB", "0", "-1", "1e9", "9999999999999999999MiB", "9999999999999MiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n <= 0 {
+			t.Fatalf("parseSize(%q) = %d without error", s, n)
+		}
+	})
+}
