@@ -357,19 +357,19 @@ func (v mailView) text() string {
 	}
 	_ = tw.Flush()
 	b.WriteString("\n")
-	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "Category\tCount\t Totals\t\n")
+	fmt.Fprintf(&b, "%-24s %9s  %s\n", "Category", "Count", "Totals")
 	for _, c := range v.Categories {
-		fmt.Fprintf(tw, "%s\t%s\t %s\t\n", c.Name, c.Count, c.Totals)
+		fmt.Fprintf(&b, "%-24s %9s  %s\n", c.Name, c.Count, c.Totals)
 	}
-	_ = tw.Flush()
 	b.WriteString("\n")
-	tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "Currency\tLedger\tProvider\tDifference\t\n")
+	w := len("Difference")
 	for _, t := range v.Totals {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", t.Currency, t.Ledger, t.Provider, t.Difference)
+		w = max(w, len(t.Ledger), len(t.Provider), len(t.Difference))
 	}
-	_ = tw.Flush()
+	fmt.Fprintf(&b, "%-8s  %*s  %*s  %*s\n", "Currency", w, "Ledger", w, "Provider", w, "Difference")
+	for _, t := range v.Totals {
+		fmt.Fprintf(&b, "%-8s  %*s  %*s  %*s\n", t.Currency, w, t.Ledger, w, t.Provider, w, t.Difference)
+	}
 	b.WriteString("\n")
 	if v.Note != "" {
 		b.WriteString(v.Note + "\n")
