@@ -1,0 +1,272 @@
+package writers
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/paybatch/paybatch"
+	"github.com/xuri/excelize/v2"
+)
+
+// Headline is the one-line outcome of a run, as used in the e-mail subject.
+type Headline struct {
+	Rows       int64   // ids reconciled (all categories)
+	Exceptions int64   // ids not matched
+	Matched    int64   // ids matched
+	MatchRate  float64 // Summary.MatchRate
+}
+
+// HeadlineOf counts the rows of a summary.
+func HeadlineOf(s paybatch.Summary) Headline {
+	var h Headline
+	for c, ct := range s.Categories {
+		h.Rows += ct.Count
+		if c == paybatch.CatMatched {
+			h.Matched += ct.Count
+		}
+	}
+	h.Exceptions = h.Rows - h.Matched
+	h.MatchRate = s.MatchRate
+	return h
+}
+
+// currencies returns the sorted currency codes present in any of ts.
+func currencies(ts ...paybatch.Totals) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range ts {
+		for code := range t {
+			if !seen[code] {
+				seen[code] = true
+				out = append(out, code)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// setSummaryAmount writes one amount on the Summary sheet. Where the amount
+// is under maxExactMinor it is written as its exact decimal text into
+// the cell's XML (excelize's SetCellDefault writes numeric text verbatim),
+// so the Summary never goes through a float at all.
+func (st *styles) setSummaryAmount(sheet, cell string, m paybatch.Money) error {
+	if m.Minor >= maxExactMinor || m.Minor <= -maxExactMinor {
+		return st.f.SetCellStr(sheet, cell, m.String())
+	}
+	if err := st.f.SetCellDefault(sheet, cell, m.String()); err != nil {
+		return err
+	}
+	return st.f.SetCellStyle(sheet, cell, cell, st.amountStyle(m.Currency.Exponent()))
+}
+
+// setSummaryText writes text from the data (file paths) with the same
+// neutralisation as the data sheets.
+func (st *styles) setSummaryText(sheet, cell, s string) error {
+	if err := st.f.SetCellStr(sheet, cell, s); err != nil {
+		return err
+	}
+	if NeedsNeutralising(s) {
+		return st.f.SetCellStyle(sheet, cell, cell, st.quoted)
+	}
+	return nil
+}
+
+func cellName(col, row int) string {
+	c, _ := excelize.CoordinatesToCellName(col, row)
+	return c
+}
+
+// writeSummarySheet fills the Summary sheet with the normal (non-stream)
+// API — it is small — and adds the chart of counts by category.
+func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum paybatch.Summary) error {
+	const sh = SheetSummary
+	set := func(col, row int, v any) error { return f.SetCellValue(sh, cellName(col, row), v) }
+	hdr := func(row int, names ...string) error {
+		for i, n := range names {
+			if err := set(i+1, row, n); err != nil {
+				return err
+			}
+		}
+		return f.SetCellStyle(sh, cellName(1, row), cellName(len(names), row), st.header)
+	}
+	for col, w := range map[string]float64{"A": 30, "B": 40, "C": 20, "D": 66} {
+		if err := f.SetColWidth(sh, col, col, w); err != nil {
+			return err
+		}
+	}
+	if err := set(1, 1, "paybatch reconciliation report"); err != nil {
+		return err
+	}
+	if err := f.SetCellStyle(sh, "A1", "A1", st.title); err != nil {
+		return err
+	}
+	row := 3
+	kv := []struct {
+		k string
+		v any
+	}{
+		{"Run started (UTC)", nil},
+		{"Provider", string(run.Provider)},
+		{"Kind", string(run.Kind)},
+		{"paybatch version", run.Version},
+	}
+	for _, e := range kv {
+		if err := set(1, row, e.k); err != nil {
+			return err
+		}
+		if e.k == "Run started (UTC)" {
+			if !run.Started.IsZero() {
+				if err := set(2, row, run.Started.UTC()); err != nil {
+					return err
+				}
+				if err := f.SetCellStyle(sh, cellName(2, row), cellName(2, row), st.date); err != nil {
+					return err
+				}
+			}
+		} else if err := st.setSummaryText(sh, cellName(2, row), e.v.(string)); err != nil {
+			return err
+		}
+		row++
+	}
+
+	row++
+	if err := hdr(row, "Input", "File", "Rows", "SHA-256"); err != nil {
+		return err
+	}
+	row++
+	inputs := make([]struct {
+		role string
+		in   paybatch.InputFile
+	}, 0, len(run.Inputs)+1)
+	for _, in := range run.Inputs {
+		inputs = append(inputs, struct {
+			role string
+			in   paybatch.InputFile
+		}{"batch", in})
+	}
+	if run.Ledger != nil {
+		inputs = append(inputs, struct {
+			role string
+			in   paybatch.InputFile
+		}{"ledger", *run.Ledger})
+	}
+	for _, e := range inputs {
+		if err := set(1, row, e.role); err != nil {
+			return err
+		}
+		if err := st.setSummaryText(sh, cellName(2, row), e.in.Path); err != nil {
+			return err
+		}
+		if err := set(3, row, e.in.Rows); err != nil {
+			return err
+		}
+		if err := st.setSummaryText(sh, cellName(4, row), e.in.SHA256); err != nil {
+			return err
+		}
+		row++
+	}
+
+	// Counts by category: the chart's source.
+	row++
+	if err := hdr(row, "Category", "Count"); err != nil {
+		return err
+	}
+	row++
+	first := row
+	for _, c := range paybatch.Categories {
+		if err := set(1, row, string(c)); err != nil {
+			return err
+		}
+		if err := set(2, row, sum.Categories[c].Count); err != nil {
+			return err
+		}
+		row++
+	}
+	last := row - 1
+	h := HeadlineOf(sum)
+	for _, e := range []struct {
+		k string
+		v int64
+	}{{"Total", h.Rows}, {"Exceptions (not matched)", h.Exceptions}} {
+		if err := set(1, row, e.k); err != nil {
+			return err
+		}
+		if err := set(2, row, e.v); err != nil {
+			return err
+		}
+		if err := f.SetCellStyle(sh, cellName(1, row), cellName(2, row), st.header); err != nil {
+			return err
+		}
+		row++
+	}
+	if err := set(1, row, "Match rate"); err != nil {
+		return err
+	}
+	// MatchRate is a ratio, not money: a float is the right type here.
+	if err := set(2, row, sum.MatchRate); err != nil {
+		return err
+	}
+	if err := f.SetCellStyle(sh, cellName(2, row), cellName(2, row), st.percent); err != nil {
+		return err
+	}
+	row += 2
+
+	// Totals per category and currency.
+	if err := hdr(row, "Category", "Currency", "Total"); err != nil {
+		return err
+	}
+	row++
+	for _, c := range paybatch.Categories {
+		ct := sum.Categories[c]
+		for _, code := range currencies(ct.Totals) {
+			if err := set(1, row, string(c)); err != nil {
+				return err
+			}
+			if err := set(2, row, code); err != nil {
+				return err
+			}
+			if err := st.setSummaryAmount(sh, cellName(3, row), ct.Totals[code]); err != nil {
+				return err
+			}
+			row++
+		}
+	}
+	row++
+
+	// Ledger vs provider.
+	if err := hdr(row, "Currency", "Ledger total", "Provider total", "Difference (ledger - provider)"); err != nil {
+		return err
+	}
+	row++
+	diff := sum.Difference()
+	for _, code := range currencies(sum.LedgerTotals, sum.ProviderTotals) {
+		if err := set(1, row, code); err != nil {
+			return err
+		}
+		for i, t := range []paybatch.Totals{sum.LedgerTotals, sum.ProviderTotals, diff} {
+			m, ok := t[code]
+			if !ok {
+				m = paybatch.Money{Currency: diff[code].Currency}
+			}
+			if err := st.setSummaryAmount(sh, cellName(2+i, row), m); err != nil {
+				return err
+			}
+		}
+		row++
+	}
+
+	ref := func(col string, r int) string { return "Summary!$" + col + "$" + strconv.Itoa(r) }
+	return f.AddChart(sh, "F3", &excelize.Chart{
+		Type: excelize.Col,
+		Series: []excelize.ChartSeries{{
+			Name:       "Summary!$B$" + strconv.Itoa(first-1),
+			Categories: ref("A", first) + ":" + ref("A", last)[len("Summary!"):],
+			Values:     ref("B", first) + ":" + ref("B", last)[len("Summary!"):],
+		}},
+		Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Rows by category"}}},
+		Legend:    excelize.ChartLegend{Position: "none"},
+		Dimension: excelize.ChartDimension{Width: 640, Height: 360},
+		PlotArea:  excelize.ChartPlotArea{ShowVal: true},
+	})
+}
