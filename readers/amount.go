@@ -2,7 +2,6 @@ package readers
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -113,29 +112,28 @@ func ungroup(s string) (string, error) {
 
 // parseAmountNumber converts the text of a numeric spreadsheet cell — the
 // XML value text, e.g. "49.99", "49.990000000000002" or "1.5E+3" — to Money
-// without ever formatting or rounding through float64 for the value itself.
+// without ever going through float64.
 //
 // The rule: the cell text is parsed as an exact decimal. If it has no more
-// decimals than the currency allows, that is the amount. Otherwise the cell
-// holds a binary double that some writer printed with its round-trip
-// digits; it is accepted only if rounding it to the currency's exponent
-// gives a decimal a whose nearest double is the very same double the cell
-// text denotes (so the extra digits are nothing but the binary
-// representation of a). The amount is then a, exactly. Anything else — a
-// cell holding 49.995 for GBP — is genuinely over-precise and rejected.
+// decimals than the currency allows, that is the amount. Otherwise it is
+// rounded to 15 significant digits — the precision Excel stores for a typed
+// number and shows at most; a writer that prints a binary double with all
+// its round-trip digits (49.990000000000002, or 0.30000000000000004 from
+// =0.1+0.2) produces 16-17 — and accepted only if that gives a decimal
+// within the currency's exponent (49.99, 0.3). Anything still over-precise
+// at 15 significant digits (49.995 for GBP, 49.9900000001) is something the
+// user can see in the cell and is rejected, never rounded.
 func parseAmountNumber(raw string, cur paybatch.Currency) (paybatch.Money, error) {
 	d, err := decimal.NewFromString(strings.TrimSpace(raw))
 	if err != nil {
 		return paybatch.Money{}, fmt.Errorf("%w: numeric cell %q is not a number", paybatch.ErrBadAmount, raw)
 	}
 	exp := int32(cur.Exponent())
-	if scaled := d.Shift(exp); !scaled.Equal(scaled.Truncate(0)) {
-		r := d.Round(exp)
-		f1, err1 := strconv.ParseFloat(strings.TrimSpace(raw), 64)
-		f2, err2 := strconv.ParseFloat(r.String(), 64)
-		if err1 != nil || err2 != nil || f1 != f2 {
+	if !fitsExponent(d, exp) {
+		r := round15(d)
+		if !fitsExponent(r, exp) {
 			return paybatch.Money{}, fmt.Errorf("%w: the cell holds %s, which has more than %d decimal places for %s; fix the amount, paybatch never rounds",
-				paybatch.ErrBadAmount, d.String(), exp, cur.Code())
+				paybatch.ErrBadAmount, r.String(), exp, cur.Code())
 		}
 		d = r
 	}
@@ -157,4 +155,19 @@ func checkMax(m paybatch.Money, p paybatch.Provider) error {
 		return fmt.Errorf("%w: %s %s is over the maximum of %s", paybatch.ErrBadAmount, m.String(), m.Currency.Code(), maxText(p))
 	}
 	return nil
+}
+
+func fitsExponent(d decimal.Decimal, exp int32) bool {
+	scaled := d.Shift(exp)
+	return scaled.Equal(scaled.Truncate(0))
+}
+
+// round15 rounds d to 15 significant digits (half away from zero).
+func round15(d decimal.Decimal) decimal.Decimal {
+	if d.IsZero() {
+		return d
+	}
+	c := d.Coefficient()
+	n := int32(len(c.Abs(c).String()))
+	return d.Round(15 - (n + d.Exponent()))
 }
