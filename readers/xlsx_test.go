@@ -1,0 +1,265 @@
+package readers
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/paybatch/paybatch"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated XLSX fixtures and the golden files in testdata/")
+
+// genFixtures writes the excelize-made fixtures. They are committed; run
+// `go test ./readers -run TestGolden -update` to regenerate them (and the
+// golden outputs) after changing this function.
+func genFixtures(t *testing.T) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// gen_refund.xlsx: header on row 2 (row 1 blank), numeric amounts with
+	// binary artefacts, text and numeric ids, rich text, a second sheet.
+	f := excelize.NewFile()
+	must(f.SetSheetName("Sheet1", "Refunds"))
+	s := "Refunds"
+	must(f.SetSheetRow(s, "A2", &[]any{"Terminal", "Transaction Ref", "Order Ref", "Merchant Txn ID", "Amount", "Currency", "Notes"}))
+	type r struct {
+		id   any
+		amt  func(cell string) error
+		cur  string
+		note string
+	}
+	rows := []r{
+		{"000123", func(c string) error { return f.SetCellFloat(s, c, 49.99, 15, 64) }, "USD", "49.990000000000002 stored"},
+		{"000124", func(c string) error { return f.SetCellFloat(s, c, 0.1+0.2, -1, 64) }, "EUR", "=0.1+0.2"},
+		{12345, func(c string) error { return f.SetCellInt(s, c, 1000) }, "JPY", "numeric id"},
+		{"000126", func(c string) error { return f.SetCellFloat(s, c, 1.005, -1, 64) }, "KWD", "three decimals"},
+		{"000127", func(c string) error { return f.SetCellFloat(s, c, 49.995, -1, 64) }, "GBP", "over-precise"},
+		{"000128", func(c string) error { return f.SetCellStr(s, c, "12.30") }, "USD", "amount typed as text"},
+		{"000129", func(c string) error { return f.SetCellFloat(s, c, 1234567.89, 17, 64) }, "USD", "big, 17 digits"},
+		{"000130", func(c string) error { return f.SetCellFloat(s, c, -5, -1, 64) }, "USD", "negative"},
+		{"000123", func(c string) error { return f.SetCellFloat(s, c, 1, -1, 64) }, "USD", "duplicate id"},
+	}
+	for i, row := range rows {
+		n := i + 3
+		if i >= 4 {
+			n++ // a blank row 7 in the middle
+		}
+		must(f.SetSheetRow(s, fmt.Sprintf("A%d", n), &[]any{"ABC123", "TX8A3F2C", "OR7B9E1D", row.id}))
+		must(row.amt(fmt.Sprintf("E%d", n)))
+		must(f.SetCellStr(s, fmt.Sprintf("F%d", n), row.cur))
+		must(f.SetCellStr(s, fmt.Sprintf("G%d", n), row.note))
+	}
+	must(f.SetCellRichText(s, "D13", []excelize.RichTextRun{{Text: "rich-"}, {Text: "id", Font: &excelize.Font{Bold: true}}}))
+	must(f.SetSheetRow(s, "A13", &[]any{"TERM01", "TX000001", "OR000001"}))
+	must(f.SetCellFloat(s, "E13", 7, -1, 64))
+	must(f.SetCellStr(s, "F13", "USD"))
+	_, err := f.NewSheet("Capture")
+	must(err)
+	must(f.SetSheetRow("Capture", "A1", &[]any{"merchant_transaction_id", "amount", "currency", "terminal", "transaction_reference_id", "order_reference_id"}))
+	must(f.SetSheetRow("Capture", "A2", &[]any{"cap-1", 10.5, "GBP", "XYZ789", "TX000002", "OR000002"}))
+	must(f.SaveAs(filepath.Join("testdata", "gen_refund.xlsx")))
+
+	// gen_dd_1900.xlsx and gen_dd_1904.xlsx: serial dates in each date
+	// system, ISO and UK text dates, a past date, a date with a time.
+	for _, sys := range []struct {
+		name string
+		is04 bool
+		// serial of 2027-01-15 in this system
+		serial int
+	}{{"gen_dd_1900.xlsx", false, 46402}, {"gen_dd_1904.xlsx", true, 44940}} {
+		f := excelize.NewFile()
+		if sys.is04 {
+			must(f.SetWorkbookProps(&excelize.WorkbookPropsOptions{Date1904: &sys.is04}))
+		}
+		dateStyle, err := f.NewStyle(&excelize.Style{NumFmt: 14})
+		must(err)
+		s := "Sheet1"
+		must(f.SetSheetRow(s, "A1", &[]any{"Mandate", "Merchant Txn ID", "Amount", "Collection Date", "Description"}))
+		must(f.SetSheetRow(s, "A2", &[]any{"M01741EJ519Y51P3XGL", "dd-1", 25.32, sys.serial, "serial"}))
+		must(f.SetSheetRow(s, "A3", &[]any{"M01741EJ519Y51P3XGM", "dd-2", 100, "2027-01-16", "ISO text"}))
+		must(f.SetSheetRow(s, "A4", &[]any{"M01741EJ519Y51P3XGN", "dd-3", 7.5, "17/01/2027", "UK text"}))
+		must(f.SetSheetRow(s, "A5", &[]any{"M01741EJ519Y51P3XGP", "dd-4", 1, sys.serial - 1000, "past serial"}))
+		must(f.SetSheetRow(s, "A6", &[]any{"M01741EJ519Y51P3XGQ", "dd-5", 1, float64(sys.serial) + 0.5, "serial with a time"}))
+		must(f.SetSheetRow(s, "A7", &[]any{"M01741EJ519Y51P3XGR", "dd-6", 1, "01/02/27", "two-digit year"}))
+		must(f.SetCellStyle(s, "D2", "D7", dateStyle))
+		must(f.SaveAs(filepath.Join("testdata", sys.name)))
+	}
+}
+
+// fixtures lists every committed XLSX with the kind and sheet it is read as.
+var fixtures = []struct {
+	file  string
+	kind  paybatch.Kind
+	sheet string
+}{
+	{"gen_refund.xlsx", paybatch.KindRefund, ""},
+	{"gen_refund.xlsx", paybatch.KindCapture, "Capture"},
+	{"gen_dd_1900.xlsx", paybatch.KindDDPayment, ""},
+	{"gen_dd_1904.xlsx", paybatch.KindDDPayment, ""},
+	{"lo/lo_refund.xlsx", paybatch.KindRefund, ""},
+	{"lo/lo_refund.xlsx", paybatch.KindRefund, "Second"},
+	{"lo/lo_dd_1904.xlsx", paybatch.KindDDPayment, ""},
+	{"lo/lo_csv.xlsx", paybatch.KindDDPayment, ""},
+}
+
+// render is the golden form of one batch: every row's outcome, one line each.
+func render(t *testing.T, path string, o Options) string {
+	t.Helper()
+	b, err := Open(path, o)
+	if err != nil {
+		return "open error: " + err.Error() + "\n"
+	}
+	defer b.Close()
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "sheet %q date1904=%v unknown=%q\n", b.Sheet(), b.date1904, b.Unknown())
+	for in, err := range b.All(context.Background()) {
+		if err != nil {
+			var re *paybatch.RowError
+			if !errors.As(err, &re) {
+				t.Fatalf("%s: fatal: %v", path, err)
+			}
+			fmt.Fprintf(&sb, "row %d REJECT column=%q value=%q: %v\n", re.Source.Row, re.Column, re.Value, re.Err)
+			continue
+		}
+		fmt.Fprintf(&sb, "row %d OK id=%q amount=%s %s", in.Source.Row, in.MerchantTxID, in.Amount, in.Amount.Currency)
+		if in.Terminal != "" {
+			fmt.Fprintf(&sb, " terminal=%s tx=%s order=%s", in.Terminal, in.TransactionRef, in.OrderRef)
+		}
+		if !in.CollectionDate.IsZero() {
+			fmt.Fprintf(&sb, " mandate=%s date=%s", in.Mandate, in.CollectionDate.Format("2006-01-02"))
+		}
+		sb.WriteString("\n")
+	}
+	return strings.ReplaceAll(sb.String(), path, filepath.Base(path))
+}
+
+func TestGoldenXLSX(t *testing.T) {
+	if *update {
+		genFixtures(t)
+	}
+	for _, fx := range fixtures {
+		name := strings.NewReplacer("/", "_", ".xlsx", "").Replace(fx.file) + "_" + string(fx.kind)
+		if fx.sheet != "" {
+			name += "_" + fx.sheet
+		}
+		t.Run(name, func(t *testing.T) {
+			o := opts(fx.kind)
+			o.Sheet = fx.sheet
+			got := render(t, filepath.Join("testdata", fx.file), o)
+			golden := filepath.Join("testdata", "golden", name+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", fx.file, golden, got, want)
+			}
+		})
+	}
+}
+
+// TestXLSXMatchesExcelize reads every fixture sheet with the fast reader and
+// with excelize (Rows, RawCellValue) and compares every non-blank row cell
+// by cell, including whether a cell is numeric.
+func TestXLSXMatchesExcelize(t *testing.T) {
+	files := map[string]bool{}
+	for _, fx := range fixtures {
+		files[fx.file] = true
+	}
+	for file := range files {
+		path := filepath.Join("testdata", file)
+		xf, err := excelize.OpenFile(path, excelize.Options{RawCellValue: true, UnzipSizeLimit: 64 << 20, UnzipXMLSizeLimit: 16 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sheet := range xf.GetSheetList() {
+			t.Run(file+"/"+sheet, func(t *testing.T) {
+				want := map[int][]cell{}
+				rows, err := xf.Rows(sheet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for n := 1; rows.Next(); n++ {
+					cols, err := rows.Columns(excelize.Options{RawCellValue: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					var cells []cell
+					blank := true
+					for i, v := range cols {
+						ref, _ := excelize.CoordinatesToCellName(i+1, n)
+						typ, err := xf.GetCellType(sheet, ref)
+						if err != nil {
+							t.Fatal(err)
+						}
+						cells = append(cells, cell{s: v, num: v != "" && (typ == excelize.CellTypeNumber || typ == excelize.CellTypeUnset)})
+						blank = blank && strings.TrimSpace(v) == ""
+					}
+					if !blank {
+						want[n] = trimCells(cells)
+					}
+				}
+				rows.Close()
+
+				fh, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, _ := fh.Stat()
+				src, err := openXLSX(fh, st.Size(), path, sheet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer src.close()
+				got := map[int][]cell{}
+				for {
+					n, cells, err := src.next()
+					if err != nil {
+						break
+					}
+					got[n] = trimCells(slices.Clone(cells))
+				}
+				if len(want) == 0 {
+					t.Fatal("excelize found no rows: the comparison would be empty")
+				}
+				if len(got) != len(want) {
+					t.Errorf("fast reader found %d non-blank rows, excelize %d", len(got), len(want))
+				}
+				for n, w := range want {
+					if !slices.Equal(got[n], w) {
+						t.Errorf("row %d:\n fast     %+v\n excelize %+v", n, got[n], w)
+					}
+				}
+			})
+		}
+		xf.Close()
+	}
+}
+
+func trimCells(c []cell) []cell {
+	for len(c) > 0 && c[len(c)-1].s == "" {
+		c = c[:len(c)-1]
+	}
+	return c
+}
