@@ -77,12 +77,13 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 	type fileInfo struct{ path, sheet string }
 	var files []fileInfo
 	for fi, p := range paths {
-		sum, err := fileSHA256(p)
+		b, err := Open(p, opts)
 		if err != nil {
 			return nil, err
 		}
-		b, err := Open(p, opts)
+		sum, err := fileSHA256(p)
 		if err != nil {
+			b.Close()
 			return nil, err
 		}
 		files = append(files, fileInfo{p, b.sheet})

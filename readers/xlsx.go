@@ -438,7 +438,7 @@ func (x *xlsxSource) next() (int, []cell, error) {
 func (x *xlsxSource) readRow() (bool, error) {
 	x.spans = x.spans[:0]
 	x.rowBuf = x.rowBuf[:0]
-	col := -1
+	col, tooWide := -1, 0
 	for {
 		t, err := x.sc.next()
 		if err != nil {
@@ -476,13 +476,17 @@ func (x *xlsxSource) readRow() (bool, error) {
 			continue
 		}
 		if col >= maxColumns {
-			return false, fmt.Errorf("%s row %d: %w: the sheet has values out to column %s (%d columns, more than %d); a batch needs a dozen — delete the unused columns",
-				x.where(), x.rowNum, paybatch.ErrUnusableFile, colName(col), col+1, maxColumns)
+			tooWide = max(tooWide, col+1)
+			continue
 		}
 		for len(x.spans) <= col {
 			x.spans = append(x.spans, cellSpan{})
 		}
 		x.spans[col] = sp
+	}
+	if tooWide > 0 {
+		return false, fmt.Errorf("%s row %d: %w: the sheet has values out to column %s (%d columns, more than %d); a batch needs a dozen — delete the unused columns",
+			x.where(), x.rowNum, paybatch.ErrUnusableFile, colName(tooWide-1), tooWide, maxColumns)
 	}
 	rowStr := string(x.rowBuf)
 	x.cells = x.cells[:0]

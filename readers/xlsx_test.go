@@ -41,9 +41,10 @@ func genFixtures(t *testing.T) {
 		cur  string
 		note string
 	}
+	tenth := 0.1 // at run time, so 0.1+0.2 is the double 0.30000000000000004, as a spreadsheet formula computes it
 	rows := []r{
 		{"000123", func(c string) error { return f.SetCellFloat(s, c, 49.99, 15, 64) }, "USD", "49.990000000000002 stored"},
-		{"000124", func(c string) error { return f.SetCellFloat(s, c, 0.1+0.2, -1, 64) }, "EUR", "=0.1+0.2"},
+		{"000124", func(c string) error { return f.SetCellFloat(s, c, tenth+0.2, -1, 64) }, "EUR", "=0.1+0.2"},
 		{12345, func(c string) error { return f.SetCellInt(s, c, 1000) }, "JPY", "numeric id"},
 		{"000126", func(c string) error { return f.SetCellFloat(s, c, 1.005, -1, 64) }, "KWD", "three decimals"},
 		{"000127", func(c string) error { return f.SetCellFloat(s, c, 49.995, -1, 64) }, "GBP", "over-precise"},
