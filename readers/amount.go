@@ -49,6 +49,9 @@ func parseAmountText(s string, cur paybatch.Currency, decimalComma bool) (paybat
 	if t == "" {
 		return paybatch.Money{}, fmt.Errorf("%w: the amount is empty", paybatch.ErrMissingField)
 	}
+	if m, ok := fastMoney(t, cur); ok && (!decimalComma || !strings.Contains(t, ".")) {
+		return m, nil
+	}
 	if !decimalComma {
 		if strings.ContainsRune(t, ',') {
 			return paybatch.Money{}, fmt.Errorf("%w: %q contains ','; write the amount without thousands separators (1234.56), or pass --decimal-comma if ',' is the decimal mark", paybatch.ErrBadAmount, s)
@@ -170,4 +173,35 @@ func round15(d decimal.Decimal) decimal.Decimal {
 	c := d.Coefficient()
 	n := int32(len(c.Abs(c).String()))
 	return d.Round(15 - (n + d.Exponent()))
+}
+
+// fastMoney reads the common case — up to 15 digits, optionally '.' and no
+// more decimals than the currency has — with integer arithmetic, exactly.
+// Anything else (and zero) goes the general way, which also words the errors.
+func fastMoney(s string, cur paybatch.Currency) (paybatch.Money, bool) {
+	exp := cur.Exponent()
+	var minor int64
+	digits, decimals, dot := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			minor = minor*10 + int64(c-'0')
+			digits++
+			if dot {
+				decimals++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return paybatch.Money{}, false
+		}
+	}
+	if digits == 0 || digits > 15 || decimals > exp || minor == 0 {
+		return paybatch.Money{}, false
+	}
+	for ; decimals < exp; decimals++ {
+		minor *= 10
+	}
+	return paybatch.Money{Currency: cur, Minor: minor}, true
 }

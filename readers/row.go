@@ -209,7 +209,7 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 	ccell, _ := r.cellOf(fCurrency)
 	code := cellText(ccell)
 	if code != "" {
-		c, err := paybatch.ParseCurrency(code)
+		c, err := r.b.currency(code)
 		switch {
 		case err != nil:
 			r.fail(fCurrency, code, fmt.Errorf("%w; use a 3-letter ISO 4217 code such as GBP, USD, EUR", err))
@@ -279,4 +279,17 @@ func isAlnum(s string) bool {
 
 func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// currency is paybatch.ParseCurrency with a one-entry cache: batches are
+// mostly one currency.
+func (b *Batch) currency(code string) (paybatch.Currency, error) {
+	if code == b.lastCode && !b.lastCur.IsZero() {
+		return b.lastCur, nil
+	}
+	c, err := paybatch.ParseCurrency(code)
+	if err == nil {
+		b.lastCode, b.lastCur = strings.Clone(code), c
+	}
+	return c, err
 }

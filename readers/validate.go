@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"slices"
@@ -38,15 +39,76 @@ func (r *Report) IsRejected(src paybatch.Source) bool {
 	return ok
 }
 
-// seenRow is what duplicate detection keeps per merchant_transaction_id:
-// enough to un-count a row that turns out to be a duplicate, and to name it.
+// seenRow is what duplicate detection keeps per distinct
+// merchant_transaction_id: enough to count a valid row once duplicates are
+// known, to name each copy, and to compare ids (kept in one arena).
 type seenRow struct {
-	file   int32
-	cur    int16 // index into curs; -1 when the row was already rejected
-	dup    bool
-	row    int64
-	minor  int64
-	column string // the id column's header as written
+	row, minor int64
+	idOff      int64
+	idLen      int32
+	file       int32
+	cur        int16 // index into curs; -1 when the row was rejected
+	dup        bool
+}
+
+// idSet finds repeated ids with a 64-bit hash per id (the ids themselves
+// sit back to back in arena chunks, so a million ids cost ≈ 60 MB, not a
+// million strings, and growing never copies). A hash shared by two
+// different ids is resolved exactly in a small spill map.
+type idSet struct {
+	seed   maphash.Seed
+	idx    map[uint64]int32
+	spill  map[string]int32
+	arenas [][]byte    // chunks of arenaChunk bytes
+	rows   [][]seenRow // chunks of rowChunk rows
+	n      int32
+}
+
+const (
+	arenaChunk = 1 << 20
+	rowChunk   = 1 << 14
+)
+
+func (s *idSet) row(i int32) *seenRow { return &s.rows[i/rowChunk][i%rowChunk] }
+
+func (s *idSet) id(i int32) string {
+	r := s.row(i)
+	a := s.arenas[r.idOff>>32]
+	off := r.idOff & 0xffffffff
+	return string(a[off : off+int64(r.idLen)])
+}
+
+// add records sr under id and returns the index of an earlier row with the
+// same id, or -1.
+func (s *idSet) add(id string, sr seenRow) int32 {
+	h := maphash.String(s.seed, id)
+	if i, ok := s.idx[h]; ok {
+		if s.id(i) == id {
+			return i
+		}
+		if j, ok := s.spill[id]; ok {
+			return j
+		}
+		s.spill[strings.Clone(id)] = s.push(id, sr)
+		return -1
+	}
+	s.idx[h] = s.push(id, sr)
+	return -1
+}
+
+func (s *idSet) push(id string, sr seenRow) int32 {
+	if len(s.arenas) == 0 || len(s.arenas[len(s.arenas)-1])+len(id) > arenaChunk {
+		s.arenas = append(s.arenas, make([]byte, 0, max(arenaChunk, len(id))))
+	}
+	last := len(s.arenas) - 1
+	sr.idOff, sr.idLen = int64(last)<<32|int64(len(s.arenas[last])), int32(len(id))
+	s.arenas[last] = append(s.arenas[last], id...)
+	if s.n%rowChunk == 0 {
+		s.rows = append(s.rows, make([]seenRow, 0, rowChunk))
+	}
+	s.rows[len(s.rows)-1] = append(s.rows[len(s.rows)-1], sr)
+	s.n++
+	return s.n - 1
 }
 
 // Validate reads whole files (streaming) and returns the complete verdict,
@@ -61,9 +123,8 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		Unknown:  map[string][]string{},
 		rejected: map[paybatch.Source]struct{}{},
 	}
-	seen := map[string]int32{}     // id → index into rows
-	var rows []seenRow             // one per distinct id
-	dups := map[string][]seenRow{} // id → every copy, first included
+	ids := &idSet{seed: maphash.MakeSeed(), idx: map[uint64]int32{}, spill: map[string]int32{}}
+	dups := map[int32][]seenRow{} // first copy's index → every copy, first included
 	var curs []paybatch.Currency
 	curIdx := func(c paybatch.Currency) int16 {
 		for i, x := range curs {
@@ -74,26 +135,30 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		curs = append(curs, c)
 		return int16(len(curs) - 1)
 	}
-	type fileInfo struct{ path, sheet string }
+	type fileInfo struct{ path, sheet, idColumn string }
 	var files []fileInfo
 	for fi, p := range paths {
 		b, err := Open(p, opts)
 		if err != nil {
 			return nil, err
 		}
-		sum, err := fileSHA256(p)
-		if err != nil {
+		// Hash the file while its rows are read.
+		hctx, cancel := context.WithCancel(ctx)
+		sumc := make(chan hashResult, 1)
+		go func() { sum, err := fileSHA256(hctx, p); sumc <- hashResult{sum, err} }()
+		closeAll := func() {
 			b.Close()
-			return nil, err
+			cancel()
+			<-sumc
 		}
-		files = append(files, fileInfo{p, b.sheet})
+		files = append(files, fileInfo{p, b.sheet, b.colName(fMerchantTxID)})
 		if u := b.Unknown(); len(u) > 0 {
 			rep.Unknown[p] = u
 		}
 		var errs []paybatch.RowError
 		for n := 0; ; n++ {
 			if n&1023 == 0 && ctx.Err() != nil {
-				b.Close()
+				closeAll()
 				return nil, fmt.Errorf("%s: validation stopped: %w", p, ctx.Err())
 			}
 			row, cells, err := b.nextRow()
@@ -101,46 +166,46 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 				break
 			}
 			if err != nil {
-				b.Close()
+				closeAll()
 				return nil, err
 			}
 			rep.Rows++
 			var in paybatch.Instruction
 			var id string
 			in, id, errs = b.parseRow(row, cells, errs[:0])
-			sr := seenRow{file: int32(fi), cur: -1, row: int64(row), column: b.colName(fMerchantTxID)}
+			sr := seenRow{file: int32(fi), cur: -1, row: int64(row)}
 			if len(errs) > 0 {
 				rep.Rejects = append(rep.Rejects, errs...)
 				rep.rejected[errs[0].Source] = struct{}{}
 			} else {
 				sr.cur, sr.minor = curIdx(in.Amount.Currency), in.Amount.Minor
-				if in.Amount.Currency.IsZero() { // void: no amount
-					sr.cur = curIdx(paybatch.Currency{})
-				}
 			}
 			if id == "" {
 				continue
 			}
-			if i, ok := seen[id]; ok {
-				key := strings.Clone(id)
-				if _, started := dups[key]; !started {
-					rows[i].dup = true
-					dups[key] = []seenRow{rows[i]}
+			if i := ids.add(id, sr); i >= 0 {
+				if _, started := dups[i]; !started {
+					ids.row(i).dup = true
+					dups[i] = []seenRow{*ids.row(i)}
 				}
-				dups[key] = append(dups[key], sr)
-				continue
+				dups[i] = append(dups[i], sr)
 			}
-			seen[strings.Clone(id)] = int32(len(rows))
-			rows = append(rows, sr)
 		}
-		rep.Files = append(rep.Files, paybatch.InputFile{Path: p, SHA256: sum, Rows: b.rows})
-		if err := b.Close(); err != nil {
+		err = b.Close()
+		h := <-sumc
+		cancel()
+		if err == nil {
+			err = h.err
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
+		sum := h.sum
+		rep.Files = append(rep.Files, paybatch.InputFile{Path: p, SHA256: sum, Rows: b.rows})
 	}
 	// Count what stayed valid: every copy of a duplicated id is rejected.
-	for _, sr := range rows {
-		if sr.cur >= 0 && !sr.dup {
+	for i := range ids.n {
+		if sr := ids.row(i); sr.cur >= 0 && !sr.dup {
 			if c := curs[sr.cur]; !c.IsZero() { // void rows carry no amount
 				rep.Counts[c.Code()]++
 				t := rep.Totals[c.Code()]
@@ -150,7 +215,8 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			}
 		}
 	}
-	for id, copies := range dups {
+	for first, copies := range dups {
+		id := ids.id(first)
 		where := make([]string, len(copies))
 		for i, c := range copies {
 			where[i] = rowLabel(files[c.file].path, c.row, len(paths) > 1)
@@ -159,7 +225,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			src := paybatch.Source{File: files[c.file].path, Sheet: files[c.file].sheet, Row: int(c.row)}
 			rep.rejected[src] = struct{}{}
 			rep.Rejects = append(rep.Rejects, paybatch.RowError{
-				Source: src, Column: c.column, Value: id,
+				Source: src, Column: files[c.file].idColumn, Value: id,
 				Err: fmt.Errorf("%w: %q appears %d times (%s); every copy is rejected — give each operation its own id",
 					paybatch.ErrDuplicateID, id, len(copies), strings.Join(where, ", ")),
 			})
@@ -187,15 +253,31 @@ func rowLabel(file string, row int64, withFile bool) string {
 	return s
 }
 
-func fileSHA256(p string) (string, error) {
+type hashResult struct {
+	sum string
+	err error
+}
+
+func fileSHA256(ctx context.Context, p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w: %v", p, paybatch.ErrUnusableFile, err)
+		return "", fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w: %v", p, paybatch.ErrUnusableFile, err)
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
