@@ -2,6 +2,7 @@ package readers
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -454,17 +455,27 @@ func (x *xlsxSource) readRow() (bool, error) {
 		if name != "c" || t.end {
 			continue
 		}
-		if r, ok := attr(t.attrs, "r"); ok {
-			c, ok := colIndex(r)
+		var ref, typ []byte
+		haveRef := false
+		eachAttr(t.attrs, func(name, val []byte) bool {
+			switch string(name) {
+			case "r":
+				ref, haveRef = val, true
+			case "t":
+				typ = val
+			}
+			return true
+		})
+		if haveRef {
+			c, ok := colIndex(ref)
 			if !ok {
-				return false, x.wrap(fmt.Errorf("bad cell reference %q", r))
+				return false, x.wrap(fmt.Errorf("bad cell reference %q", ref))
 			}
 			col = c
 		} else {
 			col++
 		}
-		typ, _ := attr(t.attrs, "t")
-		ctype := string(typ)
+		ctype := cellType(typ)
 		if t.selfClose {
 			continue
 		}
@@ -566,7 +577,7 @@ done:
 		if !haveV {
 			return sp, nil
 		}
-		i, err := strconv.Atoi(strings.TrimSpace(string(x.valBuf)))
+		i, err := strconv.Atoi(string(bytes.TrimSpace(x.valBuf)))
 		if err != nil || x.sst == nil {
 			return sp, x.wrap(fmt.Errorf("bad shared string reference %q", x.valBuf))
 		}
@@ -586,7 +597,7 @@ done:
 			return sp, nil
 		}
 		v := "FALSE"
-		if strings.TrimSpace(string(x.valBuf)) == "1" {
+		if string(bytes.TrimSpace(x.valBuf)) == "1" {
 			v = "TRUE"
 		}
 		return x.span([]byte(v), false), nil
@@ -596,7 +607,7 @@ done:
 		}
 		return x.span(x.valBuf, false), nil
 	default: // "n" or absent: a number
-		if !haveV || len(strings.TrimSpace(string(x.valBuf))) == 0 {
+		if !haveV || len(bytes.TrimSpace(x.valBuf)) == 0 {
 			return sp, nil
 		}
 		return x.span(x.valBuf, true), nil
@@ -618,4 +629,25 @@ func (x *xlsxSource) close() error {
 		err = cerr
 	}
 	return err
+}
+
+// cellType interns the few values of a cell's t attribute.
+func cellType(t []byte) string {
+	switch string(t) {
+	case "", "n":
+		return "n"
+	case "s":
+		return "s"
+	case "str":
+		return "str"
+	case "inlineStr":
+		return "inlineStr"
+	case "b":
+		return "b"
+	case "e":
+		return "e"
+	case "d":
+		return "d"
+	}
+	return string(t)
 }
