@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,9 +127,15 @@ func peak(b *testing.B, fn func()) {
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 		b.Logf("cannot reset VmHWM: %v (peak includes setup)", err)
 	}
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	b.ResetTimer()
 	fn()
 	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
+	// CPU time (all threads) is the load-independent cost on a shared machine.
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 	st, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return

@@ -40,15 +40,16 @@ func (r *Report) IsRejected(src paybatch.Source) bool {
 }
 
 // seenRow is what duplicate detection keeps per distinct
-// merchant_transaction_id: enough to count a valid row once duplicates are
-// known, to name each copy, and to compare ids (kept in one arena).
+// merchant_transaction_id (24 bytes): enough to count a valid row once
+// duplicates are known, to name each copy, and to find its id in the arena.
 type seenRow struct {
-	row, minor int64
-	idOff      int64
-	idLen      int32
-	file       int32
-	cur        int16 // index into curs; -1 when the row was rejected
-	dup        bool
+	minor int64
+	idOff uint32 // chunk<<20 | offset in chunk
+	row   uint32
+	file  uint16
+	idLen uint16
+	cur   int16 // index into curs; -1 when the row was rejected
+	dup   bool
 }
 
 // idSet finds repeated ids with a 64-bit hash per id (the ids themselves
@@ -73,9 +74,9 @@ func (s *idSet) row(i int32) *seenRow { return &s.rows[i/rowChunk][i%rowChunk] }
 
 func (s *idSet) id(i int32) string {
 	r := s.row(i)
-	a := s.arenas[r.idOff>>32]
-	off := r.idOff & 0xffffffff
-	return string(a[off : off+int64(r.idLen)])
+	a := s.arenas[r.idOff>>20]
+	off := r.idOff & (arenaChunk - 1)
+	return string(a[off : off+uint32(r.idLen)])
 }
 
 // add records sr under id and returns the index of an earlier row with the
@@ -98,10 +99,10 @@ func (s *idSet) add(id string, sr seenRow) int32 {
 
 func (s *idSet) push(id string, sr seenRow) int32 {
 	if len(s.arenas) == 0 || len(s.arenas[len(s.arenas)-1])+len(id) > arenaChunk {
-		s.arenas = append(s.arenas, make([]byte, 0, max(arenaChunk, len(id))))
+		s.arenas = append(s.arenas, make([]byte, 0, arenaChunk))
 	}
 	last := len(s.arenas) - 1
-	sr.idOff, sr.idLen = int64(last)<<32|int64(len(s.arenas[last])), int32(len(id))
+	sr.idOff, sr.idLen = uint32(last)<<20|uint32(len(s.arenas[last])), uint16(len(id))
 	s.arenas[last] = append(s.arenas[last], id...)
 	if s.n%rowChunk == 0 {
 		s.rows = append(s.rows, make([]seenRow, 0, rowChunk))
@@ -134,6 +135,9 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		}
 		curs = append(curs, c)
 		return int16(len(curs) - 1)
+	}
+	if len(paths) > 1<<16-1 {
+		return nil, fmt.Errorf("%w: %d files in one batch; split it", paybatch.ErrUnusableFile, len(paths))
 	}
 	type fileInfo struct{ path, sheet, idColumn string }
 	var files []fileInfo
@@ -173,7 +177,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			var in paybatch.Instruction
 			var id string
 			in, id, errs = b.parseRow(row, cells, errs[:0])
-			sr := seenRow{file: int32(fi), cur: -1, row: int64(row)}
+			sr := seenRow{file: uint16(fi), cur: -1, row: uint32(row)}
 			if len(errs) > 0 {
 				rep.Rejects = append(rep.Rejects, errs...)
 				rep.rejected[errs[0].Source] = struct{}{}
@@ -219,7 +223,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		id := ids.id(first)
 		where := make([]string, len(copies))
 		for i, c := range copies {
-			where[i] = rowLabel(files[c.file].path, c.row, len(paths) > 1)
+			where[i] = rowLabel(files[c.file].path, int64(c.row), len(paths) > 1)
 		}
 		for _, c := range copies {
 			src := paybatch.Source{File: files[c.file].path, Sheet: files[c.file].sheet, Row: int(c.row)}
