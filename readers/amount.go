@@ -3,6 +3,7 @@ package readers
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -45,7 +46,10 @@ func isSpaceSep(r rune) bool { return r == ' ' || r == '\u00a0' || r == '\u202f'
 // decimal mark is ',' and '.', space or no-break space may group thousands,
 // but only in groups of exactly three digits ("1.234,56", "1 234,5").
 func parseAmountText(s string, cur paybatch.Currency, decimalComma bool) (paybatch.Money, error) {
-	t := strings.TrimFunc(s, func(r rune) bool { return isSpaceSep(r) || r == '\t' })
+	t := s
+	if n := len(s); n == 0 || s[0] <= ' ' || s[n-1] <= ' ' || s[0] >= utf8.RuneSelf || s[n-1] >= utf8.RuneSelf {
+		t = strings.TrimFunc(s, func(r rune) bool { return isSpaceSep(r) || r == '\t' })
+	}
 	if t == "" {
 		return paybatch.Money{}, fmt.Errorf("%w: the amount is empty", paybatch.ErrMissingField)
 	}

@@ -118,7 +118,7 @@ func (s *csvSource) next() (int, []cell, error) {
 		}
 		blank := true
 		for _, v := range rec {
-			if strings.TrimSpace(v) != "" {
+			if len(v) > 0 && v[0] > ' ' && v[0] < 0x80 || strings.TrimSpace(v) != "" {
 				blank = false
 				break
 			}

@@ -1,10 +1,13 @@
 package readers
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"hash/maphash"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -352,5 +355,41 @@ func TestValidateDuplicatesAcrossFiles(t *testing.T) {
 	}
 	if len(rep.Files) != 2 || rep.Files[0].Rows != 5 || len(rep.Files[0].SHA256) != 64 {
 		t.Errorf("files %+v", rep.Files)
+	}
+}
+
+// TestIDSetCollisions forces every id onto one hash: duplicates must still
+// be exactly the equal ids, in reading order.
+func TestIDSetCollisions(t *testing.T) {
+	for _, hash := range []func(string) uint64{nil, func(string) uint64 { return 42 }} {
+		s := &idSet{seed: maphash.MakeSeed(), hash: hash}
+		for i, id := range []string{"a", "b", "a", "c", "b", "a", "ab"} {
+			s.add(id, seenRow{row: uint32(i + 2)})
+		}
+		got := s.duplicates()
+		slices.SortFunc(got, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
+		want := [][]uint32{{0, 2, 5}, {1, 4}}
+		if !slices.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("duplicates() = %v, want %v", got, want)
+		}
+		for i, dup := range []bool{true, true, true, false, true, true, false} {
+			if s.row(uint32(i)).dup != dup {
+				t.Errorf("row %d dup = %v", i, !dup)
+			}
+		}
+	}
+}
+
+func TestRadixSort(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 5000} {
+		a := make([]idHash, n)
+		for i := range a {
+			a[i] = idHash{h: uint64(i*2654435761) % 977 << uint(i%60), i: uint32(i)}
+		}
+		want := slices.Clone(a)
+		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(x.h, y.h) })
+		if got := radixSort(a); !slices.Equal(got, want) {
+			t.Fatalf("n=%d: radixSort differs from a stable sort", n)
+		}
 	}
 }

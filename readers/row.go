@@ -66,6 +66,9 @@ func cellText(c cell) string {
 			return d.String()
 		}
 	}
+	if n := len(c.s); n > 0 && c.s[0] > ' ' && c.s[n-1] > ' ' && c.s[0] < utf8.RuneSelf && c.s[n-1] < utf8.RuneSelf {
+		return c.s // nothing to trim: the common case
+	}
 	return strings.TrimSpace(c.s)
 }
 
@@ -278,7 +281,16 @@ func isAlnum(s string) bool {
 }
 
 func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.IndexFunc(s, unicode.IsControl) >= 0
+		}
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // currency is paybatch.ParseCurrency with a one-entry cache: batches are
