@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -391,5 +393,48 @@ func TestRadixSort(t *testing.T) {
 		if got := radixSort(a); !slices.Equal(got, want) {
 			t.Fatalf("n=%d: radixSort differs from a stable sort", n)
 		}
+	}
+}
+
+// TestAllStopsEarly abandons the iteration after one row: Close must stop
+// the read-ahead goroutine, and a cancelled context ends All with an error.
+func TestAllStopsEarly(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(refundHeader)
+	for i := range 5000 {
+		fmt.Fprintf(&sb, "ABC123,TX8A3F2C,OR7B9E1D,m-%d,1,USD\n", i)
+	}
+	p := writeFile(t, "big.csv", []byte(sb.String()))
+	before := runtime.NumGoroutine()
+	b, err := Open(p, opts(paybatch.KindRefund))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range b.All(context.Background()) {
+		break
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before", n, before)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b, err = Open(p, opts(paybatch.KindRefund))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var last error
+	for _, err := range b.All(ctx) {
+		last = err
+	}
+	if !errors.Is(last, context.Canceled) {
+		t.Errorf("cancelled All ended with %v", last)
 	}
 }
