@@ -174,8 +174,9 @@ func radixSort(a []idHash) []idHash {
 // Validate reads whole files (streaming) and returns the complete verdict,
 // including duplicates of merchant_transaction_id across the batch (a
 // duplicate rejects every copy and names each row). Memory grows only with
-// the number of distinct ids (≈ 60 bytes each), not with row width or file
-// size. A file-level problem in any file is returned as the error.
+// the number of rows (≈ 60 bytes each: the id, its hash and where it was),
+// not with row width or file size; rejects are kept in full. A file-level
+// problem in any file is returned as the error (exit 2: use nothing).
 func Validate(ctx context.Context, paths []string, opts Options) (*Report, error) {
 	rep := &Report{
 		Totals:   paybatch.Totals{},
