@@ -1,6 +1,7 @@
 package readers
 
 import (
+	"archive/zip"
 	"bufio"
 	"context"
 	"encoding/csv"
@@ -269,6 +270,32 @@ func benchValidate(b *testing.B, p string) {
 			if rep.Valid != rows {
 				b.Fatalf("valid %d of %d: %v", rep.Valid, rows, rep.Rejects[:min(3, len(rep.Rejects))])
 			}
+		}
+	})
+	reportRows(b, rows, start)
+}
+
+// BenchmarkXLSXInflate is the floor for any XLSX reader: decompressing the
+// sheet XML and discarding it.
+func BenchmarkXLSXInflate(b *testing.B) {
+	rows := benchRows()
+	p := benchXLSX(b, rows)
+	start := time.Now()
+	peak(b, func() {
+		start = time.Now()
+		for range b.N {
+			zr, err := zip.OpenReader(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, zf := range zr.File {
+				if zf.Name == "xl/worksheets/sheet1.xml" {
+					rc, _ := zf.Open()
+					io.Copy(io.Discard, rc)
+					rc.Close()
+				}
+			}
+			zr.Close()
 		}
 	})
 	reportRows(b, rows, start)
