@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
@@ -47,6 +48,9 @@ func openCSV(f *os.File, path string) (*csvSource, error) {
 	}
 	if bytes.IndexByte(peek, 0) >= 0 {
 		return nil, fmt.Errorf("%s: %w: this is a binary file, not CSV or XLSX (UTF-16 text needs its byte-order mark: save as \"Unicode Text\" or UTF-8 CSV)", path, paybatch.ErrUnusableFile)
+	}
+	if !validUTF8Prefix(peek) {
+		return nil, fmt.Errorf("%s: %w: the text is not UTF-8 (probably Excel's \"CSV (Comma delimited)\", which writes Windows-1252); save it as \"CSV UTF-8\" or \"Unicode Text\"", path, paybatch.ErrUnusableFile)
 	}
 	if len(bytes.TrimSpace(peek)) == 0 {
 		return nil, fmt.Errorf("%s: %w: the file has no rows (only blank lines); export the batch again", path, paybatch.ErrUnusableFile)
@@ -136,3 +140,17 @@ func (s *csvSource) next() (int, []cell, error) {
 }
 
 func (s *csvSource) close() error { return s.f.Close() }
+
+// validUTF8Prefix reports whether b is valid UTF-8, allowing b to end in
+// the middle of a character (it is a prefix of the file).
+func validUTF8Prefix(b []byte) bool {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-3; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i]
+			}
+			break
+		}
+	}
+	return utf8.Valid(b)
+}

@@ -438,3 +438,22 @@ func TestAllStopsEarly(t *testing.T) {
 		t.Errorf("cancelled All ended with %v", last)
 	}
 }
+
+func TestNotUTF8(t *testing.T) {
+	// Windows-1252 "£" in the first 64 KB: the file is refused at Open.
+	p := writeFile(t, "cp1252.csv", []byte("auddis,merchant_transaction_id,amount,credit_date,description\nAUD1,c-1,1,2027-01-04,Refund \xa35\n"))
+	if _, err := Open(p, opts(paybatch.KindDDCredit)); !errors.Is(err, paybatch.ErrUnusableFile) || !strings.Contains(err.Error(), "CSV UTF-8") {
+		t.Fatalf("got %v", err)
+	}
+	// Past the first 64 KB: that row is rejected, naming the column.
+	var sb strings.Builder
+	sb.WriteString("auddis,merchant_transaction_id,amount,credit_date,description\n")
+	for i := 0; sb.Len() < 70<<10; i++ {
+		fmt.Fprintf(&sb, "AUD1,c-%d,1,2027-01-04,ok\n", i)
+	}
+	sb.WriteString("AUD1,last,1,2027-01-04,Refund \xa35\n")
+	_, rej := readAll(t, writeFile(t, "late.csv", []byte(sb.String())), opts(paybatch.KindDDCredit))
+	if len(rej) != 1 || rej[0].Column != "description" || !errors.Is(rej[0], paybatch.ErrBadField) {
+		t.Fatalf("rejects %v", rej)
+	}
+}

@@ -148,17 +148,34 @@ func (r *rowCtx) firstPresent(fs ...field) field {
 }
 
 func (r *rowCtx) requireText(f field) string {
-	c, _ := r.cellOf(f)
-	s := cellText(c)
-	if s == "" {
+	s := r.optText(f)
+	if s == "" && !r.failedOn(f) {
 		r.fail(f, "", fmt.Errorf("%w: %s is required", paybatch.ErrMissingField, f))
 	}
 	return s
 }
 
+// optText returns the field's trimmed text; text that is not UTF-8 (a
+// Windows-1252 "£" past the part of the file checked at Open) is refused
+// rather than sent mangled.
 func (r *rowCtx) optText(f field) string {
 	c, _ := r.cellOf(f)
-	return cellText(c)
+	s := cellText(c)
+	if !utf8.ValidString(s) {
+		r.fail(f, strings.ToValidUTF8(s, "\uFFFD"), fmt.Errorf("%w: the text is not UTF-8; save the file as \"CSV UTF-8\"", paybatch.ErrBadField))
+		return ""
+	}
+	return s
+}
+
+func (r *rowCtx) failedOn(f field) bool {
+	col := r.b.colName(f)
+	for _, e := range r.errs {
+		if e.Column == col {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *rowCtx) cellOf(f field) (cell, bool) { return r.b.get(r.cells, f) }
