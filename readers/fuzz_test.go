@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -198,21 +200,34 @@ func FuzzSheetXML(f *testing.F) {
 	f.Add([]byte(`<x:worksheet><x:sheetData><x:row><x:c t="str"><x:f>1+1</x:f><x:v>2</x:v></x:c></x:row></x:sheetData></x:worksheet>`))
 	f.Add([]byte(`<sheetData><row r="2"><c r="XFD2"><v>1</v></c></row><!-- c --><row><c><v><![CDATA[x<y]]></v></c></row></sheetData>`))
 	f.Add([]byte(`<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row>`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		x := &xlsxSource{path: "f.xlsx", sheetName: "S", sst: &sharedStrings{blob: "zero", off: []uint32{0, 4}}}
+	f.Add([]byte(`<sheetData><row r="3"><c r="B3"><v>49.990000000000002</v></c><c r="C3" t="inlineStr"><is><t>x_x000D_y</t></is></c><c t="s"><v>0</v></c></row></sheetData>`))
+	read := func(t *testing.T, data []byte, noFast bool) string {
+		x := &xlsxSource{path: "f.xlsx", sheetName: "S", sst: &sharedStrings{blob: "zero", off: []uint32{0, 4}}, noFast: noFast}
 		x.sc = newXMLScanner(bytes.NewReader(data))
 		if err := x.seekSheetData(); err != nil {
-			return
+			return "error"
 		}
+		var out strings.Builder
 		for i := 0; i < 10000; i++ {
-			_, cells, err := x.next()
+			row, cells, err := x.next()
 			if err != nil {
-				return
+				if err == io.EOF {
+					return out.String() + "EOF"
+				}
+				return out.String() + "error"
 			}
 			if len(cells) > maxColumns {
 				t.Fatalf("%d cells", len(cells))
 			}
+			fmt.Fprintf(&out, "%d %+v\n", row, cells)
 		}
 		t.Fatal("no end after 10000 rows from a small input")
+		return ""
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The buffer-level fast path and the general tokenizer loop must agree.
+		if fast, slow := read(t, data, false), read(t, data, true); fast != slow {
+			t.Fatalf("fast path:\n%s\ngeneral path:\n%s", fast, slow)
+		}
 	})
 }

@@ -47,10 +47,11 @@ type xlsxSource struct {
 	sheetName string
 	date1904  bool
 
-	rc   io.ReadCloser
-	sc   *xmlScanner
-	sst  *sharedStrings
-	done bool
+	rc     io.ReadCloser
+	sc     *xmlScanner
+	noFast bool // tests: always take readCell's general path
+	sst    *sharedStrings
+	done   bool
 
 	rowNum int
 	cells  []cell
@@ -523,8 +524,58 @@ func (x *xlsxSource) readRow() (bool, error) {
 	return blank, nil
 }
 
+// fastCell reads the two shapes nearly every writer uses for a cell's
+// content — <v>text</v></c> and <is><t>text</t></is></c> with no entities —
+// straight from the buffer. Anything else (formulas, rich text, entities,
+// whitespace, a value split across reads) reports false without consuming
+// input, and readCell's general loop takes over.
+func (x *xlsxSource) fastCell(ctype string) (cellSpan, bool) {
+	sc := x.sc
+	var open, close string
+	switch {
+	case sc.hasPrefixAt(0, "<v>"):
+		open, close = "<v>", "</v></c>"
+	case sc.hasPrefixAt(0, "<is><t>"):
+		open, close = "<is><t>", "</t></is></c>"
+	default:
+		return cellSpan{}, false
+	}
+	if ctype == "inlineStr" != (open == "<is><t>") {
+		return cellSpan{}, false
+	}
+	start := sc.pos + len(open)
+	lt := bytes.IndexByte(sc.buf[start:sc.end], '<')
+	if lt < 0 {
+		return cellSpan{}, false
+	}
+	text := sc.buf[start : start+lt]
+	if bytes.IndexByte(text, '&') >= 0 || !sc.hasPrefixAt(len(open)+lt, close) {
+		return cellSpan{}, false
+	}
+	text = sc.buf[sc.pos+len(open) : sc.pos+len(open)+lt] // hasPrefixAt may have moved the buffer
+	var sp cellSpan
+	var err error
+	if open == "<v>" {
+		x.valBuf = append(x.valBuf[:0], text...)
+		sp, err = x.finishCell(ctype, true, false)
+	} else {
+		x.inlBuf = append(x.inlBuf[:0], text...)
+		sp, err = x.finishCell(ctype, false, true)
+	}
+	if err != nil {
+		return cellSpan{}, false
+	}
+	sc.pos += len(open) + lt + len(close)
+	return sp, true
+}
+
 // readCell reads the children of a <c> up to </c>.
 func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
+	if !x.noFast {
+		if sp, ok := x.fastCell(ctype); ok {
+			return sp, nil
+		}
+	}
 	var sp cellSpan
 	var haveV, haveIS bool
 	x.valBuf, x.inlBuf = x.valBuf[:0], x.inlBuf[:0]
@@ -572,6 +623,12 @@ func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
 		}
 	}
 done:
+	return x.finishCell(ctype, haveV, haveIS)
+}
+
+// finishCell turns the collected <v> or inline text into a span.
+func (x *xlsxSource) finishCell(ctype string, haveV, haveIS bool) (cellSpan, error) {
+	var sp cellSpan
 	switch ctype {
 	case "s":
 		if !haveV {

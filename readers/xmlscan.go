@@ -26,6 +26,7 @@ type xmlScanner struct {
 	err      error
 	maxTok   int
 	segTmp   []byte
+	tag      xmlTag // the last tag next returned
 }
 
 type xmlTag struct {
@@ -110,44 +111,44 @@ func (s *xmlScanner) skipPast(term string) error {
 
 // next returns the next tag, skipping character data, comments, PIs,
 // CDATA and DOCTYPE. It returns io.EOF at the end of input.
-func (s *xmlScanner) next() (xmlTag, error) {
+func (s *xmlScanner) next() (*xmlTag, error) {
 	for {
 		i := bytes.IndexByte(s.buf[s.pos:s.end], '<')
 		if i < 0 {
 			s.pos = s.end
 			if !s.more() {
 				if s.err != nil {
-					return xmlTag{}, s.err
+					return nil, s.err
 				}
-				return xmlTag{}, io.EOF
+				return nil, io.EOF
 			}
 			continue
 		}
 		s.pos += i
 		for s.end-s.pos < 2 {
 			if !s.more() {
-				return xmlTag{}, s.fail()
+				return nil, s.fail()
 			}
 		}
 		if c := s.buf[s.pos+1]; c == '?' || c == '!' {
 			switch {
 			case s.hasPrefixAt(0, "<?"):
 				if err := s.skipPast("?>"); err != nil {
-					return xmlTag{}, err
+					return nil, err
 				}
 				continue
 			case s.hasPrefixAt(0, "<!--"):
 				if err := s.skipPast("-->"); err != nil {
-					return xmlTag{}, err
+					return nil, err
 				}
 				continue
 			case s.hasPrefixAt(0, "<![CDATA["):
 				if err := s.skipPast("]]>"); err != nil {
-					return xmlTag{}, err
+					return nil, err
 				}
 				continue
 			default:
-				return xmlTag{}, errors.New("DOCTYPE declarations are not allowed in OOXML")
+				return nil, errors.New("DOCTYPE declarations are not allowed in OOXML")
 			}
 		}
 		// find the closing '>' outside quotes: the first '>' after which the
@@ -158,7 +159,7 @@ func (s *xmlScanner) next() (xmlTag, error) {
 			if k < 0 {
 				off := from - s.pos
 				if !s.more() {
-					return xmlTag{}, s.fail()
+					return nil, s.fail()
 				}
 				from = s.pos + off
 				continue
@@ -172,7 +173,8 @@ func (s *xmlScanner) next() (xmlTag, error) {
 		}
 		body := s.buf[s.pos+1 : s.pos+j]
 		s.pos += j + 1
-		var t xmlTag
+		t := &s.tag
+		*t = xmlTag{}
 		if len(body) > 0 && body[0] == '/' {
 			t.end = true
 			body = body[1:]
