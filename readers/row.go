@@ -161,6 +161,12 @@ func (r *rowCtx) requireText(f field) string {
 func (r *rowCtx) optText(f field) string {
 	c, _ := r.cellOf(f)
 	s := cellText(c)
+	if c.num && len(strings.TrimLeft(strings.ReplaceAll(s, ".", ""), "0")) > 15 {
+		// Excel keeps 15 significant digits: a longer number typed into a
+		// general-format cell has already lost its last digits.
+		r.fail(f, s, fmt.Errorf("%w: a number with more than 15 digits cannot be stored exactly by a spreadsheet (this one may already be cut short); format the column as Text and type the id again", paybatch.ErrBadField))
+		return ""
+	}
 	if !utf8.ValidString(s) {
 		r.fail(f, strings.ToValidUTF8(s, "\uFFFD"), fmt.Errorf("%w: the text is not UTF-8; save the file as \"CSV UTF-8\"", paybatch.ErrBadField))
 		return ""

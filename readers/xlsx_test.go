@@ -264,3 +264,22 @@ func trimCells(c []cell) []cell {
 	}
 	return c
 }
+
+func TestLongNumericID(t *testing.T) {
+	data := xlsxBytes(t, func(f *excelize.File) error {
+		if err := f.SetSheetRow("Sheet1", "A1", &[]any{"terminal", "transaction_reference_id", "order_reference_id", "merchant_transaction_id", "amount", "currency"}); err != nil {
+			return err
+		}
+		if err := f.SetSheetRow("Sheet1", "A2", &[]any{"ABC123", "TX8A3F2C", "OR7B9E1D", 123456789012345680, 1, "USD"}); err != nil {
+			return err
+		}
+		return f.SetSheetRow("Sheet1", "A3", &[]any{"ABC123", "TX8A3F2C", "OR7B9E1D", 123456789012345, 1, "USD"})
+	})
+	ins, rej := readAll(t, writeFile(t, "long.xlsx", data), opts(paybatch.KindRefund))
+	if len(rej) != 1 || rej[0].Source.Row != 2 || !errors.Is(rej[0], paybatch.ErrBadField) {
+		t.Fatalf("rejects %v", rej)
+	}
+	if len(ins) != 1 || ins[0].MerchantTxID != "123456789012345" {
+		t.Fatalf("instructions %+v", ins)
+	}
+}
