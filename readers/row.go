@@ -21,6 +21,9 @@ const (
 	maxAccountID    = 50  // mandate / bank account ids: "prefix + auto number"; no documented length
 )
 
+// gbp is the only currency SmarterPay (UK Bacs) moves.
+var gbp = paybatch.MustCurrency("GBP")
+
 // rowCtx collects the problems of one row.
 type rowCtx struct {
 	b     *Batch
@@ -111,7 +114,7 @@ func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (payba
 		}
 		r.checkAccountID(fMandate, in.Mandate)
 		r.checkAuddis(in.Auddis)
-		in.Amount = r.money(paybatch.MustCurrency("GBP"))
+		in.Amount = r.money(gbp)
 		in.CollectionDate = r.date(fCollectionDate)
 		in.Description = r.optText(fDescription)
 		r.maxLen(fDescription, in.Description, maxDescription)
@@ -125,7 +128,7 @@ func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (payba
 		}
 		r.checkAuddis(in.Auddis)
 		r.checkAccountID(fBankAccount, in.BankAccount)
-		in.Amount = r.money(paybatch.MustCurrency("GBP"))
+		in.Amount = r.money(gbp)
 		in.CollectionDate = r.date(fCollectionDate)
 		in.Description = r.requireText(fDescription)
 		r.maxLen(fDescription, in.Description, maxDescription)
