@@ -187,8 +187,9 @@ func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, err
 			Date1904 string `xml:"date1904,attr"`
 		} `xml:"workbookPr"`
 		Sheets []struct {
-			Name string `xml:"name,attr"`
-			RID  string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
+			Name  string `xml:"name,attr"`
+			State string `xml:"state,attr"` // "hidden", "veryHidden" or visible
+			RID   string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
 			// Strict OOXML uses another namespace for r:id.
 			RIDStrict string `xml:"http://purl.oclc.org/ooxml/officeDocument/relationships id,attr"`
 		} `xml:"sheets>sheet"`
@@ -207,7 +208,15 @@ func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, err
 	if len(wb.Sheets) == 0 {
 		return nil, fmt.Errorf("%s: %w: the workbook has no sheets", where, paybatch.ErrUnusableFile)
 	}
+	// The default is the first sheet the user can see (a hidden first
+	// sheet is not what they mean by "the first sheet").
 	idx := 0
+	for i, sh := range wb.Sheets {
+		if sh.State != "hidden" && sh.State != "veryHidden" {
+			idx = i
+			break
+		}
+	}
 	if wantSheet != "" {
 		idx = -1
 		var names []string

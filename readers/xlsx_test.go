@@ -283,3 +283,26 @@ func TestLongNumericID(t *testing.T) {
 		t.Fatalf("instructions %+v", ins)
 	}
 }
+
+func TestHiddenFirstSheet(t *testing.T) {
+	data := xlsxBytes(t, func(f *excelize.File) error {
+		if err := f.SetSheetRow("Sheet1", "A1", &[]any{"lookup", "table"}); err != nil {
+			return err
+		}
+		if _, err := f.NewSheet("Batch"); err != nil {
+			return err
+		}
+		if err := f.SetSheetRow("Batch", "A1", &[]any{"terminal", "transaction_reference_id", "order_reference_id", "merchant_transaction_id", "amount", "currency"}); err != nil {
+			return err
+		}
+		if err := f.SetSheetRow("Batch", "A2", &[]any{"ABC123", "TX8A3F2C", "OR7B9E1D", "m-1", 2.5, "GBP"}); err != nil {
+			return err
+		}
+		f.SetActiveSheet(1)
+		return f.SetSheetVisible("Sheet1", false)
+	})
+	ins, rej := readAll(t, writeFile(t, "hidden.xlsx", data), opts(paybatch.KindRefund))
+	if len(ins) != 1 || len(rej) != 0 || ins[0].Source.Sheet != "Batch" || ins[0].Amount.String() != "2.50" {
+		t.Fatalf("got %+v %v", ins, rej)
+	}
+}
