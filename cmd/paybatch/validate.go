@@ -30,7 +30,17 @@ currency. Rejected rows go to rejects.csv beside the first file (or --rejects
 PATH) with file, sheet, row (as your spreadsheet shows it), column, value and
 reason. Nothing is submitted.
 
-Kinds: refund, capture, void (SmartRetry); dd-payment, dd-credit (SmarterPay).
+Columns (headers match ignoring case, spaces and punctuation; --mapping for others):
+  refund, capture  terminal, transaction_reference_id, order_reference_id,
+                   merchant_transaction_id, amount, currency
+  void             terminal, transaction_reference_id, order_reference_id,
+                   merchant_transaction_id
+  dd-payment       mandate or auddis, merchant_transaction_id, amount,
+                   collection_date [, currency (GBP), description, default_narrative]
+  dd-credit        auddis or bank_account, merchant_transaction_id, amount,
+                   collection_date (or credit_date), description [, default_narrative]
+
+Mapping file (YAML):  columns: {"Cust Ref": merchant_transaction_id, "Due": collection_date}
 
 Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 		Args: cobra.MinimumNArgs(1),
