@@ -194,7 +194,11 @@ func printValidateSummary(w io.Writer, rep *readers.Report, rejectsPath string) 
 	}
 	if len(rep.Rejects) > 0 {
 		const show = 10
-		fmt.Fprintf(w, "rejects (%d problems, all in %s):\n", len(rep.Rejects), rejectsPath)
+		noun := "problems"
+		if len(rep.Rejects) == 1 {
+			noun = "problem"
+		}
+		fmt.Fprintf(w, "rejects (%d %s, all in %s):\n", len(rep.Rejects), noun, rejectsPath)
 		for i, r := range rep.Rejects {
 			if i == show {
 				fmt.Fprintf(w, "  … and %d more\n", len(rep.Rejects)-show)
