@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,6 +64,9 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 				}
 			}
 			rep, err := readers.Validate(cmd.Context(), args, opts)
+			if errors.Is(err, context.Canceled) {
+				return paybatch.Exit(paybatch.ExitAborted, err)
+			}
 			if err != nil {
 				return paybatch.Exit(paybatch.ExitUsage, err)
 			}
