@@ -205,7 +205,10 @@ func fastMoney(s string, cur paybatch.Currency) (paybatch.Money, bool) {
 		return paybatch.Money{}, false
 	}
 	for ; decimals < exp; decimals++ {
-		minor *= 10
+		minor *= 10 // at most 15 digits + exponent 3 (or 4 for CLF): no overflow
+	}
+	if minor > 1<<53 { // paybatch.ParseMoney's bound; let it word the error
+		return paybatch.Money{}, false
 	}
 	return paybatch.Money{Currency: cur, Minor: minor}, true
 }
