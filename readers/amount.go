@@ -204,8 +204,11 @@ func fastMoney(s string, cur paybatch.Currency) (paybatch.Money, bool) {
 	if digits == 0 || digits > 15 || decimals > exp || minor == 0 {
 		return paybatch.Money{}, false
 	}
+	if digits-decimals+exp > 16 { // the scaled value could pass 10^16 (and int64, for 4-decimal CLF)
+		return paybatch.Money{}, false
+	}
 	for ; decimals < exp; decimals++ {
-		minor *= 10 // at most 15 digits + exponent 3 (or 4 for CLF): no overflow
+		minor *= 10
 	}
 	if minor > 1<<53 { // paybatch.ParseMoney's bound; let it word the error
 		return paybatch.Money{}, false

@@ -149,3 +149,19 @@ func TestDates(t *testing.T) {
 		}
 	}
 }
+
+func TestFastMoneyBounds(t *testing.T) {
+	for _, code := range []string{"USD", "JPY", "KWD", "CLF"} {
+		cur, err := paybatch.ParseCurrency(code)
+		if err != nil {
+			continue
+		}
+		for _, s := range []string{"999999999999999", "99999999999999.9", "9007199254740993"} {
+			fast, ok := fastMoney(s, cur)
+			slow, serr := paybatch.ParseMoney(s, cur)
+			if ok && (serr != nil || fast != slow) {
+				t.Errorf("%s %s: fast path %v, ParseMoney %v %v", s, code, fast, slow, serr)
+			}
+		}
+	}
+}
