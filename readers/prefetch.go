@@ -15,6 +15,8 @@ type prefetcher struct {
 	free chan *rowBatch // consumed batches, reused so reading allocates little
 	done chan struct{}
 	wg   sync.WaitGroup
+	once sync.Once
+	cerr error
 	cur  *rowBatch
 	i    int
 }
@@ -103,8 +105,12 @@ func (p *prefetcher) next() (int, []cell, error) {
 	}
 }
 
+// close is idempotent: a second Close returns the first one's result.
 func (p *prefetcher) close() error {
-	close(p.done)
-	p.wg.Wait()
-	return p.src.close()
+	p.once.Do(func() {
+		close(p.done)
+		p.wg.Wait()
+		p.cerr = p.src.close()
+	})
+	return p.cerr
 }

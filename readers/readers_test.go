@@ -419,6 +419,9 @@ func TestAllStopsEarly(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.Close(); err != nil { // a second Close is harmless
+		t.Fatal(err)
+	}
 	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
