@@ -95,8 +95,10 @@ Exit codes (every command):
 		return nil
 	}
 	root.AddCommand(
-	// one line per command; each command lives in its own file
+		// one line per command; each command lives in its own file
 		newConfigCmd(e),
+
+		newValidateCmd(e),
 	)
 	return root
 }
