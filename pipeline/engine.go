@@ -357,7 +357,7 @@ func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	res.Unresolved = int(r.unresolved.Load())
 	res.tally(rows)
 	res.Elapsed = time.Since(start)
-	return res, r.err(ctx)
+	return res, r.finish(ctx)
 }
 
 // Poll polls every accepted row in the journal (for cfg.Provider, or all
@@ -381,7 +381,16 @@ func Poll(ctx context.Context, j *Journal, p Provider, cfg Config) (Result, erro
 	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
 	res.tally(rows)
 	res.Elapsed = time.Since(start)
-	return res, r.err(ctx)
+	return res, r.finish(ctx)
+}
+
+// finish folds the run's state changes into the journal table and returns
+// why the run stopped early, if it did.
+func (r *run) finish(ctx context.Context) error {
+	if err := r.j.Flush(context.WithoutCancel(ctx)); err != nil {
+		r.fail(err)
+	}
+	return r.err(ctx)
 }
 
 func (r *run) err(ctx context.Context) error {

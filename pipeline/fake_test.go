@@ -19,19 +19,19 @@ import (
 // exists to test the engine's state machine; the end-to-end proofs run
 // against the real sandbox over HTTP.
 type fakeProvider struct {
-	mu       sync.Mutex
-	rng      *rand.Rand
-	fail     float64 // transient error before executing
-	lost     float64 // executes, then the response is lost
-	decline  map[string]bool
-	auth     bool
-	rate429  int // next n sends answer 429
-	stored   map[string]fakeStored
-	execs    map[string]int // merchant_transaction_id → executions
-	polls    map[string]int
-	finalAt  int // polls until final
-	sends    int
-	sentAt   []time.Time
+	mu      sync.Mutex
+	rng     *rand.Rand
+	fail    float64 // transient error before executing
+	lost    float64 // executes, then the response is lost
+	decline map[string]bool
+	auth    bool
+	rate429 int // next n sends answer 429
+	stored  map[string]fakeStored
+	execs   map[string]int // merchant_transaction_id → executions
+	polls   map[string]int
+	finalAt int // polls until final
+	sends   int
+	sentAt  []time.Time
 }
 
 type fakeStored struct {

@@ -67,6 +67,29 @@ CREATE TABLE IF NOT EXISTS journal (
 	polled_at               TIMESTAMP,
 	final_at                TIMESTAMP
 );
+-- State changes are appended here first (cheap, durable), then folded into
+-- journal in bulk at the end of a run or when the journal is next opened.
+CREATE TABLE IF NOT EXISTS journal_events (
+	seq                   BIGINT NOT NULL,
+	key                   VARCHAR NOT NULL,
+	state                 VARCHAR NOT NULL,
+	outcome               VARCHAR NOT NULL,
+	provider_status       VARCHAR NOT NULL,
+	provider_id           VARCHAR NOT NULL,
+	order_id              VARCHAR NOT NULL,
+	reason_code           VARCHAR NOT NULL,
+	problem               VARCHAR NOT NULL,
+	http_status           INTEGER NOT NULL,
+	attempts              INTEGER NOT NULL,
+	updated_at            TIMESTAMP NOT NULL,
+	sent_at               TIMESTAMP,
+	provider_amount_minor BIGINT,
+	provider_date         DATE,
+	replayed              BOOLEAN NOT NULL,
+	polls                 INTEGER NOT NULL,
+	polled_at             TIMESTAMP,
+	final_at              TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS rejects (
 	source_file             VARCHAR,
 	source_sheet            VARCHAR,
@@ -194,7 +217,14 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 		lk.Unlock()
 		return nil, fmt.Errorf("journal %s: create tables: %w", path, err)
 	}
-	return &Journal{db: db, path: path, lock: lk}, nil
+	j := &Journal{db: db, path: path, lock: lk}
+	// A run that was killed left its last state changes as events.
+	if err := j.fold(ctx); err != nil {
+		db.Close()
+		lk.Unlock()
+		return nil, err
+	}
+	return j, nil
 }
 
 // Path is the journal file.
@@ -205,8 +235,10 @@ func (j *Journal) DB() *sql.DB { return j.db }
 
 // Close flushes and closes the journal and releases its lock.
 func (j *Journal) Close() error {
-	j.stopWriter()
-	err := j.db.Close()
+	err := j.Flush(context.Background())
+	if cerr := j.db.Close(); err == nil {
+		err = cerr
+	}
 	if uerr := j.lock.Unlock(); err == nil {
 		err = uerr
 	}
