@@ -1,0 +1,260 @@
+// Package readers turns finance's batch files (CSV or XLSX) into validated
+// paybatch.Instructions, streaming: rows flow through an iterator and memory
+// does not grow with the file. Every refused row is a *paybatch.RowError
+// naming file, sheet, row (as the user sees it), column, value and reason;
+// a file that cannot be used at all is an error wrapping
+// paybatch.ErrUnusableFile or paybatch.ErrMissingColumn.
+package readers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"os"
+	"time"
+	_ "time/tzdata" // Europe/London for "collection date not in the past", even without system zoneinfo
+
+	"github.com/paybatch/paybatch"
+)
+
+// DefaultMaxFileSize is the file-size cap used when Options.MaxFileSize is
+// 0: 1 GiB, far above a full 1,048,576-row sheet (≈ 60 MB as XLSX, ≈ 120 MB
+// as CSV) and low enough to refuse a disk image someone picked by mistake.
+const DefaultMaxFileSize int64 = 1 << 30
+
+// maxColumns bounds the width of any row (Excel's own limit is 16,384). A
+// batch needs a dozen columns; a sheet whose used range reaches further is
+// refused as a file-level problem rather than read cell by cell.
+const maxColumns = 1024
+
+// Options say how to read a batch. Set them before Open.
+type Options struct {
+	Kind         paybatch.Kind
+	Sheet        string            // XLSX sheet name; "" = first sheet
+	DecimalComma bool              // "1.234,56" amounts
+	Aliases      map[string]string // extra header aliases from a mapping file: header as written → canonical field name
+	Now          func() time.Time  // "collection date not in the past"; nil → time.Now
+	MaxFileSize  int64             // 0 → DefaultMaxFileSize
+}
+
+// cell is one value as read: text, or for a numeric XLSX cell the number
+// exactly as the XML stores it.
+type cell struct {
+	s   string
+	num bool
+}
+
+// source yields the non-blank rows of one sheet or CSV file.
+type source interface {
+	// next returns the next row that has at least one non-blank cell, with
+	// its row number as the user sees it. cells is valid until the next call.
+	// It returns io.EOF after the last row.
+	next() (row int, cells []cell, err error)
+	close() error
+}
+
+// Batch is one open batch file, positioned after its header.
+type Batch struct {
+	path, sheet string
+	opts        Options
+	spec        kindSpec
+	cm          *columnMap
+	src         source
+	date1904    bool
+	today       time.Time
+
+	peeked      bool // the first data row is held in peekRow/peekCells
+	peekRow     int
+	peekCells   []cell
+	rows        int
+	headerCells []string
+}
+
+// Open sniffs CSV vs XLSX by content (not extension) and reads the header.
+func Open(path string, opts Options) (*Batch, error) {
+	spec, err := specFor(opts.Kind)
+	if err != nil {
+		return nil, err
+	}
+	aliases, err := compileAliases(opts.Aliases)
+	if err != nil {
+		return nil, err
+	}
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = DefaultMaxFileSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w: file not found; check the path", path, paybatch.ErrUnusableFile)
+		}
+		return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: is a directory, not a CSV or XLSX file", path, paybatch.ErrUnusableFile)
+	}
+	if st.Size() == 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: the file is empty; export the batch again", path, paybatch.ErrUnusableFile)
+	}
+	if st.Size() > opts.MaxFileSize {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: %d bytes is over the %d-byte limit for a batch; split the batch", path, paybatch.ErrUnusableFile, st.Size(), opts.MaxFileSize)
+	}
+	head := make([]byte, 8)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	b := &Batch{path: path, opts: opts, spec: spec}
+	var src source
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		xs, err := openXLSX(f, st.Size(), path, opts.Sheet)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		src, b.sheet, b.date1904 = xs, xs.sheetName, xs.date1904
+	case bytes.HasPrefix(head, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}):
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: this is a password-protected (encrypted) workbook or an old binary .xls; remove the password / save it as .xlsx or CSV", path, paybatch.ErrUnusableFile)
+	case bytes.HasPrefix(head, []byte("%PDF")):
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: this is a PDF, not a CSV or XLSX file; export the batch from the spreadsheet as .xlsx or .csv", path, paybatch.ErrUnusableFile)
+	case bytes.HasPrefix(head, []byte("PK")):
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: this looks like a damaged zip/XLSX file; save the workbook again", path, paybatch.ErrUnusableFile)
+	default:
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+		}
+		cs, err := openCSV(f, path)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		src = cs
+	}
+	b.src = src
+	if err := b.readHeader(aliases); err != nil {
+		src.close()
+		return nil, err
+	}
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		loc = time.UTC
+	}
+	now := opts.Now().In(loc)
+	b.today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	return b, nil
+}
+
+func (b *Batch) where() string {
+	if b.sheet != "" {
+		return fmt.Sprintf("%s sheet %q", b.path, b.sheet)
+	}
+	return b.path
+}
+
+func (b *Batch) readHeader(aliases map[string]field) error {
+	hrow, cells, err := b.src.next()
+	if err == io.EOF {
+		return fmt.Errorf("%s: %w: no header row (the file or sheet has no data); export the batch again", b.where(), paybatch.ErrUnusableFile)
+	}
+	if err != nil {
+		return err
+	}
+	b.headerCells = make([]string, len(cells))
+	for i, c := range cells {
+		b.headerCells[i] = c.s
+	}
+	cm, err := mapHeader(b.headerCells, b.spec, aliases)
+	if err != nil {
+		return fmt.Errorf("%s row %d: %w", b.where(), hrow, err)
+	}
+	b.cm = cm
+	row, cells, err := b.src.next()
+	if err == io.EOF {
+		return fmt.Errorf("%s: %w: the header is there but no rows follow; add the batch rows", b.where(), paybatch.ErrUnusableFile)
+	}
+	if err != nil {
+		return err
+	}
+	b.peeked, b.peekRow = true, row
+	b.peekCells = append(b.peekCells[:0], cells...)
+	return nil
+}
+
+// Close releases the file.
+func (b *Batch) Close() error { return b.src.close() }
+
+// Unknown lists the header cells that are not used by this batch kind, as
+// written. They are reported, not fatal.
+func (b *Batch) Unknown() []string { return append([]string(nil), b.cm.unknown...) }
+
+// Sheet is the sheet being read ("" for CSV).
+func (b *Batch) Sheet() string { return b.sheet }
+
+// Rows is the number of data rows read so far.
+func (b *Batch) Rows() int { return b.rows }
+
+func (b *Batch) nextRow() (int, []cell, error) {
+	if b.peeked {
+		b.peeked = false
+		b.rows++
+		return b.peekRow, b.peekCells, nil
+	}
+	row, cells, err := b.src.next()
+	if err == nil {
+		b.rows++
+	}
+	return row, cells, err
+}
+
+// All streams rows in file order: (instruction, nil) for a valid row,
+// (zero, *paybatch.RowError) for a rejected one (the first problem of the
+// row; Validate reports all of them); any other error is fatal, ends the
+// iteration and names file and row. Memory does not grow with the file.
+func (b *Batch) All(ctx context.Context) iter.Seq2[paybatch.Instruction, error] {
+	return func(yield func(paybatch.Instruction, error) bool) {
+		var errs []paybatch.RowError
+		for n := 0; ; n++ {
+			if n&1023 == 0 && ctx.Err() != nil {
+				yield(paybatch.Instruction{}, fmt.Errorf("%s: reading stopped: %w", b.where(), ctx.Err()))
+				return
+			}
+			row, cells, err := b.nextRow()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				yield(paybatch.Instruction{}, err)
+				return
+			}
+			var in paybatch.Instruction
+			in, _, errs = b.parseRow(row, cells, errs[:0])
+			if len(errs) > 0 {
+				re := errs[0]
+				if !yield(paybatch.Instruction{}, &re) {
+					return
+				}
+				continue
+			}
+			if !yield(in, nil) {
+				return
+			}
+		}
+	}
+}
