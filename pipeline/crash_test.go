@@ -35,7 +35,10 @@ func crashChild() int {
 		return 2
 	}
 	defer j.Close()
-	pacer := pipeline.NewPacer(fastLimits)
+	// Paced at 100/s so the sends span ~0.4 s and kills land among them.
+	lim := fastLimits
+	lim.Submit = pipeline.Limit{N: 100, Per: time.Second}
+	pacer := pipeline.NewPacer(lim)
 	c := newClient(nil, os.Getenv(childURLEnv), pacer, nil)
 	cfg := testConfig(pacer)
 	cfg.Concurrency = 8
@@ -95,6 +98,7 @@ func TestCrashResume(t *testing.T) {
 	refJ.Close()
 
 	kills := 0
+	var executedAtKill []int
 	for round := range *crashRounds {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(round), 77))
@@ -106,14 +110,17 @@ func TestCrashResume(t *testing.T) {
 					t.Fatal("never finished")
 				}
 				// Kill at a random moment in the first rounds of each
-				// attempt; from the 4th attempt on, sometimes let it finish.
+				// attempt; from the 3rd attempt on, mostly let it finish.
+				// A clean child takes ~0.3–1 s (process start, DuckDB open,
+				// ingest, sends, polls), so kills land in every phase.
 				var killAfter time.Duration
-				if attempt < 3 || rng.IntN(2) == 0 {
-					killAfter = time.Duration(rng.IntN(1500)) * time.Millisecond
+				if attempt < 2 || rng.IntN(4) == 0 {
+					killAfter = time.Duration(20+rng.IntN(800)) * time.Millisecond
 				}
 				code := runChild(t, path, ts.URL, n, killAfter)
 				if code == -1 {
 					kills++
+					executedAtKill = append(executedAtKill, len(ts.Server.Operations()))
 					continue
 				}
 				if code != int(paybatch.ExitExceptions) {
@@ -136,7 +143,7 @@ func TestCrashResume(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d SIGKILLs over %d rounds", kills, *crashRounds)
+	t.Logf("%d SIGKILLs over %d rounds; operations executed when each kill landed: %v", kills, *crashRounds, executedAtKill)
 	if kills < *crashRounds {
 		t.Errorf("only %d kills", kills)
 	}

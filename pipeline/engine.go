@@ -558,10 +558,11 @@ func (r *run) sendRow(ctx context.Context, row *Row) {
 		if err := r.win.acquire(ctx); err != nil {
 			return
 		}
-		if err := r.th.wait(ctx, r.th.submit); err != nil {
+		if err := r.th.gate.wait(ctx); err != nil {
 			r.win.release()
 			return
 		}
+		t0 := time.Now()
 		// Intent first: the row is "sending", with its attempt counted,
 		// durably, before the request can leave.
 		now := r.cfg.Now()
@@ -576,12 +577,26 @@ func (r *run) sendRow(ctx context.Context, row *Row) {
 			r.fail(fmt.Errorf("journal: %w", err))
 			return
 		}
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			r.log.Warn("slow journal commit", "took", d)
+		}
+		// The token is taken last, right before the request leaves, so the
+		// spacing the limiter grants is the spacing on the wire (a token
+		// taken before the journal write would let commit jitter bunch
+		// requests into one provider window). The wait re-checks the 429
+		// gate: nothing leaves during Retry-After.
+		tw := time.Now()
+		if err := r.th.wait(ctx, r.th.submit); err != nil {
+			r.win.release()
+			return // stays "sending" without having been sent: harmless
+		}
+		waited := time.Since(tw)
 		r.requests.Add(1)
-		t0 := time.Now()
 		sctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
 		sub, err := r.p.Send(sctx, req, row.Key)
 		cancel()
-		r.win.observe(time.Since(t0))
+		r.win.observe(time.Since(t0) - waited) // journal write + exchange
+
 		r.win.release()
 		row.UpdatedAt = r.cfg.Now()
 		if err == nil {

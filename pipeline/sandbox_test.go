@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"iter"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -285,6 +287,13 @@ func TestProviderConflictWhenJournalLost(t *testing.T) {
 	}
 }
 
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 // sendLog records when each request left and what came back.
 type sendLog struct {
 	mu   sync.Mutex
@@ -318,7 +327,8 @@ func TestRateSteadyAtLimit(t *testing.T) {
 	sc.PaymentsLimit = smartretry.Rate{Limit: 50, Window: time.Second}
 	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
 	lim, _ := pipeline.ParseLimit("50/1s") // --rate 50/1s
-	cfg := pipeline.Config{Provider: paybatch.SmartRetry, SubmitRate: lim, NoPoll: true}
+	cfg := pipeline.Config{Provider: paybatch.SmartRetry, SubmitRate: lim, NoPoll: true,
+		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	pacer := pipeline.NewPacer(cfg.Limits())
 	cfg.Pacer = pacer
 	log := &sendLog{next: http.DefaultTransport}
@@ -333,6 +343,13 @@ func TestRateSteadyAtLimit(t *testing.T) {
 	span := ops[len(ops)-1].Time.Sub(ops[0].Time)
 	achieved := float64(len(ops)-1) / span.Seconds()
 	t.Logf("%d rows in %v; executed at %.2f/s = %.1f%% of 50/s; 429s: %d", n, res.Elapsed, achieved, achieved/50*100, res.RateLimited)
+	var gaps []time.Duration
+	for i := 1; i < len(ops); i++ {
+		if d := ops[i].Time.Sub(ops[i-1].Time); d > 60*time.Millisecond {
+			gaps = append(gaps, d)
+		}
+	}
+	t.Logf("gaps > 60ms between executions: %v", gaps)
 	if res.RateLimited != 0 || ts.Server.Stats()[sim.CountRateLimited] != 0 {
 		t.Errorf("%d 429s at a paced 50/s", res.RateLimited)
 	}
