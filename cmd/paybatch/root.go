@@ -77,6 +77,8 @@ Exit codes (every command):
 	root.AddCommand(
 		// one line per command; each command lives in its own file
 		newValidateCmd(e),
+		newSubmitCmd(e),
+		newStatusCmd(e),
 	)
 	return root
 }
