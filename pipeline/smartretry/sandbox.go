@@ -551,15 +551,13 @@ func pow10(n int) int64 {
 // rawNumber checks that field holds a JSON number, not a string: decode
 // into json.Number also accepts "25.00" strings, which SmartRetry refuses.
 func rawNumber(body []byte, field string) *result {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil // decode already reported it
+	var probe struct {
+		Amount json.RawMessage `json:"amount"`
 	}
-	raw, ok := probe[field]
-	if !ok || len(raw) == 0 || string(raw) == "null" {
-		return nil
+	if field != "amount" || json.Unmarshal(body, &probe) != nil {
+		return nil // decode already reported a malformed body
 	}
-	if c := raw[0]; c == '"' {
+	if raw := probe.Amount; len(raw) > 0 && raw[0] == '"' {
 		r := problemResult(http.StatusBadRequest, ReasonInvalidAmount, "Bad Request",
 			fmt.Sprintf("%s must be a JSON number in major units (e.g. 25.00), not a string", field), map[string]any{"field": field})
 		return &r
