@@ -90,8 +90,9 @@ type Sandbox struct {
 	orders map[string]*order
 	rng    *rand.Rand
 
-	idemMu sync.Mutex
-	idem   map[string]*idemEntry
+	idemMu     sync.Mutex
+	idem       map[string]*idemEntry
+	idemClaims int // claims since the last sweep of expired entries
 }
 
 type order struct {
@@ -1023,6 +1024,9 @@ func (s *Sandbox) idempotent(w http.ResponseWriter, r *http.Request, apiKey, key
 			e = nil
 		}
 		if e == nil {
+			if s.idemClaims++; s.idemClaims >= 4096 {
+				s.sweepLocked(now)
+			}
 			e = &idemEntry{fp: fp, done: make(chan struct{})}
 			s.idem[slot] = e
 			s.idemMu.Unlock()
@@ -1062,6 +1066,17 @@ func (s *Sandbox) idempotent(w http.ResponseWriter, r *http.Request, apiKey, key
 			return
 		case <-r.Context().Done():
 			return
+		}
+	}
+}
+
+// sweepLocked drops expired entries so a long run's store stays bounded by
+// one TTL of keys. Callers hold s.idemMu.
+func (s *Sandbox) sweepLocked(now time.Time) {
+	s.idemClaims = 0
+	for k, e := range s.idem {
+		if e.complete && !now.Before(e.expires) {
+			delete(s.idem, k)
 		}
 	}
 }

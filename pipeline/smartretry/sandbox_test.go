@@ -560,3 +560,30 @@ func TestFixturesValidate(t *testing.T) {
 		t.Error("duplicate ids: want error")
 	}
 }
+
+// TestFault5xxNotStored: an injected 5xx did no work and stored nothing, so
+// the retry under the same key executes (once) and is not a replay.
+func TestFault5xxNotStored(t *testing.T) {
+	e := start(t, smartretry.SandboxConfig{}, "5xx=0.6")
+	sale := usdSale()
+	body := refundBody(sale, "five-1", "4.00")
+	var codes []int
+	var last reply
+	for range 20 {
+		last = e.post("refund", "ABC123", body, "five-key")
+		codes = append(codes, last.status)
+		if last.status == 200 {
+			break
+		}
+	}
+	if len(codes) < 2 || codes[0] < 500 || last.status != 200 || last.header.Get("Idempotency-Replayed") != "false" {
+		t.Fatalf("codes %v (seeded: want a 5xx first), last %v", codes, last.header)
+	}
+	again := e.post("refund", "ABC123", body, "five-key")
+	for again.status >= 500 {
+		again = e.post("refund", "ABC123", body, "five-key")
+	}
+	if again.header.Get("Idempotency-Replayed") != "true" || e.ops.Len() != 1 {
+		t.Fatalf("after success: %v, executed %d", again.header, e.ops.Len())
+	}
+}
