@@ -79,6 +79,7 @@ Exit codes (every command):
 		newValidateCmd(e),
 		newSubmitCmd(e),
 		newStatusCmd(e),
+		newSandboxCmd(e),
 	)
 	return root
 }

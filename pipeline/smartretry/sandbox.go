@@ -90,8 +90,9 @@ type Sandbox struct {
 	orders map[string]*order
 	rng    *rand.Rand
 
-	idemMu sync.Mutex
-	idem   map[string]*idemEntry
+	idemMu     sync.Mutex
+	idem       map[string]*idemEntry
+	idemClaims int // claims since the last sweep of expired entries
 }
 
 type order struct {
@@ -551,15 +552,13 @@ func pow10(n int) int64 {
 // rawNumber checks that field holds a JSON number, not a string: decode
 // into json.Number also accepts "25.00" strings, which SmartRetry refuses.
 func rawNumber(body []byte, field string) *result {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil // decode already reported it
+	var probe struct {
+		Amount json.RawMessage `json:"amount"`
 	}
-	raw, ok := probe[field]
-	if !ok || len(raw) == 0 || string(raw) == "null" {
-		return nil
+	if field != "amount" || json.Unmarshal(body, &probe) != nil {
+		return nil // decode already reported a malformed body
 	}
-	if c := raw[0]; c == '"' {
+	if raw := probe.Amount; len(raw) > 0 && raw[0] == '"' {
 		r := problemResult(http.StatusBadRequest, ReasonInvalidAmount, "Bad Request",
 			fmt.Sprintf("%s must be a JSON number in major units (e.g. 25.00), not a string", field), map[string]any{"field": field})
 		return &r
@@ -1025,6 +1024,9 @@ func (s *Sandbox) idempotent(w http.ResponseWriter, r *http.Request, apiKey, key
 			e = nil
 		}
 		if e == nil {
+			if s.idemClaims++; s.idemClaims >= 4096 {
+				s.sweepLocked(now)
+			}
 			e = &idemEntry{fp: fp, done: make(chan struct{})}
 			s.idem[slot] = e
 			s.idemMu.Unlock()
@@ -1064,6 +1066,17 @@ func (s *Sandbox) idempotent(w http.ResponseWriter, r *http.Request, apiKey, key
 			return
 		case <-r.Context().Done():
 			return
+		}
+	}
+}
+
+// sweepLocked drops expired entries so a long run's store stays bounded by
+// one TTL of keys. Callers hold s.idemMu.
+func (s *Sandbox) sweepLocked(now time.Time) {
+	s.idemClaims = 0
+	for k, e := range s.idem {
+		if e.complete && !now.Before(e.expires) {
+			delete(s.idem, k)
 		}
 	}
 }
