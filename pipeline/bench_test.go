@@ -20,7 +20,7 @@ func BenchmarkSubmitFake(b *testing.B) {
 			b.Fatal(err)
 		}
 		f := newFake(1)
-		cfg := Config{NoPoll: true, Concurrency: 64, Provider: "fake"}
+		cfg := Config{NoPoll: true, Provider: "fake"}
 		b.StartTimer()
 		start := time.Now()
 		res, err := Submit(context.Background(), j, f, seq(ins), cfg)
