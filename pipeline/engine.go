@@ -550,7 +550,7 @@ func (r *run) sendRow(ctx context.Context, row *Row) {
 	}
 	bo := newBackoff(r.cfg.BackoffInitial, r.cfg.BackoffMax)
 	req := paybatch.Request{Method: row.Method, Path: row.Path, Body: row.Body}
-	transient := 0
+	transient, limited := 0, 0
 	for {
 		if ctx.Err() != nil {
 			return
@@ -615,7 +615,13 @@ func (r *run) sendRow(ctx context.Context, row *Row) {
 		case paybatch.ClassRateLimited:
 			r.rateLimited.Add(1)
 			r.pause(pe.RetryAfter)
-			continue // not an attempt that failed: the gate paces it
+			if limited++; limited < maxRateLimited {
+				continue // not an attempt that failed: the gate paces it
+			}
+			row.State = paybatch.StateFailed
+			row.Problem = fmt.Sprintf("still rate limited after %d waits: %s", limited, row.Problem)
+			r.persist(row)
+			return
 		case paybatch.ClassAuth:
 			r.persist(row)
 			r.fail(fmt.Errorf("%w: %w (the journal is consistent; fix the credential and run again)", ErrAuth, pe))
@@ -651,6 +657,10 @@ func (r *run) sendRow(ctx context.Context, row *Row) {
 		}
 	}
 }
+
+// maxRateLimited bounds the 429s one row may meet before it is left
+// "failed" (resumable): a credential throttled that long needs a person.
+const maxRateLimited = 100
 
 // pause closes the shared gate for d (1 s when the provider gave no
 // Retry-After).

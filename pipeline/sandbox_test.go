@@ -322,6 +322,11 @@ func TestRateSteadyAtLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 20 s")
 	}
+	if raceEnabled {
+		// The sandbox shares the process: race-detector stalls at a window
+		// boundary move requests into the next window on the server side.
+		t.Skip("wall-clock pacing is not meaningful under -race")
+	}
 	n := 1000
 	sc := fastSandbox()
 	sc.PaymentsLimit = smartretry.Rate{Limit: 50, Window: time.Second}
@@ -389,11 +394,15 @@ func TestRateLimitStormPausesEveryone(t *testing.T) {
 	if len(log.r429) == 0 {
 		t.Fatal("no 429 storm happened")
 	}
-	// Nothing may leave between a 429's arrival and its Retry-After (a few
-	// ms of slack for requests that had already passed the gate).
+	// Nothing may leave between a 429's arrival and its Retry-After (with
+	// slack for requests that had already passed the gate when it arrived).
+	slack := 10 * time.Millisecond
+	if raceEnabled {
+		slack = 50 * time.Millisecond
+	}
 	for _, p := range log.r429 {
 		for _, s := range log.sent {
-			if s.After(p.at.Add(5*time.Millisecond)) && s.Before(p.until.Add(-5*time.Millisecond)) {
+			if s.After(p.at.Add(slack)) && s.Before(p.until.Add(-slack)) {
 				t.Fatalf("request sent %v after a 429 whose Retry-After lasted until +%v", s.Sub(p.at), p.until.Sub(p.at))
 			}
 		}
