@@ -145,7 +145,8 @@ func mustJournal(tb testing.TB) *Journal {
 }
 
 func fastConfig() Config {
-	return Config{BackoffInitial: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+	// Unlimited pacing: these tests are about the state machine, not rate.
+	return Config{Pacer: NewPacer(Limits{}), BackoffInitial: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 		PollInitial: time.Millisecond, PollMax: 10 * time.Millisecond, PollDeadline: 10 * time.Second,
 		MaxAttempts: 20, RetryBudget: 100000}
 }

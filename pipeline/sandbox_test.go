@@ -82,7 +82,13 @@ func seqOf(ins []paybatch.Instruction) iter.Seq2[paybatch.Instruction, error] {
 
 func newClient(tb testing.TB, url string, pacer *pipeline.Pacer, hc *http.Client) *smartretry.Client {
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+		hc = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	}
+	if tb != nil {
+		// Close our idle connections before the sandbox shuts down (cleanups
+		// run last-in first-out): a dialled but unused connection would make
+		// http.Server.Shutdown wait 5 s for it.
+		tb.Cleanup(hc.CloseIdleConnections)
 	}
 	c, err := smartretry.NewClient(smartretry.ClientConfig{BaseURL: url, APIKey: smartretry.TestAPIKey,
 		HTTPClient: hc, OnRate: pacer.OnRate})

@@ -49,11 +49,13 @@ func ddPayments(n int) []paybatch.Instruction {
 }
 
 func spClient(t *testing.T, url string, pacer *pipeline.Pacer) *smarterpay.Client {
+	hc := &http.Client{Timeout: 5 * time.Second}
 	c, err := smarterpay.NewClient(smarterpay.ClientConfig{BaseURL: url, Token: smarterpay.DefaultToken,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second}, OnRate: pacer.OnRate})
+		HTTPClient: hc, OnRate: pacer.OnRate})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(hc.CloseIdleConnections)
 	return c
 }
 
