@@ -672,9 +672,10 @@ func (r *run) pause(d time.Duration) {
 	r.log.Warn("rate limited: pausing every worker", "retry_after", d)
 }
 
-// persist saves row; a journal failure stops the run.
+// persist records what a request returned for row (queued for the next
+// group commit: see saveLater); a journal failure stops the run.
 func (r *run) persist(row *Row) {
-	if err := r.j.save(row); err != nil {
+	if err := r.j.saveLater(row); err != nil {
 		r.fail(fmt.Errorf("journal: %w", err))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -17,8 +18,11 @@ import (
 // append costs microseconds where an UPDATE by key costs a millisecond or
 // more in DuckDB; Flush folds the events into journal with one bulk UPDATE.
 
-// maxGroup bounds one commit group.
-const maxGroup = 1024
+// maxGroup bounds one commit group; queueLen bounds writes waiting for one.
+const (
+	maxGroup = 1024
+	queueLen = 4096
+)
 
 var errWriterClosed = errors.New("journal writer closed")
 
@@ -36,12 +40,42 @@ type writer struct {
 	conn *sql.Conn
 	app  *duckdb.Appender
 	seq  int64
+
+	errMu sync.Mutex
+	err   error // first commit error (sticky)
+}
+
+func (w *writer) failed() error {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
 }
 
 func eventArgs(seq int64, r *Row) []any {
 	return []any{seq, r.Key, string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID,
 		r.ReasonCode, r.Problem, int32(r.HTTPStatus), int32(r.Attempts), r.UpdatedAt.UTC(), nullTime(r.SentAt),
 		nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt)}
+}
+
+// saveLater queues r's mutable fields for the next group commit without
+// waiting for it. It is for what a request *returned*: losing it in a crash
+// leaves the row "sending", and the resend with the same key gets the same
+// answer replayed. Writes from one goroutine are committed in order; an
+// error surfaces on the next save or Flush.
+func (j *Journal) saveLater(r *Row) error {
+	w, err := j.startWriter()
+	if err != nil {
+		return err
+	}
+	if err := w.failed(); err != nil {
+		return err
+	}
+	select {
+	case w.in <- write{row: eventArgs(0, r)}:
+		return nil
+	case <-w.exit:
+		return errWriterClosed
+	}
 }
 
 // save durably records r's mutable fields. It returns once committed.
@@ -80,7 +114,7 @@ func (j *Journal) startWriter() (*writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	w := &writer{j: j, in: make(chan write), quit: make(chan struct{}), exit: make(chan struct{}), conn: conn}
+	w := &writer{j: j, in: make(chan write, queueLen), quit: make(chan struct{}), exit: make(chan struct{}), conn: conn}
 	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&w.seq); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("journal: %w", err)
@@ -109,7 +143,10 @@ func (j *Journal) stopWriter() error {
 	}
 	close(w.quit)
 	<-w.exit
-	err := w.app.Close()
+	err := w.failed()
+	if cerr := w.app.Close(); err == nil {
+		err = cerr
+	}
 	if cerr := w.conn.Close(); err == nil {
 		err = cerr
 	}
@@ -158,7 +195,23 @@ func (w *writer) run() {
 		group = group[:0]
 		select {
 		case <-w.quit:
-			return
+			// Commit what is still queued (queued writes were handed over
+			// before the run stopped), then exit.
+			for {
+				select {
+				case wr := <-w.in:
+					group = append(group, wr)
+					if len(group) < maxGroup {
+						continue
+					}
+				default:
+				}
+				if len(group) == 0 {
+					return
+				}
+				w.finish(group, w.commit(group))
+				group = group[:0]
+			}
 		case wr := <-w.in:
 			group = append(group, wr)
 		}
@@ -171,8 +224,20 @@ func (w *writer) run() {
 				break drain
 			}
 		}
-		err := w.commit(group)
-		for _, wr := range group {
+		w.finish(group, w.commit(group))
+	}
+}
+
+func (w *writer) finish(group []write, err error) {
+	if err != nil {
+		w.errMu.Lock()
+		if w.err == nil {
+			w.err = err
+		}
+		w.errMu.Unlock()
+	}
+	for _, wr := range group {
+		if wr.done != nil {
 			wr.done <- err
 		}
 	}
