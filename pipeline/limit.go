@@ -124,6 +124,9 @@ type Pacer struct {
 	limits                  Limits
 	submit, status, overall *rate.Limiter
 	gate                    gate
+
+	mu        sync.Mutex
+	windowEnd map[int]time.Time // advertised limit → estimated end of the provider's current window
 }
 
 // NewPacer builds a pacer for the given limits.
@@ -149,21 +152,53 @@ func (t *Pacer) Limits() Limits { return t.limits }
 func (t *Pacer) Pause(d time.Duration) { t.gate.pauseUntil(time.Now().Add(d)) }
 
 // OnRate takes a response's X-RateLimit-* headers (the provider clients'
-// OnRate hook): when the provider says the budget is spent and its limit is
-// stricter than the pacer's own (a credential with a lower limit than
-// configured), every worker waits for X-RateLimit-Reset. When the pacer
-// already paces under the advertised limit the headers are not needed, and
-// obeying a Reset rounded up to whole seconds would only waste up to a
+// OnRate hook). When the provider says the window's budget is (nearly)
+// spent, every worker waits for the window to end. X-RateLimit-Reset is in
+// whole seconds, so the end is estimated more closely where possible: a
+// response with Remaining = Limit−1 came from the request that opened a
+// window, which ends one period of the matching configured limit later
+// (never later than Reset). Without such an estimate the pacer waits for
+// Reset only when the advertised limit is stricter than its own (a
+// credential with a lower limit than configured); otherwise its own pacing
+// already keeps under the limit and a rounded-up Reset would waste up to a
 // second per window.
 func (t *Pacer) OnRate(info paybatch.RateInfo) {
-	if info.Limit > 0 && info.Limit >= t.minN() {
+	if !info.Known || info.Limit <= 0 {
 		return
 	}
-	if info.Known && info.Remaining <= 0 && !info.Reset.IsZero() {
-		if d := time.Until(info.Reset); d > 0 && d <= time.Minute {
-			t.gate.pauseUntil(info.Reset)
+	now := time.Now()
+	t.mu.Lock()
+	per := t.perFor(info.Limit)
+	if per > 0 && info.Remaining == info.Limit-1 {
+		if t.windowEnd == nil {
+			t.windowEnd = make(map[int]time.Time)
+		}
+		t.windowEnd[info.Limit] = now.Add(per)
+	}
+	end := t.windowEnd[info.Limit]
+	t.mu.Unlock()
+	if info.Remaining > 1 {
+		return
+	}
+	until := info.Reset
+	if !end.IsZero() && end.After(now) && (until.IsZero() || end.Before(until)) {
+		until = end.Add(2 * time.Millisecond)
+	} else if info.Limit >= t.minN() {
+		return
+	}
+	if d := until.Sub(now); d > 0 && d <= time.Minute {
+		t.gate.pauseUntil(until)
+	}
+}
+
+// perFor is the period of a configured limit of n requests (0 if none).
+func (t *Pacer) perFor(n int) time.Duration {
+	for _, l := range []Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
+		if l.N == n {
+			return l.Per
 		}
 	}
+	return 0
 }
 
 // wait blocks until a request of the given class may leave: the gate is
