@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
@@ -180,5 +181,96 @@ func TestSubmitRefusals(t *testing.T) {
 	}
 	if _, err := os.Stat(bad + ".journal.duckdb"); err == nil {
 		t.Error("a journal was created for a rejected batch")
+	}
+}
+
+func TestSubmitInterruptedThenResumed(t *testing.T) {
+	const n = 30
+	ts := cliSandbox(t, n)
+	file := refundCSV(t, t.TempDir(), n, nil)
+	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond) // SIGINT, as main wires it
+	defer cancel()
+	var out, errb bytes.Buffer
+	err := run(ctx, []string{"submit", "--kind", "refund", "--rate", "20/1s", file},
+		env{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }})
+	if code := paybatch.CodeOf(err); code != paybatch.ExitAborted || !strings.Contains(err.Error(), "run the same command again") {
+		t.Fatalf("interrupted run: exit %d, %v\n%s", code, err, out.String())
+	}
+	if got := len(ts.Server.Operations()); got == 0 || got == n {
+		t.Fatalf("%d operations executed before the interrupt; want some, not all", got)
+	}
+	out2, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file)
+	if code != paybatch.ExitOK {
+		t.Fatalf("resume exit %d\n%s\n%s", code, out2, errs)
+	}
+	seen := map[string]int{}
+	for _, op := range ts.Server.Operations() {
+		seen[op.Reference]++
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct ids executed, want %d", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("%s executed %d times", id, c)
+		}
+	}
+}
+
+func TestSubmitBadCredentialStopsResumable(t *testing.T) {
+	ts := cliSandbox(t, 5)
+	file := refundCSV(t, t.TempDir(), 5, nil)
+	vars := map[string]string{envSmartRetryKey: "sr_wrong_key_123", envSmartRetryURL: ts.URL}
+	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file)
+	if code != paybatch.ExitAborted || !strings.Contains(errs, "check SMARTRETRY_API_KEY") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if strings.Contains(out+errs, "sr_wrong_key_123") {
+		t.Error("the API key was echoed")
+	}
+	vars[envSmartRetryKey] = smartretry.TestAPIKey
+	if out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file); code != paybatch.ExitOK {
+		t.Fatalf("resume exit %d\n%s\n%s", code, out, errs)
+	}
+	if got := len(ts.Server.Operations()); got != 5 {
+		t.Errorf("%d operations", got)
+	}
+}
+
+func TestSubmitAllowPartial(t *testing.T) {
+	ts := cliSandbox(t, 5)
+	file := refundCSV(t, t.TempDir(), 5, func(i int) string {
+		if i == 2 {
+			return "10.001" // too many decimals for USD
+		}
+		return ""
+	})
+	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
+	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--allow-partial", file)
+	if code != paybatch.ExitExceptions || !strings.Contains(out, "1 rejected by validation") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	if got := len(ts.Server.Operations()); got != 4 {
+		t.Errorf("%d operations, want the 4 valid rows", got)
+	}
+	out, _, _ = runCLI(t, vars, "status", "--json", "--poll-deadline", "0", file)
+	if !strings.Contains(out, `"state": "final"`) {
+		t.Errorf("status: %s", out)
+	}
+	j, err := pipeline.OpenJournal(context.Background(), file+".journal.duckdb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var row int
+	var col, val string
+	if err := j.DB().QueryRow(`SELECT source_row, column_name, value FROM rejects`).Scan(&row, &col, &val); err != nil || row != 4 || col != "amount" || val != "10.001" {
+		t.Errorf("rejects table: row %d column %q value %q (%v)", row, col, val, err)
+	}
+	var inputs int
+	j.DB().QueryRow(`SELECT count(*) FROM inputs WHERE rows = 5 AND sha256 <> '' AND processed_at IS NOT NULL`).Scan(&inputs)
+	if inputs != 1 {
+		t.Errorf("inputs table has %d rows for the file", inputs)
 	}
 }
