@@ -230,8 +230,7 @@ func newRun(ctx context.Context, j *Journal, p Provider, cfg Config) (*run, cont
 	r.reqCtx = reqCtx
 	stop := context.AfterFunc(runCtx, func() {
 		r.win.wake()
-		t := time.AfterFunc(cfg.Grace, reqCancel)
-		_ = t
+		time.AfterFunc(cfg.Grace, reqCancel)
 	})
 	return r, runCtx, func() { stop(); abort(); reqCancel() }
 }
@@ -699,10 +698,14 @@ func (r *run) applySubmission(row *Row, sub paybatch.Submission) {
 		row.ProviderDate = sub.Date
 	}
 	if !sub.Accepted {
+		// A decline is final: the operation will not happen.
 		row.State = paybatch.StateDeclined
 		if sub.Status != nil {
 			r.applyStatus(row, *sub.Status)
 			row.State = paybatch.StateDeclined
+		}
+		if !row.Outcome.Final() {
+			row.Outcome = paybatch.OutcomeFailed
 		}
 		return
 	}
