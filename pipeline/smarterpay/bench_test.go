@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,4 +71,29 @@ func BenchmarkLoopbackBaseline(b *testing.B) {
 	}))
 	defer srv.Close()
 	benchSend(b, srv.URL)
+}
+
+// BenchmarkSandboxCreatePaymentInProcess: the handler alone, no network.
+func BenchmarkSandboxCreatePaymentInProcess(b *testing.B) {
+	clock := newClock(london(b, 2018, time.March, 19, 10))
+	sb := NewSandbox(SandboxConfig{Now: clock.Now, Limit: 1 << 30})
+	body := paymentBody(active, 2532, "2018-04-10", "BENCH")
+	var n atomic.Int64
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, BasePath+"/payment", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+DefaultToken)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n.Add(1)))
+			w := httptest.NewRecorder()
+			sb.ServeHTTP(w, req)
+			if w.Code != 201 {
+				b.Errorf("status %d", w.Code)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "payments/s")
 }
