@@ -70,5 +70,8 @@
 //     a default account); a bank_account must belong to a known mandate.
 //   - Mandates: POST /mandate checks the documented AUDDIS rules and
 //     uniqueness; any customer_bank_account id is accepted (bank accounts are
-//     not simulated).
+//     not simulated). PUT /mandate/{id} changes dd_status only; cancelling
+//     cancels (amount 0) the mandate's payments and credits still
+//     pending_submission, as documented. PUT on payments and credits (update
+//     rules truncated in the docs) is not simulated: 405.
 package smarterpay
