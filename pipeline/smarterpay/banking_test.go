@@ -174,3 +174,23 @@ func FuzzPaymentBody(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckFixtures(t *testing.T) {
+	if err := CheckFixtures(DefaultMandates()); err != nil {
+		t.Fatalf("default fixtures: %v", err)
+	}
+	bad := []MandateFixture{
+		{ID: "M1", Auddis: "GOODREF01", DDStatus: "ongoing_collection", BankAccount: "B1"},
+		{ID: "M1", Auddis: "GOODREF01", DDStatus: "paused", BankAccount: ""},
+		{ID: "", Auddis: "x", DDStatus: "cancelled", BankAccount: "B3"},
+	}
+	err := CheckFixtures(bad)
+	if err == nil {
+		t.Fatal("bad fixtures accepted")
+	}
+	for _, want := range []string{`mandate 1 ("M1"): id repeats mandate 0`, `auddis "GOODREF01" repeats`, `bank_account is required`, `dd_status "paused"`, `mandate 2 (""): id is required`, `auddis "x" must be 6 to 18`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
