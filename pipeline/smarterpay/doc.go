@@ -34,7 +34,8 @@
 //     whole list: a replay returns the whole stored list, and each executed
 //     item is recorded in the operation log under key#i.
 //   - Idempotency: keys are scoped per bearer token (not per endpoint),
-//     case-sensitive, at most 255 characters (longer → 400), kept 24 h from
+//     case-sensitive, at most 255 characters of the documented header-value
+//     alphabet (anything else → 400), kept 24 h from
 //     the first request. The request is identified by method, path and the
 //     body's exact bytes. Same key while the first is processing → 409; other
 //     endpoint or payload → 422 "Idempotency keys cannot be reused" (even

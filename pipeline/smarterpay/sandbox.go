@@ -376,6 +376,11 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource, id st
 			fmt.Sprintf("Idempotency-Key is %d characters; at most %d are allowed", len(key), MaxKeyLen), "").write(w)
 		return
 	}
+	if i := strings.IndexFunc(key, func(r rune) bool { return !headerValueRune(r) }); i >= 0 {
+		errResponse(http.StatusBadRequest, CodeBadKey,
+			fmt.Sprintf("Idempotency-Key holds %q at position %d; header values allow only A-Z a-z 0-9, space and _:;.,\\/\"'?!(){}[]@<>=-+*#$&`|~^%%", key[i:i+1], i), "").write(w)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		errResponse(http.StatusBadRequest, CodeBadRequest, "reading body: "+err.Error(), "").write(w)
@@ -444,6 +449,12 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource, id st
 		s.cfg.Hold(r)
 	}
 	s.execute(resource, id, key, body).write(w)
+}
+
+// headerValueRune reports whether r is allowed in a SmarterPay header value.
+func headerValueRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		strings.ContainsRune("_ :;.,\\/\"'?!(){}[]@<>=-+*#$&`|~^%", r)
 }
 
 // sweepLocked drops expired keys every 1024 reservations so memory stays bounded.

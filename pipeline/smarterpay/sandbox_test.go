@@ -313,6 +313,8 @@ func TestIdempotency(t *testing.T) {
 		{"keys are case-sensitive", DefaultToken, "/service.svc/payment", "KEY-1", body, 201, false, ""},
 		{"keys are scoped per token", "sp_other_token", "/service.svc/payment", "key-1", body, 201, false, ""},
 		{"256-character key refused", DefaultToken, "/service.svc/payment", strings.Repeat("k", 256), body, 400, false, CodeBadKey},
+		{"key with a character headers may not carry", DefaultToken, "/service.svc/payment", "key\u00e9", body, 400, false, CodeBadKey},
+		{"UUID key with documented punctuation accepted", DefaultToken, "/service.svc/payment", "8abec541-efca-4efa-856b-50ab8679ec0f:{a}|~^%", body, 201, false, ""},
 		{"255-character key accepted", DefaultToken, "/service.svc/payment", strings.Repeat("k", 255), body, 201, false, ""},
 	}
 	for _, tc := range tests {
