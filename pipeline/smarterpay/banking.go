@@ -2,6 +2,7 @@ package smarterpay
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/rickar/cal/v2"
@@ -18,17 +19,24 @@ const LeadDays = 3
 // Calendar answers banking-day questions for Bacs (England and Wales bank
 // holidays from github.com/rickar/cal/v2/gb, weekends closed). Dates are civil
 // dates: time.Time values at midnight UTC. The zero Calendar is not usable;
-// use NewCalendar. A Calendar is safe for concurrent use (it is read-only
-// after construction).
+// use NewCalendar. A Calendar is safe for concurrent use: the rickar/cal
+// calendar is only read after construction, and answers are memoised
+// (rickar/cal recomputes every holiday's date on each question).
 type Calendar struct {
 	bc *cal.BusinessCalendar
+
+	mu   sync.RWMutex
+	memo map[int64]bool // Unix day → banking day
 }
+
+// memoCap bounds the memo (about 270 years of days).
+const memoCap = 100_000
 
 // NewCalendar returns the England and Wales banking calendar.
 func NewCalendar() *Calendar {
 	bc := cal.NewBusinessCalendar()
 	bc.AddHoliday(gb.Holidays...)
-	return &Calendar{bc: bc}
+	return &Calendar{bc: bc, memo: make(map[int64]bool)}
 }
 
 // ParseDate parses a YYYY-MM-DD date strictly (exactly 10 characters, a real
@@ -53,7 +61,20 @@ func civil(t time.Time, loc *time.Location) time.Time {
 // IsBankingDay reports whether d (a civil date) is a Bacs processing day:
 // Monday to Friday and not an England and Wales bank holiday (observed date).
 func (c *Calendar) IsBankingDay(d time.Time) bool {
-	return c.bc.IsWorkday(d)
+	k := d.Unix() / 86400
+	c.mu.RLock()
+	open, ok := c.memo[k]
+	c.mu.RUnlock()
+	if ok {
+		return open
+	}
+	open = c.bc.IsWorkday(d)
+	c.mu.Lock()
+	if len(c.memo) < memoCap {
+		c.memo[k] = open
+	}
+	c.mu.Unlock()
+	return open
 }
 
 // NextBankingDay returns d if it is a banking day, else the first banking day after it.

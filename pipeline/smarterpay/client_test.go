@@ -344,6 +344,12 @@ func TestClientErrorClasses(t *testing.T) {
 			if pe.Class != tc.class || pe.HTTPStatus != tc.status || pe.Problem.ReasonCode != tc.code {
 				t.Fatalf("got class %s status %d code %q, want %s %d %q (%v)", pe.Class, pe.HTTPStatus, pe.Problem.ReasonCode, tc.class, tc.status, tc.code, err)
 			}
+			if tc.code != "" && (pe.Problem.Detail == "" || pe.Problem.Title == "" || pe.Problem.Status != tc.status) {
+				t.Fatalf("problem not read from the body: %+v", pe.Problem)
+			}
+			if tc.code == CodeDateInPast && pe.Problem.Field != "payment.collection_date" {
+				t.Fatalf("problem field %q", pe.Problem.Field)
+			}
 			if tc.retry != 0 && (pe.RetryAfter <= 0 || pe.RetryAfter > tc.retry) {
 				t.Fatalf("RetryAfter %v, want (0, %v]", pe.RetryAfter, tc.retry)
 			}

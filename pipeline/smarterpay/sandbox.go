@@ -313,17 +313,22 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet:
 		s.get(resource, id).write(w)
 	case r.Method == http.MethodPost && id == "":
-		s.create(w, r, resource)
+		s.create(w, r, resource, "")
+	case r.Method == http.MethodPut && id != "" && resource == "mandate":
+		s.create(w, r, resource, id)
 	default:
-		w.Header().Set("Allow", allowFor(id))
+		w.Header().Set("Allow", allowFor(resource, id))
 		errResponse(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
 			fmt.Sprintf("%s is not supported on %s", r.Method, r.URL.Path), "").write(w)
 	}
 }
 
-func allowFor(id string) string {
-	if id == "" {
+func allowFor(resource, id string) string {
+	switch {
+	case id == "":
 		return "GET, POST"
+	case resource == "mandate":
+		return "GET, PUT"
 	}
 	return "GET"
 }
@@ -355,8 +360,8 @@ func bearer(h string) (string, bool) {
 	return tok, tok != ""
 }
 
-// create runs a POST through the idempotency layer.
-func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource string) {
+// create runs a POST (id "") or a PUT of record id through the idempotency layer.
+func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource, id string) {
 	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	switch strings.ToLower(strings.TrimSpace(ct)) {
 	case "application/json", "application/vnd.api+json":
@@ -369,6 +374,11 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource string
 	if len(key) > MaxKeyLen {
 		errResponse(http.StatusBadRequest, CodeBadKey,
 			fmt.Sprintf("Idempotency-Key is %d characters; at most %d are allowed", len(key), MaxKeyLen), "").write(w)
+		return
+	}
+	if i := strings.IndexFunc(key, func(r rune) bool { return !headerValueRune(r) }); i >= 0 {
+		errResponse(http.StatusBadRequest, CodeBadKey,
+			fmt.Sprintf("Idempotency-Key holds %q at position %d; header values allow only A-Z a-z 0-9, space and _:;.,\\/\"'?!(){}[]@<>=-+*#$&`|~^%%", key[i:i+1], i), "").write(w)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
@@ -423,7 +433,7 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource string
 		if s.cfg.Hold != nil {
 			s.cfg.Hold(r)
 		}
-		resp := s.execute(resource, key, body)
+		resp := s.execute(resource, id, key, body)
 		s.mu.Lock()
 		if resp.status >= 500 {
 			delete(s.idem, scope) // 5xx are never stored
@@ -438,7 +448,13 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource string
 	if s.cfg.Hold != nil {
 		s.cfg.Hold(r)
 	}
-	s.execute(resource, key, body).write(w)
+	s.execute(resource, id, key, body).write(w)
+}
+
+// headerValueRune reports whether r is allowed in a SmarterPay header value.
+func headerValueRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		strings.ContainsRune("_ :;.,\\/\"'?!(){}[]@<>=-+*#$&`|~^%", r)
 }
 
 // sweepLocked drops expired keys every 1024 reservations so memory stays bounded.
@@ -455,11 +471,13 @@ func (s *Sandbox) sweepLocked(now time.Time) {
 	}
 }
 
-func (s *Sandbox) execute(resource, key string, body []byte) response {
-	switch resource {
-	case "payment":
+func (s *Sandbox) execute(resource, id, key string, body []byte) response {
+	switch {
+	case id != "":
+		return s.updateMandate(id, body)
+	case resource == "payment":
 		return s.createPayments(key, body)
-	case "credit":
+	case resource == "credit":
 		return s.createCredits(key, body)
 	default:
 		return s.createMandate(body)
@@ -919,6 +937,56 @@ func (s *Sandbox) createMandate(body []byte) response {
 	s.mandates[id] = m
 	s.mandateOrder = append(s.mandateOrder, id)
 	return jsonResponse(http.StatusCreated, map[string]Mandate{"mandate": m.Mandate})
+}
+
+// updateMandate handles PUT /mandate/{id} {"mandate":{"dd_status":"…"}}.
+// Only dd_status can be changed (bank accounts are not simulated).
+// Cancelling a mandate cancels, with amount 0, every payment and credit on
+// it that is still pending_submission (as documented); records already
+// submitted are left to run their course. These cascaded cancellations are
+// not operations in the operation log: nothing new executed.
+func (s *Sandbox) updateMandate(id string, body []byte) response {
+	var env struct {
+		Mandate *struct {
+			DDStatus string `json:"dd_status"`
+		} `json:"mandate"`
+	}
+	if err := decodeStrict(body, &env); err != nil {
+		return errResponse(http.StatusBadRequest, CodeBadRequest, "invalid JSON body: "+err.Error(), "")
+	}
+	if env.Mandate == nil || env.Mandate.DDStatus == "" {
+		return bad("mandate.dd_status", `body must be {"mandate":{"dd_status":"…"}}`).response()
+	}
+	dd := env.Mandate.DDStatus
+	switch normStatus(dd) {
+	case "on_hold", "new_instruction", "new_instructions", "first_collection", "ongoing_collection", "final_collection",
+		"cancelled", "cancelled_by_payer", "cancelled_by_originator":
+	default:
+		return bad("mandate.dd_status", "unknown dd_status %q", dd).response()
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.mandates[id]
+	if m == nil {
+		return errResponse(http.StatusNotFound, CodeNotFound, fmt.Sprintf("mandate %q does not exist", id), "")
+	}
+	m.DDStatus = dd
+	if mandateState(dd) == "cancelled" {
+		for _, pid := range s.paymentOrder {
+			p := s.payments[pid]
+			if p.mandate == id && !p.cancelled && now.Sub(p.created) < s.cfg.SubmitAfter {
+				p.cancelled, p.amount = true, 0
+			}
+		}
+		for _, cid := range s.creditOrder {
+			c := s.credits[cid]
+			if c.mandate == id && !c.cancelled && now.Sub(c.created) < s.cfg.SubmitAfter {
+				c.cancelled, c.amount = true, 0
+			}
+		}
+	}
+	return jsonResponse(http.StatusOK, map[string]Mandate{"mandate": m.Mandate})
 }
 
 // CheckAuddis applies the documented AUDDIS reference rules: A-Z 0-9 / - . &

@@ -313,6 +313,8 @@ func TestIdempotency(t *testing.T) {
 		{"keys are case-sensitive", DefaultToken, "/service.svc/payment", "KEY-1", body, 201, false, ""},
 		{"keys are scoped per token", "sp_other_token", "/service.svc/payment", "key-1", body, 201, false, ""},
 		{"256-character key refused", DefaultToken, "/service.svc/payment", strings.Repeat("k", 256), body, 400, false, CodeBadKey},
+		{"key with a character headers may not carry", DefaultToken, "/service.svc/payment", "key\u00e9", body, 400, false, CodeBadKey},
+		{"UUID key with documented punctuation accepted", DefaultToken, "/service.svc/payment", "8abec541-efca-4efa-856b-50ab8679ec0f:{a}|~^%", body, 201, false, ""},
 		{"255-character key accepted", DefaultToken, "/service.svc/payment", strings.Repeat("k", 255), body, 201, false, ""},
 	}
 	for _, tc := range tests {
@@ -684,5 +686,50 @@ func TestConcurrentCreatesExecuteOnce(t *testing.T) {
 	_ = json.Unmarshal(e.get(t, "/service.svc/payment").body, &p)
 	if len(p.Payments) != 1 {
 		t.Fatalf("%d payments stored", len(p.Payments))
+	}
+}
+
+func TestMandateCancelCascades(t *testing.T) {
+	e := newEnv(t, mar19(t), func(c *SandboxConfig) { c.SubmitAfter, c.SettleAfter = time.Hour, time.Hour })
+	submitted := e.post(t, "/service.svc/payment", "", paymentBody(active, 700, "2018-04-10", "early")).obj(t, "payment")["id"].(string)
+	e.clock.Add(time.Hour) // the first payment has gone to Bacs
+	pending := e.post(t, "/service.svc/payment", "", paymentBody(active, 800, "2018-04-10", "late")).obj(t, "payment")["id"].(string)
+	credit := e.post(t, "/service.svc/credit", "", `{"credit":{"auddis":"PBSANDBOX0001","amount":900,"description":"x","credit_date":"2018-04-10"}}`).obj(t, "credit")["id"].(string)
+	other := e.post(t, "/service.svc/payment", "", paymentBody("M01SANDBOX000000002", 100, "2018-04-10", "")).obj(t, "payment")["id"].(string)
+
+	put := call(t, e.srv.URL, "PUT", "/service.svc/mandate/"+active, DefaultToken, "cancel-1", `{"mandate":{"dd_status":"cancelled by originator"}}`)
+	if put.status != 200 || put.obj(t, "mandate")["dd_status"] != "cancelled by originator" {
+		t.Fatalf("PUT: %d %s", put.status, put.body)
+	}
+	if again := call(t, e.srv.URL, "PUT", "/service.svc/mandate/"+active, DefaultToken, "cancel-1", `{"mandate":{"dd_status":"cancelled by originator"}}`); again.header.Get("idempotency-replay") != "true" {
+		t.Fatal("PUT with the same key not replayed")
+	}
+	for _, tc := range []struct{ path, status, amount string }{
+		{"/service.svc/payment/" + submitted, "submitted", "700"},
+		{"/service.svc/payment/" + pending, "cancelled", "0"},
+		{"/service.svc/credit/" + credit, "cancelled", "0"},
+		{"/service.svc/payment/" + other, "pending_submission", "100"},
+	} {
+		res := strings.Split(tc.path, "/")[2]
+		o := e.get(t, tc.path).obj(t, res)
+		if o["status"] != tc.status || o["amount"] != tc.amount {
+			t.Errorf("%s: %v %v, want %s %s", tc.path, o["status"], o["amount"], tc.status, tc.amount)
+		}
+	}
+	if r := e.post(t, "/service.svc/payment", "", paymentBody(active, 100, "2018-04-10", "")); r.obj(t, "payment")["status"] != "cancelled" {
+		t.Fatal("a payment on the now-cancelled mandate was not cancelled")
+	}
+	for _, tc := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/service.svc/mandate/M01NOPE", `{"mandate":{"dd_status":"cancelled"}}`, 404},
+		{"/service.svc/mandate/" + active, `{"mandate":{"dd_status":"sideways"}}`, 400},
+		{"/service.svc/mandate/" + active, `{"mandate":{"auddis":"NEWONE1"}}`, 400},
+		{"/service.svc/payment/" + pending, `{"payment":{}}`, 405},
+	} {
+		if r := call(t, e.srv.URL, "PUT", tc.path, DefaultToken, "", tc.body); r.status != tc.want {
+			t.Errorf("PUT %s %s: %d, want %d", tc.path, tc.body, r.status, tc.want)
+		}
 	}
 }
