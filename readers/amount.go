@@ -3,6 +3,7 @@ package readers
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -45,9 +46,15 @@ func isSpaceSep(r rune) bool { return r == ' ' || r == '\u00a0' || r == '\u202f'
 // decimal mark is ',' and '.', space or no-break space may group thousands,
 // but only in groups of exactly three digits ("1.234,56", "1 234,5").
 func parseAmountText(s string, cur paybatch.Currency, decimalComma bool) (paybatch.Money, error) {
-	t := strings.TrimFunc(s, func(r rune) bool { return isSpaceSep(r) || r == '\t' })
+	t := s
+	if n := len(s); n == 0 || s[0] <= ' ' || s[n-1] <= ' ' || s[0] >= utf8.RuneSelf || s[n-1] >= utf8.RuneSelf {
+		t = strings.TrimFunc(s, func(r rune) bool { return isSpaceSep(r) || r == '\t' })
+	}
 	if t == "" {
 		return paybatch.Money{}, fmt.Errorf("%w: the amount is empty", paybatch.ErrMissingField)
+	}
+	if m, ok := fastMoney(t, cur); ok && (!decimalComma || !strings.Contains(t, ".")) {
+		return m, nil
 	}
 	if !decimalComma {
 		if strings.ContainsRune(t, ',') {
@@ -170,4 +177,41 @@ func round15(d decimal.Decimal) decimal.Decimal {
 	c := d.Coefficient()
 	n := int32(len(c.Abs(c).String()))
 	return d.Round(15 - (n + d.Exponent()))
+}
+
+// fastMoney reads the common case — up to 15 digits, optionally '.' and no
+// more decimals than the currency has — with integer arithmetic, exactly.
+// Anything else (and zero) goes the general way, which also words the errors.
+func fastMoney(s string, cur paybatch.Currency) (paybatch.Money, bool) {
+	exp := cur.Exponent()
+	var minor int64
+	digits, decimals, dot := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			minor = minor*10 + int64(c-'0')
+			digits++
+			if dot {
+				decimals++
+			}
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return paybatch.Money{}, false
+		}
+	}
+	if digits == 0 || digits > 15 || decimals > exp || minor == 0 {
+		return paybatch.Money{}, false
+	}
+	if digits-decimals+exp > 16 { // the scaled value could pass 10^16 (and int64, for 4-decimal CLF)
+		return paybatch.Money{}, false
+	}
+	for ; decimals < exp; decimals++ {
+		minor *= 10
+	}
+	if minor > 1<<53 { // paybatch.ParseMoney's bound; let it word the error
+		return paybatch.Money{}, false
+	}
+	return paybatch.Money{Currency: cur, Minor: minor}, true
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
@@ -23,6 +24,8 @@ type csvSource struct {
 	path  string
 	r     *csv.Reader
 	cells []cell
+	// lineOffset is 1 when a "sep=" line was consumed before the reader.
+	lineOffset int
 }
 
 // openCSV sniffs the text encoding (UTF-8 with or without BOM, UTF-16 LE/BE
@@ -48,14 +51,25 @@ func openCSV(f *os.File, path string) (*csvSource, error) {
 	if bytes.IndexByte(peek, 0) >= 0 {
 		return nil, fmt.Errorf("%s: %w: this is a binary file, not CSV or XLSX (UTF-16 text needs its byte-order mark: save as \"Unicode Text\" or UTF-8 CSV)", path, paybatch.ErrUnusableFile)
 	}
+	if !validUTF8Prefix(peek) {
+		return nil, fmt.Errorf("%s: %w: the text is not UTF-8 (probably Excel's \"CSV (Comma delimited)\", which writes Windows-1252); save it as \"CSV UTF-8\" or \"Unicode Text\"", path, paybatch.ErrUnusableFile)
+	}
 	if len(bytes.TrimSpace(peek)) == 0 {
 		return nil, fmt.Errorf("%s: %w: the file has no rows (only blank lines); export the batch again", path, paybatch.ErrUnusableFile)
 	}
+	comma, skip := sniffDelimiter(peek), 0
+	// Excel's "sep=;" first line names the delimiter; it is not the header.
+	if m := sepLine(peek); m != 0 {
+		line, _ := tr.ReadString('\n')
+		if strings.HasSuffix(line, "\n") {
+			comma, skip = m, 1
+		}
+	}
 	r := csv.NewReader(tr)
-	r.Comma = sniffDelimiter(peek)
+	r.Comma = comma
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
-	return &csvSource{f: f, path: path, r: r}, nil
+	return &csvSource{f: f, path: path, r: r, lineOffset: skip}, nil
 }
 
 func sniffDelimiter(peek []byte) rune {
@@ -108,17 +122,18 @@ func (s *csvSource) next() (int, []cell, error) {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				return 0, nil, fmt.Errorf("%s line %d: %w: malformed CSV (%v); a field with a quote, delimiter or line break must be quoted, with quotes doubled inside",
-					s.path, pe.StartLine, paybatch.ErrUnusableFile, pe.Err)
+					s.path, pe.StartLine+s.lineOffset, paybatch.ErrUnusableFile, pe.Err)
 			}
 			return 0, nil, fmt.Errorf("%s: %w: %v", s.path, paybatch.ErrUnusableFile, err)
 		}
 		if len(rec) > maxColumns {
 			line, _ := s.r.FieldPos(0)
+			line += s.lineOffset
 			return 0, nil, fmt.Errorf("%s line %d: %w: %d columns (more than %d); a batch needs a dozen — delete the unused columns", s.path, line, paybatch.ErrUnusableFile, len(rec), maxColumns)
 		}
 		blank := true
 		for _, v := range rec {
-			if strings.TrimSpace(v) != "" {
+			if len(v) > 0 && v[0] > ' ' && v[0] < 0x80 || strings.TrimSpace(v) != "" {
 				blank = false
 				break
 			}
@@ -127,6 +142,7 @@ func (s *csvSource) next() (int, []cell, error) {
 			continue
 		}
 		line, _ := s.r.FieldPos(0)
+		line += s.lineOffset
 		s.cells = s.cells[:0]
 		for _, v := range rec {
 			s.cells = append(s.cells, cell{s: v})
@@ -136,3 +152,30 @@ func (s *csvSource) next() (int, []cell, error) {
 }
 
 func (s *csvSource) close() error { return s.f.Close() }
+
+// validUTF8Prefix reports whether b is valid UTF-8, allowing b to end in
+// the middle of a character (it is a prefix of the file).
+func validUTF8Prefix(b []byte) bool {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-3; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				b = b[:i]
+			}
+			break
+		}
+	}
+	return utf8.Valid(b)
+}
+
+// sepLine recognises Excel's delimiter hint, a first line "sep=;" (or
+// "sep=," / "sep=<TAB>"), and returns the delimiter, or 0.
+func sepLine(peek []byte) rune {
+	if len(peek) < 6 || !bytes.EqualFold(peek[:4], []byte("sep=")) {
+		return 0
+	}
+	c := peek[4]
+	if (c == ',' || c == ';' || c == '\t') && (peek[5] == '\n' || peek[5] == '\r') {
+		return rune(c)
+	}
+	return 0
+}

@@ -71,6 +71,9 @@ type Batch struct {
 	peekCells   []cell
 	rows        int
 	headerCells []string
+
+	lastCode string
+	lastCur  paybatch.Currency
 }
 
 // Open sniffs CSV vs XLSX by content (not extension) and reads the header.
@@ -158,6 +161,10 @@ func Open(path string, opts Options) (*Batch, error) {
 	}
 	now := opts.Now().In(loc)
 	b.today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	// The header and first row were read here, so file-level problems are
+	// Open's errors; from now on rows are read ahead in a goroutine that
+	// Close stops.
+	b.src = newPrefetcher(src)
 	return b, nil
 }
 
@@ -197,7 +204,8 @@ func (b *Batch) readHeader(aliases map[string]field) error {
 	return nil
 }
 
-// Close releases the file.
+// Close stops reading and releases the file. It must be called, also
+// after All was abandoned early.
 func (b *Batch) Close() error { return b.src.close() }
 
 // Unknown lists the header cells that are not used by this batch kind, as

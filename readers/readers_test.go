@@ -1,10 +1,15 @@
 package readers
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +86,9 @@ func TestCSVFormats(t *testing.T) {
 		{name: "utf8 BOM semicolon CRLF", data: []byte("\xef\xbb\xbfTerminal;Transaction Ref;Order Ref;Merchant Txn ID;Amount;Currency\r\nABC123;TX8A3F2C;OR7B9E1D;m-1;1000;JPY\r\n"),
 			wantRows: []int{2}, wantAmt: []string{"1000"}},
 		{name: "tab", data: []byte(tsv), wantRows: []int{2}, wantAmt: []string{"49.99"}},
+		{name: "Excel sep= line names the delimiter and keeps line numbers",
+			data:     []byte("sep=;\r\nTerminal;Transaction Ref;Order Ref;Merchant Txn ID;Amount;Currency\r\nABC123;TX8A3F2C;OR7B9E1D;m,1;2;USD\r\n"),
+			wantRows: []int{3}, wantAmt: []string{"2.00"}},
 		{name: "utf16le BOM tab (Excel Unicode text)", data: utf16le(tsv), wantRows: []int{2}, wantAmt: []string{"49.99"}},
 		{name: "utf16be BOM", data: utf16be(tsv), wantRows: []int{2}, wantAmt: []string{"49.99"}},
 		{name: "blank lines skipped, rows keep file line numbers",
@@ -352,5 +360,106 @@ func TestValidateDuplicatesAcrossFiles(t *testing.T) {
 	}
 	if len(rep.Files) != 2 || rep.Files[0].Rows != 5 || len(rep.Files[0].SHA256) != 64 {
 		t.Errorf("files %+v", rep.Files)
+	}
+}
+
+// TestIDSetCollisions forces every id onto one hash: duplicates must still
+// be exactly the equal ids, in reading order.
+func TestIDSetCollisions(t *testing.T) {
+	for _, hash := range []func(string) uint64{nil, func(string) uint64 { return 42 }} {
+		s := &idSet{seed: maphash.MakeSeed(), hash: hash}
+		for i, id := range []string{"a", "b", "a", "c", "b", "a", "ab"} {
+			s.add(id, seenRow{row: uint32(i + 2)})
+		}
+		got := s.duplicates()
+		slices.SortFunc(got, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
+		want := [][]uint32{{0, 2, 5}, {1, 4}}
+		if !slices.EqualFunc(got, want, slices.Equal) {
+			t.Errorf("duplicates() = %v, want %v", got, want)
+		}
+		for i, dup := range []bool{true, true, true, false, true, true, false} {
+			if s.row(uint32(i)).dup != dup {
+				t.Errorf("row %d dup = %v", i, !dup)
+			}
+		}
+	}
+}
+
+func TestRadixSort(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 5000} {
+		a := make([]idHash, n)
+		for i := range a {
+			a[i] = idHash{h: uint64(i*2654435761) % 977 << uint(i%60), i: uint32(i)}
+		}
+		want := slices.Clone(a)
+		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(x.h, y.h) })
+		if got := radixSort(a); !slices.Equal(got, want) {
+			t.Fatalf("n=%d: radixSort differs from a stable sort", n)
+		}
+	}
+}
+
+// TestAllStopsEarly abandons the iteration after one row: Close must stop
+// the read-ahead goroutine, and a cancelled context ends All with an error.
+func TestAllStopsEarly(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(refundHeader)
+	for i := range 5000 {
+		fmt.Fprintf(&sb, "ABC123,TX8A3F2C,OR7B9E1D,m-%d,1,USD\n", i)
+	}
+	p := writeFile(t, "big.csv", []byte(sb.String()))
+	before := runtime.NumGoroutine()
+	b, err := Open(p, opts(paybatch.KindRefund))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range b.All(context.Background()) {
+		break
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil { // a second Close is harmless
+		t.Fatal(err)
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before", n, before)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b, err = Open(p, opts(paybatch.KindRefund))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var last error
+	for _, err := range b.All(ctx) {
+		last = err
+	}
+	if !errors.Is(last, context.Canceled) {
+		t.Errorf("cancelled All ended with %v", last)
+	}
+}
+
+func TestNotUTF8(t *testing.T) {
+	// Windows-1252 "£" in the first 64 KB: the file is refused at Open.
+	p := writeFile(t, "cp1252.csv", []byte("auddis,merchant_transaction_id,amount,credit_date,description\nAUD1,c-1,1,2027-01-04,Refund \xa35\n"))
+	if _, err := Open(p, opts(paybatch.KindDDCredit)); !errors.Is(err, paybatch.ErrUnusableFile) || !strings.Contains(err.Error(), "CSV UTF-8") {
+		t.Fatalf("got %v", err)
+	}
+	// Past the first 64 KB: that row is rejected, naming the column.
+	var sb strings.Builder
+	sb.WriteString("auddis,merchant_transaction_id,amount,credit_date,description\n")
+	for i := 0; sb.Len() < 70<<10; i++ {
+		fmt.Fprintf(&sb, "AUD1,c-%d,1,2027-01-04,ok\n", i)
+	}
+	sb.WriteString("AUD1,last,1,2027-01-04,Refund \xa35\n")
+	_, rej := readAll(t, writeFile(t, "late.csv", []byte(sb.String())), opts(paybatch.KindDDCredit))
+	if len(rej) != 1 || rej[0].Column != "description" || !errors.Is(rej[0], paybatch.ErrBadField) {
+		t.Fatalf("rejects %v", rej)
 	}
 }

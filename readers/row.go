@@ -21,6 +21,9 @@ const (
 	maxAccountID    = 50  // mandate / bank account ids: "prefix + auto number"; no documented length
 )
 
+// gbp is the only currency SmarterPay (UK Bacs) moves.
+var gbp = paybatch.MustCurrency("GBP")
+
 // rowCtx collects the problems of one row.
 type rowCtx struct {
 	b     *Batch
@@ -66,6 +69,9 @@ func cellText(c cell) string {
 			return d.String()
 		}
 	}
+	if n := len(c.s); n > 0 && c.s[0] > ' ' && c.s[n-1] > ' ' && c.s[0] < utf8.RuneSelf && c.s[n-1] < utf8.RuneSelf {
+		return c.s // nothing to trim: the common case
+	}
 	return strings.TrimSpace(c.s)
 }
 
@@ -108,7 +114,7 @@ func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (payba
 		}
 		r.checkAccountID(fMandate, in.Mandate)
 		r.checkAuddis(in.Auddis)
-		in.Amount = r.money(paybatch.MustCurrency("GBP"))
+		in.Amount = r.money(gbp)
 		in.CollectionDate = r.date(fCollectionDate)
 		in.Description = r.optText(fDescription)
 		r.maxLen(fDescription, in.Description, maxDescription)
@@ -122,7 +128,7 @@ func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (payba
 		}
 		r.checkAuddis(in.Auddis)
 		r.checkAccountID(fBankAccount, in.BankAccount)
-		in.Amount = r.money(paybatch.MustCurrency("GBP"))
+		in.Amount = r.money(gbp)
 		in.CollectionDate = r.date(fCollectionDate)
 		in.Description = r.requireText(fDescription)
 		r.maxLen(fDescription, in.Description, maxDescription)
@@ -145,17 +151,40 @@ func (r *rowCtx) firstPresent(fs ...field) field {
 }
 
 func (r *rowCtx) requireText(f field) string {
-	c, _ := r.cellOf(f)
-	s := cellText(c)
-	if s == "" {
+	s := r.optText(f)
+	if s == "" && !r.failedOn(f) {
 		r.fail(f, "", fmt.Errorf("%w: %s is required", paybatch.ErrMissingField, f))
 	}
 	return s
 }
 
+// optText returns the field's trimmed text; text that is not UTF-8 (a
+// Windows-1252 "£" past the part of the file checked at Open) is refused
+// rather than sent mangled.
 func (r *rowCtx) optText(f field) string {
 	c, _ := r.cellOf(f)
-	return cellText(c)
+	s := cellText(c)
+	if c.num && len(strings.TrimLeft(strings.ReplaceAll(s, ".", ""), "0")) > 15 {
+		// Excel keeps 15 significant digits: a longer number typed into a
+		// general-format cell has already lost its last digits.
+		r.fail(f, s, fmt.Errorf("%w: a number with more than 15 digits cannot be stored exactly by a spreadsheet (this one may already be cut short); format the column as Text and type the id again", paybatch.ErrBadField))
+		return ""
+	}
+	if !utf8.ValidString(s) {
+		r.fail(f, strings.ToValidUTF8(s, "\uFFFD"), fmt.Errorf("%w: the text is not UTF-8; save the file as \"CSV UTF-8\"", paybatch.ErrBadField))
+		return ""
+	}
+	return s
+}
+
+func (r *rowCtx) failedOn(f field) bool {
+	col := r.b.colName(f)
+	for _, e := range r.errs {
+		if e.Column == col {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *rowCtx) cellOf(f field) (cell, bool) { return r.b.get(r.cells, f) }
@@ -209,7 +238,7 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 	ccell, _ := r.cellOf(fCurrency)
 	code := cellText(ccell)
 	if code != "" {
-		c, err := paybatch.ParseCurrency(code)
+		c, err := r.b.currency(code)
 		switch {
 		case err != nil:
 			r.fail(fCurrency, code, fmt.Errorf("%w; use a 3-letter ISO 4217 code such as GBP, USD, EUR", err))
@@ -278,5 +307,27 @@ func isAlnum(s string) bool {
 }
 
 func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return strings.IndexFunc(s, unicode.IsControl) >= 0
+		}
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// currency is paybatch.ParseCurrency with a one-entry cache: batches are
+// mostly one currency.
+func (b *Batch) currency(code string) (paybatch.Currency, error) {
+	if code == b.lastCode && !b.lastCur.IsZero() {
+		return b.lastCur, nil
+	}
+	c, err := paybatch.ParseCurrency(code)
+	if err == nil {
+		b.lastCode, b.lastCur = strings.Clone(code), c
+	}
+	return c, err
 }

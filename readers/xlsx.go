@@ -2,6 +2,7 @@ package readers
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -46,10 +47,11 @@ type xlsxSource struct {
 	sheetName string
 	date1904  bool
 
-	rc   io.ReadCloser
-	sc   *xmlScanner
-	sst  *sharedStrings
-	done bool
+	rc     io.ReadCloser
+	sc     *xmlScanner
+	noFast bool // tests: always take readCell's general path
+	sst    *sharedStrings
+	done   bool
 
 	rowNum int
 	cells  []cell
@@ -185,8 +187,9 @@ func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, err
 			Date1904 string `xml:"date1904,attr"`
 		} `xml:"workbookPr"`
 		Sheets []struct {
-			Name string `xml:"name,attr"`
-			RID  string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
+			Name  string `xml:"name,attr"`
+			State string `xml:"state,attr"` // "hidden", "veryHidden" or visible
+			RID   string `xml:"http://schemas.openxmlformats.org/officeDocument/2006/relationships id,attr"`
 			// Strict OOXML uses another namespace for r:id.
 			RIDStrict string `xml:"http://purl.oclc.org/ooxml/officeDocument/relationships id,attr"`
 		} `xml:"sheets>sheet"`
@@ -205,7 +208,15 @@ func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, err
 	if len(wb.Sheets) == 0 {
 		return nil, fmt.Errorf("%s: %w: the workbook has no sheets", where, paybatch.ErrUnusableFile)
 	}
+	// The default is the first sheet the user can see (a hidden first
+	// sheet is not what they mean by "the first sheet").
 	idx := 0
+	for i, sh := range wb.Sheets {
+		if sh.State != "hidden" && sh.State != "veryHidden" {
+			idx = i
+			break
+		}
+	}
 	if wantSheet != "" {
 		idx = -1
 		var names []string
@@ -438,7 +449,7 @@ func (x *xlsxSource) next() (int, []cell, error) {
 func (x *xlsxSource) readRow() (bool, error) {
 	x.spans = x.spans[:0]
 	x.rowBuf = x.rowBuf[:0]
-	col := -1
+	col, tooWide := -1, 0
 	for {
 		t, err := x.sc.next()
 		if err != nil {
@@ -454,17 +465,27 @@ func (x *xlsxSource) readRow() (bool, error) {
 		if name != "c" || t.end {
 			continue
 		}
-		if r, ok := attr(t.attrs, "r"); ok {
-			c, ok := colIndex(r)
+		var ref, typ []byte
+		haveRef := false
+		eachAttr(t.attrs, func(name, val []byte) bool {
+			switch string(name) {
+			case "r":
+				ref, haveRef = val, true
+			case "t":
+				typ = val
+			}
+			return true
+		})
+		if haveRef {
+			c, ok := colIndex(ref)
 			if !ok {
-				return false, x.wrap(fmt.Errorf("bad cell reference %q", r))
+				return false, x.wrap(fmt.Errorf("bad cell reference %q", ref))
 			}
 			col = c
 		} else {
 			col++
 		}
-		typ, _ := attr(t.attrs, "t")
-		ctype := string(typ)
+		ctype := cellType(typ)
 		if t.selfClose {
 			continue
 		}
@@ -476,13 +497,17 @@ func (x *xlsxSource) readRow() (bool, error) {
 			continue
 		}
 		if col >= maxColumns {
-			return false, fmt.Errorf("%s row %d: %w: the sheet has values out to column %s (%d columns, more than %d); a batch needs a dozen — delete the unused columns",
-				x.where(), x.rowNum, paybatch.ErrUnusableFile, colName(col), col+1, maxColumns)
+			tooWide = max(tooWide, col+1)
+			continue
 		}
 		for len(x.spans) <= col {
 			x.spans = append(x.spans, cellSpan{})
 		}
 		x.spans[col] = sp
+	}
+	if tooWide > 0 {
+		return false, fmt.Errorf("%s row %d: %w: the sheet has values out to column %s (%d columns, more than %d); a batch needs a dozen — delete the unused columns",
+			x.where(), x.rowNum, paybatch.ErrUnusableFile, colName(tooWide-1), tooWide, maxColumns)
 	}
 	rowStr := string(x.rowBuf)
 	x.cells = x.cells[:0]
@@ -508,8 +533,58 @@ func (x *xlsxSource) readRow() (bool, error) {
 	return blank, nil
 }
 
+// fastCell reads the two shapes nearly every writer uses for a cell's
+// content — <v>text</v></c> and <is><t>text</t></is></c> with no entities —
+// straight from the buffer. Anything else (formulas, rich text, entities,
+// whitespace, a value split across reads) reports false without consuming
+// input, and readCell's general loop takes over.
+func (x *xlsxSource) fastCell(ctype string) (cellSpan, bool) {
+	sc := x.sc
+	var open, close string
+	switch {
+	case sc.hasPrefixAt(0, "<v>"):
+		open, close = "<v>", "</v></c>"
+	case sc.hasPrefixAt(0, "<is><t>"):
+		open, close = "<is><t>", "</t></is></c>"
+	default:
+		return cellSpan{}, false
+	}
+	if ctype == "inlineStr" != (open == "<is><t>") {
+		return cellSpan{}, false
+	}
+	start := sc.pos + len(open)
+	lt := bytes.IndexByte(sc.buf[start:sc.end], '<')
+	if lt < 0 {
+		return cellSpan{}, false
+	}
+	text := sc.buf[start : start+lt]
+	if bytes.IndexByte(text, '&') >= 0 || !sc.hasPrefixAt(len(open)+lt, close) {
+		return cellSpan{}, false
+	}
+	text = sc.buf[sc.pos+len(open) : sc.pos+len(open)+lt] // hasPrefixAt may have moved the buffer
+	var sp cellSpan
+	var err error
+	if open == "<v>" {
+		x.valBuf = append(x.valBuf[:0], text...)
+		sp, err = x.finishCell(ctype, true, false)
+	} else {
+		x.inlBuf = append(x.inlBuf[:0], text...)
+		sp, err = x.finishCell(ctype, false, true)
+	}
+	if err != nil {
+		return cellSpan{}, false
+	}
+	sc.pos += len(open) + lt + len(close)
+	return sp, true
+}
+
 // readCell reads the children of a <c> up to </c>.
 func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
+	if !x.noFast {
+		if sp, ok := x.fastCell(ctype); ok {
+			return sp, nil
+		}
+	}
 	var sp cellSpan
 	var haveV, haveIS bool
 	x.valBuf, x.inlBuf = x.valBuf[:0], x.inlBuf[:0]
@@ -557,12 +632,18 @@ func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
 		}
 	}
 done:
+	return x.finishCell(ctype, haveV, haveIS)
+}
+
+// finishCell turns the collected <v> or inline text into a span.
+func (x *xlsxSource) finishCell(ctype string, haveV, haveIS bool) (cellSpan, error) {
+	var sp cellSpan
 	switch ctype {
 	case "s":
 		if !haveV {
 			return sp, nil
 		}
-		i, err := strconv.Atoi(strings.TrimSpace(string(x.valBuf)))
+		i, err := strconv.Atoi(string(bytes.TrimSpace(x.valBuf)))
 		if err != nil || x.sst == nil {
 			return sp, x.wrap(fmt.Errorf("bad shared string reference %q", x.valBuf))
 		}
@@ -582,7 +663,7 @@ done:
 			return sp, nil
 		}
 		v := "FALSE"
-		if strings.TrimSpace(string(x.valBuf)) == "1" {
+		if string(bytes.TrimSpace(x.valBuf)) == "1" {
 			v = "TRUE"
 		}
 		return x.span([]byte(v), false), nil
@@ -592,7 +673,7 @@ done:
 		}
 		return x.span(x.valBuf, false), nil
 	default: // "n" or absent: a number
-		if !haveV || len(strings.TrimSpace(string(x.valBuf))) == 0 {
+		if !haveV || len(bytes.TrimSpace(x.valBuf)) == 0 {
 			return sp, nil
 		}
 		return x.span(x.valBuf, true), nil
@@ -614,4 +695,25 @@ func (x *xlsxSource) close() error {
 		err = cerr
 	}
 	return err
+}
+
+// cellType interns the few values of a cell's t attribute.
+func cellType(t []byte) string {
+	switch string(t) {
+	case "", "n":
+		return "n"
+	case "s":
+		return "s"
+	case "str":
+		return "str"
+	case "inlineStr":
+		return "inlineStr"
+	case "b":
+		return "b"
+	case "e":
+		return "e"
+	case "d":
+		return "d"
+	}
+	return string(t)
 }

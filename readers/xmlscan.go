@@ -26,6 +26,7 @@ type xmlScanner struct {
 	err      error
 	maxTok   int
 	segTmp   []byte
+	tag      xmlTag // the last tag next returned
 }
 
 type xmlTag struct {
@@ -110,71 +111,70 @@ func (s *xmlScanner) skipPast(term string) error {
 
 // next returns the next tag, skipping character data, comments, PIs,
 // CDATA and DOCTYPE. It returns io.EOF at the end of input.
-func (s *xmlScanner) next() (xmlTag, error) {
+func (s *xmlScanner) next() (*xmlTag, error) {
 	for {
 		i := bytes.IndexByte(s.buf[s.pos:s.end], '<')
 		if i < 0 {
 			s.pos = s.end
 			if !s.more() {
 				if s.err != nil {
-					return xmlTag{}, s.err
+					return nil, s.err
 				}
-				return xmlTag{}, io.EOF
+				return nil, io.EOF
 			}
 			continue
 		}
 		s.pos += i
 		for s.end-s.pos < 2 {
 			if !s.more() {
-				return xmlTag{}, s.fail()
+				return nil, s.fail()
 			}
 		}
 		if c := s.buf[s.pos+1]; c == '?' || c == '!' {
 			switch {
 			case s.hasPrefixAt(0, "<?"):
 				if err := s.skipPast("?>"); err != nil {
-					return xmlTag{}, err
+					return nil, err
 				}
 				continue
 			case s.hasPrefixAt(0, "<!--"):
 				if err := s.skipPast("-->"); err != nil {
-					return xmlTag{}, err
+					return nil, err
 				}
 				continue
 			case s.hasPrefixAt(0, "<![CDATA["):
 				if err := s.skipPast("]]>"); err != nil {
-					return xmlTag{}, err
+					return nil, err
 				}
 				continue
 			default:
-				return xmlTag{}, errors.New("DOCTYPE declarations are not allowed in OOXML")
+				return nil, errors.New("DOCTYPE declarations are not allowed in OOXML")
 			}
 		}
-		// find the closing '>' outside quotes
-		j := 1
-		var quote byte
+		// find the closing '>' outside quotes: the first '>' after which the
+		// quotes seen so far are balanced
+		j, from := 0, s.pos+1
 		for {
-			if s.pos+j >= s.end {
+			k := bytes.IndexByte(s.buf[from:s.end], '>')
+			if k < 0 {
+				off := from - s.pos
 				if !s.more() {
-					return xmlTag{}, s.fail()
+					return nil, s.fail()
 				}
+				from = s.pos + off
 				continue
 			}
-			c := s.buf[s.pos+j]
-			if quote != 0 {
-				if c == quote {
-					quote = 0
-				}
-			} else if c == '"' || c == '\'' {
-				quote = c
-			} else if c == '>' {
+			cand := from + k
+			if quotesBalanced(s.buf[s.pos+1 : cand]) {
+				j = cand - s.pos
 				break
 			}
-			j++
+			from = cand + 1
 		}
 		body := s.buf[s.pos+1 : s.pos+j]
 		s.pos += j + 1
-		var t xmlTag
+		t := &s.tag
+		*t = xmlTag{}
 		if len(body) > 0 && body[0] == '/' {
 			t.end = true
 			body = body[1:]
@@ -183,14 +183,14 @@ func (s *xmlScanner) next() (xmlTag, error) {
 			t.selfClose = true
 			body = body[:len(body)-1]
 		}
-		k := 0
+		k, colon := 0, -1
 		for k < len(body) && !isXMLSpace(body[k]) {
+			if body[k] == ':' {
+				colon = k
+			}
 			k++
 		}
-		t.name, t.attrs = body[:k], body[k:]
-		if c := bytes.IndexByte(t.name, ':'); c >= 0 {
-			t.name = t.name[c+1:]
-		}
+		t.name, t.attrs = body[colon+1:k], body[k:]
 		return t, nil
 	}
 }
@@ -296,33 +296,53 @@ func appendUnescaped(dst, raw []byte) ([]byte, error) {
 
 // attr returns the value of the attribute with local name want.
 func attr(attrs []byte, want string) ([]byte, bool) {
-	for len(attrs) > 0 {
-		for len(attrs) > 0 && isXMLSpace(attrs[0]) {
-			attrs = attrs[1:]
+	var val []byte
+	found := false
+	eachAttr(attrs, func(name, v []byte) bool {
+		if string(name) == want {
+			val, found = v, true
+			return false
 		}
-		eq := bytes.IndexByte(attrs, '=')
+		return true
+	})
+	return val, found
+}
+
+// eachAttr calls fn with each attribute's local name and raw value until fn
+// returns false.
+func eachAttr(attrs []byte, fn func(name, val []byte) bool) {
+	i := 0
+	for {
+		for i < len(attrs) && isXMLSpace(attrs[i]) {
+			i++
+		}
+		eq := bytes.IndexByte(attrs[i:], '=')
 		if eq < 0 {
-			return nil, false
+			return
 		}
-		name := bytes.TrimRight(attrs[:eq], " \t\r\n")
+		name := attrs[i : i+eq]
+		for len(name) > 0 && isXMLSpace(name[len(name)-1]) {
+			name = name[:len(name)-1]
+		}
 		if c := bytes.IndexByte(name, ':'); c >= 0 {
 			name = name[c+1:]
 		}
-		rest := bytes.TrimLeft(attrs[eq+1:], " \t\r\n")
-		if len(rest) == 0 || (rest[0] != '"' && rest[0] != '\'') {
-			return nil, false
+		i += eq + 1
+		for i < len(attrs) && isXMLSpace(attrs[i]) {
+			i++
 		}
-		end := bytes.IndexByte(rest[1:], rest[0])
+		if i >= len(attrs) || (attrs[i] != '"' && attrs[i] != '\'') {
+			return
+		}
+		end := bytes.IndexByte(attrs[i+1:], attrs[i])
 		if end < 0 {
-			return nil, false
+			return
 		}
-		val := rest[1 : 1+end]
-		if string(name) == want {
-			return val, true
+		if !fn(name, attrs[i+1:i+1+end]) {
+			return
 		}
-		attrs = rest[2+end:]
+		i += end + 2
 	}
-	return nil, false
 }
 
 // decodeOOXMLEscapes turns the _xHHHH_ escapes Excel writes for control
@@ -344,4 +364,20 @@ func decodeOOXMLEscapes(b []byte) []byte {
 		i++
 	}
 	return out
+}
+
+// quotesBalanced reports whether b ends outside any quoted attribute value.
+func quotesBalanced(b []byte) bool {
+	var q byte
+	for _, c := range b {
+		switch {
+		case q != 0:
+			if c == q {
+				q = 0
+			}
+		case c == '"' || c == '\'':
+			q = c
+		}
+	}
+	return q == 0
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,7 +32,17 @@ currency. Rejected rows go to rejects.csv beside the first file (or --rejects
 PATH) with file, sheet, row (as your spreadsheet shows it), column, value and
 reason. Nothing is submitted.
 
-Kinds: refund, capture, void (SmartRetry); dd-payment, dd-credit (SmarterPay).
+Columns (headers match ignoring case, spaces and punctuation; --mapping for others):
+  refund, capture  terminal, transaction_reference_id, order_reference_id,
+                   merchant_transaction_id, amount, currency
+  void             terminal, transaction_reference_id, order_reference_id,
+                   merchant_transaction_id
+  dd-payment       mandate or auddis, merchant_transaction_id, amount,
+                   collection_date [, currency (GBP), description, default_narrative]
+  dd-credit        auddis or bank_account, merchant_transaction_id, amount,
+                   collection_date (or credit_date), description [, default_narrative]
+
+Mapping file (YAML):  columns: {"Cust Ref": merchant_transaction_id, "Due": collection_date}
 
 Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 		Args: cobra.MinimumNArgs(1),
@@ -52,6 +64,9 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 				}
 			}
 			rep, err := readers.Validate(cmd.Context(), args, opts)
+			if errors.Is(err, context.Canceled) {
+				return paybatch.Exit(paybatch.ExitAborted, err)
+			}
 			if err != nil {
 				return paybatch.Exit(paybatch.ExitUsage, err)
 			}
@@ -184,7 +199,11 @@ func printValidateSummary(w io.Writer, rep *readers.Report, rejectsPath string) 
 	}
 	if len(rep.Rejects) > 0 {
 		const show = 10
-		fmt.Fprintf(w, "rejects (%d problems, all in %s):\n", len(rep.Rejects), rejectsPath)
+		noun := "problems"
+		if len(rep.Rejects) == 1 {
+			noun = "problem"
+		}
+		fmt.Fprintf(w, "rejects (%d %s, all in %s):\n", len(rep.Rejects), noun, rejectsPath)
 		for i, r := range rep.Rejects {
 			if i == show {
 				fmt.Fprintf(w, "  … and %d more\n", len(rep.Rejects)-show)
