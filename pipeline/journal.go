@@ -520,3 +520,18 @@ func (j *Journal) index(ctx context.Context) (map[string]indexEntry, error) {
 	}
 	return out, rs.Err()
 }
+
+// InputProcessed reports whether a file with this content hash was
+// submitted from path before and every row journaled from it is finished
+// (final, declined, rejected or conflict) — the nightly job's "skip it".
+func (j *Journal) InputProcessed(ctx context.Context, path, sha256 string) (bool, error) {
+	var seen, open int
+	err := j.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM inputs WHERE path = ? AND sha256 = ?),
+		(SELECT count(*) FROM journal WHERE source_file = ? AND state NOT IN ('final', 'declined', 'rejected', 'conflict'))`,
+		path, sha256, path).Scan(&seen, &open)
+	if err != nil {
+		return false, fmt.Errorf("journal: inputs: %w", err)
+	}
+	return seen > 0 && open == 0, nil
+}
