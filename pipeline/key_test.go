@@ -71,3 +71,24 @@ func TestParseLimit(t *testing.T) {
 		t.Errorf("Min with zero = %v", got)
 	}
 }
+
+// FuzzParseLimit: any accepted rate is positive and survives a round trip
+// through its String form; nothing panics.
+func FuzzParseLimit(f *testing.F) {
+	for _, s := range []string{"50/1s", "1000/60s", "100/s", "10/m", "0/1s", "x", "5/", "/1s", "9999999999999999999/1s", "1/1ns", "3/-1s", "2/1h30m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseLimit(s)
+		if err != nil {
+			return
+		}
+		if l.N <= 0 || l.Per <= 0 || l.IsZero() || l.PerSecond() <= 0 {
+			t.Fatalf("ParseLimit(%q) = %+v", s, l)
+		}
+		back, err := ParseLimit(l.String())
+		if err != nil || back != l {
+			t.Fatalf("round trip %q → %q → %+v, %v", s, l.String(), back, err)
+		}
+	})
+}
