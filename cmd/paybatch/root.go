@@ -99,6 +99,9 @@ Exit codes (every command):
 		newConfigCmd(e),
 
 		newValidateCmd(e),
+		newSubmitCmd(e),
+		newStatusCmd(e),
+		newSandboxCmd(e),
 	)
 	return root
 }

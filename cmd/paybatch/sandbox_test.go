@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the command writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+
+// startSandboxCmd runs `paybatch sandbox args…` as main does and returns
+// its base URL, a stop function and the command's result channel.
+func startSandboxCmd(t *testing.T, args ...string) (string, context.CancelFunc, <-chan error, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"sandbox", "--addr", "127.0.0.1:0"}, args...), env{stdout: out, stderr: io.Discard})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
+			t.Cleanup(cancel)
+			return m[1], cancel, done, out
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("sandbox exited early: %v\n%s", err, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("sandbox did not start:\n%s", out.String())
+	return "", nil, nil, nil
+}
+
+func TestSandboxCommandServesAndStops(t *testing.T) {
+	dir := t.TempDir()
+	fx := filepath.Join(dir, "fx.json")
+	os.WriteFile(fx, []byte(`{"smartretry":{"transactions":[{"transaction_id":"TXF00001","order_id":"ORF00001","terminal":"ABC123","type":"sale","amount":"10.00","currency":"USD"}]}}`), 0o600)
+	base, stop, done, out := startSandboxCmd(t, "--fixtures", fx, "--smartretry-payments-limit", "2/1m", "--smartretry-settle-delay", "0")
+	for _, want := range []string{"sr_test_key", "ABC123, TERM01", "sp_test_token", "/_sandbox/operations"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, out.String())
+		}
+	}
+	post := func(key string) *http.Response {
+		req, _ := http.NewRequest("POST", base+"/v1/payments/refund/ABC123",
+			strings.NewReader(`{"transaction_reference_id":"TXF00001","order_reference_id":"ORF00001","amount":1.00}`))
+		req.Header.Set("x-api-key", "sr_test_key")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := post("a"); r.StatusCode != 200 {
+		t.Fatalf("refund: %d", r.StatusCode)
+	}
+	post("b")
+	if r := post("c"); r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("limit flag not applied: %d", r.StatusCode)
+	}
+	resp, err := http.Get(base + "/v1/payments/status/ABC123/TXF00001")
+	if err == nil {
+		resp.Body.Close()
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("clean shutdown returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sandbox did not stop on cancel")
+	}
+	if !strings.Contains(out.String(), "stopped") {
+		t.Fatalf("no stop message:\n%s", out.String())
+	}
+}
+
+func TestSandboxCommandRefusesBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sandbox", "--addr", "0.0.0.0:0"}, "not a loopback"},
+		{[]string{"sandbox", "--addr", ":0"}, "not a loopback"},
+		{[]string{"sandbox", "--addr", "nonsense"}, "HOST:PORT"},
+		{[]string{"sandbox", "--faults", "boom=1"}, "unknown fault"},
+		{[]string{"sandbox", "--smartretry-payments-limit", "fast"}, "--smartretry-payments-limit"},
+		{[]string{"sandbox", "--smartretry-settle-delay", "-1s"}, "negative"},
+		{[]string{"sandbox", "--fixtures", "/does/not/exist.json"}, "--fixtures"},
+	}
+	for _, tt := range tests {
+		err := run(context.Background(), tt.args, env{stdout: io.Discard, stderr: io.Discard})
+		if paybatch.CodeOf(err) != paybatch.ExitUsage || err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v (code %d), want usage error mentioning %q", tt.args, err, paybatch.CodeOf(err), tt.want)
+		}
+	}
+}
+
+func TestSandboxHelpListsCredentials(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"sandbox", "--help"}, env{stdout: &out, stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sr_test_key", "ABC123, TERM01", "sp_test_token", "--faults", "--allow-remote", "Examples:", "4000000000000002"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+)
+
+func newStatusCmd(e *env) *cobra.Command {
+	var (
+		journalPath string
+		asJSON      bool
+		ef          engineFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "status [--journal FILE | FILE] [--poll-deadline DUR] [--status-rate N/DUR] [--json]",
+		Short: "Poll accepted rows for final statuses and summarise a journal",
+		Long: `status opens a submit journal (--journal, or <FILE>.journal.duckdb for a batch
+FILE), polls every accepted row that has no final status yet until it has one
+or --poll-deadline passes (0 = do not poll), and prints counts by provider,
+kind, state and outcome plus every row that needs attention.
+
+Polling needs the provider credentials in the environment (SMARTRETRY_API_KEY,
+SMARTERPAY_TOKEN and the *_BASE_URL variables, as for submit).
+
+Exit status: 0 nothing needs attention; 1 declines, rejects, conflicts or
+failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			switch {
+			case journalPath == "" && len(args) == 1:
+				journalPath = args[0] + ".journal.duckdb"
+			case journalPath == "":
+				return paybatch.Exit(paybatch.ExitUsage, errors.New("give --journal FILE or the batch file whose journal to read"))
+			}
+			if _, err := os.Stat(journalPath); err != nil {
+				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("journal: %w", err))
+			}
+			j, err := pipeline.OpenJournal(ctx, journalPath)
+			if err != nil {
+				if errors.Is(err, pipeline.ErrLocked) {
+					return paybatch.Exit(paybatch.ExitLocked, err)
+				}
+				return paybatch.Exit(paybatch.ExitUsage, err)
+			}
+			defer j.Close()
+
+			var pollErr error
+			if ef.pollDeadline > 0 {
+				pollErr = pollJournal(cmd, e, j, &ef)
+				if errors.Is(pollErr, errUsage) {
+					return paybatch.Exit(paybatch.ExitUsage, pollErr)
+				}
+			}
+			counts, err := j.Counts(ctx)
+			if err != nil {
+				return paybatch.Exit(paybatch.ExitAborted, err)
+			}
+			attention, err := j.Rows(ctx, `state NOT IN ('final', 'accepted') OR outcome IN ('failed', 'cancelled') OR problem <> ''`)
+			if err != nil {
+				return paybatch.Exit(paybatch.ExitAborted, err)
+			}
+			if asJSON {
+				if err := writeStatusJSON(e.stdout, journalPath, counts, attention); err != nil {
+					return err
+				}
+			} else {
+				printStatus(e.stdout, journalPath, counts, attention)
+			}
+			if pollErr != nil {
+				return paybatch.Exit(paybatch.ExitAborted, pollErr)
+			}
+			return statusExit(counts)
+		},
+	}
+	cmd.Flags().StringVar(&journalPath, "journal", "", "journal file to read")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print counts and the rows needing attention as JSON")
+	ef.register(cmd)
+	refuseSecretFlags(cmd)
+	return cmd
+}
+
+var errUsage = errors.New("usage")
+
+// pollJournal polls the accepted rows of each provider in the journal.
+func pollJournal(cmd *cobra.Command, e *env, j *pipeline.Journal, ef *engineFlags) error {
+	ctx := cmd.Context()
+	counts, err := j.Counts(ctx)
+	if err != nil {
+		return err
+	}
+	need := map[paybatch.Provider]bool{}
+	for _, c := range counts {
+		if c.State == paybatch.StateAccepted {
+			need[c.Provider] = true
+		}
+	}
+	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
+		if !need[p] {
+			continue
+		}
+		cfg, err := ef.config(e, p)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		pacer := pipeline.NewPacer(cfg.Limits())
+		cfg.Pacer = pacer
+		cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		client, err := newProvider(e, p, pacer)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		stop := progressReporter(e, &cfg, 0)
+		_, err = pipeline.Poll(ctx, j, client, cfg)
+		stop()
+		if err != nil {
+			return fmt.Errorf("polling %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func statusExit(counts []pipeline.StateCount) error {
+	unfinished, exceptions := 0, 0
+	for _, c := range counts {
+		switch {
+		case c.State == paybatch.StatePending || c.State == paybatch.StateSending || c.State == paybatch.StateFailed:
+			unfinished += c.Rows
+		case c.State == paybatch.StateDeclined || c.State == paybatch.StateRejected || c.State == paybatch.StateConflict ||
+			c.Outcome == paybatch.OutcomeFailed || c.Outcome == paybatch.OutcomeCancelled:
+			exceptions += c.Rows
+		}
+	}
+	switch {
+	case unfinished > 0:
+		return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%d rows unfinished: run submit again with the same files to resume", unfinished))
+	case exceptions > 0:
+		return paybatch.Exit(paybatch.ExitExceptions, fmt.Errorf("%d rows need attention (listed above)", exceptions))
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, path string, counts []pipeline.StateCount, attention []*pipeline.Row) {
+	fmt.Fprintf(w, "journal: %s\n", path)
+	fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8s\n", "provider", "kind", "state", "outcome", "rows")
+	for _, c := range counts {
+		fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8d\n", c.Provider, c.Kind, c.State, c.Outcome, c.Rows)
+	}
+	if len(attention) > 0 {
+		fmt.Fprintf(w, "\nrows needing attention (%d):\n", len(attention))
+	}
+	for i, r := range attention {
+		if i == 50 {
+			fmt.Fprintf(w, "… and %d more (use --json for all)\n", len(attention)-50)
+			break
+		}
+		fmt.Fprintf(w, "  %s  %s  %s %s %s  %s\n", r.Source, r.MerchantTxID, r.State, r.Outcome, r.ReasonCode, r.Problem)
+	}
+}
+
+type statusRowJSON struct {
+	MerchantTxID string `json:"merchant_transaction_id"`
+	Key          string `json:"idempotency_key"`
+	File         string `json:"file"`
+	Sheet        string `json:"sheet,omitempty"`
+	Row          int    `json:"row"`
+	Kind         string `json:"kind"`
+	Amount       string `json:"amount,omitempty"`
+	Currency     string `json:"currency,omitempty"`
+	State        string `json:"state"`
+	Outcome      string `json:"outcome,omitempty"`
+	Status       string `json:"provider_status,omitempty"`
+	ProviderID   string `json:"provider_id,omitempty"`
+	ReasonCode   string `json:"reason_code,omitempty"`
+	Problem      string `json:"problem,omitempty"`
+	Attempts     int    `json:"attempts"`
+	UpdatedAt    string `json:"updated_at"`
+}
+
+func writeStatusJSON(w io.Writer, path string, counts []pipeline.StateCount, attention []*pipeline.Row) error {
+	type countJSON struct {
+		Provider string `json:"provider"`
+		Kind     string `json:"kind"`
+		State    string `json:"state"`
+		Outcome  string `json:"outcome,omitempty"`
+		Rows     int    `json:"rows"`
+	}
+	out := struct {
+		Journal   string          `json:"journal"`
+		Counts    []countJSON     `json:"counts"`
+		Attention []statusRowJSON `json:"attention"`
+	}{Journal: path, Counts: []countJSON{}, Attention: []statusRowJSON{}}
+	for _, c := range counts {
+		out.Counts = append(out.Counts, countJSON{string(c.Provider), string(c.Kind), string(c.State), string(c.Outcome), c.Rows})
+	}
+	for _, r := range attention {
+		row := statusRowJSON{MerchantTxID: r.MerchantTxID, Key: r.Key, File: r.Source.File, Sheet: r.Source.Sheet, Row: r.Source.Row,
+			Kind: string(r.Kind), State: string(r.State), Outcome: string(r.Outcome), Status: r.ProviderStatus,
+			ProviderID: r.ProviderID, ReasonCode: r.ReasonCode, Problem: r.Problem, Attempts: r.Attempts,
+			UpdatedAt: r.UpdatedAt.UTC().Format(time.RFC3339)}
+		if r.Amount.Minor != 0 {
+			row.Amount, row.Currency = r.Amount.String(), r.Amount.Currency.Code()
+		}
+		out.Attention = append(out.Attention, row)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,190 @@
+package pipeline_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/sandbox"
+)
+
+const (
+	childEnv     = "PAYBATCH_CRASH_CHILD" // journal path
+	childURLEnv  = "PAYBATCH_CRASH_URL"
+	childRowsEnv = "PAYBATCH_CRASH_ROWS"
+)
+
+// crashChild is the submit process the crash test kills: the engine with
+// the real client against the parent's sandbox.
+func crashChild() int {
+	n, _ := strconv.Atoi(os.Getenv(childRowsEnv))
+	ctx := context.Background()
+	j, err := pipeline.OpenJournal(ctx, os.Getenv(childEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer j.Close()
+	// Paced at 100/s so the sends span ~0.4 s and kills land among them.
+	lim := fastLimits
+	lim.Submit = pipeline.Limit{N: 100, Per: time.Second}
+	pacer := pipeline.NewPacer(lim)
+	c := newClient(nil, os.Getenv(childURLEnv), pacer, nil)
+	cfg := testConfig(pacer)
+	cfg.Concurrency = 8
+	res, err := pipeline.Submit(ctx, j, c, seqOf(refundsOf(n, 3)), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	return int(res.ExitCode())
+}
+
+// comparable journal: everything but timestamps, attempt/poll counts and
+// the replay flag (which differ between a resumed and a clean run by
+// design). Provider ids are checked against the sandbox by executedOnce.
+const compareSQL = `SELECT key, provider, kind, account, merchant_transaction_id, amount_minor, currency, body_sha256,
+	state, outcome, provider_status, reason_code, problem, http_status, source_file, source_sheet, source_row,
+	method, path, body, provider_amount_minor
+	FROM journal ORDER BY key`
+
+func dump(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rs, err := db.Query(compareSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	cols, _ := rs.Columns()
+	var out []string
+	for rs.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rs.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprint(vals...))
+	}
+	return out
+}
+
+func TestCrashResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	const n = 40
+	// The reference: an uninterrupted run.
+	ref := sandbox.NewTestServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
+		Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
+	refPath := t.TempDir() + "/ref.duckdb"
+	if code := runChild(t, refPath, ref.URL, n, 0); code != int(paybatch.ExitExceptions) {
+		t.Fatalf("reference run exit %d", code)
+	}
+	refJ := openJournal(t, refPath)
+	want := dump(t, refJ.DB())
+	refJ.Close()
+
+	kills := 0
+	var executedAtKill []int
+	for round := range *crashRounds {
+		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(round), 77))
+			ts := sandbox.NewTestServer(t, sandbox.Options{Seed: int64(round), Fixtures: saleFixtures(n),
+				SmartRetry: fastSandbox(), Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
+			path := t.TempDir() + "/j.duckdb"
+			for attempt := 0; ; attempt++ {
+				if attempt > 30 {
+					t.Fatal("never finished")
+				}
+				// Kill at a random moment in the first rounds of each
+				// attempt; from the 3rd attempt on, mostly let it finish.
+				// A clean child takes ~0.3–1 s (process start, DuckDB open,
+				// ingest, sends, polls), so kills land in every phase.
+				var killAfter time.Duration
+				if attempt < 2 || rng.IntN(4) == 0 {
+					killAfter = time.Duration(20+rng.IntN(800)) * time.Millisecond
+				}
+				code := runChild(t, path, ts.URL, n, killAfter)
+				if code == -1 {
+					kills++
+					executedAtKill = append(executedAtKill, len(ts.Server.Operations()))
+					continue
+				}
+				if code != int(paybatch.ExitExceptions) {
+					t.Fatalf("attempt %d: exit %d", attempt, code)
+				}
+				break
+			}
+			j := openJournal(t, path)
+			executedOnce(t, ts.Server.Operations(), refundsOf(n, 3), j)
+			allFinal(t, j, n)
+			got := dump(t, j.DB())
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				for i := range got {
+					if i < len(want) && got[i] != want[i] {
+						t.Errorf("row differs from the uninterrupted run:\n got %s\nwant %s", got[i], want[i])
+						break
+					}
+				}
+				t.Fatalf("journal differs from the uninterrupted run (%d vs %d rows)", len(got), len(want))
+			}
+		})
+	}
+	t.Logf("%d SIGKILLs over %d rounds; operations executed when each kill landed: %v", kills, *crashRounds, executedAtKill)
+	if kills < *crashRounds {
+		t.Errorf("only %d kills", kills)
+	}
+}
+
+// runChild runs the submit child; killAfter > 0 SIGKILLs it then (returning
+// -1 if it was still running).
+func runChild(t *testing.T, journal, url string, n int, killAfter time.Duration) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+journal, childURLEnv+"="+url, childRowsEnv+"="+strconv.Itoa(n))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if killAfter > 0 {
+		select {
+		case err := <-done:
+			return exitCode(t, err, stderr.String())
+		case <-time.After(killAfter):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-done
+			return -1
+		}
+	}
+	return exitCode(t, <-done, stderr.String())
+}
+
+func exitCode(t *testing.T, err error, stderr string) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ee.ExitCode() != int(paybatch.ExitExceptions) {
+			t.Logf("child stderr: %s", stderr)
+		}
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return 0
+}

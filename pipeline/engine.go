@@ -1,0 +1,879 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/paybatch/paybatch"
+)
+
+// Provider is what the engine needs from a provider client.
+type Provider interface {
+	// Prepare builds the canonical request: the same instruction always
+	// yields a byte-identical body.
+	Prepare(in paybatch.Instruction) (paybatch.Request, error)
+	// Send submits req under the idempotency key. Errors are
+	// *paybatch.ProviderError.
+	Send(ctx context.Context, req paybatch.Request, key string) (paybatch.Submission, error)
+	// Status asks for the current status of an executed operation.
+	Status(ctx context.Context, ref paybatch.ProviderRef) (paybatch.ProviderStatus, error)
+}
+
+// Looker is implemented by providers that can find an operation by the
+// merchant's reference (SmarterPay custom_reference). It resolves rows left
+// "sending" longer than the provider's idempotency window. A nil
+// Submission means "no such operation".
+type Looker interface {
+	Lookup(ctx context.Context, in paybatch.Instruction) (*paybatch.Submission, error)
+}
+
+// ErrAuth wraps the provider error that stopped a run: the credential was
+// refused (401/403/498). The journal is consistent; fix the credential and
+// run again.
+var ErrAuth = errors.New("provider refused the credential")
+
+// ErrInterrupted is returned when the run's context was cancelled.
+var ErrInterrupted = errors.New("interrupted")
+
+// Config tunes a run. The zero value works: documented limits, adaptive
+// concurrency, 6 attempts.
+type Config struct {
+	Provider paybatch.Provider // whose limits apply (default: the instructions' provider)
+	// Pacer is the credential's shared pacing; nil builds one from Limits().
+	Pacer *Pacer
+	// Limits override the documented limits; a field can only lower them.
+	SubmitRate Limit
+	StatusRate Limit
+	// Concurrency fixes the number of requests in flight; 0 sizes it from
+	// rate × observed latency (bounded by MaxConcurrency, default 256).
+	Concurrency    int
+	MaxConcurrency int
+	// MaxAttempts bounds sends of one row on transient errors (default 6).
+	MaxAttempts int
+	// RetryBudget bounds retries across the run (default: one per row, at
+	// least 50). When it runs out, rows that still fail are left "failed"
+	// and the run ends resumable.
+	RetryBudget int
+	// BackoffInitial/BackoffMax shape the full-jitter exponential backoff
+	// between attempts (defaults 100 ms and 10 s).
+	BackoffInitial, BackoffMax time.Duration
+	// RequestTimeout bounds one request (default 30 s).
+	RequestTimeout time.Duration
+	// Grace is how long in-flight requests may finish after cancellation
+	// (default 5 s); their results are journaled.
+	Grace time.Duration
+	// ReplayWindow is how long after the first send a row left "sending"
+	// may be re-sent with the same key and body, relying on the provider's
+	// replay (default 23 h, inside the providers' 24 h).
+	ReplayWindow time.Duration
+	// PollDeadline bounds status polling (default 2 min); rows still pending
+	// are reported pending. NoPoll skips polling.
+	PollDeadline time.Duration
+	NoPoll       bool
+	// PollInitial/PollMax shape the per-row polling backoff (defaults 200 ms, 30 s).
+	PollInitial, PollMax time.Duration
+
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Progress, when set, is called every ProgressEvery (default 1 s) and
+	// once at the end of each phase.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+func (c *Config) defaults(p paybatch.Provider, rows int) {
+	if c.Provider == "" {
+		c.Provider = p
+	}
+	if c.MaxConcurrency <= 0 {
+		c.MaxConcurrency = 256
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 6
+	}
+	if c.RetryBudget <= 0 {
+		c.RetryBudget = max(50, rows)
+	}
+	if c.BackoffInitial <= 0 {
+		c.BackoffInitial = 100 * time.Millisecond
+	}
+	if c.BackoffMax <= 0 {
+		c.BackoffMax = 10 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	if c.Grace <= 0 {
+		c.Grace = 5 * time.Second
+	}
+	if c.ReplayWindow <= 0 {
+		c.ReplayWindow = 23 * time.Hour
+	}
+	if c.PollDeadline <= 0 {
+		c.PollDeadline = 2 * time.Minute
+	}
+	if c.PollInitial <= 0 {
+		c.PollInitial = 200 * time.Millisecond
+	}
+	if c.PollMax <= 0 {
+		c.PollMax = 30 * time.Second
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = time.Second
+	}
+}
+
+// Limits returns the effective limits: the provider's documented ones,
+// lowered by SubmitRate/StatusRate.
+func (c Config) Limits() Limits {
+	l := DefaultLimits(c.Provider)
+	l.Submit = l.Submit.Min(c.SubmitRate)
+	l.Status = l.Status.Min(c.StatusRate)
+	return l
+}
+
+// Progress is a snapshot of a running phase.
+type Progress struct {
+	Phase       string // "submit" or "poll"
+	Total       int    // rows in the phase
+	Done        int    // rows that need nothing more in this phase
+	Requests    int64  // requests sent (all attempts)
+	Retries     int64
+	RateLimited int64 // 429s seen
+	InFlight    int   // concurrency window size
+	Elapsed     time.Duration
+}
+
+// Result summarises a run.
+type Result struct {
+	Rows        int // instructions in the run (after duplicates)
+	New         int // journaled for the first time by this run
+	AlreadyDone int // finished before this run started (re-run no-op)
+	Duplicates  int // same key and content seen twice in the input
+	Conflicts   []Conflict
+	States      map[paybatch.State]int   // by state, for the run's rows, at the end
+	Outcomes    map[paybatch.Outcome]int // by outcome, for the run's rows, at the end
+	Totals      map[paybatch.State]paybatch.Totals
+	Requests    int64 // submit and poll requests sent
+	Retries     int64
+	RateLimited int64
+	Unresolved  int // rows sent > ReplayWindow ago that could not be resolved: check by hand
+	Elapsed     time.Duration
+}
+
+// ExitCode is the exit status the run deserves (see paybatch.ExitCode).
+func (r Result) ExitCode() paybatch.ExitCode {
+	if r.States[paybatch.StateFailed] > 0 || r.States[paybatch.StatePending] > 0 ||
+		r.States[paybatch.StateSending] > 0 || r.Unresolved > 0 {
+		return paybatch.ExitAborted
+	}
+	if len(r.Conflicts) > 0 || r.States[paybatch.StateDeclined] > 0 || r.States[paybatch.StateRejected] > 0 ||
+		r.States[paybatch.StateConflict] > 0 || r.Outcomes[paybatch.OutcomeFailed] > 0 || r.Outcomes[paybatch.OutcomeCancelled] > 0 {
+		return paybatch.ExitExceptions
+	}
+	return paybatch.ExitOK
+}
+
+// run is the shared machinery of one Submit or Poll call.
+type run struct {
+	j      *Journal
+	p      Provider
+	cfg    Config
+	th     *Pacer
+	win    *window
+	log    *slog.Logger
+	reqCtx context.Context // outlives the run's ctx by Grace
+
+	budget      atomic.Int64
+	requests    atomic.Int64
+	retries     atomic.Int64
+	rateLimited atomic.Int64
+	done        atomic.Int64
+	unresolved  atomic.Int64
+
+	abortOnce sync.Once
+	abortErr  error
+	abort     context.CancelFunc
+}
+
+func newRun(ctx context.Context, j *Journal, p Provider, cfg Config) (*run, context.Context, func()) {
+	th := cfg.Pacer
+	if th == nil {
+		th = NewPacer(cfg.Limits())
+	}
+	lim := th.Limits()
+	r := &run{j: j, p: p, cfg: cfg, th: th, log: cfg.Logger}
+	r.win = newWindow(lim.Submit.Min(lim.Overall).PerSecond(), cfg.Concurrency, cfg.MaxConcurrency)
+	r.budget.Store(int64(cfg.RetryBudget))
+	// Requests get a context that survives the run's cancellation by Grace,
+	// so in-flight requests can finish and be journaled.
+	reqCtx, reqCancel := context.WithCancel(context.WithoutCancel(ctx))
+	runCtx, abort := context.WithCancel(ctx)
+	r.abort = abort
+	r.reqCtx = reqCtx
+	stop := context.AfterFunc(runCtx, func() {
+		r.win.wake()
+		time.AfterFunc(cfg.Grace, reqCancel)
+	})
+	return r, runCtx, func() { stop(); abort(); reqCancel() }
+}
+
+func (r *run) fail(err error) {
+	r.abortOnce.Do(func() {
+		r.abortErr = err
+		r.abort()
+	})
+}
+
+func (r *run) progress(phase string, total int, start time.Time) Progress {
+	return Progress{Phase: phase, Total: total, Done: int(r.done.Load()), Requests: r.requests.Load(),
+		Retries: r.retries.Load(), RateLimited: r.rateLimited.Load(), InFlight: r.win.current(),
+		Elapsed: r.cfg.Now().Sub(start)}
+}
+
+// report calls cfg.Progress every ProgressEvery until stop is closed.
+func (r *run) report(phase string, total int, start time.Time) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(r.cfg.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				r.cfg.Progress(r.progress(phase, total, start))
+				return
+			case <-t.C:
+				r.cfg.Progress(r.progress(phase, total, start))
+			}
+		}
+	}()
+	return func() { close(quit); wg.Wait() }
+}
+
+// fullJitter returns a random wait in [0, d).
+func fullJitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)))
+}
+
+func newBackoff(initial, maxInterval time.Duration) *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = initial
+	b.MaxInterval = maxInterval
+	b.Multiplier = 2
+	b.RandomizationFactor = 0 // jitter is applied in full by fullJitter
+	b.Reset()
+	return b
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Submit journals every instruction from src as pending (in one bulk
+// append), reports rows whose content differs from what the journal holds
+// under the same key as conflicts (nothing is sent for them), then sends
+// every unfinished row of the run exactly once and, unless cfg.NoPoll,
+// polls accepted rows for a final status. Re-running a finished input is a
+// no-op. The returned error is non-nil when the run was cut short
+// (ErrInterrupted, ErrAuth, a journal failure); Result is valid either way.
+func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], cfg Config) (Result, error) {
+	start := time.Now()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	now := cfg.Now()
+	keys, res, provider, err := ingest(ctx, j, p, src, now)
+	if err != nil {
+		return res, err
+	}
+	cfg.defaults(provider, len(keys))
+	rows, err := j.rowsFor(ctx, keys)
+	if err != nil {
+		return res, err
+	}
+	var toSend, toPoll []*Row
+	for _, row := range rows {
+		switch {
+		case row.State == paybatch.StatePending || row.State == paybatch.StateSending || row.State == paybatch.StateFailed:
+			toSend = append(toSend, row)
+		case row.State == paybatch.StateAccepted:
+			toPoll = append(toPoll, row)
+		}
+	}
+	res.AlreadyDone = len(rows) - len(toSend) - len(toPoll)
+
+	r, runCtx, cleanup := newRun(ctx, j, p, cfg)
+	defer cleanup()
+	r.log.Info("submit", "rows", len(rows), "to_send", len(toSend), "to_poll", len(toPoll),
+		"already_done", res.AlreadyDone, "conflicts", len(res.Conflicts), "provider", cfg.Provider,
+		"submit_rate", cfg.Limits().Submit.Min(cfg.Limits().Overall))
+	r.sendAll(runCtx, toSend)
+	for _, row := range toSend {
+		if row.State == paybatch.StateAccepted {
+			toPoll = append(toPoll, row)
+		}
+	}
+	if !cfg.NoPoll && runCtx.Err() == nil {
+		r.pollAll(runCtx, toPoll)
+	}
+	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
+	res.Unresolved = int(r.unresolved.Load())
+	res.tally(rows)
+	res.Elapsed = time.Since(start)
+	return res, r.finish(ctx)
+}
+
+// Poll polls every accepted row in the journal (for cfg.Provider, or all
+// providers when empty) until it has a final status or PollDeadline passes.
+func Poll(ctx context.Context, j *Journal, p Provider, cfg Config) (Result, error) {
+	start := time.Now()
+	where, args := "state = ?", []any{string(paybatch.StateAccepted)}
+	if cfg.Provider != "" {
+		where += " AND provider = ?"
+		args = append(args, string(cfg.Provider))
+	}
+	rows, err := j.Rows(ctx, where, args...)
+	if err != nil {
+		return Result{}, err
+	}
+	cfg.defaults(cfg.Provider, len(rows))
+	r, runCtx, cleanup := newRun(ctx, j, p, cfg)
+	defer cleanup()
+	r.pollAll(runCtx, rows)
+	res := Result{Rows: len(rows)}
+	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
+	res.tally(rows)
+	res.Elapsed = time.Since(start)
+	return res, r.finish(ctx)
+}
+
+// finish folds the run's state changes into the journal table and returns
+// why the run stopped early, if it did.
+func (r *run) finish(ctx context.Context) error {
+	if err := r.j.Flush(context.WithoutCancel(ctx)); err != nil {
+		r.fail(err)
+	}
+	return r.err(ctx)
+}
+
+func (r *run) err(ctx context.Context) error {
+	if r.abortErr != nil {
+		return r.abortErr
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
+	}
+	return nil
+}
+
+func (res *Result) tally(rows []*Row) {
+	res.States = make(map[paybatch.State]int)
+	res.Outcomes = make(map[paybatch.Outcome]int)
+	res.Totals = make(map[paybatch.State]paybatch.Totals)
+	for _, row := range rows {
+		res.States[row.State]++
+		if row.Outcome != "" {
+			res.Outcomes[row.Outcome]++
+		}
+		if row.Amount.Minor != 0 {
+			t := res.Totals[row.State]
+			if t == nil {
+				t = paybatch.Totals{}
+				res.Totals[row.State] = t
+			}
+			_ = t.Add(row.Amount)
+		}
+	}
+}
+
+// ingest journals new instructions as pending and returns the keys of the
+// run (conflicting rows excluded).
+func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], now time.Time) ([]string, Result, paybatch.Provider, error) {
+	var res Result
+	existing, err := j.index(ctx)
+	if err != nil {
+		return nil, res, "", err
+	}
+	seen := make(map[string]string) // key → body hash, this run
+	var keys []string
+	var fresh []*Row
+	var provider paybatch.Provider
+	for in, err := range src {
+		if err != nil {
+			return nil, res, "", fmt.Errorf("reading instructions: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, res, "", fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
+		}
+		if in.Provider == "" {
+			in.Provider = in.Kind.Provider()
+		}
+		if provider == "" {
+			provider = in.Provider
+		} else if in.Provider != provider {
+			return nil, res, "", fmt.Errorf("%s: provider %s in a %s run: submit one provider at a time", in.Source, in.Provider, provider)
+		}
+		key := Key(in)
+		row := &Row{Key: key, Provider: in.Provider, Kind: in.Kind, Account: in.Account(), MerchantTxID: in.MerchantTxID,
+			Amount: in.Amount, State: paybatch.StatePending, Source: in.Source, CreatedAt: now, UpdatedAt: now,
+			Terminal: in.Terminal, TransactionRef: in.TransactionRef, OrderRef: in.OrderRef,
+			Mandate: in.Mandate, Auddis: in.Auddis, BankAccount: in.BankAccount, CollectionDate: in.CollectionDate,
+			Description: in.Description, DefaultNarrative: in.DefaultNarrative}
+		req, perr := p.Prepare(in)
+		if perr != nil {
+			// The provider cannot express this row; journal it as rejected
+			// so it is reported, never sent.
+			row.State = paybatch.StateRejected
+			row.Problem = "prepare: " + perr.Error()
+		} else {
+			row.Method, row.Path, row.Body = req.Method, req.Path, req.Body
+			row.BodySHA256 = bodyHash(req.Body)
+		}
+		if h, dup := seen[key]; dup {
+			if h == row.BodySHA256 {
+				res.Duplicates++
+			} else {
+				res.Conflicts = append(res.Conflicts, Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source,
+					JournalHash: h, NewHash: row.BodySHA256, NewAmount: in.Amount})
+			}
+			continue
+		}
+		if e, ok := existing[key]; ok && e.hash != row.BodySHA256 {
+			res.Conflicts = append(res.Conflicts, Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source,
+				JournalHash: e.hash, NewHash: row.BodySHA256, NewAmount: in.Amount, State: e.state})
+			continue
+		}
+		seen[key] = row.BodySHA256
+		keys = append(keys, key)
+		if _, ok := existing[key]; !ok {
+			fresh = append(fresh, row)
+		}
+	}
+	if err := j.insert(ctx, fresh); err != nil {
+		return nil, res, "", err
+	}
+	if err := j.recordConflicts(ctx, res.Conflicts, now); err != nil {
+		return nil, res, "", err
+	}
+	res.Rows, res.New = len(keys), len(fresh)
+	return keys, res, provider, nil
+}
+
+// rowsFor loads the journal rows of the given keys, in key order of input.
+func (j *Journal) rowsFor(ctx context.Context, keys []string) ([]*Row, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	all, err := j.Rows(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]*Row, len(all))
+	for _, r := range all {
+		byKey[r.Key] = r
+	}
+	out := make([]*Row, 0, len(keys))
+	for _, k := range keys {
+		if r, ok := byKey[k]; ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// sendAll sends every row through the pool.
+func (r *run) sendAll(ctx context.Context, rows []*Row) {
+	if len(rows) == 0 {
+		return
+	}
+	start := r.cfg.Now()
+	r.done.Store(0)
+	stop := r.report("submit", len(rows), start)
+	defer stop()
+	p := pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
+	for _, row := range rows {
+		if ctx.Err() != nil {
+			break
+		}
+		p.Go(func() {
+			r.sendRow(ctx, row)
+			r.done.Add(1)
+		})
+	}
+	p.Wait()
+}
+
+// sendRow drives one row to accepted, declined, rejected, conflict or
+// failed — or leaves it "sending" when the run stops mid-way.
+func (r *run) sendRow(ctx context.Context, row *Row) {
+	if !row.SentAt.IsZero() && r.cfg.Now().Sub(row.SentAt) > r.cfg.ReplayWindow {
+		if !r.resolveStale(ctx, row) {
+			return
+		}
+	}
+	bo := newBackoff(r.cfg.BackoffInitial, r.cfg.BackoffMax)
+	req := paybatch.Request{Method: row.Method, Path: row.Path, Body: row.Body}
+	transient, limited := 0, 0
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := r.win.acquire(ctx); err != nil {
+			return
+		}
+		if err := r.th.gate.wait(ctx); err != nil {
+			r.win.release()
+			return
+		}
+		t0 := time.Now()
+		// Intent first: the row is "sending", with its attempt counted,
+		// durably, before the request can leave.
+		now := r.cfg.Now()
+		row.State = paybatch.StateSending
+		row.Attempts++
+		if row.SentAt.IsZero() {
+			row.SentAt = now
+		}
+		row.UpdatedAt = now
+		if err := r.j.save(row); err != nil {
+			r.win.release()
+			r.fail(fmt.Errorf("journal: %w", err))
+			return
+		}
+		if d := time.Since(t0); d > 100*time.Millisecond {
+			r.log.Warn("slow journal commit", "took", d)
+		}
+		// The token is taken last, right before the request leaves, so the
+		// spacing the limiter grants is the spacing on the wire (a token
+		// taken before the journal write would let commit jitter bunch
+		// requests into one provider window). The wait re-checks the 429
+		// gate: nothing leaves during Retry-After.
+		tw := time.Now()
+		if err := r.th.wait(ctx, r.th.submit); err != nil {
+			r.win.release()
+			return // stays "sending" without having been sent: harmless
+		}
+		waited := time.Since(tw)
+		r.requests.Add(1)
+		sctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
+		sub, err := r.p.Send(sctx, req, row.Key)
+		cancel()
+		r.win.observe(time.Since(t0) - waited) // journal write + exchange
+
+		r.win.release()
+		row.UpdatedAt = r.cfg.Now()
+		if err == nil {
+			r.applySubmission(row, sub)
+			r.persist(row)
+			return
+		}
+		var pe *paybatch.ProviderError
+		if !errors.As(err, &pe) {
+			pe = &paybatch.ProviderError{Class: paybatch.ClassTransient, Err: err}
+		}
+		row.HTTPStatus = pe.HTTPStatus
+		row.ReasonCode = pe.Problem.ReasonCode
+		row.Problem = problemText(pe)
+		switch pe.Class {
+		case paybatch.ClassRateLimited:
+			r.rateLimited.Add(1)
+			r.pause(pe.RetryAfter)
+			if limited++; limited < maxRateLimited {
+				continue // not an attempt that failed: the gate paces it
+			}
+			row.State = paybatch.StateFailed
+			row.Problem = fmt.Sprintf("still rate limited after %d waits: %s", limited, row.Problem)
+			r.persist(row)
+			return
+		case paybatch.ClassAuth:
+			r.persist(row)
+			r.fail(fmt.Errorf("%w: %w (the journal is consistent; fix the credential and run again)", ErrAuth, pe))
+			return
+		case paybatch.ClassRejected:
+			row.State = paybatch.StateRejected
+			r.persist(row)
+			return
+		case paybatch.ClassConflict:
+			row.State = paybatch.StateConflict
+			r.persist(row)
+			return
+		}
+		// Transient: same key, same body, after a full-jitter backoff.
+		if ctx.Err() != nil {
+			r.persist(row) // stays "sending": the request may have executed
+			return
+		}
+		transient++
+		if transient >= r.cfg.MaxAttempts || r.budget.Add(-1) < 0 {
+			row.State = paybatch.StateFailed
+			row.Problem = fmt.Sprintf("gave up after %d attempts: %s", transient, row.Problem)
+			r.persist(row)
+			return
+		}
+		r.retries.Add(1)
+		if pe.RetryAfter > 0 {
+			r.pause(pe.RetryAfter)
+		}
+		if err := sleep(ctx, fullJitter(bo.NextBackOff())); err != nil {
+			r.persist(row)
+			return
+		}
+	}
+}
+
+// maxRateLimited bounds the 429s one row may meet before it is left
+// "failed" (resumable): a credential throttled that long needs a person.
+const maxRateLimited = 100
+
+// pause closes the shared gate for d (1 s when the provider gave no
+// Retry-After).
+func (r *run) pause(d time.Duration) {
+	if d <= 0 {
+		d = time.Second
+	}
+	r.th.Pause(d)
+	r.log.Warn("rate limited: pausing every worker", "retry_after", d)
+}
+
+// persist records what a request returned for row (queued for the next
+// group commit: see saveLater); a journal failure stops the run.
+func (r *run) persist(row *Row) {
+	if err := r.j.saveLater(row); err != nil {
+		r.fail(fmt.Errorf("journal: %w", err))
+	}
+}
+
+func problemText(pe *paybatch.ProviderError) string {
+	// ProviderError never carries credentials (provider.go contract).
+	return pe.Error()
+}
+
+func (r *run) applySubmission(row *Row, sub paybatch.Submission) {
+	row.HTTPStatus = sub.HTTPStatus
+	row.ProviderID = sub.ProviderID
+	row.OrderID = sub.OrderID
+	row.Replayed = sub.Replayed
+	row.Problem, row.ReasonCode = "", ""
+	if sub.Amount != nil {
+		v := sub.Amount.Minor
+		row.ProviderAmount = &v
+	}
+	if !sub.Date.IsZero() {
+		row.ProviderDate = sub.Date
+	}
+	if !sub.Accepted {
+		// A decline is final: the operation will not happen.
+		row.State = paybatch.StateDeclined
+		if sub.Status != nil {
+			r.applyStatus(row, *sub.Status)
+			row.State = paybatch.StateDeclined
+		}
+		if !row.Outcome.Final() {
+			row.Outcome = paybatch.OutcomeFailed
+		}
+		return
+	}
+	row.State = paybatch.StateAccepted
+	if sub.Status != nil {
+		r.applyStatus(row, *sub.Status)
+	}
+}
+
+func (r *run) applyStatus(row *Row, st paybatch.ProviderStatus) {
+	row.ProviderStatus = st.Raw
+	row.Outcome = st.Outcome
+	if st.ReasonCode != "" {
+		row.ReasonCode = st.ReasonCode
+	}
+	if st.Amount != nil {
+		v := st.Amount.Minor
+		row.ProviderAmount = &v
+	}
+	if st.Outcome.Final() && row.State == paybatch.StateAccepted {
+		row.State = paybatch.StateFinal
+		row.FinalAt = r.cfg.Now()
+	}
+}
+
+// resolveStale handles a row first sent longer ago than the provider keeps
+// idempotent replays: re-sending could execute it twice, so it is looked up
+// instead. It reports whether the row should now be sent.
+func (r *run) resolveStale(ctx context.Context, row *Row) bool {
+	lk, ok := r.p.(Looker)
+	if !ok {
+		row.Problem = fmt.Sprintf("first sent %s, beyond the provider's idempotency window, and %s has no search endpoint: check it by hand (merchant_transaction_id %s) before resubmitting",
+			row.SentAt.UTC().Format(time.RFC3339), row.Provider, row.MerchantTxID)
+		row.UpdatedAt = r.cfg.Now()
+		r.unresolved.Add(1)
+		r.persist(row)
+		return false
+	}
+	if err := r.th.wait(ctx, r.th.status); err != nil {
+		return false
+	}
+	r.requests.Add(1)
+	lctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
+	sub, err := lk.Lookup(lctx, row.Instruction())
+	cancel()
+	row.UpdatedAt = r.cfg.Now()
+	if err != nil {
+		row.Problem = "lookup of a row sent beyond the idempotency window failed: " + err.Error()
+		r.unresolved.Add(1)
+		r.persist(row)
+		var pe *paybatch.ProviderError
+		if errors.As(err, &pe) && pe.Class == paybatch.ClassAuth {
+			r.fail(fmt.Errorf("%w: %w", ErrAuth, pe))
+		}
+		return false
+	}
+	if sub == nil {
+		// The provider has no such operation: it never executed, so sending
+		// it now is the first execution.
+		row.SentAt = time.Time{}
+		row.Problem = "not found by lookup after the idempotency window; sent again"
+		return true
+	}
+	r.applySubmission(row, *sub)
+	row.Replayed = true
+	r.persist(row)
+	return false
+}
+
+// pollAll polls rows in rounds until each has a final status or the
+// deadline passes; the wait between rounds grows per row with full jitter.
+func (r *run) pollAll(ctx context.Context, rows []*Row) {
+	var pending []*Row
+	for _, row := range rows {
+		if row.State == paybatch.StateAccepted && row.ProviderID != "" {
+			pending = append(pending, row)
+		}
+	}
+	if len(pending) == 0 {
+		return
+	}
+	start := r.cfg.Now()
+	r.done.Store(0)
+	stop := r.report("poll", len(pending), start)
+	defer stop()
+	pctx, cancel := context.WithTimeout(ctx, r.cfg.PollDeadline)
+	defer cancel()
+	bo := newBackoff(r.cfg.PollInitial, r.cfg.PollMax)
+	for len(pending) > 0 && pctx.Err() == nil {
+		var mu sync.Mutex
+		var still []*Row
+		p := pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
+		for _, row := range pending {
+			if pctx.Err() != nil {
+				mu.Lock()
+				still = append(still, row)
+				mu.Unlock()
+				continue
+			}
+			p.Go(func() {
+				if !r.pollRow(pctx, row) {
+					mu.Lock()
+					still = append(still, row)
+					mu.Unlock()
+					return
+				}
+				r.done.Add(1)
+			})
+		}
+		p.Wait()
+		pending = still
+		if len(pending) == 0 {
+			break
+		}
+		if sleep(pctx, fullJitter(bo.NextBackOff())) != nil {
+			break
+		}
+	}
+	if len(pending) > 0 {
+		r.log.Info("poll deadline: rows still pending", "rows", len(pending))
+	}
+}
+
+// pollRow asks for one row's status once and journals what it learns. It
+// reports whether the row needs no more polling.
+func (r *run) pollRow(ctx context.Context, row *Row) bool {
+	if err := r.win.acquire(ctx); err != nil {
+		return false
+	}
+	if err := r.th.wait(ctx, r.th.status); err != nil {
+		r.win.release()
+		return false
+	}
+	r.requests.Add(1)
+	t0 := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	st, err := r.p.Status(sctx, paybatch.ProviderRef{Kind: row.Kind, Terminal: row.Terminal, ID: row.ProviderID})
+	cancel()
+	r.win.observe(time.Since(t0))
+	r.win.release()
+	now := r.cfg.Now()
+	if err != nil {
+		var pe *paybatch.ProviderError
+		if errors.As(err, &pe) {
+			switch pe.Class {
+			case paybatch.ClassRateLimited:
+				r.rateLimited.Add(1)
+				r.pause(pe.RetryAfter)
+			case paybatch.ClassAuth:
+				r.fail(fmt.Errorf("%w: %w", ErrAuth, pe))
+			case paybatch.ClassRejected, paybatch.ClassConflict:
+				// The provider does not know the id it gave: record and stop
+				// polling this row; it stays accepted for a human to check.
+				row.Problem = "status: " + pe.Error()
+				row.UpdatedAt = now
+				r.persist(row)
+				return true
+			}
+		}
+		return false
+	}
+	row.Polls++
+	row.PolledAt = now
+	changed := row.ProviderStatus != st.Raw || st.Outcome.Final()
+	r.applyStatus(row, st)
+	if changed || row.Polls == 1 {
+		row.UpdatedAt = now
+		r.persist(row)
+	}
+	return row.State == paybatch.StateFinal
+}

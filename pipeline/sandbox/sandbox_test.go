@@ -1,0 +1,193 @@
+package sandbox_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
+)
+
+func do(t *testing.T, method, url, body string, hdr map[string]string) (int, http.Header, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, url, rd)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func srHeaders(key string) map[string]string {
+	h := map[string]string{"x-api-key": smartretry.TestAPIKey, "Content-Type": "application/json"}
+	if key != "" {
+		h["Idempotency-Key"] = key
+	}
+	return h
+}
+
+// TestCurlScenario is the README's curl walk-through over real HTTP.
+func TestCurlScenario(t *testing.T) {
+	ts := sandbox.NewTestServer(t, sandbox.Options{
+		SmartRetry: smartretry.SandboxConfig{PaymentsLimit: smartretry.Rate{Limit: 4, Window: time.Minute}},
+	})
+	refund := ts.URL + "/v1/payments/refund/ABC123"
+	body := `{"transaction_reference_id":"TXS00001","order_reference_id":"ORS00001","merchant_transaction_id":"refund-0001","amount":25.00}`
+
+	s1, h1, b1 := do(t, "POST", refund, body, srHeaders("refund-0001"))
+	s2, h2, b2 := do(t, "POST", refund, body, srHeaders("refund-0001"))
+	if s1 != 200 || s2 != 200 || b1 != b2 || h1.Get("Idempotency-Replayed") != "false" || h2.Get("Idempotency-Replayed") != "true" {
+		t.Fatalf("replay: %d %s / %d %s", s1, b1, s2, b2)
+	}
+	s3, _, b3 := do(t, "POST", refund, strings.Replace(body, "25.00", "26.00", 1), srHeaders("refund-0001"))
+	if s3 != 409 || !strings.Contains(b3, "IDEMPOTENCY_CONFLICT") {
+		t.Fatalf("conflict: %d %s", s3, b3)
+	}
+	s4, _, b4 := do(t, "POST", refund, body, map[string]string{"Content-Type": "application/json"})
+	if s4 != 401 || !strings.Contains(b4, "INVALID_API_KEY") {
+		t.Fatalf("no key: %d %s", s4, b4)
+	}
+	var last int
+	var lastHdr http.Header
+	for i := range 5 {
+		last, lastHdr, _ = do(t, "POST", refund, strings.Replace(body, "refund-0001", fmt.Sprintf("refund-%d", i+10), 1), srHeaders(fmt.Sprintf("k-%d", i)))
+	}
+	if last != 429 || lastHdr.Get("Retry-After") == "" {
+		t.Fatalf("limit: %d %v", last, lastHdr)
+	}
+	_, _, opsBody := do(t, "GET", ts.URL+"/_sandbox/operations", "", nil)
+	var ops []sim.Operation
+	if err := json.Unmarshal([]byte(opsBody), &ops); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, op := range ops {
+		count[op.IdempotencyKey]++
+	}
+	if count["refund-0001"] != 1 || ops[0].Provider != "smartretry" || ops[0].Amount != "25.00" || ops[0].Reference != "refund-0001" {
+		t.Fatalf("operations %s", opsBody)
+	}
+	if got := ts.Server.Operations(); len(got) != len(ops) {
+		t.Fatalf("Operations() %d vs endpoint %d", len(got), len(ops))
+	}
+	_, _, statsBody := do(t, "GET", ts.URL+"/_sandbox/stats", "", nil)
+	var stats map[string]int64
+	json.Unmarshal([]byte(statsBody), &stats)
+	if stats["replayed"] != 1 || stats["rate_limited"] != 4 || stats["executed"] != int64(len(ops)) || stats["requests"] < 9 {
+		t.Fatalf("stats %s", statsBody)
+	}
+}
+
+func TestControlEndpoints(t *testing.T) {
+	// Faults never touch /_sandbox/ or /health/.
+	ts := sandbox.NewTestServer(t, sandbox.Options{Faults: "5xx=1"})
+	s, _, b := do(t, "GET", ts.URL+"/_sandbox/fixtures", "", nil)
+	var fx sandbox.Fixtures
+	if s != 200 || json.Unmarshal([]byte(b), &fx) != nil || len(fx.SmartRetry.Transactions) == 0 {
+		t.Fatalf("fixtures: %d %s", s, b)
+	}
+	if !strings.Contains(b, `"amount": "120.00"`) || !strings.Contains(b, `"smarterpay"`) {
+		t.Fatalf("fixtures body lacks exact string amounts or the smarterpay section: %.300s", b)
+	}
+	if s, _, _ := do(t, "GET", ts.URL+"/health/live", "", nil); s != 200 {
+		t.Fatalf("health faulted: %d", s)
+	}
+	if s, _, _ := do(t, "POST", ts.URL+"/v1/payments/refund/ABC123", "{}", srHeaders("")); s < 500 {
+		t.Fatalf("API not faulted: %d", s)
+	}
+	if s, h, _ := do(t, "GET", ts.URL+"/_sandbox/reset", "", nil); s != 405 || h.Get("Allow") != "POST" {
+		t.Fatalf("GET reset: %d", s)
+	}
+	if s, _, _ := do(t, "GET", ts.URL+"/_sandbox/nope", "", nil); s != 404 {
+		t.Fatalf("unknown control: %d", s)
+	}
+	_, _, st := do(t, "GET", ts.URL+"/_sandbox/stats", "", nil)
+	if !strings.Contains(st, `"faults.5xx": 1`) {
+		t.Fatalf("stats %s", st)
+	}
+	if s, _, _ := do(t, "POST", ts.URL+"/_sandbox/reset", "", nil); s != 200 {
+		t.Fatalf("reset: %d", s)
+	}
+	if got := ts.Server.Stats()["faults.5xx"]; got != 0 {
+		t.Fatalf("reset kept stats: %d", got)
+	}
+}
+
+func TestResetRestoresState(t *testing.T) {
+	ts := sandbox.NewTestServer(t, sandbox.Options{})
+	refund := ts.URL + "/v1/payments/refund/ABC123"
+	full := `{"transaction_reference_id":"TXS00001","order_reference_id":"ORS00001","merchant_transaction_id":"full"}`
+	if s, _, b := do(t, "POST", refund, full, srHeaders("full")); s != 200 {
+		t.Fatalf("%d %s", s, b)
+	}
+	if s, _, _ := do(t, "POST", refund, strings.Replace(full, `"full"`, `"again"`, 1), srHeaders("again")); s != 409 {
+		t.Fatalf("second full refund: %d", s)
+	}
+	do(t, "POST", ts.URL+"/_sandbox/reset", "", nil)
+	if len(ts.Server.Operations()) != 0 {
+		t.Fatal("operations kept")
+	}
+	s, h, _ := do(t, "POST", refund, full, srHeaders("full"))
+	if s != 200 || h.Get("Idempotency-Replayed") != "false" {
+		t.Fatalf("after reset: %d %v", s, h)
+	}
+}
+
+func TestLoadFixtures(t *testing.T) {
+	good := `{"smartretry":{"transactions":[{"transaction_id":"TXS00001","order_id":"ORS00001","terminal":"ABC123","type":"sale","amount":"120.00","currency":"USD","status":"APPROVED","merchant_transaction_id":"sale-0001"}]}}`
+	f, err := sandbox.LoadFixtures(strings.NewReader(good))
+	if err != nil || len(f.SmartRetry.Transactions) != 1 {
+		t.Fatalf("%v %+v", err, f)
+	}
+	ts := sandbox.NewTestServer(t, sandbox.Options{Fixtures: f})
+	if s, _, b := do(t, "POST", ts.URL+"/v1/payments/refund/ABC123",
+		`{"transaction_reference_id":"TXS00002","order_reference_id":"ORS00002"}`, srHeaders("")); s != 404 {
+		t.Fatalf("a default fixture exists though the file replaced them: %d %s", s, b)
+	}
+	bad := map[string]string{
+		"not JSON":        `nope`,
+		"unknown field":   `{"smartretry":{"transactions":[],"extra":1}}`,
+		"float amount":    strings.Replace(good, `"120.00"`, `120.00`, 1),
+		"excess decimals": strings.Replace(good, `"120.00"`, `"120.001"`, 1),
+		"bad type":        strings.Replace(good, `"sale"`, `"refund"`, 1),
+		"short id":        strings.Replace(good, `"TXS00001"`, `"TX1"`, 1),
+	}
+	for name, in := range bad {
+		if _, err := sandbox.LoadFixtures(strings.NewReader(in)); err == nil {
+			t.Errorf("%s: want error", name)
+		}
+	}
+	if _, err := sandbox.New(sandbox.Options{Faults: "boom=1"}); err == nil {
+		t.Error("bad faults: want error")
+	}
+}
+
+func FuzzLoadFixtures(f *testing.F) {
+	f.Add(`{"smartretry":{"transactions":[{"transaction_id":"TXS00001","order_id":"ORS00001","terminal":"ABC123","type":"sale","amount":"120.00","currency":"USD"}]}}`)
+	f.Add(`{}`)
+	f.Add(`{"smarterpay":{"mandates":[]}}`)
+	f.Fuzz(func(t *testing.T, in string) {
+		fx, err := sandbox.LoadFixtures(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if _, err := sandbox.New(sandbox.Options{Fixtures: fx}); err != nil {
+			t.Fatalf("loaded fixtures refused by New: %v", err)
+		}
+	})
+}

@@ -1,0 +1,392 @@
+package smartretry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// DefaultBaseURL is the production SmartRetry API.
+const DefaultBaseURL = "https://api.smartretry.com"
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// BaseURL defaults to https://api.smartretry.com; plain http is allowed
+	// only to a loopback host.
+	BaseURL string
+	// APIKey is sent as x-api-key. It is a secret: it never appears in
+	// errors, logs or String().
+	APIKey string
+	// HTTPClient nil → a client with sane timeouts.
+	HTTPClient *http.Client
+	// OnRate, when set, is called with each response's X-RateLimit-* headers.
+	OnRate func(paybatch.RateInfo)
+}
+
+// Client talks to the SmartRetry API. Safe for concurrent use.
+type Client struct {
+	base   *url.URL
+	apiKey string
+	hc     *http.Client
+	onRate func(paybatch.RateInfo)
+}
+
+// NewClient validates cfg and returns a client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	raw := cfg.BaseURL
+	if raw == "" {
+		raw = DefaultBaseURL
+	}
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("smartretry: base URL %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("smartretry: base URL %q: plain http is allowed only to a loopback host; use https", raw)
+		}
+	default:
+		return nil, fmt.Errorf("smartretry: base URL %q: want an https:// URL", raw)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return nil, fmt.Errorf("smartretry: base URL %q: want scheme://host[:port][/path] without credentials or query", raw)
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("smartretry: no API key (set it in the environment)")
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{
+			Timeout: 30 * time.Second,
+			Transport: &http.Transport{
+				Proxy:                 http.ProxyFromEnvironment,
+				DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+				TLSHandshakeTimeout:   10 * time.Second,
+				ResponseHeaderTimeout: 25 * time.Second,
+				IdleConnTimeout:       90 * time.Second,
+				MaxIdleConns:          256,
+				MaxIdleConnsPerHost:   256,
+				ForceAttemptHTTP2:     true,
+			},
+		}
+	}
+	return &Client{base: u, apiKey: cfg.APIKey, hc: hc, onRate: cfg.OnRate}, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// String describes the client without its API key.
+func (c *Client) String() string { return "smartretry client for " + c.base.String() }
+
+// GoString keeps the key out of %#v as well.
+func (c *Client) GoString() string { return c.String() }
+
+// Prepare turns a refund, capture or void instruction into the canonical
+// request: fixed field order, the amount as a JSON number with exactly the
+// currency's decimals (from Money.String, never a float). A zero amount on
+// a refund or capture is omitted, which means "the full original amount".
+func (c *Client) Prepare(in paybatch.Instruction) (paybatch.Request, error) {
+	if in.Provider != "" && in.Provider != paybatch.SmartRetry {
+		return paybatch.Request{}, fmt.Errorf("%w: provider %q is not smartretry", paybatch.ErrBadField, in.Provider)
+	}
+	if !ValidTerminal(in.Terminal) {
+		return paybatch.Request{}, fmt.Errorf("%w: terminal %q must be exactly 6 letters or digits", paybatch.ErrBadField, in.Terminal)
+	}
+	if !ValidID(in.TransactionRef) {
+		return paybatch.Request{}, fmt.Errorf("%w: transaction_reference_id %q must be exactly 8 letters or digits", paybatch.ErrBadField, in.TransactionRef)
+	}
+	if !ValidID(in.OrderRef) {
+		return paybatch.Request{}, fmt.Errorf("%w: order_reference_id %q must be exactly 8 letters or digits", paybatch.ErrBadField, in.OrderRef)
+	}
+	if len(in.MerchantTxID) > 100 {
+		return paybatch.Request{}, fmt.Errorf("%w: merchant_transaction_id is longer than 100 characters", paybatch.ErrBadField)
+	}
+	if in.Amount.Minor < 0 {
+		return paybatch.Request{}, fmt.Errorf("%w: negative amount %s", paybatch.ErrBadAmount, in.Amount)
+	}
+	var b bytes.Buffer
+	field := func(name, value string) {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(name)
+		b.Write(k)
+		b.WriteByte(':')
+		b.WriteString(value)
+	}
+	str := func(s string) string { v, _ := json.Marshal(s); return string(v) }
+	b.WriteByte('{')
+	field("transaction_reference_id", str(in.TransactionRef))
+	field("order_reference_id", str(in.OrderRef))
+	var op string
+	switch in.Kind {
+	case paybatch.KindRefund, paybatch.KindCapture:
+		op = TypeRefund
+		if in.Kind == paybatch.KindCapture {
+			op = TypeCapture
+		}
+		if in.MerchantTxID != "" {
+			field("merchant_transaction_id", str(in.MerchantTxID))
+		}
+		if in.Amount.Minor > 0 {
+			if in.Amount.Currency.IsZero() {
+				return paybatch.Request{}, fmt.Errorf("%w: amount %d has no currency", paybatch.ErrBadCurrency, in.Amount.Minor)
+			}
+			field("amount", in.Amount.String())
+			if op == TypeRefund {
+				field("currency", str(in.Amount.Currency.Code()))
+			}
+		}
+	case paybatch.KindVoid:
+		op = TypeVoid // a void carries neither amount nor merchant_transaction_id
+	default:
+		return paybatch.Request{}, fmt.Errorf("%w: kind %q is not a SmartRetry operation (refund, capture, void)", paybatch.ErrBadField, in.Kind)
+	}
+	b.WriteByte('}')
+	return paybatch.Request{
+		Method: http.MethodPost,
+		Path:   "/v1/payments/" + op + "/" + in.Terminal,
+		Body:   b.Bytes(),
+	}, nil
+}
+
+// Send posts req under the idempotency key. Every error is a
+// *paybatch.ProviderError classified for the submission engine. A decline
+// (200 "accepted": false) is a Submission with Accepted false, not an error.
+func (c *Client) Send(ctx context.Context, req paybatch.Request, key string) (paybatch.Submission, error) {
+	method := req.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	hreq, err := c.newRequest(ctx, method, req.Path, req.Body)
+	if err != nil {
+		return paybatch.Submission{}, err
+	}
+	if key != "" {
+		hreq.Header.Set("Idempotency-Key", key)
+	}
+	status, hdr, body, perr := c.do(hreq)
+	if perr != nil {
+		return paybatch.Submission{}, perr
+	}
+	var pr PaymentResponse
+	if err := json.Unmarshal(body, &pr); err != nil || pr.TransactionID == "" {
+		if err == nil {
+			err = errors.New("no transaction_id in the response")
+		}
+		// The operation may have run: retrying under the same key is safe.
+		return paybatch.Submission{}, &paybatch.ProviderError{Class: paybatch.ClassTransient, HTTPStatus: status,
+			Err: fmt.Errorf("smartretry: unreadable %d response to %s %s: %w", status, method, req.Path, err)}
+	}
+	replayed := hdr.Get("Idempotency-Replayed")
+	if replayed == "" {
+		replayed = hdr.Get("X-Idempotency-Replayed")
+	}
+	return paybatch.Submission{
+		HTTPStatus: status,
+		Accepted:   pr.Accepted,
+		ProviderID: pr.TransactionID,
+		OrderID:    pr.OrderID,
+		Replayed:   strings.EqualFold(replayed, "true"),
+	}, nil
+}
+
+// Status reads the status of an executed operation.
+func (c *Client) Status(ctx context.Context, ref paybatch.ProviderRef) (paybatch.ProviderStatus, error) {
+	if !ValidTerminal(ref.Terminal) || !ValidID(ref.ID) {
+		return paybatch.ProviderStatus{}, &paybatch.ProviderError{Class: paybatch.ClassRejected,
+			Err: fmt.Errorf("smartretry: status of %q on terminal %q: want an 8-character transaction_id and a 6-character terminal", ref.ID, ref.Terminal)}
+	}
+	hreq, err := c.newRequest(ctx, http.MethodGet, "/v1/payments/status/"+ref.Terminal+"/"+ref.ID, nil)
+	if err != nil {
+		return paybatch.ProviderStatus{}, err
+	}
+	status, _, body, perr := c.do(hreq)
+	if perr != nil {
+		return paybatch.ProviderStatus{}, perr
+	}
+	var sr StatusResponse
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&sr); err != nil {
+		return paybatch.ProviderStatus{}, &paybatch.ProviderError{Class: paybatch.ClassTransient, HTTPStatus: status,
+			Err: fmt.Errorf("smartretry: unreadable status of %s: %w", ref.ID, err)}
+	}
+	ps := paybatch.ProviderStatus{
+		Raw: sr.Status.Status, Outcome: MapStatus(sr.Status.Status),
+		ReasonCode: sr.Status.ReasonCode, Domain: sr.Status.Domain, Detail: sr.Status.Description,
+	}
+	if sr.Amount != "" && sr.Currency != "" {
+		cur, err := paybatch.ParseCurrency(sr.Currency)
+		if err == nil {
+			m, err := paybatch.ParseMoney(string(sr.Amount), cur)
+			if err == nil {
+				ps.Amount = &m
+			} else if ps.Detail == "" {
+				ps.Detail = "unreadable amount: " + err.Error()
+			}
+		}
+	}
+	return ps, nil
+}
+
+// MapStatus normalises a SmartRetry status value.
+func MapStatus(s string) paybatch.Outcome {
+	switch s {
+	case StatusApproved:
+		return paybatch.OutcomeSucceeded
+	case StatusDeclined, StatusError:
+		return paybatch.OutcomeFailed
+	case StatusCancelled:
+		return paybatch.OutcomeCancelled
+	}
+	return paybatch.OutcomePending // PROCESSING, UNKNOWN and anything new
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, body []byte) (*http.Request, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, &paybatch.ProviderError{Class: paybatch.ClassRejected, Err: fmt.Errorf("smartretry: path %q must start with /", path)}
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, rd)
+	if err != nil {
+		return nil, &paybatch.ProviderError{Class: paybatch.ClassRejected, Err: fmt.Errorf("smartretry: %s %s: %w", method, path, err)}
+	}
+	hreq.Header.Set("x-api-key", c.apiKey)
+	hreq.Header.Set("Accept", "application/json")
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	return hreq, nil
+}
+
+// do runs the exchange and turns every non-200 into a classified
+// *paybatch.ProviderError.
+func (c *Client) do(hreq *http.Request) (int, http.Header, []byte, error) {
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassTransient,
+			Err: fmt.Errorf("smartretry: %s %s: %w", hreq.Method, hreq.URL.Path, stripURL(err))}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	c.reportRate(resp.Header)
+	if err != nil {
+		return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassTransient, HTTPStatus: resp.StatusCode,
+			Err: fmt.Errorf("smartretry: %s %s: reading the response: %w", hreq.Method, hreq.URL.Path, err)}
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, resp.Header, body, nil
+	}
+	return 0, nil, nil, classify(resp, body, time.Now())
+}
+
+// stripURL keeps transport errors short; the URL never holds the key, but
+// the path is already in the message.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (c *Client) reportRate(h http.Header) {
+	if c.onRate == nil {
+		return
+	}
+	ri := paybatch.RateInfo{}
+	if v, err := strconv.Atoi(h.Get("X-RateLimit-Limit")); err == nil {
+		ri.Limit, ri.Known = v, true
+	}
+	if v, err := strconv.Atoi(h.Get("X-RateLimit-Remaining")); err == nil {
+		ri.Remaining, ri.Known = v, true
+	}
+	if v, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+		ri.Reset = time.Unix(v, 0)
+	}
+	if ri.Known {
+		c.onRate(ri)
+	}
+}
+
+// classify maps a non-200 response to an error class.
+func classify(resp *http.Response, body []byte, now time.Time) *paybatch.ProviderError {
+	pe := &paybatch.ProviderError{HTTPStatus: resp.StatusCode}
+	var p Problem
+	if json.Unmarshal(body, &p) == nil {
+		pe.Problem = paybatch.Problem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail,
+			ReasonCode: p.ReasonCode, Field: p.Field()}
+	}
+	if pe.Problem.Detail == "" && pe.Problem.ReasonCode == "" {
+		pe.Problem.Detail = strings.TrimSpace(string(truncate(body, 200)))
+	}
+	code := resp.StatusCode
+	switch {
+	case code == http.StatusTooManyRequests:
+		pe.Class = paybatch.ClassRateLimited
+		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		if pe.RetryAfter <= 0 {
+			pe.RetryAfter = time.Second
+		}
+	case code >= 500:
+		pe.Class = paybatch.ClassTransient
+		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		pe.Class = paybatch.ClassAuth
+	case code == http.StatusConflict && pe.Problem.ReasonCode == ReasonIdempotencyConflict:
+		pe.Class = paybatch.ClassConflict
+	default:
+		pe.Class = paybatch.ClassRejected
+	}
+	return pe
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// retryAfter reads Retry-After as seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
