@@ -1,0 +1,8 @@
+-- Every input file is first loaded here as text, one column per role, then
+-- checked (stage_checked.sql) and converted into ledger or provider.
+CREATE OR REPLACE TABLE stage (
+    merchant_transaction_id VARCHAR, amount VARCHAR, currency VARCHAR,
+    status VARCHAR, expected_status VARCHAR, transaction_id VARCHAR,
+    type VARCHAR, date VARCHAR, reason VARCHAR,
+    src_row INTEGER -- set for XLSX (blank rows keep their numbers); NULL otherwise
+);

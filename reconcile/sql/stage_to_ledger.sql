@@ -1,0 +1,11 @@
+-- Move a checked stage into the ledger. An empty expected_status means the
+-- ledger expects the operation done.
+INSERT INTO ledger
+SELECT
+    load_no::BIGINT * 10000000000 + src_row AS seq,
+    id, amount_minor, currency, type, date,
+    coalesce(class, 'done') AS expected,
+    nullif(trim(status_text), '') AS expected_status,
+    source_file, source_sheet, src_row
+FROM stage_checked
+WHERE NOT blank;
