@@ -25,6 +25,6 @@ SELECT
     END AS class,
     coalesce(nullif(provider_status, ''), state) AS status,
     nullif(provider_id, '') AS provider_id,
-    coalesce(nullif(reason_code, ''), nullif(problem, '')) AS reason,
+    nullif(concat_ws(': ', nullif(reason_code, ''), nullif(problem, '')), '') AS reason,
     source_file, source_sheet, source_row, state, outcome
 FROM journal_db.journal;
