@@ -3,7 +3,8 @@
 -- amount, currency or status) are marked and left out; they are not data.
 --
 -- Amount rule (the same as paybatch.ParseSignedMoney): optional sign, digits
--- and at most one '.', no more decimals than the currency's exponent, never
+-- and at most one '.', no more significant decimals than the currency's
+-- exponent (trailing zeros are not precision: '7.00' JPY is 7), never
 -- rounded. The conversion is text surgery, not arithmetic:
 --   '12.5' USD → '12' || rpad('5', 2, '0') = '1250' → 1250
 -- so no DECIMAL cast (which rounds '10.005' to 10.01) and no DOUBLE is involved.
@@ -12,7 +13,7 @@ WITH s AS (
     SELECT
         coalesce(stage.src_row, stage.rowid + m.first_row)::INTEGER            AS src_row,
         trim(coalesce(stage.merchant_transaction_id, ''))                      AS id,
-        trim(coalesce(stage.amount, ''))                                       AS amount,
+        trim(coalesce(stage.amount, ''), ' ' || chr(9) || chr(10) || chr(13))   AS amount,
         upper(trim(coalesce(stage.currency, '')))                              AS currency,
         CASE m.kind WHEN 'results' THEN stage.status ELSE stage.expected_status END AS status_text,
         nullif(trim(stage.transaction_id), '')                                 AS provider_id,
@@ -30,7 +31,7 @@ p AS (
         regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)')    AS plain,
         regexp_extract(amount, '^[+-]?', 0)                             AS sign,
         regexp_extract(amount, '^[+-]?([0-9]*)', 1)                     AS int_digits,
-        regexp_extract(amount, '\.([0-9]*)$', 1)                        AS frac_digits
+        rtrim(regexp_extract(amount, '\.([0-9]*)$', 1), '0')            AS frac_digits
     FROM s LEFT JOIN currencies AS c ON c.code = s.currency
 ),
 v AS (
