@@ -408,8 +408,8 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 	if strings.ContainsRune(path, 0) {
 		return fmt.Errorf("%w: journal path contains a NUL byte", paybatch.ErrUnusableFile)
 	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%w: journal: %v", paybatch.ErrUnusableFile, err)
+	if err := checkDuckDBFile(path); err != nil {
+		return err
 	}
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
@@ -476,6 +476,22 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 		if _, err := conn.ExecContext(ctx, query("rejects_to_provider"), sql.Named("load_no", r.loads)); err != nil {
 			return fmt.Errorf("reconcile: journal %s rejects: %w", path, err)
 		}
+	}
+	return nil
+}
+
+// checkDuckDBFile refuses a journal that is not a DuckDB database file
+// (its header carries the magic "DUCK" at byte 8).
+func checkDuckDBFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: journal: %v", paybatch.ErrUnusableFile, err)
+	}
+	defer f.Close()
+	head := make([]byte, 12)
+	if _, err := io.ReadFull(f, head); err != nil || string(head[8:12]) != "DUCK" {
+		return fmt.Errorf("%w: journal %s is not a DuckDB database file (give the pipeline's journal, or use --results for a results file)",
+			paybatch.ErrUnusableFile, path)
 	}
 	return nil
 }

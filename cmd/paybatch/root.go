@@ -75,7 +75,8 @@ Exit codes (every command):
 		Version:       version,
 	}
 	root.AddCommand(
-	// one line per command; each command lives in its own file
+		// one line per command; each command lives in its own file
+		newReconcileCmd(e),
 	)
 	return root
 }
