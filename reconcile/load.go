@@ -98,12 +98,8 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}
 	r.loads++
-	if _, err := conn.ExecContext(ctx, `DELETE FROM stage_meta`); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
-	}
-	if _, err := conn.ExecContext(ctx, `INSERT INTO stage_meta VALUES (?, ?, ?, ?, ?)`,
-		string(kind), firstRow, path, sheet, r.loads); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
+	if err := setStageVars(ctx, conn, kind, firstRow, path, sheet, r.loads); err != nil {
+		return err
 	}
 	codes, err := queryStrings(ctx, conn, query("stage_currencies"))
 	if err != nil {
@@ -112,22 +108,36 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	if _, err := r.addCurrencies(ctx, conn, codes); err != nil {
 		return err
 	}
-	if err := stageProblems(ctx, conn, hm, path, sheet); err != nil {
-		return err
+	// Happy path in one pass: insert the good rows, then compare with the
+	// non-blank rows. Only when they differ is the file scanned for its
+	// problems, and the rows just inserted are taken back.
+	target, undo := "stage_to_ledger", "undo_load"
+	if kind == kindResults {
+		target, undo = "stage_to_provider", "undo_load_provider"
+	}
+	res, err := conn.ExecContext(ctx, query(target))
+	if err != nil {
+		return fmt.Errorf("reconcile: %s: %w", path, err)
+	}
+	good, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}
 	var n int64
-	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM stage_checked WHERE NOT blank`).Scan(&n); err != nil {
+	if err := conn.QueryRowContext(ctx, query("stage_count")).Scan(&n); err != nil {
 		return fmt.Errorf("reconcile: %s: %w", path, err)
+	}
+	if good != n {
+		if _, err := conn.ExecContext(ctx, query(undo), sql.Named("load_no", r.loads)); err != nil {
+			return fmt.Errorf("reconcile: %s: undo partial load: %w", path, err)
+		}
+		if err := stageProblems(ctx, conn, hm, path, sheet); err != nil {
+			return err
+		}
+		return fmt.Errorf("reconcile: %s: %d of %d rows could not be loaded", path, n-good, n)
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: %s: the %s has a header but no rows", paybatch.ErrUnusableFile, path, kind)
-	}
-	target := "stage_to_ledger"
-	if kind == kindResults {
-		target = "stage_to_provider"
-	}
-	if _, err := conn.ExecContext(ctx, query(target)); err != nil {
-		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}
 	if kind == kindLedger {
 		r.ledgers += int(n)
@@ -492,6 +502,22 @@ func checkDuckDBFile(path string) error {
 	if _, err := io.ReadFull(f, head); err != nil || string(head[8:12]) != "DUCK" {
 		return fmt.Errorf("%w: journal %s is not a DuckDB database file (give the pipeline's journal, or use --results for a results file)",
 			paybatch.ErrUnusableFile, path)
+	}
+	return nil
+}
+
+// setStageVars tells sql/stage_checked.sql what the stage holds. DuckDB
+// variables belong to the connection, as does the load.
+func setStageVars(ctx context.Context, conn *sql.Conn, kind fileKind, firstRow int, path, sheet string, loadNo int) error {
+	for _, v := range []struct {
+		name string
+		val  any
+	}{{"stage_kind", string(kind)}, {"stage_first_row", firstRow}, {"stage_file", path},
+		{"stage_sheet", sheet}, {"stage_load_no", loadNo}} {
+		// the name is one of ours; the value is a parameter
+		if _, err := conn.ExecContext(ctx, "SET VARIABLE "+v.name+" = ?", v.val); err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
 	}
 	return nil
 }

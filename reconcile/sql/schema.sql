@@ -46,12 +46,3 @@ CREATE OR REPLACE TABLE category_order (
     category VARCHAR PRIMARY KEY,
     ord      INTEGER NOT NULL
 );
-
--- What the stage currently holds.
-CREATE OR REPLACE TABLE stage_meta (
-    kind         VARCHAR, -- 'ledger' | 'results'
-    first_row    INTEGER, -- source row of the first stage row (2 under a CSV header, 1 for Parquet)
-    source_file  VARCHAR,
-    source_sheet VARCHAR,
-    load_no      INTEGER
-);

@@ -1,4 +1,6 @@
--- Move a checked stage into the ledger. An empty expected_status means the
+-- Move the good rows of a checked stage into the ledger (the caller then
+-- compares the count with the non-blank rows and undoes the load if any row
+-- had a problem). An empty expected_status means the
 -- ledger expects the operation done.
 INSERT INTO ledger
 SELECT
@@ -8,4 +10,4 @@ SELECT
     nullif(trim(status_text), '') AS expected_status,
     source_file, source_sheet, src_row
 FROM stage_checked
-WHERE NOT blank;
+WHERE ok;

@@ -1,4 +1,5 @@
--- Move a checked results stage into provider.
+-- Move the good rows of a checked results stage into provider (see
+-- stage_to_ledger.sql).
 INSERT INTO provider
 SELECT
     load_no::BIGINT * 10000000000 + src_row AS seq,
@@ -7,4 +8,4 @@ SELECT
     provider_id, reason,
     source_file, source_sheet, src_row
 FROM stage_checked
-WHERE NOT blank;
+WHERE ok;
