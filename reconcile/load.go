@@ -115,7 +115,17 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	if kind == kindResults {
 		target, undo = "stage_to_provider", "undo_load_provider"
 	}
+	// ledger and provider rows are ordered by seq, never by insertion, so
+	// the insert may run unordered (faster); the stage itself was loaded in
+	// order because its rowid gives CSV row numbers. Loads are serialised
+	// by r.mu, and nothing else depends on insertion order.
+	if _, err := conn.ExecContext(ctx, `SET preserve_insertion_order = false`); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
 	res, err := conn.ExecContext(ctx, query(target))
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `SET preserve_insertion_order = true`); rerr != nil && err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}

@@ -18,48 +18,58 @@
 -- an id executed twice. A provider line without a currency or amount (a void
 -- journaled without one) skips the currency or amount comparison.
 CREATE OR REPLACE TABLE recon AS
-WITH l AS (
-    SELECT merchant_transaction_id AS id,
-        count(*)               AS n,
-        any_value(amount_minor) AS amount_minor,
-        any_value(currency)     AS currency,
-        any_value(expected)     AS expected
+WITH lines AS (
+    -- both sides in one stream, grouped once (cheaper than two GROUP BYs and
+    -- a full outer join)
+    SELECT merchant_transaction_id AS id, true AS is_ledger,
+        amount_minor, currency, expected AS class
     FROM ledger
-    GROUP BY 1
-),
-p AS (
-    SELECT merchant_transaction_id AS id,
-        count(*) FILTER (WHERE class <> 'rejected')                  AS n_exec,
-        count(*) FILTER (WHERE class = 'rejected')                   AS n_rej,
-        any_value(amount_minor) FILTER (WHERE class <> 'rejected')   AS amount_minor,
-        any_value(currency) FILTER (WHERE class <> 'rejected')       AS currency,
-        any_value(class) FILTER (WHERE class <> 'rejected')          AS class
+    UNION ALL
+    SELECT merchant_transaction_id, false, amount_minor, currency, class
     FROM provider
     WHERE merchant_transaction_id IS NOT NULL
-    GROUP BY 1
+),
+g AS (
+    SELECT id,
+        count(*) FILTER (WHERE is_ledger)                                     AS n_ledger,
+        count(*) FILTER (WHERE NOT is_ledger AND class <> 'rejected')         AS n_exec,
+        count(*) FILTER (WHERE NOT is_ledger AND class = 'rejected')          AS n_rej,
+        any_value(amount_minor) FILTER (WHERE is_ledger)                      AS l_amount,
+        any_value(currency)     FILTER (WHERE is_ledger)                      AS l_currency,
+        any_value(class)        FILTER (WHERE is_ledger)                      AS l_expected,
+        any_value(amount_minor) FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_amount,
+        any_value(currency)     FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_currency,
+        any_value(class)        FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_class
+    FROM lines
+    GROUP BY id
 )
 SELECT
-    coalesce(l.id, p.id) AS merchant_transaction_id,
-    NULL::BIGINT         AS orphan_seq,
+    g.id AS merchant_transaction_id,
+    NULL::BIGINT AS orphan_seq,
     CASE
-        WHEN coalesce(p.n_exec, 0) = 0 AND p.n_rej > 0 THEN 'rejected_before_send'
-        WHEN p.n_exec > 1                              THEN 'duplicate_at_provider'
-        WHEN l.n > 1                                   THEN 'duplicate_in_ledger'
-        WHEN p.id IS NULL                              THEN 'missing_at_provider'
-        WHEN l.id IS NULL                              THEN 'missing_in_ledger'
-        WHEN p.class = 'pending'                       THEN 'pending'
-        WHEN p.currency IS NOT NULL AND p.currency <> l.currency THEN 'currency_mismatch'
-        WHEN p.class <> l.expected                     THEN 'status_mismatch'
-        WHEN p.class = 'done' AND p.amount_minor IS NOT NULL
-             AND abs(l.amount_minor - p.amount_minor) > c.tol_minor THEN 'amount_mismatch'
+        WHEN n_exec = 0 AND n_rej > 0                  THEN 'rejected_before_send'
+        WHEN n_exec > 1                                THEN 'duplicate_at_provider'
+        WHEN n_ledger > 1                              THEN 'duplicate_in_ledger'
+        WHEN n_exec = 0                                THEN 'missing_at_provider'
+        WHEN n_ledger = 0                              THEN 'missing_in_ledger'
+        WHEN p_class = 'pending'                       THEN 'pending'
+        WHEN p_currency IS NOT NULL AND p_currency <> l_currency THEN 'currency_mismatch'
+        WHEN p_class <> l_expected                     THEN 'status_mismatch'
+        WHEN p_class = 'done' AND p_amount IS NOT NULL
+             AND abs(l_amount - p_amount) > c.tol_minor THEN 'amount_mismatch'
         ELSE 'matched'
     END AS category,
-    l.id IS NOT NULL         AS has_ledger,
-    coalesce(p.n_exec, 0)    AS n_exec
-FROM l
-FULL OUTER JOIN p ON p.id = l.id
-LEFT JOIN currencies AS c ON c.code = l.currency
+    n_ledger > 0 AS has_ledger,
+    n_exec,
+    -- the id's amount for the category totals when it is a single line:
+    -- its ledger line, or else its one executed line (NULL: several lines,
+    -- summed by category_totals.sql from the lines themselves)
+    CASE WHEN n_ledger = 1 THEN l_amount   WHEN n_ledger = 0 AND n_exec = 1 AND n_rej = 0 THEN p_amount   END AS total_amount,
+    CASE WHEN n_ledger = 1 THEN l_currency WHEN n_ledger = 0 AND n_exec = 1 AND n_rej = 0 THEN p_currency END AS total_currency,
+    NOT (n_ledger = 1 OR (n_ledger = 0 AND n_exec = 1 AND n_rej = 0)) AS multi_line
+FROM g
+LEFT JOIN currencies AS c ON c.code = g.l_currency
 UNION ALL
-SELECT NULL, seq, 'rejected_before_send', false, 0
+SELECT NULL, seq, 'rejected_before_send', false, 0, NULL, NULL, false
 FROM provider
 WHERE merchant_transaction_id IS NULL;
