@@ -169,6 +169,35 @@ func BenchmarkRawJoin(b *testing.B) {
 	}
 }
 
+// BenchmarkRun times the match + totals alone (Run) on tables already
+// loaded: the like-for-like comparison with BenchmarkRawJoin.
+func BenchmarkRun(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			ledger, results := genBenchInputs(b, dir, n, "parquet")
+			ctx := context.Background()
+			r, err := Open(ctx, Options{MemoryLimit: benchMemoryLimit, TempDir: filepath.Join(dir, "spill")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+				b.Fatal(err)
+			}
+			if err := r.LoadResults(ctx, results, ""); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := r.Run(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkRawLoad is a second reference: DuckDB's own Parquet/CSV readers
 // straight into typed tables, without header mapping or checks.
 func BenchmarkRawLoad(b *testing.B) {

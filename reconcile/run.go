@@ -20,9 +20,17 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	if r.ledgers == 0 {
 		return paybatch.Summary{}, fmt.Errorf("%w: no ledger loaded; reconciliation needs the merchant's ledger", paybatch.ErrUnusableFile)
 	}
-	for _, name := range []string{"categorize", "recon_rows"} {
-		if _, err := r.db.ExecContext(ctx, query(name)); err != nil {
-			return paybatch.Summary{}, fmt.Errorf("reconcile: sql/%s.sql: %w", name, err)
+	// recon is read by ORDER BY queries only, so it may be built unordered.
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return paybatch.Summary{}, fmt.Errorf("reconcile: %w", err)
+	}
+	defer conn.Close()
+	for _, q := range []string{`SET preserve_insertion_order = false`, query("categorize"),
+		`SET preserve_insertion_order = true`, query("recon_rows")} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.ExecContext(context.WithoutCancel(ctx), `SET preserve_insertion_order = true`)
+			return paybatch.Summary{}, fmt.Errorf("reconcile: categorise: %w", err)
 		}
 	}
 	curs, err := r.currencies(ctx)
