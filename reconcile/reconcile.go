@@ -39,8 +39,8 @@ func query(name string) string {
 	return string(b)
 }
 
-// DefaultMemoryLimit is DuckDB's memory_limit when Options.MemoryLimit is
-// empty. Beyond it DuckDB spills to the temp directory instead of failing.
+// DefaultMemoryLimit is the memory bound when Options.MemoryLimit is empty.
+// Beyond it DuckDB spills to the temp directory instead of failing.
 const DefaultMemoryLimit = "2GB"
 
 // Options configure a Reconciler.
@@ -48,8 +48,10 @@ type Options struct {
 	// Path is the DuckDB file to keep the reconciliation in; "" keeps it in
 	// memory. The reconcile tables in an existing file are replaced.
 	Path string
-	// MemoryLimit is DuckDB's memory_limit, e.g. "512MB", "4GB"
-	// (default DefaultMemoryLimit).
+	// MemoryLimit bounds the reconcile's memory, e.g. "512MB", "4GB"
+	// (default DefaultMemoryLimit). DuckDB's memory_limit is set to 75% of it
+	// (the rest is headroom for what DuckDB does not count); beyond that
+	// DuckDB spills to TempDir.
 	MemoryLimit string
 	// TempDir is where DuckDB spills; "" makes a fresh directory removed by Close.
 	TempDir string
@@ -85,6 +87,9 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 	if opts.MemoryLimit == "" {
 		opts.MemoryLimit = DefaultMemoryLimit
 	}
+	if _, err := parseSize(opts.MemoryLimit); err != nil {
+		return nil, err
+	}
 	r := &Reconciler{opts: opts}
 	tmp := opts.TempDir
 	if tmp == "" {
@@ -96,7 +101,11 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 	}
 	// Settings travel in the DSN's query string: configuration, not SQL.
 	cfg := url.Values{}
-	cfg.Set("memory_limit", opts.MemoryLimit)
+	limit, err := parseSize(opts.MemoryLimit)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Set("memory_limit", fmt.Sprintf("%dMB", int64(float64(limit)*duckdbShare)/1e6))
 	cfg.Set("temp_directory", tmp)
 	cfg.Set("autoinstall_known_extensions", "false")
 	cfg.Set("autoload_known_extensions", "false")
