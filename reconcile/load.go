@@ -94,8 +94,13 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	if err != nil {
 		return err
 	}
-	if _, err := conn.ExecContext(ctx, query("stage_complete")); err != nil {
-		return fmt.Errorf("reconcile: %s: %w", path, err)
+	if firstRow == 2 || strings.HasPrefix(strings.ToLower(filepath.Ext(path)), ".xls") {
+		// CSV and XLSX were copied into the stage table: check them from there.
+		for _, name := range []string{"stage_complete", "stage_src_table"} {
+			if _, err := conn.ExecContext(ctx, query(name)); err != nil {
+				return fmt.Errorf("reconcile: %s: %w", path, err)
+			}
+		}
 	}
 	r.loads++
 	if err := setStageVars(ctx, conn, kind, firstRow, path, sheet, r.loads); err != nil {
@@ -282,7 +287,7 @@ func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path strin
 	if err != nil {
 		return headerMap{}, err
 	}
-	var cols []string
+	byRole := map[string]string{}
 	for i, role := range hm.roles {
 		if role == "" {
 			continue
@@ -293,14 +298,27 @@ func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path strin
 				Column: header[i], Err: fmt.Errorf("%w: the amount column is %s, a binary float that cannot hold amounts exactly; export it as DECIMAL, integer or text",
 					paybatch.ErrBadAmount, tn)}
 		}
-		cols = append(cols, fmt.Sprintf("CAST(%s AS VARCHAR) AS %s", quoteIdent(header[i]), role))
+		byRole[role] = fmt.Sprintf("CAST(%s AS VARCHAR) AS %s", quoteIdent(header[i]), role)
+	}
+	var cols []string
+	for _, role := range stageRoles {
+		c, ok := byRole[role]
+		if !ok {
+			c = "NULL::VARCHAR AS " + role
+		}
+		cols = append(cols, c)
 	}
 	q := strings.Replace(query("stage_parquet"), "/*columns*/", strings.Join(cols, ", "), 1)
-	if _, err := conn.ExecContext(ctx, q, sql.Named("path", path)); err != nil {
+	q = strings.Replace(q, "/*path*/", quoteLiteral(path), 1)
+	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	return hm, nil
 }
+
+// stageRoles are the stage's columns, in order (sql/stage_reset.sql).
+var stageRoles = []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpectedStatus,
+	roleProviderID, roleType, roleDate, roleReason}
 
 // quoteIdent quotes a column name as a DuckDB identifier.
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -343,8 +361,7 @@ func stageXLSX(ctx context.Context, conn *sql.Conn, kind fileKind, path, sheet s
 			return err
 		}
 		colIdx := map[string]int{}
-		for i, c := range []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpectedStatus,
-			roleProviderID, roleType, roleDate, roleReason} {
+		for i, c := range stageRoles {
 			colIdx[c] = i
 		}
 		vals := make([]driver.Value, 10)

@@ -4,9 +4,10 @@
 // paybatch.Category and totals are kept per currency in integer minor units.
 //
 // The SQL lives in sql/*.sql. File paths and values reach DuckDB as
-// parameters. Two places cannot take a parameter and are quoted instead:
-// the journal path in ATTACH (a string literal, single quotes doubled) and
-// the column names of a Parquet file (identifiers, double quotes doubled).
+// parameters. Where DuckDB cannot take a parameter the text is quoted
+// instead: the journal path in ATTACH and a Parquet path inside a view (string
+// literals, single quotes doubled) and a Parquet file's column names
+// (identifiers, double quotes doubled).
 package reconcile
 
 import (

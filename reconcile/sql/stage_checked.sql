@@ -17,7 +17,7 @@ WITH s AS (
     -- trim only where there is something to trim: string functions cost
     -- more than the checks that avoid them
     SELECT
-        coalesce(src_row, rowid + getvariable('stage_first_row'))::INTEGER AS src_row,
+        src_row,
         CASE WHEN starts_with(merchant_transaction_id, ' ') OR ends_with(merchant_transaction_id, ' ')
              THEN trim(merchant_transaction_id) ELSE coalesce(merchant_transaction_id, '') END AS id,
         CASE WHEN regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') THEN amount
@@ -30,7 +30,7 @@ WITH s AS (
         nullif(trim(date), '')                                                 AS date,
         nullif(trim(reason), '')                                               AS reason,
         getvariable('stage_kind')                                              AS kind
-    FROM stage
+    FROM stage_src
 ),
 p AS (
     SELECT s.*,

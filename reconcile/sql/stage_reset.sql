@@ -6,3 +6,9 @@ CREATE OR REPLACE TABLE stage (
     type VARCHAR, date VARCHAR, reason VARCHAR,
     src_row INTEGER -- set for XLSX (blank rows keep their numbers); NULL otherwise
 );
+
+CREATE OR REPLACE VIEW stage_src AS
+SELECT merchant_transaction_id, amount, currency, status, expected_status,
+    transaction_id, type, date, reason,
+    coalesce(src_row, rowid + getvariable('stage_first_row'))::INTEGER AS src_row
+FROM stage;
