@@ -102,6 +102,8 @@ Exit codes (every command):
 		newSubmitCmd(e),
 		newStatusCmd(e),
 		newSandboxCmd(e),
+
+		newReconcileCmd(e),
 	)
 	return root
 }

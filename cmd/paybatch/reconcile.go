@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/reconcile"
+)
+
+// reconcileFlags are the options of `paybatch reconcile`.
+type reconcileFlags struct {
+	journal, results, ledger  string
+	ledgerSheet, resultsSheet string
+	tolerance                 string
+	db, memoryLimit           string
+	parquetDir, jsonOut       string
+}
+
+func newReconcileCmd(e *env) *cobra.Command {
+	var f reconcileFlags
+	cmd := &cobra.Command{
+		Use:   "reconcile (--journal FILE | --results FILE) --ledger FILE",
+		Short: "Match what the provider did against the merchant's ledger",
+		Long: `reconcile matches the provider side (the pipeline's journal, or a provider
+results file) against the merchant's ledger on merchant_transaction_id, in
+DuckDB, with exact amounts. Every id lands in exactly one category, first match
+wins: rejected_before_send, duplicate_at_provider, duplicate_in_ledger,
+missing_at_provider, missing_in_ledger, pending, currency_mismatch,
+status_mismatch, amount_mismatch, matched. Totals are per currency.
+
+Files: CSV, XLSX or Parquet. Exit 0 when every id matched, 1 when there are
+exceptions, 2 for bad input.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runReconcile(cmd.Context(), e, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.journal, "journal", "", "the pipeline's journal (DuckDB file), opened read-only")
+	fl.StringVar(&f.results, "results", "", "provider results file (CSV, XLSX or Parquet)")
+	fl.StringVar(&f.ledger, "ledger", "", "merchant ledger export (CSV, XLSX or Parquet)")
+	fl.StringVar(&f.ledgerSheet, "ledger-sheet", "", "XLSX sheet of the ledger (default: the first)")
+	fl.StringVar(&f.resultsSheet, "results-sheet", "", "XLSX sheet of the results (default: the first)")
+	fl.StringVar(&f.tolerance, "tolerance", "0", "largest amount difference still matched, in major units of each currency")
+	fl.StringVar(&f.db, "db", "", "keep the reconciliation in this DuckDB file (default: in memory)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", reconcile.DefaultMemoryLimit, "memory bound (DuckDB gets 75% of it and spills to disk beyond that)")
+	fl.StringVar(&f.parquetDir, "parquet", "", "write one Parquet file per non-empty category into DIR")
+	fl.StringVar(&f.jsonOut, "json", "", "write the summary as JSON to FILE ('-' for stdout)")
+	return cmd
+}
+
+func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
+	if (f.journal == "") == (f.results == "") {
+		return paybatch.Exit(paybatch.ExitUsage, errors.New("reconcile: give exactly one of --journal or --results"))
+	}
+	if f.ledger == "" {
+		return paybatch.Exit(paybatch.ExitUsage, errors.New("reconcile: --ledger is required"))
+	}
+	tol, err := decimal.NewFromString(strings.TrimSpace(f.tolerance))
+	if err != nil || tol.IsNegative() {
+		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("reconcile: --tolerance %q: want a non-negative decimal such as 0.01", f.tolerance))
+	}
+	r, err := reconcile.Open(ctx, reconcile.Options{Path: f.db, MemoryLimit: f.memoryLimit, Tolerance: tol})
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	defer r.Close()
+	if err := r.LoadLedger(ctx, f.ledger, f.ledgerSheet); err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("ledger: %w", err))
+	}
+	if f.journal != "" {
+		err = r.LoadJournal(ctx, f.journal)
+	} else {
+		err = r.LoadResults(ctx, f.results, f.resultsSheet)
+	}
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("provider side: %w", err))
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+
+	// With --json - the JSON owns stdout; the table goes to stderr.
+	tableOut := e.stdout
+	if f.jsonOut == "-" {
+		tableOut = e.stderr
+	}
+	printSummary(tableOut, sum)
+	if err := writeReconcileOutputs(ctx, e, f, r, sum); err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+
+	var total int64
+	for _, ct := range sum.Categories {
+		total += ct.Count
+	}
+	if exc := total - sum.Categories[paybatch.CatMatched].Count; exc > 0 {
+		return paybatch.Exit(paybatch.ExitExceptions, fmt.Errorf("reconcile: %d of %d ids need attention", exc, total))
+	}
+	return nil
+}
+
+// writeReconcileOutputs writes every output asked for once the
+// reconciliation has run. This is the place for the report writers: the
+// XLSX report (--out), CSV exports (--csv DIR) and e-mail (--email-to) read
+// sum and stream r.Rows(ctx, categories...) here.
+func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary) error {
+	if f.jsonOut != "" {
+		b, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return fmt.Errorf("reconcile --json: %w", err)
+		}
+		b = append(b, '\n')
+		if f.jsonOut == "-" {
+			if _, err := e.stdout.Write(b); err != nil {
+				return fmt.Errorf("reconcile --json: %w", err)
+			}
+		} else if err := writeFileAtomic(f.jsonOut, b); err != nil {
+			return fmt.Errorf("reconcile --json: %w", err)
+		}
+	}
+	if f.parquetDir != "" {
+		files, err := r.ExportParquet(ctx, f.parquetDir)
+		if err != nil {
+			return err
+		}
+		for _, p := range files {
+			fmt.Fprintln(e.stderr, "wrote", p)
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it
+// into place, so a reader never sees half a file.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
+}
+
+// printSummary renders the summary as a table: one line per category with
+// its count and per-currency totals, then the ledger and provider totals and
+// their difference.
+func printSummary(w io.Writer, sum paybatch.Summary) {
+	var total int64
+	for _, ct := range sum.Categories {
+		total += ct.Count
+	}
+	fmt.Fprintf(w, "Reconciled %d ids: %d matched (%.1f%%)\n\n", total,
+		sum.Categories[paybatch.CatMatched].Count, 100*sum.MatchRate)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CATEGORY\tCOUNT\tTOTALS\t")
+	for _, c := range paybatch.Categories {
+		ct := sum.Categories[c]
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", c, ct.Count, formatTotals(ct.Totals))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "ledger totals\t%s\n", formatTotals(sum.LedgerTotals))
+	fmt.Fprintf(tw, "provider totals (done)\t%s\n", formatTotals(sum.ProviderTotals))
+	fmt.Fprintf(tw, "difference (ledger - provider)\t%s\n", formatTotals(sum.Difference()))
+	tw.Flush()
+}
+
+func formatTotals(t paybatch.Totals) string {
+	if len(t) == 0 {
+		return "-"
+	}
+	codes := make([]string, 0, len(t))
+	for c := range t {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = c + " " + t[c].String()
+	}
+	return strings.Join(parts, "  ")
+}

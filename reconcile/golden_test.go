@@ -1,0 +1,167 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/paybatch/paybatch"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and the XLSX fixture in testdata/")
+
+// journalFromCSV builds a journal DuckDB file (the pipeline's contract)
+// from the hand-made testdata/journal.csv and testdata/rejects.csv.
+func journalFromCSV(tb testing.TB, dir string) string {
+	tb.Helper()
+	path := filepath.Join(dir, "journal.duckdb")
+	db, err := sql.Open("duckdb", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{journalDDL,
+		`INSERT INTO journal BY NAME SELECT * FROM read_csv('testdata/journal.csv', header = true, all_varchar = true)`,
+		`INSERT INTO rejects BY NAME SELECT * FROM read_csv('testdata/rejects.csv', header = true, all_varchar = true)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return path
+}
+
+// writeLedgerXLSX turns testdata/ledger.csv into testdata/ledger.xlsx the
+// way a spreadsheet program stores it: amounts as numeric cells (raw decimal
+// text, never through a float), a blank row in the middle, a notes sheet.
+func writeLedgerXLSX(tb testing.TB) {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/ledger.csv")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := excelize.NewFile()
+	defer f.Close()
+	f.SetSheetName("Sheet1", "Ledger")
+	f.NewSheet("Notes")
+	f.SetCellStr("Notes", "A1", "exported from the merchant ledger")
+	row := 1
+	for i, rec := range recs {
+		if i == 6 {
+			row++ // a blank row: row numbers below it must stay the sheet's
+		}
+		for j, v := range rec {
+			cell, _ := excelize.CoordinatesToCellName(j+1, row)
+			if i > 0 && j == 1 && !strings.HasSuffix(v, "0") {
+				f.SetCellDefault("Ledger", cell, v) // numeric cell, exact text
+			} else {
+				f.SetCellStr("Ledger", cell, v)
+			}
+		}
+		row++
+	}
+	if err := f.SaveAs("testdata/ledger.xlsx"); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// render is the golden text of a reconciliation: the --json summary and
+// every row.
+func render(tb testing.TB, r *Reconciler, sum paybatch.Summary) string {
+	tb.Helper()
+	js, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var b strings.Builder
+	b.Write(js)
+	b.WriteString("\n\n")
+	for _, row := range collectRows(tb, r) {
+		src := row.Source
+		src.File = filepath.Base(src.File)
+		fmt.Fprintf(&b, "%-22s %-7s ledger=%-12s provider=%-12s status=%q ledger_status=%q id=%q reason=%q source=%q\n",
+			row.Category, row.MerchantTxID, moneyStr(row.LedgerAmount), moneyStr(row.ProviderAmount),
+			row.ProviderStatus, row.LedgerStatus, row.ProviderID, row.Reason, src.String())
+	}
+	return b.String()
+}
+
+func TestGolden(t *testing.T) {
+	if *update {
+		writeLedgerXLSX(t)
+	}
+	cases := []struct {
+		name     string
+		ledger   string
+		sheet    string
+		results  string
+		journal  bool
+		tol      string
+		nonEmpty []paybatch.Category // categories this case must exercise
+	}{
+		{name: "results_csv", ledger: "testdata/ledger.csv", results: "testdata/results.csv",
+			nonEmpty: []paybatch.Category{paybatch.CatMatched, paybatch.CatAmountMismatch, paybatch.CatCurrencyMismatch,
+				paybatch.CatStatusMismatch, paybatch.CatPending, paybatch.CatMissingAtProvider, paybatch.CatMissingInLedger,
+				paybatch.CatDuplicateInLedger, paybatch.CatDuplicateAtProvider}},
+		{name: "journal", ledger: "testdata/ledger.csv", journal: true,
+			nonEmpty: paybatch.Categories},
+		{name: "xlsx_ledger", ledger: "testdata/ledger.xlsx", sheet: "Ledger", results: "testdata/results.csv",
+			nonEmpty: []paybatch.Category{paybatch.CatMatched, paybatch.CatDuplicateInLedger}},
+		{name: "tolerance", ledger: "testdata/ledger.csv", results: "testdata/results.csv", tol: "0.02",
+			nonEmpty: []paybatch.Category{paybatch.CatAmountMismatch}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := MustOpen(t, tc.tol)
+			if err := r.LoadLedger(ctx, tc.ledger, tc.sheet); err != nil {
+				t.Fatal(err)
+			}
+			if tc.journal {
+				if err := r.LoadJournal(ctx, journalFromCSV(t, t.TempDir())); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := r.LoadResults(ctx, tc.results, ""); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := r.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range tc.nonEmpty {
+				if sum.Categories[c].Count == 0 {
+					t.Errorf("category %s is empty; the fixture should exercise it", c)
+				}
+			}
+			got := render(t, r, sum)
+			golden := filepath.Join("testdata", "golden", tc.name+".txt")
+			if *update {
+				os.MkdirAll(filepath.Dir(golden), 0o755)
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./reconcile -run TestGolden -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the golden file (rerun with -update if the change is intended):\n%s", golden, got)
+			}
+		})
+	}
+}

@@ -1,0 +1,2 @@
+-- How many ids landed in each category.
+SELECT category, count(*) FROM recon GROUP BY category;

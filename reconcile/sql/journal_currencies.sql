@@ -1,0 +1,1 @@
+SELECT DISTINCT currency FROM journal_lines WHERE currency IS NOT NULL;

@@ -1,0 +1,30 @@
+-- The journal of the pipeline (ATTACHed read-only as journal_db) seen as
+-- provider lines. One journal row = one operation paybatch meant to send.
+--
+--   state/outcome                                    class
+--   final + succeeded                                done      (executed, happened)
+--   final + failed | cancelled, or declined          not_done  (executed, did not happen)
+--   rejected, conflict                               rejected  (refused before executing)
+--   pending, sending, accepted, failed, or
+--   final with outcome pending / empty               pending   (no final status yet)
+--
+-- Any other state is NULL here and reported as an error by journal_problems.sql.
+CREATE OR REPLACE TEMP VIEW journal_lines AS
+SELECT
+    key,
+    nullif(trim(merchant_transaction_id), '') AS merchant_transaction_id,
+    amount_minor,
+    upper(nullif(trim(currency), '')) AS currency,
+    CASE
+        WHEN state = 'final' AND outcome = 'succeeded'                 THEN 'done'
+        WHEN state = 'final' AND outcome IN ('failed', 'cancelled')    THEN 'not_done'
+        WHEN state = 'final' AND coalesce(outcome, '') IN ('', 'pending') THEN 'pending'
+        WHEN state = 'declined'                                        THEN 'not_done'
+        WHEN state IN ('rejected', 'conflict')                         THEN 'rejected'
+        WHEN state IN ('pending', 'sending', 'accepted', 'failed')     THEN 'pending'
+    END AS class,
+    coalesce(nullif(provider_status, ''), state) AS status,
+    nullif(provider_id, '') AS provider_id,
+    nullif(concat_ws(': ', nullif(reason_code, ''), nullif(problem, '')), '') AS reason,
+    source_file, source_sheet, source_row, state, outcome
+FROM journal_db.journal;

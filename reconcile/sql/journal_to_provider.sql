@@ -1,0 +1,7 @@
+-- Journal rows become provider lines, in key order.
+INSERT INTO provider
+SELECT
+    $load_no::BIGINT * 10000000000 + row_number() OVER (ORDER BY key) AS seq,
+    merchant_transaction_id, amount_minor, currency, class, status, provider_id, reason,
+    source_file, source_sheet, source_row
+FROM journal_lines;

@@ -1,0 +1,12 @@
+-- The batch rows the readers refused never reached the provider: they are
+-- rejected lines (an id-less reject becomes its own rejected_before_send row).
+INSERT INTO provider
+SELECT
+    $load_no::BIGINT * 10000000000 + 5000000000
+        + row_number() OVER (ORDER BY source_file, source_sheet, source_row, column_name) AS seq,
+    nullif(trim(merchant_transaction_id), ''),
+    NULL, NULL, 'rejected', 'rejected by reader', NULL,
+    concat_ws(': ', nullif(column_name, ''),
+        CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason),
+    source_file, source_sheet, source_row
+FROM journal_db.rejects;

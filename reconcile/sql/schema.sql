@@ -1,0 +1,48 @@
+-- The reconciliation schema. Run once per Open: a reconcile always starts
+-- from empty tables (a --db file keeps the last reconcile for inspection).
+--
+-- Amounts are BIGINT minor units of the row's currency (cents, pence, yen,
+-- fils), never DOUBLE. currencies.exp says how many decimals a currency has.
+
+CREATE OR REPLACE TABLE currencies (
+    code      VARCHAR PRIMARY KEY, -- ISO 4217, upper case
+    exp       INTEGER NOT NULL,    -- minor-unit exponent: 2 USD, 0 JPY, 3 KWD
+    tol_minor BIGINT  NOT NULL     -- --tolerance in minor units of this currency
+);
+
+-- Every ledger line, as exported by the merchant.
+CREATE OR REPLACE TABLE ledger (
+    seq                     BIGINT  NOT NULL, -- load order: one line = one seq
+    merchant_transaction_id VARCHAR NOT NULL,
+    amount_minor            BIGINT  NOT NULL,
+    currency                VARCHAR NOT NULL,
+    type                    VARCHAR,
+    date                    VARCHAR,
+    expected                VARCHAR NOT NULL, -- 'done' | 'not_done'
+    expected_status         VARCHAR,          -- as written in the ledger
+    source_file             VARCHAR,
+    source_sheet            VARCHAR,
+    source_row              INTEGER
+);
+
+-- Every operation the provider side knows of: lines of a results file, or
+-- rows of the pipeline's journal (and its reader rejects).
+CREATE OR REPLACE TABLE provider (
+    seq                     BIGINT  NOT NULL,
+    merchant_transaction_id VARCHAR,          -- NULL only for a reader reject without an id
+    amount_minor            BIGINT,           -- NULL when the operation has no amount (void)
+    currency                VARCHAR,
+    class                   VARCHAR NOT NULL, -- 'done' | 'not_done' | 'pending' | 'rejected'
+    status                  VARCHAR,          -- provider's raw status, or the journal state
+    provider_id             VARCHAR,
+    reason                  VARCHAR,
+    source_file             VARCHAR,
+    source_sheet            VARCHAR,
+    source_row              INTEGER
+);
+
+-- The precedence of categories (filled from paybatch.Categories).
+CREATE OR REPLACE TABLE category_order (
+    category VARCHAR PRIMARY KEY,
+    ord      INTEGER NOT NULL
+);

@@ -1,0 +1,12 @@
+-- A file need not have every optional column: add the missing ones as NULL
+-- text so stage_checked.sql can read any stage.
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS merchant_transaction_id VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS amount VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS currency VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS status VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS expected_status VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS transaction_id VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS type VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS date VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS reason VARCHAR;
+ALTER TABLE stage ADD COLUMN IF NOT EXISTS src_row INTEGER;
