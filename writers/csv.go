@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -25,6 +26,9 @@ func WriteCSV(ctx context.Context, dir string, rep Report) (paths []string, err 
 	type out struct {
 		af *atomicFile
 		cw *csv.Writer
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("csv export: %w", err)
 	}
 	files := map[paybatch.Category]*out{}
 	var order []*out

@@ -104,6 +104,8 @@ Exit codes (every command):
 		newSandboxCmd(e),
 
 		newReconcileCmd(e),
+		newRunCmd(e),
+		newDemoCmd(e),
 	)
 	return root
 }

@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/readers"
+	"github.com/paybatch/paybatch/reconcile"
+	"github.com/paybatch/paybatch/writers"
+)
+
+func newRunCmd(e *env) *cobra.Command {
+	var path, metrics string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "run --config job.yaml",
+		Short: "Run the nightly job: validate, submit, poll, reconcile, report and e-mail every new input",
+		Long: `Run the job a config file describes, end to end, for every input file not
+processed before (same content hash, every row final): validate → submit →
+poll → reconcile against the ledger → write report.xlsx and exports → e-mail.
+
+It is safe to run twice: a file already processed is skipped and said so, a
+run that crashed resumes from the journal, and a run that finds nothing new
+sends nothing and exits 0. Two overlapping runs cannot both submit: the
+second exits with code 4.`,
+		Example: `  SMARTRETRY_API_KEY=... paybatch run --config /etc/paybatch/refunds.yaml
+  # crontab: 15 2 * * *  paybatch run --config /etc/paybatch/refunds.yaml --log-format json --quiet`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			plan, err := loadJobConfig(path)
+			if err != nil {
+				return paybatch.Exit(paybatch.ExitUsage, err)
+			}
+			if metrics != "" {
+				plan.MetricsFile = metrics
+			}
+			out, err := runJob(cmd.Context(), e, plan)
+			if asJSON && out != nil {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(out); jerr != nil && err == nil {
+					err = jerr
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "job file (YAML); see testdata/job.yaml")
+	cmd.Flags().StringVar(&metrics, "metrics-file", "", "write Prometheus text-format metrics here (overrides the config)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run's outcome as JSON on stdout")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// jobOutcome is what one run did, printed with --json.
+type jobOutcome struct {
+	Processed  []string          `json:"processed"`
+	Skipped    []string          `json:"skipped"`
+	Refused    []string          `json:"refused"` // files with rejected rows, not submitted
+	Submitted  int               `json:"submitted"`
+	Summary    *paybatch.Summary `json:"summary,omitempty"`
+	Report     string            `json:"report,omitempty"`
+	Exports    []string          `json:"exports,omitempty"`
+	Emailed    []string          `json:"emailed,omitempty"`
+	Exceptions int64             `json:"exceptions"`
+}
+
+// runJob runs one job plan end to end. The error carries the exit code:
+// nil (0) when everything matched or there was nothing new, ExitExceptions
+// when the run finished with exceptions.
+func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
+	start := e.now()
+	out := &jobOutcome{Processed: []string{}, Skipped: []string{}, Refused: []string{}}
+	m := runMetrics{RowsByState: map[string]int64{}, MinorByCurr: map[string]int64{}}
+	say := func(format string, args ...any) {
+		if !e.quiet {
+			fmt.Fprintf(e.stdout, format+"\n", args...)
+		}
+	}
+	finish := func(err error) (*jobOutcome, error) {
+		m.Duration = e.now().Sub(start)
+		code := paybatch.CodeOf(err)
+		m.Success = code == paybatch.ExitOK || code == paybatch.ExitExceptions
+		if m.Success {
+			m.LastSuccess = e.now()
+		}
+		if plan.MetricsFile != "" && code != paybatch.ExitLocked {
+			if merr := writeMetricsFile(plan.MetricsFile, m); merr != nil {
+				e.log.Error("metrics file not written", "path", plan.MetricsFile, "err", merr)
+			}
+		}
+		return out, err
+	}
+
+	if err := os.MkdirAll(plan.Outputs, 0o755); err != nil {
+		return finish(paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("outputs: %w", err)))
+	}
+	unlock, err := lockJournal(plan.Journal)
+	if err != nil {
+		return finish(err)
+	}
+	defer unlock()
+
+	// Credentials: the job names the variables; the provider client reads
+	// the standard names, so map them.
+	jobEnv := *e
+	jobEnv.getenv = func(k string) string {
+		switch k {
+		case envSmartRetryKey, envSmarterPayTok:
+			return e.getenv(plan.SecretEnv)
+		case envSmartRetryURL, envSmarterPayURL:
+			return e.getenv(plan.BaseURLEnv)
+		}
+		return e.getenv(k)
+	}
+
+	inputs, err := expandInputs(plan.InputPattern)
+	if err != nil {
+		return finish(paybatch.Exit(paybatch.ExitUsage, err))
+	}
+	if len(plan.InputPattern) == 0 {
+		inputs = plan.Inputs
+	}
+
+	j, err := pipeline.OpenJournal(ctx, plan.Journal)
+	if err != nil {
+		if errors.Is(err, pipeline.ErrLocked) {
+			return finish(paybatch.Exit(paybatch.ExitLocked, err))
+		}
+		return finish(paybatch.Exit(paybatch.ExitUsage, err))
+	}
+	journalOpen := true
+	defer func() {
+		if journalOpen {
+			j.Close()
+		}
+	}()
+
+	var todo []string
+	for _, in := range inputs {
+		sum, err := fileSHA256(in)
+		if err != nil {
+			return finish(paybatch.Exit(paybatch.ExitUsage, err))
+		}
+		done, err := j.InputProcessed(ctx, in, sum)
+		if err != nil {
+			return finish(paybatch.Exit(paybatch.ExitAborted, err))
+		}
+		if done {
+			say("skipped %s: already processed (same content, every row final)", in)
+			out.Skipped = append(out.Skipped, in)
+			m.FilesSkipped++
+			continue
+		}
+		todo = append(todo, in)
+	}
+	if len(todo) == 0 {
+		say("nothing new: %d input file(s), all already processed; nothing sent", len(inputs))
+		return finish(nil)
+	}
+
+	cfg, err := plan.engineConfig(e)
+	if err != nil {
+		return finish(paybatch.Exit(paybatch.ExitUsage, err))
+	}
+	pacer := pipeline.NewPacer(cfg.Limits())
+	cfg.Pacer = pacer
+	client, err := newProvider(&jobEnv, plan.Provider, pacer)
+	if err != nil {
+		return finish(paybatch.Exit(paybatch.ExitUsage, err))
+	}
+	opts := readers.Options{Kind: plan.Kind, Sheet: plan.Sheet, DecimalComma: plan.DecimalComma, Now: e.now}
+	if plan.Mapping != "" {
+		if opts.Aliases, err = loadMappingFile(plan.Mapping); err != nil {
+			return finish(paybatch.Exit(paybatch.ExitUsage, err))
+		}
+	}
+
+	run := paybatch.RunInfo{Provider: plan.Provider, Kind: plan.Kind, Started: start, Version: version}
+	var rejects []paybatch.RowError
+	exceptions := false
+	for _, in := range todo {
+		rep, err := readers.Validate(ctx, []string{in}, opts)
+		if err != nil {
+			// One unusable file stops nothing else; it is reported and the
+			// run ends with exit 2 after the other files.
+			e.log.Error("input refused", "file", in, "err", err)
+			out.Refused = append(out.Refused, in)
+			exceptions = true
+			continue
+		}
+		run.Inputs = append(run.Inputs, rep.Files...)
+		rejects = append(rejects, rep.Rejects...)
+		if rep.Rejected > 0 && !plan.AllowPartial {
+			say("refused %s: %d of %d rows rejected, nothing from this file submitted (allow_partial: false); see the report's Rejected sheet", in, rep.Rejected, rep.Rows)
+			out.Refused = append(out.Refused, in)
+			exceptions = true
+			continue
+		}
+		if rep.Rejected > 0 {
+			if err := j.RecordRejects(ctx, rejectsOf(rep.Rejects)); err != nil {
+				return finish(paybatch.Exit(paybatch.ExitAborted, err))
+			}
+			exceptions = true
+		}
+		say("submitting %s: %d rows (%s)", in, rep.Valid, totalsText(rep.Totals))
+		stop := progressReporter(e, &cfg, rep.Valid)
+		res, runErr := pipeline.Submit(ctx, j, client, validRows(ctx, []string{in}, opts, rep), cfg)
+		stop()
+		m.RateLimited += res.RateLimited
+		m.Retries += res.Retries
+		for _, t := range res.Totals {
+			for c, amt := range t {
+				m.MinorByCurr[c] += amt.Minor
+			}
+		}
+		out.Submitted += res.New
+		if runErr != nil {
+			if errors.Is(runErr, pipeline.ErrAuth) {
+				return finish(paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%w; check $%s", runErr, plan.SecretEnv)))
+			}
+			return finish(paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%s: %w; the journal is consistent: run again to resume", in, runErr)))
+		}
+		if res.ExitCode() == paybatch.ExitAborted {
+			return finish(paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%s: some rows are not finished (failed after retries or still pending at the poll deadline): run again to resume", in)))
+		}
+		for _, f := range rep.Files {
+			if err := j.RecordInput(context.WithoutCancel(ctx), pipeline.Input{Path: f.Path, SHA256: f.SHA256, Rows: f.Rows, Kind: plan.Kind, Provider: plan.Provider}, e.now()); err != nil {
+				return finish(paybatch.Exit(paybatch.ExitAborted, err))
+			}
+		}
+		out.Processed = append(out.Processed, in)
+	}
+	if counts, err := j.Counts(ctx); err == nil {
+		for _, c := range counts {
+			m.RowsByState[string(c.State)] += int64(c.Rows)
+		}
+	}
+	if err := j.Close(); err != nil {
+		return finish(paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("journal: %w", err)))
+	}
+	journalOpen = false
+
+	sum, err := reconcileAndReport(ctx, e, plan, run, rejects, out)
+	if err != nil {
+		return finish(err)
+	}
+	out.Summary = &sum
+	var total int64
+	for _, ct := range sum.Categories {
+		total += ct.Count
+	}
+	out.Exceptions = total - sum.Categories[paybatch.CatMatched].Count
+	m.Exceptions = out.Exceptions
+	printSummary(e.stdout, sum)
+	say("report: %s", out.Report)
+	if len(out.Refused) > 0 && len(out.Processed) == 0 {
+		return finish(paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("no input could be submitted: %s", strings.Join(out.Refused, ", "))))
+	}
+	if exceptions || out.Exceptions > 0 {
+		return finish(paybatch.Exit(paybatch.ExitExceptions, fmt.Errorf("finished with %d reconciliation exception(s)%s: see %s", out.Exceptions, refusedNote(out.Refused), out.Report)))
+	}
+	return finish(nil)
+}
+
+func refusedNote(refused []string) string {
+	if len(refused) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and %d refused file(s)", len(refused))
+}
+
+// reconcileAndReport matches the journal with the ledger and writes the
+// workbook, the exports and the e-mail.
+func reconcileAndReport(ctx context.Context, e *env, plan *jobPlan, run paybatch.RunInfo, rejects []paybatch.RowError, out *jobOutcome) (paybatch.Summary, error) {
+	var sum paybatch.Summary
+	ledgerSum, err := fileSHA256(plan.Ledger)
+	if err != nil {
+		return sum, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("ledger: %w", err))
+	}
+	run.Ledger = &paybatch.InputFile{Path: plan.Ledger, SHA256: ledgerSum}
+
+	opts := reconcile.Options{Path: filepath.Join(plan.Outputs, "reconcile.duckdb"), MemoryLimit: plan.MemoryLimit}
+	if plan.Tolerance != "" {
+		if opts.Tolerance, err = decimalOf(plan.Tolerance); err != nil {
+			return sum, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("tolerance: %w", err))
+		}
+	}
+	r, err := reconcile.Open(ctx, opts)
+	if err != nil {
+		return sum, paybatch.Exit(paybatch.ExitAborted, err)
+	}
+	defer r.Close()
+	if err := r.LoadJournal(ctx, plan.Journal); err != nil {
+		return sum, paybatch.Exit(paybatch.ExitAborted, err)
+	}
+	if err := r.LoadLedger(ctx, plan.Ledger, plan.LedgerSheet); err != nil {
+		return sum, paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	if sum, err = r.Run(ctx); err != nil {
+		return sum, paybatch.Exit(paybatch.ExitAborted, err)
+	}
+
+	report := writers.Report{
+		Run: run, Summary: sum,
+		Exceptions: r.Rows(ctx, exceptionCategories()...),
+		Matched:    r.Rows(ctx, paybatch.CatMatched),
+		Rejected:   rowErrors(rejects),
+	}
+	out.Report = filepath.Join(plan.Outputs, "report.xlsx")
+	if err := writers.WriteXLSX(ctx, out.Report, report, writers.XLSXOptions{}); err != nil {
+		return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("report: %w", err))
+	}
+	for _, x := range plan.Exports {
+		switch x {
+		case "csv":
+			report.Exceptions, report.Matched, report.Rejected = r.Rows(ctx, exceptionCategories()...), r.Rows(ctx, paybatch.CatMatched), rowErrors(rejects)
+			files, err := writers.WriteCSV(ctx, filepath.Join(plan.Outputs, "csv"), report)
+			if err != nil {
+				return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("csv export: %w", err))
+			}
+			out.Exports = append(out.Exports, files...)
+		case "parquet":
+			files, err := r.ExportParquet(ctx, filepath.Join(plan.Outputs, "parquet"))
+			if err != nil {
+				return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("parquet export: %w", err))
+			}
+			out.Exports = append(out.Exports, files...)
+		case "json":
+			p := filepath.Join(plan.Outputs, "summary.json")
+			err := writers.WriteFileAtomic(p, func(w io.Writer) error {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(sum)
+			})
+			if err != nil {
+				return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("json export: %w", err))
+			}
+			out.Exports = append(out.Exports, p)
+		}
+	}
+	if len(plan.EmailTo) > 0 {
+		mc, err := writers.MailConfigFromEnv(e.getenv, plan.EmailTo)
+		if err != nil {
+			return sum, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("e-mail: %w", err))
+		}
+		if plan.MaxAttachment > 0 {
+			mc.MaxAttachment = plan.MaxAttachment
+		}
+		if err := writers.SendReport(ctx, mc, writers.MailReport{Run: run, Summary: sum, XLSXPath: out.Report}); err != nil {
+			return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("e-mail: %w (the report is at %s)", err, out.Report))
+		}
+		out.Emailed = plan.EmailTo
+	}
+	return sum, nil
+}
+
+func exceptionCategories() []paybatch.Category {
+	var out []paybatch.Category
+	for _, c := range paybatch.Categories {
+		if c != paybatch.CatMatched {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func rowErrors(errs []paybatch.RowError) func(yield func(paybatch.RowError, error) bool) {
+	return func(yield func(paybatch.RowError, error) bool) {
+		for _, re := range errs {
+			if !yield(re, nil) {
+				return
+			}
+		}
+	}
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+
+// engineConfig turns the job's limits into the engine's configuration.
+func (p *jobPlan) engineConfig(e *env) (pipeline.Config, error) {
+	ef := engineFlags{rate: p.Rate, statusRate: p.StatusRate, concurrency: p.Concurrency, pollDeadline: p.PollDeadline}
+	cfg, err := ef.config(e, p.Provider)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Logger = e.log
+	return cfg, nil
+}
+
+// loadMappingFile reads a header-mapping YAML file (see readers.LoadMapping).
+func loadMappingFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	defer f.Close()
+	m, err := readers.LoadMapping(f)
+	if err != nil {
+		return nil, fmt.Errorf("mapping %s: %w", path, err)
+	}
+	return m, nil
+}
+
+func decimalOf(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(strings.TrimSpace(s))
+	if err != nil || d.IsNegative() {
+		return decimal.Decimal{}, fmt.Errorf("%q is not a non-negative amount such as 0.01", s)
+	}
+	return d, nil
+}
