@@ -4,103 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/xuri/excelize/v2"
+
+	"github.com/paybatch/paybatch/writers/smtptest"
 )
-
-// smtpSink is a real SMTP server on loopback that keeps what it receives.
-type smtpSink struct {
-	mu    sync.Mutex
-	msgs  []received
-	auths []string
-	addr  string
-	port  string
-}
-
-type received struct {
-	from string
-	to   []string
-	data []byte
-}
-
-type sinkSession struct {
-	s   *smtpSink
-	cur received
-}
-
-func (ss *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (ss *sinkSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		ss.s.mu.Lock()
-		defer ss.s.mu.Unlock()
-		ss.s.auths = append(ss.s.auths, user+":"+pass)
-		if pass != "s3cret-pw" {
-			return errors.New("invalid credentials")
-		}
-		return nil
-	}), nil
-}
-func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error { ss.cur.from = from; return nil }
-func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	ss.cur.to = append(ss.cur.to, to)
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.cur.data = b
-	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, ss.cur)
-	ss.s.mu.Unlock()
-	ss.cur = received{}
-	return nil
-}
-func (ss *sinkSession) Reset()        { ss.cur = received{} }
-func (ss *sinkSession) Logout() error { return nil }
-
-func startSMTP(t *testing.T) *smtpSink {
-	t.Helper()
-	sink := &smtpSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: sink}, nil }))
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	sink.addr = ln.Addr().String()
-	_, sink.port, _ = net.SplitHostPort(sink.addr)
-	return sink
-}
-
-func (s *smtpSink) env(extra map[string]string) func(string) string {
-	m := map[string]string{"SMTP_HOST": "127.0.0.1", "SMTP_PORT": s.port, "SMTP_FROM": "paybatch@example.com",
-		"SMTP_USERNAME": "reports", "SMTP_PASSWORD": "s3cret-pw"}
-	for k, v := range extra {
-		m[k] = v
-	}
-	return func(k string) string { return m[k] }
-}
 
 // mailParts walks a received message: subject, text, HTML and attachments.
 type mailParts struct {
@@ -166,7 +83,7 @@ func parseMail(t *testing.T, raw []byte) mailParts {
 }
 
 func TestSendReportOverLoopbackSMTP(t *testing.T) {
-	sink := startSMTP(t)
+	sink := smtptest.Start(t)
 	rep, _, _, _ := fixtureReport(t)
 	path := filepath.Join(t.TempDir(), "report-2026-11-22.xlsx")
 	if err := WriteXLSX(context.Background(), path, rep, XLSXOptions{}); err != nil {
@@ -175,24 +92,24 @@ func TestSendReportOverLoopbackSMTP(t *testing.T) {
 	want, _ := os.ReadFile(path)
 	// An injection attempt in the HTML body: the input path is data.
 	rep.Run.Inputs[0].Path = `/data/<script>alert("x")</script>&.xlsx`
-	cfg, err := MailConfigFromEnv(sink.env(nil), []string{"finance@example.com, ops@example.com"})
+	cfg, err := MailConfigFromEnv(sink.Env(nil), []string{"finance@example.com, ops@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := SendReport(context.Background(), cfg, MailReport{Run: rep.Run, Summary: rep.Summary, XLSXPath: path}); err != nil {
 		t.Fatal(err)
 	}
-	if len(sink.msgs) != 1 {
-		t.Fatalf("server received %d messages", len(sink.msgs))
+	if len(sink.Messages()) != 1 {
+		t.Fatalf("server received %d messages", len(sink.Messages()))
 	}
-	got := sink.msgs[0]
-	if got.from != "paybatch@example.com" || strings.Join(got.to, ",") != "finance@example.com,ops@example.com" {
-		t.Errorf("envelope from %q to %q", got.from, got.to)
+	got := sink.Messages()[0]
+	if got.From != "paybatch@example.com" || strings.Join(got.To, ",") != "finance@example.com,ops@example.com" {
+		t.Errorf("envelope from %q to %q", got.From, got.To)
 	}
-	if len(sink.auths) != 1 || sink.auths[0] != "reports:s3cret-pw" {
-		t.Errorf("auth = %q", sink.auths)
+	if len(sink.Auths()) != 1 || sink.Auths()[0] != "reports:s3cret-pw" {
+		t.Errorf("auth = %q", sink.Auths())
 	}
-	p := parseMail(t, got.data)
+	p := parseMail(t, got.Data)
 	if p.subject != "paybatch 2026-11-22 smartretry refund: 20 rows, 17 exceptions, 15.0% matched" {
 		t.Errorf("subject = %q", p.subject)
 	}
@@ -218,13 +135,13 @@ func TestSendReportOverLoopbackSMTP(t *testing.T) {
 }
 
 func TestSendReportOverCapAttachesSummary(t *testing.T) {
-	sink := startSMTP(t)
+	sink := smtptest.Start(t)
 	rep, _, _, _ := fixtureReport(t)
 	path := filepath.Join(t.TempDir(), "report.xlsx")
 	if err := WriteXLSX(context.Background(), path, rep, XLSXOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := MailConfigFromEnv(sink.env(map[string]string{"SMTP_MAX_ATTACHMENT": "1KiB"}), []string{"finance@example.com"})
+	cfg, err := MailConfigFromEnv(sink.Env(map[string]string{"SMTP_MAX_ATTACHMENT": "1KiB"}), []string{"finance@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +152,7 @@ func TestSendReportOverCapAttachesSummary(t *testing.T) {
 	if err := SendReport(context.Background(), cfg, MailReport{Run: rep.Run, Summary: rep.Summary, XLSXPath: path, ReportLocation: loc}); err != nil {
 		t.Fatal(err)
 	}
-	p := parseMail(t, sink.msgs[0].data)
+	p := parseMail(t, sink.Messages()[0].Data)
 	for _, body := range []string{p.text, p.html} {
 		if !strings.Contains(body, "over the 1.0 KiB attachment limit") || !strings.Contains(body, loc) {
 			t.Errorf("body does not say where the full report is:\n%s", body)
@@ -275,8 +192,8 @@ func TestSendReportRequiresTLS(t *testing.T) {
 	// STARTTLS is mandatory by default: a loopback server that does not offer
 	// it is refused when STARTTLS is asked for, and the password stays out of
 	// the error.
-	sink := startSMTP(t)
-	cfg, err := MailConfigFromEnv(sink.env(map[string]string{"SMTP_TLS": "starttls"}), []string{"b@example.com"})
+	sink := smtptest.Start(t)
+	cfg, err := MailConfigFromEnv(sink.Env(map[string]string{"SMTP_TLS": "starttls"}), []string{"b@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,8 +207,8 @@ func TestSendReportRequiresTLS(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("password in error: %v", err)
 	}
-	if len(sink.msgs) != 0 || len(sink.auths) != 0 {
-		t.Errorf("server got %d messages, %d auths", len(sink.msgs), len(sink.auths))
+	if len(sink.Messages()) != 0 || len(sink.Auths()) != 0 {
+		t.Errorf("server got %d messages, %d auths", len(sink.Messages()), len(sink.Auths()))
 	}
 }
 
