@@ -402,7 +402,6 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-
 // engineConfig turns the job's limits into the engine's configuration.
 func (p *jobPlan) engineConfig(e *env) (pipeline.Config, error) {
 	ef := engineFlags{rate: p.Rate, statusRate: p.StatusRate, concurrency: p.Concurrency, pollDeadline: p.PollDeadline}
