@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 
 	gomoney "github.com/Rhymond/go-money"
@@ -178,4 +179,22 @@ func (t Totals) Strings() map[string]string {
 		out[k] = v.String()
 	}
 	return out
+}
+
+// String renders totals sorted by currency: "GBP 10.00  USD 160.52", or "-"
+// when empty.
+func (t Totals) String() string {
+	if len(t) == 0 {
+		return "-"
+	}
+	codes := make([]string, 0, len(t))
+	for c := range t {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = c + " " + t[c].String()
+	}
+	return strings.Join(parts, "  ")
 }

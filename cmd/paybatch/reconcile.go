@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -26,6 +22,8 @@ type reconcileFlags struct {
 	tolerance                 string
 	db, memoryLimit           string
 	parquetDir, jsonOut       string
+	out, csvDir               string
+	emailTo                   []string
 }
 
 func newReconcileCmd(e *env) *cobra.Command {
@@ -42,6 +40,9 @@ status_mismatch, amount_mismatch, matched. Totals are per currency.
 
 Files: CSV, XLSX or Parquet. Exit 0 when every id matched, 1 when there are
 exceptions, 2 for bad input.`,
+		Example: `  paybatch reconcile --journal out/journal.duckdb --ledger ledger.csv --out report.xlsx
+  paybatch reconcile --results provider-export.xlsx --ledger ledger.parquet --json - --csv exports/
+  paybatch reconcile --journal out/journal.duckdb --ledger ledger.csv --out report.xlsx --email-to finance@example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runReconcile(cmd.Context(), e, f)
@@ -58,6 +59,9 @@ exceptions, 2 for bad input.`,
 	fl.StringVar(&f.memoryLimit, "memory-limit", reconcile.DefaultMemoryLimit, "memory bound (DuckDB gets 75% of it and spills to disk beyond that)")
 	fl.StringVar(&f.parquetDir, "parquet", "", "write one Parquet file per non-empty category into DIR")
 	fl.StringVar(&f.jsonOut, "json", "", "write the summary as JSON to FILE ('-' for stdout)")
+	fl.StringVar(&f.out, "out", "", "write the XLSX report (Summary with chart, Exceptions, Matched) to FILE")
+	fl.StringVar(&f.csvDir, "csv", "", "write one CSV per category into DIR")
+	fl.StringSliceVar(&f.emailTo, "email-to", nil, "e-mail the report to ADDR[,ADDR] (SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM from the environment)")
 	return cmd
 }
 
@@ -114,57 +118,28 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 }
 
 // writeReconcileOutputs writes every output asked for once the
-// reconciliation has run. This is the place for the report writers: the
-// XLSX report (--out), CSV exports (--csv DIR) and e-mail (--email-to) read
-// sum and stream r.Rows(ctx, categories...) here.
+// reconciliation has run.
 func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary) error {
-	if f.jsonOut != "" {
-		b, err := json.MarshalIndent(sum, "", "  ")
-		if err != nil {
-			return fmt.Errorf("reconcile --json: %w", err)
-		}
-		b = append(b, '\n')
-		if f.jsonOut == "-" {
-			if _, err := e.stdout.Write(b); err != nil {
-				return fmt.Errorf("reconcile --json: %w", err)
+	run := paybatch.RunInfo{Started: e.now(), Version: version}
+	for _, p := range []string{f.journal, f.results} {
+		if p != "" {
+			sha, err := fileSHA256(p)
+			if err != nil {
+				return err
 			}
-		} else if err := writeFileAtomic(f.jsonOut, b); err != nil {
-			return fmt.Errorf("reconcile --json: %w", err)
+			run.Inputs = append(run.Inputs, paybatch.InputFile{Path: p, SHA256: sha})
 		}
 	}
-	if f.parquetDir != "" {
-		files, err := r.ExportParquet(ctx, f.parquetDir)
-		if err != nil {
-			return err
-		}
-		for _, p := range files {
-			fmt.Fprintln(e.stderr, "wrote", p)
-		}
+	if sha, err := fileSHA256(f.ledger); err == nil {
+		run.Ledger = &paybatch.InputFile{Path: f.ledger, SHA256: sha}
 	}
-	return nil
-}
-
-// writeFileAtomic writes b to a temporary file beside path and renames it
-// into place, so a reader never sees half a file.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
+	written, err := writeOutputs(ctx, e, r, run, sum, nil, reportOutputs{
+		XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo,
+	})
+	for _, p := range written {
+		fmt.Fprintln(e.stderr, "wrote", p)
 	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return err
 }
 
 // printSummary renders the summary as a table: one line per category with
@@ -181,29 +156,13 @@ func printSummary(w io.Writer, sum paybatch.Summary) {
 	fmt.Fprintln(tw, "CATEGORY\tCOUNT\tTOTALS\t")
 	for _, c := range paybatch.Categories {
 		ct := sum.Categories[c]
-		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", c, ct.Count, formatTotals(ct.Totals))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", c, ct.Count, ct.Totals.String())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "ledger totals\t%s\n", formatTotals(sum.LedgerTotals))
-	fmt.Fprintf(tw, "provider totals (done)\t%s\n", formatTotals(sum.ProviderTotals))
-	fmt.Fprintf(tw, "difference (ledger - provider)\t%s\n", formatTotals(sum.Difference()))
+	fmt.Fprintf(tw, "ledger totals\t%s\n", sum.LedgerTotals.String())
+	fmt.Fprintf(tw, "provider totals (done)\t%s\n", sum.ProviderTotals.String())
+	fmt.Fprintf(tw, "difference (ledger - provider)\t%s\n", sum.Difference().String())
 	tw.Flush()
-}
-
-func formatTotals(t paybatch.Totals) string {
-	if len(t) == 0 {
-		return "-"
-	}
-	codes := make([]string, 0, len(t))
-	for c := range t {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	parts := make([]string, len(codes))
-	for i, c := range codes {
-		parts[i] = c + " " + t[c].String()
-	}
-	return strings.Join(parts, "  ")
 }

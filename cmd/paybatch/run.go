@@ -20,7 +20,6 @@ import (
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
-	"github.com/paybatch/paybatch/writers"
 )
 
 func newRunCmd(e *env) *cobra.Command {
@@ -217,7 +216,7 @@ func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
 			}
 			exceptions = true
 		}
-		say("submitting %s: %d rows (%s)", in, rep.Valid, totalsText(rep.Totals))
+		say("submitting %s: %d rows (%s)", in, rep.Valid, rep.Totals.String())
 		stop := progressReporter(e, &cfg, rep.Valid)
 		res, runErr := pipeline.Submit(ctx, j, client, validRows(ctx, []string{in}, opts, rep), cfg)
 		stop()
@@ -315,78 +314,25 @@ func reconcileAndReport(ctx context.Context, e *env, plan *jobPlan, run paybatch
 		return sum, paybatch.Exit(paybatch.ExitAborted, err)
 	}
 
-	report := writers.Report{
-		Run: run, Summary: sum,
-		Exceptions: r.Rows(ctx, exceptionCategories()...),
-		Matched:    r.Rows(ctx, paybatch.CatMatched),
-		Rejected:   rowErrors(rejects),
-	}
-	out.Report = filepath.Join(plan.Outputs, "report.xlsx")
-	if err := writers.WriteXLSX(ctx, out.Report, report, writers.XLSXOptions{}); err != nil {
-		return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("report: %w", err))
-	}
+	o := reportOutputs{XLSX: filepath.Join(plan.Outputs, "report.xlsx"), EmailTo: plan.EmailTo, MaxAttachment: plan.MaxAttachment}
 	for _, x := range plan.Exports {
 		switch x {
 		case "csv":
-			report.Exceptions, report.Matched, report.Rejected = r.Rows(ctx, exceptionCategories()...), r.Rows(ctx, paybatch.CatMatched), rowErrors(rejects)
-			files, err := writers.WriteCSV(ctx, filepath.Join(plan.Outputs, "csv"), report)
-			if err != nil {
-				return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("csv export: %w", err))
-			}
-			out.Exports = append(out.Exports, files...)
+			o.CSVDir = filepath.Join(plan.Outputs, "csv")
 		case "parquet":
-			files, err := r.ExportParquet(ctx, filepath.Join(plan.Outputs, "parquet"))
-			if err != nil {
-				return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("parquet export: %w", err))
-			}
-			out.Exports = append(out.Exports, files...)
+			o.ParquetDir = filepath.Join(plan.Outputs, "parquet")
 		case "json":
-			p := filepath.Join(plan.Outputs, "summary.json")
-			err := writers.WriteFileAtomic(p, func(w io.Writer) error {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(sum)
-			})
-			if err != nil {
-				return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("json export: %w", err))
-			}
-			out.Exports = append(out.Exports, p)
+			o.JSON = filepath.Join(plan.Outputs, "summary.json")
 		}
 	}
-	if len(plan.EmailTo) > 0 {
-		mc, err := writers.MailConfigFromEnv(e.getenv, plan.EmailTo)
-		if err != nil {
-			return sum, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("e-mail: %w", err))
-		}
-		if plan.MaxAttachment > 0 {
-			mc.MaxAttachment = plan.MaxAttachment
-		}
-		if err := writers.SendReport(ctx, mc, writers.MailReport{Run: run, Summary: sum, XLSXPath: out.Report}); err != nil {
-			return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("e-mail: %w (the report is at %s)", err, out.Report))
-		}
-		out.Emailed = plan.EmailTo
+	out.Report = o.XLSX
+	written, err := writeOutputs(ctx, e, r, run, sum, rejects, o)
+	if err != nil {
+		return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%w (the journal is final; re-run reconcile to retry the outputs)", err))
 	}
+	out.Exports = written[1:]
+	out.Emailed = plan.EmailTo
 	return sum, nil
-}
-
-func exceptionCategories() []paybatch.Category {
-	var out []paybatch.Category
-	for _, c := range paybatch.Categories {
-		if c != paybatch.CatMatched {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func rowErrors(errs []paybatch.RowError) func(yield func(paybatch.RowError, error) bool) {
-	return func(yield func(paybatch.RowError, error) bool) {
-		for _, re := range errs {
-			if !yield(re, nil) {
-				return
-			}
-		}
-	}
 }
 
 func fileSHA256(path string) (string, error) {

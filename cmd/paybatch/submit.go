@@ -380,7 +380,7 @@ func printResult(w io.Writer, res pipeline.Result, rejected int, journal string)
 		if n := res.States[st]; n > 0 {
 			fmt.Fprintf(w, "  %-9s %d", st, n)
 			if t := res.Totals[st]; len(t) > 0 {
-				fmt.Fprintf(w, "  %s", totalsText(t))
+				fmt.Fprintf(w, "  %s", t.String())
 			}
 			fmt.Fprintln(w)
 		}
@@ -399,15 +399,6 @@ func printResult(w io.Writer, res pipeline.Result, rejected int, journal string)
 	}
 	fmt.Fprintf(w, "requests: %d, retries: %d, rate-limited: %d, elapsed %s\njournal: %s\n",
 		res.Requests, res.Retries, res.RateLimited, res.Elapsed.Round(time.Millisecond), journal)
-}
-
-func totalsText(t paybatch.Totals) string {
-	var parts []string
-	for c, m := range t {
-		parts = append(parts, m.String()+" "+c)
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ", ")
 }
 
 // progressReporter shows a live bar when stderr is a terminal, otherwise a

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/reconcile"
+	"github.com/paybatch/paybatch/writers"
+)
+
+// reportOutputs says what to write once a reconciliation has run. Empty
+// fields are skipped. Both `reconcile` and `run` write through it.
+type reportOutputs struct {
+	XLSX          string // the workbook
+	CSVDir        string // one CSV per category
+	ParquetDir    string // one Parquet file per non-empty category
+	JSON          string // the summary; "-" is stdout
+	EmailTo       []string
+	MaxAttachment int64 // 0 → the mail library's default
+}
+
+// writeOutputs writes the report, the exports and the e-mail, in that order,
+// so the mail can attach the finished workbook. It returns the files written.
+func writeOutputs(ctx context.Context, e *env, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o reportOutputs) ([]string, error) {
+	var written []string
+	report := func() writers.Report {
+		// Fresh iterators each time: every writer reads them once.
+		return writers.Report{
+			Run: run, Summary: sum,
+			Exceptions: r.Rows(ctx, exceptionCategories()...),
+			Matched:    r.Rows(ctx, paybatch.CatMatched),
+			Rejected:   rowErrors(rejects),
+		}
+	}
+	if o.XLSX != "" {
+		if err := writers.WriteXLSX(ctx, o.XLSX, report(), writers.XLSXOptions{}); err != nil {
+			return written, fmt.Errorf("report %s: %w", o.XLSX, err)
+		}
+		written = append(written, o.XLSX)
+	}
+	if o.CSVDir != "" {
+		files, err := writers.WriteCSV(ctx, o.CSVDir, report())
+		if err != nil {
+			return written, fmt.Errorf("csv export: %w", err)
+		}
+		written = append(written, files...)
+	}
+	if o.ParquetDir != "" {
+		files, err := r.ExportParquet(ctx, o.ParquetDir)
+		if err != nil {
+			return written, fmt.Errorf("parquet export: %w", err)
+		}
+		written = append(written, files...)
+	}
+	if o.JSON != "" {
+		encode := func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(sum)
+		}
+		if o.JSON == "-" {
+			if err := encode(e.stdout); err != nil {
+				return written, fmt.Errorf("json: %w", err)
+			}
+		} else {
+			if err := writers.WriteFileAtomic(o.JSON, encode); err != nil {
+				return written, fmt.Errorf("json %s: %w", o.JSON, err)
+			}
+			written = append(written, o.JSON)
+		}
+	}
+	if len(o.EmailTo) > 0 {
+		mc, err := writers.MailConfigFromEnv(e.getenv, o.EmailTo)
+		if err != nil {
+			return written, fmt.Errorf("e-mail: %w", err)
+		}
+		if o.MaxAttachment > 0 {
+			mc.MaxAttachment = o.MaxAttachment
+		}
+		if err := writers.SendReport(ctx, mc, writers.MailReport{Run: run, Summary: sum, XLSXPath: o.XLSX}); err != nil {
+			return written, fmt.Errorf("e-mail: %w", err)
+		}
+	}
+	return written, nil
+}
+
+func exceptionCategories() []paybatch.Category {
+	var out []paybatch.Category
+	for _, c := range paybatch.Categories {
+		if c != paybatch.CatMatched {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func rowErrors(errs []paybatch.RowError) func(yield func(paybatch.RowError, error) bool) {
+	return func(yield func(paybatch.RowError, error) bool) {
+		for _, re := range errs {
+			if !yield(re, nil) {
+				return
+			}
+		}
+	}
+}
