@@ -167,6 +167,11 @@ func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
 		}
 		todo = append(todo, in)
 	}
+	if counts, err := j.Counts(ctx); err == nil {
+		for _, c := range counts {
+			m.RowsByState[string(c.State)] += int64(c.Rows)
+		}
+	}
 	if len(todo) == 0 {
 		say("nothing new: %d input file(s), all already processed; nothing sent", len(inputs))
 		return finish(nil)
@@ -245,6 +250,7 @@ func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
 		out.Processed = append(out.Processed, in)
 	}
 	if counts, err := j.Counts(ctx); err == nil {
+		clear(m.RowsByState)
 		for _, c := range counts {
 			m.RowsByState[string(c.State)] += int64(c.Rows)
 		}
@@ -265,7 +271,9 @@ func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
 	}
 	out.Exceptions = total - sum.Categories[paybatch.CatMatched].Count
 	m.Exceptions = out.Exceptions
-	printSummary(e.stdout, sum)
+	if !e.quiet {
+		printSummary(e.stdout, sum)
+	}
 	say("report: %s", out.Report)
 	if len(out.Refused) > 0 && len(out.Processed) == 0 {
 		return finish(paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("no input could be submitted: %s", strings.Join(out.Refused, ", "))))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
 
@@ -115,7 +114,7 @@ func pollJournal(cmd *cobra.Command, e *env, j *pipeline.Journal, ef *engineFlag
 		}
 		pacer := pipeline.NewPacer(cfg.Limits())
 		cfg.Pacer = pacer
-		cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		cfg.Logger = e.log
 		client, err := newProvider(e, p, pacer)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)

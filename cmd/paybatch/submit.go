@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
@@ -239,8 +236,7 @@ holds the journal.`,
 				}
 			}
 
-			logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			cfg.Logger = logger
+			cfg.Logger = e.log
 			stopProgress := progressReporter(e, &cfg, rep.Valid)
 			res, runErr := pipeline.Submit(ctx, j, client, validRows(ctx, args, opts, rep), cfg)
 			stopProgress()
@@ -404,7 +400,10 @@ func printResult(w io.Writer, res pipeline.Result, rejected int, journal string)
 // progressReporter shows a live bar when stderr is a terminal, otherwise a
 // structured log line every 5 s. It returns the function that stops it.
 func progressReporter(e *env, cfg *pipeline.Config, total int) func() {
-	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if e.quiet {
+		return func() {}
+	}
+	if isTerminal(e.stderr) {
 		var bar *progressbar.ProgressBar
 		phase := ""
 		cfg.ProgressEvery = 200 * time.Millisecond
@@ -429,7 +428,7 @@ func progressReporter(e *env, cfg *pipeline.Config, total int) func() {
 			}
 		}
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, nil))
+	log := e.log
 	cfg.ProgressEvery = 5 * time.Second
 	cfg.Progress = func(p pipeline.Progress) {
 		rate := 0.0
