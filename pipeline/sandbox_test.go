@@ -424,7 +424,7 @@ func stormRun(t *testing.T, stripRate bool) int {
 	}
 	// Nothing may leave between a 429's arrival and its Retry-After (with
 	// slack for requests that had already passed the gate when it arrived).
-	slack := 10 * time.Millisecond
+	slack := 20 * time.Millisecond
 	if raceEnabled {
 		slack = 50 * time.Millisecond
 	}
