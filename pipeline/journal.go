@@ -194,10 +194,8 @@ type Journal struct {
 
 // OpenJournal opens (creating if needed) the journal at path.
 func OpenJournal(ctx context.Context, path string) (*Journal, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if _, err := os.Stat(dir); err != nil {
-			return nil, fmt.Errorf("journal %s: %w", path, err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
 	lk := flock.New(path + ".lock")
 	ok, err := lk.TryLock()
