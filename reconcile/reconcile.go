@@ -50,7 +50,7 @@ type Options struct {
 	// memory. The reconcile tables in an existing file are replaced.
 	Path string
 	// MemoryLimit bounds the reconcile's memory, e.g. "512MB", "4GB"
-	// (default DefaultMemoryLimit). DuckDB's memory_limit is set to 75% of it
+	// (default DefaultMemoryLimit). DuckDB's memory_limit is set to 65% of it
 	// (the rest is headroom for what DuckDB does not count); beyond that
 	// DuckDB spills to TempDir.
 	MemoryLimit string
