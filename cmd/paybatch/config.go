@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
 )
 
 // jobConfig is job.yaml as written. Secrets are never in it: only the names
@@ -189,7 +190,7 @@ func (c jobConfig) resolve(configPath string) (*jobPlan, error) {
 	}
 	for name, v := range map[string]string{"limits.rate": p.Rate, "limits.status_rate": p.StatusRate} {
 		if v != "" {
-			if _, _, err := parseRateSpec(v); err != nil {
+			if _, err := pipeline.ParseLimit(v); err != nil {
 				bad("%s: %v", name, err)
 			}
 		}
@@ -285,21 +286,4 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 10MiB", s)
 	}
 	return n * mult, nil
-}
-
-// parseRateSpec reads "N/DURATION" such as "50/1s" or "1000/60s".
-func parseRateSpec(s string) (int, time.Duration, error) {
-	n, d, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok {
-		return 0, 0, fmt.Errorf("%q is not N/DURATION (e.g. 50/1s)", s)
-	}
-	var count int
-	if _, err := fmt.Sscan(n, &count); err != nil || count <= 0 {
-		return 0, 0, fmt.Errorf("%q: N must be a positive whole number", s)
-	}
-	dur, err := time.ParseDuration(d)
-	if err != nil || dur <= 0 {
-		return 0, 0, fmt.Errorf("%q: DURATION must be positive, such as 1s or 60s", s)
-	}
-	return count, dur, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
 )
 
 // lockJournal takes the per-journal lock that stops two overlapping runs
@@ -27,4 +30,17 @@ func lockJournal(journal string) (unlock func(), err error) {
 		return nil, paybatch.Exit(paybatch.ExitLocked, fmt.Errorf("another paybatch run is using journal %s (lock %s held); this run did nothing — wait for it to finish", journal, l.Path()))
 	}
 	return func() { _ = l.Unlock() }, nil
+}
+
+// openJournal opens the journal, mapping "another process has it" to exit 4
+// and anything else to a usage error (a bad path, not a journal).
+func openJournal(ctx context.Context, path string) (*pipeline.Journal, error) {
+	j, err := pipeline.OpenJournal(ctx, path)
+	switch {
+	case errors.Is(err, pipeline.ErrLocked):
+		return nil, paybatch.Exit(paybatch.ExitLocked, err)
+	case err != nil:
+		return nil, paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	return j, nil
 }

@@ -135,12 +135,9 @@ func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
 		inputs = plan.Inputs
 	}
 
-	j, err := pipeline.OpenJournal(ctx, plan.Journal)
+	j, err := openJournal(ctx, plan.Journal)
 	if err != nil {
-		if errors.Is(err, pipeline.ErrLocked) {
-			return finish(paybatch.Exit(paybatch.ExitLocked, err))
-		}
-		return finish(paybatch.Exit(paybatch.ExitUsage, err))
+		return finish(err)
 	}
 	journalOpen := true
 	defer func() {

@@ -45,12 +45,9 @@ failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.
 			if _, err := os.Stat(journalPath); err != nil {
 				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("journal: %w", err))
 			}
-			j, err := pipeline.OpenJournal(ctx, journalPath)
+			j, err := openJournal(ctx, journalPath)
 			if err != nil {
-				if errors.Is(err, pipeline.ErrLocked) {
-					return paybatch.Exit(paybatch.ExitLocked, err)
-				}
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return err
 			}
 			defer j.Close()
 

@@ -222,12 +222,9 @@ holds the journal.`,
 			if journalPath == "" {
 				journalPath = args[0] + ".journal.duckdb"
 			}
-			j, err := pipeline.OpenJournal(ctx, journalPath)
+			j, err := openJournal(ctx, journalPath)
 			if err != nil {
-				if errors.Is(err, pipeline.ErrLocked) {
-					return paybatch.Exit(paybatch.ExitLocked, err)
-				}
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return err
 			}
 			defer j.Close()
 			if rep.Rejected > 0 {
