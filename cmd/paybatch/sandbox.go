@@ -15,6 +15,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
@@ -25,6 +26,8 @@ func newSandboxCmd(e *env) *cobra.Command {
 		allowRemote                     bool
 		srPayments, srStatus, srOverall string
 		srSettle                        time.Duration
+		spLimit                         string
+		spSubmit, spSettle              time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -34,6 +37,7 @@ so a batch can be rehearsed before it moves real money:
 
   SmartRetry   /v1/…, /health/…     x-api-key: sr_test_key   terminals ABC123, TERM01
   SmarterPay   /service.svc/…       Authorization: Bearer sp_test_token
+                                    (sp_expired_token answers 498)
   Sandbox      GET /_sandbox/operations  every operation actually executed
                GET /_sandbox/stats       requests, executed, replayed, rate_limited, faults.*
                GET /_sandbox/fixtures    the seeded transactions and mandates
@@ -47,12 +51,15 @@ hang holds the request until the client gives up, latency delays it.
 
 SmartRetry decline triggers (amount's minor units modulo 100): 51 declined at
 once (accepted:false), 52 accepted then DECLINED, 53 accepted then ERROR; card
-4000000000000002 declines a sale.`,
+4000000000000002 declines a sale. SmarterPay payments and credits fail by the
+amount in pence modulo 100 (51, 52, 53); collection dates roll forward to the
+next collectable banking day (England & Wales).`,
 		Example: `  paybatch sandbox --addr 127.0.0.1:8080
   curl -s -H 'x-api-key: sr_test_key' -H 'Content-Type: application/json' \
        -H 'Idempotency-Key: refund-0001' http://127.0.0.1:8080/v1/payments/refund/ABC123 \
        -d '{"transaction_reference_id":"TXS00001","order_reference_id":"ORS00001","merchant_transaction_id":"refund-0001","amount":25.00}'
-  paybatch sandbox --faults 'lost=0.05,5xx=0.05' --seed 7 --smartretry-payments-limit 20/1s`,
+  paybatch sandbox --faults 'lost=0.05,5xx=0.05' --seed 7 --smartretry-payments-limit 20/1s \
+       --smarterpay-limit 100/10s --smarterpay-submit-delay 1s --smarterpay-settle-delay 1s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts := sandbox.Options{Seed: seed, Faults: faults, Now: e.now}
@@ -68,6 +75,17 @@ once (accepted:false), 52 accepted then DECLINED, 53 accepted then ERROR; card
 			}
 			opts.SmartRetry.SettleAfter, err = delayFlag("--smartretry-settle-delay", srSettle)
 			if err != nil {
+				return err
+			}
+			spRate, err := rateFlag("--smarterpay-limit", spLimit)
+			if err != nil {
+				return err
+			}
+			opts.SmarterPay.Limit, opts.SmarterPay.Window = spRate.Limit, spRate.Window
+			if opts.SmarterPay.SubmitAfter, err = delayFlag("--smarterpay-submit-delay", spSubmit); err != nil {
+				return err
+			}
+			if opts.SmarterPay.SettleAfter, err = delayFlag("--smarterpay-settle-delay", spSettle); err != nil {
 				return err
 			}
 			if fixtures != "" {
@@ -101,6 +119,9 @@ once (accepted:false), 52 accepted then DECLINED, 53 accepted then ERROR; card
 	f.StringVar(&srStatus, "smartretry-status-limit", "500/1s", "SmartRetry status queries per API key (N/DURATION)")
 	f.StringVar(&srOverall, "smartretry-overall-limit", "1000/1s", "SmartRetry requests of any kind per API key (N/DURATION)")
 	f.DurationVar(&srSettle, "smartretry-settle-delay", smartretry.DefaultSettleAfter, "how long SmartRetry operations stay PROCESSING (0: final at once)")
+	f.StringVar(&spLimit, "smarterpay-limit", "1000/60s", "SmarterPay requests per bearer token (N/DURATION)")
+	f.DurationVar(&spSubmit, "smarterpay-submit-delay", smarterpay.DefaultSubmitAfter, "how long SmarterPay payments stay pending_submission (0: at once)")
+	f.DurationVar(&spSettle, "smarterpay-settle-delay", smarterpay.DefaultSettleAfter, "how long SmarterPay payments then stay submitted before successful/failed (0: at once)")
 	return cmd
 }
 
@@ -163,7 +184,7 @@ func serveSandbox(ctx context.Context, e *env, addr string, srv *sandbox.Server,
   Faults      %s
 Stop with Ctrl-C.
 `, base, base, smartretry.TestAPIKey, strings.Join([]string{smartretry.TestTerminal, smartretry.TestTerminal2}, ", "),
-		base, sandboxSPToken, base, faults)
+		base, smarterpay.DefaultToken, base, faults)
 
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -186,6 +207,3 @@ Stop with Ctrl-C.
 	fmt.Fprintln(e.stdout, "paybatch sandbox stopped")
 	return nil
 }
-
-// sandboxSPToken is the SmarterPay sandbox's default bearer token.
-const sandboxSPToken = "sp_test_token"

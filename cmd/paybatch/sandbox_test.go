@@ -68,7 +68,8 @@ func TestSandboxCommandServesAndStops(t *testing.T) {
 	dir := t.TempDir()
 	fx := filepath.Join(dir, "fx.json")
 	os.WriteFile(fx, []byte(`{"smartretry":{"transactions":[{"transaction_id":"TXF00001","order_id":"ORF00001","terminal":"ABC123","type":"sale","amount":"10.00","currency":"USD"}]}}`), 0o600)
-	base, stop, done, out := startSandboxCmd(t, "--fixtures", fx, "--smartretry-payments-limit", "2/1m", "--smartretry-settle-delay", "0")
+	base, stop, done, out := startSandboxCmd(t, "--fixtures", fx, "--smartretry-payments-limit", "2/1m", "--smartretry-settle-delay", "0",
+		"--smarterpay-limit", "1/1m", "--smarterpay-submit-delay", "0", "--smarterpay-settle-delay", "0")
 	for _, want := range []string{"sr_test_key", "ABC123, TERM01", "sp_test_token", "/_sandbox/operations"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
@@ -92,6 +93,19 @@ func TestSandboxCommandServesAndStops(t *testing.T) {
 	post("b")
 	if r := post("c"); r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("limit flag not applied: %d", r.StatusCode)
+	}
+	// SmarterPay is mounted, its limit flag applied (1 per minute).
+	for i, want := range []int{200, 429} {
+		req, _ := http.NewRequest("GET", base+"/service.svc/mandate", nil)
+		req.Header.Set("Authorization", "Bearer sp_test_token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("smarterpay request %d: %d, want %d", i, resp.StatusCode, want)
+		}
 	}
 	resp, err := http.Get(base + "/v1/payments/status/ABC123/TXF00001")
 	if err == nil {
@@ -122,6 +136,8 @@ func TestSandboxCommandRefusesBadInput(t *testing.T) {
 		{[]string{"sandbox", "--faults", "boom=1"}, "unknown fault"},
 		{[]string{"sandbox", "--smartretry-payments-limit", "fast"}, "--smartretry-payments-limit"},
 		{[]string{"sandbox", "--smartretry-settle-delay", "-1s"}, "negative"},
+		{[]string{"sandbox", "--smarterpay-limit", "10"}, "--smarterpay-limit"},
+		{[]string{"sandbox", "--smarterpay-settle-delay", "-2s"}, "negative"},
 		{[]string{"sandbox", "--fixtures", "/does/not/exist.json"}, "--fixtures"},
 	}
 	for _, tt := range tests {
@@ -137,7 +153,7 @@ func TestSandboxHelpListsCredentials(t *testing.T) {
 	if err := run(context.Background(), []string{"sandbox", "--help"}, env{stdout: &out, stderr: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sr_test_key", "ABC123, TERM01", "sp_test_token", "--faults", "--allow-remote", "Examples:", "4000000000000002"} {
+	for _, want := range []string{"sr_test_key", "ABC123, TERM01", "sp_test_token", "--faults", "--allow-remote", "Examples:", "4000000000000002", "--smarterpay-limit", "--smarterpay-submit-delay", "--smarterpay-settle-delay"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
 		}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	// SmartRetry holds limits, delays and hooks of the SmartRetry sandbox;
 	// its Now, Ops, Stats, Fixtures and Seed are set by New.
 	SmartRetry smartretry.SandboxConfig
+	// SmarterPay holds the limit, status clock and hooks of the SmarterPay
+	// sandbox; its Now, Ops, Stats and Mandates are set by New.
+	SmarterPay smarterpay.SandboxConfig
 }
 
 // Fixtures is the --fixtures file format and the body of
@@ -49,7 +53,7 @@ type Fixtures struct {
 		Transactions []smartretry.TransactionFixture `json:"transactions"`
 	} `json:"smartretry"`
 	SmarterPay struct {
-		Mandates []json.RawMessage `json:"mandates"`
+		Mandates []smarterpay.MandateFixture `json:"mandates"`
 	} `json:"smarterpay"`
 }
 
@@ -57,6 +61,7 @@ type Fixtures struct {
 func DefaultFixtures() *Fixtures {
 	f := &Fixtures{}
 	f.SmartRetry.Transactions = smartretry.DefaultFixtures()
+	f.SmarterPay.Mandates = smarterpay.DefaultMandates()
 	return f
 }
 
@@ -97,6 +102,9 @@ func (f *Fixtures) Validate() error {
 	if err := smartretry.ValidateFixtures(f.SmartRetry.Transactions); err != nil {
 		errs = append(errs, fmt.Errorf("fixtures: %w", err))
 	}
+	if err := smarterpay.CheckFixtures(f.SmarterPay.Mandates); err != nil {
+		errs = append(errs, fmt.Errorf("fixtures: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -107,6 +115,7 @@ type Server struct {
 	stats  *sim.Stats
 	faults *sim.Faults
 	sr     *smartretry.Sandbox
+	sp     *smarterpay.Sandbox
 	api    http.Handler // providers behind faults
 }
 
@@ -134,12 +143,19 @@ func New(opts Options) (*Server, error) {
 	}
 	s.sr = smartretry.NewSandbox(src)
 
+	spc := opts.SmarterPay
+	spc.Now, spc.Ops, spc.Stats = opts.Now, s.ops, s.stats
+	spc.Mandates = opts.Fixtures.SmarterPay.Mandates
+	if spc.Mandates == nil {
+		spc.Mandates = []smarterpay.MandateFixture{}
+	}
+	s.sp = smarterpay.NewSandbox(spc)
+
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", s.sr)
 	mux.Handle("/health", s.sr)
 	mux.Handle("/health/", s.sr)
-	// SmarterPay mounts at /service.svc/ (see mountSmarterPay).
-	s.mountSmarterPay(mux)
+	mux.Handle(smarterpay.BasePath+"/", s.sp)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found",
 			"detail": fmt.Sprintf("no endpoint %s; SmartRetry is under /v1/ and /health/, SmarterPay under /service.svc/, the sandbox under /_sandbox/", r.URL.Path)})
@@ -147,9 +163,6 @@ func New(opts Options) (*Server, error) {
 	s.api = faults.Wrap(mux, s.stats)
 	return s, nil
 }
-
-// mountSmarterPay is where the SmarterPay sandbox joins the server.
-func (s *Server) mountSmarterPay(mux *http.ServeMux) {}
 
 // ServeHTTP routes /_sandbox/ to the control endpoints and everything else
 // to the providers (behind faults).
@@ -203,10 +216,7 @@ func (s *Server) Stats() map[string]int64 { return s.stats.Snapshot() }
 func (s *Server) Fixtures() *Fixtures {
 	f := &Fixtures{}
 	f.SmartRetry.Transactions = s.sr.Fixtures()
-	f.SmarterPay.Mandates = s.opts.Fixtures.SmarterPay.Mandates
-	if f.SmarterPay.Mandates == nil {
-		f.SmarterPay.Mandates = []json.RawMessage{}
-	}
+	f.SmarterPay.Mandates = s.sp.Fixtures()
 	return f
 }
 
@@ -214,12 +224,16 @@ func (s *Server) Fixtures() *Fixtures {
 // windows, and returns every transaction and mandate to its fixture.
 func (s *Server) Reset() {
 	s.sr.Reset()
+	s.sp.Reset()
 	s.ops.Reset()
 	s.stats.Reset()
 }
 
 // SmartRetry returns the SmartRetry sandbox.
 func (s *Server) SmartRetry() *smartretry.Sandbox { return s.sr }
+
+// SmarterPay returns the SmarterPay sandbox.
+func (s *Server) SmarterPay() *smarterpay.Sandbox { return s.sp }
 
 // Close releases requests held by hang faults; call it before shutting the
 // HTTP server down.

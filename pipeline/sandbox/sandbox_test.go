@@ -70,6 +70,23 @@ func TestCurlScenario(t *testing.T) {
 	if last != 429 || lastHdr.Get("Retry-After") == "" {
 		t.Fatalf("limit: %d %v", last, lastHdr)
 	}
+	// SmarterPay: same key, another amount → 422; no token → 401.
+	sp := ts.URL + "/service.svc/payment"
+	spH := map[string]string{"Authorization": "Bearer sp_test_token", "Content-Type": "application/json", "Idempotency-Key": "INV-1"}
+	pay := `{"payment":{"mandate":"M01SANDBOX000000001","amount":2532,"collection_date":"2030-01-04","custom_reference":"INV-1"}}`
+	if s, _, b := do(t, "POST", sp, pay, spH); s != 201 {
+		t.Fatalf("smarterpay payment: %d %s", s, b)
+	}
+	if s, h, _ := do(t, "POST", sp, pay, spH); s != 201 || h.Get("idempotency-replay") != "true" {
+		t.Fatalf("smarterpay replay: %d %v", s, h)
+	}
+	if s, _, b := do(t, "POST", sp, strings.Replace(pay, "2532", "2533", 1), spH); s != 422 {
+		t.Fatalf("smarterpay other amount: %d %s", s, b)
+	}
+	if s, _, _ := do(t, "POST", sp, pay, map[string]string{"Content-Type": "application/json"}); s != 401 {
+		t.Fatalf("smarterpay no token: %d", s)
+	}
+
 	_, _, opsBody := do(t, "GET", ts.URL+"/_sandbox/operations", "", nil)
 	var ops []sim.Operation
 	if err := json.Unmarshal([]byte(opsBody), &ops); err != nil {
@@ -78,6 +95,9 @@ func TestCurlScenario(t *testing.T) {
 	count := map[string]int{}
 	for _, op := range ops {
 		count[op.IdempotencyKey]++
+	}
+	if count["INV-1"] != 1 || ops[len(ops)-1].Provider != "smarterpay" || ops[len(ops)-1].Reference != "INV-1" {
+		t.Fatalf("smarterpay operations %s", opsBody)
 	}
 	if count["refund-0001"] != 1 || ops[0].Provider != "smartretry" || ops[0].Amount != "25.00" || ops[0].Reference != "refund-0001" {
 		t.Fatalf("operations %s", opsBody)
@@ -88,7 +108,7 @@ func TestCurlScenario(t *testing.T) {
 	_, _, statsBody := do(t, "GET", ts.URL+"/_sandbox/stats", "", nil)
 	var stats map[string]int64
 	json.Unmarshal([]byte(statsBody), &stats)
-	if stats["replayed"] != 1 || stats["rate_limited"] != 4 || stats["executed"] != int64(len(ops)) || stats["requests"] < 9 {
+	if stats["replayed"] != 2 || stats["rate_limited"] != 4 || stats["executed"] != int64(len(ops)) || stats["requests"] < 13 {
 		t.Fatalf("stats %s", statsBody)
 	}
 }
@@ -100,6 +120,9 @@ func TestControlEndpoints(t *testing.T) {
 	var fx sandbox.Fixtures
 	if s != 200 || json.Unmarshal([]byte(b), &fx) != nil || len(fx.SmartRetry.Transactions) == 0 {
 		t.Fatalf("fixtures: %d %s", s, b)
+	}
+	if len(fx.SmarterPay.Mandates) == 0 || fx.SmarterPay.Mandates[0].ID == "" {
+		t.Fatalf("fixtures lack the SmarterPay mandates: %.300s", b)
 	}
 	if !strings.Contains(b, `"amount": "120.00"`) || !strings.Contains(b, `"smarterpay"`) {
 		t.Fatalf("fixtures body lacks exact string amounts or the smarterpay section: %.300s", b)
@@ -138,7 +161,18 @@ func TestResetRestoresState(t *testing.T) {
 	if s, _, _ := do(t, "POST", refund, strings.Replace(full, `"full"`, `"again"`, 1), srHeaders("again")); s != 409 {
 		t.Fatalf("second full refund: %d", s)
 	}
+	// Cancel a SmarterPay mandate; reset must bring it back.
+	spH := map[string]string{"Authorization": "Bearer sp_test_token", "Content-Type": "application/json"}
+	if s, _, b := do(t, "PUT", ts.URL+"/service.svc/mandate/M01SANDBOX000000001", `{"mandate":{"dd_status":"cancelled"}}`, spH); s >= 300 {
+		t.Fatalf("cancel mandate: %d %s", s, b)
+	}
+	if _, _, b := do(t, "GET", ts.URL+"/service.svc/mandate/M01SANDBOX000000001", "", spH); strings.Contains(b, "ongoing_collection") {
+		t.Fatalf("mandate not cancelled: %s", b)
+	}
 	do(t, "POST", ts.URL+"/_sandbox/reset", "", nil)
+	if _, _, b := do(t, "GET", ts.URL+"/service.svc/mandate/M01SANDBOX000000001", "", spH); !strings.Contains(b, "ongoing_collection") {
+		t.Fatalf("mandate not restored: %s", b)
+	}
 	if len(ts.Server.Operations()) != 0 {
 		t.Fatal("operations kept")
 	}
@@ -166,6 +200,7 @@ func TestLoadFixtures(t *testing.T) {
 		"excess decimals": strings.Replace(good, `"120.00"`, `"120.001"`, 1),
 		"bad type":        strings.Replace(good, `"sale"`, `"refund"`, 1),
 		"short id":        strings.Replace(good, `"TXS00001"`, `"TX1"`, 1),
+		"bad mandate":     `{"smarterpay":{"mandates":[{"id":"M1","auddis":"","dd_status":"ongoing_collection","bank_account":"B"}]}}`,
 	}
 	for name, in := range bad {
 		if _, err := sandbox.LoadFixtures(strings.NewReader(in)); err == nil {
