@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -115,17 +114,6 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// IsLoopbackHost reports whether host names this machine without a DNS
-// lookup: "localhost" or a loopback IP literal.
-func IsLoopbackHost(host string) bool {
-	h := strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 // Validate checks the configuration, refusing clear-text SMTP to anything
 // but a loopback host.
 func (c MailConfig) Validate() error {
@@ -141,7 +129,7 @@ func (c MailConfig) Validate() error {
 	switch c.TLS {
 	case "", TLSStartTLS, TLSImplicit:
 	case TLSNone:
-		if !IsLoopbackHost(c.Host) {
+		if !paybatch.IsLoopbackHost(c.Host) {
 			return fmt.Errorf("SMTP_HOST %q is not a loopback host: paybatch refuses to send reports over unencrypted SMTP; use STARTTLS (SMTP_TLS=starttls, usually port 587) or TLS (SMTP_TLS=tls, port 465)", c.Host)
 		}
 	default:
@@ -224,7 +212,7 @@ func newMailClient(cfg MailConfig) (*mail.Client, int, error) {
 		opts = append(opts, mail.WithSSL())
 	case mode == TLSNone:
 		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
-	case mode == "" && IsLoopbackHost(cfg.Host):
+	case mode == "" && paybatch.IsLoopbackHost(cfg.Host):
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
 	default:
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
@@ -237,7 +225,7 @@ func newMailClient(cfg MailConfig) (*mail.Client, int, error) {
 		// text, where go-mail's auto-discovery refuses PLAIN; PLAIN to
 		// localhost is what such relays take.
 		auth := mail.SMTPAuthAutoDiscover
-		if IsLoopbackHost(cfg.Host) {
+		if paybatch.IsLoopbackHost(cfg.Host) {
 			auth = mail.SMTPAuthPlain
 		}
 		opts = append(opts, mail.WithSMTPAuth(auth),

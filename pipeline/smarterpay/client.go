@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -69,18 +68,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if base == "" {
 		base = DefaultBaseURL
 	}
-	u, err := url.Parse(base)
+	u, err := paybatch.ParseEndpoint(base)
 	if err != nil {
-		return nil, fmt.Errorf("smarterpay: base URL %q: %w", base, err)
-	}
-	switch {
-	case u.Scheme == "https" && u.Host != "":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
-	default:
-		return nil, fmt.Errorf("smarterpay: base URL %q: must be https:// (plain http:// only to a loopback host)", base)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("smarterpay: base URL %q: must not carry credentials, a query or a fragment", u.Redacted())
+		return nil, fmt.Errorf("smarterpay: base URL: %w", err)
 	}
 	if cfg.Token == "" {
 		return nil, errors.New("smarterpay: no bearer token (set it from the environment)")
@@ -99,14 +89,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		}
 	}
 	return &Client{base: strings.TrimRight(u.String(), "/"), token: cfg.Token, hc: hc, onRate: cfg.OnRate}, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // String never shows the token.

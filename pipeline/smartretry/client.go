@@ -48,21 +48,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if raw == "" {
 		raw = DefaultBaseURL
 	}
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	u, err := paybatch.ParseEndpoint(raw)
 	if err != nil {
-		return nil, fmt.Errorf("smartretry: base URL %q: %w", raw, err)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			return nil, fmt.Errorf("smartretry: base URL %q: plain http is allowed only to a loopback host; use https", raw)
-		}
-	default:
-		return nil, fmt.Errorf("smartretry: base URL %q: want an https:// URL", raw)
-	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" {
-		return nil, fmt.Errorf("smartretry: base URL %q: want scheme://host[:port][/path] without credentials or query", raw)
+		return nil, fmt.Errorf("smartretry: base URL: %w", err)
 	}
 	if cfg.APIKey == "" {
 		return nil, errors.New("smartretry: no API key (set it in the environment)")
@@ -81,17 +69,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 				MaxIdleConnsPerHost:   256,
 				ForceAttemptHTTP2:     true,
 			},
+			// Never follow a redirect: it would carry x-api-key to wherever it
+			// points (Go strips only Authorization and Cookie across hosts).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
 	return &Client{base: u, apiKey: cfg.APIKey, hc: hc, onRate: cfg.OnRate}, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // String describes the client without its API key.
