@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -138,6 +139,7 @@ func newSubmitCmd(e *env) *cobra.Command {
 	var (
 		kind, provider, journalPath, sheet string
 		dryRun, allowPartial, noPoll       bool
+		asJSON                             bool
 		decimalComma                       bool
 		ef                                 engineFlags
 	)
@@ -233,7 +235,13 @@ holds the journal.`,
 					}
 				}
 			}
-			printResult(e.stdout, res, rep.Rejected, j.Path())
+			if asJSON {
+				if err := writeResultJSON(e.stdout, res, rep.Rejected, j.Path()); err != nil {
+					return paybatch.Exit(paybatch.ExitAborted, err)
+				}
+			} else {
+				printResult(e.stdout, res, rep.Rejected, j.Path())
+			}
 			switch {
 			case errors.Is(runErr, pipeline.ErrAuth):
 				return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%w; check %s", runErr, credentialVar(prov)))
@@ -257,6 +265,7 @@ holds the journal.`,
 	f.StringVar(&kind, "kind", "", "batch kind: refund, capture, void, dd-payment or dd-credit (required)")
 	f.StringVar(&provider, "provider", "", "smartretry or smarterpay (default: the kind's provider)")
 	f.StringVar(&journalPath, "journal", "", "journal file (default: <first file>.journal.duckdb)")
+	f.BoolVar(&asJSON, "json", false, "print the run's result as JSON on stdout")
 	f.BoolVar(&dryRun, "dry-run", false, "validate and print counts, totals and the ETA; send nothing")
 	f.BoolVar(&allowPartial, "allow-partial", false, "submit the valid rows even when some are rejected (rejects go to the journal)")
 	f.BoolVar(&noPoll, "no-poll", false, "do not poll for final statuses (paybatch status does it later)")
@@ -424,4 +433,51 @@ func progressReporter(e *env, cfg *pipeline.Config, total int) func() {
 	}
 	_ = total
 	return func() {}
+}
+
+// writeResultJSON prints a run's result for scripts: counts by state and
+// outcome, exact totals per state and currency, conflicts and counters.
+func writeResultJSON(w io.Writer, res pipeline.Result, rejected int, journal string) error {
+	type conflictJSON struct {
+		MerchantTxID string `json:"merchant_transaction_id"`
+		File         string `json:"file"`
+		Sheet        string `json:"sheet,omitempty"`
+		Row          int    `json:"row"`
+		State        string `json:"journaled_state"`
+	}
+	out := struct {
+		Journal     string                       `json:"journal"`
+		Rows        int                          `json:"rows"`
+		New         int                          `json:"new"`
+		AlreadyDone int                          `json:"already_done"`
+		Duplicates  int                          `json:"duplicates"`
+		Rejected    int                          `json:"rejected_by_validation"`
+		States      map[string]int               `json:"states"`
+		Outcomes    map[string]int               `json:"outcomes"`
+		Totals      map[string]map[string]string `json:"totals"`
+		Conflicts   []conflictJSON               `json:"conflicts"`
+		Unresolved  int                          `json:"unresolved"`
+		Requests    int64                        `json:"requests"`
+		Retries     int64                        `json:"retries"`
+		RateLimited int64                        `json:"rate_limited"`
+		ElapsedMS   int64                        `json:"elapsed_ms"`
+	}{Journal: journal, Rows: res.Rows, New: res.New, AlreadyDone: res.AlreadyDone, Duplicates: res.Duplicates,
+		Rejected: rejected, States: map[string]int{}, Outcomes: map[string]int{}, Totals: map[string]map[string]string{},
+		Conflicts: []conflictJSON{}, Unresolved: res.Unresolved, Requests: res.Requests, Retries: res.Retries,
+		RateLimited: res.RateLimited, ElapsedMS: res.Elapsed.Milliseconds()}
+	for st, n := range res.States {
+		out.States[string(st)] = n
+	}
+	for o, n := range res.Outcomes {
+		out.Outcomes[string(o)] = n
+	}
+	for st, t := range res.Totals {
+		out.Totals[string(st)] = t.Strings()
+	}
+	for _, c := range res.Conflicts {
+		out.Conflicts = append(out.Conflicts, conflictJSON{c.MerchantTxID, c.Source.File, c.Source.Sheet, c.Source.Row, string(c.State)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }

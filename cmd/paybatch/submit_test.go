@@ -86,11 +86,24 @@ func TestSubmitCommandAgainstSandbox(t *testing.T) {
 		t.Errorf("%d operations executed, want %d", got, n)
 	}
 
-	// Re-run: a no-op.
+	// Re-run: a no-op, also as JSON for scripts.
 	before := ts.Server.Stats()["requests"]
 	out, _, code = runCLI(t, vars, "submit", "--kind", "refund", file)
 	if code != paybatch.ExitExceptions || !strings.Contains(out, "0 new, 30 already finished") {
 		t.Errorf("re-run exit %d:\n%s", code, out)
+	}
+	out, _, _ = runCLI(t, vars, "submit", "--kind", "refund", "--json", file)
+	var res struct {
+		New         int                          `json:"new"`
+		AlreadyDone int                          `json:"already_done"`
+		States      map[string]int               `json:"states"`
+		Totals      map[string]map[string]string `json:"totals"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("submit --json: %v\n%s", err, out)
+	}
+	if res.New != 0 || res.AlreadyDone != n || res.States["final"] != 29 || res.Totals["declined"]["USD"] != "10.51" {
+		t.Errorf("submit --json = %+v", res)
 	}
 	if d := ts.Server.Stats()["requests"] - before; d != 0 {
 		t.Errorf("re-run made %d requests", d)
