@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -94,6 +95,11 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 		PollDeadline: 30 * time.Second, Rate: "20/1s", SecretEnv: "SMARTRETRY_API_KEY", BaseURLEnv: "SMARTRETRY_BASE_URL",
 	}
 	demoEnv := *e
+	if !e.verbose {
+		// The demo prints its own short story; engine progress lines only
+		// with --verbose.
+		demoEnv.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	demoEnv.getenv = func(k string) string {
 		switch k {
 		case "SMARTRETRY_API_KEY":
@@ -107,8 +113,7 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 	if err != nil && paybatch.CodeOf(err) != paybatch.ExitExceptions {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nThe demo batch is built to show every kind of exception: %s says which row shows what.\n", filepath.Join(dir, "README.md"))
-	fmt.Fprintf(e.stdout, "Open the report: %s\n", out.Report)
+	fmt.Fprintf(e.stdout, "\nThe demo batch is built to show every kind of exception (%s says which row shows what).\nOpen the report above in Excel or LibreOffice; every file the demo used or wrote is in %s.\n", filepath.Join(dir, "README.md"), dir)
 	return nil
 }
 

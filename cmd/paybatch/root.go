@@ -27,9 +27,10 @@ type env struct {
 	now            func() time.Time
 
 	// Set by the root command before any subcommand runs.
-	log   *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)
-	quiet bool         // --quiet: print only errors
-	color bool         // false when NO_COLOR is set or stderr is not a terminal
+	log     *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)
+	quiet   bool         // --quiet: print only errors
+	verbose bool         // --verbose: debug detail
+	color   bool         // false when NO_COLOR is set or stderr is not a terminal
 }
 
 // run is the whole program minus process wiring: it parses args, runs the
@@ -90,7 +91,7 @@ Exit codes (every command):
 		if err != nil {
 			return paybatch.Exit(paybatch.ExitUsage, err)
 		}
-		e.log, e.quiet = l, lf.quiet
+		e.log, e.quiet, e.verbose = l, lf.quiet, lf.verbose
 		e.color = e.getenv("NO_COLOR") == "" && isTerminal(e.stderr)
 		return nil
 	}
