@@ -109,8 +109,7 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 		}
 		return e.getenv(k)
 	}
-	out, err := runJob(ctx, &demoEnv, plan)
-	if err != nil && paybatch.CodeOf(err) != paybatch.ExitExceptions {
+	if _, err := runJob(ctx, &demoEnv, plan); err != nil && paybatch.CodeOf(err) != paybatch.ExitExceptions {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nThe demo batch is built to show every kind of exception (%s says which row shows what).\nOpen the report above in Excel or LibreOffice; every file the demo used or wrote is in %s.\n", filepath.Join(dir, "README.md"), dir)
