@@ -57,6 +57,9 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 		return err
 	}
 	dir = abs
+	if err := resetDemoDir(dir); err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
 	if err := copyDemoData(dir); err != nil {
 		return paybatch.Exit(paybatch.ExitUsage, err)
 	}
@@ -138,4 +141,29 @@ func copyDemoData(dir string) error {
 		}
 		return os.WriteFile(dst, b, 0o644)
 	})
+}
+
+// resetDemoDir clears a previous demo's outputs from dir: a re-run in the
+// same --dir starts from scratch, because the sandbox it talks to is new each
+// time. A non-empty dir that is not a previous demo is refused rather than
+// written into.
+func resetDemoDir(dir string) error {
+	outputs := []string{"journal.duckdb", "journal.duckdb.wal", "journal.duckdb.lock", "journal.duckdb.run.lock",
+		"reconcile.duckdb", "reconcile.duckdb.wal", "report.xlsx", "summary.json", "csv", "parquet"}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo directory: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fixtures.json")); err != nil {
+		return fmt.Errorf("demo directory %s is not empty and holds no earlier demo; give an empty or new --dir", dir)
+	}
+	for _, name := range outputs {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("demo directory: %w", err)
+		}
+	}
+	return nil
 }

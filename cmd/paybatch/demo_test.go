@@ -26,6 +26,15 @@ func TestDemoEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout.String(), report) {
 		t.Errorf("demo output does not say where the report is:\n%s", stdout.String())
 	}
+	// Again in the same directory: a fresh run against a fresh sandbox,
+	// not "nothing new" from the previous run's journal.
+	stdout.Reset()
+	if err := run(context.Background(), []string{"demo", "--dir", dir}, env{stdout: &stdout, stderr: &stderr}); err != nil {
+		t.Fatalf("demo again in %s: %v\n%s", dir, err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "submitting") || strings.Contains(stdout.String(), "nothing new") {
+		t.Errorf("second demo in the same dir did not start afresh:\n%s", stdout.String())
+	}
 	f, err := excelize.OpenFile(report)
 	if err != nil {
 		t.Fatal(err)
