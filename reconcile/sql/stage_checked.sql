@@ -22,6 +22,10 @@ WITH s AS (
              THEN trim(merchant_transaction_id) ELSE coalesce(merchant_transaction_id, '') END AS id,
         CASE WHEN regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') THEN amount
              ELSE trim(coalesce(amount, ''), ' ' || chr(9) || chr(10) || chr(13)) END     AS amount,
+        -- typed: a Parquet DECIMAL(w<=18, s) or integer amount, read without
+        -- text: amount_v is its unscaled integer, amount_frac its scale s
+        amount_frac IS NOT NULL                                                AS typed,
+        amount_v, amount_frac, amount_present,
         upper(CASE WHEN starts_with(currency, ' ') OR ends_with(currency, ' ')
                    THEN trim(currency) ELSE coalesce(currency, '') END)               AS currency,
         CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END AS status_text,
@@ -36,10 +40,13 @@ p AS (
     SELECT s.*,
         lower(trim(coalesce(status_text, '')))                                 AS status_word,
         -- plain: optional sign, digits and at most one '.', at least one digit
-        regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)')          AS plain,
+        CASE WHEN typed THEN true
+             ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS plain,
+        CASE WHEN typed THEN NOT amount_present ELSE amount = '' END           AS amount_empty,
         -- digits after the '.', and the amount's digits as one integer:
         -- '12.5' → fraclen 1, v 125
-        CASE WHEN strpos(amount, '.') = 0 THEN 0
+        CASE WHEN typed THEN amount_frac
+             WHEN strpos(amount, '.') = 0 THEN 0
              ELSE length(amount) - strpos(amount, '.') END                     AS fraclen,
         c.exp,
         sv.class
@@ -49,10 +56,13 @@ p AS (
 ),
 b AS (
     SELECT p.*,
-        (id = '' AND amount = '' AND currency = '' AND status_word = '')       AS blank,
+        (id = '' AND amount_empty AND currency = '' AND status_word = '')      AS blank,
         -- v has at most length(amount) digits; scaled by 10^(exp - fraclen)
-        -- it stays below 10^18, inside BIGINT
-        CASE WHEN plain AND exp IS NOT NULL AND length(amount) + exp - fraclen <= 18
+        -- it stays below 10^18, inside BIGINT (typed: |v| < 10^14 before
+        -- scaling up; a larger amount is too large in any case)
+        CASE WHEN exp IS NULL THEN NULL
+             WHEN typed THEN CASE WHEN fraclen >= exp OR abs(amount_v) < 100000000000000 THEN amount_v END
+             WHEN plain AND length(amount) + exp - fraclen <= 18
              THEN TRY_CAST(replace(amount, '.', '') AS BIGINT) END             AS v
     FROM p
 ),
@@ -93,7 +103,7 @@ SELECT
             'reason': 'missing currency; give the ISO 4217 code, e.g. USD'}
         WHEN exp IS NULL THEN {'role': 'currency', 'value': currency,
             'reason': 'not an ISO 4217 currency code'}
-        WHEN amount = '' THEN {'role': 'amount', 'value': amount,
+        WHEN amount_empty THEN {'role': 'amount', 'value': '',
             'reason': 'missing amount'}
         WHEN NOT plain THEN {'role': 'amount', 'value': amount,
             'reason': 'not a plain decimal number (digits and one ''.'', no separators, symbols or exponent)'}
