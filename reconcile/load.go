@@ -103,8 +103,11 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		}
 	}
 	r.loads++
-	if err := setStageVars(ctx, conn, kind, firstRow, path, sheet, r.loads); err != nil {
+	if err := setStageVars(ctx, conn, kind, firstRow, r.loads); err != nil {
 		return err
+	}
+	if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, r.loads, path, sheet); err != nil {
+		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}
 	// One pass: the INSERT converts and checks every row; a row with a
 	// problem fails it whole (a NOT NULL constraint, see
@@ -562,12 +565,11 @@ func checkDuckDBFile(path string) error {
 
 // setStageVars tells sql/stage_checked.sql what the stage holds. DuckDB
 // variables belong to the connection, as does the load.
-func setStageVars(ctx context.Context, conn *sql.Conn, kind fileKind, firstRow int, path, sheet string, loadNo int) error {
+func setStageVars(ctx context.Context, conn *sql.Conn, kind fileKind, firstRow int, loadNo int) error {
 	for _, v := range []struct {
 		name string
 		val  any
-	}{{"stage_kind", string(kind)}, {"stage_first_row", firstRow}, {"stage_file", path},
-		{"stage_sheet", sheet}, {"stage_load_no", loadNo}} {
+	}{{"stage_kind", string(kind)}, {"stage_first_row", firstRow}, {"stage_load_no", loadNo}} {
 		// the name is one of ours; the value is a parameter
 		if _, err := conn.ExecContext(ctx, "SET VARIABLE "+v.name+" = ?", v.val); err != nil {
 			return fmt.Errorf("reconcile: %w", err)

@@ -2,7 +2,8 @@
 -- it can be loaded (ok), and otherwise the first problem found in it. Blank
 -- rows (no id, amount, currency or status) are marked and left out; they are
 -- not data. What the stage holds (kind, file, first row, load number) comes
--- from the variables the loader sets (SET VARIABLE stage_kind = ..., ...).
+-- from the variables the loader sets (SET VARIABLE stage_kind = ..., ...);
+-- the file and sheet are recorded once per load in the loads table.
 --
 -- Amount rule (the same as paybatch.ParseSignedMoney): optional sign, digits
 -- and at most one '.', no more significant decimals than the currency's
@@ -89,8 +90,6 @@ m2 AS (
 )
 SELECT
     m2.*,
-    getvariable('stage_file')    AS source_file,
-    getvariable('stage_sheet')   AS source_sheet,
     getvariable('stage_load_no') AS load_no,
     -- ok: the row can be loaded (every problem below is excluded)
     NOT blank AND id <> '' AND amount_minor IS NOT NULL

@@ -9,6 +9,6 @@ SELECT
     id, amount_minor, currency, type, date,
     coalesce(class, 'done') AS expected,
     nullif(trim(status_text), '') AS expected_status,
-    source_file, source_sheet, src_row
+    NULL, NULL, src_row -- file and sheet: the loads row of load_no
 FROM stage_checked
 WHERE NOT blank;

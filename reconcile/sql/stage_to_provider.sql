@@ -6,6 +6,6 @@ SELECT
     id, amount_minor, currency, class,
     trim(status_text) AS status,
     provider_id, reason,
-    source_file, source_sheet, src_row
+    NULL, NULL, src_row -- file and sheet: the loads row of load_no
 FROM stage_checked
 WHERE NOT blank;
