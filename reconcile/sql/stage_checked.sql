@@ -14,14 +14,20 @@
 --   '10.005' USD → v = 10005, 3 decimals, 10005 mod 10 ≠ 0     → refused
 -- No DECIMAL cast (which rounds '10.005' to 10.01) and no DOUBLE is involved.
 CREATE OR REPLACE VIEW stage_checked AS
-WITH s AS (
+WITH s0 AS (
+    -- the amount as written is already plain (the usual case): matched
+    -- once here, not again below
+    SELECT *, regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') AS raw_plain
+    FROM stage_src
+),
+s AS (
     -- trim only where there is something to trim: string functions cost
     -- more than the checks that avoid them
     SELECT
-        src_row,
+        src_row, raw_plain,
         CASE WHEN starts_with(merchant_transaction_id, ' ') OR ends_with(merchant_transaction_id, ' ')
              THEN trim(merchant_transaction_id) ELSE coalesce(merchant_transaction_id, '') END AS id,
-        CASE WHEN regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') THEN amount
+        CASE WHEN raw_plain THEN amount
              ELSE trim(coalesce(amount, ''), ' ' || chr(9) || chr(10) || chr(13)) END     AS amount,
         -- typed: a Parquet DECIMAL(w<=18, s) or integer amount, read without
         -- text: amount_v is its unscaled integer, amount_frac its scale s
@@ -30,18 +36,18 @@ WITH s AS (
         upper(CASE WHEN starts_with(currency, ' ') OR ends_with(currency, ' ')
                    THEN trim(currency) ELSE coalesce(currency, '') END)               AS currency,
         CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END AS status_text,
+        lower(trim(coalesce(CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END, ''))) AS status_word,
         nullif(trim(transaction_id), '')                                       AS provider_id,
         nullif(trim(type), '')                                                 AS type,
         nullif(trim(date), '')                                                 AS date,
         nullif(trim(reason), '')                                               AS reason,
         getvariable('stage_kind')                                              AS kind
-    FROM stage_src
+    FROM s0
 ),
 p AS (
     SELECT s.*,
-        lower(trim(coalesce(status_text, '')))                                 AS status_word,
         -- plain: optional sign, digits and at most one '.', at least one digit
-        CASE WHEN typed THEN true
+        CASE WHEN typed OR raw_plain THEN true
              ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS plain,
         CASE WHEN typed THEN NOT amount_present ELSE amount = '' END           AS amount_empty,
         -- digits after the '.', and the amount's digits as one integer:
@@ -53,7 +59,7 @@ p AS (
         sv.class
     FROM s
     LEFT JOIN currencies AS c ON c.code = s.currency
-    LEFT JOIN status_vocab AS sv ON sv.side = s.kind AND sv.word = lower(trim(coalesce(s.status_text, '')))
+    LEFT JOIN status_vocab AS sv ON sv.side = s.kind AND sv.word = s.status_word
 ),
 b AS (
     SELECT p.*,
