@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // Benchmarks: end to end (Open + load both sides + Run) against the raw
@@ -97,6 +99,16 @@ func peakRSSMB() float64 {
 	return 0
 }
 
+// cpuTime is the process's user + system CPU time so far. On a machine
+// shared with other work, CPU seconds vary much less than wall time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func BenchmarkReconcile(b *testing.B) {
 	for _, n := range benchSizes() {
 		for _, format := range []string{"parquet", "csv"} {
@@ -106,6 +118,7 @@ func BenchmarkReconcile(b *testing.B) {
 				ctx := context.Background()
 				b.ResetTimer()
 				var peak float64
+				cpu0 := cpuTime()
 				for range b.N {
 					resetPeakRSS()
 					r, err := Open(ctx, Options{MemoryLimit: benchMemoryLimit, TempDir: filepath.Join(dir, "spill")})
@@ -130,6 +143,7 @@ func BenchmarkReconcile(b *testing.B) {
 				}
 				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 				b.ReportMetric(peak, "peak-RSS-MB")
+				b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 			})
 		}
 	}
@@ -156,6 +170,8 @@ func BenchmarkRawJoin(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op") }()
 			for range b.N {
 				rows, err := r.db.QueryContext(ctx, query("baseline_join"))
 				if err != nil {
@@ -189,6 +205,8 @@ func BenchmarkRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op") }()
 			for range b.N {
 				if _, err := r.Run(ctx); err != nil {
 					b.Fatal(err)

@@ -23,7 +23,7 @@ func convertOne(t testing.TB, r *Reconciler, amount, cur string) (int64, string)
 	if _, err := conn.ExecContext(ctx, query("stage_reset")); err != nil {
 		t.Fatal(err)
 	}
-	if err := setStageVars(ctx, conn, kindLedger, 2, "fuzz.csv", "", 1); err != nil {
+	if err := setStageVars(ctx, conn, kindLedger, 2, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.ExecContext(ctx, `INSERT INTO stage (merchant_transaction_id, amount, currency) VALUES ('A', ?, ?)`, amount, cur); err != nil {

@@ -103,22 +103,20 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		}
 	}
 	r.loads++
-	if err := setStageVars(ctx, conn, kind, firstRow, path, sheet, r.loads); err != nil {
+	if err := setStageVars(ctx, conn, kind, firstRow, r.loads); err != nil {
 		return err
 	}
-	codes, err := queryStrings(ctx, conn, query("stage_currencies"))
-	if err != nil {
+	if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, r.loads, path, sheet); err != nil {
 		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}
-	if _, err := r.addCurrencies(ctx, conn, codes); err != nil {
-		return err
-	}
-	// Happy path in one pass: insert the good rows, then compare with the
-	// non-blank rows. Only when they differ is the file scanned for its
-	// problems, and the rows just inserted are taken back.
-	target, undo := "stage_to_ledger", "undo_load"
+	// One pass: the INSERT converts and checks every row; a row with a
+	// problem fails it whole (a NOT NULL constraint, see
+	// sql/stage_to_ledger.sql), and only then is the file scanned again to
+	// name the problems. The currencies table already holds every ISO 4217
+	// code (Open), so no pass is needed to collect the file's currencies.
+	target := "stage_to_ledger"
 	if kind == kindResults {
-		target, undo = "stage_to_provider", "undo_load_provider"
+		target = "stage_to_provider"
 	}
 	// ledger and provider rows are ordered by seq, never by insertion, so
 	// the insert may run unordered (faster); the stage itself was loaded in
@@ -132,24 +130,18 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		err = rerr
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("reconcile: %s: %w", path, ctx.Err())
+		}
+		// the failed INSERT loaded nothing (its transaction rolled back)
+		if perr := stageProblems(ctx, conn, hm, path, sheet); perr != nil {
+			return perr
+		}
 		return fmt.Errorf("reconcile: %s: %w", path, err)
 	}
-	good, err := res.RowsAffected()
+	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("reconcile: %s: %w", path, err)
-	}
-	var n int64
-	if err := conn.QueryRowContext(ctx, query("stage_count")).Scan(&n); err != nil {
-		return fmt.Errorf("reconcile: %s: %w", path, err)
-	}
-	if good != n {
-		if _, err := conn.ExecContext(ctx, query(undo), sql.Named("load_no", r.loads)); err != nil {
-			return fmt.Errorf("reconcile: %s: undo partial load: %w", path, err)
-		}
-		if err := stageProblems(ctx, conn, hm, path, sheet); err != nil {
-			return err
-		}
-		return fmt.Errorf("reconcile: %s: %d of %d rows could not be loaded", path, n-good, n)
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: %s: the %s has a header but no rows", paybatch.ErrUnusableFile, path, kind)
@@ -288,6 +280,7 @@ func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path strin
 		return headerMap{}, err
 	}
 	byRole := map[string]string{}
+	typed := "NULL::BIGINT AS amount_v, NULL::INTEGER AS amount_frac, NULL::BOOLEAN AS amount_present"
 	for i, role := range hm.roles {
 		if role == "" {
 			continue
@@ -299,6 +292,11 @@ func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path strin
 					paybatch.ErrBadAmount, tn)}
 		}
 		byRole[role] = fmt.Sprintf("CAST(%s AS VARCHAR) AS %s", quoteIdent(header[i]), role)
+		if role == roleAmount {
+			if v, ok := typedAmount(quoteIdent(header[i]), types[i]); ok {
+				typed = v
+			}
+		}
 	}
 	var cols []string
 	for _, role := range stageRoles {
@@ -308,12 +306,44 @@ func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path strin
 		}
 		cols = append(cols, c)
 	}
+	cols = append(cols, typed)
 	q := strings.Replace(query("stage_parquet"), "/*columns*/", strings.Join(cols, ", "), 1)
 	q = strings.Replace(q, "/*path*/", quoteLiteral(path), 1)
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	return hm, nil
+}
+
+// typedAmount returns the stage's typed amount columns (amount_v: the
+// unscaled integer, amount_frac: the scale, amount_present: not NULL) for a
+// Parquet amount column that is DECIMAL of width at most 18 or an integer of
+// at most 64 bits, so stage_checked.sql converts it to minor units without
+// going through text. Exact: a DECIMAL(w,s) times 10^s is an integer, and a
+// value outside BIGINT becomes NULL (TRY_CAST) and is reported. Other types
+// (wider DECIMAL, HUGEINT, VARCHAR) take the text path.
+func typedAmount(col string, t *sql.ColumnType) (string, bool) {
+	tn := strings.ToUpper(t.DatabaseTypeName())
+	scale := int64(-1)
+	switch {
+	case strings.HasPrefix(tn, "DECIMAL"):
+		// the driver names it DECIMAL(w,s) (DecimalSize is not filled in)
+		var prec int64
+		if _, err := fmt.Sscanf(tn, "DECIMAL(%d,%d)", &prec, &scale); err != nil || prec > 18 || scale < 0 || scale > prec {
+			return "", false
+		}
+	case tn == "TINYINT" || tn == "SMALLINT" || tn == "INTEGER" || tn == "BIGINT" ||
+		tn == "UTINYINT" || tn == "USMALLINT" || tn == "UINTEGER":
+		scale = 0
+	default:
+		return "", false
+	}
+	unscaled := col
+	if scale > 0 {
+		unscaled = fmt.Sprintf("%s * 1%s", col, strings.Repeat("0", int(scale)))
+	}
+	return fmt.Sprintf("TRY_CAST(%s AS BIGINT) AS amount_v, %d AS amount_frac, %s IS NOT NULL AS amount_present",
+		unscaled, scale, col), true
 }
 
 // stageRoles are the stage's columns, in order (sql/stage_reset.sql).
@@ -535,12 +565,11 @@ func checkDuckDBFile(path string) error {
 
 // setStageVars tells sql/stage_checked.sql what the stage holds. DuckDB
 // variables belong to the connection, as does the load.
-func setStageVars(ctx context.Context, conn *sql.Conn, kind fileKind, firstRow int, path, sheet string, loadNo int) error {
+func setStageVars(ctx context.Context, conn *sql.Conn, kind fileKind, firstRow int, loadNo int) error {
 	for _, v := range []struct {
 		name string
 		val  any
-	}{{"stage_kind", string(kind)}, {"stage_first_row", firstRow}, {"stage_file", path},
-		{"stage_sheet", sheet}, {"stage_load_no", loadNo}} {
+	}{{"stage_kind", string(kind)}, {"stage_first_row", firstRow}, {"stage_load_no", loadNo}} {
 		// the name is one of ours; the value is a parameter
 		if _, err := conn.ExecContext(ctx, "SET VARIABLE "+v.name+" = ?", v.val); err != nil {
 			return fmt.Errorf("reconcile: %w", err)

@@ -122,6 +122,10 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 			return nil, fmt.Errorf("reconcile: create tables (sql/%s.sql): %w", name, err)
 		}
 	}
+	if err := r.addAllCurrencies(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
 	for i, c := range paybatch.Categories {
 		if _, err := r.db.ExecContext(ctx, `INSERT INTO category_order VALUES (?, ?)`, string(c), i); err != nil {
 			r.Close()
@@ -157,6 +161,8 @@ func (r *Reconciler) removeTmp() {
 // (the stage check reports them with their row).
 func (r *Reconciler) addCurrencies(ctx context.Context, conn *sql.Conn, codes []string) ([]string, error) {
 	var unknown []string
+	var values []string
+	var args []any
 	for _, code := range codes {
 		cur, err := paybatch.ParseCurrency(code)
 		if err != nil || cur.Code() != code {
@@ -165,14 +171,49 @@ func (r *Reconciler) addCurrencies(ctx context.Context, conn *sql.Conn, codes []
 		}
 		tol := r.opts.Tolerance.Shift(int32(cur.Exponent())).Floor()
 		if !tol.BigInt().IsInt64() {
-			return nil, fmt.Errorf("reconcile: tolerance %s is too large", r.opts.Tolerance)
+			return nil, fmt.Errorf("reconcile: tolerance %s is too large for %s", r.opts.Tolerance, code)
 		}
-		if _, err := conn.ExecContext(ctx, `INSERT OR IGNORE INTO currencies VALUES (?, ?, ?)`,
-			code, cur.Exponent(), tol.BigInt().Int64()); err != nil {
+		values = append(values, "(?, ?, ?)")
+		args = append(args, code, cur.Exponent(), tol.BigInt().Int64())
+	}
+	if len(values) > 0 {
+		// one statement: placeholders only, the values are parameters
+		if _, err := conn.ExecContext(ctx, `INSERT OR IGNORE INTO currencies VALUES `+strings.Join(values, ", "), args...); err != nil {
 			return nil, fmt.Errorf("reconcile: currencies: %w", err)
 		}
 	}
 	return unknown, nil
+}
+
+// addAllCurrencies fills the currencies table with every ISO 4217 code
+// paybatch knows (every three-letter code paybatch.ParseCurrency accepts), so
+// that loading a file needs no extra pass to collect its currencies first: a
+// code missing from the table is reported by the stage check with its row.
+func (r *Reconciler) addAllCurrencies(ctx context.Context) error {
+	var codes []string
+	for a := 'A'; a <= 'Z'; a++ {
+		for b := 'A'; b <= 'Z'; b++ {
+			for c := 'A'; c <= 'Z'; c++ {
+				code := string([]rune{a, b, c})
+				if cur, err := paybatch.ParseCurrency(code); err == nil && cur.Code() == code {
+					codes = append(codes, code)
+				}
+			}
+		}
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: currencies: %w", err)
+	}
+	defer conn.Close()
+	unknown, err := r.addCurrencies(ctx, conn, codes)
+	if err != nil {
+		return err
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("reconcile: currencies: unexpected unknown codes %v", unknown)
+	}
+	return nil
 }
 
 // ErrNotRun is returned by Rows and ExportParquet before Run.

@@ -17,19 +17,61 @@
 -- 1 and 2 exclude each other (1 needs no executed line), so nothing can hide
 -- an id executed twice. A provider line without a currency or amount (a void
 -- journaled without one) skips the currency or amount comparison.
+--
+-- How (speed): grouping every line by id costs about three times the join of
+-- the two sides, so the ids are split. An id with at most one ledger line, at
+-- most one executed line and no rejected line (nearly all of them) is
+-- categorised from a plain full outer join of ledger and provider. Every
+-- other id ("special") goes through the exact per-id GROUP BY below. The
+-- special ids are found by counting a 64-bit hash of the id per side: a
+-- repeated hash is a superset of the repeated ids (a hash collision only
+-- sends an innocent id down the exact path), so no id with two lines can be
+-- missed.
+CREATE OR REPLACE TEMP TABLE recon_multi_hash AS
+SELECT h
+FROM (
+    SELECT hash(merchant_transaction_id) AS h FROM ledger
+    UNION ALL
+    SELECT hash(merchant_transaction_id, 'executed') FROM provider
+    WHERE merchant_transaction_id IS NOT NULL AND class <> 'rejected'
+)
+GROUP BY h
+HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMP TABLE recon_special AS
+SELECT merchant_transaction_id FROM ledger
+WHERE hash(merchant_transaction_id) IN (SELECT h FROM recon_multi_hash)
+UNION
+SELECT merchant_transaction_id FROM provider
+WHERE merchant_transaction_id IS NOT NULL
+  AND (class = 'rejected'
+       OR hash(merchant_transaction_id, 'executed') IN (SELECT h FROM recon_multi_hash));
+
 CREATE OR REPLACE TABLE recon AS
-WITH lines AS (
-    -- both sides in one stream, grouped once (cheaper than two GROUP BYs and
-    -- a full outer join)
+WITH simple AS (
+    -- at most one line per side: the join gives the id's one row
+    SELECT coalesce(l.merchant_transaction_id, p.merchant_transaction_id) AS id,
+        (l.seq IS NOT NULL)::BIGINT AS n_ledger,
+        (p.seq IS NOT NULL)::BIGINT AS n_exec,
+        0::BIGINT                   AS n_rej,
+        l.amount_minor AS l_amount, l.currency AS l_currency, l.expected AS l_expected,
+        p.amount_minor AS p_amount, p.currency AS p_currency, p.class AS p_class
+    FROM (FROM ledger ANTI JOIN recon_special USING (merchant_transaction_id)) AS l
+    FULL OUTER JOIN (
+        FROM provider ANTI JOIN recon_special USING (merchant_transaction_id)
+        WHERE merchant_transaction_id IS NOT NULL
+    ) AS p ON p.merchant_transaction_id = l.merchant_transaction_id
+),
+lines AS (
+    -- the special ids: both sides in one stream, grouped once
     SELECT merchant_transaction_id AS id, true AS is_ledger,
         amount_minor, currency, expected AS class
-    FROM ledger
+    FROM ledger SEMI JOIN recon_special USING (merchant_transaction_id)
     UNION ALL
     SELECT merchant_transaction_id, false, amount_minor, currency, class
-    FROM provider
-    WHERE merchant_transaction_id IS NOT NULL
+    FROM provider SEMI JOIN recon_special USING (merchant_transaction_id)
 ),
-g AS (
+special AS (
     SELECT id,
         count(*) FILTER (WHERE is_ledger)                                     AS n_ledger,
         count(*) FILTER (WHERE NOT is_ledger AND class <> 'rejected')         AS n_exec,
@@ -42,6 +84,11 @@ g AS (
         any_value(class)        FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_class
     FROM lines
     GROUP BY id
+),
+g AS (
+    SELECT * FROM simple
+    UNION ALL
+    SELECT * FROM special
 )
 SELECT
     g.id AS merchant_transaction_id,
@@ -73,3 +120,6 @@ UNION ALL
 SELECT NULL, seq, 'rejected_before_send', false, 0, NULL, NULL, false
 FROM provider
 WHERE merchant_transaction_id IS NULL;
+
+DROP TABLE recon_special;
+DROP TABLE recon_multi_hash;

@@ -5,13 +5,19 @@
 -- Ordered by category precedence, then id, then line order.
 CREATE OR REPLACE VIEW recon_rows AS
 WITH lr AS (
-    SELECT *, row_number() OVER (PARTITION BY merchant_transaction_id ORDER BY seq) AS rn
-    FROM ledger
+    SELECT x.* REPLACE (coalesce(x.source_file, ld.source_file) AS source_file,
+                        coalesce(x.source_sheet, ld.source_sheet) AS source_sheet),
+        row_number() OVER (PARTITION BY merchant_transaction_id ORDER BY seq) AS rn
+    FROM ledger AS x
+    LEFT JOIN loads AS ld ON ld.load_no = x.seq // 10000000000
 ),
 pr AS (
-    SELECT *, row_number() OVER (PARTITION BY merchant_transaction_id
+    SELECT x.* REPLACE (coalesce(x.source_file, ld.source_file) AS source_file,
+                        coalesce(x.source_sheet, ld.source_sheet) AS source_sheet),
+        row_number() OVER (PARTITION BY merchant_transaction_id
                                  ORDER BY class = 'rejected', seq) AS rn
-    FROM provider
+    FROM provider AS x
+    LEFT JOIN loads AS ld ON ld.load_no = x.seq // 10000000000
     WHERE merchant_transaction_id IS NOT NULL
 ),
 rows AS (
@@ -35,9 +41,11 @@ rows AS (
     WHERE r.merchant_transaction_id IS NOT NULL
     UNION ALL
     SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
-        p.status, p.provider_id, p.reason, p.source_file, p.source_sheet, p.source_row
+        p.status, p.provider_id, p.reason,
+        coalesce(p.source_file, ld.source_file), coalesce(p.source_sheet, ld.source_sheet), p.source_row
     FROM recon AS r
     JOIN provider AS p ON p.seq = r.orphan_seq
+    LEFT JOIN loads AS ld ON ld.load_no = p.seq // 10000000000
 )
 SELECT o.ord, rows.*
 FROM rows JOIN category_order AS o USING (category);

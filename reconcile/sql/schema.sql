@@ -20,7 +20,7 @@ CREATE OR REPLACE TABLE ledger (
     date                    VARCHAR,
     expected                VARCHAR NOT NULL, -- 'done' | 'not_done'
     expected_status         VARCHAR,          -- as written in the ledger
-    source_file             VARCHAR,
+    source_file             VARCHAR,          -- NULL: the file of its load (loads)
     source_sheet            VARCHAR,
     source_row              INTEGER
 );
@@ -36,9 +36,19 @@ CREATE OR REPLACE TABLE provider (
     status                  VARCHAR,          -- provider's raw status, or the journal state
     provider_id             VARCHAR,
     reason                  VARCHAR,
-    source_file             VARCHAR,
+    source_file             VARCHAR,          -- NULL: the file of its load (loads)
     source_sheet            VARCHAR,
     source_row              INTEGER
+);
+
+-- The file and sheet of each file load. Lines loaded from a file keep NULL in
+-- source_file/source_sheet and name their load in seq (seq // 10^10 =
+-- load_no): a path repeated on millions of rows would cost memory and time.
+-- Journal lines carry their own source per row.
+CREATE OR REPLACE TABLE loads (
+    load_no      BIGINT PRIMARY KEY,
+    source_file  VARCHAR NOT NULL,
+    source_sheet VARCHAR NOT NULL
 );
 
 -- The precedence of categories (filled from paybatch.Categories).

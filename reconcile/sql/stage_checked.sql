@@ -2,7 +2,8 @@
 -- it can be loaded (ok), and otherwise the first problem found in it. Blank
 -- rows (no id, amount, currency or status) are marked and left out; they are
 -- not data. What the stage holds (kind, file, first row, load number) comes
--- from the variables the loader sets (SET VARIABLE stage_kind = ..., ...).
+-- from the variables the loader sets (SET VARIABLE stage_kind = ..., ...);
+-- the file and sheet are recorded once per load in the loads table.
 --
 -- Amount rule (the same as paybatch.ParseSignedMoney): optional sign, digits
 -- and at most one '.', no more significant decimals than the currency's
@@ -13,46 +14,62 @@
 --   '10.005' USD → v = 10005, 3 decimals, 10005 mod 10 ≠ 0     → refused
 -- No DECIMAL cast (which rounds '10.005' to 10.01) and no DOUBLE is involved.
 CREATE OR REPLACE VIEW stage_checked AS
-WITH s AS (
+WITH s0 AS (
+    -- the amount as written is already plain (the usual case): matched
+    -- once here, not again below
+    SELECT *, regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') AS raw_plain
+    FROM stage_src
+),
+s AS (
     -- trim only where there is something to trim: string functions cost
     -- more than the checks that avoid them
     SELECT
-        src_row,
+        src_row, raw_plain,
         CASE WHEN starts_with(merchant_transaction_id, ' ') OR ends_with(merchant_transaction_id, ' ')
              THEN trim(merchant_transaction_id) ELSE coalesce(merchant_transaction_id, '') END AS id,
-        CASE WHEN regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') THEN amount
+        CASE WHEN raw_plain THEN amount
              ELSE trim(coalesce(amount, ''), ' ' || chr(9) || chr(10) || chr(13)) END     AS amount,
+        -- typed: a Parquet DECIMAL(w<=18, s) or integer amount, read without
+        -- text: amount_v is its unscaled integer, amount_frac its scale s
+        amount_frac IS NOT NULL                                                AS typed,
+        amount_v, amount_frac, amount_present,
         upper(CASE WHEN starts_with(currency, ' ') OR ends_with(currency, ' ')
                    THEN trim(currency) ELSE coalesce(currency, '') END)               AS currency,
         CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END AS status_text,
+        lower(trim(coalesce(CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END, ''))) AS status_word,
         nullif(trim(transaction_id), '')                                       AS provider_id,
         nullif(trim(type), '')                                                 AS type,
         nullif(trim(date), '')                                                 AS date,
         nullif(trim(reason), '')                                               AS reason,
         getvariable('stage_kind')                                              AS kind
-    FROM stage_src
+    FROM s0
 ),
 p AS (
     SELECT s.*,
-        lower(trim(coalesce(status_text, '')))                                 AS status_word,
         -- plain: optional sign, digits and at most one '.', at least one digit
-        regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)')          AS plain,
+        CASE WHEN typed OR raw_plain THEN true
+             ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS plain,
+        CASE WHEN typed THEN NOT amount_present ELSE amount = '' END           AS amount_empty,
         -- digits after the '.', and the amount's digits as one integer:
         -- '12.5' → fraclen 1, v 125
-        CASE WHEN strpos(amount, '.') = 0 THEN 0
+        CASE WHEN typed THEN amount_frac
+             WHEN strpos(amount, '.') = 0 THEN 0
              ELSE length(amount) - strpos(amount, '.') END                     AS fraclen,
         c.exp,
         sv.class
     FROM s
     LEFT JOIN currencies AS c ON c.code = s.currency
-    LEFT JOIN status_vocab AS sv ON sv.side = s.kind AND sv.word = lower(trim(coalesce(s.status_text, '')))
+    LEFT JOIN status_vocab AS sv ON sv.side = s.kind AND sv.word = s.status_word
 ),
 b AS (
     SELECT p.*,
-        (id = '' AND amount = '' AND currency = '' AND status_word = '')       AS blank,
+        (id = '' AND amount_empty AND currency = '' AND status_word = '')      AS blank,
         -- v has at most length(amount) digits; scaled by 10^(exp - fraclen)
-        -- it stays below 10^18, inside BIGINT
-        CASE WHEN plain AND exp IS NOT NULL AND length(amount) + exp - fraclen <= 18
+        -- it stays below 10^18, inside BIGINT (typed: |v| < 10^14 before
+        -- scaling up; a larger amount is too large in any case)
+        CASE WHEN exp IS NULL THEN NULL
+             WHEN typed THEN CASE WHEN fraclen >= exp OR abs(amount_v) < 100000000000000 THEN amount_v END
+             WHEN plain AND length(amount) + exp - fraclen <= 18
              THEN TRY_CAST(replace(amount, '.', '') AS BIGINT) END             AS v
     FROM p
 ),
@@ -79,8 +96,6 @@ m2 AS (
 )
 SELECT
     m2.*,
-    getvariable('stage_file')    AS source_file,
-    getvariable('stage_sheet')   AS source_sheet,
     getvariable('stage_load_no') AS load_no,
     -- ok: the row can be loaded (every problem below is excluded)
     NOT blank AND id <> '' AND amount_minor IS NOT NULL
@@ -93,7 +108,7 @@ SELECT
             'reason': 'missing currency; give the ISO 4217 code, e.g. USD'}
         WHEN exp IS NULL THEN {'role': 'currency', 'value': currency,
             'reason': 'not an ISO 4217 currency code'}
-        WHEN amount = '' THEN {'role': 'amount', 'value': amount,
+        WHEN amount_empty THEN {'role': 'amount', 'value': '',
             'reason': 'missing amount'}
         WHEN NOT plain THEN {'role': 'amount', 'value': amount,
             'reason': 'not a plain decimal number (digits and one ''.'', no separators, symbols or exponent)'}

@@ -1,11 +1,11 @@
--- Move the good rows of a checked results stage into provider (see
--- stage_to_ledger.sql).
+-- Move the rows of a checked results stage into provider in one pass (see
+-- stage_to_ledger.sql: a row with a problem fails the whole INSERT).
 INSERT INTO provider
 SELECT
-    load_no::BIGINT * 10000000000 + src_row AS seq,
+    CASE WHEN ok THEN load_no::BIGINT * 10000000000 + src_row END AS seq,
     id, amount_minor, currency, class,
     trim(status_text) AS status,
     provider_id, reason,
-    source_file, source_sheet, src_row
+    NULL, NULL, src_row -- file and sheet: the loads row of load_no
 FROM stage_checked
-WHERE ok;
+WHERE NOT blank;

@@ -1,0 +1,66 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+)
+
+// sql/categorize.sql categorises most ids from a join and only ids with a
+// repeated hash through the per-id GROUP BY. This checks the split against
+// the plain GROUP BY of every line (testdata/categorize_groupby.sql, the
+// previous formulation) on inputs dense with duplicates on both sides:
+// recon must be identical row for row.
+func TestCategorizeSplitMatchesGroupBy(t *testing.T) {
+	ref, err := os.ReadFile("testdata/categorize_groupby.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 5; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 42))
+			dir := t.TempDir()
+			curs := []string{"USD", "EUR", "JPY"}
+			statuses := []string{"APPROVED", "APPROVED", "APPROVED", "DECLINED", "PROCESSING", "CANCELLED"}
+			var l, p strings.Builder
+			l.WriteString("merchant_transaction_id,amount,currency,expected_status\n")
+			p.WriteString("merchant_transaction_id,amount,currency,status\n")
+			for range 3000 {
+				fmt.Fprintf(&l, "M%d,%d,%s,%s\n", rng.IntN(2000), rng.IntN(5)+1, curs[rng.IntN(3)],
+					[]string{"", "", "done", "declined"}[rng.IntN(4)])
+				fmt.Fprintf(&p, "M%d,%d,%s,%s\n", rng.IntN(2000), rng.IntN(5)+1, curs[rng.IntN(3)], statuses[rng.IntN(len(statuses))])
+			}
+			r := MustOpen(t, "1")
+			if err := r.LoadLedger(ctx, writeFile(t, dir, "l.csv", l.String()), ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.LoadResults(ctx, writeFile(t, dir, "p.csv", p.String()), ""); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := r.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Categories["duplicate_in_ledger"].Count == 0 || sum.Categories["duplicate_at_provider"].Count == 0 ||
+				sum.Categories["matched"].Count == 0 {
+				t.Fatalf("inputs too thin to test the split: %+v", sum.Categories)
+			}
+			if _, err := r.db.ExecContext(ctx, string(ref)); err != nil {
+				t.Fatal(err)
+			}
+			var n, diff int
+			if err := r.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM recon),
+				(SELECT count(*) FROM (FROM recon EXCEPT ALL FROM recon_ref))
+				+ (SELECT count(*) FROM (FROM recon_ref EXCEPT ALL FROM recon))`).Scan(&n, &diff); err != nil {
+				t.Fatal(err)
+			}
+			if diff != 0 || n == 0 {
+				t.Fatalf("split categorisation differs from the GROUP BY in %d of %d rows", diff, n)
+			}
+		})
+	}
+}
