@@ -154,11 +154,11 @@ func FuzzHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		cells := strings.FieldsFunc(line, func(r rune) bool { return r == ',' || r == '|' })
 		for _, c := range cells {
-			n := normHeader(c)
-			if normHeader(n) != n {
+			n := paybatch.HeaderKey(c)
+			if paybatch.HeaderKey(n) != n {
 				t.Fatalf("normHeader not idempotent on %q", c)
 			}
-			if normHeader(strings.ToUpper(c)) != normHeader(strings.ToLower(c)) && isASCII(c) {
+			if paybatch.HeaderKey(strings.ToUpper(c)) != paybatch.HeaderKey(strings.ToLower(c)) && isASCII(c) {
 				t.Fatalf("normHeader is case-sensitive on %q", c)
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -86,23 +85,6 @@ var builtinAliases = map[string]field{
 	"defaultnarrative": fDefaultNarrative, "narrative": fDefaultNarrative, "statementnarrative": fDefaultNarrative,
 }
 
-// normHeader folds a header for matching: letters lower-cased, digits kept,
-// everything else (spaces, punctuation, underscores, a BOM) dropped. So
-// "Merchant Txn ID", "merchant_txn_id" and "MERCHANT-TXN-ID" all match.
-func normHeader(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		switch {
-		case unicode.IsLetter(r):
-			b.WriteRune(unicode.ToLower(r))
-		case unicode.IsDigit(r):
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
 func fieldByName(name string) field {
 	for f := fMerchantTxID; f < numFields; f++ {
 		if fieldNames[f] == name {
@@ -169,7 +151,7 @@ func mapHeader(cells []string, spec kindSpec, aliases map[string]field) (*column
 		cm.idx[i] = -1
 	}
 	for i, h := range cells {
-		n := normHeader(h)
+		n := paybatch.HeaderKey(h)
 		if n == "" {
 			continue
 		}
@@ -259,7 +241,7 @@ func LoadMapping(r io.Reader) (map[string]string, error) {
 			return nil, fmt.Errorf("mapping file: column %q maps to unknown field %q (want one of %s)",
 				h, name, strings.Join(fieldNames[1:], ", "))
 		}
-		if normHeader(h) == "" {
+		if paybatch.HeaderKey(h) == "" {
 			return nil, fmt.Errorf("mapping file: header %q has no letters or digits", h)
 		}
 	}
@@ -273,7 +255,7 @@ func compileAliases(m map[string]string) (map[string]field, error) {
 		if f == fNone {
 			return nil, fmt.Errorf("%w: mapping: unknown field %q for column %q", paybatch.ErrUnusableFile, name, h)
 		}
-		out[normHeader(h)] = f
+		out[paybatch.HeaderKey(h)] = f
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"strings"
-	"unicode"
 
 	"github.com/paybatch/paybatch"
 )
@@ -69,16 +68,6 @@ var required = map[fileKind][]string{
 	kindResults: {roleID, roleAmount, roleCurrency, roleStatus},
 }
 
-func normHeader(h string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(h) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
 // headerMap is the result of matching a header row: the role of each column
 // (or "" when the column is not used) and the original header per role, for
 // error messages.
@@ -94,7 +83,7 @@ func mapHeader(kind fileKind, file, sheet string, header []string) (headerMap, e
 	hm := headerMap{roles: make([]string, len(header)), original: map[string]string{}}
 	src := paybatch.Source{File: file, Sheet: sheet, Row: 1}
 	for i, h := range header {
-		role, ok := aliases[kind][normHeader(h)]
+		role, ok := aliases[kind][paybatch.HeaderKey(h)]
 		if !ok {
 			continue
 		}

@@ -56,7 +56,7 @@ exceptions, 2 for bad input.`,
 	fl.StringVar(&f.resultsSheet, "results-sheet", "", "XLSX sheet of the results (default: the first)")
 	fl.StringVar(&f.tolerance, "tolerance", "0", "largest amount difference still matched, in major units of each currency")
 	fl.StringVar(&f.db, "db", "", "keep the reconciliation in this DuckDB file (default: in memory)")
-	fl.StringVar(&f.memoryLimit, "memory-limit", reconcile.DefaultMemoryLimit, "memory bound (DuckDB gets 65% of it and spills to disk beyond that)")
+	fl.StringVar(&f.memoryLimit, "memory-limit", reconcile.DefaultMemoryLimit, "memory bound (DuckDB gets 55% of it and spills to disk beyond that)")
 	fl.StringVar(&f.parquetDir, "parquet", "", "write one Parquet file per non-empty category into DIR")
 	fl.StringVar(&f.jsonOut, "json", "", "write the summary as JSON to FILE ('-' for stdout)")
 	fl.StringVar(&f.out, "out", "", "write the XLSX report (Summary with chart, Exceptions, Matched) to FILE")
