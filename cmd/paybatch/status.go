@@ -33,6 +33,9 @@ SMARTERPAY_TOKEN and the *_BASE_URL variables, as for submit).
 
 Exit status: 0 nothing needs attention; 1 declines, rejects, conflicts or
 failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.`,
+		Example: `  paybatch status --journal out/journal.duckdb
+  paybatch status refunds.csv --poll-deadline 10m
+  paybatch status --journal out/journal.duckdb --poll-deadline 0 --json   # report only, no polling`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -162,6 +162,10 @@ Exit status: 0 every row accepted; 1 finished with declines, rejects or
 conflicts; 2 usage or input error (nothing sent); 3 aborted (signal,
 credentials, outage, rows left unresolved): run again to resume; 4 another run
 holds the journal.`,
+		Example: `  export SMARTRETRY_API_KEY=... SMARTRETRY_BASE_URL=http://127.0.0.1:8080   # the sandbox
+  paybatch submit --kind refund --dry-run refunds.csv
+  paybatch submit --kind refund --rate 50/1s --journal out/journal.duckdb refunds.csv
+  SMARTERPAY_TOKEN=... paybatch submit --kind dd-payment --allow-partial collections.xlsx`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

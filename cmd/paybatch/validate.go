@@ -45,6 +45,9 @@ Columns (headers match ignoring case, spaces and punctuation; --mapping for othe
 Mapping file (YAML):  columns: {"Cust Ref": merchant_transaction_id, "Due": collection_date}
 
 Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
+		Example: `  paybatch validate --kind refund refunds.csv
+  paybatch validate --kind dd-payment --sheet Collections --json collections.xlsx
+  paybatch validate --kind refund --decimal-comma --mapping headers.yaml --rejects /tmp/rejects.csv export.csv`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := paybatch.ParseKind(kind)
