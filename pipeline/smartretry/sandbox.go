@@ -857,20 +857,9 @@ func (s *Sandbox) execCapture(terminal, key string, body []byte) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now().UTC()
-	pre, bad := s.target(terminal, req.TransactionReferenceID, req.OrderReferenceID)
+	pre, bad := s.openPreauth(terminal, req.TransactionReferenceID, req.OrderReferenceID, "captured", "", now)
 	if bad != nil {
 		return *bad
-	}
-	if pre.typ != TypePreauth {
-		return stateConflict(pre, fmt.Sprintf("transaction %s is a %s; only a preauth can be captured", pre.id, pre.typ))
-	}
-	if st := s.current(pre, now).Status; st != StatusApproved {
-		return stateConflict(pre, fmt.Sprintf("preauth %s is %s; only an APPROVED preauth can be captured", pre.id, st))
-	}
-	for _, c := range pre.children {
-		if s.live(c, now) {
-			return stateConflict(pre, fmt.Sprintf("preauth %s already has a %s (%s)", pre.id, c.typ, c.id))
-		}
 	}
 	if req.MerchantTransactionID != "" && req.MerchantTransactionID == pre.merchantTxID {
 		return invalid("merchant_transaction_id", "merchant_transaction_id must differ from the preauth's")
@@ -892,6 +881,32 @@ func (s *Sandbox) execCapture(terminal, key string, body []byte) result {
 	return s.commit(t, s.decideOutcome(TypeCapture, m, ""), key, now)
 }
 
+// openPreauth finds the preauth a capture or void targets and checks it can
+// still be settled: an APPROVED preauth with no live capture or void. verb
+// is "captured" or "voided"; hint is appended when the target is not a
+// preauth. The caller holds s.mu.
+func (s *Sandbox) openPreauth(terminal, txRef, orderRef, verb, hint string, now time.Time) (*txn, *result) {
+	pre, bad := s.target(terminal, txRef, orderRef)
+	if bad != nil {
+		return nil, bad
+	}
+	if pre.typ != TypePreauth {
+		r := stateConflict(pre, fmt.Sprintf("transaction %s is a %s; only a preauth can be %s%s", pre.id, pre.typ, verb, hint))
+		return nil, &r
+	}
+	if st := s.current(pre, now).Status; st != StatusApproved {
+		r := stateConflict(pre, fmt.Sprintf("preauth %s is %s; only an APPROVED preauth can be %s", pre.id, st, verb))
+		return nil, &r
+	}
+	for _, c := range pre.children {
+		if s.live(c, now) {
+			r := stateConflict(pre, fmt.Sprintf("preauth %s already has a %s (%s)", pre.id, c.typ, c.id))
+			return nil, &r
+		}
+	}
+	return pre, nil
+}
+
 func (s *Sandbox) execVoid(terminal, key string, body []byte) result {
 	var req VoidRequest
 	if bad := decode(body, &req, true); bad != nil {
@@ -900,20 +915,10 @@ func (s *Sandbox) execVoid(terminal, key string, body []byte) result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now().UTC()
-	pre, bad := s.target(terminal, req.TransactionReferenceID, req.OrderReferenceID)
+	pre, bad := s.openPreauth(terminal, req.TransactionReferenceID, req.OrderReferenceID, "voided",
+		" (refund a completed sale or capture instead)", now)
 	if bad != nil {
 		return *bad
-	}
-	if pre.typ != TypePreauth {
-		return stateConflict(pre, fmt.Sprintf("transaction %s is a %s; only a preauth can be voided (refund a completed sale or capture instead)", pre.id, pre.typ))
-	}
-	if st := s.current(pre, now).Status; st != StatusApproved {
-		return stateConflict(pre, fmt.Sprintf("preauth %s is %s; only an APPROVED preauth can be voided", pre.id, st))
-	}
-	for _, c := range pre.children {
-		if s.live(c, now) {
-			return stateConflict(pre, fmt.Sprintf("preauth %s already has a %s (%s)", pre.id, c.typ, c.id))
-		}
 	}
 	t := &txn{id: s.newID("TX"), terminal: terminal, typ: TypeVoid, order: pre.order, amount: pre.amount, parent: pre}
 	return s.commit(t, s.decideOutcome(TypeVoid, pre.amount, ""), key, now)
