@@ -186,7 +186,8 @@ type Journal struct {
 	path string
 	lock *flock.Flock
 
-	pageRows int // rows per page of a phase (default pageSize; tests lower it)
+	pageRows  int // rows per page of a phase (default pageSize; tests lower it)
+	chunkSize int // input rows compared at once (default chunkRows; tests lower it)
 
 	wmu    sync.Mutex // serialises writer start/stop
 	writer *writer

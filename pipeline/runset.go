@@ -20,8 +20,8 @@ import (
 //
 //   - ingest reads the input in chunks of chunkRows, compares each chunk
 //     with the journal and the run so far by key (a join against the
-//     chunk's keys), and appends what is new — all in one transaction, so
-//     an input that fails half-way journals nothing.
+//     chunk's keys), and appends what is new, a chunk per commit; an input
+//     that fails half-way takes back what it journaled.
 //   - run_keys: the run's rows (duplicates and conflicts excluded), by input
 //     order (ord); fresh marks rows journaled for the first time.
 //   - run_conflicts: input rows whose content differs from the journal's.
@@ -132,20 +132,6 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 	if _, err := c.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE run_chunk (i INTEGER NOT NULL, key VARCHAR NOT NULL)`); err != nil {
 		return "", fmt.Errorf("journal: ingest: %w", err)
 	}
-	if _, err := c.ExecContext(ctx, `BEGIN TRANSACTION`); err != nil {
-		return "", fmt.Errorf("journal: ingest: %w", err)
-	}
-	committed := false
-	defer func() {
-		for _, a := range in.apps {
-			if cerr := a.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("journal: ingest: %w", cerr)
-			}
-		}
-		if !committed || err != nil {
-			_, _ = c.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
-		}
-	}()
 	err = c.Raw(func(dc any) error {
 		for _, t := range []struct {
 			catalog, table string
@@ -160,10 +146,31 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 		}
 		return nil
 	})
+	defer func() {
+		for _, a := range in.apps {
+			if cerr := a.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("journal: ingest: %w", cerr)
+			}
+		}
+		if err != nil {
+			// Each chunk is committed as it is compared (one transaction
+			// for a whole batch costs DuckDB memory in proportion to it),
+			// so an input that fails half-way takes back what it
+			// journaled: none of it was sent.
+			_, derr := c.ExecContext(context.WithoutCancel(ctx), `DELETE FROM journal WHERE key IN (SELECT key FROM run_keys WHERE fresh)`)
+			if derr != nil {
+				err = fmt.Errorf("%w; and taking back the rows journaled before it: %w", err, derr)
+			}
+		}
+	}()
 	if err != nil {
 		return "", err
 	}
-	chunk := make([]staged, 0, chunkRows)
+	size := chunkRows
+	if in.j.chunkSize > 0 {
+		size = in.j.chunkSize
+	}
+	chunk := make([]staged, 0, size)
 	var ord int64
 	for ins, err := range src {
 		if err != nil {
@@ -182,7 +189,7 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 		}
 		ord++
 		chunk = append(chunk, staged{ord, newRow(p, ins, in.now)})
-		if len(chunk) == chunkRows {
+		if len(chunk) == size {
 			if err := in.compare(ctx, chunk); err != nil {
 				return "", err
 			}
@@ -192,10 +199,8 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 	if err := in.compare(ctx, chunk); err != nil {
 		return "", err
 	}
-	for _, a := range in.apps {
-		if err := a.Flush(); err != nil {
-			return "", fmt.Errorf("journal: ingest: %w", err)
-		}
+	if err := in.flush(); err != nil {
+		return "", err
 	}
 	// The same edit seen again (in this input or an earlier run) is
 	// recorded once.
@@ -208,11 +213,18 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 		ORDER BY ord`, in.now.UTC()); err != nil {
 		return "", fmt.Errorf("journal: conflicts: %w", err)
 	}
-	if _, err := c.ExecContext(ctx, `COMMIT`); err != nil {
-		return "", fmt.Errorf("journal: ingest: commit: %w", err)
-	}
-	committed = true
 	return provider, nil
+}
+
+// flush commits what the appenders hold: the run's keys before the journal
+// rows they name, so a failure can always find what to take back.
+func (in *ingester) flush() error {
+	for _, a := range in.apps {
+		if err := a.Flush(); err != nil {
+			return fmt.Errorf("journal: ingest: %w", err)
+		}
+	}
+	return nil
 }
 
 // newRow is the pending journal row of an instruction.
@@ -251,10 +263,8 @@ func (in *ingester) compare(ctx context.Context, chunk []staged) error {
 			return fmt.Errorf("journal: ingest: %w", err)
 		}
 	}
-	for _, a := range in.apps {
-		if err := a.Flush(); err != nil {
-			return fmt.Errorf("journal: ingest: %w", err)
-		}
+	if err := in.flush(); err != nil {
+		return err
 	}
 	type known struct {
 		runHash, jHash, jState sql.NullString

@@ -57,6 +57,7 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			j := mustJournal(t)
+			j.chunkSize = 1 + int(seed)*3 // duplicates and edits across chunks
 			f := newFake(seed)
 			pool := refunds(15)
 			// An earlier run journaled some of them, some finished since.
@@ -175,5 +176,38 @@ func TestPagedSendAndPoll(t *testing.T) {
 	res, err = Submit(context.Background(), j, f, seq(ins), fastConfig())
 	if err != nil || f.sends != sends || res.AlreadyDone != 101 || res.New != 0 {
 		t.Fatalf("re-run: %v sends %d already %d new %d", err, f.sends-sends, res.AlreadyDone, res.New)
+	}
+}
+
+// TestFailedInputJournalsNothing: an input that fails after several chunks
+// were compared and committed leaves the journal as it was.
+func TestFailedInputJournalsNothing(t *testing.T) {
+	ctx := context.Background()
+	j := mustJournal(t)
+	j.chunkSize = 4
+	f := newFake(1)
+	ins := refunds(30)
+	if _, err := Submit(ctx, j, f, seq(ins[:5]), fastConfig()); err != nil {
+		t.Fatal(err)
+	}
+	bad := func(yield func(paybatch.Instruction, error) bool) {
+		for i, in := range ins {
+			if i == 17 {
+				yield(paybatch.Instruction{}, fmt.Errorf("row 19: the file changed since it was validated"))
+				return
+			}
+			if !yield(in, nil) {
+				return
+			}
+		}
+	}
+	sends := f.sends
+	if _, err := Submit(ctx, j, f, bad, fastConfig()); err == nil {
+		t.Fatal("no error")
+	}
+	var n int
+	j.DB().QueryRow(`SELECT count(*) FROM journal`).Scan(&n)
+	if n != 5 || f.sends != sends {
+		t.Fatalf("journal has %d rows (want the 5 of the first run), %d sent", n, f.sends-sends)
 	}
 }
