@@ -99,6 +99,11 @@ func BenchmarkSubmitMillion(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		if v := os.Getenv("PAYBATCH_BENCH_DUCKDB_SET"); v != "" {
+			if _, err := j.DB().Exec("SET " + v); err != nil {
+				b.Fatal(err)
+			}
+		}
 		cfg := Config{Pacer: NewPacer(Limits{}), Provider: paybatch.SmartRetry, PollInitial: time.Millisecond}
 		resetPeakRSS()
 		b.StartTimer()

@@ -8,10 +8,6 @@ import (
 	"iter"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -334,7 +330,6 @@ func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	if err != nil {
 		return res, err
 	}
-	dbg("ingest", start)
 	cfg.defaults(provider, res.Rows)
 	toSend, err := j.runCount(ctx, sendCond)
 	if err != nil {
@@ -351,14 +346,10 @@ func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	r.log.Info("submit", "rows", res.Rows, "to_send", toSend, "to_poll", toPoll,
 		"already_done", res.AlreadyDone, "conflicts", res.ConflictCount, "provider", cfg.Provider,
 		"submit_rate", cfg.Limits().Submit.Min(cfg.Limits().Overall))
-	dbg("snapshot", start)
 	r.sendAll(runCtx, toSend)
-	dbg("send", start)
 	if !cfg.NoPoll && runCtx.Err() == nil {
 		r.pollAll(runCtx)
 	}
-	dbg("poll", start)
-	defer dbg("result", start)
 	return r.result(ctx, res, start)
 }
 
@@ -699,7 +690,6 @@ func (r *run) pollAll(ctx context.Context) {
 		return n, true
 	}
 	pending, ok := round()
-	dbg("poll-round1-snapshot", pollStart)
 	if !ok || pending == 0 {
 		return
 	}
@@ -793,23 +783,4 @@ func (r *run) pollRow(ctx context.Context, row *Row) bool {
 	// row, with its poll count, back from the journal.
 	r.persist(row)
 	return row.State == paybatch.StateFinal
-}
-
-func dbg(what string, start time.Time) {
-	if os.Getenv("PBDEBUG") != "" {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		fmt.Fprintf(os.Stderr, "%s %.2fs hwm %d MB go-sys %d MB heap-inuse %d MB\n", what, time.Since(start).Seconds(), peakRSSDebug()>>20, ms.Sys>>20, ms.HeapInuse>>20)
-	}
-}
-
-func peakRSSDebug() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

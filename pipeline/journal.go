@@ -19,9 +19,16 @@ import (
 // ErrLocked is returned by OpenJournal when another process holds the journal.
 var ErrLocked = errors.New("journal is locked by another paybatch run")
 
+// journal.key is unique, but not declared PRIMARY KEY: DuckDB keeps a
+// primary key's index in memory whole (≈ 150 MB per million keys, and it
+// is rewritten at every checkpoint), which would make memory and ingest
+// time grow with the journal. ingest is the only writer of new rows and
+// checks each key against the journal before appending it, under the
+// journal's lock, and verifies uniqueness before anything is sent
+// (checkUnique). Journals created before keep their primary key.
 const schema = `
 CREATE TABLE IF NOT EXISTS journal (
-	key                     VARCHAR PRIMARY KEY,
+	key                     VARCHAR NOT NULL,
 	provider                VARCHAR NOT NULL,
 	kind                    VARCHAR NOT NULL,
 	account                 VARCHAR NOT NULL,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -110,6 +111,9 @@ func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	in := &ingester{j: j, conn: conn, now: now, res: &res}
 	provider, err := in.run(ctx, p, src)
 	if err != nil {
+		return res, "", err
+	}
+	if err := j.checkUnique(ctx); err != nil {
 		return res, "", err
 	}
 	// The rowids the phases page through (journal rows are never deleted,
@@ -323,6 +327,25 @@ func (in *ingester) conflict(s staged, journalHash, state string) error {
 	r := s.row
 	return in.confl.AppendRow(s.ord, r.Key, r.MerchantTxID, r.Source.File, r.Source.Sheet, int32(r.Source.Row),
 		journalHash, r.BodySHA256, amountArg(r.Amount), r.Amount.Currency.Code(), state)
+}
+
+// ErrDuplicateKey means the journal holds two rows under one idempotency
+// key, which ingest never writes: nothing is sent until it is explained.
+var ErrDuplicateKey = errors.New("journal holds two rows under one idempotency key")
+
+// checkUnique verifies, before anything is sent, that the run's rows have
+// one journal row per key (what a primary key would enforce).
+func (j *Journal) checkUnique(ctx context.Context) error {
+	var key sql.NullString
+	err := j.db.QueryRowContext(ctx, `SELECT any_value(j.key) FROM journal j
+		WHERE j.key IN (SELECT key FROM run_keys) GROUP BY j.key HAVING count(*) > 1 LIMIT 1`).Scan(&key)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("journal: unique keys: %w", err)
+	}
+	return fmt.Errorf("journal %s: key %s: %w", j.path, key.String, ErrDuplicateKey)
 }
 
 // loadConflicts fills Result.Conflicts (the first maxResultConflicts, in

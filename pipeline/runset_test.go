@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -209,5 +210,31 @@ func TestFailedInputJournalsNothing(t *testing.T) {
 	j.DB().QueryRow(`SELECT count(*) FROM journal`).Scan(&n)
 	if n != 5 || f.sends != sends {
 		t.Fatalf("journal has %d rows (want the 5 of the first run), %d sent", n, f.sends-sends)
+	}
+}
+
+// TestDuplicateJournalKeyStopsBeforeSending: the journal has no primary
+// key index, so a second row under one key (which ingest never writes) is
+// caught before anything is sent.
+func TestDuplicateJournalKeyStopsBeforeSending(t *testing.T) {
+	ctx := context.Background()
+	j := mustJournal(t)
+	f := newFake(1)
+	ins := refunds(5)
+	cfg := fastConfig()
+	cfg.NoPoll = true
+	if _, err := Submit(ctx, j, f, seq(ins), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.DB().Exec(`INSERT INTO journal SELECT * FROM journal WHERE merchant_transaction_id = 'rf-00002'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.DB().Exec(`UPDATE journal SET state = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	sends := f.sends
+	_, err := Submit(ctx, j, f, seq(ins), cfg)
+	if !errors.Is(err, ErrDuplicateKey) || f.sends != sends {
+		t.Fatalf("err = %v, %d sent", err, f.sends-sends)
 	}
 }
