@@ -94,16 +94,6 @@ func BenchmarkSubmitMillion(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if lim := os.Getenv("PAYBATCH_BENCH_DUCKDB_MEM"); lim != "" {
-			if _, err := j.DB().Exec("SET memory_limit = '" + lim + "'"); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if v := os.Getenv("PAYBATCH_BENCH_DUCKDB_SET"); v != "" {
-			if _, err := j.DB().Exec("SET " + v); err != nil {
-				b.Fatal(err)
-			}
-		}
 		cfg := Config{Pacer: NewPacer(Limits{}), Provider: paybatch.SmartRetry, PollInitial: time.Millisecond}
 		resetPeakRSS()
 		b.StartTimer()

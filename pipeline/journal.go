@@ -16,6 +16,9 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
+// JournalMemoryLimit is the DuckDB memory_limit of a journal.
+const JournalMemoryLimit = "128MB"
+
 // ErrLocked is returned by OpenJournal when another process holds the journal.
 var ErrLocked = errors.New("journal is locked by another paybatch run")
 
@@ -213,7 +216,10 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 	}
-	db, err := sql.Open("duckdb", path+"?autoinstall_known_extensions=false&autoload_known_extensions=false")
+	// memory_limit bounds DuckDB's buffers (it spills beyond it): with the
+	// run's rows paged from the journal, the process's memory then stays
+	// flat whatever the batch size (BENCHMARKS.md).
+	db, err := sql.Open("duckdb", path+"?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit="+JournalMemoryLimit)
 	if err != nil {
 		lk.Unlock()
 		return nil, fmt.Errorf("journal %s: %w", path, err)

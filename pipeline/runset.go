@@ -113,9 +113,6 @@ func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	if err != nil {
 		return res, "", err
 	}
-	if err := j.checkUnique(ctx); err != nil {
-		return res, "", err
-	}
 	// The rowids the phases page through (journal rows are never deleted,
 	// so a rowid names the same row for the whole run).
 	err = j.execAll(ctx, `CREATE TABLE run_rows AS SELECT j.rowid AS jrow FROM run_keys k JOIN journal j ON j.key = k.key ORDER BY jrow`)
@@ -124,6 +121,9 @@ func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	}
 	if err := j.db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE fresh) FROM run_keys`).Scan(&res.Rows, &res.New); err != nil {
 		return res, "", fmt.Errorf("journal: run rows: %w", err)
+	}
+	if err := j.checkUnique(ctx, res.Rows); err != nil {
+		return res, "", err
 	}
 	if err := j.loadConflicts(ctx, &res); err != nil {
 		return res, "", err
@@ -333,19 +333,24 @@ func (in *ingester) conflict(s staged, journalHash, state string) error {
 // key, which ingest never writes: nothing is sent until it is explained.
 var ErrDuplicateKey = errors.New("journal holds two rows under one idempotency key")
 
-// checkUnique verifies, before anything is sent, that the run's rows have
-// one journal row per key (what a primary key would enforce).
-func (j *Journal) checkUnique(ctx context.Context) error {
-	var key sql.NullString
-	err := j.db.QueryRowContext(ctx, `SELECT any_value(j.key) FROM journal j
-		WHERE j.key IN (SELECT key FROM run_keys) GROUP BY j.key HAVING count(*) > 1 LIMIT 1`).Scan(&key)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil
-	case err != nil:
+// checkUnique verifies, before anything is sent, that the run's keys
+// (unique by construction) name one journal row each — what a primary key
+// would enforce: run_rows would otherwise hold more rows than the run.
+func (j *Journal) checkUnique(ctx context.Context, runRows int) error {
+	var n int
+	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_rows`).Scan(&n); err != nil {
 		return fmt.Errorf("journal: unique keys: %w", err)
 	}
-	return fmt.Errorf("journal %s: key %s: %w", j.path, key.String, ErrDuplicateKey)
+	if n == runRows {
+		return nil
+	}
+	var key string
+	err := j.db.QueryRowContext(ctx, `SELECT j.key FROM journal j WHERE j.rowid IN (SELECT jrow FROM run_rows)
+		GROUP BY j.key HAVING count(*) > 1 LIMIT 1`).Scan(&key)
+	if err != nil {
+		key = fmt.Sprintf("(%d rows for %d keys)", n, runRows)
+	}
+	return fmt.Errorf("journal %s: key %s: %w", j.path, key, ErrDuplicateKey)
 }
 
 // loadConflicts fills Result.Conflicts (the first maxResultConflicts, in

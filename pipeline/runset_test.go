@@ -238,3 +238,14 @@ func TestDuplicateJournalKeyStopsBeforeSending(t *testing.T) {
 		t.Fatalf("err = %v, %d sent", err, f.sends-sends)
 	}
 }
+
+func TestJournalMemoryLimit(t *testing.T) {
+	j := mustJournal(t)
+	var lim string
+	if err := j.DB().QueryRow(`SELECT current_setting('memory_limit')`).Scan(&lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim != "122.0 MiB" { // 128 MB
+		t.Fatalf("memory_limit = %q", lim)
+	}
+}
