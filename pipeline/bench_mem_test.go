@@ -79,6 +79,9 @@ func peakRSS() int64 {
 // poll and the final fold). Figures in BENCHMARKS.md.
 //
 //	go test ./pipeline/ -run '^$' -bench SubmitMillion -benchtime 1x
+//
+// PAYBATCH_BENCH_DUCKDB_SET="name=value" applies a DuckDB setting to the
+// journal first (e.g. "checkpoint_threshold='64MB'"), for experiments.
 func BenchmarkSubmitMillion(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("PAYBATCH_BENCH_ROWS"); s != "" {
