@@ -167,15 +167,19 @@ type Result struct {
 	New         int // journaled for the first time by this run
 	AlreadyDone int // finished before this run started (re-run no-op)
 	Duplicates  int // same key and content seen twice in the input
-	Conflicts   []Conflict
-	States      map[paybatch.State]int   // by state, for the run's rows, at the end
-	Outcomes    map[paybatch.Outcome]int // by outcome, for the run's rows, at the end
-	Totals      map[paybatch.State]paybatch.Totals
-	Requests    int64 // submit and poll requests sent
-	Retries     int64
-	RateLimited int64
-	Unresolved  int // rows sent > ReplayWindow ago that could not be resolved: check by hand
-	Elapsed     time.Duration
+	// Conflicts are the first 1,000 conflicting input rows, in input order;
+	// ConflictCount counts them all (the journal's conflicts table holds
+	// every one).
+	Conflicts     []Conflict
+	ConflictCount int
+	States        map[paybatch.State]int   // by state, for the run's rows, at the end
+	Outcomes      map[paybatch.Outcome]int // by outcome, for the run's rows, at the end
+	Totals        map[paybatch.State]paybatch.Totals
+	Requests      int64 // submit and poll requests sent
+	Retries       int64
+	RateLimited   int64
+	Unresolved    int // rows sent > ReplayWindow ago that could not be resolved: check by hand
+	Elapsed       time.Duration
 }
 
 // ExitCode is the exit status the run deserves (see paybatch.ExitCode).
@@ -184,7 +188,7 @@ func (r Result) ExitCode() paybatch.ExitCode {
 		r.States[paybatch.StateSending] > 0 || r.Unresolved > 0 {
 		return paybatch.ExitAborted
 	}
-	if len(r.Conflicts) > 0 || r.States[paybatch.StateDeclined] > 0 || r.States[paybatch.StateRejected] > 0 ||
+	if r.ConflictCount > 0 || len(r.Conflicts) > 0 || r.States[paybatch.StateDeclined] > 0 || r.States[paybatch.StateRejected] > 0 ||
 		r.States[paybatch.StateConflict] > 0 || r.Outcomes[paybatch.OutcomeFailed] > 0 || r.Outcomes[paybatch.OutcomeCancelled] > 0 {
 		return paybatch.ExitExceptions
 	}
@@ -305,82 +309,79 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Submit journals every instruction from src as pending (in one bulk
-// append), reports rows whose content differs from what the journal holds
-// under the same key as conflicts (nothing is sent for them), then sends
-// every unfinished row of the run exactly once and, unless cfg.NoPoll,
-// polls accepted rows for a final status. Re-running a finished input is a
-// no-op. The returned error is non-nil when the run was cut short
-// (ErrInterrupted, ErrAuth, a journal failure); Result is valid either way.
+// Submit journals every instruction from src as pending, reports rows whose
+// content differs from what the journal holds under the same key as
+// conflicts (nothing is sent for them), then sends every unfinished row of
+// the run exactly once and, unless cfg.NoPoll, polls accepted rows for a
+// final status. Re-running a finished input is a no-op. The returned error
+// is non-nil when the run was cut short (ErrInterrupted, ErrAuth, a journal
+// failure); Result is valid either way.
+//
+// Memory does not grow with the input: src is staged into the journal file
+// as it is read, compared with the journal there, and each phase reads the
+// rows it works on a page at a time (see runset.go).
 func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], cfg Config) (Result, error) {
 	start := time.Now()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	now := cfg.Now()
-	keys, res, provider, err := ingest(ctx, j, p, src, now)
+	res, provider, err := ingest(ctx, j, p, src, now)
 	if err != nil {
 		return res, err
 	}
-	cfg.defaults(provider, len(keys))
-	rows, err := j.rowsFor(ctx, keys)
+	cfg.defaults(provider, res.Rows)
+	toSend, err := j.runCount(ctx, sendCond)
 	if err != nil {
 		return res, err
 	}
-	var toSend, toPoll []*Row
-	for _, row := range rows {
-		switch {
-		case row.State == paybatch.StatePending || row.State == paybatch.StateSending || row.State == paybatch.StateFailed:
-			toSend = append(toSend, row)
-		case row.State == paybatch.StateAccepted:
-			toPoll = append(toPoll, row)
-		}
+	toPoll, err := j.runCount(ctx, `j.state = 'accepted'`)
+	if err != nil {
+		return res, err
 	}
-	res.AlreadyDone = len(rows) - len(toSend) - len(toPoll)
+	res.AlreadyDone = res.Rows - toSend - toPoll
 
 	r, runCtx, cleanup := newRun(ctx, j, p, cfg)
 	defer cleanup()
-	r.log.Info("submit", "rows", len(rows), "to_send", len(toSend), "to_poll", len(toPoll),
-		"already_done", res.AlreadyDone, "conflicts", len(res.Conflicts), "provider", cfg.Provider,
+	r.log.Info("submit", "rows", res.Rows, "to_send", toSend, "to_poll", toPoll,
+		"already_done", res.AlreadyDone, "conflicts", res.ConflictCount, "provider", cfg.Provider,
 		"submit_rate", cfg.Limits().Submit.Min(cfg.Limits().Overall))
 	r.sendAll(runCtx, toSend)
-	for _, row := range toSend {
-		if row.State == paybatch.StateAccepted {
-			toPoll = append(toPoll, row)
-		}
-	}
 	if !cfg.NoPoll && runCtx.Err() == nil {
-		r.pollAll(runCtx, toPoll)
+		r.pollAll(runCtx)
 	}
-	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
-	res.Unresolved = int(r.unresolved.Load())
-	res.tally(rows)
-	res.Elapsed = time.Since(start)
-	return res, r.finish(ctx)
+	return r.result(ctx, res, start)
 }
+
+// sendCond selects the rows a Submit still has to send.
+const sendCond = `j.state IN ('pending', 'sending', 'failed')`
 
 // Poll polls every accepted row in the journal (for cfg.Provider, or all
 // providers when empty) until it has a final status or PollDeadline passes.
 func Poll(ctx context.Context, j *Journal, p Provider, cfg Config) (Result, error) {
 	start := time.Now()
-	where, args := "state = ?", []any{string(paybatch.StateAccepted)}
-	if cfg.Provider != "" {
-		where += " AND provider = ?"
-		args = append(args, string(cfg.Provider))
-	}
-	rows, err := j.Rows(ctx, where, args...)
+	n, err := j.pollSet(ctx, cfg.Provider)
 	if err != nil {
 		return Result{}, err
 	}
-	cfg.defaults(cfg.Provider, len(rows))
+	cfg.defaults(cfg.Provider, n)
 	r, runCtx, cleanup := newRun(ctx, j, p, cfg)
 	defer cleanup()
-	r.pollAll(runCtx, rows)
-	res := Result{Rows: len(rows)}
+	r.pollAll(runCtx)
+	return r.result(ctx, Result{Rows: n}, start)
+}
+
+// result folds the run's state changes into the journal table, tallies
+// the run's rows from it and returns why the run stopped early, if it did.
+func (r *run) result(ctx context.Context, res Result, start time.Time) (Result, error) {
 	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
-	res.tally(rows)
+	res.Unresolved = int(r.unresolved.Load())
+	err := r.finish(ctx)
+	if terr := r.j.tally(ctx, &res); terr != nil && err == nil {
+		err = terr
+	}
 	res.Elapsed = time.Since(start)
-	return res, r.finish(ctx)
+	return res, err
 }
 
 // finish folds the run's state changes into the journal table and returns
@@ -402,139 +403,31 @@ func (r *run) err(ctx context.Context) error {
 	return nil
 }
 
-func (res *Result) tally(rows []*Row) {
-	res.States = make(map[paybatch.State]int)
-	res.Outcomes = make(map[paybatch.Outcome]int)
-	res.Totals = make(map[paybatch.State]paybatch.Totals)
-	for _, row := range rows {
-		res.States[row.State]++
-		if row.Outcome != "" {
-			res.Outcomes[row.Outcome]++
-		}
-		if row.Amount.Minor != 0 {
-			t := res.Totals[row.State]
-			if t == nil {
-				t = paybatch.Totals{}
-				res.Totals[row.State] = t
-			}
-			_ = t.Add(row.Amount)
-		}
-	}
-}
-
-// ingest journals new instructions as pending and returns the keys of the
-// run (conflicting rows excluded).
-func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], now time.Time) ([]string, Result, paybatch.Provider, error) {
-	var res Result
-	existing, err := j.index(ctx)
-	if err != nil {
-		return nil, res, "", err
-	}
-	seen := make(map[string]string) // key → body hash, this run
-	var keys []string
-	var fresh []*Row
-	var provider paybatch.Provider
-	for in, err := range src {
-		if err != nil {
-			return nil, res, "", fmt.Errorf("reading instructions: %w", err)
-		}
-		if ctx.Err() != nil {
-			return nil, res, "", fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
-		}
-		if in.Provider == "" {
-			in.Provider = in.Kind.Provider()
-		}
-		if provider == "" {
-			provider = in.Provider
-		} else if in.Provider != provider {
-			return nil, res, "", fmt.Errorf("%s: provider %s in a %s run: submit one provider at a time", in.Source, in.Provider, provider)
-		}
-		key := Key(in)
-		row := &Row{Key: key, Provider: in.Provider, Kind: in.Kind, Account: in.Account(), MerchantTxID: in.MerchantTxID,
-			Amount: in.Amount, State: paybatch.StatePending, Source: in.Source, CreatedAt: now, UpdatedAt: now,
-			Terminal: in.Terminal, TransactionRef: in.TransactionRef, OrderRef: in.OrderRef,
-			Mandate: in.Mandate, Auddis: in.Auddis, BankAccount: in.BankAccount, CollectionDate: in.CollectionDate,
-			Description: in.Description, DefaultNarrative: in.DefaultNarrative}
-		req, perr := p.Prepare(in)
-		if perr != nil {
-			// The provider cannot express this row; journal it as rejected
-			// so it is reported, never sent.
-			row.State = paybatch.StateRejected
-			row.Problem = "prepare: " + perr.Error()
-		} else {
-			row.Method, row.Path, row.Body = req.Method, req.Path, req.Body
-			row.BodySHA256 = bodyHash(req.Body)
-		}
-		if h, dup := seen[key]; dup {
-			if h == row.BodySHA256 {
-				res.Duplicates++
-			} else {
-				res.Conflicts = append(res.Conflicts, Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source,
-					JournalHash: h, NewHash: row.BodySHA256, NewAmount: in.Amount})
-			}
-			continue
-		}
-		if e, ok := existing[key]; ok && e.hash != row.BodySHA256 {
-			res.Conflicts = append(res.Conflicts, Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source,
-				JournalHash: e.hash, NewHash: row.BodySHA256, NewAmount: in.Amount, State: e.state})
-			continue
-		}
-		seen[key] = row.BodySHA256
-		keys = append(keys, key)
-		if _, ok := existing[key]; !ok {
-			fresh = append(fresh, row)
-		}
-	}
-	if err := j.insert(ctx, fresh); err != nil {
-		return nil, res, "", err
-	}
-	if err := j.recordConflicts(ctx, res.Conflicts, now); err != nil {
-		return nil, res, "", err
-	}
-	res.Rows, res.New = len(keys), len(fresh)
-	return keys, res, provider, nil
-}
-
-// rowsFor loads the journal rows of the given keys, in key order of input.
-func (j *Journal) rowsFor(ctx context.Context, keys []string) ([]*Row, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	all, err := j.Rows(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[string]*Row, len(all))
-	for _, r := range all {
-		byKey[r.Key] = r
-	}
-	out := make([]*Row, 0, len(keys))
-	for _, k := range keys {
-		if r, ok := byKey[k]; ok {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// sendAll sends every row through the pool.
-func (r *run) sendAll(ctx context.Context, rows []*Row) {
-	if len(rows) == 0 {
+// sendAll sends the snapshot's rows through the pool, a page at a time.
+func (r *run) sendAll(ctx context.Context, total int) {
+	if total == 0 {
 		return
 	}
 	start := r.cfg.Now()
 	r.done.Store(0)
-	stop := r.report("submit", len(rows), start)
+	stop := r.report("submit", total, start)
 	defer stop()
 	p := pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
-	for _, row := range rows {
-		if ctx.Err() != nil {
+pages:
+	for page, err := range r.j.pages(ctx, sendCond) {
+		if err != nil {
+			r.fail(err)
 			break
 		}
-		p.Go(func() {
-			r.sendRow(ctx, row)
-			r.done.Add(1)
-		})
+		for _, row := range page {
+			if ctx.Err() != nil {
+				break pages
+			}
+			p.Go(func() {
+				r.sendRow(ctx, row)
+				r.done.Add(1)
+			})
+		}
 	}
 	p.Wait()
 }
@@ -775,57 +668,72 @@ func (r *run) resolveStale(ctx context.Context, row *Row) bool {
 	return false
 }
 
-// pollAll polls rows in rounds until each has a final status or the
-// deadline passes; the wait between rounds grows per row with full jitter.
-func (r *run) pollAll(ctx context.Context, rows []*Row) {
-	var pending []*Row
-	for _, row := range rows {
-		if row.State == paybatch.StateAccepted && row.ProviderID != "" {
-			pending = append(pending, row)
+// pollAll polls the run's accepted rows in rounds until each has a final
+// status or the deadline passes; the wait between rounds grows with full
+// jitter. Each round folds the previous round's changes into the journal
+// and reads the rows still accepted a page at a time. A row whose status
+// query was refused ("status: …" problem recorded during this phase) is not
+// asked again.
+func (r *run) pollAll(ctx context.Context) {
+	pollStart := r.cfg.Now().UTC()
+	const cond = `j.state = 'accepted' AND j.provider_id <> '' AND NOT (starts_with(j.problem, 'status: ') AND j.updated_at >= ?)`
+	round := func() (int, bool) {
+		if err := r.j.Flush(context.WithoutCancel(ctx)); err != nil {
+			r.fail(err)
+			return 0, false
 		}
+		n, err := r.j.runCount(ctx, cond, pollStart)
+		if err != nil {
+			r.fail(err)
+			return 0, false
+		}
+		return n, true
 	}
-	if len(pending) == 0 {
+	pending, ok := round()
+	if !ok || pending == 0 {
 		return
 	}
 	start := r.cfg.Now()
 	r.done.Store(0)
-	stop := r.report("poll", len(pending), start)
+	stop := r.report("poll", pending, start)
 	defer stop()
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PollDeadline)
 	defer cancel()
 	bo := newBackoff(r.cfg.PollInitial, r.cfg.PollMax)
-	for len(pending) > 0 && pctx.Err() == nil {
-		var mu sync.Mutex
-		var still []*Row
+	for pending > 0 && pctx.Err() == nil {
+		var finished atomic.Int64
 		p := pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
-		for _, row := range pending {
-			if pctx.Err() != nil {
-				mu.Lock()
-				still = append(still, row)
-				mu.Unlock()
-				continue
+	pages:
+		for page, err := range r.j.pages(ctx, cond, pollStart) {
+			if err != nil {
+				r.fail(err)
+				break
 			}
-			p.Go(func() {
-				if !r.pollRow(pctx, row) {
-					mu.Lock()
-					still = append(still, row)
-					mu.Unlock()
-					return
+			for _, row := range page {
+				if pctx.Err() != nil {
+					break pages
 				}
-				r.done.Add(1)
-			})
+				p.Go(func() {
+					if r.pollRow(pctx, row) {
+						finished.Add(1)
+						r.done.Add(1)
+					}
+				})
+			}
 		}
 		p.Wait()
-		pending = still
-		if len(pending) == 0 {
+		if pending -= int(finished.Load()); pending == 0 || pctx.Err() != nil {
 			break
 		}
 		if sleep(pctx, fullJitter(bo.NextBackOff())) != nil {
 			break
 		}
+		if pending, ok = round(); !ok {
+			return
+		}
 	}
-	if len(pending) > 0 {
-		r.log.Info("poll deadline: rows still pending", "rows", len(pending))
+	if pending > 0 {
+		r.log.Info("poll deadline: rows still pending", "rows", pending)
 	}
 }
 
@@ -869,11 +777,10 @@ func (r *run) pollRow(ctx context.Context, row *Row) bool {
 	}
 	row.Polls++
 	row.PolledAt = now
-	changed := row.ProviderStatus != st.Raw || st.Outcome.Final()
+	row.UpdatedAt = now
 	r.applyStatus(row, st)
-	if changed || row.Polls == 1 {
-		row.UpdatedAt = now
-		r.persist(row)
-	}
+	// Every poll is recorded (an appended event): the next round reads the
+	// row, with its poll count, back from the journal.
+	r.persist(row)
 	return row.State == paybatch.StateFinal
 }

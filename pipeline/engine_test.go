@@ -175,7 +175,7 @@ func TestStaleSendingIsNeverResentBlindly(t *testing.T) {
 			cfg := fastConfig()
 			cfg.Now = func() time.Time { return base }
 			// Journal the rows and mark them sending 25 h ago.
-			if _, _, _, err := ingest(ctx, j, tc.p, seq(ins), base); err != nil {
+			if _, _, err := ingest(ctx, j, tc.p, seq(ins), base); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := j.DB().Exec(`UPDATE journal SET state = 'sending', attempts = 1, sent_at = ?`, base.Add(-25*time.Hour)); err != nil {

@@ -17,7 +17,7 @@ func JournalSending(ctx context.Context, j *Journal, p Provider, ins []paybatch.
 			}
 		}
 	}
-	if _, _, _, err := ingest(ctx, j, p, src, sentAt); err != nil {
+	if _, _, err := ingest(ctx, j, p, src, sentAt); err != nil {
 		return err
 	}
 	_, err := j.DB().ExecContext(ctx, `UPDATE journal SET state = 'sending', attempts = 1, sent_at = ?`, sentAt.UTC())

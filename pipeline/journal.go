@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -12,18 +11,27 @@ import (
 	"sync"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2"
 	"github.com/gofrs/flock"
 
 	"github.com/paybatch/paybatch"
 )
 
+// JournalMemoryLimit is the DuckDB memory_limit of a journal.
+const JournalMemoryLimit = "128MB"
+
 // ErrLocked is returned by OpenJournal when another process holds the journal.
 var ErrLocked = errors.New("journal is locked by another paybatch run")
 
+// journal.key is unique, but not declared PRIMARY KEY: DuckDB keeps a
+// primary key's index in memory whole (≈ 150 MB per million keys, and it
+// is rewritten at every checkpoint), which would make memory and ingest
+// time grow with the journal. ingest is the only writer of new rows and
+// checks each key against the journal before appending it, under the
+// journal's lock, and verifies uniqueness before anything is sent
+// (checkUnique). Journals created before keep their primary key.
 const schema = `
 CREATE TABLE IF NOT EXISTS journal (
-	key                     VARCHAR PRIMARY KEY,
+	key                     VARCHAR NOT NULL,
 	provider                VARCHAR NOT NULL,
 	kind                    VARCHAR NOT NULL,
 	account                 VARCHAR NOT NULL,
@@ -188,6 +196,9 @@ type Journal struct {
 	path string
 	lock *flock.Flock
 
+	pageRows  int // rows per page of a phase (default pageSize; tests lower it)
+	chunkSize int // input rows compared at once (default chunkRows; tests lower it)
+
 	wmu    sync.Mutex // serialises writer start/stop
 	writer *writer
 }
@@ -205,7 +216,10 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 	}
-	db, err := sql.Open("duckdb", path+"?autoinstall_known_extensions=false&autoload_known_extensions=false")
+	// memory_limit bounds DuckDB's buffers (it spills beyond it): with the
+	// run's rows paged from the journal, the process's memory then stays
+	// flat whatever the batch size (BENCHMARKS.md).
+	db, err := sql.Open("duckdb", path+"?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit="+JournalMemoryLimit)
 	if err != nil {
 		lk.Unlock()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
@@ -269,42 +283,6 @@ func amountArg(m paybatch.Money) any {
 		return nil
 	}
 	return m.Minor
-}
-
-// insert appends new rows in one go with the DuckDB Appender.
-func (j *Journal) insert(ctx context.Context, rows []*Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	conn, err := j.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal")
-		if err != nil {
-			return fmt.Errorf("journal: appender: %w", err)
-		}
-		for _, r := range rows {
-			err := app.AppendRow(r.Key, string(r.Provider), string(r.Kind), r.Account, r.MerchantTxID,
-				amountArg(r.Amount), r.Amount.Currency.Code(), r.BodySHA256,
-				string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID, r.ReasonCode, r.Problem,
-				int32(r.HTTPStatus), int32(r.Attempts),
-				r.Source.File, r.Source.Sheet, int32(r.Source.Row), r.CreatedAt.UTC(), r.UpdatedAt.UTC(), nullTime(r.SentAt),
-				r.Method, r.Path, string(r.Body), r.Terminal, r.TransactionRef, r.OrderRef, r.Mandate, r.Auddis, r.BankAccount,
-				nullDate(r.CollectionDate), r.Description, r.DefaultNarrative,
-				nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt))
-			if err != nil {
-				app.Close()
-				return fmt.Errorf("journal: append %s: %w", r.Key, err)
-			}
-		}
-		if err := app.Close(); err != nil {
-			return fmt.Errorf("journal: append: %w", err)
-		}
-		return nil
-	})
 }
 
 // scanRow reads one journal row in journalColumns order.
@@ -473,50 +451,6 @@ type Conflict struct {
 	NewHash      string
 	NewAmount    paybatch.Money
 	State        paybatch.State // the journaled row's state
-}
-
-func (j *Journal) recordConflicts(ctx context.Context, cs []Conflict, at time.Time) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	tx, err := j.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("journal: conflicts: %w", err)
-	}
-	defer tx.Rollback()
-	for _, c := range cs {
-		_, err := tx.ExecContext(ctx, `INSERT INTO conflicts SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-			WHERE NOT EXISTS (SELECT 1 FROM conflicts WHERE key = ? AND new_body_sha256 = ?)`,
-			c.Key, c.MerchantTxID, c.Source.File, c.Source.Sheet, c.Source.Row, c.JournalHash, c.NewHash,
-			amountArg(c.NewAmount), c.NewAmount.Currency.Code(), at.UTC(), c.Key, c.NewHash)
-		if err != nil {
-			return fmt.Errorf("journal: conflicts: %w", err)
-		}
-	}
-	return tx.Commit()
-}
-
-// indexEntry is what ingest needs to know about an existing row.
-type indexEntry struct {
-	hash  string
-	state paybatch.State
-}
-
-func (j *Journal) index(ctx context.Context) (map[string]indexEntry, error) {
-	rs, err := j.db.QueryContext(ctx, `SELECT key, body_sha256, state FROM journal`)
-	if err != nil {
-		return nil, fmt.Errorf("journal: index: %w", err)
-	}
-	defer rs.Close()
-	out := make(map[string]indexEntry)
-	for rs.Next() {
-		var k, h, s string
-		if err := rs.Scan(&k, &h, &s); err != nil {
-			return nil, fmt.Errorf("journal: index: %w", err)
-		}
-		out[k] = indexEntry{hash: h, state: paybatch.State(s)}
-	}
-	return out, rs.Err()
 }
 
 // InputProcessed reports whether a file with this content hash was

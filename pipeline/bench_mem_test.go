@@ -1,0 +1,117 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// nullProvider accepts every request at once and keeps nothing, so a
+// benchmark's memory is the engine's and the journal's alone (the fake and
+// the sandbox remember every operation they executed).
+type nullProvider struct{}
+
+func (nullProvider) Prepare(in paybatch.Instruction) (paybatch.Request, error) {
+	body, err := json.Marshal(struct {
+		Ref    string `json:"transaction_reference_id"`
+		MTID   string `json:"merchant_transaction_id"`
+		Amount string `json:"amount"`
+	}{in.TransactionRef, in.MerchantTxID, in.Amount.String()})
+	return paybatch.Request{Method: "POST", Path: "/v1/payments/refund/" + in.Terminal, Body: body}, err
+}
+
+func (nullProvider) Send(_ context.Context, _ paybatch.Request, key string) (paybatch.Submission, error) {
+	return paybatch.Submission{HTTPStatus: 200, Accepted: true, ProviderID: "TX" + key[4:20], OrderID: "OR000001"}, nil
+}
+
+func (nullProvider) Status(context.Context, paybatch.ProviderRef) (paybatch.ProviderStatus, error) {
+	return paybatch.ProviderStatus{Raw: "APPROVED", Outcome: paybatch.OutcomeSucceeded}, nil
+}
+
+// genRefunds yields n refund instructions without holding them.
+func genRefunds(n int) iter.Seq2[paybatch.Instruction, error] {
+	usd := paybatch.MustCurrency("USD")
+	return func(yield func(paybatch.Instruction, error) bool) {
+		for i := range n {
+			in := paybatch.Instruction{Kind: paybatch.KindRefund, Provider: paybatch.SmartRetry,
+				MerchantTxID: fmt.Sprintf("rf-%07d", i), Amount: paybatch.Money{Currency: usd, Minor: int64(100 + i)},
+				Terminal: "TERM01", TransactionRef: fmt.Sprintf("TX%07d", i), OrderRef: fmt.Sprintf("OR%07d", i),
+				Source: paybatch.Source{File: "batch.csv", Row: i + 2}}
+			if !yield(in, nil) {
+				return
+			}
+		}
+	}
+}
+
+// resetPeakRSS makes VmHWM restart from the current RSS (Linux).
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS is the process's VmHWM in bytes (0 when unavailable).
+func peakRSS() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkSubmitMillion submits a generated batch (1,000,000 rows, or
+// PAYBATCH_BENCH_ROWS) to an in-process provider with no rate limit and
+// reports rows/s and the process's peak RSS during Submit (ingest, send,
+// poll and the final fold). Figures in BENCHMARKS.md.
+//
+//	go test ./pipeline/ -run '^$' -bench SubmitMillion -benchtime 1x
+//
+// PAYBATCH_BENCH_DUCKDB_SET="name=value" applies a DuckDB setting to the
+// journal first (e.g. "checkpoint_threshold='64MB'"), for experiments.
+func BenchmarkSubmitMillion(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("PAYBATCH_BENCH_ROWS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = v
+	}
+	for b.Loop() {
+		b.StopTimer()
+		j, err := OpenJournal(context.Background(), b.TempDir()+"/j.duckdb")
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := Config{Pacer: NewPacer(Limits{}), Provider: paybatch.SmartRetry, PollInitial: time.Millisecond}
+		resetPeakRSS()
+		b.StartTimer()
+		start := time.Now()
+		res, err := Submit(context.Background(), j, nullProvider{}, genRefunds(n), cfg)
+		el := time.Since(start)
+		b.StopTimer()
+		if err != nil || res.States[paybatch.StateFinal] != n {
+			b.Fatal(err, res.States)
+		}
+		b.ReportMetric(float64(n)/el.Seconds(), "rows/s")
+		b.ReportMetric(float64(peakRSS())/1e6, "peak-RSS-MB")
+		if err := j.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,561 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/paybatch/paybatch"
+)
+
+// A run's rows live in the journal file, never all in memory, so a run's
+// memory does not grow with the batch:
+//
+//   - ingest reads the input in chunks of chunkRows, compares each chunk
+//     with the journal and the run so far by key (a join against the
+//     chunk's keys), and appends what is new, a chunk per commit; an input
+//     that fails half-way takes back what it journaled.
+//   - run_keys: the run's rows (duplicates and conflicts excluded), by input
+//     order (ord); fresh marks rows journaled for the first time.
+//   - run_conflicts: input rows whose content differs from the journal's.
+//   - run_rows: the journal rowids of the run's rows; each phase reads the
+//     journal a rowid range (page) at a time.
+//
+// They are scratch: each Submit (or Poll) drops and rebuilds them, and a run
+// killed mid-way leaves nothing in them that the next run needs. One Submit
+// or Poll at a time per Journal (the journal's lock makes it one process).
+
+const (
+	// chunkRows is how many input rows ingest holds and compares at once.
+	chunkRows = 20_000
+	// pageSize is how many rows of a phase are in memory at once (plus the
+	// requests in flight).
+	pageSize = 8192
+	// maxResultConflicts bounds Result.Conflicts; the conflicts table holds
+	// every one and Result.ConflictCount counts them.
+	maxResultConflicts = 1000
+)
+
+func (j *Journal) execAll(ctx context.Context, stmts ...string) error {
+	for _, q := range stmts {
+		if _, err := j.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("journal: %s: %w", strings.Fields(q)[0], err)
+		}
+	}
+	return nil
+}
+
+func (j *Journal) dropScratch(ctx context.Context) error {
+	return j.execAll(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS run_stage`, `DROP TABLE IF EXISTS run_keys`,
+		`DROP TABLE IF EXISTS run_conflicts`, `DROP TABLE IF EXISTS run_work`, `DROP TABLE IF EXISTS run_rows`)
+}
+
+// journalArgs are r's values in journalColumns order, for the Appender.
+func journalArgs(r *Row) []driver.Value {
+	return []driver.Value{r.Key, string(r.Provider), string(r.Kind), r.Account, r.MerchantTxID,
+		amountArg(r.Amount), r.Amount.Currency.Code(), r.BodySHA256,
+		string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID, r.ReasonCode, r.Problem,
+		int32(r.HTTPStatus), int32(r.Attempts),
+		r.Source.File, r.Source.Sheet, int32(r.Source.Row), r.CreatedAt.UTC(), r.UpdatedAt.UTC(), nullTime(r.SentAt),
+		r.Method, r.Path, string(r.Body), r.Terminal, r.TransactionRef, r.OrderRef, r.Mandate, r.Auddis, r.BankAccount,
+		nullDate(r.CollectionDate), r.Description, r.DefaultNarrative,
+		nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt)}
+}
+
+// ingester journals one input in one transaction on its own connection.
+type ingester struct {
+	j     *Journal
+	conn  *sql.Conn
+	now   time.Time
+	res   *Result
+	apps  []*duckdb.Appender
+	chunk *duckdb.Appender // run_chunk: the keys of the chunk being compared
+	keys  *duckdb.Appender // run_keys
+	rows  *duckdb.Appender // journal
+	confl *duckdb.Appender // run_conflicts
+}
+
+type staged struct {
+	ord int64
+	row *Row
+}
+
+// ingest journals new instructions as pending, records conflicts and leaves
+// the run's rows in run_keys and run_rows. Nothing is journaled when src
+// fails. Memory is bounded by chunkRows, whatever the input's size.
+func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], now time.Time) (Result, paybatch.Provider, error) {
+	var res Result
+	if err := j.dropScratch(ctx); err != nil {
+		return res, "", err
+	}
+	err := j.execAll(ctx, `CREATE TABLE run_keys (ord BIGINT NOT NULL, key VARCHAR NOT NULL, body_sha256 VARCHAR NOT NULL, fresh BOOLEAN NOT NULL)`,
+		`CREATE TABLE run_conflicts (ord BIGINT NOT NULL, key VARCHAR, merchant_transaction_id VARCHAR, source_file VARCHAR,
+			source_sheet VARCHAR, source_row INTEGER, journal_body_sha256 VARCHAR, new_body_sha256 VARCHAR,
+			new_amount_minor BIGINT, currency VARCHAR, state VARCHAR)`)
+	if err != nil {
+		return res, "", err
+	}
+	conn, err := j.db.Conn(ctx)
+	if err != nil {
+		return res, "", fmt.Errorf("journal: %w", err)
+	}
+	defer conn.Close()
+	in := &ingester{j: j, conn: conn, now: now, res: &res}
+	provider, err := in.run(ctx, p, src)
+	if err != nil {
+		return res, "", err
+	}
+	// The rowids the phases page through (journal rows are never deleted,
+	// so a rowid names the same row for the whole run).
+	err = j.execAll(ctx, `CREATE TABLE run_rows AS SELECT j.rowid AS jrow FROM run_keys k JOIN journal j ON j.key = k.key ORDER BY jrow`)
+	if err != nil {
+		return res, "", err
+	}
+	if err := j.db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE fresh) FROM run_keys`).Scan(&res.Rows, &res.New); err != nil {
+		return res, "", fmt.Errorf("journal: run rows: %w", err)
+	}
+	if err := j.checkUnique(ctx, res.Rows); err != nil {
+		return res, "", err
+	}
+	if err := j.loadConflicts(ctx, &res); err != nil {
+		return res, "", err
+	}
+	return res, provider, nil
+}
+
+func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.Instruction, error]) (provider paybatch.Provider, err error) {
+	c := in.conn
+	if _, err := c.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE run_chunk (i INTEGER NOT NULL, key VARCHAR NOT NULL)`); err != nil {
+		return "", fmt.Errorf("journal: ingest: %w", err)
+	}
+	err = c.Raw(func(dc any) error {
+		for _, t := range []struct {
+			catalog, table string
+			dst            **duckdb.Appender
+		}{{"temp", "run_chunk", &in.chunk}, {"", "run_keys", &in.keys}, {"", "journal", &in.rows}, {"", "run_conflicts", &in.confl}} {
+			a, err := duckdb.NewAppender(dc.(driver.Conn), t.catalog, "", t.table)
+			if err != nil {
+				return fmt.Errorf("journal: appender %s: %w", t.table, err)
+			}
+			in.apps = append(in.apps, a)
+			*t.dst = a
+		}
+		return nil
+	})
+	defer func() {
+		for _, a := range in.apps {
+			if cerr := a.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("journal: ingest: %w", cerr)
+			}
+		}
+		if err != nil {
+			// Each chunk is committed as it is compared (one transaction
+			// for a whole batch costs DuckDB memory in proportion to it),
+			// so an input that fails half-way takes back what it
+			// journaled: none of it was sent.
+			_, derr := c.ExecContext(context.WithoutCancel(ctx), `DELETE FROM journal WHERE key IN (SELECT key FROM run_keys WHERE fresh)`)
+			if derr != nil {
+				err = fmt.Errorf("%w; and taking back the rows journaled before it: %w", err, derr)
+			}
+		}
+	}()
+	if err != nil {
+		return "", err
+	}
+	size := chunkRows
+	if in.j.chunkSize > 0 {
+		size = in.j.chunkSize
+	}
+	chunk := make([]staged, 0, size)
+	var ord int64
+	for ins, err := range src {
+		if err != nil {
+			return "", fmt.Errorf("reading instructions: %w", err)
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
+		}
+		if ins.Provider == "" {
+			ins.Provider = ins.Kind.Provider()
+		}
+		if provider == "" {
+			provider = ins.Provider
+		} else if ins.Provider != provider {
+			return "", fmt.Errorf("%s: provider %s in a %s run: submit one provider at a time", ins.Source, ins.Provider, provider)
+		}
+		ord++
+		chunk = append(chunk, staged{ord, newRow(p, ins, in.now)})
+		if len(chunk) == size {
+			if err := in.compare(ctx, chunk); err != nil {
+				return "", err
+			}
+			chunk = chunk[:0]
+		}
+	}
+	if err := in.compare(ctx, chunk); err != nil {
+		return "", err
+	}
+	if err := in.flush(); err != nil {
+		return "", err
+	}
+	// The same edit seen again (in this input or an earlier run) is
+	// recorded once.
+	if _, err := c.ExecContext(ctx, `INSERT INTO conflicts
+		SELECT key, merchant_transaction_id, source_file, source_sheet, source_row, journal_body_sha256, new_body_sha256,
+			new_amount_minor, currency, ?
+		FROM run_conflicts c
+		WHERE NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.key = c.key AND x.new_body_sha256 = c.new_body_sha256)
+		QUALIFY row_number() OVER (PARTITION BY key, new_body_sha256 ORDER BY ord) = 1
+		ORDER BY ord`, in.now.UTC()); err != nil {
+		return "", fmt.Errorf("journal: conflicts: %w", err)
+	}
+	return provider, nil
+}
+
+// flush commits what the appenders hold: the run's keys before the journal
+// rows they name, so a failure can always find what to take back.
+func (in *ingester) flush() error {
+	for _, a := range in.apps {
+		if err := a.Flush(); err != nil {
+			return fmt.Errorf("journal: ingest: %w", err)
+		}
+	}
+	return nil
+}
+
+// newRow is the pending journal row of an instruction.
+func newRow(p Provider, in paybatch.Instruction, now time.Time) *Row {
+	row := &Row{Key: Key(in), Provider: in.Provider, Kind: in.Kind, Account: in.Account(), MerchantTxID: in.MerchantTxID,
+		Amount: in.Amount, State: paybatch.StatePending, Source: in.Source, CreatedAt: now, UpdatedAt: now,
+		Terminal: in.Terminal, TransactionRef: in.TransactionRef, OrderRef: in.OrderRef,
+		Mandate: in.Mandate, Auddis: in.Auddis, BankAccount: in.BankAccount, CollectionDate: in.CollectionDate,
+		Description: in.Description, DefaultNarrative: in.DefaultNarrative}
+	req, err := p.Prepare(in)
+	if err != nil {
+		// The provider cannot express this row; journal it as rejected so
+		// it is reported, never sent.
+		row.State = paybatch.StateRejected
+		row.Problem = "prepare: " + err.Error()
+		return row
+	}
+	row.Method, row.Path, row.Body = req.Method, req.Path, req.Body
+	row.BodySHA256 = bodyHash(req.Body)
+	return row
+}
+
+// compare classifies one chunk exactly as a sequential reader holding the
+// whole input would: a row whose key the run already took is a duplicate
+// (same content) or a conflict; otherwise a row whose content differs from
+// the journal's is a conflict; otherwise it joins the run, and is appended
+// to the journal when the journal does not hold it. The run so far and the
+// journal are looked up by key in the database (this transaction's own
+// appends included), only the chunk is in memory.
+func (in *ingester) compare(ctx context.Context, chunk []staged) error {
+	if len(chunk) == 0 {
+		return nil
+	}
+	for i, s := range chunk {
+		if err := in.chunk.AppendRow(int32(i), s.row.Key); err != nil {
+			return fmt.Errorf("journal: ingest: %w", err)
+		}
+	}
+	if err := in.flush(); err != nil {
+		return err
+	}
+	type known struct {
+		runHash, jHash, jState sql.NullString
+	}
+	found := make([]known, len(chunk))
+	rs, err := in.conn.QueryContext(ctx, `SELECT c.i, r.body_sha256, j.body_sha256, j.state
+		FROM temp.run_chunk c LEFT JOIN run_keys r ON r.key = c.key LEFT JOIN journal j ON j.key = c.key`)
+	if err != nil {
+		return fmt.Errorf("journal: ingest: compare: %w", err)
+	}
+	for rs.Next() {
+		var i int
+		var k known
+		if err := rs.Scan(&i, &k.runHash, &k.jHash, &k.jState); err != nil {
+			rs.Close()
+			return fmt.Errorf("journal: ingest: compare: %w", err)
+		}
+		found[i] = k
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("journal: ingest: compare: %w", err)
+	}
+	if _, err := in.conn.ExecContext(ctx, `DELETE FROM temp.run_chunk`); err != nil {
+		return fmt.Errorf("journal: ingest: %w", err)
+	}
+	seen := make(map[string]string) // key → hash taken by this chunk
+	for i, s := range chunk {
+		r, k := s.row, found[i]
+		var err error
+		h, ok := seen[r.Key]
+		if !ok && k.runHash.Valid {
+			h, ok = k.runHash.String, true
+		}
+		switch {
+		case ok && h == r.BodySHA256:
+			in.res.Duplicates++
+		case ok:
+			err = in.conflict(s, h, "")
+		case k.jHash.Valid && k.jHash.String != r.BodySHA256:
+			err = in.conflict(s, k.jHash.String, k.jState.String)
+		default:
+			seen[r.Key] = r.BodySHA256
+			if err = in.keys.AppendRow(s.ord, r.Key, r.BodySHA256, !k.jHash.Valid); err == nil && !k.jHash.Valid {
+				err = in.rows.AppendRow(journalArgs(r)...)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("journal: ingest %s: %w", r.Source, err)
+		}
+	}
+	return nil
+}
+
+func (in *ingester) conflict(s staged, journalHash, state string) error {
+	r := s.row
+	return in.confl.AppendRow(s.ord, r.Key, r.MerchantTxID, r.Source.File, r.Source.Sheet, int32(r.Source.Row),
+		journalHash, r.BodySHA256, amountArg(r.Amount), r.Amount.Currency.Code(), state)
+}
+
+// ErrDuplicateKey means the journal holds two rows under one idempotency
+// key, which ingest never writes: nothing is sent until it is explained.
+var ErrDuplicateKey = errors.New("journal holds two rows under one idempotency key")
+
+// checkUnique verifies, before anything is sent, that the run's keys
+// (unique by construction) name one journal row each — what a primary key
+// would enforce: run_rows would otherwise hold more rows than the run.
+func (j *Journal) checkUnique(ctx context.Context, runRows int) error {
+	var n int
+	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_rows`).Scan(&n); err != nil {
+		return fmt.Errorf("journal: unique keys: %w", err)
+	}
+	if n == runRows {
+		return nil
+	}
+	var key string
+	err := j.db.QueryRowContext(ctx, `SELECT j.key FROM journal j WHERE j.rowid IN (SELECT jrow FROM run_rows)
+		GROUP BY j.key HAVING count(*) > 1 LIMIT 1`).Scan(&key)
+	if err != nil {
+		key = fmt.Sprintf("(%d rows for %d keys)", n, runRows)
+	}
+	return fmt.Errorf("journal %s: key %s: %w", j.path, key, ErrDuplicateKey)
+}
+
+// loadConflicts fills Result.Conflicts (the first maxResultConflicts, in
+// input order) and ConflictCount.
+func (j *Journal) loadConflicts(ctx context.Context, res *Result) error {
+	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_conflicts`).Scan(&res.ConflictCount); err != nil {
+		return fmt.Errorf("journal: conflicts: %w", err)
+	}
+	if res.ConflictCount == 0 {
+		return nil
+	}
+	rs, err := j.db.QueryContext(ctx, `SELECT key, merchant_transaction_id, source_file, source_sheet, source_row,
+			journal_body_sha256, new_body_sha256, new_amount_minor, currency, state
+		FROM run_conflicts ORDER BY ord LIMIT ?`, maxResultConflicts)
+	if err != nil {
+		return fmt.Errorf("journal: conflicts: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var (
+			c            Conflict
+			srcRow       int64
+			amount       sql.NullInt64
+			currency, st string
+		)
+		if err := rs.Scan(&c.Key, &c.MerchantTxID, &c.Source.File, &c.Source.Sheet, &srcRow, &c.JournalHash, &c.NewHash,
+			&amount, &currency, &st); err != nil {
+			return fmt.Errorf("journal: conflicts: %w", err)
+		}
+		c.Source.Row, c.State = int(srcRow), paybatch.State(st)
+		if currency != "" {
+			cur, err := paybatch.ParseCurrency(currency)
+			if err != nil {
+				return fmt.Errorf("journal: conflict %s: %w", c.Key, err)
+			}
+			c.NewAmount.Currency = cur
+		}
+		c.NewAmount.Minor = amount.Int64
+		res.Conflicts = append(res.Conflicts, c)
+	}
+	return rs.Err()
+}
+
+// pollSet makes every accepted row (of provider, or all when empty) the
+// run's rows.
+func (j *Journal) pollSet(ctx context.Context, provider paybatch.Provider) (int, error) {
+	if err := j.dropScratch(ctx); err != nil {
+		return 0, err
+	}
+	_, err := j.db.ExecContext(ctx, `CREATE TABLE run_rows AS SELECT rowid AS jrow FROM journal
+		WHERE state = ? AND (? = '' OR provider = ?) ORDER BY jrow`,
+		string(paybatch.StateAccepted), string(provider), string(provider))
+	if err != nil {
+		return 0, fmt.Errorf("journal: poll set: %w", err)
+	}
+	var n int
+	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_rows`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("journal: poll set: %w", err)
+	}
+	return n, nil
+}
+
+// runCount counts the run's journal rows matching cond (on the journal's
+// columns, aliased j). The journal table only changes when events are
+// folded, so the caller folds first when it needs the latest states.
+func (j *Journal) runCount(ctx context.Context, cond string, args ...any) (int, error) {
+	var n int
+	err := j.db.QueryRowContext(context.WithoutCancel(ctx), `SELECT count(*) FROM journal j
+		WHERE j.rowid IN (SELECT jrow FROM run_rows) AND `+cond, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("journal: count: %w", err)
+	}
+	return n, nil
+}
+
+func (j *Journal) pageSize() int {
+	if j.pageRows > 0 {
+		return j.pageRows
+	}
+	return pageSize
+}
+
+// pages yields the run's journal rows matching cond a rowid range at a
+// time, in rowid order (input order for the rows a run journaled). The next
+// page is read while the caller works on this one; at most two pages are
+// held besides the caller's.
+func (j *Journal) pages(ctx context.Context, cond string, args ...any) iter.Seq2[[]*Row, error] {
+	return func(yield func([]*Row, error) bool) {
+		// The caller stops between pages; the reader stops with the caller.
+		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		type page struct {
+			rows []*Row
+			err  error
+		}
+		ch := make(chan page, 1)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(ch)
+			send := func(p page) bool {
+				select {
+				case ch <- p:
+					return p.err == nil
+				case <-rctx.Done():
+					return false
+				}
+			}
+			var lo, hi sql.NullInt64
+			if err := j.db.QueryRowContext(rctx, `SELECT min(jrow), max(jrow) FROM run_rows`).Scan(&lo, &hi); err != nil {
+				send(page{err: fmt.Errorf("journal: read: %w", err)})
+				return
+			}
+			size := int64(j.pageSize())
+			q := "SELECT " + journalColumns + ` FROM journal j WHERE j.rowid BETWEEN ? AND ?
+				AND j.rowid IN (SELECT jrow FROM run_rows WHERE jrow BETWEEN ? AND ?) AND ` + cond + ` ORDER BY j.rowid`
+			for from := lo.Int64; lo.Valid && from <= hi.Int64; from += size {
+				to := from + size - 1
+				rows, err := j.readRows(rctx, q, append([]any{from, to, from, to}, args...)...)
+				if (len(rows) > 0 || err != nil) && !send(page{rows, err}) {
+					return
+				}
+			}
+		}()
+		defer func() { cancel(); wg.Wait() }()
+		for p := range ch {
+			if p.err != nil {
+				yield(nil, p.err)
+				return
+			}
+			if !yield(p.rows, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (j *Journal) readRows(ctx context.Context, q string, args ...any) ([]*Row, error) {
+	rs, err := j.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: read: %w", err)
+	}
+	defer rs.Close()
+	var out []*Row
+	for rs.Next() {
+		r, err := scanRow(rs)
+		if err != nil {
+			return nil, fmt.Errorf("journal: read: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("journal: read: %w", err)
+	}
+	return out, nil
+}
+
+// tally counts the run's rows by state and outcome and totals their
+// amounts (after the run's events are folded), in SQL: a handful of groups
+// whatever the batch size. Sums are exact (DuckDB sums BIGINT into a
+// 128-bit integer); one that does not fit in int64 minor units is an error.
+func (j *Journal) tally(ctx context.Context, res *Result) error {
+	res.States = make(map[paybatch.State]int)
+	res.Outcomes = make(map[paybatch.Outcome]int)
+	res.Totals = make(map[paybatch.State]paybatch.Totals)
+	rs, err := j.db.QueryContext(context.WithoutCancel(ctx), `SELECT state, outcome, currency, count(*), CAST(sum(amount_minor) AS VARCHAR)
+		FROM journal WHERE rowid IN (SELECT jrow FROM run_rows) GROUP BY ALL`)
+	if err != nil {
+		return fmt.Errorf("journal: tally: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var (
+			state, outcome, currency string
+			sum                      sql.NullString
+			n                        int
+		)
+		if err := rs.Scan(&state, &outcome, &currency, &n, &sum); err != nil {
+			return fmt.Errorf("journal: tally: %w", err)
+		}
+		st := paybatch.State(state)
+		res.States[st] += n
+		if outcome != "" {
+			res.Outcomes[paybatch.Outcome(outcome)] += n
+		}
+		if !sum.Valid || sum.String == "0" {
+			continue
+		}
+		minor, err := strconv.ParseInt(sum.String, 10, 64)
+		if err != nil {
+			return fmt.Errorf("journal: tally: %s %s total %s minor units: %w", state, currency, sum.String, err)
+		}
+		cur, err := paybatch.ParseCurrency(currency)
+		if err != nil {
+			return fmt.Errorf("journal: tally: %w", err)
+		}
+		t := res.Totals[st]
+		if t == nil {
+			t = paybatch.Totals{}
+			res.Totals[st] = t
+		}
+		if err := t.Add(paybatch.Money{Currency: cur, Minor: minor}); err != nil {
+			return fmt.Errorf("journal: tally: %w", err)
+		}
+	}
+	return rs.Err()
+}

@@ -1,0 +1,251 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// refIngest is the sequential reading ingest must agree with: the rule as
+// it was written when every row was held in memory.
+func refIngest(t *testing.T, p Provider, existing map[string][2]string, ins []paybatch.Instruction) (keys []string, fresh, dups int, cs []Conflict) {
+	t.Helper()
+	seen := map[string]string{}
+	for _, in := range ins {
+		key := Key(in)
+		req, err := p.Prepare(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := bodyHash(req.Body)
+		c := Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source, NewHash: h, NewAmount: in.Amount}
+		if sh, ok := seen[key]; ok {
+			if sh == h {
+				dups++
+			} else {
+				c.JournalHash = sh
+				cs = append(cs, c)
+			}
+			continue
+		}
+		if e, ok := existing[key]; ok && e[0] != h {
+			c.JournalHash, c.State = e[0], paybatch.State(e[1])
+			cs = append(cs, c)
+			continue
+		}
+		seen[key] = h
+		keys = append(keys, key)
+		if _, ok := existing[key]; !ok {
+			fresh++
+		}
+	}
+	return keys, fresh, dups, cs
+}
+
+// TestIngestMatchesSequentialReading: duplicates, edits within the input
+// and edits against the journal are classified in the journal (bounded
+// memory) exactly as a sequential reader holding everything would.
+func TestIngestMatchesSequentialReading(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
+	for seed := range uint64(8) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			j := mustJournal(t)
+			j.chunkSize = 1 + int(seed)*3 // duplicates and edits across chunks
+			f := newFake(seed)
+			pool := refunds(15)
+			// An earlier run journaled some of them, some finished since.
+			var earlier []paybatch.Instruction
+			for _, in := range pool {
+				if rng.IntN(2) == 0 {
+					in.Amount.Minor += int64(rng.IntN(2))
+					earlier = append(earlier, in)
+				}
+			}
+			if _, _, err := ingest(ctx, j, f, seq(earlier), now); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := j.DB().Exec(`UPDATE journal SET state = 'final' WHERE merchant_transaction_id < 'rf-00005'`); err != nil {
+				t.Fatal(err)
+			}
+			existing := map[string][2]string{}
+			rows, err := j.Rows(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rows {
+				existing[r.Key] = [2]string{r.BodySHA256, string(r.State)}
+			}
+			// This run: 60 rows drawn from the pool, repeated and edited.
+			var ins []paybatch.Instruction
+			for i := range 60 {
+				in := pool[rng.IntN(len(pool))]
+				in.Amount.Minor += int64(rng.IntN(2))
+				in.Source.Row = i + 2
+				ins = append(ins, in)
+			}
+			wantKeys, wantFresh, wantDups, wantConflicts := refIngest(t, f, existing, ins)
+
+			res, _, err := ingest(ctx, j, f, seq(ins), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Rows != len(wantKeys) || res.New != wantFresh || res.Duplicates != wantDups || res.ConflictCount != len(wantConflicts) {
+				t.Fatalf("rows %d new %d dups %d conflicts %d; want %d %d %d %d", res.Rows, res.New, res.Duplicates, res.ConflictCount,
+					len(wantKeys), wantFresh, wantDups, len(wantConflicts))
+			}
+			if !reflect.DeepEqual(res.Conflicts, wantConflicts) {
+				t.Fatalf("conflicts\n got %+v\nwant %+v", res.Conflicts, wantConflicts)
+			}
+			var gotKeys []string
+			rs, err := j.DB().Query(`SELECT key FROM run_keys ORDER BY ord`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rs.Next() {
+				var k string
+				rs.Scan(&k)
+				gotKeys = append(gotKeys, k)
+			}
+			rs.Close()
+			if !reflect.DeepEqual(gotKeys, wantKeys) {
+				t.Fatalf("run rows\n got %v\nwant %v", gotKeys, wantKeys)
+			}
+			// Each distinct edit is recorded once in the conflicts table.
+			distinct := map[[2]string]bool{}
+			for _, c := range wantConflicts {
+				distinct[[2]string{c.Key, c.NewHash}] = true
+			}
+			var n int
+			j.DB().QueryRow(`SELECT count(*) FROM conflicts`).Scan(&n)
+			if n != len(distinct) {
+				t.Errorf("conflicts table has %d rows, want %d", n, len(distinct))
+			}
+			var total int
+			j.DB().QueryRow(`SELECT count(*) FROM journal`).Scan(&total)
+			if total != len(existing)+wantFresh {
+				t.Errorf("journal has %d rows, want %d", total, len(existing)+wantFresh)
+			}
+		})
+	}
+}
+
+// TestPagedSendAndPoll: with pages of 7 rows, faults and several polling
+// rounds, every row is executed once, polled to final, and counted once.
+func TestPagedSendAndPoll(t *testing.T) {
+	j := mustJournal(t)
+	j.pageRows = 7
+	f := newFake(3)
+	f.fail, f.lost, f.finalAt = 0.2, 0.1, 3
+	ins := refunds(101)
+	res, err := Submit(context.Background(), j, f, seq(append(ins, ins[:10]...)), fastConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != 101 || res.Duplicates != 10 || res.States[paybatch.StateFinal] != 101 {
+		t.Fatalf("rows %d dups %d states %v", res.Rows, res.Duplicates, res.States)
+	}
+	var sum int64
+	for _, in := range ins {
+		sum += in.Amount.Minor
+	}
+	if got := res.Totals[paybatch.StateFinal]["USD"].Minor; got != sum {
+		t.Errorf("final total %d, want %d", got, sum)
+	}
+	for mtid, n := range f.execCounts() {
+		if n != 1 {
+			t.Errorf("%s executed %d times", mtid, n)
+		}
+	}
+	if len(f.execCounts()) != 101 {
+		t.Errorf("%d executed", len(f.execCounts()))
+	}
+	var polls int
+	j.DB().QueryRow(`SELECT min(polls) FROM journal`).Scan(&polls)
+	if polls < 3 {
+		t.Errorf("polls recorded %d, want ≥ 3 (finalAt)", polls)
+	}
+	// Re-running is a no-op.
+	sends := f.sends
+	res, err = Submit(context.Background(), j, f, seq(ins), fastConfig())
+	if err != nil || f.sends != sends || res.AlreadyDone != 101 || res.New != 0 {
+		t.Fatalf("re-run: %v sends %d already %d new %d", err, f.sends-sends, res.AlreadyDone, res.New)
+	}
+}
+
+// TestFailedInputJournalsNothing: an input that fails after several chunks
+// were compared and committed leaves the journal as it was.
+func TestFailedInputJournalsNothing(t *testing.T) {
+	ctx := context.Background()
+	j := mustJournal(t)
+	j.chunkSize = 4
+	f := newFake(1)
+	ins := refunds(30)
+	if _, err := Submit(ctx, j, f, seq(ins[:5]), fastConfig()); err != nil {
+		t.Fatal(err)
+	}
+	bad := func(yield func(paybatch.Instruction, error) bool) {
+		for i, in := range ins {
+			if i == 17 {
+				yield(paybatch.Instruction{}, fmt.Errorf("row 19: the file changed since it was validated"))
+				return
+			}
+			if !yield(in, nil) {
+				return
+			}
+		}
+	}
+	sends := f.sends
+	if _, err := Submit(ctx, j, f, bad, fastConfig()); err == nil {
+		t.Fatal("no error")
+	}
+	var n int
+	j.DB().QueryRow(`SELECT count(*) FROM journal`).Scan(&n)
+	if n != 5 || f.sends != sends {
+		t.Fatalf("journal has %d rows (want the 5 of the first run), %d sent", n, f.sends-sends)
+	}
+}
+
+// TestDuplicateJournalKeyStopsBeforeSending: the journal has no primary
+// key index, so a second row under one key (which ingest never writes) is
+// caught before anything is sent.
+func TestDuplicateJournalKeyStopsBeforeSending(t *testing.T) {
+	ctx := context.Background()
+	j := mustJournal(t)
+	f := newFake(1)
+	ins := refunds(5)
+	cfg := fastConfig()
+	cfg.NoPoll = true
+	if _, err := Submit(ctx, j, f, seq(ins), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.DB().Exec(`INSERT INTO journal SELECT * FROM journal WHERE merchant_transaction_id = 'rf-00002'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.DB().Exec(`UPDATE journal SET state = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	sends := f.sends
+	_, err := Submit(ctx, j, f, seq(ins), cfg)
+	if !errors.Is(err, ErrDuplicateKey) || f.sends != sends {
+		t.Fatalf("err = %v, %d sent", err, f.sends-sends)
+	}
+}
+
+func TestJournalMemoryLimit(t *testing.T) {
+	j := mustJournal(t)
+	var lim string
+	if err := j.DB().QueryRow(`SELECT current_setting('memory_limit')`).Scan(&lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim != "122.0 MiB" { // 128 MB
+		t.Fatalf("memory_limit = %q", lim)
+	}
+}
