@@ -387,6 +387,9 @@ func printResult(w io.Writer, res pipeline.Result, rejected int, journal string)
 		fmt.Fprintf(w, "conflict: %s: merchant_transaction_id %s was already journaled with other content (now %s %s); nothing sent — revert the edit, or give the changed row a new merchant_transaction_id\n",
 			c.Source, c.MerchantTxID, c.NewAmount.String(), c.NewAmount.Currency)
 	}
+	if more := res.ConflictCount - len(res.Conflicts); more > 0 {
+		fmt.Fprintf(w, "… and %d more conflicts (all listed in the journal's conflicts table)\n", more)
+	}
 	if res.Unresolved > 0 {
 		fmt.Fprintf(w, "unresolved: %d rows sent over 24 h ago could not be confirmed: check them by hand (paybatch status lists them)\n", res.Unresolved)
 	}
@@ -460,6 +463,7 @@ func writeResultJSON(w io.Writer, res pipeline.Result, rejected int, journal str
 		Outcomes    map[string]int               `json:"outcomes"`
 		Totals      map[string]map[string]string `json:"totals"`
 		Conflicts   []conflictJSON               `json:"conflicts"`
+		ConflictN   int                          `json:"conflict_count"`
 		Unresolved  int                          `json:"unresolved"`
 		Requests    int64                        `json:"requests"`
 		Retries     int64                        `json:"retries"`
@@ -467,7 +471,7 @@ func writeResultJSON(w io.Writer, res pipeline.Result, rejected int, journal str
 		ElapsedMS   int64                        `json:"elapsed_ms"`
 	}{Journal: journal, Rows: res.Rows, New: res.New, AlreadyDone: res.AlreadyDone, Duplicates: res.Duplicates,
 		Rejected: rejected, States: map[string]int{}, Outcomes: map[string]int{}, Totals: map[string]map[string]string{},
-		Conflicts: []conflictJSON{}, Unresolved: res.Unresolved, Requests: res.Requests, Retries: res.Retries,
+		Conflicts: []conflictJSON{}, ConflictN: res.ConflictCount, Unresolved: res.Unresolved, Requests: res.Requests, Retries: res.Retries,
 		RateLimited: res.RateLimited, ElapsedMS: res.Elapsed.Milliseconds()}
 	for st, n := range res.States {
 		out.States[string(st)] = n
