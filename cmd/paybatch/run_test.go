@@ -205,7 +205,7 @@ func TestRunTwoProcessesOneSubmits(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	// A slow rate keeps the first run busy while the second starts.
-	job, _ := exampleJob(t, [2]string{"rate: 50/1s", "rate: 4/1s"})
+	job, _ := exampleJob(t, [2]string{"rate: 50/1s", "rate: 2/1s"}) // 8 rows: ~4 s
 	ts := demoSandbox(t)
 	start := func() (*exec.Cmd, *bufio.Scanner, *bytes.Buffer) {
 		cmd := exec.Command(os.Args[0], "run", "--config", job)
