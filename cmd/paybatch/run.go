@@ -127,13 +127,7 @@ func runJob(ctx context.Context, e *env, plan *jobPlan) (*jobOutcome, error) {
 		return e.getenv(k)
 	}
 
-	inputs, err := expandInputs(plan.InputPattern)
-	if err != nil {
-		return finish(paybatch.Exit(paybatch.ExitUsage, err))
-	}
-	if len(plan.InputPattern) == 0 {
-		inputs = plan.Inputs
-	}
+	inputs := plan.Inputs // expanded when the job file was loaded
 
 	j, err := openJournal(ctx, plan.Journal)
 	if err != nil {
