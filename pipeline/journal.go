@@ -332,23 +332,7 @@ func (j *Journal) Rows(ctx context.Context, where string, args ...any) ([]*Row, 
 		q += " WHERE " + where
 	}
 	q += " ORDER BY source_file, source_sheet, source_row, key"
-	rs, err := j.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("journal: read: %w", err)
-	}
-	defer rs.Close()
-	var out []*Row
-	for rs.Next() {
-		r, err := scanRow(rs)
-		if err != nil {
-			return nil, fmt.Errorf("journal: read: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("journal: read: %w", err)
-	}
-	return out, nil
+	return j.readRows(ctx, q, args...)
 }
 
 // StateCount is how many rows of a provider and kind are in one state.
