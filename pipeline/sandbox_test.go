@@ -382,14 +382,12 @@ func TestRateSteadyAtLimit(t *testing.T) {
 }
 
 func TestRateLimitStormPausesEveryone(t *testing.T) {
-	withHeaders := stormRun(t, false)
-	without := stormRun(t, true)
-	// X-RateLimit-Remaining lets the pacer stop before the budget is spent.
-	// Under the race detector the 429 code paths still run (that is what it
-	// is there for) but timing is too uneven to compare counts.
-	if !raceEnabled && withHeaders >= without {
-		t.Errorf("429s with rate headers honoured: %d, without: %d", withHeaders, without)
-	}
+	// With and without the X-RateLimit-* headers: either way nothing may
+	// leave during a Retry-After. (That honouring the headers closes the gate
+	// before the budget is spent is TestOnRateClosesTheGateUntilReset; a
+	// count of 429s between two timed runs was too noisy to assert on.)
+	stormRun(t, false)
+	stormRun(t, true)
 }
 
 // stormRun submits 120 rows at a believed 400/s against a 30/s sandbox and
