@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,10 +217,11 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", path, ErrLocked)
 	}
-	// memory_limit bounds DuckDB's buffers (it spills beyond it): with the
-	// run's rows paged from the journal, the process's memory then stays
-	// flat whatever the batch size (BENCHMARKS.md).
-	db, err := sql.Open("duckdb", path+"?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit="+JournalMemoryLimit)
+	if err := createJournal(ctx, path); err != nil {
+		lk.Unlock()
+		return nil, err
+	}
+	db, err := sql.Open("duckdb", journalDSN(path))
 	if err != nil {
 		lk.Unlock()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
@@ -237,6 +239,49 @@ func OpenJournal(ctx context.Context, path string) (*Journal, error) {
 		return nil, err
 	}
 	return j, nil
+}
+
+// journalDSN opens a journal with extensions never fetched and memory_limit
+// bounding DuckDB's buffers (it spills beyond it): with the run's rows paged
+// from the journal, the process's memory stays flat whatever the batch size
+// (BENCHMARKS.md).
+func journalDSN(path string) string {
+	return path + "?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit=" + JournalMemoryLimit
+}
+
+// createJournal makes a new journal atomically: the database is created and
+// given its tables under a temporary name, then renamed into place. A
+// process killed while DuckDB writes a brand-new file would otherwise leave
+// a truncated file that no later run can open. The caller holds the lock.
+func createJournal(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil // exists (or cannot be checked: opening it will say why)
+	}
+	tmp := path + ".creating"
+	for _, p := range []string{tmp, tmp + ".wal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal %s: %w", path, err)
+		}
+	}
+	db, err := sql.Open("duckdb", journalDSN(tmp))
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return fmt.Errorf("journal %s: create tables: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		db.Close()
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	return nil
 }
 
 // Path is the journal file.
