@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -292,7 +293,15 @@ func reconcileAndReport(ctx context.Context, e *env, plan *jobPlan, run paybatch
 	}
 	run.Ledger = &paybatch.InputFile{Path: plan.Ledger, SHA256: ledgerSum}
 
-	opts := reconcile.Options{Path: filepath.Join(plan.Outputs, "reconcile.duckdb"), MemoryLimit: plan.MemoryLimit}
+	// The reconciliation database is derived data, rebuilt every run: start
+	// from no file, so one left truncated by a killed run cannot wedge the job.
+	dbPath := filepath.Join(plan.Outputs, "reconcile.duckdb")
+	for _, p := range []string{dbPath, dbPath + ".wal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return sum, paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("reconcile database: %w", err))
+		}
+	}
+	opts := reconcile.Options{Path: dbPath, MemoryLimit: plan.MemoryLimit}
 	if plan.Tolerance != "" {
 		if opts.Tolerance, err = decimalOf(plan.Tolerance); err != nil {
 			return sum, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("tolerance: %w", err))
