@@ -21,6 +21,12 @@ pr AS (
     WHERE merchant_transaction_id IS NOT NULL
 ),
 rows AS (
+    -- Joined on the id alone (hash joins), then filtered: a condition inside
+    -- the ON clause made DuckDB fall back to nested-loop joins (quadratic: 50
+    -- s at 100k ids). The filter keeps the same rows as the conditional
+    -- LEFT JOINs would, because an id with any line on a side always has a
+    -- line that passes (rn = 1 exists; duplicate_at_provider has executed
+    -- lines), and an id without lines keeps its NULL-extended row.
     SELECT r.category, r.merchant_transaction_id, lr.seq AS ledger_seq, pr.seq AS provider_seq,
         lr.amount_minor AS ledger_amount_minor, lr.currency AS ledger_currency,
         lr.expected_status AS ledger_status,
@@ -31,14 +37,15 @@ rows AS (
         CASE WHEN pr.seq IS NOT NULL THEN pr.source_row   ELSE lr.source_row   END AS source_row
     FROM recon AS r
     LEFT JOIN lr ON lr.merchant_transaction_id = r.merchant_transaction_id
-        AND (r.category = 'duplicate_in_ledger' OR lr.rn = 1)
     LEFT JOIN pr ON pr.merchant_transaction_id = r.merchant_transaction_id
-        AND CASE r.category
-                WHEN 'duplicate_at_provider' THEN pr.class <> 'rejected'
-                WHEN 'rejected_before_send'  THEN true
-                ELSE pr.rn = 1
-            END
     WHERE r.merchant_transaction_id IS NOT NULL
+      AND (lr.seq IS NULL OR r.category = 'duplicate_in_ledger' OR lr.rn = 1)
+      AND (pr.seq IS NULL
+           OR CASE r.category
+                  WHEN 'duplicate_at_provider' THEN pr.class <> 'rejected'
+                  WHEN 'rejected_before_send'  THEN true
+                  ELSE pr.rn = 1
+              END)
     UNION ALL
     SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
         p.status, p.provider_id, p.reason,
