@@ -10,8 +10,8 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// convertOne runs one amount through the stage check (sql/stage_checked.sql)
-// and returns its minor units, or the problem found.
+// convertOne runs one amount through the line check (sql/checked.sql) and
+// returns its minor units, or the problem found.
 func convertOne(t testing.TB, r *Reconciler, amount, cur string) (int64, string) {
 	t.Helper()
 	ctx := context.Background()
@@ -20,21 +20,26 @@ func convertOne(t testing.TB, r *Reconciler, amount, cur string) (int64, string)
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, query("stage_reset")); err != nil {
-		t.Fatal(err)
+	s := &source{n: 999, kind: kindLedger}
+	cols := make([]string, len(stageRoles))
+	for i, role := range stageRoles {
+		cols[i] = role + " VARCHAR"
 	}
-	if err := setStageVars(ctx, conn, kindLedger, 2, 1); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{
+		`CREATE OR REPLACE TABLE stage_999 (` + strings.Join(cols, ", ") + `, src_row INTEGER)`,
+		`CREATE OR REPLACE VIEW src_999 AS SELECT *, ` + textAmount + ` FROM stage_999`,
+		s.sql("checked"),
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT INTO stage (merchant_transaction_id, amount, currency) VALUES ('A', ?, ?)`, amount, cur); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.addCurrencies(ctx, conn, []string{cur}); err != nil {
+	if _, err := conn.ExecContext(ctx, `INSERT INTO stage_999 (merchant_transaction_id, amount, currency, src_row) VALUES ('A', ?, ?, 2)`, amount, cur); err != nil {
 		t.Fatal(err)
 	}
 	var minor *int64
 	var problem *string
-	if err := conn.QueryRowContext(ctx, `SELECT amount_minor, problem.reason FROM stage_checked`).Scan(&minor, &problem); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT amount_minor, problem.reason FROM checked_999`).Scan(&minor, &problem); err != nil {
 		t.Fatalf("amount %q: %v", amount, err)
 	}
 	if problem != nil {

@@ -82,6 +82,10 @@ func TestBadInput(t *testing.T) {
 				err = r.LoadResults(ctx, writeFile(t, dir, name, tc.results), "")
 			}
 			if err == nil {
+				// the file's structure is fine: its lines are checked by Run
+				_, err = r.Run(ctx)
+			}
+			if err == nil {
 				t.Fatal("no error")
 			}
 			if !errors.Is(err, tc.is) {
@@ -96,7 +100,9 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// A refused file leaves nothing behind: the ledger stays as it was.
+// A refused file leaves nothing behind: Run refuses the reconcile naming
+// the bad line, forgets the file, and the next Run reconciles the rest as if
+// the file had never been loaded.
 func TestRefusedFileLoadsNothing(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -104,11 +110,22 @@ func TestRefusedFileLoadsNothing(t *testing.T) {
 	if err := r.LoadLedger(ctx, writeFile(t, dir, "a.csv", "Reference,Amount,Ccy\nA,1.00,USD\n"), ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.LoadLedger(ctx, writeFile(t, dir, "b.csv", "Reference,Amount,Ccy\nB,2.00,USD\nC,2.001,USD\n"), ""); err == nil {
-		t.Fatal("bad ledger accepted")
+	bad := writeFile(t, dir, "b.csv", "Reference,Amount,Ccy\nB,2.00,USD\nC,2.001,USD\n")
+	if err := r.LoadLedger(ctx, bad, ""); err != nil {
+		t.Fatal(err) // the structure is fine
 	}
 	if err := r.LoadResults(ctx, writeFile(t, dir, "r.csv", "merchant_transaction_id,amount,currency,status\nA,1,USD,APPROVED\n"), ""); err != nil {
 		t.Fatal(err)
+	}
+	_, err := r.Run(ctx)
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.File != bad || !strings.Contains(err.Error(), `row 3, column "Amount", value "2.001"`) {
+		t.Fatalf("bad ledger line: %v", err)
+	}
+	for _, err := range r.Rows(ctx) {
+		if !errors.Is(err, ErrNotRun) {
+			t.Fatalf("Rows after a refused Run: %v", err)
+		}
 	}
 	sum, err := r.Run(ctx)
 	if err != nil {
@@ -159,7 +176,10 @@ func TestParquetLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 7.50 JPY has a fraction of a yen: refused, never rounded.
-	if err := r.LoadLedger(ctx, frac, ""); !errors.Is(err, paybatch.ErrBadAmount) || !strings.Contains(err.Error(), `value "7.50"`) {
+	if err := r.LoadLedger(ctx, frac, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); !errors.Is(err, paybatch.ErrBadAmount) || !strings.Contains(err.Error(), `value "7.50"`) {
 		t.Fatalf("DECIMAL(18,2) JPY 7.50: %v", err)
 	}
 	r2 := MustOpen(t, "")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -47,107 +48,176 @@ func (e *InputError) Unwrap() []error {
 	return out
 }
 
-// LoadLedger loads the merchant's ledger export (CSV, XLSX or Parquet; sheet
+// LoadLedger adds the merchant's ledger export (CSV, XLSX or Parquet; sheet
 // picks the XLSX sheet, "" = the first). It needs merchant_transaction_id,
 // amount and currency columns; type, date and expected_status are optional.
-// Every amount is converted exactly to minor units or the whole file is
-// refused with an *InputError naming row, column and value.
+//
+// Loading checks the file's structure (that it can be read, its columns, at
+// least one line) and returns an error naming what is wrong. Its lines are
+// read by Run, in one pass over every file: every amount is converted
+// exactly to minor units, or Run refuses the file with an *InputError naming
+// row, column and value, and the reconcile goes on without that file.
 func (r *Reconciler) LoadLedger(ctx context.Context, path, sheet string) error {
 	return r.loadFile(ctx, kindLedger, path, sheet)
 }
 
-// LoadResults loads a provider results file (CSV, XLSX or Parquet) with
+// LoadResults adds a provider results file (CSV, XLSX or Parquet) with
 // merchant_transaction_id, amount, currency and status columns (optional
 // transaction_id, type, date, reason). Statuses of both providers are
-// understood (sql/vocab.sql); any other status refuses the file.
+// understood (sql/vocab.sql); any other status refuses the file when Run
+// reads it (see LoadLedger).
 func (r *Reconciler) LoadResults(ctx context.Context, path, sheet string) error {
 	return r.loadFile(ctx, kindResults, path, sheet)
+}
+
+// source is one loaded file. Its lines are read through two views: src_<n>,
+// the file's columns by role (straight from read_parquet or read_csv, or
+// from stage_<n>, the table an XLSX sheet or a CSV's text copy is appended
+// to), and checked_<n> (sql/checked.sql), the same lines checked and
+// converted.
+type source struct {
+	n           int
+	kind        fileKind
+	path, sheet string
+	format      string // "csv", "parquet" or "xlsx"
+	hm          headerMap
+	csvFrom     string // CSV: the read_csv(...) call of src_<n>
+	copied      bool   // CSV: src_<n> reads the text copy stage_<n>
+	inserted    bool   // the lines are in ledger or provider
+}
+
+func (s *source) sql(name string) string {
+	q := strings.ReplaceAll(query(name), "/*n*/", strconv.Itoa(s.n))
+	return strings.ReplaceAll(q, "/*kind*/", quoteLiteral(string(s.kind)))
 }
 
 func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ran = false
+	r.ran, r.built = false, false
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, query("stage_reset")); err != nil {
-		return fmt.Errorf("reconcile: reset stage: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), query("stage_reset")) // free the text copy
 
-	var hm headerMap
-	firstRow := 1
+	s := &source{n: r.loads + 1, kind: kind, path: path, sheet: sheet}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".csv", ".txt", ".tsv":
-		hm, err = stageCSV(ctx, conn, kind, path)
-		firstRow = 2
+		s.format = "csv"
+		err = sourceCSV(ctx, conn, s)
 	case ".parquet", ".pq":
-		hm, err = stageParquet(ctx, conn, kind, path)
+		s.format = "parquet"
+		err = sourceParquet(ctx, conn, s)
 	case ".xlsx", ".xlsm":
-		hm, sheet, err = stageXLSX(ctx, conn, kind, path, sheet)
+		s.format = "xlsx"
+		err = sourceXLSX(ctx, conn, s)
 	default:
 		err = fmt.Errorf("%w: %s: unsupported file type %q (use .csv, .xlsx or .parquet)", paybatch.ErrUnusableFile, path, ext)
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = conn.ExecContext(ctx, s.sql("checked"))
 	}
-	if firstRow == 2 || strings.HasPrefix(strings.ToLower(filepath.Ext(path)), ".xls") {
-		// CSV and XLSX were copied into the stage table: check them from there.
-		for _, name := range []string{"stage_complete", "stage_src_table"} {
-			if _, err := conn.ExecContext(ctx, query(name)); err != nil {
-				return fmt.Errorf("reconcile: %s: %w", path, err)
+	if err == nil {
+		err = checkHasLines(ctx, conn, s)
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, s.n, path, s.sheet)
+	}
+	if err != nil {
+		dropSource(conn, s)
+		var re *paybatch.RowError
+		if errors.Is(err, paybatch.ErrUnusableFile) || errors.As(err, &re) || ctx.Err() != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+	}
+	r.loads = s.n
+	r.sources = append(r.sources, s)
+	if kind == kindLedger {
+		r.ledgers++
+	}
+	return nil
+}
+
+// checkHasLines refuses a file without a single non-blank line. Only the
+// start of the file is read (the first line that is not blank ends it).
+func checkHasLines(ctx context.Context, conn *sql.Conn, s *source) error {
+	var n int
+	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM checked_%d WHERE NOT blank LIMIT 1)`, s.n)
+	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, s.path, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s: the %s has a header but no rows", paybatch.ErrUnusableFile, s.path, s.kind)
+	}
+	return nil
+}
+
+// dropSource removes what loading s created (a failed load leaves nothing).
+func dropSource(conn *sql.Conn, s *source) {
+	ctx := context.Background()
+	conn.ExecContext(ctx, fmt.Sprintf(`DROP VIEW IF EXISTS checked_%d`, s.n))
+	conn.ExecContext(ctx, fmt.Sprintf(`DROP VIEW IF EXISTS src_%d`, s.n))
+	conn.ExecContext(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS stage_%d`, s.n))
+	conn.ExecContext(ctx, `DELETE FROM loads WHERE load_no = ?`, s.n)
+}
+
+// insertLines moves the lines of s into ledger or provider (for Rows, the
+// exports and --db). A CSV is first copied as text into stage_<n>, whose row
+// order gives the row numbers read_csv cannot. A line with a problem fails
+// the insert whole, and the problems are named in an *InputError.
+func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
+	if s.inserted {
+		return nil
+	}
+	if s.format == "csv" && !s.copied {
+		for _, q := range []string{
+			fmt.Sprintf(`CREATE OR REPLACE TABLE stage_%d AS SELECT * EXCLUDE (src_row) FROM src_%d`, s.n, s.n),
+			// the header is row 1; records are in file order (preserve_insertion_order)
+			fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, (rowid + 2)::INTEGER AS src_row FROM stage_%d`, s.n, s.n),
+		} {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, s.path, err)
 			}
 		}
+		s.copied = true
 	}
-	r.loads++
-	if err := setStageVars(ctx, conn, kind, firstRow, r.loads); err != nil {
-		return err
+	target := "to_ledger"
+	if s.kind == kindResults {
+		target = "to_provider"
 	}
-	if _, err := conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, r.loads, path, sheet); err != nil {
-		return fmt.Errorf("reconcile: %s: %w", path, err)
-	}
-	// One pass: the INSERT converts and checks every row; a row with a
-	// problem fails it whole (a NOT NULL constraint, see
-	// sql/stage_to_ledger.sql), and only then is the file scanned again to
-	// name the problems. The currencies table already holds every ISO 4217
-	// code (Open), so no pass is needed to collect the file's currencies.
-	target := "stage_to_ledger"
-	if kind == kindResults {
-		target = "stage_to_provider"
-	}
-	// ledger and provider rows are ordered by seq, never by insertion, so
-	// the insert may run unordered (faster); the stage itself was loaded in
-	// order because its rowid gives CSV row numbers. Loads are serialised
-	// by r.mu, and nothing else depends on insertion order.
+	// ledger and provider lines are ordered by seq, never by insertion, so
+	// the insert may run unordered (faster).
 	if _, err := conn.ExecContext(ctx, `SET preserve_insertion_order = false`); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	res, err := conn.ExecContext(ctx, query(target))
+	_, err := conn.ExecContext(ctx, s.sql(target))
 	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), `SET preserve_insertion_order = true`); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("reconcile: %s: %w", path, ctx.Err())
+			return fmt.Errorf("reconcile: %s: %w", s.path, ctx.Err())
 		}
 		// the failed INSERT loaded nothing (its transaction rolled back)
-		if perr := stageProblems(ctx, conn, hm, path, sheet); perr != nil {
+		if perr := problems(ctx, conn, s); perr != nil {
 			return perr
 		}
-		return fmt.Errorf("reconcile: %s: %w", path, err)
+		return fmt.Errorf("reconcile: %s: %w", s.path, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("reconcile: %s: %w", path, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: %s: the %s has a header but no rows", paybatch.ErrUnusableFile, path, kind)
-	}
-	if kind == kindLedger {
-		r.ledgers += int(n)
+	s.inserted = true
+	if s.copied {
+		// the text copy has served (row numbers are in the lines now)
+		for _, q := range []string{
+			fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom),
+			fmt.Sprintf(`DROP TABLE IF EXISTS stage_%d`, s.n),
+		} {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("reconcile: %s: %w", s.path, err)
+			}
+		}
+		s.copied = false
 	}
 	return nil
 }
@@ -157,8 +227,10 @@ var sentinelOf = map[string]error{
 	roleStatus: paybatch.ErrBadField, roleExpectedStatus: paybatch.ErrBadField,
 }
 
-func stageProblems(ctx context.Context, conn *sql.Conn, hm headerMap, path, sheet string) error {
-	rows, err := conn.QueryContext(ctx, query("stage_problems"))
+// problems names the first problems of s (sql/problems.sql).
+func problems(ctx context.Context, conn *sql.Conn, s *source) error {
+	path, sheet, hm := s.path, s.sheet, s.hm
+	rows, err := conn.QueryContext(ctx, s.sql("problems"))
 	if err != nil {
 		return fmt.Errorf("reconcile: %s: check rows: %w", path, err)
 	}
@@ -202,21 +274,25 @@ func queryStrings(ctx context.Context, conn *sql.Conn, q string, args ...any) ([
 	return out, rows.Err()
 }
 
-// stageCSV reads the header in Go (to match it and pick the delimiter) and
-// lets DuckDB's CSV reader load the body as text.
-func stageCSV(ctx context.Context, conn *sql.Conn, kind fileKind, path string) (headerMap, error) {
+// sourceCSV reads the header in Go (to match it and pick the delimiter) and
+// makes src_<n> a view over DuckDB's CSV reader, every column as text
+// (all_varchar: DuckDB must never guess a type, it would read amounts as
+// DOUBLE). Row numbers are not known to read_csv; insertLines makes a text
+// copy for them when the lines are needed one by one.
+func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
+	path := s.path
 	f, err := os.Open(path)
 	if err != nil {
-		return headerMap{}, fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+		return fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
 	}
 	line, err := bufio.NewReader(f).ReadString('\n')
 	f.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
-		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	line = strings.TrimPrefix(line, "\ufeff")
 	if strings.TrimSpace(line) == "" {
-		return headerMap{}, fmt.Errorf("%w: %s is empty (no header row)", paybatch.ErrUnusableFile, path)
+		return fmt.Errorf("%w: %s is empty (no header row)", paybatch.ErrUnusableFile, path)
 	}
 	delim := sniffDelim(line)
 	cr := csv.NewReader(strings.NewReader(line))
@@ -225,18 +301,48 @@ func stageCSV(ctx context.Context, conn *sql.Conn, kind fileKind, path string) (
 	cr.LazyQuotes = true
 	header, err := cr.Read()
 	if err != nil {
-		return headerMap{}, fmt.Errorf("%w: %s row 1: header: %v", paybatch.ErrUnusableFile, path, err)
+		return fmt.Errorf("%w: %s row 1: header: %v", paybatch.ErrUnusableFile, path, err)
 	}
-	hm, err := mapHeader(kind, path, "", header)
-	if err != nil {
-		return headerMap{}, err
+	if s.hm, err = mapHeader(s.kind, path, "", header); err != nil {
+		return err
 	}
-	if _, err := conn.ExecContext(ctx, query("stage_csv"),
-		sql.Named("path", path), sql.Named("delim", string(delim)), sql.Named("names", hm.names())); err != nil {
-		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+	names := s.hm.names()
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = quoteLiteral(n)
 	}
-	return hm, nil
+	// A view cannot hold bound parameters: the path and the column names are
+	// string literals (single quotes doubled); the delimiter is one of ours.
+	s.csvFrom = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = true))`,
+		roleColumns(s.hm, false), quoteLiteral(path), quoteLiteral(string(delim)), strings.Join(quoted, ", "))
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom)); err != nil {
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+	}
+	return nil
 }
+
+// roleColumns is the select list of a src_<n> view: every role (the file's
+// column of that name, or NULL text when the file has none), and the typed
+// amount columns (NULL: the amount is text).
+func roleColumns(hm headerMap, typed bool) string {
+	var cols []string
+	for _, role := range stageRoles {
+		if _, ok := hm.original[role]; ok {
+			cols = append(cols, quoteIdent(role))
+		} else {
+			cols = append(cols, "NULL::VARCHAR AS "+role)
+		}
+	}
+	if !typed {
+		cols = append(cols, textAmount)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// textAmount are the typed amount columns of a src_<n> view whose amount is
+// text: amount_v, amount_frac and amount_present (see typedAmount) are NULL,
+// and so is amount_shown (the text of a typed amount, shown in problems).
+const textAmount = "NULL::BIGINT AS amount_v, NULL::INTEGER AS amount_frac, NULL::BOOLEAN AS amount_present, NULL::VARCHAR AS amount_shown"
 
 // sniffDelim picks the most frequent of , ; TAB | outside quotes in the header.
 func sniffDelim(line string) rune {
@@ -259,42 +365,48 @@ func sniffDelim(line string) rune {
 	return best
 }
 
-// stageParquet maps the Parquet column names and loads the mapped columns as
-// text. Float amounts are refused: their text is not the amount that was meant.
-func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path string) (headerMap, error) {
+// sourceParquet maps the Parquet column names and makes src_<n> a view
+// over read_parquet: text columns as text, a DECIMAL or integer amount typed
+// (typedAmount), row numbers from file_row_number. Float amounts are refused:
+// their text is not the amount that was meant.
+func sourceParquet(ctx context.Context, conn *sql.Conn, s *source) error {
+	path := s.path
 	rows, err := conn.QueryContext(ctx, `SELECT * FROM read_parquet(?) LIMIT 0`, path)
 	if err != nil {
-		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	types, err := rows.ColumnTypes()
 	rows.Close()
 	if err != nil {
-		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	header := make([]string, len(types))
 	for i, t := range types {
 		header[i] = t.Name()
 	}
-	hm, err := mapHeader(kind, path, "", header)
+	hm, err := mapHeader(s.kind, path, "", header)
 	if err != nil {
-		return headerMap{}, err
+		return err
 	}
+	s.hm = hm
 	byRole := map[string]string{}
-	typed := "NULL::BIGINT AS amount_v, NULL::INTEGER AS amount_frac, NULL::BOOLEAN AS amount_present"
+	typed := textAmount
 	for i, role := range hm.roles {
 		if role == "" {
 			continue
 		}
 		tn := strings.ToUpper(types[i].DatabaseTypeName())
 		if role == roleAmount && (strings.Contains(tn, "FLOAT") || strings.Contains(tn, "DOUBLE") || tn == "REAL") {
-			return headerMap{}, &paybatch.RowError{Source: paybatch.Source{File: path},
+			return &paybatch.RowError{Source: paybatch.Source{File: path},
 				Column: header[i], Err: fmt.Errorf("%w: the amount column is %s, a binary float that cannot hold amounts exactly; export it as DECIMAL, integer or text",
 					paybatch.ErrBadAmount, tn)}
 		}
 		byRole[role] = fmt.Sprintf("CAST(%s AS VARCHAR) AS %s", quoteIdent(header[i]), role)
 		if role == roleAmount {
 			if v, ok := typedAmount(quoteIdent(header[i]), types[i]); ok {
-				typed = v
+				// read typed; its text only to show in a problem
+				typed = v + fmt.Sprintf(", CAST(%s AS VARCHAR) AS amount_shown", quoteIdent(header[i]))
+				byRole[role] = "NULL::VARCHAR AS " + role
 			}
 		}
 	}
@@ -307,12 +419,14 @@ func stageParquet(ctx context.Context, conn *sql.Conn, kind fileKind, path strin
 		cols = append(cols, c)
 	}
 	cols = append(cols, typed)
-	q := strings.Replace(query("stage_parquet"), "/*columns*/", strings.Join(cols, ", "), 1)
-	q = strings.Replace(q, "/*path*/", quoteLiteral(path), 1)
+	// A view cannot hold a bound parameter: the path is a string literal
+	// (single quotes doubled), the column names quoted identifiers.
+	q := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT %s, (file_row_number + 1)::INTEGER AS src_row FROM read_parquet(%s, file_row_number = true)`,
+		s.n, strings.Join(cols, ", "), quoteLiteral(path))
 	if _, err := conn.ExecContext(ctx, q); err != nil {
-		return headerMap{}, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
-	return hm, nil
+	return nil
 }
 
 // typedAmount returns the stage's typed amount columns (amount_v: the
@@ -358,10 +472,32 @@ func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''
 
 var sciNotation = regexp.MustCompile(`^[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+$`)
 
+// sourceXLSX appends the sheet's lines to the table stage_<n> (stageXLSX)
+// and makes src_<n> a view over it.
+func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
+	table := fmt.Sprintf("stage_%d", s.n)
+	cols := make([]string, len(stageRoles))
+	for i, role := range stageRoles {
+		cols[i] = role + " VARCHAR"
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TABLE %s (%s, src_row INTEGER)`, table, strings.Join(cols, ", "))); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	hm, sheet, err := stageXLSX(ctx, conn, s.kind, s.path, s.sheet, table)
+	if err != nil {
+		return err
+	}
+	s.hm, s.sheet = hm, sheet
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, %s FROM %s`, s.n, textAmount, table)); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	return nil
+}
+
 // stageXLSX streams a sheet with excelize (raw cell values: the decimal text
-// Excel stored, never a float) into the stage through the DuckDB Appender.
+// Excel stored, never a float) into table through the DuckDB Appender.
 // The header is the first non-empty row; row numbers are the sheet's.
-func stageXLSX(ctx context.Context, conn *sql.Conn, kind fileKind, path, sheet string) (headerMap, string, error) {
+func stageXLSX(ctx context.Context, conn *sql.Conn, kind fileKind, path, sheet, table string) (headerMap, string, error) {
 	f, err := excelize.OpenFile(path)
 	if err != nil {
 		return headerMap{}, sheet, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
@@ -386,7 +522,7 @@ func stageXLSX(ctx context.Context, conn *sql.Conn, kind fileKind, path, sheet s
 	haveHeader := false
 	rowNo := 0
 	err = conn.Raw(func(dc any) error {
-		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "stage")
+		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
 		if err != nil {
 			return err
 		}
@@ -471,7 +607,7 @@ func allBlank(cells []string) bool {
 func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ran = false
+	r.ran, r.built = false, false
 	if strings.ContainsRune(path, 0) {
 		return fmt.Errorf("%w: journal path contains a NUL byte", paybatch.ErrUnusableFile)
 	}
@@ -528,14 +664,11 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", path, err)
 	}
-	unknown, err := r.addCurrencies(ctx, conn, codes)
-	if err != nil {
-		return err
-	}
-	if len(unknown) > 0 {
+	if unknown := unknownCurrencies(codes); len(unknown) > 0 {
 		return fmt.Errorf("%w: journal %s: unknown currency code(s) %s", paybatch.ErrBadCurrency, path, quoteList(unknown))
 	}
 	r.loads++
+	r.journals = append(r.journals, r.loads)
 	if _, err := conn.ExecContext(ctx, query("journal_to_provider"), sql.Named("load_no", r.loads)); err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", path, err)
 	}
@@ -559,21 +692,6 @@ func checkDuckDBFile(path string) error {
 	if _, err := io.ReadFull(f, head); err != nil || string(head[8:12]) != "DUCK" {
 		return fmt.Errorf("%w: journal %s is not a DuckDB database file (give the pipeline's journal, or use --results for a results file)",
 			paybatch.ErrUnusableFile, path)
-	}
-	return nil
-}
-
-// setStageVars tells sql/stage_checked.sql what the stage holds. DuckDB
-// variables belong to the connection, as does the load.
-func setStageVars(ctx context.Context, conn *sql.Conn, kind fileKind, firstRow int, loadNo int) error {
-	for _, v := range []struct {
-		name string
-		val  any
-	}{{"stage_kind", string(kind)}, {"stage_first_row", firstRow}, {"stage_load_no", loadNo}} {
-		// the name is one of ours; the value is a parameter
-		if _, err := conn.ExecContext(ctx, "SET VARIABLE "+v.name+" = ?", v.val); err != nil {
-			return fmt.Errorf("reconcile: %w", err)
-		}
 	}
 	return nil
 }

@@ -66,13 +66,17 @@ type Options struct {
 // Reconciler holds one reconciliation: load the inputs, then Run, then read
 // Rows or ExportParquet. Loads are serialised; Rows may be read concurrently.
 type Reconciler struct {
-	db      *sql.DB
-	opts    Options
-	tmpDir  string // removed by Close when we made it
-	mu      sync.Mutex
-	loads   int
-	ledgers int // ledger lines loaded
-	ran     bool
+	db       *sql.DB
+	opts     Options
+	tmpDir   string // removed by Close when we made it
+	mu       sync.Mutex
+	loads    int       // load numbers given so far (files and journals)
+	sources  []*source // the files loaded, in load order
+	journals []int     // load numbers of the journals (their lines are in provider)
+	ledgers  int       // ledger files loaded
+	ran      bool      // Run has summed the current loads
+	built    bool      // recon (one row per id, for Rows) is built for the current loads
+	sum      paybatch.Summary
 }
 
 // Open starts DuckDB with the memory limit and spill directory set and
@@ -116,7 +120,7 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 		return nil, fmt.Errorf("reconcile: open DuckDB (memory limit %q): %w", opts.MemoryLimit, err)
 	}
 	r.db = sql.OpenDB(conn)
-	for _, name := range []string{"schema", "vocab", "stage_reset"} {
+	for _, name := range []string{"schema", "vocab"} {
 		if _, err := r.db.ExecContext(ctx, query(name)); err != nil {
 			r.Close()
 			return nil, fmt.Errorf("reconcile: create tables (sql/%s.sql): %w", name, err)
@@ -131,10 +135,6 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 			r.Close()
 			return nil, fmt.Errorf("reconcile: category order: %w", err)
 		}
-	}
-	if _, err := r.db.ExecContext(ctx, query("stage_checked")); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("reconcile: sql/stage_checked.sql: %w", err)
 	}
 	return r, nil
 }
@@ -156,40 +156,9 @@ func (r *Reconciler) removeTmp() {
 	}
 }
 
-// addCurrencies validates codes against ISO 4217 and records each with its
-// exponent and the tolerance in its minor units. Unknown codes are left out
-// (the stage check reports them with their row).
-func (r *Reconciler) addCurrencies(ctx context.Context, conn *sql.Conn, codes []string) ([]string, error) {
-	var unknown []string
-	var values []string
-	var args []any
-	for _, code := range codes {
-		cur, err := paybatch.ParseCurrency(code)
-		if err != nil || cur.Code() != code {
-			unknown = append(unknown, code)
-			continue
-		}
-		tol := r.opts.Tolerance.Shift(int32(cur.Exponent())).Floor()
-		if !tol.BigInt().IsInt64() {
-			return nil, fmt.Errorf("reconcile: tolerance %s is too large for %s", r.opts.Tolerance, code)
-		}
-		values = append(values, "(?, ?, ?)")
-		args = append(args, code, cur.Exponent(), tol.BigInt().Int64())
-	}
-	if len(values) > 0 {
-		// one statement: placeholders only, the values are parameters
-		if _, err := conn.ExecContext(ctx, `INSERT OR IGNORE INTO currencies VALUES `+strings.Join(values, ", "), args...); err != nil {
-			return nil, fmt.Errorf("reconcile: currencies: %w", err)
-		}
-	}
-	return unknown, nil
-}
-
-// addAllCurrencies fills the currencies table with every ISO 4217 code
-// paybatch knows (every three-letter code paybatch.ParseCurrency accepts), so
-// that loading a file needs no extra pass to collect its currencies first: a
-// code missing from the table is reported by the stage check with its row.
-func (r *Reconciler) addAllCurrencies(ctx context.Context) error {
+// isoCodes lists every ISO 4217 code paybatch knows (every three-letter
+// code paybatch.ParseCurrency accepts), in order.
+func isoCodes() []string {
 	var codes []string
 	for a := 'A'; a <= 'Z'; a++ {
 		for b := 'A'; b <= 'Z'; b++ {
@@ -201,17 +170,44 @@ func (r *Reconciler) addAllCurrencies(ctx context.Context) error {
 			}
 		}
 	}
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
+	return codes
+}
+
+// unknownCurrencies returns the codes that are not ISO 4217 codes.
+func unknownCurrencies(codes []string) []string {
+	var unknown []string
+	for _, code := range codes {
+		if cur, err := paybatch.ParseCurrency(code); err != nil || cur.Code() != code {
+			unknown = append(unknown, code)
+		}
+	}
+	return unknown
+}
+
+// addAllCurrencies fills the currencies table with every ISO 4217 code, its
+// number (1..511, packed into a line by sql/checked.sql), its exponent and
+// the tolerance in its minor units, so that reading a file needs no pass to
+// collect its currencies first: a code missing from the table is reported
+// with its row.
+func (r *Reconciler) addAllCurrencies(ctx context.Context) error {
+	codes := isoCodes()
+	if len(codes) > 511 {
+		return fmt.Errorf("reconcile: %d currency codes do not fit the 9 bits summary.sql packs them in", len(codes))
+	}
+	var values []string
+	var args []any
+	for i, code := range codes {
+		cur, _ := paybatch.ParseCurrency(code)
+		tol := r.opts.Tolerance.Shift(int32(cur.Exponent())).Floor()
+		if !tol.BigInt().IsInt64() {
+			return fmt.Errorf("reconcile: tolerance %s is too large for %s", r.opts.Tolerance, code)
+		}
+		values = append(values, "(?, ?, ?, ?)")
+		args = append(args, code, i+1, cur.Exponent(), tol.BigInt().Int64())
+	}
+	// one statement: placeholders only, the values are parameters
+	if _, err := r.db.ExecContext(ctx, `INSERT INTO currencies VALUES `+strings.Join(values, ", "), args...); err != nil {
 		return fmt.Errorf("reconcile: currencies: %w", err)
-	}
-	defer conn.Close()
-	unknown, err := r.addCurrencies(ctx, conn, codes)
-	if err != nil {
-		return err
-	}
-	if len(unknown) > 0 {
-		return fmt.Errorf("reconcile: currencies: unexpected unknown codes %v", unknown)
 	}
 	return nil
 }

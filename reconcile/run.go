@@ -3,36 +3,306 @@ package reconcile
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/paybatch/paybatch"
 )
 
-// Run categorises every id (sql/categorize.sql) and returns the counts, the
-// per-category totals per currency, the match rate and the ledger and
-// provider totals. It needs at least one ledger line.
+// Run reads every loaded file once, categorises every id and returns the
+// counts, the per-category totals per currency, the match rate and the
+// ledger and provider totals. It needs at least one ledger.
+//
+// The usual case, every id with at most one ledger line and one executed
+// line, is summed in a single pass over the files (sql/summary.sql) that
+// keeps no row. Otherwise (duplicates, several rejected lines) Run falls back
+// to the exact path: the lines are inserted into the ledger and provider
+// tables and categorised there (sql/categorize.sql), as Rows always needs.
+// A file with a bad line is refused whole with an *InputError naming the
+// lines (row, column, value, reason); that file is then forgotten, so the
+// other loads can be run again.
 func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.ran = false
 	if r.ledgers == 0 {
 		return paybatch.Summary{}, fmt.Errorf("%w: no ledger loaded; reconciliation needs the merchant's ledger", paybatch.ErrUnusableFile)
 	}
-	// recon is read by ORDER BY queries only, so it may be built unordered.
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return paybatch.Summary{}, fmt.Errorf("reconcile: %w", err)
 	}
 	defer conn.Close()
+	sum, exact, err := r.fastSummary(ctx, conn)
+	if err != nil {
+		return paybatch.Summary{}, err
+	}
+	if !exact || r.opts.Path != "" {
+		// the exact path, or a --db file that should hold the tables
+		if err := r.build(ctx, conn); err != nil {
+			return paybatch.Summary{}, err
+		}
+		if !exact {
+			if sum, err = r.reconSummary(ctx); err != nil {
+				return paybatch.Summary{}, err
+			}
+		} else if err := r.checkBuilt(ctx, sum); err != nil {
+			return paybatch.Summary{}, err
+		}
+	}
+	r.sum, r.ran = sum, true
+	return sum, nil
+}
+
+// build inserts every file's lines into ledger and provider (once per
+// file) and categorises every id into recon (sql/categorize.sql), with the
+// rows view on top (sql/recon_rows.sql). A file with a bad line stops it
+// with an *InputError and is forgotten.
+func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
+	if r.built {
+		return nil
+	}
+	for i, s := range r.sources {
+		if err := insertLines(ctx, conn, s); err != nil {
+			var ie *InputError
+			if errors.As(err, &ie) {
+				dropSource(conn, s)
+				r.sources = append(r.sources[:i:i], r.sources[i+1:]...)
+				if s.kind == kindLedger {
+					r.ledgers--
+				}
+			}
+			return err
+		}
+	}
+	// recon is read by ORDER BY queries only, so it may be built unordered.
 	for _, q := range []string{`SET preserve_insertion_order = false`, query("categorize"),
 		`SET preserve_insertion_order = true`, query("recon_rows")} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			conn.ExecContext(context.WithoutCancel(ctx), `SET preserve_insertion_order = true`)
-			return paybatch.Summary{}, fmt.Errorf("reconcile: categorise: %w", err)
+			return fmt.Errorf("reconcile: categorise: %w", err)
 		}
 	}
+	r.built = true
+	return nil
+}
+
+// ensureBuilt builds recon for Rows and ExportParquet after a Run that did
+// not need it, and checks that it agrees with what Run returned.
+func (r *Reconciler) ensureBuilt(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.ran {
+		return ErrNotRun
+	}
+	if r.built {
+		return nil
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	defer conn.Close()
+	if err := r.build(ctx, conn); err != nil {
+		return err
+	}
+	return r.checkBuilt(ctx, r.sum)
+}
+
+// checkBuilt compares the categories counted in recon with the single-pass
+// summary: they differ only if a file changed in between.
+func (r *Reconciler) checkBuilt(ctx context.Context, sum paybatch.Summary) error {
+	counts := map[paybatch.Category]int64{}
+	err := r.scan(ctx, query("counts"), func(rows *sql.Rows) error {
+		var c string
+		var n int64
+		err := rows.Scan(&c, &n)
+		counts[paybatch.Category(c)] = n
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile: sql/counts.sql: %w", err)
+	}
+	for _, c := range paybatch.Categories {
+		if counts[c] != sum.Categories[c].Count {
+			r.built = false
+			return fmt.Errorf("%w: %s: %d ids when the files were read again, %d before; did an input file change during the reconcile?",
+				paybatch.ErrUnusableFile, c, counts[c], sum.Categories[c].Count)
+		}
+	}
+	return nil
+}
+
+// fastSummary runs sql/summary.sql over every load. exact is false when a
+// line has a problem or an id has several lines of one side: the summary is
+// then incomplete and Run takes the exact path.
+func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, exact bool, err error) {
+	if len(r.journals) > 0 {
+		var big int
+		if err := conn.QueryRowContext(ctx, query("journal_big"), sql.Named("loads", r.journalLoads())).Scan(&big); err != nil {
+			return sum, false, fmt.Errorf("reconcile: sql/journal_big.sql: %w", err)
+		}
+		if big > 0 {
+			return sum, false, nil // amounts beyond what a pack holds
+		}
+	}
+	curs, byNo, err := r.currencyNumbers(ctx, conn)
+	if err != nil {
+		return sum, false, err
+	}
+	tols := make([]int64, len(byNo))
+	for i, t := range byNo {
+		tols[i] = t.tol
+	}
+	rows, err := conn.QueryContext(ctx, r.summarySQL(), sql.Named("tols", tols), sql.Named("loads", r.journalLoads()))
+	if err != nil {
+		if ctx.Err() != nil {
+			return sum, false, fmt.Errorf("reconcile: %w", ctx.Err())
+		}
+		return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+	}
+	defer rows.Close()
+	sum = paybatch.Summary{Categories: map[paybatch.Category]paybatch.CategoryTotals{},
+		LedgerTotals: paybatch.Totals{}, ProviderTotals: paybatch.Totals{}}
+	for _, c := range paybatch.Categories {
+		sum.Categories[c] = paybatch.CategoryTotals{Totals: paybatch.Totals{}}
+	}
+	cur := func(no sql.NullInt64) (paybatch.Currency, bool) {
+		if !no.Valid || no.Int64 < 1 || int(no.Int64) > len(byNo) {
+			return paybatch.Currency{}, false
+		}
+		return curs[byNo[no.Int64-1].code], true
+	}
+	exact = true
+	var total int64
+	for rows.Next() {
+		var cat string
+		var lc, pc, pcls, lsum, psum sql.NullInt64
+		var n int64
+		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum); err != nil {
+			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+		}
+		if cat == "bad" || cat == "multi" {
+			exact = false
+			continue
+		}
+		c := paybatch.Category(cat)
+		ct, ok := sum.Categories[c]
+		if !ok {
+			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: unknown category %q", cat)
+		}
+		ct.Count += n
+		total += n
+		lcur, lok := cur(lc)
+		pcur, pok := cur(pc)
+		switch {
+		case lok && lsum.Valid: // counted with its ledger line
+			if err := ct.Totals.Add(paybatch.Money{Currency: lcur, Minor: lsum.Int64}); err != nil {
+				return sum, false, err
+			}
+			if err := sum.LedgerTotals.Add(paybatch.Money{Currency: lcur, Minor: lsum.Int64}); err != nil {
+				return sum, false, err
+			}
+		case pok && psum.Valid: // no ledger line: counted with its provider line
+			if err := ct.Totals.Add(paybatch.Money{Currency: pcur, Minor: psum.Int64}); err != nil {
+				return sum, false, err
+			}
+		}
+		if pcls.Valid && pcls.Int64 == 1 && pok && psum.Valid { // executed and done
+			if err := sum.ProviderTotals.Add(paybatch.Money{Currency: pcur, Minor: psum.Int64}); err != nil {
+				return sum, false, err
+			}
+		}
+		sum.Categories[c] = ct
+	}
+	if err := rows.Err(); err != nil {
+		return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+	}
+	if !exact {
+		return sum, false, nil
+	}
+	if len(r.journals) > 0 {
+		// id-less rejects: each its own rejected_before_send
+		var n int64
+		if err := conn.QueryRowContext(ctx, query("journal_orphans"), sql.Named("loads", r.journalLoads())).Scan(&n); err != nil {
+			return sum, false, fmt.Errorf("reconcile: sql/journal_orphans.sql: %w", err)
+		}
+		ct := sum.Categories[paybatch.CatRejectedBeforeSend]
+		ct.Count += n
+		total += n
+		sum.Categories[paybatch.CatRejectedBeforeSend] = ct
+	}
+	if total > 0 {
+		sum.MatchRate = float64(sum.Categories[paybatch.CatMatched].Count) / float64(total)
+	}
+	return sum, true, nil
+}
+
+// summarySQL is sql/summary.sql over every load: one SELECT of packed lines
+// per file (its checked_<n> view) and one for the journals' lines.
+func (r *Reconciler) summarySQL() string {
+	var parts []string
+	for _, s := range r.sources {
+		l := 0
+		if s.kind == kindLedger {
+			l = 1
+		}
+		parts = append(parts, fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, %d AS l, 0 AS r, pack FROM checked_%d WHERE NOT blank`, l, s.n))
+	}
+	if len(r.journals) > 0 {
+		parts = append(parts, strings.TrimSuffix(strings.TrimSpace(query("journal_pack")), ";"))
+	}
+	return strings.Replace(query("summary"), "/*lines*/", strings.Join(parts, "\n    UNION ALL\n    "), 1)
+}
+
+func (r *Reconciler) journalLoads() []int64 {
+	out := make([]int64, len(r.journals))
+	for i, n := range r.journals {
+		out[i] = int64(n)
+	}
+	return out
+}
+
+type currencyNo struct {
+	code string
+	tol  int64
+}
+
+// currencyNumbers returns every currency by code, and by number (index no-1)
+// with its tolerance in minor units.
+func (r *Reconciler) currencyNumbers(ctx context.Context, conn *sql.Conn) (map[string]paybatch.Currency, []currencyNo, error) {
+	rows, err := conn.QueryContext(ctx, `SELECT code, no, tol_minor FROM currencies ORDER BY no`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reconcile: currencies: %w", err)
+	}
+	defer rows.Close()
+	curs := map[string]paybatch.Currency{}
+	var byNo []currencyNo
+	for rows.Next() {
+		var c currencyNo
+		var no int
+		if err := rows.Scan(&c.code, &no, &c.tol); err != nil {
+			return nil, nil, fmt.Errorf("reconcile: currencies: %w", err)
+		}
+		if no != len(byNo)+1 {
+			return nil, nil, fmt.Errorf("reconcile: currencies: number %d out of sequence", no)
+		}
+		cur, err := paybatch.ParseCurrency(c.code)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reconcile: currencies: %w", err)
+		}
+		curs[c.code] = cur
+		byNo = append(byNo, c)
+	}
+	return curs, byNo, rows.Err()
+}
+
+// reconSummary sums the categories of recon (the exact path).
+func (r *Reconciler) reconSummary(ctx context.Context) (paybatch.Summary, error) {
 	curs, err := r.currencies(ctx)
 	if err != nil {
 		return paybatch.Summary{}, err
@@ -77,7 +347,6 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	if total > 0 {
 		sum.MatchRate = float64(sum.Categories[paybatch.CatMatched].Count) / float64(total)
 	}
-	r.ran = true
 	return sum, nil
 }
 
@@ -131,11 +400,8 @@ func (r *Reconciler) scan(ctx context.Context, q string, each func(*sql.Rows) er
 // by breaking out of the loop; an error ends the sequence.
 func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.Seq2[paybatch.ReconRow, error] {
 	return func(yield func(paybatch.ReconRow, error) bool) {
-		r.mu.Lock()
-		ran := r.ran
-		r.mu.Unlock()
-		if !ran {
-			yield(paybatch.ReconRow{}, ErrNotRun)
+		if err := r.ensureBuilt(ctx); err != nil {
+			yield(paybatch.ReconRow{}, err)
 			return
 		}
 		if len(cats) == 0 {
@@ -197,11 +463,8 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 // Each file is written to a temporary name and renamed into place, so a
 // reader never sees half a file. It returns the paths written.
 func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, error) {
-	r.mu.Lock()
-	ran := r.ran
-	r.mu.Unlock()
-	if !ran {
-		return nil, ErrNotRun
+	if err := r.ensureBuilt(ctx); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)

@@ -55,6 +55,12 @@ func TestParquetTypedAmounts(t *testing.T) {
 			}
 			r := MustOpen(t, "")
 			err := r.LoadLedger(ctx, path, "")
+			if err == nil {
+				_, err = r.Run(ctx) // the lines are read here
+			}
+			if err == nil {
+				err = r.ensureBuilt(ctx) // and moved into the ledger table here
+			}
 			if tc.want == "" {
 				if err == nil || !errors.Is(err, tc.sentry) || !strings.Contains(err.Error(), tc.errHas) {
 					t.Fatalf("want %v with %q, got %v", tc.sentry, tc.errHas, err)

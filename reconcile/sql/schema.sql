@@ -6,6 +6,7 @@
 
 CREATE OR REPLACE TABLE currencies (
     code      VARCHAR PRIMARY KEY, -- ISO 4217, upper case
+    no        SMALLINT NOT NULL,   -- 1..511, this reconcile's own number for the code (summary.sql)
     exp       INTEGER NOT NULL,    -- minor-unit exponent: 2 USD, 0 JPY, 3 KWD
     tol_minor BIGINT  NOT NULL     -- --tolerance in minor units of this currency
 );

@@ -11,8 +11,13 @@
 --   SmarterPay: successful failed cancelled pending_submission submitted
 --   paybatch's own outcomes: succeeded failed cancelled pending
 -- side = 'ledger': words in a ledger's expected_status column (empty = done)
+--
+-- cls_no numbers the classes for summary.sql's packed lines: 0 rejected (a
+-- journal line refused before sending), 1 done, 2 not_done, 3 pending.
 CREATE OR REPLACE TABLE status_vocab AS
-SELECT * FROM (VALUES
+SELECT side, word, class,
+    CASE class WHEN 'done' THEN 1 WHEN 'not_done' THEN 2 WHEN 'pending' THEN 3 END::TINYINT AS cls_no
+FROM (VALUES
     ('results', 'approved',           'done'),
     ('results', 'successful',         'done'),
     ('results', 'succeeded',          'done'),
@@ -40,3 +45,17 @@ SELECT * FROM (VALUES
     ('ledger',  'cancelled',          'not_done'),
     ('ledger',  'canceled',           'not_done')
 ) AS v(side, word, class);
+
+-- The words as they are usually written (lower, UPPER and Title case), for
+-- an exact lookup before any trimming or case folding (checked.sql): most
+-- files use one of these, and string functions on every line cost more than
+-- the lookup.
+CREATE OR REPLACE TABLE status_lookup AS
+SELECT DISTINCT side, raw, word, class, cls_no
+FROM (
+    SELECT side, word AS raw, word, class, cls_no FROM status_vocab
+    UNION ALL
+    SELECT side, upper(word), word, class, cls_no FROM status_vocab
+    UNION ALL
+    SELECT side, upper(word[1]) || word[2:], word, class, cls_no FROM status_vocab
+);

@@ -1,9 +1,12 @@
--- Every stage row with its amount converted exactly to minor units, whether
--- it can be loaded (ok), and otherwise the first problem found in it. Blank
--- rows (no id, amount, currency or status) are marked and left out; they are
--- not data. What the stage holds (kind, file, first row, load number) comes
--- from the variables the loader sets (SET VARIABLE stage_kind = ..., ...);
--- the file and sheet are recorded once per load in the loads table.
+-- The lines of one loaded file, each checked and converted: the view
+-- checked_<n> over src_<n>, the file's columns by role (see load.go: a view
+-- over read_parquet or read_csv, or over the stage table an XLSX sheet or a
+-- CSV's text copy was appended to). Placeholders, replaced by the loader with
+-- its own values (never user input): /*n*/ the load number, /*kind*/ 'ledger'
+-- or 'results'. Blank lines (no id, amount, currency or status) are marked
+-- and left out; they are not data. The view is read by summary.sql (Run's
+-- single pass), by to_ledger.sql / to_provider.sql (materialising the lines
+-- for Rows), and by problems.sql, so all three accept exactly the same lines.
 --
 -- Amount rule (the same as paybatch.ParseSignedMoney): optional sign, digits
 -- and at most one '.', no more significant decimals than the currency's
@@ -13,39 +16,43 @@
 --   '7.00'  JPY → v = 700,  2 decimals → 700 ÷ 10^2 (exact)    = 7
 --   '10.005' USD → v = 10005, 3 decimals, 10005 mod 10 ≠ 0     → refused
 -- No DECIMAL cast (which rounds '10.005' to 10.01) and no DOUBLE is involved.
-CREATE OR REPLACE VIEW stage_checked AS
+--
+-- Speed: this view is evaluated once per line of every file, so the usual
+-- case takes the cheap road. A currency or status is first looked up exactly
+-- as written ('USD', 'APPROVED'); only a value that is not found is trimmed
+-- and case-folded for a second lookup. Strings are trimmed only where they
+-- start or end with a space.
+CREATE OR REPLACE VIEW checked_/*n*/ AS
 WITH s0 AS (
-    -- the amount as written is already plain (the usual case): matched
-    -- once here, not again below
-    SELECT *, regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') AS raw_plain
-    FROM stage_src
+    SELECT *,
+        -- the amount as written is already plain (the usual text case)
+        regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') AS raw_plain,
+        CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END AS status_raw
+    FROM src_/*n*/
 ),
 s AS (
-    -- trim only where there is something to trim: string functions cost
-    -- more than the checks that avoid them
     SELECT
-        src_row, raw_plain,
+        src_row, raw_plain, currency AS currency_raw, status_raw,
         CASE WHEN starts_with(merchant_transaction_id, ' ') OR ends_with(merchant_transaction_id, ' ')
              THEN trim(merchant_transaction_id) ELSE coalesce(merchant_transaction_id, '') END AS id,
-        CASE WHEN raw_plain THEN amount
-             ELSE trim(coalesce(amount, ''), ' ' || chr(9) || chr(10) || chr(13)) END     AS amount,
+        CASE WHEN raw_plain THEN amount WHEN amount IS NULL THEN ''
+             ELSE trim(amount, ' ' || chr(9) || chr(10) || chr(13)) END             AS amount,
         -- typed: a Parquet DECIMAL(w<=18, s) or integer amount, read without
         -- text: amount_v is its unscaled integer, amount_frac its scale s
         amount_frac IS NOT NULL                                                AS typed,
-        amount_v, amount_frac, amount_present,
-        upper(CASE WHEN starts_with(currency, ' ') OR ends_with(currency, ' ')
-                   THEN trim(currency) ELSE coalesce(currency, '') END)               AS currency,
-        CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END AS status_text,
-        lower(trim(coalesce(CASE getvariable('stage_kind') WHEN 'results' THEN status ELSE expected_status END, ''))) AS status_word,
-        nullif(trim(transaction_id), '')                                       AS provider_id,
-        nullif(trim(type), '')                                                 AS type,
-        nullif(trim(date), '')                                                 AS date,
-        nullif(trim(reason), '')                                               AS reason,
-        getvariable('stage_kind')                                              AS kind
+        amount_v, amount_frac, amount_present, amount_shown,
+        transaction_id AS provider_id_raw, type AS type_raw, date AS date_raw, reason AS reason_raw
     FROM s0
 ),
 p AS (
     SELECT s.*,
+        coalesce(c0.code, c1.code, CASE WHEN c0.code IS NULL THEN upper(trim(coalesce(currency_raw, ''))) END) AS currency,
+        coalesce(c0.exp, c1.exp) AS exp,
+        coalesce(c0.no, c1.no)   AS cur_no,
+        coalesce(v0.class, v1.class)   AS class,
+        coalesce(v0.cls_no, v1.cls_no) AS vocab_cls_no,
+        CASE WHEN v0.class IS NOT NULL THEN v0.word WHEN status_raw IS NULL THEN ''
+             ELSE lower(trim(status_raw)) END                                  AS status_word,
         -- plain: optional sign, digits and at most one '.', at least one digit
         CASE WHEN typed OR raw_plain THEN true
              ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS plain,
@@ -54,12 +61,13 @@ p AS (
         -- '12.5' → fraclen 1, v 125
         CASE WHEN typed THEN amount_frac
              WHEN strpos(amount, '.') = 0 THEN 0
-             ELSE length(amount) - strpos(amount, '.') END                     AS fraclen,
-        c.exp,
-        sv.class
+             ELSE length(amount) - strpos(amount, '.') END                     AS fraclen
     FROM s
-    LEFT JOIN currencies AS c ON c.code = s.currency
-    LEFT JOIN status_vocab AS sv ON sv.side = s.kind AND sv.word = s.status_word
+    LEFT JOIN currencies AS c0 ON c0.code = s.currency_raw
+    LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw)) END
+    LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
+    LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
+        AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END
 ),
 b AS (
     SELECT p.*,
@@ -91,15 +99,28 @@ m AS (
 ),
 m2 AS (
     SELECT m.*,
-        CASE WHEN abs(scaled) < 1000000000000000 THEN scaled END AS amount_minor
+        CASE WHEN abs(scaled) < 1000000000000000 THEN scaled END AS amount_minor,
+        -- a ledger line without an expected status expects the operation done
+        CASE WHEN /*kind*/ = 'ledger' AND status_word = '' THEN 1 ELSE vocab_cls_no END AS cls_no
     FROM m
 )
 SELECT
     m2.*,
-    getvariable('stage_load_no') AS load_no,
-    -- ok: the row can be loaded (every problem below is excluded)
-    NOT blank AND id <> '' AND amount_minor IS NOT NULL
-        AND (class IS NOT NULL OR (kind = 'ledger' AND status_word = '')) AS ok,
+    /*n*/ AS load_no,
+    /*n*/::BIGINT * 10000000000 + src_row AS seq,
+    CASE WHEN /*kind*/ = 'ledger' AND status_word = '' THEN 'done' ELSE class END AS line_class,
+    nullif(trim(status_raw), '')      AS status_text,
+    nullif(trim(provider_id_raw), '') AS provider_id,
+    nullif(trim(type_raw), '')        AS type,
+    nullif(trim(date_raw), '')        AS date,
+    nullif(trim(reason_raw), '')      AS reason,
+    -- ok: the line can be loaded (every problem below is excluded)
+    NOT blank AND id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS ok,
+    -- the line packed into one BIGINT for summary.sql (valid when ok):
+    -- bits 61-62 class number, 60 amount present, 51-59 currency number,
+    -- 0-50 amount_minor + 2^50 (|amount_minor| < 10^15 < 2^50)
+    (cls_no::BIGINT << 61) | (1::BIGINT << 60) | (cur_no::BIGINT << 51)
+        | (amount_minor + 1125899906842624) AS pack,
     CASE
         WHEN blank THEN NULL
         WHEN id = '' THEN {'role': 'merchant_transaction_id', 'value': id,
@@ -110,22 +131,22 @@ SELECT
             'reason': 'not an ISO 4217 currency code'}
         WHEN amount_empty THEN {'role': 'amount', 'value': '',
             'reason': 'missing amount'}
-        WHEN NOT plain THEN {'role': 'amount', 'value': amount,
+        WHEN NOT plain THEN {'role': 'amount', 'value': coalesce(amount_shown, amount),
             'reason': 'not a plain decimal number (digits and one ''.'', no separators, symbols or exponent)'}
-        WHEN v IS NULL THEN {'role': 'amount', 'value': amount,
+        WHEN v IS NULL THEN {'role': 'amount', 'value': coalesce(amount_shown, amount),
             'reason': 'too many digits'}
-        WHEN scaled IS NULL THEN {'role': 'amount', 'value': amount,
+        WHEN scaled IS NULL THEN {'role': 'amount', 'value': coalesce(amount_shown, amount),
             'reason': 'more than ' || exp || ' decimal places for ' || currency || '; fix the amount, paybatch never rounds'}
-        WHEN amount_minor IS NULL THEN {'role': 'amount', 'value': amount,
+        WHEN amount_minor IS NULL THEN {'role': 'amount', 'value': coalesce(amount_shown, amount),
             'reason': 'amount too large (at most 10^15 minor units)'}
-        WHEN kind = 'results' AND status_word = '' THEN {'role': 'status', 'value': '',
+        WHEN /*kind*/ = 'results' AND status_word = '' THEN {'role': 'status', 'value': '',
             'reason': 'missing status'}
         WHEN status_word <> '' AND class IS NULL THEN
-            {'role': CASE kind WHEN 'results' THEN 'status' ELSE 'expected_status' END, 'value': status_text,
-             'reason': CASE kind
+            {'role': CASE /*kind*/ WHEN 'results' THEN 'status' ELSE 'expected_status' END, 'value': status_raw,
+             'reason': CASE /*kind*/
                  WHEN 'results' THEN 'unknown provider status (known: APPROVED DECLINED ERROR CANCELLED PROCESSING UNKNOWN, successful failed cancelled pending_submission submitted)'
                  ELSE 'unknown expected status (known: done/approved/successful/succeeded/completed/paid/settled, or declined/error/failed/cancelled/not_done; empty means done)'
              END}
-        WHEN NOT ok THEN {'role': 'amount', 'value': amount, 'reason': 'cannot be read'}
+        WHEN NOT ok THEN {'role': 'amount', 'value': coalesce(amount_shown, amount), 'reason': 'cannot be read'}
     END AS problem
 FROM m2;
