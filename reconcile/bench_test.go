@@ -35,7 +35,7 @@ func benchSizes() []int {
 // format "parquet" or "csv": ~2% missing at provider, ~1% amount
 // mismatches, declines and pending rows, 1% of the results not in the ledger.
 // Amounts are generated as exact text (DECIMAL(18,2) in Parquet).
-func genBenchInputs(b *testing.B, dir string, n int, format string) (ledger, results string) {
+func genBenchInputs(b testing.TB, dir string, n int, format string) (ledger, results string) {
 	b.Helper()
 	db, err := sql.Open("duckdb", "")
 	if err != nil {

@@ -17,10 +17,12 @@ import (
 // counts, the per-category totals per currency, the match rate and the
 // ledger and provider totals. It needs at least one ledger.
 //
-// The usual case, every id with at most one ledger line and one executed
-// line, is summed in a single pass over the files (sql/summary.sql) that
-// keeps no row. Otherwise (duplicates, several rejected lines) Run falls back
-// to the exact path: the lines are inserted into the ledger and provider
+// The usual case, every id with at most one ledger line and one provider
+// line, is summed in a single pass over the files that keeps no row: the two
+// sides joined on the id (sql/summary.sql), then a count of each side's lines
+// that proves no id was duplicated (sql/line_counts.sql). Otherwise
+// (duplicates, or a journal id both rejected and executed) Run falls back to
+// the exact path: the lines are inserted into the ledger and provider
 // tables and categorised there (sql/categorize.sql), as Rows always needs.
 // A file with a bad line is refused whole with an *InputError naming the
 // lines (row, column, value, reason); that file is then forgotten, so the
@@ -137,9 +139,10 @@ func (r *Reconciler) checkBuilt(ctx context.Context, sum paybatch.Summary) error
 	return nil
 }
 
-// fastSummary runs sql/summary.sql over every load. exact is false when a
-// line has a problem or an id has several lines of one side: the summary is
-// then incomplete and Run takes the exact path.
+// fastSummary runs sql/summary.sql over every load and checks its joined
+// rows against sql/line_counts.sql. exact is false when a line has a problem
+// or an id has several lines of one side: the summary is then incomplete and
+// Run takes the exact path.
 func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, exact bool, err error) {
 	if len(r.journals) > 0 {
 		var big int
@@ -158,7 +161,7 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	for i, t := range byNo {
 		tols[i] = t.tol
 	}
-	rows, err := conn.QueryContext(ctx, r.summarySQL(), sql.Named("tols", tols), sql.Named("loads", r.journalLoads()))
+	rows, err := conn.QueryContext(ctx, r.summarySQL("summary"), sql.Named("tols", tols), sql.Named("loads", r.journalLoads()))
 	if err != nil {
 		if ctx.Err() != nil {
 			return sum, false, fmt.Errorf("reconcile: %w", ctx.Err())
@@ -178,14 +181,16 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		return curs[byNo[no.Int64-1].code], true
 	}
 	exact = true
-	var total int64
+	var total, lRows, pRows int64
 	for rows.Next() {
 		var cat string
 		var lc, pc, pcls, lsum, psum sql.NullInt64
-		var n int64
-		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum); err != nil {
+		var n, nl, np int64
+		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np); err != nil {
 			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
 		}
+		lRows += nl
+		pRows += np
 		if cat == "bad" || cat == "multi" {
 			exact = false
 			continue
@@ -225,6 +230,18 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	if !exact {
 		return sum, false, nil
 	}
+	// a joined row per line on each side, or some id has one line on a side
+	// and several on the other (sql/summary.sql)
+	var nLedger, nProvider int64
+	if err := conn.QueryRowContext(ctx, r.summarySQL("line_counts"), sql.Named("loads", r.journalLoads())).Scan(&nLedger, &nProvider); err != nil {
+		if ctx.Err() != nil {
+			return sum, false, fmt.Errorf("reconcile: %w", ctx.Err())
+		}
+		return sum, false, fmt.Errorf("reconcile: sql/line_counts.sql: %w", err)
+	}
+	if lRows != nLedger || pRows != nProvider {
+		return sum, false, nil
+	}
 	if len(r.journals) > 0 {
 		// id-less rejects: each its own rejected_before_send
 		var n int64
@@ -242,21 +259,28 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	return sum, true, nil
 }
 
-// summarySQL is sql/summary.sql over every load: one SELECT of packed lines
-// per file (its checked_<n> view) and one for the journals' lines.
-func (r *Reconciler) summarySQL() string {
-	var parts []string
+// summarySQL is sql/<name>.sql (summary or line_counts) over every load:
+// one SELECT of packed lines per file (its checked_<n> view) on its side,
+// and one for the journals' lines on the provider side.
+func (r *Reconciler) summarySQL(name string) string {
+	var ledger, provider []string
 	for _, s := range r.sources {
-		l := 0
+		line := fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, pack AS %%s FROM checked_%d WHERE NOT blank`, s.n)
 		if s.kind == kindLedger {
-			l = 1
+			ledger = append(ledger, fmt.Sprintf(line, "lpack"))
+		} else {
+			provider = append(provider, fmt.Sprintf(line, "ppack"))
 		}
-		parts = append(parts, fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, %d AS l, 0 AS r, pack FROM checked_%d WHERE NOT blank`, l, s.n))
 	}
 	if len(r.journals) > 0 {
-		parts = append(parts, strings.TrimSuffix(strings.TrimSpace(query("journal_pack")), ";"))
+		provider = append(provider, strings.TrimSuffix(strings.TrimSpace(query("journal_pack")), ";"))
 	}
-	return strings.Replace(query("summary"), "/*lines*/", strings.Join(parts, "\n    UNION ALL\n    "), 1)
+	if len(provider) == 0 {
+		provider = []string{`SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack WHERE false`}
+	}
+	const sep = "\n    UNION ALL\n    "
+	q := strings.Replace(query(name), "/*ledger*/", strings.Join(ledger, sep), 1)
+	return strings.Replace(q, "/*provider*/", strings.Join(provider, sep), 1)
 }
 
 func (r *Reconciler) journalLoads() []int64 {

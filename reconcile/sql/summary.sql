@@ -1,42 +1,56 @@
--- Run's single pass: every line of every loaded file is read (through its
--- checked_<n> view) and grouped by merchant_transaction_id once, and the ids
--- are categorised and counted per category and currency without writing a
--- row anywhere. Nothing is materialised, which is what makes a reconcile of
--- clean files cost about one hash aggregation of both sides.
+-- Run's single pass: every line of every loaded file is read once (through
+-- its checked_<n> view), the two sides are joined on merchant_transaction_id,
+-- and the ids are categorised and counted per category and currency without
+-- writing a row anywhere.
 --
--- The lines placeholder (in the first CTE) is replaced by Run with one SELECT per
--- load (UNION ALL), each giving per line:
---   id    the merchant_transaction_id, or NULL when the line has a problem
---   l     1 for a ledger line, else 0
---   r     1 for a rejected provider line (journal), else 0
---   pack  the line in one BIGINT (checked.sql): class number in bits 61-62
---         (0 rejected, 1 done, 2 not_done, 3 pending), amount present in
---         bit 60, currency number in bits 51-59, amount_minor + 2^50 in 0-50.
--- The largest pack of a side is its line when the side has one line; on the
--- provider side an executed line (class >= 1) outranks rejected ones.
+-- The placeholders are replaced by Run with one SELECT per load (UNION ALL):
+--   ledger:   id, lpack  for every ledger line
+--   provider: id, ppack  for every results line and journal line
+-- where id is the merchant_transaction_id (NULL when the line has a problem)
+-- and the pack is the line in one BIGINT (checked.sql): class number in bits
+-- 61-62 (0 rejected, 1 done, 2 not_done, 3 pending), amount present in bit
+-- 60, currency number in bits 51-59 and amount_minor + 2^50 in bits 0-50.
+--
+-- Why a join and not a GROUP BY of every line by id: at 1M and 10M ids per
+-- side DuckDB's hash aggregate over both sides costs about half as much
+-- again as the full outer join of the same lines (BENCHMARKS.md). The join
+-- needs no aggregate per id, yet no duplicate can hide in it:
+--   * an id with one line on a side and k > 1 on the other gives k joined
+--     rows, so the side with one line appears k times: the number of joined
+--     rows holding a ledger line (l_rows) exceeds the number of ledger lines,
+--     or p_rows exceeds the number of provider lines. Run counts the lines
+--     (sql/line_counts.sql) and compares.
+--   * an id with several lines on one side and none on the other stays
+--     unmatched: unmatched rows (a few per cent) are grouped by id alone
+--     below, and an id seen twice there is 'multi'.
+-- Any duplicate (and a journal id both rejected and executed, which is two
+-- provider lines) hands the reconcile to the exact path, categorize.sql.
 --
 -- Output: one row per (category, ledger currency, provider currency,
--- provider class) with the count of ids and the sums of their ledger and
--- provider amounts; $tols is the --tolerance in minor units per currency
--- number. Two pseudo-categories hand the reconcile to the exact path in Go:
+-- provider class) with the count of ids, the sums of their ledger and
+-- provider amounts, and l_rows/p_rows; $tols is the --tolerance in minor
+-- units per currency number. Two pseudo-categories send Run to the exact path:
 --   'bad'    some line has a problem (the loader then names each one)
---   'multi'  some id has more than one ledger line, more than one executed
---            line, or only several rejected lines (duplicates, whose rows and
---            totals need every line: categorize.sql)
--- Otherwise the categories are those of categorize.sql, in its precedence.
-WITH lines AS (
-    /*lines*/
+--   'multi'  an unmatched id has more than one line
+-- Otherwise the categories are those of categorize.sql, in its precedence;
+-- with one line per side, a provider line of class 0 is a rejected one and
+-- any other class an executed one.
+WITH ledger_lines AS (
+    /*ledger*/
 ),
-per_id AS (
-    SELECT id,
-        count(*) AS n, sum(l) AS nl, sum(r) AS nr,
-        max(CASE WHEN l = 1 THEN pack END) AS lpack,
-        max(CASE WHEN l = 0 THEN pack END) AS ppack
-    FROM lines
-    GROUP BY id
+provider_lines AS (
+    /*provider*/
+),
+j AS (
+    SELECT l.id AS lid, p.id AS pid, l.lpack, p.ppack
+    FROM ledger_lines AS l
+    FULL OUTER JOIN provider_lines AS p ON p.id = l.id
 ),
 d AS (
-    SELECT id, nl, n - nl - nr AS ne, nr,
+    SELECT lid, pid,
+        -- a line with a problem has no id, so it never joins: both ids NULL
+        lid IS NULL AND pid IS NULL                   AS bad,
+        CASE WHEN lid IS NULL OR pid IS NULL THEN coalesce(lid, pid) END AS unmatched_id,
         (lpack & 2251799813685247) - 1125899906842624 AS lv,
         (lpack >> 51) & 511                           AS lc,
         lpack >> 61                                   AS lcls,
@@ -44,25 +58,56 @@ d AS (
              THEN (ppack & 2251799813685247) - 1125899906842624 END AS pv,
         nullif((ppack >> 51) & 511, 0)                AS pc,
         ppack >> 61                                   AS pcls
-    FROM per_id
+    FROM j
+),
+per_line AS (
+    SELECT unmatched_id, lid, pid, lv, lc, pc, pcls, pv,
+        CASE
+            WHEN bad                                           THEN 'bad'
+            WHEN pid IS NOT NULL AND pcls = 0                  THEN 'rejected_before_send'
+            WHEN pid IS NULL                                   THEN 'missing_at_provider'
+            WHEN lid IS NULL                                   THEN 'missing_in_ledger'
+            WHEN pcls = 3                                      THEN 'pending'
+            WHEN pc IS NOT NULL AND pc <> lc                   THEN 'currency_mismatch'
+            WHEN pcls <> lcls                                  THEN 'status_mismatch'
+            WHEN pcls = 1 AND pv IS NOT NULL
+                 AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 'amount_mismatch'
+            ELSE 'matched'
+        END AS category
+    FROM d
+),
+-- matched rows fold into a few groups; each unmatched id keeps its own
+per_group AS (
+    SELECT unmatched_id, category, lc, pc, pcls,
+        count(*)        AS ids,
+        sum(lv)         AS ledger_minor,
+        sum(pv)         AS provider_minor,
+        count(lid)      AS l_rows,
+        count(pid)      AS p_rows
+    FROM per_line
+    GROUP BY ALL
+),
+-- an unmatched id is grouped by itself alone (its lines may differ in
+-- category or currency): more than one line is a one-sided duplicate
+per_unmatched AS (
+    SELECT
+        CASE WHEN unmatched_id IS NOT NULL AND sum(ids) > 1 THEN 'multi'
+             ELSE any_value(category) END AS category,
+        any_value(lc) AS lc, any_value(pc) AS pc, any_value(pcls) AS pcls,
+        sum(ids) AS ids, sum(ledger_minor) AS ledger_minor, sum(provider_minor) AS provider_minor,
+        sum(l_rows) AS l_rows, sum(p_rows) AS p_rows
+    FROM per_group
+    GROUP BY unmatched_id,
+        CASE WHEN unmatched_id IS NULL THEN category END,
+        CASE WHEN unmatched_id IS NULL THEN lc END,
+        CASE WHEN unmatched_id IS NULL THEN pc END,
+        CASE WHEN unmatched_id IS NULL THEN pcls END
 )
-SELECT
-    CASE
-        WHEN id IS NULL                                        THEN 'bad'
-        WHEN nl > 1 OR ne > 1 OR (nl = 0 AND ne = 0 AND nr > 1) THEN 'multi'
-        WHEN ne = 0 AND nr > 0                                 THEN 'rejected_before_send'
-        WHEN ne = 0                                            THEN 'missing_at_provider'
-        WHEN nl = 0                                            THEN 'missing_in_ledger'
-        WHEN pcls = 3                                          THEN 'pending'
-        WHEN pc IS NOT NULL AND pc <> lc                       THEN 'currency_mismatch'
-        WHEN pcls <> lcls                                      THEN 'status_mismatch'
-        WHEN pcls = 1 AND pv IS NOT NULL
-             AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 'amount_mismatch'
-        ELSE 'matched'
-    END AS category,
-    lc, pc, pcls,
-    count(*)          AS ids,
-    sum(lv)::BIGINT   AS ledger_minor,
-    sum(pv)::BIGINT   AS provider_minor
-FROM d
+SELECT category, lc, pc, pcls,
+    sum(ids)::BIGINT            AS ids,
+    sum(ledger_minor)::BIGINT   AS ledger_minor,
+    sum(provider_minor)::BIGINT AS provider_minor,
+    sum(l_rows)::BIGINT         AS l_rows,
+    sum(p_rows)::BIGINT         AS p_rows
+FROM per_unmatched
 GROUP BY ALL;

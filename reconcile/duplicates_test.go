@@ -1,0 +1,144 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/paybatch/paybatch"
+)
+
+// Run's single pass joins the two sides instead of grouping every line by id
+// (sql/summary.sql), so it must prove there was no duplicate in another way:
+// a line count per side for an id repeated on one side and present on the
+// other, and a grouping of the unmatched ids for an id repeated on one side
+// only. Each case holds exactly one kind of duplicate beside clean ids, so
+// that each proof is needed on its own: if either is broken, a duplicate is
+// counted as matched or missing and this test fails.
+func TestSinglePassFindsEveryDuplicate(t *testing.T) {
+	const clean = "C1,10.00,USD\nC2,20.00,EUR\nC3,30.00,GBP\n"
+	const cleanResults = "C1,10.00,USD,APPROVED\nC2,20.00,EUR,APPROVED\nC3,30.00,GBP,APPROVED\n"
+	cases := []struct {
+		name    string
+		ledgers []string // ledger files' lines after the header (clean ids go in the first)
+		results string
+		want    map[paybatch.Category]int64
+	}{
+		{"clean", []string{""}, "", map[paybatch.Category]int64{"matched": 3}},
+		{"provider twice, ledger once", []string{"D,5.00,USD\n"}, "D,5.00,USD,APPROVED\nD,5.00,USD,APPROVED\n",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_at_provider": 1}},
+		{"ledger twice, provider once", []string{"D,5.00,USD\nD,5.00,USD\n"}, "D,5.00,USD,APPROVED\n",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_in_ledger": 1}},
+		{"both twice", []string{"D,5.00,USD\nD,5.00,USD\n"}, "D,5.00,USD,APPROVED\nD,5.00,USD,DECLINED\n",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_at_provider": 1}},
+		{"ledger twice, nothing at the provider", []string{"D,5.00,USD\nD,5.00,USD\n"}, "",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_in_ledger": 1}},
+		{"ledger twice in two currencies, nothing at the provider", []string{"D,5.00,USD\nD,7,JPY\n"}, "",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_in_ledger": 1}},
+		{"provider twice, no ledger line", []string{""}, "D,5.00,USD,APPROVED\nD,5.00,USD,PROCESSING\n",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_at_provider": 1}},
+		{"provider twice in two statuses and currencies, no ledger line", []string{""}, "D,5.00,USD,DECLINED\nD,5,JPY,APPROVED\n",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_at_provider": 1}},
+		{"ledger line in each of two files, provider once", []string{"D,5.00,USD\n", "D,5.00,USD\n"}, "D,5.00,USD,APPROVED\n",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_in_ledger": 1}},
+		{"ledger line in each of two files, nothing at the provider", []string{"D,5.00,USD\n", "D,5.00,USD\n"}, "",
+			map[paybatch.Category]int64{"matched": 3, "duplicate_in_ledger": 1}},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			r := MustOpen(t, "")
+			for i, body := range tc.ledgers {
+				if i == 0 {
+					body = clean + body
+				}
+				path := writeFile(t, dir, fmt.Sprintf("ledger%d.csv", i), "merchant_transaction_id,amount,currency\n"+body)
+				if err := r.LoadLedger(ctx, path, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\n"+cleanResults+tc.results)
+			if err := r.LoadResults(ctx, results, ""); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := r.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range paybatch.Categories {
+				if got := sum.Categories[c].Count; got != tc.want[c] {
+					t.Errorf("%s: %d ids, want %d", c, got, tc.want[c])
+				}
+			}
+			if wantExact := tc.name != "clean"; r.built != wantExact {
+				t.Errorf("Run took the exact path: %v, want %v", r.built, wantExact)
+			}
+			// and the rows agree with the summary
+			rows := collectRows(t, r)
+			cats := map[string]paybatch.Category{}
+			for _, row := range rows {
+				cats[row.MerchantTxID] = row.Category
+			}
+			for _, id := range []string{"C1", "C2", "C3"} {
+				if cats[id] != paybatch.CatMatched {
+					t.Errorf("%s is %s, want matched", id, cats[id])
+				}
+			}
+			if tc.name != "clean" {
+				for c, n := range tc.want {
+					if c != paybatch.CatMatched && n == 1 && cats["D"] != c {
+						t.Errorf("D is %s in Rows, want %s", cats["D"], c)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A journal id both rejected (refused before sending) and executed is two
+// provider lines. The single pass hands it to the exact path, where the
+// executed line decides, with or without a ledger line.
+func TestSinglePassJournalRejectedAndExecuted(t *testing.T) {
+	ctx := context.Background()
+	for _, withLedger := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ledger=%v", withLedger), func(t *testing.T) {
+			dir := t.TempDir()
+			ledger := "merchant_transaction_id,amount,currency\nC1,10.00,USD\nC2,20.00,EUR\n"
+			want := map[paybatch.Category]int64{"matched": 2, "missing_in_ledger": 1}
+			if withLedger {
+				ledger += "R,5.00,USD\n"
+				want = map[paybatch.Category]int64{"matched": 3}
+			}
+			done := func(key, id string, minor int64, cur string) journalRow {
+				return journalRow{Key: key, Provider: "smartretry", Kind: "refund", MTID: id, Amount: i64(minor),
+					Currency: cur, State: "final", Outcome: "succeeded", SourceFile: "batch.csv"}
+			}
+			rejected := done("k3", "R", 500, "USD")
+			rejected.State, rejected.Outcome = "rejected", ""
+			jpath := filepath.Join(dir, "journal.duckdb")
+			writeJournal(t, jpath, []journalRow{done("k1", "C1", 1000, "USD"), done("k2", "C2", 2000, "EUR"),
+				rejected, done("k4", "R", 500, "USD")}, nil)
+			r := MustOpen(t, "")
+			if err := r.LoadLedger(ctx, writeFile(t, dir, "ledger.csv", ledger), ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.LoadJournal(ctx, jpath); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := r.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range paybatch.Categories {
+				if got := sum.Categories[c].Count; got != want[c] {
+					t.Errorf("%s: %d ids, want %d", c, got, want[c])
+				}
+			}
+			if !r.built {
+				t.Error("Run kept the single pass for an id with two provider lines")
+			}
+		})
+	}
+}
