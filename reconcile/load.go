@@ -81,7 +81,8 @@ type source struct {
 	path, sheet string
 	format      string // "csv", "parquet" or "xlsx"
 	hm          headerMap
-	csvFrom     string // CSV: the read_csv(...) call of src_<n>
+	csvRead     string // CSV: the read_csv(...) call of src_<n>, padding left open (csvFrom)
+	padded      bool   // CSV: read with null_padding, single-threaded (padCSV)
 	copied      bool   // CSV: src_<n> reads the text copy stage_<n>
 	inserted    bool   // the lines are in ledger or provider
 }
@@ -116,10 +117,14 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		err = fmt.Errorf("%w: %s: unsupported file type %q (use .csv, .xlsx or .parquet)", paybatch.ErrUnusableFile, path, ext)
 	}
 	if err == nil {
-		_, err = conn.ExecContext(ctx, s.sql("checked"))
-	}
-	if err == nil {
-		err = checkHasLines(ctx, conn, s)
+		err = checkSource(ctx, conn, s)
+		if err != nil && padCSV(ctx, conn, s, err) {
+			if perr := checkSource(ctx, conn, s); perr != nil {
+				err = fmt.Errorf("%w (read again with short rows padded: %v)", err, perr)
+			} else {
+				err = nil
+			}
+		}
 	}
 	if err == nil {
 		_, err = conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, s.n, path, s.sheet)
@@ -138,6 +143,14 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		r.ledgers++
 	}
 	return nil
+}
+
+// checkSource creates the checked_<n> view of s and reads its first line.
+func checkSource(ctx context.Context, conn *sql.Conn, s *source) error {
+	if _, err := conn.ExecContext(ctx, s.sql("checked")); err != nil {
+		return err
+	}
+	return checkHasLines(ctx, conn, s)
 }
 
 // checkHasLines refuses a file without a single non-blank line. Only the
@@ -210,7 +223,7 @@ func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 	if s.copied {
 		// the text copy has served (row numbers are in the lines now)
 		for _, q := range []string{
-			fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom),
+			csvView(s),
 			fmt.Sprintf(`DROP TABLE IF EXISTS stage_%d`, s.n),
 		} {
 			if _, err := conn.ExecContext(ctx, q); err != nil {
@@ -313,12 +326,51 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	}
 	// A view cannot hold bound parameters: the path and the column names are
 	// string literals (single quotes doubled); the delimiter is one of ours.
-	s.csvFrom = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = true))`,
+	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = /*null_padding*/))`,
 		roleColumns(s.hm, false), quoteLiteral(path), quoteLiteral(string(delim)), strings.Join(quoted, ", "))
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom)); err != nil {
+	// DuckDB binds (and sniffs) the file here: a short row near the start
+	// already fails the strict read
+	_, err = conn.ExecContext(ctx, csvView(s))
+	if err != nil && padCSV(ctx, conn, s, err) {
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	return nil
+}
+
+// csvFrom is the read_csv(...) call src_<n> reads a CSV through. A CSV is
+// first read strictly: every record must have the header's number of
+// fields. DuckDB then reads it in parallel, and handles line breaks inside
+// quoted fields. With null_padding, which lets a record stop short (the
+// missing fields are NULL), DuckDB reads single-threaded, about 4 times
+// slower, and refuses line breaks inside quotes; it is used only for a file
+// the strict read refused (padCSV). A well-formed file gives the same
+// records either way.
+func (s *source) csvFrom() string {
+	return strings.Replace(s.csvRead, "/*null_padding*/", strconv.FormatBool(s.padded), 1)
+}
+
+// csvView (re)creates src_<n> over the CSV reader.
+func csvView(s *source) string {
+	return fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom())
+}
+
+// padCSV switches a CSV that was read strictly to padded reading after
+// err, unless err is about its values (an *InputError) or the context is
+// done. It reports whether it did: the caller then tries once more.
+func padCSV(ctx context.Context, conn *sql.Conn, s *source, err error) bool {
+	var ie *InputError
+	if s.format != "csv" || s.padded || s.inserted || ctx.Err() != nil || errors.As(err, &ie) {
+		return false
+	}
+	s.padded = true
+	if _, verr := conn.ExecContext(ctx, csvView(s)); verr != nil {
+		s.padded = false
+		return false
+	}
+	return true
 }
 
 // roleColumns is the select list of a src_<n> view: every role (the file's

@@ -18,27 +18,34 @@
 --   * an id with one line on a side and k > 1 on the other gives k joined
 --     rows, so the side with one line appears k times: the number of joined
 --     rows holding a ledger line (l_rows) exceeds the number of ledger lines,
---     or p_rows exceeds the number of provider lines. Run counts the lines
---     (sql/line_counts.sql) and compares.
+--     or p_rows exceeds the number of provider lines. The last output row
+--     ('lines') counts the lines of each side, and Run compares.
 --   * an id with several lines on one side and none on the other stays
 --     unmatched: unmatched rows (a few per cent) are grouped by id alone
 --     below, and an id seen twice there is 'multi'.
 -- Any duplicate (and a journal id both rejected and executed, which is two
 -- provider lines) hands the reconcile to the exact path, categorize.sql.
 --
+-- Counting the lines reads each side a second time, unless the side is
+-- MATERIALIZED (held in memory for the query): Run puts MATERIALIZED in a
+-- side's placeholder when it has a CSV file, whose text is costly to parse
+-- twice, and NOT MATERIALIZED otherwise (Parquet is cheaper read again than
+-- held: measured at 1M and 10M lines, BENCHMARKS.md).
+--
 -- Output: one row per (category, ledger currency, provider currency,
 -- provider class) with the count of ids, the sums of their ledger and
--- provider amounts, and l_rows/p_rows; $tols is the --tolerance in minor
+-- provider amounts, and l_rows/p_rows; then the row 'lines' with the number
+-- of lines of each side in l_rows/p_rows. $tols is the --tolerance in minor
 -- units per currency number. Two pseudo-categories send Run to the exact path:
 --   'bad'    some line has a problem (the loader then names each one)
 --   'multi'  an unmatched id has more than one line
 -- Otherwise the categories are those of categorize.sql, in its precedence;
 -- with one line per side, a provider line of class 0 is a rejected one and
 -- any other class an executed one.
-WITH ledger_lines AS (
+WITH ledger_lines AS /*ledger_materialized*/ (
     /*ledger*/
 ),
-provider_lines AS (
+provider_lines AS /*provider_materialized*/ (
     /*provider*/
 ),
 j AS (
@@ -110,4 +117,7 @@ SELECT category, lc, pc, pcls,
     sum(l_rows)::BIGINT         AS l_rows,
     sum(p_rows)::BIGINT         AS p_rows
 FROM per_unmatched
-GROUP BY ALL;
+GROUP BY ALL
+UNION ALL
+SELECT 'lines', NULL, NULL, NULL, 0, NULL, NULL,
+    (SELECT count(*) FROM ledger_lines), (SELECT count(*) FROM provider_lines);

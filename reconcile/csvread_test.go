@@ -1,0 +1,104 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/paybatch/paybatch"
+)
+
+// A CSV is read strictly and in parallel first, and read again with short
+// records padded only when that fails (csvFrom). Each case gives the answer
+// the reconcile must reach and whether the file had to be padded, so a
+// regression either way shows: always padding (4x slower, and a line break
+// inside quotes refuses the file) or never padding (a record that stops
+// short refuses the file).
+func TestCSVStrictThenPadded(t *testing.T) {
+	const header = "merchant_transaction_id,amount,currency,type,date\n"
+	full := func(i int) string { return fmt.Sprintf("M%06d,1.00,USD,refund,2026-11-20\n", i) }
+	short := func(i int) string { return fmt.Sprintf("M%06d,1.00,USD\n", i) } // type and date left off
+	// beyond DuckDB's sniffing sample (20,480 lines), so the strict read
+	// fails only when Run reads the whole file
+	const many = 25_000
+	lines := func(n int, special map[int]string) string {
+		var b strings.Builder
+		b.WriteString(header)
+		for i := range n {
+			if s, ok := special[i]; ok {
+				b.WriteString(s)
+				continue
+			}
+			b.WriteString(full(i))
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name       string
+		ledger     string
+		ids        int    // ids in the ledger (each approved at the provider)
+		dup        bool   // the ledger repeats one id: the exact path
+		wantPadded bool   // the file had to be read with padding
+		wantErr    string // the reconcile fails with this in its message
+	}{
+		{name: "well formed", ledger: lines(10, nil), ids: 10},
+		{name: "short record near the start", ledger: lines(10, map[int]string{2: short(2)}), ids: 10, wantPadded: true},
+		{name: "short record past the sniffing sample", ledger: lines(many, map[int]string{many - 3: short(many - 3)}), ids: many, wantPadded: true},
+		{name: "short record past the sample, with a duplicate", ledger: lines(many, map[int]string{many - 3: short(many - 3), many - 2: full(7)}),
+			ids: many, dup: true, wantPadded: true},
+		{name: "line break inside a quoted field", ledger: lines(many, map[int]string{5: "M000005,1.00,USD,\"refund,\nsecond line\",2026-11-20\n"}), ids: many},
+		{name: "a short record and a quoted line break", ledger: lines(many, map[int]string{5: "M000005,1.00,USD,\"a\nb\",2026-11-20\n", many - 3: short(many - 3)}),
+			ids: many, wantErr: "read again with short rows padded"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var results strings.Builder
+			results.WriteString("merchant_transaction_id,amount,currency,status\n")
+			for i := range tc.ids {
+				if tc.dup && i == many-2 {
+					continue // that line of the ledger repeats id 7
+				}
+				fmt.Fprintf(&results, "M%06d,1.00,USD,APPROVED\n", i)
+			}
+			r := MustOpen(t, "")
+			err := r.LoadLedger(ctx, writeFile(t, dir, "ledger.csv", tc.ledger), "")
+			if err == nil {
+				err = r.LoadResults(ctx, writeFile(t, dir, "results.csv", results.String()), "")
+			}
+			var sum paybatch.Summary
+			if err == nil {
+				sum, err = r.Run(ctx)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(tc.ids)
+			if tc.dup {
+				want -= 2 // id 7 is a duplicate; the line that held it is no id of its own
+				if got := sum.Categories[paybatch.CatDuplicateInLedger].Count; got != 1 {
+					t.Errorf("duplicate_in_ledger %d, want 1", got)
+				}
+			}
+			if got := sum.Categories[paybatch.CatMatched].Count; got != want {
+				t.Errorf("matched %d, want %d (%+v)", got, want, sum.Categories)
+			}
+			if got := r.sources[0].padded; got != tc.wantPadded {
+				t.Errorf("ledger read with padding: %v, want %v", got, tc.wantPadded)
+			}
+			// a refusal found at load pads that file alone; one found by Run
+			// (past the sample) pads every CSV, as Run cannot tell whose it was
+			if wantResults := tc.wantPadded && tc.ids == many; r.sources[1].padded != wantResults {
+				t.Errorf("results read with padding: %v, want %v", r.sources[1].padded, wantResults)
+			}
+		})
+	}
+}
