@@ -19,8 +19,6 @@ func TestCSVStrictThenPadded(t *testing.T) {
 	const header = "merchant_transaction_id,amount,currency,type,date\n"
 	full := func(i int) string { return fmt.Sprintf("M%06d,1.00,USD,refund,2026-11-20\n", i) }
 	short := func(i int) string { return fmt.Sprintf("M%06d,1.00,USD\n", i) } // type and date left off
-	// beyond DuckDB's sniffing sample (20,480 lines), so the strict read
-	// fails only when Run reads the whole file
 	const many = 25_000
 	lines := func(n int, special map[int]string) string {
 		var b strings.Builder
@@ -39,17 +37,28 @@ func TestCSVStrictThenPadded(t *testing.T) {
 		ledger     string
 		ids        int    // ids in the ledger (each approved at the provider)
 		dup        bool   // the ledger repeats one id: the exact path
-		wantPadded bool   // the file had to be read with padding
+		wantPadded bool   // the ledger had to be read with padding
+		byRun      bool   // found by Run's read of every file, so every CSV is padded
 		wantErr    string // the reconcile fails with this in its message
 	}{
 		{name: "well formed", ledger: lines(10, nil), ids: 10},
-		{name: "short record near the start", ledger: lines(10, map[int]string{2: short(2)}), ids: 10, wantPadded: true},
-		{name: "short record past the sniffing sample", ledger: lines(many, map[int]string{many - 3: short(many - 3)}), ids: many, wantPadded: true},
-		{name: "short record past the sample, with a duplicate", ledger: lines(many, map[int]string{many - 3: short(many - 3), many - 2: full(7)}),
-			ids: many, dup: true, wantPadded: true},
+		// the first record is read at load: only that file is padded
+		{name: "short first record", ledger: lines(10, map[int]string{0: short(0)}), ids: 10, wantPadded: true},
+		// later records are read by Run, which cannot tell whose a refusal
+		// was and pads every CSV
+		{name: "short record near the start", ledger: lines(10, map[int]string{2: short(2)}), ids: 10, wantPadded: true, byRun: true},
+		{name: "short record far into the file", ledger: lines(many, map[int]string{many - 3: short(many - 3)}), ids: many, wantPadded: true, byRun: true},
+		{name: "short record, with a duplicate", ledger: lines(many, map[int]string{many - 3: short(many - 3), many - 2: full(7)}),
+			ids: many, dup: true, wantPadded: true, byRun: true},
 		{name: "line break inside a quoted field", ledger: lines(many, map[int]string{5: "M000005,1.00,USD,\"refund,\nsecond line\",2026-11-20\n"}), ids: many},
 		{name: "a short record and a quoted line break", ledger: lines(many, map[int]string{5: "M000005,1.00,USD,\"a\nb\",2026-11-20\n", many - 3: short(many - 3)}),
-			ids: many, wantErr: "read again with short rows padded"},
+			ids: many, wantErr: "row 24999: unusable file: 3 fields where the header has 5, and line 7 has a line break inside a quoted value"},
+		{name: "record with an extra field", ledger: lines(10, map[int]string{4: "M000004,1,234.00,USD,refund,2026-11-20\n"}),
+			ids: 10, wantErr: `row 6: unusable file: 6 fields where the header has 5; a value that contains the delimiter must be in double quotes (e.g. "1,234.00")`},
+		{name: "quote never closed", ledger: lines(10, map[int]string{3: "M000003,\"1.00,USD,refund,2026-11-20\n"}),
+			ids: 10, wantErr: "row 5: unusable file: a quoted value is never closed"},
+		{name: "header only", ledger: header, ids: 1, wantErr: "the ledger has a header but no rows"},
+		{name: "blank records only", ledger: header + ",,,,\n , ,,x,\n", ids: 1, wantErr: "the ledger has a header but no rows"},
 	}
 	ctx := context.Background()
 	for _, tc := range cases {
@@ -73,7 +82,7 @@ func TestCSVStrictThenPadded(t *testing.T) {
 				sum, err = r.Run(ctx)
 			}
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "ledger.csv") {
 					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
 				}
 				return
@@ -94,10 +103,8 @@ func TestCSVStrictThenPadded(t *testing.T) {
 			if got := r.sources[0].padded; got != tc.wantPadded {
 				t.Errorf("ledger read with padding: %v, want %v", got, tc.wantPadded)
 			}
-			// a refusal found at load pads that file alone; one found by Run
-			// (past the sample) pads every CSV, as Run cannot tell whose it was
-			if wantResults := tc.wantPadded && tc.ids == many; r.sources[1].padded != wantResults {
-				t.Errorf("results read with padding: %v, want %v", r.sources[1].padded, wantResults)
+			if r.sources[1].padded != tc.byRun {
+				t.Errorf("results read with padding: %v, want %v", r.sources[1].padded, tc.byRun)
 			}
 		})
 	}

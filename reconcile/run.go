@@ -42,8 +42,15 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	sum, exact, err := r.fastSummary(ctx, conn)
 	if err != nil && r.padCSVs(ctx, conn, err) {
 		// a CSV the strict parallel read refused (a record stopping short)
-		if sum, exact, err = r.fastSummary(ctx, conn); err != nil {
-			err = fmt.Errorf("%w (read again with short rows padded)", err)
+		var perr error
+		if sum, exact, perr = r.fastSummary(ctx, conn); perr == nil {
+			err = nil
+		} else {
+			path := csvErrorFile(err)
+			if path == "" {
+				path = csvErrorFile(perr)
+			}
+			err = csvError(path, err, perr)
 		}
 	}
 	if err != nil {
@@ -76,11 +83,15 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 	}
 	for i, s := range r.sources {
 		err := insertLines(ctx, conn, s)
-		if err != nil && padCSV(ctx, conn, s, err) {
-			if perr := insertLines(ctx, conn, s); perr != nil {
-				err = fmt.Errorf("%w (read again with short rows padded: %v)", err, perr)
-			} else {
-				err = nil
+		if err != nil && s.format == "csv" {
+			var perr error
+			if padCSV(ctx, conn, s, err) {
+				if perr = insertLines(ctx, conn, s); perr == nil {
+					err = nil
+				}
+			}
+			if err != nil {
+				err = csvError(s.path, err, perr)
 			}
 		}
 		if err != nil {
