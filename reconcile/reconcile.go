@@ -13,6 +13,7 @@ package reconcile
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -126,15 +127,9 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 			return nil, fmt.Errorf("reconcile: create tables (sql/%s.sql): %w", name, err)
 		}
 	}
-	if err := r.addAllCurrencies(ctx); err != nil {
+	if err := r.fillTables(ctx); err != nil {
 		r.Close()
 		return nil, err
-	}
-	for i, c := range paybatch.Categories {
-		if _, err := r.db.ExecContext(ctx, `INSERT INTO category_order VALUES (?, ?)`, string(c), i); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("reconcile: category order: %w", err)
-		}
 	}
 	return r, nil
 }
@@ -184,32 +179,57 @@ func unknownCurrencies(codes []string) []string {
 	return unknown
 }
 
-// addAllCurrencies fills the currencies table with every ISO 4217 code, its
+// fillTables fills the currencies table with every ISO 4217 code, its
 // number (1..511, packed into a line by sql/checked.sql), its exponent and
 // the tolerance in its minor units, so that reading a file needs no pass to
-// collect its currencies first: a code missing from the table is reported
-// with its row.
-func (r *Reconciler) addAllCurrencies(ctx context.Context) error {
+// collect its currencies first (a code missing from the table is reported
+// with its row); and category_order with paybatch.Categories. Both go
+// through DuckDB's Appender: one INSERT of 177 rows as parameters took
+// 17-31 ms of every reconcile.
+func (r *Reconciler) fillTables(ctx context.Context) error {
 	codes := isoCodes()
 	if len(codes) > 511 {
 		return fmt.Errorf("reconcile: %d currency codes do not fit the 9 bits summary.sql packs them in", len(codes))
 	}
-	var values []string
-	var args []any
-	for i, code := range codes {
-		cur, _ := paybatch.ParseCurrency(code)
-		tol := r.opts.Tolerance.Shift(int32(cur.Exponent())).Floor()
-		if !tol.BigInt().IsInt64() {
-			return fmt.Errorf("reconcile: tolerance %s is too large for %s", r.opts.Tolerance, code)
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "currencies")
+		if err != nil {
+			return fmt.Errorf("reconcile: currencies: %w", err)
 		}
-		values = append(values, "(?, ?, ?, ?)")
-		args = append(args, code, i+1, cur.Exponent(), tol.BigInt().Int64())
-	}
-	// one statement: placeholders only, the values are parameters
-	if _, err := r.db.ExecContext(ctx, `INSERT INTO currencies VALUES `+strings.Join(values, ", "), args...); err != nil {
-		return fmt.Errorf("reconcile: currencies: %w", err)
-	}
-	return nil
+		for i, code := range codes {
+			cur, _ := paybatch.ParseCurrency(code)
+			tol := r.opts.Tolerance.Shift(int32(cur.Exponent())).Floor()
+			if !tol.BigInt().IsInt64() {
+				app.Close()
+				return fmt.Errorf("reconcile: tolerance %s is too large for %s", r.opts.Tolerance, code)
+			}
+			if err := app.AppendRow(code, int16(i+1), int32(cur.Exponent()), tol.BigInt().Int64()); err != nil {
+				app.Close()
+				return fmt.Errorf("reconcile: currencies: %w", err)
+			}
+		}
+		if err := app.Close(); err != nil {
+			return fmt.Errorf("reconcile: currencies: %w", err)
+		}
+		if app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "category_order"); err != nil {
+			return fmt.Errorf("reconcile: category order: %w", err)
+		}
+		for i, c := range paybatch.Categories {
+			if err := app.AppendRow(string(c), int32(i)); err != nil {
+				app.Close()
+				return fmt.Errorf("reconcile: category order: %w", err)
+			}
+		}
+		if err := app.Close(); err != nil {
+			return fmt.Errorf("reconcile: category order: %w", err)
+		}
+		return nil
+	})
 }
 
 // ErrNotRun is returned by Rows and ExportParquet before Run.
