@@ -1,7 +1,12 @@
 package reconcile
 
 import (
+	"bufio"
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -111,4 +116,50 @@ func csvErrorFile(err error) string {
 		return strings.TrimSpace(m[1])
 	}
 	return ""
+}
+
+// diagnoseCSV finds what DuckDB's sniffer refused in the first lines of a
+// CSV: its message names no line, so the same lines are read here, strictly,
+// with encoding/csv (records of the header's length, quotes closed). It
+// returns nil when it finds nothing (the caller then passes DuckDB's message
+// on) and stops after sniffLines records: past them DuckDB names the line
+// itself (csvError).
+func diagnoseCSV(path string, delim rune, fields int) error {
+	const sniffLines = 4096 // DuckDB samples 2,048 (sample_size in csvFrom)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.Comma = delim
+	cr.FieldsPerRecord = -1
+	if _, err := cr.Read(); err != nil { // the header, read before
+		return nil
+	}
+	for range sniffLines {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrBareQuote) {
+			continue // DuckDB reads a " inside an unquoted value as itself
+		}
+		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrQuote) {
+			return csvRefusal{line: pe.StartLine, unclosed: true}.rowError(path)
+		}
+		if err != nil {
+			return nil
+		}
+		if len(rec) != fields {
+			line, _ := cr.FieldPos(0)
+			return csvRefusal{line: line, expected: fields, found: len(rec)}.rowError(path)
+		}
+	}
+	return nil
 }

@@ -328,23 +328,32 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	if s.hm, err = mapHeader(s.kind, path, "", header); err != nil {
 		return err
 	}
-	if err := firstRecord(br, delim, s, len(header)); err != nil {
+	if err := firstRecord(br, delim, s); err != nil {
 		return err
 	}
 	names := s.hm.names()
-	columns := make([]string, len(names))
+	quoted := make([]string, len(names))
 	for i, n := range names {
-		columns[i] = quoteLiteral(n) + ": 'VARCHAR'"
+		quoted[i] = quoteLiteral(n)
 	}
 	// A view cannot hold bound parameters: the path and the column names are
 	// string literals (single quotes doubled); the delimiter is one of ours.
-	// Every column is text and the dialect is given, so DuckDB's sniffer is
-	// off (auto_detect = false): it would otherwise sample 20,480 lines each
-	// time a query binds the view (~0.1 s per file per query) to find out
-	// what is given here.
-	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, auto_detect = false, columns = {%s}, delim = %s, quote = '"', escape = '"', null_padding = /*null_padding*/))`,
-		roleColumns(s.hm, false), quoteLiteral(path), strings.Join(columns, ", "), quoteLiteral(string(delim)))
-	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil {
+	// Every column is text (all_varchar: DuckDB must never guess a type, it
+	// would read amounts as DOUBLE) and the dialect is given, so DuckDB's
+	// sniffer, which runs each time a query binds the view, is held to 2,048
+	// lines (its default 20,480 took ~0.1 s per file per query). Turning it
+	// off (auto_detect = false with typed columns) was tried: the read then
+	// needed more memory (a 10M-line CSV ran out of a 1GB limit) and was
+	// slower (BENCHMARKS.md).
+	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = /*null_padding*/))`,
+		roleColumns(s.hm, false), quoteLiteral(path), quoteLiteral(string(delim)), strings.Join(quoted, ", "))
+	// binding sniffs the first lines: a record there that stops short
+	// already fails the strict read
+	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil && !padCSV(ctx, conn, s, err) {
+		// refused strict and padded; the sniffer's message names no line
+		if derr := diagnoseCSV(path, delim, len(header)); derr != nil {
+			return derr
+		}
 		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
 	return nil
@@ -385,11 +394,9 @@ func padCSV(ctx context.Context, conn *sql.Conn, s *source, err error) bool {
 
 // firstRecord reads on from the header to the first record with an id,
 // amount, currency or status, so that a file without one is refused now
-// (DuckDB, asked for one line, parses most of a large file first). When that
-// record has fewer fields than the header, the file is read padded from the
-// start (csvFrom). A record encoding/csv cannot read is left for DuckDB to
-// judge, with its line number.
-func firstRecord(r io.Reader, delim rune, s *source, fields int) error {
+// (DuckDB, asked for one line, parses most of a large file first). A record
+// encoding/csv cannot read is left for DuckDB to judge.
+func firstRecord(r io.Reader, delim rune, s *source) error {
 	cr := csv.NewReader(r)
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1
@@ -412,7 +419,6 @@ func firstRecord(r io.Reader, delim rune, s *source, fields int) error {
 		for _, i := range roles {
 			if i < len(rec) && strings.TrimSpace(rec[i]) != "" {
 				s.firstSeen = true
-				s.padded = len(rec) < fields
 				return nil
 			}
 		}

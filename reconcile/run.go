@@ -297,20 +297,15 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 
 // summarySQL is sql/summary.sql over every load: one SELECT of packed
 // lines per file (its checked_<n> view) on its side, and one for the
-// journals' lines on the provider side. A side with a CSV file is
-// MATERIALIZED, so its text is parsed once (see summary.sql).
+// journals' lines on the provider side.
 func (r *Reconciler) summarySQL() string {
 	var ledger, provider []string
-	materialized := map[fileKind]string{kindLedger: "NOT MATERIALIZED", kindResults: "NOT MATERIALIZED"}
 	for _, s := range r.sources {
 		line := fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, pack AS %%s FROM checked_%d WHERE NOT blank`, s.n)
 		if s.kind == kindLedger {
 			ledger = append(ledger, fmt.Sprintf(line, "lpack"))
 		} else {
 			provider = append(provider, fmt.Sprintf(line, "ppack"))
-		}
-		if s.format == "csv" {
-			materialized[s.kind] = "MATERIALIZED"
 		}
 	}
 	if len(r.journals) > 0 {
@@ -323,8 +318,6 @@ func (r *Reconciler) summarySQL() string {
 	return strings.NewReplacer(
 		"/*ledger*/", strings.Join(ledger, sep),
 		"/*provider*/", strings.Join(provider, sep),
-		"/*ledger_materialized*/", materialized[kindLedger],
-		"/*provider_materialized*/", materialized[kindResults],
 	).Replace(query("summary"))
 }
 

@@ -26,11 +26,11 @@
 -- Any duplicate (and a journal id both rejected and executed, which is two
 -- provider lines) hands the reconcile to the exact path, categorize.sql.
 --
--- Counting the lines reads each side a second time, unless the side is
--- MATERIALIZED (held in memory for the query): Run puts MATERIALIZED in a
--- side's placeholder when it has a CSV file, whose text is costly to parse
--- twice, and NOT MATERIALIZED otherwise (Parquet is cheaper read again than
--- held: measured at 1M and 10M lines, BENCHMARKS.md).
+-- Counting the lines reads each side a second time. The sides are NOT
+-- MATERIALIZED: holding them in memory for the count was no faster for
+-- Parquet at 1M and 10M lines, nor for CSV at 1M once its reader stopped
+-- sniffing, and at 10M CSV lines a side held in memory outgrew a 1GB limit
+-- (DuckDB could not spill it) where reading it again fits (BENCHMARKS.md).
 --
 -- Output: one row per (category, ledger currency, provider currency,
 -- provider class) with the count of ids, the sums of their ledger and
@@ -42,10 +42,10 @@
 -- Otherwise the categories are those of categorize.sql, in its precedence;
 -- with one line per side, a provider line of class 0 is a rejected one and
 -- any other class an executed one.
-WITH ledger_lines AS /*ledger_materialized*/ (
+WITH ledger_lines AS NOT MATERIALIZED (
     /*ledger*/
 ),
-provider_lines AS /*provider_materialized*/ (
+provider_lines AS NOT MATERIALIZED (
     /*provider*/
 ),
 j AS (
