@@ -118,18 +118,7 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		err = fmt.Errorf("%w: %s: unsupported file type %q (use .csv, .xlsx or .parquet)", paybatch.ErrUnusableFile, path, ext)
 	}
 	if err == nil {
-		err = checkSource(ctx, conn, s)
-		if err != nil && s.format == "csv" {
-			var perr error
-			if padCSV(ctx, conn, s, err) {
-				if perr = checkSource(ctx, conn, s); perr == nil {
-					err = nil
-				}
-			}
-			if err != nil {
-				err = csvError(path, err, perr)
-			}
-		}
+		err = withPadding(ctx, conn, s, func() error { return checkSource(ctx, conn, s) })
 	}
 	if err == nil {
 		_, err = conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, s.n, path, s.sheet)
@@ -374,6 +363,23 @@ func (s *source) csvFrom() string {
 // csvView (re)creates src_<n> over the CSV reader.
 func csvView(s *source) string {
 	return fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom())
+}
+
+// withPadding runs read over s. When a CSV's strict read is refused it
+// pads the file (padCSV) and runs read once more; a second refusal is
+// explained (csvError).
+func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() error) error {
+	err := read()
+	if err == nil || s.format != "csv" {
+		return err
+	}
+	var perr error
+	if padCSV(ctx, conn, s, err) {
+		if perr = read(); perr == nil {
+			return nil
+		}
+	}
+	return csvError(s.path, err, perr)
 }
 
 // padCSV switches a CSV that was read strictly to padded reading after

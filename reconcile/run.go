@@ -82,18 +82,7 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 		return nil
 	}
 	for i, s := range r.sources {
-		err := insertLines(ctx, conn, s)
-		if err != nil && s.format == "csv" {
-			var perr error
-			if padCSV(ctx, conn, s, err) {
-				if perr = insertLines(ctx, conn, s); perr == nil {
-					err = nil
-				}
-			}
-			if err != nil {
-				err = csvError(s.path, err, perr)
-			}
-		}
+		err := withPadding(ctx, conn, s, func() error { return insertLines(ctx, conn, s) })
 		if err != nil {
 			var ie *InputError
 			if errors.As(err, &ie) {
