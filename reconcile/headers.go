@@ -8,7 +8,7 @@ import (
 )
 
 // A role is what a column means to reconciliation. Roles are the column
-// names of the stage table every input is first loaded into (sql/stage.sql).
+// names of the src_<n> view every input is read through (load.go).
 const (
 	roleID             = "merchant_transaction_id"
 	roleAmount         = "amount"

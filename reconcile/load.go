@@ -542,7 +542,7 @@ func sourceParquet(ctx context.Context, conn *sql.Conn, s *source) error {
 // typedAmount returns the stage's typed amount columns (amount_v: the
 // unscaled integer, amount_frac: the scale, amount_present: not NULL) for a
 // Parquet amount column that is DECIMAL of width at most 18 or an integer of
-// at most 64 bits, so stage_checked.sql converts it to minor units without
+// at most 64 bits, so checked.sql converts it to minor units without
 // going through text. Exact: a DECIMAL(w,s) times 10^s is an integer, and a
 // value outside BIGINT becomes NULL (TRY_CAST) and is reported. Other types
 // (wider DECIMAL, HUGEINT, VARCHAR) take the text path.
@@ -570,7 +570,7 @@ func typedAmount(col string, t *sql.ColumnType) (string, bool) {
 		unscaled, scale, col), true
 }
 
-// stageRoles are the stage's columns, in order (sql/stage_reset.sql).
+// stageRoles are the columns of every src_<n> view (roleColumns) and stage_<n> table, in order.
 var stageRoles = []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpectedStatus,
 	roleProviderID, roleType, roleDate, roleReason}
 
