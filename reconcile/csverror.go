@@ -75,15 +75,12 @@ func (r csvRefusal) rowError(path string) *paybatch.RowError {
 }
 
 // csvError explains why the CSV at path could not be read: strict is the
-// error of the strict read, padded that of the read with short records
-// padded (nil when it was not tried). A short record is only a problem when
+// error of the strict read (never nil), padded that of the read with short
+// records padded (nil when it was not tried). A short record is only a problem when
 // the padded read failed too, so the padded read's reason is given then;
 // the one mix paybatch cannot read, short records and a line break inside
 // quotes, is named with both lines.
 func csvError(path string, strict, padded error) error {
-	if strict == nil {
-		return nil
-	}
 	s, sok := readRefusal(strict)
 	p, pok := readRefusal(padded)
 	switch {
