@@ -3,8 +3,12 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/xuri/excelize/v2"
 
 	"github.com/paybatch/paybatch"
 )
@@ -141,4 +145,102 @@ func TestSinglePassJournalRejectedAndExecuted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The single pass compares joined rows with each file's count of records
+// (src_<n>, before any check), so every record must reach the join as one
+// line, a blank one included. Each input here has blank or unusual records
+// and must still take the single pass with the right counts; the same input
+// with one id repeated must not.
+func TestSinglePassCountsRecords(t *testing.T) {
+	const header = "merchant_transaction_id,amount,currency,type\n"
+	cases := []struct {
+		name   string
+		ledger string // the ledger file's records after the header
+		format string // "csv" (the default), "xlsx" or "parquet"
+	}{
+		{name: "plain", ledger: "A,1.00,USD,refund\nB,2.00,EUR,refund\n"},
+		{name: "empty lines", ledger: "A,1.00,USD,refund\n\n\nB,2.00,EUR,refund\n\n"},
+		{name: "empty fields", ledger: "A,1.00,USD,refund\n,,,\nB,2.00,EUR,refund\n,,,\n"},
+		{name: "spaces only", ledger: "A,1.00,USD,refund\n  , ,  ,\nB,2.00,EUR,refund\n"},
+		{name: "blank but for the type", ledger: "A,1.00,USD,refund\n,,,note\nB,2.00,EUR,refund\n"},
+		{name: "quoted line break", ledger: "A,1.00,USD,\"re\nfund\"\nB,2.00,EUR,\"\n\"\n"},
+		{name: "CRLF", ledger: "A,1.00,USD,refund\r\n\r\nB,2.00,EUR,refund\r\n"},
+		{name: "no final line break", ledger: "A,1.00,USD,refund\nB,2.00,EUR,refund"},
+		{name: "short records, padded", ledger: "A,1.00,USD,refund\nB,2.00,EUR\n,,\n"},
+		{name: "xlsx with blank rows", format: "xlsx", ledger: "A,1.00,USD,refund\n,,,\nB,2.00,EUR,refund\n,,,\n"},
+		{name: "parquet with empty rows", format: "parquet", ledger: "A,1.00,USD,refund\n,,,\nB,2.00,EUR,refund\n"},
+	}
+	ctx := context.Background()
+	for _, tc := range cases {
+		for _, dup := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/duplicate=%v", tc.name, dup), func(t *testing.T) {
+				dir := t.TempDir()
+				body := tc.ledger
+				if dup { // A again, first in the file
+					body = "A,1.00,USD,refund\n" + body
+				}
+				text := header + body
+				if strings.Contains(body, "\r\n") { // the header too
+					text = strings.ReplaceAll(text, "\r\n", "\n")
+					text = strings.ReplaceAll(text, "\n", "\r\n")
+				}
+				path := writeFile(t, dir, "ledger.csv", text)
+				switch tc.format {
+				case "xlsx":
+					path = csvToXLSX(t, path)
+				case "parquet":
+					path = csvToParquet(t, path)
+				}
+				r := MustOpen(t, "")
+				if err := r.LoadLedger(ctx, path, ""); err != nil {
+					t.Fatal(err)
+				}
+				results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\nA,1.00,USD,APPROVED\nB,2.00,EUR,APPROVED\n")
+				if err := r.LoadResults(ctx, results, ""); err != nil {
+					t.Fatal(err)
+				}
+				sum, err := r.Run(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := map[paybatch.Category]int64{"matched": 2}
+				if dup {
+					want = map[paybatch.Category]int64{"matched": 1, "duplicate_in_ledger": 1}
+				}
+				for _, c := range paybatch.Categories {
+					if got := sum.Categories[c].Count; got != want[c] {
+						t.Errorf("%s: %d ids, want %d", c, got, want[c])
+					}
+				}
+				if r.built != dup {
+					t.Errorf("Run took the exact path: %v, want %v", r.built, dup)
+				}
+			})
+		}
+	}
+}
+
+// csvToXLSX writes the CSV's records, as text cells, to a workbook beside it.
+func csvToXLSX(tb testing.TB, path string) string {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := excelize.NewFile()
+	defer f.Close()
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		for j, v := range strings.Split(line, ",") {
+			cell, _ := excelize.CoordinatesToCellName(j+1, i+1)
+			if v != "" {
+				f.SetCellStr("Sheet1", cell, v)
+			}
+		}
+	}
+	out := strings.TrimSuffix(path, ".csv") + ".xlsx"
+	if err := f.SaveAs(out); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }

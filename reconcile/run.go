@@ -222,6 +222,9 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		}
 		lRows += nl
 		pRows += np
+		if cat == "blank" { // counted as lines, nothing else
+			continue
+		}
 		if cat == "bad" || cat == "multi" {
 			exact = false
 			continue
@@ -287,17 +290,24 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 // lines per file (its checked_<n> view) on its side, and one for the
 // journals' lines on the provider side.
 func (r *Reconciler) summarySQL() string {
-	var ledger, provider []string
+	var ledger, provider, nLedger, nProvider []string
 	for _, s := range r.sources {
-		line := fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, pack AS %%s FROM checked_%d WHERE NOT blank`, s.n)
+		// a blank line is joined too (as 'blank'), so that the lines of a
+		// file are its records, counted without checking them
+		line := fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS %%s FROM checked_%d`, s.n)
+		count := fmt.Sprintf(`(SELECT count(*) FROM src_%d)`, s.n)
 		if s.kind == kindLedger {
 			ledger = append(ledger, fmt.Sprintf(line, "lpack"))
+			nLedger = append(nLedger, count)
 		} else {
 			provider = append(provider, fmt.Sprintf(line, "ppack"))
+			nProvider = append(nProvider, count)
 		}
 	}
 	if len(r.journals) > 0 {
-		provider = append(provider, strings.TrimSuffix(strings.TrimSpace(query("journal_pack")), ";"))
+		journal := strings.TrimSuffix(strings.TrimSpace(query("journal_pack")), ";")
+		provider = append(provider, journal)
+		nProvider = append(nProvider, "(SELECT count(*) FROM ("+journal+"))")
 	}
 	if len(provider) == 0 {
 		provider = []string{`SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack WHERE false`}
@@ -306,6 +316,8 @@ func (r *Reconciler) summarySQL() string {
 	return strings.NewReplacer(
 		"/*ledger*/", strings.Join(ledger, sep),
 		"/*provider*/", strings.Join(provider, sep),
+		"/*ledger_count*/", strings.Join(append(nLedger, "0"), " + "),
+		"/*provider_count*/", strings.Join(append(nProvider, "0"), " + "),
 	).Replace(query("summary"))
 }
 

@@ -6,10 +6,12 @@
 -- The placeholders are replaced by Run with one SELECT per load (UNION ALL):
 --   ledger:   id, lpack  for every ledger line
 --   provider: id, ppack  for every results line and journal line
--- where id is the merchant_transaction_id (NULL when the line has a problem)
--- and the pack is the line in one BIGINT (checked.sql): class number in bits
--- 61-62 (0 rejected, 1 done, 2 not_done, 3 pending), amount present in bit
--- 60, currency number in bits 51-59 and amount_minor + 2^50 in bits 0-50.
+-- where id is the merchant_transaction_id, NULL when the line is blank or has
+-- a problem, and the pack is the line in one BIGINT (checked.sql): class
+-- number in bits 61-62 (0 rejected, 1 done, 2 not_done, 3 pending), amount
+-- present in bit 60, currency number in bits 51-59 and amount_minor + 2^50
+-- in bits 0-50. A blank line (no id, amount, currency or status) has the pack
+-- 2^50 (nothing present, amount 0) and a line with a problem no pack.
 --
 -- Why a join and not a GROUP BY of every line by id: at 1M and 10M ids per
 -- side DuckDB's hash aggregate over both sides costs about half as much
@@ -17,31 +19,37 @@
 -- needs no aggregate per id, yet no duplicate can hide in it:
 --   * an id with one line on a side and k > 1 on the other gives k joined
 --     rows, so the side with one line appears k times: the number of joined
---     rows holding a ledger line (l_rows) exceeds the number of ledger lines,
---     or p_rows exceeds the number of provider lines. The last output row
---     ('lines') counts the lines of each side, and Run compares.
+--     rows holding a ledger line (l_rows, blank lines included) exceeds the
+--     number of ledger lines, or p_rows exceeds the number of provider
+--     lines. The last output row ('lines') holds the number of lines of each
+--     side, which Run puts in its two placeholders: the count of each file's
+--     records as its reader gives them (src_<n>, before any check), and of
+--     the journals' lines. Run compares.
 --   * an id with several lines on one side and none on the other stays
 --     unmatched: unmatched rows (a few per cent) are grouped by id alone
 --     below, and an id seen twice there is 'multi'.
 -- Any duplicate (and a journal id both rejected and executed, which is two
 -- provider lines) hands the reconcile to the exact path, categorize.sql.
 --
--- Counting the lines reads each side a second time. The sides are NOT
--- MATERIALIZED: holding them in memory for the count was no faster for
--- Parquet at 1M and 10M lines, nor for CSV at 1M once its reader stopped
--- sniffing, and at 10M CSV lines a side held in memory outgrew a 1GB limit
--- (DuckDB could not spill it) where reading it again fits (BENCHMARKS.md).
+-- Counting records instead of checked lines: checking a line (its amount,
+-- currency and status) is most of the cost of reading it, and a count of a
+-- file's records needs none of it (a Parquet file's row count is in its
+-- metadata). Blank lines are therefore joined too, as 'blank', so that every
+-- record is one line. The sides are NOT MATERIALIZED: at 10M CSV lines a
+-- side held in memory outgrew a 1GB limit (DuckDB could not spill it).
 --
 -- Output: one row per (category, ledger currency, provider currency,
 -- provider class) with the count of ids, the sums of their ledger and
 -- provider amounts, and l_rows/p_rows; then the row 'lines' with the number
 -- of lines of each side in l_rows/p_rows. $tols is the --tolerance in minor
--- units per currency number. Two pseudo-categories send Run to the exact path:
+-- units per currency number. Three pseudo-categories are not categories:
+--   'blank'  blank lines, counted in l_rows/p_rows and otherwise ignored
 --   'bad'    some line has a problem (the loader then names each one)
 --   'multi'  an unmatched id has more than one line
--- Otherwise the categories are those of categorize.sql, in its precedence;
--- with one line per side, a provider line of class 0 is a rejected one and
--- any other class an executed one.
+-- 'bad' and 'multi' send Run to the exact path. Otherwise the categories are
+-- those of categorize.sql, in its precedence; with one line per side, a
+-- provider line of class 0 is a rejected one and any other class an
+-- executed one.
 WITH ledger_lines AS NOT MATERIALIZED (
     /*ledger*/
 ),
@@ -54,9 +62,11 @@ j AS (
     FULL OUTER JOIN provider_lines AS p ON p.id = l.id
 ),
 d AS (
-    SELECT lid, pid,
-        -- a line with a problem has no id, so it never joins: both ids NULL
-        lid IS NULL AND pid IS NULL                   AS bad,
+    SELECT lid, pid, lpack, ppack,
+        -- a blank line or one with a problem has no id, so it never joins:
+        -- both ids NULL, and a pack only if blank
+        lid IS NULL AND pid IS NULL                   AS unjoined,
+        coalesce(lpack, ppack) IS NOT NULL            AS packed,
         CASE WHEN lid IS NULL OR pid IS NULL THEN coalesce(lid, pid) END AS unmatched_id,
         (lpack & 2251799813685247) - 1125899906842624 AS lv,
         (lpack >> 51) & 511                           AS lc,
@@ -68,9 +78,10 @@ d AS (
     FROM j
 ),
 per_line AS (
-    SELECT unmatched_id, lid, pid, lv, lc, pc, pcls, pv,
+    SELECT unmatched_id, lid, pid, lpack, ppack, lv, lc, pc, pcls, pv,
         CASE
-            WHEN bad                                           THEN 'bad'
+            WHEN unjoined AND packed                           THEN 'blank'
+            WHEN unjoined                                      THEN 'bad'
             WHEN pid IS NOT NULL AND pcls = 0                  THEN 'rejected_before_send'
             WHEN pid IS NULL                                   THEN 'missing_at_provider'
             WHEN lid IS NULL                                   THEN 'missing_in_ledger'
@@ -89,8 +100,8 @@ per_group AS (
         count(*)        AS ids,
         sum(lv)         AS ledger_minor,
         sum(pv)         AS provider_minor,
-        count(lid)      AS l_rows,
-        count(pid)      AS p_rows
+        count(lpack)    AS l_rows,
+        count(ppack)    AS p_rows
     FROM per_line
     GROUP BY ALL
 ),
@@ -120,4 +131,4 @@ FROM per_unmatched
 GROUP BY ALL
 UNION ALL
 SELECT 'lines', NULL, NULL, NULL, 0, NULL, NULL,
-    (SELECT count(*) FROM ledger_lines), (SELECT count(*) FROM provider_lines);
+    /*ledger_count*/, /*provider_count*/;
