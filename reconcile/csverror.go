@@ -62,7 +62,7 @@ func (r csvRefusal) rowError(path string) *paybatch.RowError {
 	var why string
 	switch {
 	case r.unclosed:
-		why = `a quoted value is never closed (a " opens it and no " ends it); close the quote, or remove it`
+		why = `a quoted value is never closed (a " opens it and no " ends it), or has text after its closing quote; a value in quotes must end with its quote, and a " inside it is written twice (e.g. "12"" pipe")`
 	case r.quotedNewline:
 		why = "a line break inside a quoted value, in a file whose records do not all have the header's number of fields; give every record all its fields"
 	case r.found > r.expected:
@@ -103,6 +103,29 @@ func csvError(path string, strict, padded error) error {
 	return fmt.Errorf("%w (read again with short records padded: %v)", strict, padded)
 }
 
+// stageable says whether a CSV that DuckDB refused strictly (strict) and
+// padded (padded) is worth reading in Go (stageCSV): when the padded read
+// refused a line break inside quotes in a file with short records, the one
+// mix DuckDB cannot read, or when both are refusals of the CSV reader that
+// csvError does not know (an invalid byte, line endings that change: Go
+// reads the file or names the line). A record both readers refuse (more fields than the header, a quote
+// never closed) is not: csvError names it without reading the file again.
+func stageable(strict, padded error) bool {
+	s, sok := readRefusal(strict)
+	p, pok := readRefusal(padded)
+	switch {
+	case sok && s.short() && pok && p.quotedNewline:
+		return true
+	case sok || pok:
+		return false
+	}
+	// any other refusal of the CSV reader (not, say, running out of memory)
+	csvReader := func(err error) bool {
+		return err != nil && (strings.Contains(err.Error(), "CSV") || strings.Contains(err.Error(), "sniffing"))
+	}
+	return csvReader(strict) && csvReader(padded)
+}
+
 // csvErrorFile is the file DuckDB's message names, for an error of a query
 // over several files ("" when it names none).
 func csvErrorFile(err error) string {
@@ -118,14 +141,13 @@ func csvErrorFile(err error) string {
 // diagnoseCSV finds what DuckDB's sniffer refused in the first lines of a
 // CSV: its message names no line, so the same lines are read here, strictly,
 // with encoding/csv (records of the header's length, quotes closed). It
-// returns nil when it finds nothing (the caller then passes DuckDB's message
-// on) and stops after sniffLines records: past them DuckDB names the line
-// itself (csvError).
-func diagnoseCSV(path string, delim rune, fields int) error {
+// reports whether it found a refusal, and stops after sniffLines records:
+// past them DuckDB names the line itself (csvError).
+func diagnoseCSV(path string, delim rune, fields int) (csvRefusal, bool) {
 	const sniffLines = 4096 // DuckDB samples 2,048 (sample_size in csvFrom)
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return csvRefusal{}, false
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -136,27 +158,27 @@ func diagnoseCSV(path string, delim rune, fields int) error {
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1
 	if _, err := cr.Read(); err != nil { // the header, read before
-		return nil
+		return csvRefusal{}, false
 	}
 	for range sniffLines {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return csvRefusal{}, false
 		}
 		var pe *csv.ParseError
 		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrBareQuote) {
 			continue // DuckDB reads a " inside an unquoted value as itself
 		}
 		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrQuote) {
-			return csvRefusal{line: pe.StartLine, unclosed: true}.rowError(path)
+			return csvRefusal{line: pe.StartLine, unclosed: true}, true
 		}
 		if err != nil {
-			return nil
+			return csvRefusal{}, false
 		}
 		if len(rec) != fields {
 			line, _ := cr.FieldPos(0)
-			return csvRefusal{line: line, expected: fields, found: len(rec)}.rowError(path)
+			return csvRefusal{line: line, expected: fields, found: len(rec)}, true
 		}
 	}
-	return nil
+	return csvRefusal{}, false
 }

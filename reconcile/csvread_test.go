@@ -38,6 +38,7 @@ func TestCSVStrictThenPadded(t *testing.T) {
 		ids        int    // ids in the ledger (each approved at the provider)
 		dup        bool   // the ledger repeats one id: the exact path
 		wantPadded bool   // the ledger had to be read with padding
+		wantStaged bool   // DuckDB could not read the ledger; Go did (stageCSV)
 		byRun      bool   // found by Run's read of every file, so every CSV is padded
 		wantErr    string // the reconcile fails with this in its message
 	}{
@@ -45,17 +46,39 @@ func TestCSVStrictThenPadded(t *testing.T) {
 		// DuckDB's sniffer reads the first 2,048 lines when the file is
 		// loaded: a short record there pads that file alone...
 		{name: "short record near the start", ledger: lines(10, map[int]string{2: short(2)}), ids: 10, wantPadded: true},
-		// ...except the first, which DuckDB cannot read padded or not
-		{name: "short first record", ledger: lines(10, map[int]string{0: short(0)}), ids: 10,
-			wantErr: "row 2: unusable file: 3 fields where the header has 5; add the missing fields"},
+		// ...except the first, which DuckDB cannot read padded or not: Go
+		// reads that file
+		{name: "short first record", ledger: lines(10, map[int]string{0: short(0)}), ids: 10, wantStaged: true},
+		{name: "short first record, with a duplicate", ledger: lines(many, map[int]string{0: short(0), many - 2: full(7)}),
+			ids: many, dup: true, wantStaged: true},
+		{name: "short first record, then an extra field", ledger: lines(10, map[int]string{0: short(0), 6: "M000006,1,234.00,USD,refund,2026-11-20\n"}),
+			ids: 10, wantErr: "row 8: unusable file: 6 fields where the header has 5"},
+		{name: "short first record, then a quote never closed", ledger: lines(10, map[int]string{0: short(0), 6: "M000006,\"1.00,USD,refund,2026-11-20\n"}),
+			ids: 10, wantErr: "row 8: unusable file: a quoted value is never closed"},
+		{name: "short first record, then text after a closing quote", ledger: lines(10, map[int]string{0: short(0), 6: "M000006,1.00,USD,\"re\"fund,2026-11-20\n"}),
+			ids: 10, wantErr: "row 8: unusable file: a quoted value is never closed (a \" opens it and no \" ends it), or has text after its closing quote"},
+		{name: "short first record, then a quote inside an unquoted value", ledger: lines(10, map[int]string{0: short(0), 6: "M000006,1.00,USD,ref\"und,2026-11-20\n"}),
+			ids: 10, wantErr: `row 8: unusable file: a " inside a value that is not in quotes`},
+		{name: "short first record, then a byte that is not UTF-8", ledger: lines(10, map[int]string{0: short(0), 6: "M000006,1.00,USD,ref\xffund,2026-11-20\n"}),
+			ids: 10, wantErr: `row 8, column "type", value "ref?und": unusable file: not UTF-8 text`},
+		{name: "short first record, then a bad amount", ledger: lines(10, map[int]string{0: short(0), 6: "M000006,1.0x0,USD,refund,2026-11-20\n"}),
+			ids: 10, wantErr: `row 8, column "amount", value "1.0x0"`},
+		// found by Run: DuckDB refuses the byte strictly and padded, Go names it
+		{name: "a byte that is not UTF-8 far into the file", ledger: lines(many, map[int]string{many - 3: "M02\xff4997,1.00,USD,refund,2026-11-20\n"}),
+			ids: many, wantErr: `row 24999, column "merchant_transaction_id", value "M02?4997": unusable file: not UTF-8 text`},
+		// a header and records with different line endings
+		{name: "LF header, CRLF records", ledger: header + strings.ReplaceAll(strings.TrimPrefix(lines(10, nil), header), "\n", "\r\n"),
+			ids: 10, wantStaged: true},
+		{name: "CRLF header, LF records", ledger: strings.Replace(lines(10, nil), "\n", "\r\n", 1), ids: 10, wantStaged: true},
 		// later records are read by Run, which cannot tell whose a refusal
 		// was and pads every CSV
 		{name: "short record far into the file", ledger: lines(many, map[int]string{many - 3: short(many - 3)}), ids: many, wantPadded: true, byRun: true},
 		{name: "short record, with a duplicate", ledger: lines(many, map[int]string{many - 3: short(many - 3), many - 2: full(7)}),
 			ids: many, dup: true, wantPadded: true, byRun: true},
 		{name: "line break inside a quoted field", ledger: lines(many, map[int]string{5: "M000005,1.00,USD,\"refund,\nsecond line\",2026-11-20\n"}), ids: many},
+		// DuckDB reads either but not both; Go reads the file
 		{name: "a short record and a quoted line break", ledger: lines(many, map[int]string{5: "M000005,1.00,USD,\"a\nb\",2026-11-20\n", many - 3: short(many - 3)}),
-			ids: many, wantErr: "row 24999: unusable file: 3 fields where the header has 5, and line 7 has a line break inside a quoted value"},
+			ids: many, wantPadded: false, byRun: true, wantStaged: true},
 		{name: "record with an extra field", ledger: lines(10, map[int]string{4: "M000004,1,234.00,USD,refund,2026-11-20\n"}),
 			ids: 10, wantErr: `row 6: unusable file: 6 fields where the header has 5; a value that contains the delimiter must be in double quotes (e.g. "1,234.00")`},
 		{name: "quote never closed", ledger: lines(10, map[int]string{3: "M000003,\"1.00,USD,refund,2026-11-20\n"}),
@@ -114,6 +137,20 @@ func TestCSVStrictThenPadded(t *testing.T) {
 			}
 			if r.sources[1].padded != tc.byRun {
 				t.Errorf("results read with padding: %v, want %v", r.sources[1].padded, tc.byRun)
+			}
+			if got := r.sources[0].staged; got != tc.wantStaged {
+				t.Errorf("ledger read in Go: %v, want %v", got, tc.wantStaged)
+			}
+			// the rows agree, with the row number of each line
+			rows := collectRows(t, r)
+			matched := 0
+			for _, row := range rows {
+				if row.Category == paybatch.CatMatched {
+					matched++
+				}
+			}
+			if int64(matched) != want {
+				t.Errorf("Rows: %d matched, want %d", matched, want)
 			}
 		})
 	}

@@ -85,6 +85,8 @@ type source struct {
 	padded      bool   // CSV: read with null_padding, single-threaded (padCSV)
 	firstSeen   bool   // CSV: a first non-blank record was read in Go (firstRecord)
 	copied      bool   // CSV: src_<n> reads the text copy stage_<n>
+	staged      bool   // CSV: read in Go into stage_<n> (stageCSV), not by DuckDB
+	delim       rune   // CSV: the delimiter
 	inserted    bool   // the lines are in ledger or provider
 }
 
@@ -181,7 +183,7 @@ func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 	if s.inserted {
 		return nil
 	}
-	if s.format == "csv" && !s.copied {
+	if s.format == "csv" && !s.copied && !s.staged {
 		for _, q := range []string{
 			fmt.Sprintf(`CREATE OR REPLACE TABLE stage_%d AS SELECT * EXCLUDE (src_row) FROM src_%d`, s.n, s.n),
 			// the header is row 1; records are in file order (preserve_insertion_order)
@@ -306,6 +308,7 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 		return fmt.Errorf("%w: %s is empty (no header row)", paybatch.ErrUnusableFile, path)
 	}
 	delim := sniffDelim(line)
+	s.delim = delim
 	cr := csv.NewReader(strings.NewReader(line))
 	cr.Comma = delim
 	cr.FieldsPerRecord = -1
@@ -340,10 +343,12 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	// already fails the strict read
 	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil && !padCSV(ctx, conn, s, err) {
 		// refused strict and padded; the sniffer's message names no line
-		if derr := diagnoseCSV(path, delim, len(header)); derr != nil {
-			return derr
+		if ref, found := diagnoseCSV(path, delim, len(header)); found && !ref.short() {
+			return ref.rowError(path)
 		}
-		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+		// a first record that stops short, or line endings that change:
+		// DuckDB's sniffer cannot read them, Go can
+		return stageCSV(ctx, conn, s)
 	}
 	return nil
 }
@@ -366,8 +371,10 @@ func csvView(s *source) string {
 }
 
 // withPadding runs read over s. When a CSV's strict read is refused it
-// pads the file (padCSV) and runs read once more; a second refusal is
-// explained (csvError).
+// pads the file (padCSV) and runs read once more. When that is refused too
+// and Go can read what DuckDB cannot (stageable), the file is read in Go
+// (stageCSV) and read runs a last time; otherwise the refusal is explained
+// (csvError).
 func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() error) error {
 	err := read()
 	if err == nil || s.format != "csv" {
@@ -378,6 +385,12 @@ func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() err
 		if perr = read(); perr == nil {
 			return nil
 		}
+		if !s.inserted && stageable(err, perr) {
+			if serr := stageCSV(ctx, conn, s); serr != nil {
+				return serr
+			}
+			return read()
+		}
 	}
 	return csvError(s.path, err, perr)
 }
@@ -387,7 +400,7 @@ func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() err
 // done. It reports whether it did: the caller then tries once more.
 func padCSV(ctx context.Context, conn *sql.Conn, s *source, err error) bool {
 	var ie *InputError
-	if s.format != "csv" || s.padded || s.inserted || ctx.Err() != nil || errors.As(err, &ie) {
+	if s.format != "csv" || s.padded || s.staged || s.inserted || ctx.Err() != nil || errors.As(err, &ie) {
 		return false
 	}
 	s.padded = true
@@ -586,12 +599,8 @@ var sciNotation = regexp.MustCompile(`^[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+$`)
 // and makes src_<n> a view over it.
 func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
 	table := fmt.Sprintf("stage_%d", s.n)
-	cols := make([]string, len(stageRoles))
-	for i, role := range stageRoles {
-		cols[i] = role + " VARCHAR"
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE TABLE %s (%s, src_row INTEGER)`, table, strings.Join(cols, ", "))); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
+	if err := createStage(ctx, conn, table); err != nil {
+		return err
 	}
 	hm, sheet, err := stageXLSX(ctx, conn, s.kind, s.path, s.sheet, table)
 	if err != nil {

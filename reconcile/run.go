@@ -49,7 +49,14 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 			if path == "" {
 				path = csvErrorFile(perr)
 			}
-			err = csvError(path, err, perr)
+			if s := r.csvSource(path); s != nil && stageable(err, perr) {
+				// refused padded too, but Go can read it
+				if err = stageCSV(ctx, conn, s); err == nil {
+					sum, exact, err = r.fastSummary(ctx, conn)
+				}
+			} else {
+				err = csvError(path, err, perr)
+			}
 		}
 	}
 	if err != nil {
@@ -103,6 +110,16 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 		}
 	}
 	r.built = true
+	return nil
+}
+
+// csvSource is the loaded CSV at path that DuckDB still reads, or nil.
+func (r *Reconciler) csvSource(path string) *source {
+	for _, s := range r.sources {
+		if s.format == "csv" && !s.staged && !s.inserted && path != "" && s.path == path {
+			return s
+		}
+	}
 	return nil
 }
 
