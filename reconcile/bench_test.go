@@ -169,7 +169,7 @@ func loadedTables(b *testing.B, dir string, n int) *Reconciler {
 	if _, err := r.Run(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if err := r.ensureBuilt(ctx); err != nil {
+	if _, err := r.ensureBuilt(ctx); err != nil {
 		b.Fatal(err)
 	}
 	for _, t := range []string{"recon", "recon_multi_hash", "recon_special"} {

@@ -51,7 +51,7 @@ type Options struct {
 	// memory. The reconcile tables in an existing file are replaced.
 	Path string
 	// MemoryLimit bounds the reconcile's memory, e.g. "512MB", "4GB"
-	// (default DefaultMemoryLimit). DuckDB's memory_limit is set to 65% of it
+	// (default DefaultMemoryLimit). DuckDB's memory_limit is set to 55% of it
 	// (the rest is headroom for what DuckDB does not count); beyond that
 	// DuckDB spills to TempDir.
 	MemoryLimit string
@@ -71,12 +71,14 @@ type Reconciler struct {
 	opts     Options
 	tmpDir   string // removed by Close when we made it
 	mu       sync.Mutex
-	loads    int       // load numbers given so far (files and journals)
-	sources  []*source // the files loaded, in load order
-	journals []int     // load numbers of the journals (their lines are in provider)
-	ledgers  int       // ledger files loaded
-	ran      bool      // Run has summed the current loads
-	built    bool      // recon (one row per id, for Rows) is built for the current loads
+	loads    int        // load numbers given so far (files and journals)
+	sources  []*source  // the files loaded, in load order
+	journals []int      // load numbers of the journals (their lines are in provider)
+	ledgers  int        // ledger files loaded
+	ran      bool       // Run has summed the current loads
+	built    bool       // recon (one row per id, for Rows) is built for the current loads
+	ranges   []catRange // recon_sorted is written: each category's rows in it (nil: not yet)
+	pageRows int        // rows per query when Rows reads recon_sorted (0: defaultPageRows)
 	sum      paybatch.Summary
 }
 

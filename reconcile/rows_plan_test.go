@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/paybatch/paybatch"
 )
 
 // Rows must stay a hash-join plan: a condition inside a LEFT JOIN's ON
@@ -27,7 +29,9 @@ func TestRowsPlanHasNoNestedLoopJoin(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := r.db.QueryContext(ctx, "EXPLAIN "+query("rows_select"), sql.Named("categories", []string{"matched"}))
+	// the SELECT that writes recon_sorted
+	q := query("rows_sorted")
+	rows, err := r.db.QueryContext(ctx, "EXPLAIN "+q[strings.Index(q, "SELECT category"):])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +45,82 @@ func TestRowsPlanHasNoNestedLoopJoin(t *testing.T) {
 		plan.WriteString(text)
 	}
 	if !strings.Contains(plan.String(), "HASH_JOIN") || strings.Contains(plan.String(), "NL_JOIN") {
-		t.Fatalf("rows_select.sql plan has a nested-loop join:\n%s", plan.String())
+		t.Fatalf("rows_sorted.sql plan has a nested-loop join:\n%s", plan.String())
+	}
+}
+
+// Rows reads recon_sorted a page at a time (rows_page.sql). Whatever the
+// page size, and whichever categories are asked for, the rows must be the
+// same rows in the same order: category precedence, then id.
+func TestRowsPages(t *testing.T) {
+	ctx := context.Background()
+	r := MustOpen(t, "")
+	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, "testdata/results.csv", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := func(row paybatch.ReconRow) string {
+		return fmt.Sprintf("%s|%s|%s|%s|%d", row.Category, row.MerchantTxID, moneyStr(row.LedgerAmount), moneyStr(row.ProviderAmount), row.Source.Row)
+	}
+	read := func(page int, cats ...paybatch.Category) []string {
+		r.pageRows = page
+		var out []string
+		for row, err := range r.Rows(ctx, cats...) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, key(row))
+		}
+		return out
+	}
+	all := read(0)
+	cats := map[string]bool{}
+	prec := map[paybatch.Category]int{}
+	for i, c := range paybatch.Categories {
+		prec[c] = i
+	}
+	var prev paybatch.ReconRow
+	for i, row := range collectRows(t, r) {
+		cats[string(row.Category)] = true
+		if i > 0 && (prec[row.Category] < prec[prev.Category] ||
+			prec[row.Category] == prec[prev.Category] && row.MerchantTxID < prev.MerchantTxID) {
+			t.Fatalf("row %d (%s %s) comes after %s %s", i, row.Category, row.MerchantTxID, prev.Category, prev.MerchantTxID)
+		}
+		prev = row
+	}
+	if len(all) < 10 || len(cats) < 5 || !cats["duplicate_in_ledger"] {
+		t.Fatalf("testdata too thin: %d rows in %d categories", len(all), len(cats))
+	}
+	for _, page := range []int{1, 2, 3, 7} {
+		if got := read(page); strings.Join(got, "\n") != strings.Join(all, "\n") {
+			t.Errorf("page %d:\n%s\nwant\n%s", page, strings.Join(got, "\n"), strings.Join(all, "\n"))
+		}
+		// two categories, asked for out of precedence order
+		some := []paybatch.Category{paybatch.CatMatched, paybatch.CatDuplicateInLedger}
+		var want []string
+		for _, k := range all {
+			if strings.HasPrefix(k, "matched|") || strings.HasPrefix(k, "duplicate_in_ledger|") {
+				want = append(want, k)
+			}
+		}
+		if got := read(page, some...); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("page %d, %v:\n%s\nwant\n%s", page, some, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	// stopping early ends the sequence without an error
+	r.pageRows = 2
+	n := 0
+	for _, err := range r.Rows(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n++; n == 3 {
+			break
+		}
 	}
 }

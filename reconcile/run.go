@@ -109,7 +109,7 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 			return fmt.Errorf("reconcile: categorise: %w", err)
 		}
 	}
-	r.built = true
+	r.built, r.ranges = true, nil // recon_sorted is written again when read
 	return nil
 }
 
@@ -138,25 +138,59 @@ func (r *Reconciler) padCSVs(ctx context.Context, conn *sql.Conn, err error) boo
 }
 
 // ensureBuilt builds recon for Rows and ExportParquet after a Run that did
-// not need it, and checks that it agrees with what Run returned.
-func (r *Reconciler) ensureBuilt(ctx context.Context) error {
+// not need it, checks that it agrees with what Run returned, and writes
+// recon_sorted (sql/rows_sorted.sql). It returns where each category's rows
+// lie in recon_sorted, in precedence order.
+func (r *Reconciler) ensureBuilt(ctx context.Context) ([]catRange, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.ran {
-		return ErrNotRun
+		return nil, ErrNotRun
 	}
-	if r.built {
-		return nil
+	if r.built && r.ranges != nil {
+		return r.ranges, nil
 	}
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("reconcile: %w", err)
+		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	defer conn.Close()
-	if err := r.build(ctx, conn); err != nil {
-		return err
+	if !r.built {
+		if err := r.build(ctx, conn); err != nil {
+			return nil, err
+		}
+		if err := r.checkBuilt(ctx, r.sum); err != nil {
+			return nil, err
+		}
 	}
-	return r.checkBuilt(ctx, r.sum)
+	if _, err := conn.ExecContext(ctx, query("rows_sorted")); err != nil {
+		return nil, fmt.Errorf("reconcile: sql/rows_sorted.sql: %w", err)
+	}
+	rows, err := conn.QueryContext(ctx, query("rows_ranges"))
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: sql/rows_ranges.sql: %w", err)
+	}
+	defer rows.Close()
+	ranges := []catRange{}
+	for rows.Next() {
+		var cr catRange
+		if err := rows.Scan(&cr.cat, &cr.first, &cr.last); err != nil {
+			return nil, fmt.Errorf("reconcile: sql/rows_ranges.sql: %w", err)
+		}
+		ranges = append(ranges, cr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reconcile: sql/rows_ranges.sql: %w", err)
+	}
+	r.ranges = ranges
+	return ranges, nil
+}
+
+// catRange is where one category's rows lie in recon_sorted: rowids first
+// to last.
+type catRange struct {
+	cat         paybatch.Category
+	first, last int64
 }
 
 // checkBuilt compares the categories counted in recon with the single-pass
@@ -479,61 +513,84 @@ func (r *Reconciler) scan(ctx context.Context, q string, each func(*sql.Rows) er
 // by breaking out of the loop; an error ends the sequence.
 func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.Seq2[paybatch.ReconRow, error] {
 	return func(yield func(paybatch.ReconRow, error) bool) {
-		if err := r.ensureBuilt(ctx); err != nil {
+		ranges, err := r.ensureBuilt(ctx)
+		if err != nil {
 			yield(paybatch.ReconRow{}, err)
 			return
 		}
-		if len(cats) == 0 {
-			cats = paybatch.Categories
-		}
-		names := make([]string, len(cats))
-		for i, c := range cats {
-			names[i] = string(c)
+		want := map[paybatch.Category]bool{}
+		for _, c := range cats {
+			want[c] = true
 		}
 		curs, err := r.currencies(ctx)
 		if err != nil {
 			yield(paybatch.ReconRow{}, err)
 			return
 		}
-		rows, err := r.db.QueryContext(ctx, query("rows_select"), sql.Named("categories", names))
-		if err != nil {
-			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: sql/rows_select.sql: %w", err))
-			return
+		page := int64(r.pageRows)
+		if page <= 0 {
+			page = defaultPageRows
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				cat, id                                   string
-				lMinor, pMinor                            sql.NullInt64
-				lCur, lStatus, pCur, pStatus, pID, reason sql.NullString
-				srcFile, srcSheet                         sql.NullString
-				srcRow                                    sql.NullInt64
-			)
-			if err := rows.Scan(&cat, &id, &lMinor, &lCur, &lStatus, &pMinor, &pCur, &pStatus, &pID, &reason,
-				&srcFile, &srcSheet, &srcRow); err != nil {
-				yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
-				return
+		for _, cr := range ranges {
+			if len(cats) > 0 && !want[cr.cat] {
+				continue
 			}
-			row := paybatch.ReconRow{
-				Category: paybatch.Category(cat), MerchantTxID: id,
-				LedgerStatus: lStatus.String, ProviderStatus: pStatus.String,
-				ProviderID: pID.String, Reason: reason.String,
-				Source: paybatch.Source{File: srcFile.String, Sheet: srcSheet.String, Row: int(srcRow.Int64)},
+			for first := cr.first; first <= cr.last; first += page {
+				if !r.rowsPage(ctx, curs, first, min(first+page-1, cr.last), yield) {
+					return
+				}
 			}
-			if lMinor.Valid {
-				row.LedgerAmount = &paybatch.Money{Currency: curs[lCur.String], Minor: lMinor.Int64}
-			}
-			if pMinor.Valid && pCur.Valid {
-				row.ProviderAmount = &paybatch.Money{Currency: curs[pCur.String], Minor: pMinor.Int64}
-			}
-			if !yield(row, nil) {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
-			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
 		}
 	}
+}
+
+// defaultPageRows is how many rows Rows asks DuckDB for at a time: the
+// driver holds a query's whole result in memory before the first row.
+const defaultPageRows = 65536
+
+// rowsPage yields the rows first to last of recon_sorted; false when the
+// caller stopped or an error ended the sequence.
+func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Currency, first, last int64, yield func(paybatch.ReconRow, error) bool) bool {
+	rows, err := r.db.QueryContext(ctx, query("rows_page"), sql.Named("first", first), sql.Named("last", last))
+	if err != nil {
+		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: sql/rows_page.sql: %w", err))
+		return false
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			cat, id                                   string
+			lMinor, pMinor                            sql.NullInt64
+			lCur, lStatus, pCur, pStatus, pID, reason sql.NullString
+			srcFile, srcSheet                         sql.NullString
+			srcRow                                    sql.NullInt64
+		)
+		if err := rows.Scan(&cat, &id, &lMinor, &lCur, &lStatus, &pMinor, &pCur, &pStatus, &pID, &reason,
+			&srcFile, &srcSheet, &srcRow); err != nil {
+			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
+			return false
+		}
+		row := paybatch.ReconRow{
+			Category: paybatch.Category(cat), MerchantTxID: id,
+			LedgerStatus: lStatus.String, ProviderStatus: pStatus.String,
+			ProviderID: pID.String, Reason: reason.String,
+			Source: paybatch.Source{File: srcFile.String, Sheet: srcSheet.String, Row: int(srcRow.Int64)},
+		}
+		if lMinor.Valid {
+			row.LedgerAmount = &paybatch.Money{Currency: curs[lCur.String], Minor: lMinor.Int64}
+		}
+		if pMinor.Valid && pCur.Valid {
+			row.ProviderAmount = &paybatch.Money{Currency: curs[pCur.String], Minor: pMinor.Int64}
+		}
+		if !yield(row, nil) {
+			return false
+		}
+	}
+	if err := rows.Err(); err != nil {
+		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
+		return false
+	}
+	return true
 }
 
 // ExportParquet writes one Parquet file per non-empty category into dir,
@@ -542,32 +599,19 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 // Each file is written to a temporary name and renamed into place, so a
 // reader never sees half a file. It returns the paths written.
 func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, error) {
-	if err := r.ensureBuilt(ctx); err != nil {
+	ranges, err := r.ensureBuilt(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
 	}
-	counts := map[string]int64{}
-	err := r.scan(ctx, query("counts"), func(rows *sql.Rows) error {
-		var c string
-		var n int64
-		err := rows.Scan(&c, &n)
-		counts[c] = n
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
-	}
 	var out []string
-	for _, c := range paybatch.Categories {
-		if counts[string(c)] == 0 {
-			continue
-		}
-		final := filepath.Join(dir, string(c)+".parquet")
-		tmp := filepath.Join(dir, "."+string(c)+".parquet.tmp")
+	for _, cr := range ranges {
+		final := filepath.Join(dir, string(cr.cat)+".parquet")
+		tmp := filepath.Join(dir, "."+string(cr.cat)+".parquet.tmp")
 		if _, err := r.db.ExecContext(ctx, query("export_category"),
-			sql.Named("category", string(c)), sql.Named("path", tmp)); err != nil {
+			sql.Named("first", cr.first), sql.Named("last", cr.last), sql.Named("path", tmp)); err != nil {
 			os.Remove(tmp)
 			return out, fmt.Errorf("reconcile: parquet export %s: %w", final, err)
 		}

@@ -54,12 +54,30 @@ func TestCategorizeSplitMatchesGroupBy(t *testing.T) {
 			}
 			var n, diff int
 			if err := r.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM recon),
-				(SELECT count(*) FROM (FROM recon EXCEPT ALL FROM recon_ref))
-				+ (SELECT count(*) FROM (FROM recon_ref EXCEPT ALL FROM recon))`).Scan(&n, &diff); err != nil {
+				(SELECT count(*) FROM (SELECT * EXCLUDE (special) FROM recon EXCEPT ALL FROM recon_ref))
+				+ (SELECT count(*) FROM (FROM recon_ref EXCEPT ALL SELECT * EXCLUDE (special) FROM recon))`).Scan(&n, &diff); err != nil {
 				t.Fatal(err)
 			}
 			if diff != 0 || n == 0 {
 				t.Fatalf("split categorisation differs from the GROUP BY in %d of %d rows", diff, n)
+			}
+			// recon_rows numbers the lines of special ids only: every other
+			// id has at most one line per side and no rejected line
+			var wrong, special int
+			if err := r.db.QueryRowContext(ctx, `WITH lines AS (
+					SELECT merchant_transaction_id AS id, 'l' AS side, false AS rejected FROM ledger
+					UNION ALL
+					SELECT merchant_transaction_id, 'p', class = 'rejected' FROM provider WHERE merchant_transaction_id IS NOT NULL),
+				per_id AS (
+					SELECT id, count(*) FILTER (WHERE side = 'l') > 1 OR count(*) FILTER (WHERE side = 'p') > 1
+						OR bool_or(rejected) AS several
+					FROM lines GROUP BY id)
+				SELECT count(*) FILTER (WHERE several AND NOT r.special), count(*) FILTER (WHERE several)
+				FROM recon AS r JOIN per_id ON per_id.id = r.merchant_transaction_id`).Scan(&wrong, &special); err != nil {
+				t.Fatal(err)
+			}
+			if wrong != 0 || special == 0 {
+				t.Fatalf("%d ids with several lines on a side are not special (of %d)", wrong, special)
 			}
 		})
 	}

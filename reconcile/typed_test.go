@@ -59,7 +59,7 @@ func TestParquetTypedAmounts(t *testing.T) {
 				_, err = r.Run(ctx) // the lines are read here
 			}
 			if err == nil {
-				err = r.ensureBuilt(ctx) // and moved into the ledger table here
+				_, err = r.ensureBuilt(ctx) // and moved into the ledger table here
 			}
 			if tc.want == "" {
 				if err == nil || !errors.Is(err, tc.sentry) || !strings.Contains(err.Error(), tc.errHas) {

@@ -55,7 +55,8 @@ WITH simple AS (
         (p.seq IS NOT NULL)::BIGINT AS n_exec,
         0::BIGINT                   AS n_rej,
         l.amount_minor AS l_amount, l.currency AS l_currency, l.expected AS l_expected,
-        p.amount_minor AS p_amount, p.currency AS p_currency, p.class AS p_class
+        p.amount_minor AS p_amount, p.currency AS p_currency, p.class AS p_class,
+        false AS special
     FROM (FROM ledger ANTI JOIN recon_special USING (merchant_transaction_id)) AS l
     FULL OUTER JOIN (
         FROM provider ANTI JOIN recon_special USING (merchant_transaction_id)
@@ -81,7 +82,8 @@ special AS (
         any_value(class)        FILTER (WHERE is_ledger)                      AS l_expected,
         any_value(amount_minor) FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_amount,
         any_value(currency)     FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_currency,
-        any_value(class)        FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_class
+        any_value(class)        FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_class,
+        true AS special
     FROM lines
     GROUP BY id
 ),
@@ -113,11 +115,14 @@ SELECT
     -- summed by category_totals.sql from the lines themselves)
     CASE WHEN n_ledger = 1 THEN l_amount   WHEN n_ledger = 0 AND n_exec = 1 AND n_rej = 0 THEN p_amount   END AS total_amount,
     CASE WHEN n_ledger = 1 THEN l_currency WHEN n_ledger = 0 AND n_exec = 1 AND n_rej = 0 THEN p_currency END AS total_currency,
-    NOT (n_ledger = 1 OR (n_ledger = 0 AND n_exec = 1 AND n_rej = 0)) AS multi_line
+    NOT (n_ledger = 1 OR (n_ledger = 0 AND n_exec = 1 AND n_rej = 0)) AS multi_line,
+    -- at most one line per side (not special): recon_rows.sql needs to
+    -- number the lines of the special ids only
+    g.special
 FROM g
 LEFT JOIN currencies AS c ON c.code = g.l_currency
 UNION ALL
-SELECT NULL, seq, 'rejected_before_send', false, 0, NULL, NULL, false
+SELECT NULL, seq, 'rejected_before_send', false, 0, NULL, NULL, false, false
 FROM provider
 WHERE merchant_transaction_id IS NULL;
 

@@ -1,4 +1,5 @@
--- One category's rows for a Parquet export. Amounts are BIGINT minor units
+-- One category's rows for a Parquet export, from recon_sorted
+-- (rows_sorted.sql), in Rows' order. Amounts are BIGINT minor units
 -- beside their currency and its exponent (a column cannot carry a different
 -- DECIMAL scale per row); amount = amount_minor / 10^exponent.
 COPY (
@@ -6,10 +7,12 @@ COPY (
         ledger_amount_minor, ledger_currency, lc.exp AS ledger_currency_exponent, ledger_status,
         provider_amount_minor, provider_currency, pc.exp AS provider_currency_exponent,
         provider_status, provider_id, reason,
-        source_file, source_sheet, source_row
-    FROM recon_rows
+        coalesce(s.source_file, ld.source_file) AS source_file,
+        coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row
+    FROM recon_sorted AS s
     LEFT JOIN currencies AS lc ON lc.code = ledger_currency
     LEFT JOIN currencies AS pc ON pc.code = provider_currency
-    WHERE category = $category
-    ORDER BY merchant_transaction_id, ledger_seq NULLS FIRST, provider_seq NULLS FIRST
+    LEFT JOIN loads AS ld ON ld.load_no = s.src_load
+    WHERE s.rowid BETWEEN $first AND $last -- the category (rows_ranges.sql)
+    ORDER BY s.rowid
 ) TO $path (FORMAT parquet);
