@@ -244,3 +244,36 @@ func csvToXLSX(tb testing.TB, path string) string {
 	}
 	return out
 }
+
+// A results file and a journal may be loaded together (the library allows
+// it; the CLI takes one or the other): their lines are one provider side.
+func TestSinglePassResultsAndJournal(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := MustOpen(t, "")
+	if err := r.LoadLedger(ctx, writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency\nC1,10.00,USD\nC2,20.00,EUR\nC3,3,JPY\n"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\nC1,10.00,USD,APPROVED\n"), ""); err != nil {
+		t.Fatal(err)
+	}
+	done := func(key, id string, minor int64, cur string) journalRow {
+		return journalRow{Key: key, Provider: "smartretry", Kind: "refund", MTID: id, Amount: i64(minor),
+			Currency: cur, State: "final", Outcome: "succeeded", SourceFile: "batch.csv"}
+	}
+	jpath := filepath.Join(dir, "journal.duckdb")
+	writeJournal(t, jpath, []journalRow{done("k2", "C2", 2000, "EUR"), done("k3", "C3", 3, "JPY")}, nil)
+	if err := r.LoadJournal(ctx, jpath); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sum.Categories[paybatch.CatMatched].Count; got != 3 || r.built {
+		t.Errorf("matched %d (want 3), exact path %v (want the single pass)", got, r.built)
+	}
+	if n := len(collectRows(t, r, paybatch.CatMatched)); n != 3 {
+		t.Errorf("Rows: %d matched, want 3", n)
+	}
+}

@@ -341,16 +341,25 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 // lines per file (its checked_<n> view) on its side, and one for the
 // journals' lines on the provider side.
 func (r *Reconciler) summarySQL() string {
-	var ledger, provider, nLedger, nProvider []string
+	var ledger, provider, ledgerCSV, providerCSV, nLedger, nProvider []string
 	for _, s := range r.sources {
 		// a blank line is joined too (as 'blank'), so that the lines of a
-		// file are its records, counted without checking them
+		// file are its records
 		line := fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS %%s FROM checked_%d`, s.n)
+		// a CSV read by DuckDB is counted where it is joined (ledger_csv,
+		// provider_csv: one parse of the file); any other file by its
+		// reader's own count (Parquet metadata, a table's row count)
 		count := fmt.Sprintf(`(SELECT count(*) FROM src_%d)`, s.n)
-		if s.kind == kindLedger {
+		csv := s.format == "csv" && !s.staged && !s.copied
+		switch {
+		case s.kind == kindLedger && csv:
+			ledgerCSV = append(ledgerCSV, fmt.Sprintf(line, "lpack"))
+		case s.kind == kindLedger:
 			ledger = append(ledger, fmt.Sprintf(line, "lpack"))
 			nLedger = append(nLedger, count)
-		} else {
+		case csv:
+			providerCSV = append(providerCSV, fmt.Sprintf(line, "ppack"))
+		default:
 			provider = append(provider, fmt.Sprintf(line, "ppack"))
 			nProvider = append(nProvider, count)
 		}
@@ -360,13 +369,18 @@ func (r *Reconciler) summarySQL() string {
 		provider = append(provider, journal)
 		nProvider = append(nProvider, "(SELECT count(*) FROM ("+journal+"))")
 	}
-	if len(provider) == 0 {
-		provider = []string{`SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack WHERE false`}
-	}
 	const sep = "\n    UNION ALL\n    "
+	lines := func(selects []string, pack string) string {
+		if len(selects) == 0 {
+			return `SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ` + pack + ` WHERE false`
+		}
+		return strings.Join(selects, sep)
+	}
 	return strings.NewReplacer(
-		"/*ledger*/", strings.Join(ledger, sep),
-		"/*provider*/", strings.Join(provider, sep),
+		"/*ledger_csv*/", lines(ledgerCSV, "lpack"),
+		"/*provider_csv*/", lines(providerCSV, "ppack"),
+		"/*ledger*/", lines(ledger, "lpack"),
+		"/*provider*/", lines(provider, "ppack"),
 		"/*ledger_count*/", strings.Join(append(nLedger, "0"), " + "),
 		"/*provider_count*/", strings.Join(append(nProvider, "0"), " + "),
 	).Replace(query("summary"))

@@ -2,7 +2,7 @@
 -- packed lines; see summary.sql for the layout. A line without an amount or
 -- currency (a void) packs them as absent; id-less rejects are summed by
 -- journal_orphans.sql instead.
-SELECT p.merchant_transaction_id AS id, NULL::BIGINT AS lpack,
+SELECT p.merchant_transaction_id AS id,
     (CASE p.class WHEN 'rejected' THEN 0 WHEN 'done' THEN 1 WHEN 'not_done' THEN 2 ELSE 3 END::BIGINT << 61)
         | (CASE WHEN p.amount_minor IS NOT NULL THEN 1 ELSE 0 END::BIGINT << 60)
         | (coalesce(c.no, 0)::BIGINT << 51)

@@ -3,9 +3,11 @@
 -- and the ids are categorised and counted per category and currency without
 -- writing a row anywhere.
 --
--- The placeholders are replaced by Run with one SELECT per load (UNION ALL):
---   ledger:   id, lpack  for every ledger line
---   provider: id, ppack  for every results line and journal line
+-- The placeholders are replaced by Run with one SELECT per load (UNION ALL),
+-- the CSVs DuckDB reads in ledger_csv/provider_csv, every other load in
+-- ledger/provider:
+--   ledger side:   id, lpack  for every ledger line
+--   provider side: id, ppack  for every results line and journal line
 -- where id is the merchant_transaction_id, NULL when the line is blank or has
 -- a problem, and the pack is the line in one BIGINT (checked.sql): class
 -- number in bits 61-62 (0 rejected, 1 done, 2 not_done, 3 pending), amount
@@ -22,21 +24,21 @@
 --     rows holding a ledger line (l_rows, blank lines included) exceeds the
 --     number of ledger lines, or p_rows exceeds the number of provider
 --     lines. The last output row ('lines') holds the number of lines of each
---     side, which Run puts in its two placeholders: the count of each file's
---     records as its reader gives them (src_<n>, before any check), and of
---     the journals' lines. Run compares.
+--     side (see Counting below). Run compares.
 --   * an id with several lines on one side and none on the other stays
 --     unmatched: unmatched rows (a few per cent) are grouped by id alone
 --     below, and an id seen twice there is 'multi'.
 -- Any duplicate (and a journal id both rejected and executed, which is two
 -- provider lines) hands the reconcile to the exact path, categorize.sql.
 --
--- Counting records instead of checked lines: checking a line (its amount,
--- currency and status) is most of the cost of reading it, and a count of a
--- file's records needs none of it (a Parquet file's row count is in its
--- metadata). Blank lines are therefore joined too, as 'blank', so that every
--- record is one line. The sides are NOT MATERIALIZED: at 10M CSV lines a
--- side held in memory outgrew a 1GB limit (DuckDB could not spill it).
+-- Counting: a CSV read by DuckDB is counted where it is joined (ledger_csv,
+-- provider_csv, which DuckDB then materialises: the file is parsed once);
+-- any other file by its reader's own count of records (a Parquet file's row
+-- count is in its metadata; an XLSX sheet or a CSV read in Go is a table),
+-- which needs no line checked. Blank lines are joined too, as 'blank', so
+-- that every record is one line either way. Counting a CSV's records with
+-- its own count(*) instead parsed the file twice: 1M lines, Run 1.0-1.2 s
+-- became 1.4 s (BENCHMARKS.md).
 --
 -- Output: one row per (category, ledger currency, provider currency,
 -- provider class) with the count of ids, the sums of their ledger and
@@ -50,10 +52,20 @@
 -- those of categorize.sql, in its precedence; with one line per side, a
 -- provider line of class 0 is a rejected one and any other class an
 -- executed one.
-WITH ledger_lines AS NOT MATERIALIZED (
+WITH ledger_csv AS (
+    /*ledger_csv*/
+),
+provider_csv AS (
+    /*provider_csv*/
+),
+ledger_lines AS NOT MATERIALIZED (
+    FROM ledger_csv
+    UNION ALL
     /*ledger*/
 ),
 provider_lines AS NOT MATERIALIZED (
+    FROM provider_csv
+    UNION ALL
     /*provider*/
 ),
 j AS (
@@ -131,4 +143,5 @@ FROM per_unmatched
 GROUP BY ALL
 UNION ALL
 SELECT 'lines', NULL, NULL, NULL, 0, NULL, NULL,
-    /*ledger_count*/, /*provider_count*/;
+    (SELECT count(*) FROM ledger_csv) + /*ledger_count*/,
+    (SELECT count(*) FROM provider_csv) + /*provider_count*/;
