@@ -138,3 +138,21 @@ func moneyStr(m *paybatch.Money) string {
 	}
 	return fmt.Sprintf("%s %s", m.String(), m.Currency.Code())
 }
+
+// runTestdata reconciles testdata/ledger.csv with testdata/results.csv.
+func runTestdata(tb testing.TB) (*Reconciler, paybatch.Summary) {
+	tb.Helper()
+	ctx := context.Background()
+	r := MustOpen(tb, "")
+	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
+		tb.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, "testdata/results.csv", ""); err != nil {
+		tb.Fatal(err)
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r, sum
+}

@@ -262,17 +262,7 @@ func TestXLSXSheets(t *testing.T) {
 // Parquet export: one file per non-empty category, nothing left half-written.
 func TestExportParquet(t *testing.T) {
 	ctx := context.Background()
-	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, "testdata/results.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := r.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, sum := runTestdata(t)
 	dir := t.TempDir()
 	files, err := r.ExportParquet(ctx, dir)
 	if err != nil {

@@ -14,16 +14,7 @@ import (
 // (50 s for the rows of 100k ids). The plan, unlike a timing, cannot flake.
 func TestRowsPlanHasNoNestedLoopJoin(t *testing.T) {
 	ctx := context.Background()
-	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, "testdata/results.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, _ := runTestdata(t)
 	for _, err := range r.Rows(ctx) { // recon and its rows view are built
 		if err != nil {
 			t.Fatal(err)
@@ -54,16 +45,7 @@ func TestRowsPlanHasNoNestedLoopJoin(t *testing.T) {
 // same rows in the same order: category precedence, then id.
 func TestRowsPages(t *testing.T) {
 	ctx := context.Background()
-	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, "testdata/results.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, _ := runTestdata(t)
 	key := func(row paybatch.ReconRow) string {
 		return fmt.Sprintf("%s|%s|%s|%s|%d", row.Category, row.MerchantTxID, moneyStr(row.LedgerAmount), moneyStr(row.ProviderAmount), row.Source.Row)
 	}
