@@ -2,7 +2,8 @@
 --   duplicate_in_ledger   one row per ledger line (with the id's provider line)
 --   duplicate_at_provider one row per executed provider line (with the first ledger line)
 --   rejected_before_send  one row per rejected line (with the first ledger line)
--- Ordered by category precedence, then id, then line order.
+-- Ordered (by rows_sorted.sql) by category precedence, then id, then line
+-- order.
 --
 -- Only an id that may have several lines on a side (recon.special, a few per
 -- cent) needs its lines numbered, so the window functions run over those
@@ -76,5 +77,7 @@ rows AS (
     FROM recon AS r
     JOIN provider AS p ON p.seq = r.orphan_seq
 )
-SELECT o.ord, rows.*
-FROM rows JOIN category_order AS o USING (category);
+-- (no join with category_order here: DuckDB built that join's hash table on
+-- these rows, beside the two above, and ran out of memory where the joins
+-- alone fit; rows_sorted.sql orders by precedence from a list instead)
+FROM rows;

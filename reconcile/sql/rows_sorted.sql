@@ -10,10 +10,11 @@
 -- memory; and a page of rows is all a query ever returns. The reports that
 -- read several categories (workbook sheets, CSV and Parquet exports) share
 -- this one sort instead of joining and sorting again each time.
+SET VARIABLE category_order = (SELECT list(category ORDER BY ord) FROM category_order);
 CREATE OR REPLACE TEMP TABLE recon_sorted AS
 SELECT category, merchant_transaction_id,
     ledger_amount_minor, ledger_currency, ledger_status,
     provider_amount_minor, provider_currency, provider_status, provider_id, reason,
     source_file, source_sheet, source_row, src_load
 FROM recon_rows
-ORDER BY ord, merchant_transaction_id, ledger_seq NULLS FIRST, provider_seq NULLS FIRST;
+ORDER BY list_position(getvariable('category_order'), category), merchant_transaction_id, ledger_seq NULLS FIRST, provider_seq NULLS FIRST;
