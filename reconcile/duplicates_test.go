@@ -115,15 +115,11 @@ func TestSinglePassJournalRejectedAndExecuted(t *testing.T) {
 				ledger += "R,5.00,USD\n"
 				want = map[paybatch.Category]int64{"matched": 3}
 			}
-			done := func(key, id string, minor int64, cur string) journalRow {
-				return journalRow{Key: key, Provider: "smartretry", Kind: "refund", MTID: id, Amount: i64(minor),
-					Currency: cur, State: "final", Outcome: "succeeded", SourceFile: "batch.csv"}
-			}
-			rejected := done("k3", "R", 500, "USD")
+			rejected := succeededRow("k3", "R", 500, "USD")
 			rejected.State, rejected.Outcome = "rejected", ""
 			jpath := filepath.Join(dir, "journal.duckdb")
-			writeJournal(t, jpath, []journalRow{done("k1", "C1", 1000, "USD"), done("k2", "C2", 2000, "EUR"),
-				rejected, done("k4", "R", 500, "USD")}, nil)
+			writeJournal(t, jpath, []journalRow{succeededRow("k1", "C1", 1000, "USD"), succeededRow("k2", "C2", 2000, "EUR"),
+				rejected, succeededRow("k4", "R", 500, "USD")}, nil)
 			r := MustOpen(t, "")
 			if err := r.LoadLedger(ctx, writeFile(t, dir, "ledger.csv", ledger), ""); err != nil {
 				t.Fatal(err)
@@ -257,12 +253,8 @@ func TestSinglePassResultsAndJournal(t *testing.T) {
 	if err := r.LoadResults(ctx, writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\nC1,10.00,USD,APPROVED\n"), ""); err != nil {
 		t.Fatal(err)
 	}
-	done := func(key, id string, minor int64, cur string) journalRow {
-		return journalRow{Key: key, Provider: "smartretry", Kind: "refund", MTID: id, Amount: i64(minor),
-			Currency: cur, State: "final", Outcome: "succeeded", SourceFile: "batch.csv"}
-	}
 	jpath := filepath.Join(dir, "journal.duckdb")
-	writeJournal(t, jpath, []journalRow{done("k2", "C2", 2000, "EUR"), done("k3", "C3", 3, "JPY")}, nil)
+	writeJournal(t, jpath, []journalRow{succeededRow("k2", "C2", 2000, "EUR"), succeededRow("k3", "C3", 3, "JPY")}, nil)
 	if err := r.LoadJournal(ctx, jpath); err != nil {
 		t.Fatal(err)
 	}

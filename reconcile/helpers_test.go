@@ -119,6 +119,12 @@ func writeJournal(tb testing.TB, path string, rows []journalRow, rejects []rejec
 
 func i64(v int64) *int64 { return &v }
 
+// succeededRow is a journal row of a SmartRetry refund that succeeded.
+func succeededRow(key, id string, minor int64, cur string) journalRow {
+	return journalRow{Key: key, Provider: "smartretry", Kind: "refund", MTID: id, Amount: i64(minor),
+		Currency: cur, State: "final", Outcome: "succeeded", SourceFile: "batch.csv"}
+}
+
 // collectRows reads every row, failing the test on error.
 func collectRows(tb testing.TB, r *Reconciler, cats ...paybatch.Category) []paybatch.ReconRow {
 	tb.Helper()

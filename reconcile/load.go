@@ -183,7 +183,7 @@ func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 	if s.inserted {
 		return nil
 	}
-	if s.format == "csv" && !s.copied && !s.staged {
+	if s.duckCSV() && !s.copied {
 		for _, q := range []string{
 			fmt.Sprintf(`CREATE OR REPLACE TABLE stage_%d AS SELECT * EXCLUDE (src_row) FROM src_%d`, s.n, s.n),
 			// the header is row 1; records are in file order (preserve_insertion_order)
@@ -365,6 +365,10 @@ func (s *source) csvFrom() string {
 	return strings.Replace(s.csvRead, "/*null_padding*/", strconv.FormatBool(s.padded), 1)
 }
 
+// duckCSV reports whether s is a CSV read by DuckDB's CSV reader (not yet
+// read in Go by stageCSV).
+func (s *source) duckCSV() bool { return s.format == "csv" && !s.staged }
+
 // csvView (re)creates src_<n> over the CSV reader.
 func csvView(s *source) string {
 	return fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom())
@@ -377,7 +381,7 @@ func csvView(s *source) string {
 // (csvError).
 func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() error) error {
 	err := read()
-	if err == nil || s.format != "csv" {
+	if err == nil || !s.duckCSV() {
 		return err
 	}
 	var perr error
@@ -400,7 +404,7 @@ func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() err
 // done. It reports whether it did: the caller then tries once more.
 func padCSV(ctx context.Context, conn *sql.Conn, s *source, err error) bool {
 	var ie *InputError
-	if s.format != "csv" || s.padded || s.staged || s.inserted || ctx.Err() != nil || errors.As(err, &ie) {
+	if !s.duckCSV() || s.padded || s.inserted || ctx.Err() != nil || errors.As(err, &ie) {
 		return false
 	}
 	s.padded = true

@@ -38,27 +38,7 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 		return paybatch.Summary{}, fmt.Errorf("reconcile: %w", err)
 	}
 	defer conn.Close()
-	sum, exact, err := r.fastSummary(ctx, conn)
-	if err != nil && r.padCSVs(ctx, conn, err) {
-		// a CSV the strict parallel read refused (a record stopping short)
-		var perr error
-		if sum, exact, perr = r.fastSummary(ctx, conn); perr == nil {
-			err = nil
-		} else {
-			path := csvErrorFile(err)
-			if path == "" {
-				path = csvErrorFile(perr)
-			}
-			if s := r.csvSource(path); s != nil && stageable(err, perr) {
-				// refused padded too, but Go can read it
-				if err = stageCSV(ctx, conn, s); err == nil {
-					sum, exact, err = r.fastSummary(ctx, conn)
-				}
-			} else {
-				err = csvError(path, err, perr)
-			}
-		}
-	}
+	sum, exact, err := r.readSummary(ctx, conn)
 	if err != nil {
 		return paybatch.Summary{}, err
 	}
@@ -77,6 +57,34 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	}
 	r.sum, r.ran = sum, true
 	return sum, nil
+}
+
+// readSummary runs fastSummary, climbing the same ladder as withPadding
+// when DuckDB refuses a CSV: every CSV read strictly is padded (padCSVs) and
+// the pass runs again; refused again, the file DuckDB names is read in Go if
+// it can be (stageable, stageCSV) and the pass runs a last time; otherwise
+// the refusal is explained (csvError).
+func (r *Reconciler) readSummary(ctx context.Context, conn *sql.Conn) (paybatch.Summary, bool, error) {
+	sum, exact, err := r.fastSummary(ctx, conn)
+	if err == nil || !r.padCSVs(ctx, conn, err) {
+		return sum, exact, err
+	}
+	sum, exact, perr := r.fastSummary(ctx, conn)
+	if perr == nil {
+		return sum, exact, nil
+	}
+	path := csvErrorFile(err)
+	if path == "" {
+		path = csvErrorFile(perr)
+	}
+	s := r.csvSource(path)
+	if s == nil || !stageable(err, perr) {
+		return sum, false, csvError(path, err, perr)
+	}
+	if err := stageCSV(ctx, conn, s); err != nil {
+		return sum, false, err
+	}
+	return r.fastSummary(ctx, conn)
 }
 
 // build inserts every file's lines into ledger and provider (once per
@@ -116,7 +124,7 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 // csvSource is the loaded CSV at path that DuckDB still reads, or nil.
 func (r *Reconciler) csvSource(path string) *source {
 	for _, s := range r.sources {
-		if s.format == "csv" && !s.staged && !s.inserted && path != "" && s.path == path {
+		if s.duckCSV() && !s.inserted && path != "" && s.path == path {
 			return s
 		}
 	}
@@ -350,7 +358,7 @@ func (r *Reconciler) summarySQL() string {
 		// provider_csv: one parse of the file); any other file by its
 		// reader's own count (Parquet metadata, a table's row count)
 		count := fmt.Sprintf(`(SELECT count(*) FROM src_%d)`, s.n)
-		csv := s.format == "csv" && !s.staged && !s.copied
+		csv := s.duckCSV() && !s.copied
 		switch {
 		case s.kind == kindLedger && csv:
 			ledgerCSV = append(ledgerCSV, fmt.Sprintf(line, "lpack"))
