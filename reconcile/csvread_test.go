@@ -89,6 +89,11 @@ func TestCSVStrictThenPadded(t *testing.T) {
 			ids: 10, wantErr: "row 8: unusable file: 6 fields where the header has 5"},
 		{name: "extra field far into the file", ledger: lines(many, map[int]string{many - 3: "M024997,1,234.00,USD,refund,2026-11-20\n"}),
 			ids: many, wantErr: "row 24999: unusable file: 6 fields where the header has 5"},
+		// a record longer than DuckDB's CSV buffer (4 MB, sourceCSV) is read in Go
+		{name: "a 5 MB record", ledger: lines(10, map[int]string{4: "M000004,1.00,USD," + strings.Repeat("r", 5<<20) + ",2026-11-20\n"}),
+			ids: 10, wantStaged: true},
+		{name: "a 5 MB record far into the file", ledger: lines(many, map[int]string{many - 3: fmt.Sprintf("M%06d,1.00,USD,%s,2026-11-20\n", many-3, strings.Repeat("r", 5<<20))}),
+			ids: many, byRun: true, wantStaged: true},
 		{name: "header only", ledger: header, ids: 1, wantErr: "the ledger has a header but no rows"},
 		{name: "blank records only", ledger: header + ",,,,\n , ,,x,\n", ids: 1, wantErr: "the ledger has a header but no rows"},
 	}

@@ -336,8 +336,14 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	// lines (its default 20,480 took ~0.1 s per file per query). Turning it
 	// off (auto_detect = false with typed columns) was tried: the read then
 	// needed more memory (a 10M-line CSV ran out of a 1GB limit) and was
-	// slower (BENCHMARKS.md).
-	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = /*null_padding*/))`,
+	// slower (BENCHMARKS.md). Its buffers are 4 MB instead of the default
+	// 32 MB: each bind and each reading thread touches a buffer, fresh
+	// memory is slow to fault in, and the buffers count against DuckDB's
+	// memory limit (1M lines: Run 1.0-1.1 s -> 0.9 s and the first bind
+	// 0.12 s -> 0.04 s; 10M lines: Run 11.3-12.0 s -> 8.4-9.3 s). A record
+	// longer than the buffer is read in Go (stageCSV), as one longer than
+	// DuckDB's 2 MB max_line_size was before.
+	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = /*null_padding*/))`,
 		roleColumns(s.hm, false), quoteLiteral(path), quoteLiteral(string(delim)), strings.Join(quoted, ", "))
 	// binding sniffs the first lines: a record there that stops short
 	// already fails the strict read
