@@ -343,7 +343,7 @@ func BenchmarkRawFileJoin(b *testing.B) {
 				// CSV: the columns and their types given, nothing sniffed
 				read := func(path, columns string) string {
 					if format == "csv" {
-						return fmt.Sprintf(`read_csv(%s, header = true, auto_detect = false, delim = ',', quote = '"', columns = {%s})`, quoteLiteral(path), columns)
+						return fmt.Sprintf(`read_csv(%s, header = true, auto_detect = false, buffer_size = 4194304, delim = ',', quote = '"', columns = {%s})`, quoteLiteral(path), columns)
 					}
 					return fmt.Sprintf(`read_parquet(%s)`, quoteLiteral(path))
 				}
