@@ -1,12 +1,10 @@
 package reconcile
 
 import (
-	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -145,21 +143,11 @@ func csvErrorFile(err error) string {
 // past them DuckDB names the line itself (csvError).
 func diagnoseCSV(path string, delim rune, fields int) (csvRefusal, bool) {
 	const sniffLines = 4096 // DuckDB samples 2,048 (sample_size in csvFrom)
-	f, err := os.Open(path)
+	f, cr, _, err := openCSV(path, delim)
 	if err != nil {
 		return csvRefusal{}, false
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
-		br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.Comma = delim
-	cr.FieldsPerRecord = -1
-	if _, err := cr.Read(); err != nil { // the header, read before
-		return csvRefusal{}, false
-	}
 	for range sniffLines {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {

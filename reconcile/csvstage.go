@@ -47,24 +47,12 @@ func stageCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	if err := createStage(ctx, conn, table); err != nil {
 		return err
 	}
-	f, err := os.Open(s.path)
+	f, cr, fields, err := openCSV(s.path, s.delim)
 	if err != nil {
-		return fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+		return err
 	}
 	defer f.Close()
-	br := bufio.NewReaderSize(f, 1<<20)
-	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
-		br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.Comma = s.delim
-	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
-	header, err := cr.Read()
-	if err != nil {
-		return fmt.Errorf("%w: %s row 1: header: %v", paybatch.ErrUnusableFile, s.path, err)
-	}
-	fields := len(header)
 	colIdx := map[string]int{}
 	for i, c := range stageRoles {
 		colIdx[c] = i
@@ -124,6 +112,29 @@ func stageCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	}
 	s.staged, s.padded, s.copied = true, false, false
 	return nil
+}
+
+// openCSV opens the CSV at path for encoding/csv (a leading byte order mark
+// skipped, records of any length) and reads its header; it returns the
+// header's number of fields. The caller closes f. Errors are
+// paybatch.ErrUnusableFile.
+func openCSV(path string, delim rune) (f *os.File, cr *csv.Reader, fields int, err error) {
+	if f, err = os.Open(path); err != nil {
+		return nil, nil, 0, fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	cr = csv.NewReader(br)
+	cr.Comma = delim
+	cr.FieldsPerRecord = -1
+	header, err := cr.Read()
+	if err != nil {
+		f.Close()
+		return nil, nil, 0, fmt.Errorf("%w: %s row 1: header: %v", paybatch.ErrUnusableFile, path, err)
+	}
+	return f, cr, len(header), nil
 }
 
 // csvParseError names the record encoding/csv could not read, and the fix.

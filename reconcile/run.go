@@ -21,8 +21,9 @@ import (
 // line, is summed in a single pass over the files that keeps no row: the two
 // sides joined on the id, and a count of each side's lines that proves no id
 // was duplicated (sql/summary.sql). Otherwise (duplicates, or a journal id
-// both rejected and executed) Run falls back to the exact path: the lines are inserted into the ledger and provider
-// tables and categorised there (sql/categorize.sql), as Rows always needs.
+// both rejected and executed) Run falls back to the exact path: the lines
+// are inserted into the ledger and provider tables and categorised there
+// (sql/categorize.sql), as Rows always needs.
 // A file with a bad line is refused whole with an *InputError naming the
 // lines (row, column, value, reason); that file is then forgotten, so the
 // other loads can be run again.
