@@ -135,3 +135,30 @@ func TestRowsPages(t *testing.T) {
 		}
 	}
 }
+
+// Rows and ExportParquet read recon_sorted through the connection pool, so
+// it must be visible on every connection: here Rows is read inside Rows (the
+// outer page holds one connection, the inner query gets another), and the
+// Parquet export runs while that connection is still busy.
+func TestRowsOnAnyConnection(t *testing.T) {
+	ctx := context.Background()
+	r, _ := runTestdata(t)
+	r.pageRows = 1
+	want := len(collectRows(t, r, paybatch.CatMatched))
+	outer := 0
+	for _, err := range r.Rows(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		outer++
+		if outer > 1 {
+			continue
+		}
+		if got := len(collectRows(t, r, paybatch.CatMatched)); got != want {
+			t.Errorf("inner Rows: %d matched rows, want %d", got, want)
+		}
+		if _, err := r.ExportParquet(ctx, t.TempDir()); err != nil {
+			t.Errorf("ExportParquet inside Rows: %v", err)
+		}
+	}
+}

@@ -65,8 +65,10 @@ SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
     p.source_file, p.source_sheet, p.source_row, p.seq // 10000000000
 FROM recon AS r
 JOIN provider AS p ON p.seq = r.orphan_seq;
--- step 3: sorted
-CREATE OR REPLACE TEMP TABLE recon_sorted AS
+-- step 3: sorted. Not TEMP, unlike the two steps above: Rows and the Parquet
+-- export read it through the connection pool, and a TEMP table is seen by
+-- the connection that wrote it only (Rows read inside Rows failed).
+CREATE OR REPLACE TABLE recon_sorted AS
 SELECT category, merchant_transaction_id,
     ledger_amount_minor, ledger_currency, ledger_status,
     provider_amount_minor, provider_currency, provider_status, provider_id, reason,
