@@ -361,7 +361,7 @@ func (st *styles) text(s string, free bool) any {
 		return nil
 	}
 	if free {
-		s = MaskCardNumbers(s)
+		s = paybatch.MaskCardNumbers(s)
 	}
 	if NeedsNeutralising(s) {
 		return excelize.Cell{StyleID: st.quoted, Value: s}
