@@ -60,43 +60,86 @@ func (s Source) String() string {
 	return out
 }
 
-// ExitCode is the process exit status shared by every command.
-type ExitCode int
+// ErrorKind classifies a failure by what the user has to do next. Each kind
+// is itself an error, so a package can wrap it where the failure starts —
+// fmt.Errorf("%w: %s is not a URL", paybatch.ErrConfig, v) — or mark an error
+// it did not make with WithKind. Callers branch with errors.Is; the command
+// maps KindOf(err) to an exit code in one place.
+type ErrorKind uint8
 
 const (
-	ExitOK         ExitCode = 0 // clean
-	ExitExceptions ExitCode = 1 // finished, with rejects, declines, conflicts or reconcile exceptions
-	ExitUsage      ExitCode = 2 // usage, input or config error: nothing was done
-	ExitAborted    ExitCode = 3 // aborted (signal, auth failure, provider outage); resumable
-	ExitLocked     ExitCode = 4 // another run holds the journal lock
+	// ErrUsage: wrong flags or arguments; nothing was done.
+	ErrUsage ErrorKind = iota + 1
+	// ErrInput: an input file cannot be used as it is; nothing was sent.
+	ErrInput
+	// ErrConfig: the configuration is wrong (job file, endpoint, credential
+	// variable); nothing was sent under it.
+	ErrConfig
+	// ErrExceptions: the work finished, and rows or ids need attention
+	// (rejects, declines, conflicts, reconciliation exceptions).
+	ErrExceptions
+	// ErrResumable: stopped part-way (signal, refused credential, outage,
+	// full disk); the journal is consistent and running again resumes.
+	ErrResumable
+	// ErrLocked: another run holds the journal; this one did nothing.
+	ErrLocked
 )
 
-// ExitError carries the exit code a command wants, wrapping the cause.
-type ExitError struct {
-	Code ExitCode
-	Err  error
+var kindNames = [...]string{
+	ErrUsage:      "usage error",
+	ErrInput:      "input error",
+	ErrConfig:     "configuration error",
+	ErrExceptions: "finished with exceptions",
+	ErrResumable:  "stopped before the end (resumable)",
+	ErrLocked:     "journal locked by another run",
 }
 
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("exit %d", e.Code)
+func (k ErrorKind) Error() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
 	}
-	return e.Err.Error()
+	return fmt.Sprintf("error kind %d", k)
 }
 
-func (e *ExitError) Unwrap() error { return e.Err }
+// kindError gives an error a kind without changing its message.
+type kindError struct {
+	kind ErrorKind
+	err  error
+}
 
-// Exit wraps err with an exit code.
-func Exit(code ExitCode, err error) error { return &ExitError{Code: code, Err: err} }
+func (e *kindError) Error() string        { return e.err.Error() }
+func (e *kindError) Unwrap() error        { return e.err }
+func (e *kindError) Is(target error) bool { return target == e.kind }
 
-// CodeOf returns the exit code for err: nil → 0, *ExitError → its code, anything else → 2.
-func CodeOf(err error) ExitCode {
+// WithKind marks err as being of kind k; its message is unchanged. It
+// returns nil when err is nil.
+func WithKind(k ErrorKind, err error) error {
 	if err == nil {
-		return ExitOK
+		return nil
 	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
+	return &kindError{kind: k, err: err}
+}
+
+// KindOf returns the outermost kind in err's chain: the one given closest to
+// the caller wins, so a layer that knows more (say, that sending had begun)
+// can reclassify what it passes on. It returns 0 for nil or an error with no
+// kind.
+func KindOf(err error) ErrorKind {
+	for err != nil {
+		switch e := err.(type) {
+		case ErrorKind:
+			return e
+		case *kindError:
+			return e.kind
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				if k := KindOf(inner); k != 0 {
+					return k
+				}
+			}
+			return 0
+		}
+		err = errors.Unwrap(err)
 	}
-	return ExitUsage
+	return 0
 }

@@ -182,17 +182,20 @@ type Result struct {
 	Elapsed       time.Duration
 }
 
-// ExitCode is the exit status the run deserves (see paybatch.ExitCode).
-func (r Result) ExitCode() paybatch.ExitCode {
+// Verdict is what the run's rows amount to: paybatch.ErrResumable when
+// some are unfinished (failed, pending, sending, unresolved),
+// paybatch.ErrExceptions when some need attention (declines, rejects,
+// conflicts, failed or cancelled outcomes), nil when every row is fine.
+func (r Result) Verdict() error {
 	if r.States[paybatch.StateFailed] > 0 || r.States[paybatch.StatePending] > 0 ||
 		r.States[paybatch.StateSending] > 0 || r.Unresolved > 0 {
-		return paybatch.ExitAborted
+		return paybatch.ErrResumable
 	}
 	if r.ConflictCount > 0 || len(r.Conflicts) > 0 || r.States[paybatch.StateDeclined] > 0 || r.States[paybatch.StateRejected] > 0 ||
 		r.States[paybatch.StateConflict] > 0 || r.Outcomes[paybatch.OutcomeFailed] > 0 || r.Outcomes[paybatch.OutcomeCancelled] > 0 {
-		return paybatch.ExitExceptions
+		return paybatch.ErrExceptions
 	}
-	return paybatch.ExitOK
+	return nil
 }
 
 // run is the shared machinery of one Submit or Poll call.

@@ -23,8 +23,8 @@ func TestSubmitAllFinalAndRerunIsNoop(t *testing.T) {
 	if res.New != 50 || res.States[paybatch.StateFinal] != 49 || res.States[paybatch.StateDeclined] != 1 {
 		t.Fatalf("result = %+v", res)
 	}
-	if got := res.ExitCode(); got != paybatch.ExitExceptions {
-		t.Errorf("exit = %d, want 1 (a decline)", got)
+	if got := res.Verdict(); got != paybatch.ErrExceptions {
+		t.Errorf("exit = %v, want exceptions (a decline)", got)
 	}
 	for mtid, n := range f.execCounts() {
 		if n != 1 {
@@ -91,8 +91,8 @@ func TestEditedRowIsConflictNotSent(t *testing.T) {
 	if f.sends != sends {
 		t.Errorf("sent %d requests for an edited file", f.sends-sends)
 	}
-	if len(res.Conflicts) != 1 || res.Conflicts[0].MerchantTxID != "rf-00004" || res.ExitCode() != paybatch.ExitExceptions {
-		t.Fatalf("conflicts = %+v exit %d", res.Conflicts, res.ExitCode())
+	if len(res.Conflicts) != 1 || res.Conflicts[0].MerchantTxID != "rf-00004" || res.Verdict() != paybatch.ErrExceptions {
+		t.Fatalf("conflicts = %+v exit %v", res.Conflicts, res.Verdict())
 	}
 	var n int
 	j.DB().QueryRow(`SELECT count(*) FROM conflicts WHERE merchant_transaction_id = 'rf-00004' AND new_amount_minor = 105`).Scan(&n)
@@ -110,8 +110,8 @@ func TestAuthStopsRunAndResumes(t *testing.T) {
 	if !errors.Is(err, ErrAuth) {
 		t.Fatalf("err = %v, want ErrAuth", err)
 	}
-	if res.ExitCode() != paybatch.ExitAborted {
-		t.Errorf("exit %d", res.ExitCode())
+	if res.Verdict() != paybatch.ErrResumable {
+		t.Errorf("exit %v", res.Verdict())
 	}
 	f.auth = false
 	res, err = Submit(context.Background(), j, f, seq(ins), fastConfig())
@@ -200,8 +200,8 @@ func TestStaleSendingIsNeverResentBlindly(t *testing.T) {
 				if !strings.Contains(rows[0].Problem, "check it by hand") {
 					t.Errorf("problem = %q", rows[0].Problem)
 				}
-				if res.ExitCode() != paybatch.ExitAborted {
-					t.Errorf("exit %d", res.ExitCode())
+				if res.Verdict() != paybatch.ErrResumable {
+					t.Errorf("exit %v", res.Verdict())
 				}
 			}
 		})
@@ -220,8 +220,8 @@ func TestInterruptLeavesJournalConsistent(t *testing.T) {
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v", err)
 	}
-	if res.ExitCode() != paybatch.ExitAborted {
-		t.Errorf("exit = %d", res.ExitCode())
+	if res.Verdict() != paybatch.ErrResumable {
+		t.Errorf("exit = %v", res.Verdict())
 	}
 	// Every executed operation is journaled as at least "sending".
 	rows, _ := j.Rows(context.Background(), "")

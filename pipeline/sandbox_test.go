@@ -204,8 +204,8 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d rows in %v: %d requests, %d retries; sandbox stats %v", n, res.Elapsed, res.Requests, res.Retries, ts.Server.Stats())
-	if res.States[paybatch.StateFinal] != n-2 || res.States[paybatch.StateDeclined] != 2 || res.ExitCode() != paybatch.ExitExceptions {
-		t.Errorf("states %v exit %d", res.States, res.ExitCode())
+	if res.States[paybatch.StateFinal] != n-2 || res.States[paybatch.StateDeclined] != 2 || res.Verdict() != paybatch.ErrExceptions {
+		t.Errorf("states %v exit %v", res.States, res.Verdict())
 	}
 	st := ts.Server.Stats()
 	if st[sim.CountFaultLost] == 0 || st[sim.CountFault5xx] == 0 || st[sim.CountFaultReset] == 0 {
@@ -259,8 +259,8 @@ func TestEditedRowSendsNothing(t *testing.T) {
 	if len(res.Conflicts) != 1 || res.Conflicts[0].MerchantTxID != "rf-00005" || res.Conflicts[0].Source.Row != 7 {
 		t.Fatalf("conflicts %+v", res.Conflicts)
 	}
-	if res.ExitCode() != paybatch.ExitExceptions || res.AlreadyDone != n-1 {
-		t.Errorf("exit %d, already done %d", res.ExitCode(), res.AlreadyDone)
+	if res.Verdict() != paybatch.ErrExceptions || res.AlreadyDone != n-1 {
+		t.Errorf("exit %d, already done %v", res.Verdict(), res.AlreadyDone)
 	}
 	ins[5].Amount.Minor = 1050 // back to what was sent
 	executedOnce(t, ts.Server.Operations(), ins, j)

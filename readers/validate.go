@@ -3,12 +3,9 @@ package readers
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,7 +205,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		// Hash the file while its rows are read.
 		hctx, cancel := context.WithCancel(ctx)
 		sumc := make(chan hashResult, 1)
-		go func() { sum, err := fileSHA256(hctx, p); sumc <- hashResult{sum, err} }()
+		go func() { sum, err := FileSHA256(hctx, p); sumc <- hashResult{sum, err} }()
 		closeAll := func() {
 			b.Close()
 			cancel()
@@ -318,28 +315,4 @@ func rowLabel(file string, row int64, withFile bool) string {
 type hashResult struct {
 	sum string
 	err error
-}
-
-func fileSHA256(ctx context.Context, p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	buf := make([]byte, 1<<20)
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		n, err := f.Read(buf)
-		h.Write(buf[:n])
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 )
 
 func newConfigCmd(e *env) *cobra.Command {
@@ -29,16 +31,16 @@ their values are never printed).`,
 		Example: `  paybatch config check --config testdata/job.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			plan, err := loadJobConfig(path)
+			plan, err := job.LoadPlan(path)
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return err
 			}
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(plan.view(e.getenv))
+				return enc.Encode(viewPlan(plan, e.getenv))
 			}
-			plan.print(e.stdout, e.getenv)
+			printPlan(e.stdout, plan, e.getenv)
 			return nil
 		},
 	}
@@ -73,15 +75,15 @@ type planView struct {
 	SMTPHostSet  bool     `json:"smtp_host_set"`
 }
 
-func (p *jobPlan) view(getenv func(string) string) planView {
+func viewPlan(p *job.Plan, getenv func(string) string) planView {
 	v := planView{
 		Config: p.ConfigPath, Provider: string(p.Provider), Kind: string(p.Kind),
 		Inputs: p.Inputs, InputPattern: p.InputPattern, Ledger: p.Ledger, Journal: p.Journal,
 		Outputs: p.Outputs, Exports: p.Exports, MetricsFile: p.MetricsFile,
-		Rate: cmpOr(p.Rate, "provider default"), StatusRate: cmpOr(p.StatusRate, "provider default"),
+		Rate: cmp.Or(p.Rate, "provider default"), StatusRate: cmp.Or(p.StatusRate, "provider default"),
 		Concurrency: "automatic", PollDeadline: p.PollDeadline.String(), AllowPartial: p.AllowPartial,
 		SecretEnv: p.SecretEnv, SecretSet: getenv(p.SecretEnv) != "",
-		BaseURLEnv: p.BaseURLEnv, BaseURL: cmpOr(getenv(p.BaseURLEnv), defaultBaseURL(p.Provider)),
+		BaseURLEnv: p.BaseURLEnv, BaseURL: cmp.Or(getenv(p.BaseURLEnv), defaultBaseURL(p.Provider)),
 		EmailTo: p.EmailTo, SMTPHostSet: getenv("SMTP_HOST") != "",
 	}
 	if p.Concurrency > 0 {
@@ -100,8 +102,8 @@ func defaultBaseURL(p paybatch.Provider) string {
 	return "https://api.smartretry.com"
 }
 
-func (p *jobPlan) print(w io.Writer, getenv func(string) string) {
-	v := p.view(getenv)
+func printPlan(w io.Writer, p *job.Plan, getenv func(string) string) {
+	v := viewPlan(p, getenv)
 	set := func(b bool) string {
 		if b {
 			return "set"

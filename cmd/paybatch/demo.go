@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
@@ -48,7 +49,7 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 	if dir == "" {
 		d, err := os.MkdirTemp(".", "paybatch-demo-"+e.now().UTC().Format("20060102-150405")+"-")
 		if err != nil {
-			return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("demo directory: %w", err))
+			return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("demo directory: %w", err))
 		}
 		dir = d
 	}
@@ -58,10 +59,10 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 	}
 	dir = abs
 	if err := resetDemoDir(dir); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	if err := copyDemoData(dir); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 
 	fixtures, err := os.Open(filepath.Join(dir, "fixtures.json"))
@@ -91,28 +92,24 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(e.stdout, "paybatch demo: SmartRetry sandbox on %s, files in %s\n", url, dir)
 
-	plan := &jobPlan{
+	plan := &job.Plan{
 		ConfigPath: "(demo)", Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
 		Inputs: []string{filepath.Join(dir, "refunds.csv")}, Ledger: filepath.Join(dir, "ledger.csv"),
 		Outputs: dir, Journal: filepath.Join(dir, "journal.duckdb"), Exports: []string{"csv", "json", "parquet"},
 		PollDeadline: 30 * time.Second, Rate: "20/1s", SecretEnv: "SMARTRETRY_API_KEY", BaseURLEnv: "SMARTRETRY_BASE_URL",
 	}
-	demoEnv := *e
+	d := e.jobDeps()
 	if !e.verbose {
 		// The demo prints its own short story; engine progress lines only
 		// with --verbose.
-		demoEnv.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		d.Log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	demoEnv.getenv = func(k string) string {
-		switch k {
-		case "SMARTRETRY_API_KEY":
-			return "sr_test_key"
-		case "SMARTRETRY_BASE_URL":
-			return url
-		}
-		return e.getenv(k)
+	out, err := job.Run(ctx, d, plan, job.Credentials{Secret: "sr_test_key", BaseURL: url})
+	if out.Summary != nil && !e.quiet {
+		printSummary(e.stdout, *out.Summary)
+		e.say("report: %s", out.Report)
 	}
-	if _, err := runJob(ctx, &demoEnv, plan); err != nil && paybatch.CodeOf(err) != paybatch.ExitExceptions {
+	if err != nil && !errors.Is(err, paybatch.ErrExceptions) {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nThe demo batch is built to show every kind of exception (%s says which row shows what).\nOpen the report above in Excel or LibreOffice; every file the demo used or wrote is in %s.\n", filepath.Join(dir, "README.md"), dir)

@@ -14,6 +14,34 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
+// Exit statuses, the same for every command (root.go's help lists them).
+const (
+	exitOK         = 0 // clean
+	exitExceptions = 1 // finished, with rejects, declines, conflicts or reconcile exceptions
+	exitUsage      = 2 // usage, input or configuration error: nothing was done
+	exitResumable  = 3 // stopped part-way (signal, credential, outage, full disk): run again to resume
+	exitLocked     = 4 // another run holds the journal lock
+)
+
+// exitCode maps an error's kind to the exit status: the one place that does.
+// An error without a kind is never "nothing was done": it may have come after
+// sending began, so it exits 3 and the user runs again, which is safe.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	switch paybatch.KindOf(err) {
+	case paybatch.ErrExceptions:
+		return exitExceptions
+	case paybatch.ErrUsage, paybatch.ErrInput, paybatch.ErrConfig:
+		return exitUsage
+	case paybatch.ErrLocked:
+		return exitLocked
+	default: // paybatch.ErrResumable and anything unclassified
+		return exitResumable
+	}
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -25,14 +53,11 @@ func main() {
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
 		fmt.Fprintln(os.Stderr, "paybatch: second signal, exiting now (the journal is consistent; re-run to resume)")
-		os.Exit(int(paybatch.ExitAborted))
+		os.Exit(exitResumable)
 	}()
-	err := run(ctx, os.Args[1:], env{
-		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
-		getenv: os.Getenv,
-	})
+	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "paybatch:", err)
 	}
-	os.Exit(int(paybatch.CodeOf(err)))
+	os.Exit(exitCode(err))
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 )
 
@@ -67,22 +69,22 @@ exceptions, 2 for bad input.`,
 
 func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 	if (f.journal == "") == (f.results == "") {
-		return paybatch.Exit(paybatch.ExitUsage, errors.New("reconcile: give exactly one of --journal or --results"))
+		return paybatch.WithKind(paybatch.ErrUsage, errors.New("reconcile: give exactly one of --journal or --results"))
 	}
 	if f.ledger == "" {
-		return paybatch.Exit(paybatch.ExitUsage, errors.New("reconcile: --ledger is required"))
+		return paybatch.WithKind(paybatch.ErrUsage, errors.New("reconcile: --ledger is required"))
 	}
 	tol, err := decimal.NewFromString(strings.TrimSpace(f.tolerance))
 	if err != nil || tol.IsNegative() {
-		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("reconcile: --tolerance %q: want a non-negative decimal such as 0.01", f.tolerance))
+		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("reconcile: --tolerance %q: want a non-negative decimal such as 0.01", f.tolerance))
 	}
 	r, err := reconcile.Open(ctx, reconcile.Options{Path: f.db, MemoryLimit: f.memoryLimit, Tolerance: tol})
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrInput, err)
 	}
 	defer r.Close()
 	if err := r.LoadLedger(ctx, f.ledger, f.ledgerSheet); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("ledger: %w", err))
+		return paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("ledger: %w", err))
 	}
 	if f.journal != "" {
 		err = r.LoadJournal(ctx, f.journal)
@@ -90,11 +92,11 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 		err = r.LoadResults(ctx, f.results, f.resultsSheet)
 	}
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("provider side: %w", err))
+		return paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("provider side: %w", err))
 	}
 	sum, err := r.Run(ctx)
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrInput, err)
 	}
 
 	// With --json - the JSON owns stdout; the table goes to stderr.
@@ -104,7 +106,7 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 	}
 	printSummary(tableOut, sum)
 	if err := writeReconcileOutputs(ctx, e, f, r, sum); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrInput, err)
 	}
 
 	var total int64
@@ -112,30 +114,35 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 		total += ct.Count
 	}
 	if exc := total - sum.Categories[paybatch.CatMatched].Count; exc > 0 {
-		return paybatch.Exit(paybatch.ExitExceptions, fmt.Errorf("reconcile: %d of %d ids need attention", exc, total))
+		return paybatch.WithKind(paybatch.ErrExceptions, fmt.Errorf("reconcile: %d of %d ids need attention", exc, total))
 	}
 	return nil
 }
 
 // writeReconcileOutputs writes every output asked for once the
-// reconciliation has run.
+// reconciliation has run; with --json - the summary goes to stdout.
 func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary) error {
 	run := paybatch.RunInfo{Started: e.now(), Version: version}
 	for _, p := range []string{f.journal, f.results} {
 		if p != "" {
-			sha, err := fileSHA256(p)
+			sha, err := readers.FileSHA256(ctx, p)
 			if err != nil {
 				return err
 			}
 			run.Inputs = append(run.Inputs, paybatch.InputFile{Path: p, SHA256: sha})
 		}
 	}
-	if sha, err := fileSHA256(f.ledger); err == nil {
+	if sha, err := readers.FileSHA256(ctx, f.ledger); err == nil {
 		run.Ledger = &paybatch.InputFile{Path: f.ledger, SHA256: sha}
 	}
-	written, err := writeOutputs(ctx, e, r, run, sum, nil, reportOutputs{
-		XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo,
-	})
+	o := job.Outputs{XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo}
+	if o.JSON == "-" {
+		o.JSON = ""
+	}
+	written, err := job.WriteReport(ctx, e.jobDeps(), r, run, sum, nil, o)
+	if err == nil && f.jsonOut == "-" {
+		err = job.EncodeJSON(e.stdout, sum)
+	}
 	for _, p := range written {
 		fmt.Fprintln(e.stderr, "wrote", p)
 	}

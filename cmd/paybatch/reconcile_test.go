@@ -12,14 +12,14 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-func runCmd(t *testing.T, args ...string) (stdout, stderr string, code paybatch.ExitCode) {
+func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, env{stdout: &out, stderr: &errb})
 	if err != nil {
 		errb.WriteString(err.Error())
 	}
-	return out.String(), errb.String(), paybatch.CodeOf(err)
+	return out.String(), errb.String(), exitCode(err)
 }
 
 func TestReconcileCommand(t *testing.T) {
@@ -30,7 +30,7 @@ func TestReconcileCommand(t *testing.T) {
 		js := filepath.Join(dir, "summary.json")
 		out, errs, code := runCmd(t, "reconcile", "--results", td+"results.csv", "--ledger", td+"ledger.csv",
 			"--json", js, "--parquet", filepath.Join(dir, "pq"))
-		if code != paybatch.ExitExceptions {
+		if code != exitExceptions {
 			t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errs)
 		}
 		for _, w := range []string{"Reconciled 14 ids: 3 matched", "amount_mismatch", "USD 219.99", "difference (ledger - provider)"} {
@@ -59,7 +59,7 @@ func TestReconcileCommand(t *testing.T) {
 		os.WriteFile(l, []byte("Reference,Amount,Ccy\nA,10.00,USD\nB,5,JPY\n"), 0o644)
 		os.WriteFile(p, []byte("merchant_transaction_id,amount,currency,status\nA,10.01,USD,APPROVED\nB,5,JPY,successful\n"), 0o644)
 		out, errs, code := runCmd(t, "reconcile", "--results", p, "--ledger", l, "--tolerance", "0.01", "--json", "-")
-		if code != paybatch.ExitOK {
+		if code != exitOK {
 			t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 		}
 		var m map[string]any
@@ -79,7 +79,7 @@ func TestReconcileCommand(t *testing.T) {
 			{"reconcile", "--results", td + "results.csv", "--ledger", td + "ledger.csv", "--tolerance", "-1"},
 		} {
 			_, errs, code := runCmd(t, args...)
-			if code != paybatch.ExitUsage {
+			if code != exitUsage {
 				t.Errorf("%v: exit %d, want 2 (%s)", args, code, errs)
 			}
 		}

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/writers"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -34,7 +37,7 @@ type env struct {
 }
 
 // run is the whole program minus process wiring: it parses args, runs the
-// command and returns an error whose exit code paybatch.CodeOf gives.
+// command and returns an error whose kind exitCode maps to the exit status.
 func run(ctx context.Context, args []string, e env) error {
 	if e.now == nil {
 		e.now = time.Now
@@ -46,17 +49,33 @@ func run(ctx context.Context, args []string, e env) error {
 		e.stdin = eofReader{}
 	}
 	root := newRootCmd(&e)
+	ranCommand := false
+	markRun(root, &ranCommand)
 	root.SetArgs(args)
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	err := root.ExecuteContext(ctx)
-	var ee *paybatch.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		// cobra's own errors (unknown flag, missing argument) are usage errors.
-		return paybatch.Exit(paybatch.ExitUsage, err)
+	if err != nil && !ranCommand {
+		// cobra's own errors (unknown command or flag, missing argument)
+		// come before any command ran: usage errors.
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	return err
+}
+
+// markRun wraps every command's RunE to set *ran when it starts, so run can
+// tell cobra's own errors from a command's.
+func markRun(c *cobra.Command, ran *bool) {
+	if f := c.RunE; f != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			*ran = true
+			return f(cmd, args)
+		}
+	}
+	for _, sub := range c.Commands() {
+		markRun(sub, ran)
+	}
 }
 
 type eofReader struct{}
@@ -89,7 +108,7 @@ Exit codes (every command):
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		l, err := lf.logger(e.stderr)
 		if err != nil {
-			return paybatch.Exit(paybatch.ExitUsage, err)
+			return paybatch.WithKind(paybatch.ErrUsage, err)
 		}
 		e.log, e.quiet, e.verbose = l, lf.quiet, lf.verbose
 		e.color = e.getenv("NO_COLOR") == "" && isTerminal(e.stderr)
@@ -116,4 +135,23 @@ Exit codes (every command):
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// say prints one line for a person on stdout, unless --quiet.
+func (e *env) say(format string, args ...any) {
+	if !e.quiet {
+		fmt.Fprintf(e.stdout, format+"\n", args...)
+	}
+}
+
+// jobDeps is what the job package gets from the CLI: the clock, the logger,
+// the story lines, the progress display and the SMTP settings from the
+// environment.
+func (e *env) jobDeps() job.Deps {
+	return job.Deps{
+		Now: e.now, Log: e.log, Version: version,
+		Say:      func(line string) { e.say("%s", line) },
+		Progress: func(cfg *pipeline.Config, total int) func() { return progressReporter(e, cfg, total) },
+		Mail:     func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
+	}
 }

@@ -105,7 +105,7 @@ func TestRunExampleConfigTwice(t *testing.T) {
 	}
 	var out1, err1 bytes.Buffer
 	err := run(context.Background(), []string{"run", "--config", job}, env{stdout: &out1, stderr: &err1, getenv: getenv})
-	if code := paybatch.CodeOf(err); code != paybatch.ExitExceptions {
+	if code := exitCode(err); code != exitExceptions {
 		t.Fatalf("first run: exit %d (%v), want 1 (the demo data has exceptions)\n%s\n%s", code, err, out1.String(), err1.String())
 	}
 	ops := ts.Server.Operations()
@@ -241,7 +241,7 @@ func TestRunTwoProcessesOneSubmits(t *testing.T) {
 	err1 := first.Wait()
 
 	var ee *exec.ExitError
-	if !errors.As(err2, &ee) || ee.ExitCode() != int(paybatch.ExitLocked) {
+	if !errors.As(err2, &ee) || ee.ExitCode() != exitLocked {
 		t.Errorf("second run: %v, want exit 4\nstdout:\n%s\nstderr:\n%s", err2, secondOut.String(), stderr2.String())
 	}
 	if !strings.Contains(stderr2.String(), "another paybatch run") {
@@ -250,7 +250,7 @@ func TestRunTwoProcessesOneSubmits(t *testing.T) {
 	if strings.Contains(secondOut.String(), "submitting") {
 		t.Errorf("second run submitted:\n%s", secondOut.String())
 	}
-	if !errors.As(err1, &ee) || ee.ExitCode() != int(paybatch.ExitExceptions) {
+	if !errors.As(err1, &ee) || ee.ExitCode() != exitExceptions {
 		t.Errorf("first run: %v, want exit 1 (demo exceptions)\n%s", err1, firstOut.String())
 	}
 	perID := map[string]int{}

@@ -91,20 +91,20 @@ next collectable banking day (England & Wales).`,
 			if fixtures != "" {
 				f, err := os.Open(fixtures)
 				if err != nil {
-					return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--fixtures: %w", err))
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--fixtures: %w", err))
 				}
 				opts.Fixtures, err = sandbox.LoadFixtures(f)
 				f.Close()
 				if err != nil {
-					return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--fixtures %s: %w", fixtures, err))
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--fixtures %s: %w", fixtures, err))
 				}
 			}
 			if err := checkListenAddr(addr, allowRemote); err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return paybatch.WithKind(paybatch.ErrUsage, err)
 			}
 			srv, err := sandbox.New(opts)
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return paybatch.WithKind(paybatch.ErrUsage, err)
 			}
 			return serveSandbox(cmd.Context(), e, addr, srv, opts)
 		},
@@ -128,7 +128,7 @@ next collectable banking day (England & Wales).`,
 func rateFlag(name, v string) (smartretry.Rate, error) {
 	n, d, err := sim.ParseRate(v)
 	if err != nil {
-		return smartretry.Rate{}, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("%s: %w", name, err))
+		return smartretry.Rate{}, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("%s: %w", name, err))
 	}
 	return smartretry.Rate{Limit: n, Window: d}, nil
 }
@@ -138,7 +138,7 @@ func rateFlag(name, v string) (smartretry.Rate, error) {
 func delayFlag(name string, d time.Duration) (time.Duration, error) {
 	switch {
 	case d < 0:
-		return 0, paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("%s: %s is negative", name, d))
+		return 0, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("%s: %s is negative", name, d))
 	case d == 0:
 		return -1, nil
 	}
@@ -170,7 +170,7 @@ func serveSandbox(ctx context.Context, e *env, addr string, srv *sandbox.Server,
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("sandbox: listen on %s: %w", addr, err))
+		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("sandbox: listen on %s: %w", addr, err))
 	}
 	base := "http://" + ln.Addr().String()
 	faults := "none"
@@ -192,7 +192,7 @@ Stop with Ctrl-C.
 	select {
 	case err := <-errc:
 		srv.Close()
-		return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("sandbox: %w", err))
+		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("sandbox: %w", err))
 	case <-ctx.Done():
 	}
 	srv.Close() // release requests held by hang faults
@@ -202,7 +202,7 @@ Stop with Ctrl-C.
 		_ = hs.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("sandbox: %w", err))
+		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("sandbox: %w", err))
 	}
 	fmt.Fprintln(e.stdout, "paybatch sandbox stopped")
 	return nil

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/paybatch/paybatch"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the command writes.
@@ -142,8 +140,8 @@ func TestSandboxCommandRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, env{stdout: io.Discard, stderr: io.Discard})
-		if paybatch.CodeOf(err) != paybatch.ExitUsage || err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%v: %v (code %d), want usage error mentioning %q", tt.args, err, paybatch.CodeOf(err), tt.want)
+		if exitCode(err) != exitUsage || err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v (code %d), want usage error mentioning %q", tt.args, err, exitCode(err), tt.want)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func TestDirectDebitEndToEnd(t *testing.T) {
 	journal := filepath.Join(dir, "out", "journal.duckdb")
 
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "dd-payment", "--journal", journal, "--poll-deadline", "30s", batch)
-	if code != paybatch.ExitExceptions {
+	if code != exitExceptions {
 		t.Fatalf("submit: exit %d, want 1 (one bounce, one cancelled)\n%s\n%s", code, out, errs)
 	}
 	if strings.Contains(out+errs, "sp_test_token") {
@@ -63,13 +63,13 @@ func TestDirectDebitEndToEnd(t *testing.T) {
 	}
 
 	out, errs, code = runCLI(t, vars, "status", "--journal", journal, "--json")
-	if code != paybatch.ExitExceptions || !strings.Contains(out, `"cancelled"`) {
+	if code != exitExceptions || !strings.Contains(out, `"cancelled"`) {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, errs)
 	}
 
 	report := filepath.Join(dir, "out", "report.xlsx")
 	out, errs, code = runCLI(t, vars, "reconcile", "--journal", journal, "--ledger", ledger, "--out", report, "--json", "-")
-	if code != paybatch.ExitExceptions {
+	if code != exitExceptions {
 		t.Fatalf("reconcile: exit %d\n%s\n%s", code, out, errs)
 	}
 	var sum paybatch.Summary

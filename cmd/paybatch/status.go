@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
 )
 
@@ -38,48 +38,33 @@ failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.
   paybatch status --journal out/journal.duckdb --poll-deadline 0 --json   # report only, no polling`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			switch {
 			case journalPath == "" && len(args) == 1:
 				journalPath = args[0] + ".journal.duckdb"
 			case journalPath == "":
-				return paybatch.Exit(paybatch.ExitUsage, errors.New("give --journal FILE or the batch file whose journal to read"))
+				return paybatch.WithKind(paybatch.ErrUsage, errors.New("give --journal FILE or the batch file whose journal to read"))
 			}
-			if _, err := os.Stat(journalPath); err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("journal: %w", err))
-			}
-			j, err := openJournal(ctx, journalPath)
+			eng, err := ef.engine()
 			if err != nil {
 				return err
 			}
-			defer j.Close()
-
-			var pollErr error
-			if ef.pollDeadline > 0 {
-				pollErr = pollJournal(cmd, e, j, &ef)
-				if errors.Is(pollErr, errUsage) {
-					return paybatch.Exit(paybatch.ExitUsage, pollErr)
-				}
-			}
-			counts, err := j.Counts(ctx)
-			if err != nil {
-				return paybatch.Exit(paybatch.ExitAborted, err)
-			}
-			attention, err := j.Rows(ctx, `state NOT IN ('final', 'accepted') OR outcome IN ('failed', 'cancelled') OR problem <> ''`)
-			if err != nil {
-				return paybatch.Exit(paybatch.ExitAborted, err)
+			req := job.StatusRequest{Journal: journalPath, Poll: eng.PollDeadline > 0, Engine: eng,
+				Credentials: map[paybatch.Provider]job.Credentials{
+					paybatch.SmartRetry: job.FromEnv(e.getenv, paybatch.SmartRetry),
+					paybatch.SmarterPay: job.FromEnv(e.getenv, paybatch.SmarterPay),
+				}}
+			rep, err := job.Status(cmd.Context(), e.jobDeps(), req)
+			if rep == nil {
+				return err
 			}
 			if asJSON {
-				if err := writeStatusJSON(e.stdout, journalPath, counts, attention); err != nil {
-					return err
+				if jerr := writeStatusJSON(e.stdout, rep.Journal, rep.Counts, rep.Attention); jerr != nil {
+					return jerr
 				}
 			} else {
-				printStatus(e.stdout, journalPath, counts, attention)
+				printStatus(e.stdout, rep.Journal, rep.Counts, rep.Attention)
 			}
-			if pollErr != nil {
-				return paybatch.Exit(paybatch.ExitAborted, pollErr)
-			}
-			return statusExit(counts)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&journalPath, "journal", "", "journal file to read")
@@ -87,66 +72,6 @@ failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.
 	ef.register(cmd)
 	refuseSecretFlags(cmd)
 	return cmd
-}
-
-var errUsage = errors.New("usage")
-
-// pollJournal polls the accepted rows of each provider in the journal.
-func pollJournal(cmd *cobra.Command, e *env, j *pipeline.Journal, ef *engineFlags) error {
-	ctx := cmd.Context()
-	counts, err := j.Counts(ctx)
-	if err != nil {
-		return err
-	}
-	need := map[paybatch.Provider]bool{}
-	for _, c := range counts {
-		if c.State == paybatch.StateAccepted {
-			need[c.Provider] = true
-		}
-	}
-	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
-		if !need[p] {
-			continue
-		}
-		cfg, err := ef.config(e, p)
-		if err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		pacer := pipeline.NewPacer(cfg.Limits())
-		cfg.Pacer = pacer
-		cfg.Logger = e.log
-		client, err := newProvider(e, p, pacer)
-		if err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		stop := progressReporter(e, &cfg, 0)
-		_, err = pipeline.Poll(ctx, j, client, cfg)
-		stop()
-		if err != nil {
-			return fmt.Errorf("polling %s: %w", p, err)
-		}
-	}
-	return nil
-}
-
-func statusExit(counts []pipeline.StateCount) error {
-	unfinished, exceptions := 0, 0
-	for _, c := range counts {
-		switch {
-		case c.State == paybatch.StatePending || c.State == paybatch.StateSending || c.State == paybatch.StateFailed:
-			unfinished += c.Rows
-		case c.State == paybatch.StateDeclined || c.State == paybatch.StateRejected || c.State == paybatch.StateConflict ||
-			c.Outcome == paybatch.OutcomeFailed || c.Outcome == paybatch.OutcomeCancelled:
-			exceptions += c.Rows
-		}
-	}
-	switch {
-	case unfinished > 0:
-		return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%d rows unfinished: run submit again with the same files to resume", unfinished))
-	case exceptions > 0:
-		return paybatch.Exit(paybatch.ExitExceptions, fmt.Errorf("%d rows need attention (listed above)", exceptions))
-	}
-	return nil
 }
 
 func printStatus(w io.Writer, path string, counts []pipeline.StateCount, attention []*pipeline.Row) {

@@ -1,33 +1,29 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
-	"github.com/paybatch/paybatch/pipeline/smarterpay"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
 	"github.com/paybatch/paybatch/readers"
 )
 
 // Environment variables holding credentials and endpoints. Secrets are read
 // from here only, never from flags.
 const (
-	envSmartRetryKey  = "SMARTRETRY_API_KEY"
-	envSmartRetryURL  = "SMARTRETRY_BASE_URL"
-	envSmarterPayTok  = "SMARTERPAY_TOKEN"
-	envSmarterPayURL  = "SMARTERPAY_BASE_URL"
+	envSmartRetryKey  = job.SmartRetryKeyVar
+	envSmartRetryURL  = job.SmartRetryURLVar
+	envSmarterPayTok  = job.SmarterPayTokVar
+	envSmarterPayURL  = job.SmarterPayURLVar
 	defaultPollWindow = 2 * time.Minute
 )
 
@@ -38,26 +34,27 @@ type engineFlags struct {
 	pollDeadline     time.Duration
 }
 
-func (f *engineFlags) config(e *env, provider paybatch.Provider) (pipeline.Config, error) {
-	cfg := pipeline.Config{Provider: provider, Concurrency: f.concurrency, PollDeadline: f.pollDeadline, Now: e.now}
+// engine parses the flags into the job's engine settings.
+func (f *engineFlags) engine() (job.Engine, error) {
+	eng := job.Engine{Concurrency: f.concurrency, PollDeadline: f.pollDeadline}
 	if f.concurrency < 0 {
-		return cfg, errors.New("--concurrency must be positive")
+		return eng, paybatch.WithKind(paybatch.ErrUsage, errors.New("--concurrency must be positive"))
 	}
 	if f.pollDeadline < 0 {
-		return cfg, errors.New("--poll-deadline must be positive")
+		return eng, paybatch.WithKind(paybatch.ErrUsage, errors.New("--poll-deadline must be positive"))
 	}
 	var err error
 	if f.rate != "" {
-		if cfg.SubmitRate, err = pipeline.ParseLimit(f.rate); err != nil {
-			return cfg, fmt.Errorf("--rate: %w", err)
+		if eng.SubmitRate, err = pipeline.ParseLimit(f.rate); err != nil {
+			return eng, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--rate: %w", err))
 		}
 	}
 	if f.statusRate != "" {
-		if cfg.StatusRate, err = pipeline.ParseLimit(f.statusRate); err != nil {
-			return cfg, fmt.Errorf("--status-rate: %w", err)
+		if eng.StatusRate, err = pipeline.ParseLimit(f.statusRate); err != nil {
+			return eng, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--status-rate: %w", err))
 		}
 	}
-	return cfg, nil
+	return eng, nil
 }
 
 func (f *engineFlags) register(cmd *cobra.Command) {
@@ -87,52 +84,13 @@ func refuseSecretFlags(cmd *cobra.Command) {
 		if i := strings.Index(msg, "unknown flag: "); i >= 0 {
 			name, _, _ := strings.Cut(msg[i+len("unknown flag: "):], "=")
 			if secretFlag(name) {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf(
+				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf(
 					"%s: credentials are never taken from flags (they leak into shell history and process lists); set %s or %s in the environment",
 					name, envSmartRetryKey, envSmarterPayTok))
 			}
 		}
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	})
-}
-
-// checkBaseURL refuses plain http except to loopback, before a client is
-// built, with a message naming the variable.
-func checkBaseURL(name, raw string) error {
-	if raw == "" {
-		return nil
-	}
-	if _, err := paybatch.ParseEndpoint(raw); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
-// newProvider builds the provider client from the environment.
-func newProvider(e *env, p paybatch.Provider, pacer *pipeline.Pacer) (pipeline.Provider, error) {
-	switch p {
-	case paybatch.SmartRetry:
-		base := e.getenv(envSmartRetryURL)
-		if err := checkBaseURL(envSmartRetryURL, base); err != nil {
-			return nil, err
-		}
-		key := e.getenv(envSmartRetryKey)
-		if key == "" {
-			return nil, fmt.Errorf("no SmartRetry API key: set %s in the environment", envSmartRetryKey)
-		}
-		return smartretry.NewClient(smartretry.ClientConfig{BaseURL: base, APIKey: key, OnRate: pacer.OnRate})
-	case paybatch.SmarterPay:
-		base := e.getenv(envSmarterPayURL)
-		if err := checkBaseURL(envSmarterPayURL, base); err != nil {
-			return nil, err
-		}
-		tok := e.getenv(envSmarterPayTok)
-		if tok == "" {
-			return nil, fmt.Errorf("no SmarterPay token: set %s in the environment", envSmarterPayTok)
-		}
-		return smarterpay.NewClient(smarterpay.ClientConfig{BaseURL: base, Token: tok, OnRate: pacer.OnRate})
-	}
-	return nil, fmt.Errorf("unknown provider %q", p)
 }
 
 func newSubmitCmd(e *env) *cobra.Command {
@@ -168,101 +126,44 @@ holds the journal.`,
   SMARTERPAY_TOKEN=... paybatch submit --kind dd-payment --allow-partial collections.xlsx`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
 			k, err := paybatch.ParseKind(kind)
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--kind: %w", err))
+				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--kind: %w", err))
 			}
-			prov := k.Provider()
 			if provider != "" {
 				p, err := paybatch.ParseProvider(provider)
 				if err != nil {
-					return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--provider: %w", err))
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--provider: %w", err))
 				}
-				if p != prov {
-					return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--provider %s cannot execute kind %s (that is %s)", p, k, prov))
+				if p != k.Provider() {
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--provider %s cannot execute kind %s (that is %s)", p, k, k.Provider()))
 				}
 			}
-			cfg, err := ef.config(e, prov)
-			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
-			}
-			cfg.NoPoll = noPoll
-			opts := readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma, Now: e.now}
-
-			rep, err := readers.Validate(ctx, args, opts)
-			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
-			}
-			if rep.Rejected > 0 && !allowPartial {
-				printRejects(e.stderr, rep.Rejects, 20)
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf(
-					"%d of %d rows rejected: nothing was submitted; fix them (paybatch validate writes the full list) or pass --allow-partial to submit the %d valid rows",
-					rep.Rejected, rep.Rows, rep.Valid))
-			}
-			limits := cfg.Limits()
-			if dryRun {
-				printDryRun(e.stdout, k, rep, limits)
-				return nil
-			}
-
-			pacer := pipeline.NewPacer(limits)
-			cfg.Pacer = pacer
-			client, err := newProvider(e, prov, pacer)
-			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
-			}
-			if journalPath == "" {
-				journalPath = args[0] + ".journal.duckdb"
-			}
-			j, err := openJournal(ctx, journalPath)
+			eng, err := ef.engine()
 			if err != nil {
 				return err
 			}
-			defer j.Close()
-			if rep.Rejected > 0 {
-				if err := j.RecordRejects(ctx, rejectsOf(rep.Rejects)); err != nil {
-					return paybatch.Exit(paybatch.ExitAborted, err)
-				}
+			eng.NoPoll = noPoll
+			req := job.SubmitRequest{
+				Files: args, Read: readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma},
+				Journal: journalPath, AllowPartial: allowPartial, DryRun: dryRun, Engine: eng,
+				Credentials: job.FromEnv(e.getenv, k.Provider()),
 			}
-
-			cfg.Logger = e.log
-			stopProgress := progressReporter(e, &cfg, rep.Valid)
-			res, runErr := pipeline.Submit(ctx, j, client, validRows(ctx, args, opts, rep), cfg)
-			stopProgress()
-
-			if runErr == nil {
-				for _, f := range rep.Files {
-					in := pipeline.Input{Path: f.Path, SHA256: f.SHA256, Rows: f.Rows, Kind: k, Provider: prov}
-					if err := j.RecordInput(context.WithoutCancel(ctx), in, e.now()); err != nil {
-						return paybatch.Exit(paybatch.ExitAborted, err)
-					}
-				}
-			}
-			if asJSON {
-				if err := writeResultJSON(e.stdout, res, rep.Rejected, j.Path()); err != nil {
-					return paybatch.Exit(paybatch.ExitAborted, err)
-				}
-			} else {
-				printResult(e.stdout, res, rep.Rejected, j.Path())
-			}
+			out, err := job.Submit(cmd.Context(), e.jobDeps(), req)
+			rep := out.Validation
 			switch {
-			case errors.Is(runErr, pipeline.ErrAuth):
-				return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%w; check %s", runErr, credentialVar(prov)))
-			case runErr != nil:
-				return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("%w; the journal is consistent: run the same command again to resume", runErr))
+			case rep != nil && rep.Rejected > 0 && !allowPartial:
+				printRejects(e.stderr, rep.Rejects, 20)
+			case rep != nil && dryRun && err == nil:
+				printDryRun(e.stdout, k, rep, out.Limits)
+			case out.Sent && asJSON:
+				if jerr := writeResultJSON(e.stdout, out.Result, rep.Rejected, out.Journal); jerr != nil && err == nil {
+					err = jerr
+				}
+			case out.Sent:
+				printResult(e.stdout, out.Result, rep.Rejected, out.Journal)
 			}
-			code := res.ExitCode()
-			if code == paybatch.ExitOK && rep.Rejected > 0 {
-				code = paybatch.ExitExceptions
-			}
-			switch code {
-			case paybatch.ExitOK:
-				return nil
-			case paybatch.ExitAborted:
-				return paybatch.Exit(code, errors.New("some rows are not finished (failed after retries, or sent over 24 h ago and unresolved): run again to resume, or check the rows listed"))
-			}
-			return paybatch.Exit(code, errors.New("finished with exceptions (declines, rejects or conflicts): see the summary"))
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -279,58 +180,6 @@ holds the journal.`,
 	_ = cmd.MarkFlagRequired("kind")
 	refuseSecretFlags(cmd)
 	return cmd
-}
-
-func credentialVar(p paybatch.Provider) string {
-	if p == paybatch.SmarterPay {
-		return envSmarterPayTok
-	}
-	return envSmartRetryKey
-}
-
-// validRows streams the files again, skipping the rows validation refused.
-func validRows(ctx context.Context, paths []string, opts readers.Options, rep *readers.Report) iter.Seq2[paybatch.Instruction, error] {
-	return func(yield func(paybatch.Instruction, error) bool) {
-		for _, p := range paths {
-			b, err := readers.Open(p, opts)
-			if err != nil {
-				yield(paybatch.Instruction{}, err)
-				return
-			}
-			for in, err := range b.All(ctx) {
-				var re *paybatch.RowError
-				if errors.As(err, &re) {
-					if rep.IsRejected(re.Source) {
-						continue
-					}
-					yield(paybatch.Instruction{}, fmt.Errorf("%w (the file changed since it was validated?)", err))
-					b.Close()
-					return
-				}
-				if err != nil {
-					yield(paybatch.Instruction{}, err)
-					b.Close()
-					return
-				}
-				if rep.IsRejected(in.Source) {
-					continue
-				}
-				if !yield(in, nil) {
-					b.Close()
-					return
-				}
-			}
-			b.Close()
-		}
-	}
-}
-
-func rejectsOf(errs []paybatch.RowError) []pipeline.Reject {
-	out := make([]pipeline.Reject, 0, len(errs))
-	for _, re := range errs {
-		out = append(out, pipeline.Reject{Source: re.Source, Column: re.Column, Value: re.Value, Reason: re.Err.Error()})
-	}
-	return out
 }
 
 func printRejects(w io.Writer, errs []paybatch.RowError, max int) {
@@ -395,51 +244,6 @@ func printResult(w io.Writer, res pipeline.Result, rejected int, journal string)
 	}
 	fmt.Fprintf(w, "requests: %d, retries: %d, rate-limited: %d, elapsed %s\njournal: %s\n",
 		res.Requests, res.Retries, res.RateLimited, res.Elapsed.Round(time.Millisecond), journal)
-}
-
-// progressReporter shows a live bar when stderr is a terminal, otherwise a
-// structured log line every 5 s. It returns the function that stops it.
-func progressReporter(e *env, cfg *pipeline.Config, total int) func() {
-	if e.quiet {
-		return func() {}
-	}
-	if isTerminal(e.stderr) {
-		var bar *progressbar.ProgressBar
-		phase := ""
-		cfg.ProgressEvery = 200 * time.Millisecond
-		cfg.Progress = func(p pipeline.Progress) {
-			if p.Phase != phase {
-				if bar != nil {
-					_ = bar.Finish()
-					fmt.Fprintln(e.stderr)
-				}
-				phase = p.Phase
-				bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(e.stderr), progressbar.OptionShowCount(),
-					progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"), progressbar.OptionSetPredictTime(true),
-					progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionFullWidth())
-			}
-			bar.Describe(fmt.Sprintf("%s  429s %d  retries %d", p.Phase, p.RateLimited, p.Retries))
-			_ = bar.Set(p.Done)
-		}
-		return func() {
-			if bar != nil {
-				_ = bar.Finish()
-				fmt.Fprintln(e.stderr)
-			}
-		}
-	}
-	log := e.log
-	cfg.ProgressEvery = 5 * time.Second
-	cfg.Progress = func(p pipeline.Progress) {
-		rate := 0.0
-		if p.Elapsed > 0 {
-			rate = float64(p.Done) / p.Elapsed.Seconds()
-		}
-		log.Info("progress", "phase", p.Phase, "done", p.Done, "total", p.Total, "rows_per_s", fmt.Sprintf("%.1f", rate),
-			"requests", p.Requests, "retries", p.Retries, "rate_limited", p.RateLimited, "elapsed", p.Elapsed.Round(time.Second))
-	}
-	_ = total
-	return func() {}
 }
 
 // writeResultJSON prints a run's result for scripts: counts by state and

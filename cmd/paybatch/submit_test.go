@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
@@ -49,7 +48,7 @@ func cliSandbox(t *testing.T, n int) *sandbox.TestServer {
 		SmartRetry: smartretry.SandboxConfig{SettleAfter: 200 * time.Millisecond}})
 }
 
-func runCLI(t *testing.T, vars map[string]string, args ...string) (string, string, paybatch.ExitCode) {
+func runCLI(t *testing.T, vars map[string]string, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, env{stdout: &out, stderr: &errb,
@@ -57,7 +56,7 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) (string, strin
 	if err != nil {
 		errb.WriteString("paybatch: " + err.Error())
 	}
-	return out.String(), errb.String(), paybatch.CodeOf(err)
+	return out.String(), errb.String(), exitCode(err)
 }
 
 func TestSubmitCommandAgainstSandbox(t *testing.T) {
@@ -73,7 +72,7 @@ func TestSubmitCommandAgainstSandbox(t *testing.T) {
 	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
 
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--poll-deadline", "30s", file)
-	if code != paybatch.ExitExceptions {
+	if code != exitExceptions {
 		t.Fatalf("exit %d (want 1: one decline)\n%s\n%s", code, out, errs)
 	}
 	if !strings.Contains(out, "final     29") || !strings.Contains(out, "declined  1") {
@@ -89,7 +88,7 @@ func TestSubmitCommandAgainstSandbox(t *testing.T) {
 	// Re-run: a no-op, also as JSON for scripts.
 	before := ts.Server.Stats()["requests"]
 	out, _, code = runCLI(t, vars, "submit", "--kind", "refund", file)
-	if code != paybatch.ExitExceptions || !strings.Contains(out, "0 new, 30 already finished") {
+	if code != exitExceptions || !strings.Contains(out, "0 new, 30 already finished") {
 		t.Errorf("re-run exit %d:\n%s", code, out)
 	}
 	out, _, _ = runCLI(t, vars, "submit", "--kind", "refund", "--json", file)
@@ -120,7 +119,7 @@ func TestSubmitCommandAgainstSandbox(t *testing.T) {
 		return ""
 	})
 	out, _, code = runCLI(t, vars, "submit", "--kind", "refund", file)
-	if code != paybatch.ExitExceptions || !strings.Contains(out, "conflict: "+file+" row 9: merchant_transaction_id cli-00007") {
+	if code != exitExceptions || !strings.Contains(out, "conflict: "+file+" row 9: merchant_transaction_id cli-00007") {
 		t.Errorf("edited re-run exit %d:\n%s", code, out)
 	}
 	if d := ts.Server.Stats()["requests"] - before; d != 0 {
@@ -129,7 +128,7 @@ func TestSubmitCommandAgainstSandbox(t *testing.T) {
 
 	// status: no polling needed, JSON lists the decline.
 	out, errs, code = runCLI(t, vars, "status", "--json", file)
-	if code != paybatch.ExitExceptions {
+	if code != exitExceptions {
 		t.Fatalf("status exit %d\n%s\n%s", code, out, errs)
 	}
 	var st struct {
@@ -149,12 +148,12 @@ func TestSubmitNoPollThenStatusPolls(t *testing.T) {
 	file := refundCSV(t, t.TempDir(), n, nil)
 	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--no-poll", file)
-	if code != paybatch.ExitOK || !strings.Contains(out, "accepted  10") {
+	if code != exitOK || !strings.Contains(out, "accepted  10") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	time.Sleep(250 * time.Millisecond) // the sandbox settles after 200 ms
 	out, errs, code = runCLI(t, vars, "status", "--poll-deadline", "20s", file)
-	if code != paybatch.ExitOK || !strings.Contains(out, "final") || strings.Contains(out, "accepted") {
+	if code != exitOK || !strings.Contains(out, "final") || strings.Contains(out, "accepted") {
 		t.Fatalf("status exit %d\n%s\n%s", code, out, errs)
 	}
 }
@@ -170,17 +169,17 @@ func TestSubmitRefusals(t *testing.T) {
 		name string
 		vars map[string]string
 		args []string
-		code paybatch.ExitCode
+		code int
 		want string
 	}{
-		{"secret flag", key, []string{"submit", "--kind", "refund", "--api-key", "sk_live_x", file}, paybatch.ExitUsage, "set SMARTRETRY_API_KEY"},
-		{"token flag", key, []string{"submit", "--kind", "refund", "--token=abc", file}, paybatch.ExitUsage, "never taken from flags"},
-		{"no key", nil, []string{"submit", "--kind", "refund", file}, paybatch.ExitUsage, "set SMARTRETRY_API_KEY"},
-		{"plain http", map[string]string{envSmartRetryKey: "k", envSmartRetryURL: "http://api.example.com"}, []string{"submit", "--kind", "refund", file}, paybatch.ExitUsage, "plain http is refused"},
-		{"bad rate", key, []string{"submit", "--kind", "refund", "--rate", "fast", file}, paybatch.ExitUsage, "--rate"},
-		{"wrong provider", key, []string{"submit", "--kind", "refund", "--provider", "smarterpay", file}, paybatch.ExitUsage, "cannot execute"},
-		{"rejected rows", key, []string{"submit", "--kind", "refund", bad}, paybatch.ExitUsage, "nothing was submitted"},
-		{"dry run", nil, []string{"submit", "--kind", "refund", "--dry-run", "--rate", "2/1s", file}, paybatch.ExitOK, "USD         3 rows  total 30.00"},
+		{"secret flag", key, []string{"submit", "--kind", "refund", "--api-key", "sk_live_x", file}, exitUsage, "set SMARTRETRY_API_KEY"},
+		{"token flag", key, []string{"submit", "--kind", "refund", "--token=abc", file}, exitUsage, "never taken from flags"},
+		{"no key", nil, []string{"submit", "--kind", "refund", file}, exitUsage, "set SMARTRETRY_API_KEY"},
+		{"plain http", map[string]string{envSmartRetryKey: "k", envSmartRetryURL: "http://api.example.com"}, []string{"submit", "--kind", "refund", file}, exitUsage, "plain http is refused"},
+		{"bad rate", key, []string{"submit", "--kind", "refund", "--rate", "fast", file}, exitUsage, "--rate"},
+		{"wrong provider", key, []string{"submit", "--kind", "refund", "--provider", "smarterpay", file}, exitUsage, "cannot execute"},
+		{"rejected rows", key, []string{"submit", "--kind", "refund", bad}, exitUsage, "nothing was submitted"},
+		{"dry run", nil, []string{"submit", "--kind", "refund", "--dry-run", "--rate", "2/1s", file}, exitOK, "USD         3 rows  total 30.00"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := runCLI(t, tc.vars, tc.args...)
@@ -207,14 +206,14 @@ func TestSubmitInterruptedThenResumed(t *testing.T) {
 	var out, errb bytes.Buffer
 	err := run(ctx, []string{"submit", "--kind", "refund", "--rate", "20/1s", file},
 		env{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }})
-	if code := paybatch.CodeOf(err); code != paybatch.ExitAborted || !strings.Contains(err.Error(), "run the same command again") {
+	if code := exitCode(err); code != exitResumable || !strings.Contains(err.Error(), "run the same command again") {
 		t.Fatalf("interrupted run: exit %d, %v\n%s", code, err, out.String())
 	}
 	if got := len(ts.Server.Operations()); got == 0 || got == n {
 		t.Fatalf("%d operations executed before the interrupt; want some, not all", got)
 	}
 	out2, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file)
-	if code != paybatch.ExitOK {
+	if code != exitOK {
 		t.Fatalf("resume exit %d\n%s\n%s", code, out2, errs)
 	}
 	seen := map[string]int{}
@@ -236,14 +235,14 @@ func TestSubmitBadCredentialStopsResumable(t *testing.T) {
 	file := refundCSV(t, t.TempDir(), 5, nil)
 	vars := map[string]string{envSmartRetryKey: "sr_wrong_key_123", envSmartRetryURL: ts.URL}
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file)
-	if code != paybatch.ExitAborted || !strings.Contains(errs, "check SMARTRETRY_API_KEY") {
+	if code != exitResumable || !strings.Contains(errs, "check SMARTRETRY_API_KEY") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	if strings.Contains(out+errs, "sr_wrong_key_123") {
 		t.Error("the API key was echoed")
 	}
 	vars[envSmartRetryKey] = smartretry.TestAPIKey
-	if out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file); code != paybatch.ExitOK {
+	if out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file); code != exitOK {
 		t.Fatalf("resume exit %d\n%s\n%s", code, out, errs)
 	}
 	if got := len(ts.Server.Operations()); got != 5 {
@@ -261,7 +260,7 @@ func TestSubmitAllowPartial(t *testing.T) {
 	})
 	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--allow-partial", file)
-	if code != paybatch.ExitExceptions || !strings.Contains(out, "1 rejected by validation") {
+	if code != exitExceptions || !strings.Contains(out, "1 rejected by validation") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	if got := len(ts.Server.Operations()); got != 4 {

@@ -52,32 +52,32 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := paybatch.ParseKind(kind)
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--kind: %w", err))
+				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--kind: %w", err))
 			}
 			opts := readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma, Now: e.now}
 			if mapping != "" {
 				f, err := os.Open(mapping)
 				if err != nil {
-					return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--mapping: %w", err))
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--mapping: %w", err))
 				}
 				opts.Aliases, err = readers.LoadMapping(f)
 				f.Close()
 				if err != nil {
-					return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--mapping %s: %w", mapping, err))
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--mapping %s: %w", mapping, err))
 				}
 			}
 			rep, err := readers.Validate(cmd.Context(), args, opts)
 			if errors.Is(err, context.Canceled) {
-				return paybatch.Exit(paybatch.ExitAborted, err)
+				return paybatch.WithKind(paybatch.ErrResumable, err)
 			}
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return paybatch.WithKind(paybatch.ErrUsage, err)
 			}
 			if rejectsPath == "" {
 				rejectsPath = filepath.Join(filepath.Dir(args[0]), "rejects.csv")
 			}
 			if err := writeRejects(rejectsPath, rep.Rejects); err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("writing rejects: %w", err))
+				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("writing rejects: %w", err))
 			}
 			if asJSON {
 				if err := writeValidateJSON(e.stdout, rep); err != nil {
@@ -87,7 +87,7 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 				printValidateSummary(e.stdout, rep, rejectsPath)
 			}
 			if rep.Rejected > 0 {
-				return paybatch.Exit(paybatch.ExitExceptions,
+				return paybatch.WithKind(paybatch.ErrExceptions,
 					fmt.Errorf("%d of %d rows rejected; fix them (listed in %s) and validate again", rep.Rejected, rep.Rows, rejectsPath))
 			}
 			return nil
@@ -175,7 +175,7 @@ func writeValidateJSON(w io.Writer, rep *readers.Report) error {
 		Rows: rep.Rows, Valid: rep.Valid, Rejected: rep.Rejected,
 		Rejects: rejectLines(rep.Rejects, false), Totals: rep.Totals.Strings(),
 	}); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	return nil
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/paybatch/paybatch"
 )
 
 func runValidate(t *testing.T, args ...string) (string, error) {
@@ -40,7 +38,7 @@ func copyFixture(t *testing.T, rel string) string {
 func TestValidateLibreOfficeXLSX(t *testing.T) {
 	p := copyFixture(t, "lo/lo_refund.xlsx")
 	out, err := runValidate(t, "--kind", "refund", "--json", p)
-	if code := paybatch.CodeOf(err); code != paybatch.ExitExceptions {
+	if code := exitCode(err); code != exitExceptions {
 		t.Fatalf("exit %d (%v), want 1", code, err)
 	}
 	if !strings.HasPrefix(out, `{"rows":6,"valid":3,"rejected":3,"rejects":[{"file":`) {
@@ -111,7 +109,7 @@ func TestValidateSummaryAndExitCodes(t *testing.T) {
 	rejects := filepath.Join(dir, "out", "r.csv")
 	os.Mkdir(filepath.Dir(rejects), 0o755)
 	_, err = runValidate(t, "--kind", "dd-payment", "--rejects", rejects, bad)
-	if code := paybatch.CodeOf(err); code != paybatch.ExitExceptions {
+	if code := exitCode(err); code != exitExceptions {
 		t.Fatalf("exit %d (%v), want 1", code, err)
 	}
 	data, _ := os.ReadFile(rejects)
@@ -126,7 +124,7 @@ func TestValidateSummaryAndExitCodes(t *testing.T) {
 		{good},                     // no --kind
 	} {
 		_, err := runValidate(t, args...)
-		if code := paybatch.CodeOf(err); code != paybatch.ExitUsage {
+		if code := exitCode(err); code != exitUsage {
 			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
 		}
 	}
@@ -138,7 +136,7 @@ func TestValidateMapping(t *testing.T) {
 	os.WriteFile(m, []byte("columns:\n  Cust Ref: merchant_transaction_id\n  Due: credit_date_typo\n"), 0o644)
 	f := filepath.Join(dir, "b.csv")
 	os.WriteFile(f, []byte("AUDDIS,Cust Ref,Amount,Due,Description\nAUD1,c1,5,2026-12-01,x\n"), 0o644)
-	if _, err := runValidate(t, "--kind", "dd-credit", "--mapping", m, f); paybatch.CodeOf(err) != paybatch.ExitUsage {
+	if _, err := runValidate(t, "--kind", "dd-credit", "--mapping", m, f); exitCode(err) != exitUsage {
 		t.Fatalf("bad mapping accepted: %v", err)
 	}
 	os.WriteFile(m, []byte("columns:\n  Cust Ref: merchant_transaction_id\n  Due: collection_date\n"), 0o644)

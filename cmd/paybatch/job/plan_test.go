@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 )
 
 func TestExampleJobConfigResolves(t *testing.T) {
-	plan, err := loadJobConfig("../../testdata/job.yaml")
+	plan, err := LoadPlan("../../../testdata/job.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestJobConfigErrors(t *testing.T) {
 			if err := os.WriteFile(p, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := loadJobConfig(p)
+			_, err := LoadPlan(p)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"errors"
@@ -18,9 +18,8 @@ func TestJournalLockIsExclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = lockJournal(j)
-	var ee *paybatch.ExitError
-	if !errors.As(err, &ee) || ee.Code != paybatch.ExitLocked || !strings.Contains(err.Error(), "another paybatch run") {
-		t.Fatalf("second lock: err = %v, want exit 4 naming the other run", err)
+	if !errors.Is(err, paybatch.ErrLocked) || !strings.Contains(err.Error(), "another paybatch run") {
+		t.Fatalf("second lock: err = %v, want ErrLocked naming the other run", err)
 	}
 	unlock()
 	unlock2, err := lockJournal(j)

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -19,28 +19,29 @@ import (
 // process exits, even by SIGKILL, so a crash never leaves a stale lock.
 func lockJournal(journal string) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
-		return nil, fmt.Errorf("journal directory: %w", err)
+		return nil, classifyIO(paybatch.ErrConfig, fmt.Errorf("journal directory: %w", err))
 	}
 	l := flock.New(journal + ".run.lock")
 	ok, err := l.TryLock()
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", l.Path(), err)
+		return nil, classifyIO(paybatch.ErrConfig, fmt.Errorf("lock %s: %w", l.Path(), err))
 	}
 	if !ok {
-		return nil, paybatch.Exit(paybatch.ExitLocked, fmt.Errorf("another paybatch run is using journal %s (lock %s held); this run did nothing — wait for it to finish", journal, l.Path()))
+		return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("another paybatch run is using journal %s (lock %s held); this run did nothing — wait for it to finish", journal, l.Path()))
 	}
 	return func() { _ = l.Unlock() }, nil
 }
 
-// openJournal opens the journal, mapping "another process has it" to exit 4
-// and anything else to a usage error (a bad path, not a journal).
+// openJournal opens the journal: "another process has it" is ErrLocked, a
+// full disk is ErrResumable (nothing is wrong with the input), anything else
+// ErrInput (a bad path, not a journal).
 func openJournal(ctx context.Context, path string) (*pipeline.Journal, error) {
 	j, err := pipeline.OpenJournal(ctx, path)
 	switch {
+	case err == nil:
+		return j, nil
 	case errors.Is(err, pipeline.ErrLocked):
-		return nil, paybatch.Exit(paybatch.ExitLocked, err)
-	case err != nil:
-		return nil, paybatch.Exit(paybatch.ExitUsage, err)
+		return nil, paybatch.WithKind(paybatch.ErrLocked, err)
 	}
-	return j, nil
+	return nil, classifyIO(paybatch.ErrInput, err)
 }

@@ -1,7 +1,8 @@
-package main
+package job
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -18,9 +19,9 @@ import (
 	"github.com/paybatch/paybatch/pipeline"
 )
 
-// jobConfig is job.yaml as written. Secrets are never in it: only the names
+// fileConfig is job.yaml as written. Secrets are never in it: only the names
 // of the environment variables that hold them.
-type jobConfig struct {
+type fileConfig struct {
 	Provider     string   `yaml:"provider"`
 	Kind         string   `yaml:"kind"`
 	Inputs       []string `yaml:"inputs"`
@@ -57,9 +58,9 @@ type jobConfig struct {
 	} `yaml:"email"`
 }
 
-// jobPlan is a resolved, validated job: absolute paths, parsed values and
-// defaults filled in. It is what `config check` prints and `run` executes.
-type jobPlan struct {
+// Plan is a resolved, validated job: absolute paths, parsed values and
+// defaults filled in. It is what `config check` prints and Run executes.
+type Plan struct {
 	ConfigPath   string
 	Provider     paybatch.Provider
 	Kind         paybatch.Kind
@@ -94,9 +95,15 @@ type jobPlan struct {
 
 var secretKey = regexp.MustCompile(`(?i)^\s*(api_?key|token|password|secret|bearer)\s*:`)
 
-// loadJobConfig reads and resolves a job file. Relative paths are relative
+// LoadPlan reads and resolves a job file. Errors are of kind
+// paybatch.ErrConfig. Relative paths are relative
 // to the file's directory, so a job runs the same from any working directory.
-func loadJobConfig(path string) (*jobPlan, error) {
+func LoadPlan(path string) (*Plan, error) {
+	p, err := loadPlan(path)
+	return p, paybatch.WithKind(paybatch.ErrConfig, err)
+}
+
+func loadPlan(path string) (*Plan, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -106,7 +113,7 @@ func loadJobConfig(path string) (*jobPlan, error) {
 			return nil, fmt.Errorf("config %s line %d: secrets are never written in the job file; put the secret in an environment variable and name it under credentials.secret_env", path, i+1)
 		}
 	}
-	var c jobConfig
+	var c fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
@@ -119,7 +126,7 @@ func loadJobConfig(path string) (*jobPlan, error) {
 	return c.resolve(abs)
 }
 
-func (c jobConfig) resolve(configPath string) (*jobPlan, error) {
+func (c fileConfig) resolve(configPath string) (*Plan, error) {
 	dir := filepath.Dir(configPath)
 	rel := func(p string) string {
 		if p == "" || filepath.IsAbs(p) {
@@ -130,7 +137,7 @@ func (c jobConfig) resolve(configPath string) (*jobPlan, error) {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	p := &jobPlan{ConfigPath: configPath, Sheet: c.Sheet, DecimalComma: c.DecimalComma, AllowPartial: c.AllowPartial,
+	p := &Plan{ConfigPath: configPath, Sheet: c.Sheet, DecimalComma: c.DecimalComma, AllowPartial: c.AllowPartial,
 		LedgerSheet: c.LedgerSheet, Tolerance: c.Tolerance, MemoryLimit: c.MemoryLimit,
 		Rate: c.Limits.Rate, StatusRate: c.Limits.StatusRate, Concurrency: c.Limits.Concurrency,
 		EmailTo: c.Email.To}
@@ -203,7 +210,7 @@ func (c jobConfig) resolve(configPath string) (*jobPlan, error) {
 	if p.Provider == paybatch.SmarterPay {
 		defSecret, defURL = "SMARTERPAY_TOKEN", "SMARTERPAY_BASE_URL"
 	}
-	p.SecretEnv, p.BaseURLEnv = cmpOr(c.Credentials.SecretEnv, defSecret), cmpOr(c.Credentials.BaseURLEnv, defURL)
+	p.SecretEnv, p.BaseURLEnv = cmp.Or(c.Credentials.SecretEnv, defSecret), cmp.Or(c.Credentials.BaseURLEnv, defURL)
 
 	p.MaxAttachment = 10 << 20
 	if c.Email.MaxAttachment != "" {
@@ -261,13 +268,6 @@ func expandInputs(patterns []string) ([]string, error) {
 	return out, nil
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 // parseSize reads "10MiB", "512KB", "1048576".
 func parseSize(s string) (int64, error) {
 	t := strings.TrimSpace(strings.ToUpper(s))
@@ -286,4 +286,29 @@ func parseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size such as 10MiB", s)
 	}
 	return n * mult, nil
+}
+
+// Credentials returns the credentials the job names, read through getenv
+// (os.Getenv in the CLI): the secret from SecretEnv, the endpoint from
+// BaseURLEnv.
+func (p *Plan) Credentials(getenv func(string) string) Credentials {
+	return Credentials{Secret: getenv(p.SecretEnv), BaseURL: getenv(p.BaseURLEnv), SecretVar: p.SecretEnv, BaseURLVar: p.BaseURLEnv}
+}
+
+// Engine returns the job's limits as engine settings (validated when the
+// plan was resolved).
+func (p *Plan) Engine() (Engine, error) {
+	e := Engine{Concurrency: p.Concurrency, PollDeadline: p.PollDeadline}
+	var err error
+	if p.Rate != "" {
+		if e.SubmitRate, err = pipeline.ParseLimit(p.Rate); err != nil {
+			return e, fmt.Errorf("limits.rate: %w", err)
+		}
+	}
+	if p.StatusRate != "" {
+		if e.StatusRate, err = pipeline.ParseLimit(p.StatusRate); err != nil {
+			return e, fmt.Errorf("limits.status_rate: %w", err)
+		}
+	}
+	return e, nil
 }

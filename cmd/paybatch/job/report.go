@@ -1,8 +1,9 @@
-package main
+package job
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -11,20 +12,20 @@ import (
 	"github.com/paybatch/paybatch/writers"
 )
 
-// reportOutputs says what to write once a reconciliation has run. Empty
-// fields are skipped. Both `reconcile` and `run` write through it.
-type reportOutputs struct {
+// Outputs says what to write once a reconciliation has run. Empty fields
+// are skipped. Both `paybatch reconcile` and Run write through it.
+type Outputs struct {
 	XLSX          string // the workbook
 	CSVDir        string // one CSV per category
 	ParquetDir    string // one Parquet file per non-empty category
-	JSON          string // the summary; "-" is stdout
+	JSON          string // the summary, as JSON, to this file
 	EmailTo       []string
 	MaxAttachment int64 // 0 → the mail library's default
 }
 
-// writeOutputs writes the report, the exports and the e-mail, in that order,
+// WriteReport writes the report, the exports and the e-mail, in that order,
 // so the mail can attach the finished workbook. It returns the files written.
-func writeOutputs(ctx context.Context, e *env, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o reportOutputs) ([]string, error) {
+func WriteReport(ctx context.Context, d Deps, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o Outputs) ([]string, error) {
 	var written []string
 	report := func() writers.Report {
 		// Fresh iterators each time: every writer reads them once.
@@ -56,26 +57,18 @@ func writeOutputs(ctx context.Context, e *env, r *reconcile.Reconciler, run payb
 		written = append(written, files...)
 	}
 	if o.JSON != "" {
-		encode := func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(sum)
+		if err := writers.WriteFileAtomic(o.JSON, func(w io.Writer) error { return EncodeJSON(w, sum) }); err != nil {
+			return written, fmt.Errorf("json %s: %w", o.JSON, err)
 		}
-		if o.JSON == "-" {
-			if err := encode(e.stdout); err != nil {
-				return written, fmt.Errorf("json: %w", err)
-			}
-		} else {
-			if err := writers.WriteFileAtomic(o.JSON, encode); err != nil {
-				return written, fmt.Errorf("json %s: %w", o.JSON, err)
-			}
-			written = append(written, o.JSON)
-		}
+		written = append(written, o.JSON)
 	}
 	if len(o.EmailTo) > 0 {
-		mc, err := writers.MailConfigFromEnv(e.getenv, o.EmailTo)
+		if d.Mail == nil {
+			return written, paybatch.WithKind(paybatch.ErrConfig, errors.New("e-mail: no SMTP settings given"))
+		}
+		mc, err := d.Mail(o.EmailTo)
 		if err != nil {
-			return written, fmt.Errorf("e-mail: %w", err)
+			return written, paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("e-mail: %w", err))
 		}
 		if o.MaxAttachment > 0 {
 			mc.MaxAttachment = o.MaxAttachment
@@ -85,6 +78,13 @@ func writeOutputs(ctx context.Context, e *env, r *reconcile.Reconciler, run payb
 		}
 	}
 	return written, nil
+}
+
+// EncodeJSON writes v as indented JSON, the form every --json output takes.
+func EncodeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func exceptionCategories() []paybatch.Category {
@@ -105,4 +105,13 @@ func rowErrors(errs []paybatch.RowError) func(yield func(paybatch.RowError, erro
 			}
 		}
 	}
+}
+
+// Exceptions counts the ids of a summary that are not matched.
+func Exceptions(sum paybatch.Summary) int64 {
+	var total int64
+	for _, ct := range sum.Categories {
+		total += ct.Count
+	}
+	return total - sum.Categories[paybatch.CatMatched].Count
 }

@@ -1,0 +1,162 @@
+// Package job is what paybatch does with batches, as the CLI, the demo and
+// the web server all call it: Submit sends files exactly once and polls them,
+// Status polls and summarises a journal, and Run executes a whole job file —
+// validate, submit, poll, reconcile, write the report and e-mail it.
+//
+// Callers keep flags, printing and process wiring. Nothing here reads the
+// environment: credentials, the clock, the logger and the SMTP settings come
+// in explicitly (Credentials, Deps). Every error carries a paybatch.ErrorKind
+// so a caller can tell "fix the input, nothing was sent" from "stopped part
+// way, run again to resume".
+//
+// The package sits under cmd/paybatch because it is the one place that wires
+// the stages together (readers → pipeline → reconcile → writers); the stages
+// themselves never import it.
+package job
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch/writers"
+)
+
+// Standard names of the environment variables holding each provider's
+// credential and endpoint. The job package never reads them; they name the
+// variable to fix in messages.
+const (
+	SmartRetryKeyVar = "SMARTRETRY_API_KEY"
+	SmartRetryURLVar = "SMARTRETRY_BASE_URL"
+	SmarterPayTokVar = "SMARTERPAY_TOKEN"
+	SmarterPayURLVar = "SMARTERPAY_BASE_URL"
+)
+
+// Credentials are one provider's API credential and endpoint.
+type Credentials struct {
+	Secret  string // SmartRetry API key or SmarterPay token
+	BaseURL string // "" → the provider's production endpoint
+	// Where they came from, for messages ("set SMARTRETRY_API_KEY"); ""
+	// → the provider's standard variable names.
+	SecretVar, BaseURLVar string
+}
+
+// Standard returns the standard variable names of provider p: its
+// credential, then its endpoint.
+func Standard(p paybatch.Provider) (secretVar, baseURLVar string) {
+	if p == paybatch.SmarterPay {
+		return SmarterPayTokVar, SmarterPayURLVar
+	}
+	return SmartRetryKeyVar, SmartRetryURLVar
+}
+
+// FromEnv reads provider p's credentials from the standard variables
+// through getenv (os.Getenv in the CLI).
+func FromEnv(getenv func(string) string, p paybatch.Provider) Credentials {
+	sv, uv := Standard(p)
+	return Credentials{Secret: getenv(sv), BaseURL: getenv(uv), SecretVar: sv, BaseURLVar: uv}
+}
+
+func (c Credentials) vars(p paybatch.Provider) (secretVar, baseURLVar string) {
+	sv, uv := Standard(p)
+	if c.SecretVar != "" {
+		sv = c.SecretVar
+	}
+	if c.BaseURLVar != "" {
+		uv = c.BaseURLVar
+	}
+	return sv, uv
+}
+
+// Deps is what a job needs from its caller besides its request.
+type Deps struct {
+	Now func() time.Time // nil → time.Now
+	Log *slog.Logger     // nil → discard
+	// Say receives one line of the job's story for a person ("submitting
+	// refunds.csv: 8 rows (USD 80.00)"); nil → dropped.
+	Say func(line string)
+	// Progress, when set, is given the engine settings before each send or
+	// poll phase, to install its Progress callback (and, if it wants, its
+	// own Logger); it returns the function that ends its display.
+	Progress func(cfg *pipeline.Config, total int) (stop func())
+	// Mail returns the SMTP settings for mailing the report to `to`; nil
+	// refuses e-mail with a configuration error.
+	Mail    func(to []string) (writers.MailConfig, error)
+	Version string // written into reports
+}
+
+func (d *Deps) defaults() {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if d.Say == nil {
+		d.Say = func(string) {}
+	}
+}
+
+func (d *Deps) say(format string, args ...any) { d.Say(fmt.Sprintf(format, args...)) }
+
+func (d *Deps) progress(cfg *pipeline.Config, total int) func() {
+	if d.Progress == nil {
+		return func() {}
+	}
+	return d.Progress(cfg, total)
+}
+
+// Engine holds the submission engine's tunables that a caller may set.
+// Zero values take the provider's documented limits and the engine's
+// defaults.
+type Engine struct {
+	SubmitRate, StatusRate pipeline.Limit // can only lower the documented limits
+	Concurrency            int            // 0 → sized from rate × latency
+	PollDeadline           time.Duration  // 0 → the engine's default
+	NoPoll                 bool
+}
+
+func (e Engine) config(d *Deps, p paybatch.Provider) pipeline.Config {
+	return pipeline.Config{Provider: p, SubmitRate: e.SubmitRate, StatusRate: e.StatusRate,
+		Concurrency: e.Concurrency, PollDeadline: e.PollDeadline, NoPoll: e.NoPoll, Now: d.Now, Logger: d.Log}
+}
+
+// NewClient builds provider p's API client from explicit credentials. Errors
+// (no credential, plain http to a non-loopback host) are of kind
+// paybatch.ErrConfig and name the variable to fix.
+func NewClient(p paybatch.Provider, c Credentials, pacer *pipeline.Pacer) (pipeline.Provider, error) {
+	sv, uv := c.vars(p)
+	if c.BaseURL != "" {
+		if _, err := paybatch.ParseEndpoint(c.BaseURL); err != nil {
+			return nil, paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("%s: %w", uv, err))
+		}
+	}
+	var onRate func(paybatch.RateInfo)
+	if pacer != nil {
+		onRate = pacer.OnRate
+	}
+	var (
+		client pipeline.Provider
+		err    error
+	)
+	switch p {
+	case paybatch.SmartRetry:
+		if c.Secret == "" {
+			return nil, paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("no SmartRetry API key: set %s in the environment", sv))
+		}
+		client, err = smartretry.NewClient(smartretry.ClientConfig{BaseURL: c.BaseURL, APIKey: c.Secret, OnRate: onRate})
+	case paybatch.SmarterPay:
+		if c.Secret == "" {
+			return nil, paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("no SmarterPay token: set %s in the environment", sv))
+		}
+		client, err = smarterpay.NewClient(smarterpay.ClientConfig{BaseURL: c.BaseURL, Token: c.Secret, OnRate: onRate})
+	default:
+		return nil, paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("unknown provider %q", p))
+	}
+	return client, paybatch.WithKind(paybatch.ErrConfig, err)
+}

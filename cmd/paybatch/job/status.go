@@ -1,0 +1,123 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+)
+
+// StatusRequest is one `paybatch status`.
+type StatusRequest struct {
+	Journal string
+	// Poll polls accepted rows until Engine.PollDeadline; false only reads.
+	Poll   bool
+	Engine Engine
+	// Credentials per provider, needed only for the providers that have
+	// accepted rows to poll.
+	Credentials map[paybatch.Provider]Credentials
+}
+
+// StatusReport is a journal's state after any polling.
+type StatusReport struct {
+	Journal   string
+	Counts    []pipeline.StateCount
+	Attention []*pipeline.Row // rows that are not final-and-fine
+}
+
+// Status polls the journal's accepted rows (when asked) and summarises it.
+// The error's kind: nil when nothing needs attention, ErrExceptions for
+// declines, rejects, conflicts or failed outcomes, ErrResumable for rows
+// unfinished (or polling cut short). The report is valid whenever it is
+// not nil.
+func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, error) {
+	d.defaults()
+	if _, err := os.Stat(req.Journal); err != nil {
+		k := paybatch.ErrInput
+		if !errors.Is(err, fs.ErrNotExist) {
+			k = paybatch.KindOf(classifyIO(k, err))
+		}
+		return nil, paybatch.WithKind(k, fmt.Errorf("journal: %w", err))
+	}
+	j, err := openJournal(ctx, req.Journal)
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+
+	var pollErr error
+	if req.Poll {
+		pollErr = pollJournal(ctx, d, j, req)
+		if k := paybatch.KindOf(pollErr); k == paybatch.ErrConfig || k == paybatch.ErrUsage {
+			return nil, pollErr
+		}
+	}
+	rep := &StatusReport{Journal: req.Journal}
+	if rep.Counts, err = j.Counts(ctx); err != nil {
+		return nil, journalFailed(req.Journal, err)
+	}
+	if rep.Attention, err = j.Rows(ctx, `state NOT IN ('final', 'accepted') OR outcome IN ('failed', 'cancelled') OR problem <> ''`); err != nil {
+		return nil, journalFailed(req.Journal, err)
+	}
+	if pollErr != nil {
+		return rep, pollErr
+	}
+	return rep, statusVerdict(rep.Counts)
+}
+
+// pollJournal polls the accepted rows of each provider in the journal.
+func pollJournal(ctx context.Context, d Deps, j *pipeline.Journal, req StatusRequest) error {
+	counts, err := j.Counts(ctx)
+	if err != nil {
+		return journalFailed(j.Path(), err)
+	}
+	need := map[paybatch.Provider]bool{}
+	for _, c := range counts {
+		if c.State == paybatch.StateAccepted {
+			need[c.Provider] = true
+		}
+	}
+	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
+		if !need[p] {
+			continue
+		}
+		cfg := req.Engine.config(&d, p)
+		pacer := pipeline.NewPacer(cfg.Limits())
+		cfg.Pacer = pacer
+		client, err := NewClient(p, req.Credentials[p], pacer)
+		if err != nil {
+			return err
+		}
+		stop := d.progress(&cfg, 0)
+		_, err = pipeline.Poll(ctx, j, client, cfg)
+		stop()
+		if err != nil {
+			return sendFailed(j.Path(), req.Credentials[p], p, fmt.Errorf("polling %s: %w", p, err), "run status again to resume")
+		}
+	}
+	return nil
+}
+
+func statusVerdict(counts []pipeline.StateCount) error {
+	unfinished, exceptions := 0, 0
+	for _, c := range counts {
+		switch {
+		case c.State == paybatch.StatePending || c.State == paybatch.StateSending || c.State == paybatch.StateFailed:
+			unfinished += c.Rows
+		case c.State == paybatch.StateDeclined || c.State == paybatch.StateRejected || c.State == paybatch.StateConflict ||
+			c.Outcome == paybatch.OutcomeFailed || c.Outcome == paybatch.OutcomeCancelled:
+			exceptions += c.Rows
+		}
+	}
+	switch {
+	case unfinished > 0:
+		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("%d rows unfinished: run submit again with the same files to resume", unfinished))
+	case exceptions > 0:
+		return paybatch.WithKind(paybatch.ErrExceptions, fmt.Errorf("%d rows need attention (listed above)", exceptions))
+	}
+	return nil
+}
