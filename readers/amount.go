@@ -215,3 +215,32 @@ func fastMoney(s string, cur paybatch.Currency) (paybatch.Money, bool) {
 	}
 	return paybatch.Money{Currency: cur, Minor: minor}, true
 }
+
+// NumberText is the amount a numeric spreadsheet cell holds (its XML text,
+// e.g. "49.990000000000002" or "1.5E+3"), as an exact plain decimal, by the
+// rule every reader of paybatch applies (parseAmountNumber): the exact
+// decimal when it fits cur's decimals, else its 15-significant-digit
+// rounding when that fits (Excel's binary double of 49.99 is 49.99), else
+// the exact decimal, which the caller refuses as over-precise. Signed and
+// zero values are kept (ledgers have them). With no currency (cur zero) or
+// text that is not a number, raw is returned as it is.
+func NumberText(raw string, cur paybatch.Currency) string {
+	d, err := decimal.NewFromString(strings.TrimSpace(raw))
+	if err != nil {
+		return raw
+	}
+	if cur.IsZero() {
+		return d.String()
+	}
+	return numberDecimal(d, int32(cur.Exponent())).String()
+}
+
+// numberDecimal applies the 15-significant-digit rule to a numeric cell.
+func numberDecimal(d decimal.Decimal, exp int32) decimal.Decimal {
+	if !fitsExponent(d, exp) {
+		if r := round15(d); fitsExponent(r, exp) {
+			return r
+		}
+	}
+	return d
+}

@@ -115,7 +115,7 @@ func TestBadFiles(t *testing.T) {
 		{name: "16384 columns XLSX", data: wide, words: []string{"16384 columns", "XFD"}},
 		{name: "16384 columns CSV", data: []byte(wideCSV), words: []string{"16384 columns"}},
 		{name: "binary", data: []byte("\x00\x01\x02garbage\x00"), words: []string{"binary"}},
-		{name: "unterminated quote", data: []byte(refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,\"m-1,1,USD\n"), words: []string{"line 2", "malformed CSV"}},
+		{name: "unterminated quote", data: []byte(refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,\"m-1,1,USD\n"), words: []string{"row 2", "quoted value is never closed"}},
 		{name: "no such sheet", data: goodXLSX, o: func(o *Options) { o.Sheet = "Nope" }, words: []string{`"Nope"`, `"Refunds", "Capture"`}},
 		{name: "over the size cap", data: []byte(refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,m-1,1,USD\n"), o: func(o *Options) { o.MaxFileSize = 64 }, words: []string{"limit"}},
 		{name: "missing column", data: []byte("a;b;c\n1;2;3\n"), want: paybatch.ErrMissingColumn, words: []string{`"a", "b", "c"`}},

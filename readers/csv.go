@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -20,8 +19,8 @@ import (
 // csvSource reads a CSV with encoding/csv (ReuseRecord, no reflection: the
 // hot path maps fields by index itself; gocsv's reflection costs 2-3× here).
 type csvSource struct {
-	f     *os.File
 	path  string
+	plain bool // UTF-8 (a BOM allowed), LF or CRLF line ends, no "sep=" line
 	r     *csv.Reader
 	cells []cell
 	// lineOffset is 1 when a "sep=" line was consumed before the reader.
@@ -29,22 +28,35 @@ type csvSource struct {
 }
 
 // openCSV sniffs the text encoding (UTF-8 with or without BOM, UTF-16 LE/BE
-// with BOM) and the delimiter (',' ';' or TAB, whichever occurs most outside
-// quotes in the first non-blank line; ',' on a tie or when none occurs).
-func openCSV(f *os.File, path string) (*csvSource, error) {
+// with BOM), the line endings (LF, CRLF, or CR alone as old Mac exports
+// write them) and the delimiter (',' ';' TAB or '|', whichever occurs most
+// outside quotes in the first non-blank line; ',' on a tie or when none
+// occurs).
+func openCSV(f io.Reader, path string) (*csvSource, error) {
 	br := bufio.NewReaderSize(f, 64<<10)
 	bom, _ := br.Peek(3)
 	var rd io.Reader = br
+	plain := true
 	switch {
 	case bytes.HasPrefix(bom, []byte{0xEF, 0xBB, 0xBF}):
 		br.Discard(3)
 	case bytes.HasPrefix(bom, []byte{0xFF, 0xFE}):
-		rd = transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder())
+		rd, plain = transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), false
 	case bytes.HasPrefix(bom, []byte{0xFE, 0xFF}):
-		rd = transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder())
+		rd, plain = transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), false
 	}
 	tr := bufio.NewReaderSize(rd, 64<<10)
 	peek, err := tr.Peek(64 << 10)
+	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+	}
+	if bytes.IndexByte(peek, '\n') < 0 && bytes.IndexByte(peek, '\r') >= 0 {
+		// CR-only line endings: encoding/csv ends records at LF only, so
+		// every CR becomes LF (a CR inside a quoted value is a line break
+		// either way).
+		tr, plain = bufio.NewReaderSize(crToLF{tr}, 64<<10), false
+		peek, err = tr.Peek(64 << 10)
+	}
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
 	}
@@ -62,19 +74,32 @@ func openCSV(f *os.File, path string) (*csvSource, error) {
 	if m := sepLine(peek); m != 0 {
 		line, _ := tr.ReadString('\n')
 		if strings.HasSuffix(line, "\n") {
-			comma, skip = m, 1
+			comma, skip, plain = m, 1, false
 		}
 	}
 	r := csv.NewReader(tr)
 	r.Comma = comma
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
-	return &csvSource{f: f, path: path, r: r, lineOffset: skip}, nil
+	return &csvSource{path: path, r: r, lineOffset: skip, plain: plain}, nil
+}
+
+// crToLF turns every CR into LF (for a file whose lines end in CR alone).
+type crToLF struct{ r io.Reader }
+
+func (c crToLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
 
 func sniffDelimiter(peek []byte) rune {
 	// First non-blank line, honouring quotes (a quoted header may hold a newline).
-	var counts [3]int
+	var counts [4]int
 	inQuote, seen := false, false
 	for _, c := range peek {
 		if c == '"' {
@@ -96,6 +121,8 @@ func sniffDelimiter(peek []byte) rune {
 			counts[1]++
 		case '\t':
 			counts[2]++
+		case '|':
+			counts[3]++
 		}
 		if c != ' ' {
 			seen = true
@@ -107,7 +134,10 @@ done:
 		best, delim = counts[1], ';'
 	}
 	if counts[2] > best {
-		delim = '\t'
+		best, delim = counts[2], '\t'
+	}
+	if counts[3] > best {
+		delim = '|'
 	}
 	return delim
 }
@@ -121,7 +151,15 @@ func (s *csvSource) next() (int, []cell, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return 0, nil, fmt.Errorf("%s line %d: %w: malformed CSV (%v); a field with a quote, delimiter or line break must be quoted, with quotes doubled inside",
+				switch {
+				case errors.Is(pe.Err, csv.ErrQuote):
+					return 0, nil, fmt.Errorf(`%s row %d: %w: a quoted value is never closed (a " opens it and no " ends it), or has text after its closing quote; a value in quotes must end with its quote, and a " inside it is written twice (e.g. "12"" pipe")`,
+						s.path, pe.StartLine+s.lineOffset, paybatch.ErrUnusableFile)
+				case errors.Is(pe.Err, csv.ErrBareQuote):
+					return 0, nil, fmt.Errorf(`%s row %d: %w: a " inside a value that is not in quotes; put the whole value in double quotes and double the " inside it (e.g. "12"" pipe")`,
+						s.path, pe.Line+s.lineOffset, paybatch.ErrUnusableFile)
+				}
+				return 0, nil, fmt.Errorf("%s row %d: %w: malformed CSV (%v); a field with a quote, delimiter or line break must be quoted, with quotes doubled inside",
 					s.path, pe.StartLine+s.lineOffset, paybatch.ErrUnusableFile, pe.Err)
 			}
 			return 0, nil, fmt.Errorf("%s: %w: %v", s.path, paybatch.ErrUnusableFile, err)
@@ -151,7 +189,7 @@ func (s *csvSource) next() (int, []cell, error) {
 	}
 }
 
-func (s *csvSource) close() error { return s.f.Close() }
+func (s *csvSource) close() error { return nil }
 
 // validUTF8Prefix reports whether b is valid UTF-8, allowing b to end in
 // the middle of a character (it is a prefix of the file).

@@ -14,6 +14,8 @@ import (
 	"io"
 	"iter"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 	_ "time/tzdata" // Europe/London for "collection date not in the past", even without system zoneinfo
 
@@ -38,13 +40,18 @@ type Options struct {
 	Aliases      map[string]string // extra header aliases from a mapping file: header as written → canonical field name
 	Now          func() time.Time  // "collection date not in the past"; nil → time.Now
 	MaxFileSize  int64             // 0 → DefaultMaxFileSize
+	// AcceptFormulaValues takes an XLSX formula cell in a column paybatch
+	// reads at the value the spreadsheet last computed (which may be
+	// stale); without it such a cell is refused.
+	AcceptFormulaValues bool
 }
 
 // cell is one value as read: text, or for a numeric XLSX cell the number
 // exactly as the XML stores it.
 type cell struct {
-	s   string
-	num bool
+	s       string
+	num     bool
+	formula bool // an XLSX formula; s is the value last computed ("" if none)
 }
 
 // source yields the non-blank rows of one sheet or CSV file.
@@ -74,10 +81,60 @@ type Batch struct {
 
 	lastCode string
 	lastCur  paybatch.Currency
+
+	delim  rune      // CSV: every record must have the header's number of fields
+	sheets []string  // XLSX: the workbook's sheets
+	closer io.Closer // the file Open opened; nil for OpenReader
 }
 
-// Open sniffs CSV vs XLSX by content (not extension) and reads the header.
+// Open opens the batch file at path (see OpenReader) and checks its size.
 func Open(path string, opts Options) (*Batch, error) {
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = DefaultMaxFileSize
+	}
+	f, size, err := openFile(path, opts.MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	b, err := OpenReader(f, size, path, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	b.closer = f
+	return b, nil
+}
+
+// openFile opens path for reading as one input file: a regular, non-empty
+// file of at most maxSize bytes.
+func openFile(path string, maxSize int64) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, fmt.Errorf("%s: %w: file not found; check the path", path, paybatch.ErrUnusableFile)
+		}
+		return nil, 0, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w: is a directory, not a CSV or XLSX file", path, paybatch.ErrUnusableFile)
+	}
+	if st.Size() > maxSize {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: %w: %d bytes is over the %d-byte limit for one input file; split it", path, paybatch.ErrUnusableFile, st.Size(), maxSize)
+	}
+	return f, st.Size(), nil
+}
+
+// OpenReader reads a batch of size bytes from r, named name in every
+// message: it sniffs CSV vs XLSX by content (not extension) and reads the
+// header. r is read, never closed; Close releases what the Batch holds.
+func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, error) {
 	spec, err := specFor(opts.Kind)
 	if err != nil {
 		return nil, err
@@ -92,67 +149,16 @@ func Open(path string, opts Options) (*Batch, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f, err := os.Open(path)
+	if size > opts.MaxFileSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes is over the %d-byte limit for a batch; split the batch", name, paybatch.ErrUnusableFile, size, opts.MaxFileSize)
+	}
+	o, err := openSource(r, size, name, opts.Sheet, opts.AcceptFormulaValues)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: %w: file not found; check the path", path, paybatch.ErrUnusableFile)
-		}
-		return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
+		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: is a directory, not a CSV or XLSX file", path, paybatch.ErrUnusableFile)
-	}
-	if st.Size() == 0 {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: the file is empty; export the batch again", path, paybatch.ErrUnusableFile)
-	}
-	if st.Size() > opts.MaxFileSize {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: %d bytes is over the %d-byte limit for a batch; split the batch", path, paybatch.ErrUnusableFile, st.Size(), opts.MaxFileSize)
-	}
-	head := make([]byte, 8)
-	n, _ := io.ReadFull(f, head)
-	head = head[:n]
-	b := &Batch{path: path, opts: opts, spec: spec}
-	var src source
-	switch {
-	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
-		xs, err := openXLSX(f, st.Size(), path, opts.Sheet)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		src, b.sheet, b.date1904 = xs, xs.sheetName, xs.date1904
-	case bytes.HasPrefix(head, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}):
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: this is a password-protected (encrypted) workbook or an old binary .xls; remove the password / save it as .xlsx or CSV", path, paybatch.ErrUnusableFile)
-	case bytes.HasPrefix(head, []byte("%PDF")):
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: this is a PDF, not a CSV or XLSX file; export the batch from the spreadsheet as .xlsx or .csv", path, paybatch.ErrUnusableFile)
-	case bytes.HasPrefix(head, []byte("PK")):
-		f.Close()
-		return nil, fmt.Errorf("%s: %w: this looks like a damaged zip/XLSX file; save the workbook again", path, paybatch.ErrUnusableFile)
-	default:
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w: %v", path, paybatch.ErrUnusableFile, err)
-		}
-		cs, err := openCSV(f, path)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		src = cs
-	}
-	b.src = src
+	b := &Batch{path: name, opts: opts, spec: spec, src: o.src, sheet: o.sheet, date1904: o.date1904, delim: o.delim, sheets: o.sheets}
 	if err := b.readHeader(aliases); err != nil {
-		src.close()
+		o.src.close()
 		return nil, err
 	}
 	loc, err := time.LoadLocation("Europe/London")
@@ -164,8 +170,58 @@ func Open(path string, opts Options) (*Batch, error) {
 	// The header and first row were read here, so file-level problems are
 	// Open's errors; from now on rows are read ahead in a goroutine that
 	// Close stops.
-	b.src = newPrefetcher(src)
+	b.src = newPrefetcher(o.src)
 	return b, nil
+}
+
+// opened is a file whose kind (CSV or XLSX) is known, positioned at its
+// first row.
+type opened struct {
+	src      source
+	sheet    string   // XLSX: the sheet read
+	sheets   []string // XLSX: every sheet, for a message suggesting --sheet
+	date1904 bool
+	delim    rune // CSV: the delimiter
+	plain    bool // CSV: UTF-8 (a BOM allowed), no "sep=" line
+}
+
+// openSource sniffs CSV vs XLSX by content and opens the one reader of
+// that format.
+func openSource(r io.ReaderAt, size int64, name, sheet string, acceptFormulas bool) (opened, error) {
+	if size == 0 {
+		return opened{}, fmt.Errorf("%s: %w: the file is empty; export it again", name, paybatch.ErrUnusableFile)
+	}
+	head := make([]byte, 8)
+	n, _ := r.ReadAt(head, 0)
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		xs, err := openXLSX(r, size, name, sheet)
+		if err != nil {
+			return opened{}, err
+		}
+		xs.acceptFormulas = acceptFormulas
+		return opened{src: xs, sheet: xs.sheetName, sheets: xs.sheets, date1904: xs.date1904}, nil
+	case bytes.HasPrefix(head, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}):
+		return opened{}, fmt.Errorf("%s: %w: this is a password-protected (encrypted) workbook or an old binary .xls; remove the password / save it as .xlsx or CSV", name, paybatch.ErrUnusableFile)
+	case bytes.HasPrefix(head, []byte("%PDF")):
+		return opened{}, fmt.Errorf("%s: %w: this is a PDF, not a CSV or XLSX file; export it from the spreadsheet as .xlsx or .csv", name, paybatch.ErrUnusableFile)
+	case bytes.HasPrefix(head, []byte("PK")):
+		return opened{}, fmt.Errorf("%s: %w: this looks like a damaged zip/XLSX file; save the workbook again", name, paybatch.ErrUnusableFile)
+	}
+	cs, err := openCSV(io.NewSectionReader(r, 0, size), name)
+	if err != nil {
+		return opened{}, err
+	}
+	return opened{src: cs, delim: cs.r.Comma, plain: cs.plain}, nil
+}
+
+func quoteSheets(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }
 
 func (b *Batch) where() string {
@@ -189,6 +245,9 @@ func (b *Batch) readHeader(aliases map[string]field) error {
 	}
 	cm, err := mapHeader(b.headerCells, b.spec, aliases)
 	if err != nil {
+		if errors.Is(err, paybatch.ErrMissingColumn) && b.sheet != "" {
+			return fmt.Errorf("%s row %d: %w; if the batch is on another sheet, pass --sheet (the sheets are %s)", b.where(), hrow, err, quoteSheets(b.sheets))
+		}
 		return fmt.Errorf("%s row %d: %w", b.where(), hrow, err)
 	}
 	b.cm = cm
@@ -206,7 +265,16 @@ func (b *Batch) readHeader(aliases map[string]field) error {
 
 // Close stops reading and releases the file. It must be called, also
 // after All was abandoned early.
-func (b *Batch) Close() error { return b.src.close() }
+func (b *Batch) Close() error {
+	err := b.src.close()
+	if b.closer != nil {
+		if cerr := b.closer.Close(); err == nil {
+			err = cerr
+		}
+		b.closer = nil
+	}
+	return err
+}
 
 // Unknown lists the header cells that are not used by this batch kind, as
 // written. They are reported, not fatal.

@@ -81,6 +81,18 @@ func cellText(c cell) string {
 // errs.
 func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (paybatch.Instruction, string, []paybatch.RowError) {
 	r := rowCtx{b: b, src: paybatch.Source{File: b.path, Sheet: b.sheet, Row: row}, cells: cells, errs: errs}
+	if b.delim != 0 && len(cells) != b.cm.width {
+		// A field too many (an unquoted "1,234.56") or too few shifts the
+		// values under the wrong headers: the row cannot be read with
+		// certainty.
+		texts := make([]string, len(cells))
+		for i, c := range cells {
+			texts[i] = c.s
+		}
+		r.errs = append(r.errs, paybatch.RowError{Source: r.src, Value: strings.Join(texts, string(b.delim)),
+			Err: fmt.Errorf("%w: %s", paybatch.ErrBadField, FieldCountReason(len(cells), b.cm.width, b.delim, true))})
+		return paybatch.Instruction{}, "", r.errs
+	}
 	in := paybatch.Instruction{Kind: b.opts.Kind, Provider: b.opts.Kind.Provider(), Source: r.src}
 
 	id := r.requireText(fMerchantTxID)
@@ -162,7 +174,10 @@ func (r *rowCtx) requireText(f field) string {
 // Windows-1252 "£" past the part of the file checked at Open) is refused
 // rather than sent mangled.
 func (r *rowCtx) optText(f field) string {
-	c, _ := r.cellOf(f)
+	c, ok := r.cellOf(f)
+	if !ok {
+		return ""
+	}
 	s := cellText(c)
 	if c.num && len(strings.TrimLeft(strings.ReplaceAll(s, ".", ""), "0")) > 15 {
 		// Excel keeps 15 significant digits: a longer number typed into a
@@ -187,7 +202,24 @@ func (r *rowCtx) failedOn(f field) bool {
 	return false
 }
 
-func (r *rowCtx) cellOf(f field) (cell, bool) { return r.b.get(r.cells, f) }
+// cellOf returns the cell of field f in this row; false when the cell was
+// refused here (a formula, see Options.AcceptFormulaValues) and must not be
+// read.
+func (r *rowCtx) cellOf(f field) (cell, bool) {
+	c, _ := r.b.get(r.cells, f)
+	if !c.formula {
+		return c, true
+	}
+	if r.failedOn(f) {
+		return cell{}, false
+	}
+	if c.s == "" {
+		r.fail(f, "", fmt.Errorf("%w: the cell holds a formula with no computed value; open the workbook in a spreadsheet program and save it, or paste the column as values", paybatch.ErrBadField))
+	} else {
+		r.fail(f, c.s, fmt.Errorf("%w: the cell holds a formula whose last computed value is %q (it may be stale); paste the column as values, or pass --accept-formula-values to use the computed values", paybatch.ErrBadField, c.s))
+	}
+	return cell{}, false
+}
 
 func (r *rowCtx) maxLen(f field, s string, n int) {
 	if l := utf8.RuneCountInString(s); l > n {
@@ -235,7 +267,10 @@ func (r *rowCtx) checkAccountID(f field, s string) {
 // blank.
 func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 	cur := r.b.cm.impliedC
-	ccell, _ := r.cellOf(fCurrency)
+	ccell, ok := r.cellOf(fCurrency)
+	if !ok {
+		return paybatch.Money{}
+	}
 	code := cellText(ccell)
 	if code != "" {
 		c, err := r.b.currency(code)
@@ -259,7 +294,10 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 		r.fail(fCurrency, "", fmt.Errorf("%w: currency is required (ISO 4217 code such as GBP, USD, EUR)", paybatch.ErrMissingField))
 		return paybatch.Money{}
 	}
-	a, _ := r.cellOf(fAmount)
+	a, ok := r.cellOf(fAmount)
+	if !ok {
+		return paybatch.Money{}
+	}
 	var m paybatch.Money
 	var err error
 	if a.num {
@@ -278,7 +316,10 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 }
 
 func (r *rowCtx) date(f field) time.Time {
-	c, _ := r.cellOf(f)
+	c, ok := r.cellOf(f)
+	if !ok {
+		return time.Time{}
+	}
 	var d time.Time
 	var err error
 	if c.num {

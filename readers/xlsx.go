@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -42,10 +41,14 @@ const (
 )
 
 type xlsxSource struct {
-	f         *os.File
 	path      string
 	sheetName string
+	sheets    []string // every sheet of the workbook, in order
 	date1904  bool
+	// acceptFormulas: a formula cell is read at its cached value (else the
+	// cell is marked and its column's reader refuses it)
+	acceptFormulas bool
+	merges         []mergeRange // read after the last row (mergeCells follows sheetData)
 
 	rc     io.ReadCloser
 	sc     *xmlScanner
@@ -66,7 +69,11 @@ type cellSpan struct {
 	shared     bool
 	num        bool
 	set        bool
+	formula    bool // the cell holds a formula; start/end is its cached value
 }
+
+// mergeRange is one merged area of a sheet, 0-based columns, 1-based rows.
+type mergeRange struct{ c0, r0, c1, r1 int }
 
 func partLimit(fileSize int64, max int64) int64 {
 	l := fileSize * 100
@@ -149,7 +156,7 @@ func resolveTarget(dir, target string) string {
 	return path.Clean(path.Join(dir, target))
 }
 
-func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, error) {
+func openXLSX(f io.ReaderAt, size int64, where, wantSheet string) (*xlsxSource, error) {
 	zr, err := zip.NewReader(f, size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: this looks like a damaged zip/XLSX file (%v); save the workbook again", where, paybatch.ErrUnusableFile, err)
@@ -209,19 +216,27 @@ func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, err
 		return nil, fmt.Errorf("%s: %w: the workbook has no sheets", where, paybatch.ErrUnusableFile)
 	}
 	// The default is the first sheet the user can see (a hidden first
-	// sheet is not what they mean by "the first sheet").
-	idx := 0
+	// sheet is not what they mean by "the first sheet"); a workbook whose
+	// every sheet is hidden is refused rather than read from a sheet the
+	// user cannot see.
+	var names, sheetNames []string
+	for _, s := range wb.Sheets {
+		names = append(names, strconv.Quote(s.Name))
+		sheetNames = append(sheetNames, s.Name)
+	}
+	idx := -1
 	for i, sh := range wb.Sheets {
 		if sh.State != "hidden" && sh.State != "veryHidden" {
 			idx = i
 			break
 		}
 	}
+	if idx < 0 && wantSheet == "" {
+		return nil, fmt.Errorf("%s: %w: every sheet of the workbook is hidden (%s); unhide the sheet that holds the data, or name it with --sheet", where, paybatch.ErrUnusableFile, strings.Join(names, ", "))
+	}
 	if wantSheet != "" {
 		idx = -1
-		var names []string
 		for i, s := range wb.Sheets {
-			names = append(names, strconv.Quote(s.Name))
 			if s.Name == wantSheet {
 				idx = i
 			}
@@ -258,7 +273,7 @@ func openXLSX(f *os.File, size int64, where, wantSheet string) (*xlsxSource, err
 	if sheetPart == "" || files[sheetPart] == nil {
 		return nil, fmt.Errorf("%s: %w: the workbook does not contain this sheet's data; save the workbook again", sheetWhere, paybatch.ErrUnusableFile)
 	}
-	x := &xlsxSource{f: f, path: where, sheetName: sh.Name, date1904: wb.Pr.Date1904 == "1" || wb.Pr.Date1904 == "true"}
+	x := &xlsxSource{path: where, sheetName: sh.Name, sheets: sheetNames, date1904: wb.Pr.Date1904 == "1" || wb.Pr.Date1904 == "true"}
 	if sstPart != "" && files[sstPart] != nil {
 		sst, err := loadSharedStrings(files[sstPart], partLimit(size, maxSharedLimit), sheetWhere)
 		if err != nil {
@@ -441,6 +456,14 @@ func (x *xlsxSource) next() (int, []cell, error) {
 			}
 		}
 	}
+	if x.sc != nil {
+		// after the rows: the merged ranges (mergeCells follows sheetData)
+		err := x.readMerges()
+		x.sc = nil
+		if err != nil {
+			return 0, nil, err
+		}
+	}
 	return 0, nil, io.EOF
 }
 
@@ -525,7 +548,8 @@ func (x *xlsxSource) readRow() (bool, error) {
 		default:
 			c.s, c.num = rowStr[sp.start:sp.end], sp.num
 		}
-		if blank && strings.TrimSpace(c.s) != "" {
+		c.formula = sp.formula
+		if blank && (strings.TrimSpace(c.s) != "" || c.formula) {
 			blank = false
 		}
 		x.cells = append(x.cells, c)
@@ -586,7 +610,7 @@ func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
 		}
 	}
 	var sp cellSpan
-	var haveV, haveIS bool
+	var haveV, haveIS, haveF bool
 	x.valBuf, x.inlBuf = x.valBuf[:0], x.inlBuf[:0]
 	inIS, rph := false, 0
 	for {
@@ -603,6 +627,10 @@ func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
 				goto done
 			}
 			return sp, x.wrap(errors.New("a cell inside a cell"))
+		case "f":
+			if !t.end {
+				haveF = true
+			}
 		case "v":
 			if !t.end && !t.selfClose {
 				if x.valBuf, err = x.sc.text(x.valBuf[:0]); err != nil {
@@ -632,7 +660,17 @@ func (x *xlsxSource) readCell(ctype string) (cellSpan, error) {
 		}
 	}
 done:
-	return x.finishCell(ctype, haveV, haveIS)
+	sp, err := x.finishCell(ctype, haveV, haveIS)
+	if err != nil || !haveF || x.acceptFormulas && sp.set {
+		return sp, err
+	}
+	// a formula: its cached value (or none) is marked, and the column that
+	// reads it decides (rowCtx.cellOf refuses it)
+	if !sp.set {
+		sp = x.span(nil, false)
+	}
+	sp.formula = true
+	return sp, nil
 }
 
 // finishCell turns the collected <v> or inline text into a span.
@@ -687,14 +725,68 @@ func (x *xlsxSource) span(v []byte, num bool) cellSpan {
 }
 
 func (x *xlsxSource) close() error {
-	var err error
-	if x.rc != nil {
-		err = x.rc.Close()
+	if x.rc == nil {
+		return nil
 	}
-	if cerr := x.f.Close(); err == nil {
-		err = cerr
-	}
+	err := x.rc.Close()
+	x.rc = nil
 	return err
+}
+
+// readMerges reads the <mergeCell ref="A2:A5"/> elements that follow the
+// sheet's data.
+func (x *xlsxSource) readMerges() error {
+	for {
+		t, err := x.sc.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return x.wrap(err)
+		}
+		if string(t.name) != "mergeCell" || t.end {
+			continue
+		}
+		ref, ok := attr(t.attrs, "ref")
+		if !ok {
+			continue
+		}
+		a, b, ok := strings.Cut(string(ref), ":")
+		if !ok {
+			continue
+		}
+		c0, r0, ok0 := cellRef(a)
+		c1, r1, ok1 := cellRef(b)
+		if ok0 && ok1 && len(x.merges) < 1<<16 {
+			x.merges = append(x.merges, mergeRange{c0, r0, c1, r1})
+		}
+	}
+}
+
+// cellRef splits "AB12" into column 27 (0-based) and row 12.
+func cellRef(s string) (col, row int, ok bool) {
+	i := strings.IndexFunc(s, func(r rune) bool { return r >= '0' && r <= '9' })
+	if i <= 0 {
+		return 0, 0, false
+	}
+	col, ok = colIndex([]byte(strings.ToUpper(s[:i])))
+	row, err := strconv.Atoi(s[i:])
+	return col, row, ok && err == nil
+}
+
+// mergedAt returns the merged range that covers the cell (col, row) other
+// than as its first cell.
+func mergedAt(merges []mergeRange, col, row int) (mergeRange, bool) {
+	for _, m := range merges {
+		if col >= m.c0 && col <= m.c1 && row >= m.r0 && row <= m.r1 && (col != m.c0 || row != m.r0) {
+			return m, true
+		}
+	}
+	return mergeRange{}, false
+}
+
+func (m mergeRange) String() string {
+	return fmt.Sprintf("%s%d:%s%d", colName(m.c0), m.r0, colName(m.c1), m.r1)
 }
 
 // cellType interns the few values of a cell's t attribute.

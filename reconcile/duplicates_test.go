@@ -163,7 +163,7 @@ func TestSinglePassCountsRecords(t *testing.T) {
 		{name: "quoted line break", ledger: "A,1.00,USD,\"re\nfund\"\nB,2.00,EUR,\"\n\"\n"},
 		{name: "CRLF", ledger: "A,1.00,USD,refund\r\n\r\nB,2.00,EUR,refund\r\n"},
 		{name: "no final line break", ledger: "A,1.00,USD,refund\nB,2.00,EUR,refund"},
-		{name: "short records, padded", ledger: "A,1.00,USD,refund\nB,2.00,EUR\n,,\n"},
+		{name: "a blank record of another width", ledger: "A,1.00,USD,refund\nB,2.00,EUR,refund\n,,\n"},
 		{name: "xlsx with blank rows", format: "xlsx", ledger: "A,1.00,USD,refund\n,,,\nB,2.00,EUR,refund\n,,,\n"},
 		{name: "parquet with empty rows", format: "parquet", ledger: "A,1.00,USD,refund\n,,,\nB,2.00,EUR,refund\n"},
 	}

@@ -297,3 +297,80 @@ func TestExportParquet(t *testing.T) {
 		t.Fatalf("temporary files left: %v", left)
 	}
 }
+
+// Issue #15: the first record of a ledger or results file with more fields
+// than the header (an unquoted "1,234.00") was read as 1.00 and matched;
+// from the second record on it was refused. Every record is refused now, in
+// both kinds of file, naming the line, the field counts and the fix; so is
+// a record with fewer fields.
+func TestFieldCountEveryRecord(t *testing.T) {
+	good := map[fileKind]string{
+		kindLedger:  "merchant_transaction_id,currency,amount\nA,USD,1234.00\nB,USD,2.00\n",
+		kindResults: "merchant_transaction_id,currency,status,amount\nA,USD,APPROVED,1234.00\nB,USD,APPROVED,2.00\n",
+	}
+	bad := map[string]map[fileKind]string{
+		"first record, extra field": {
+			kindLedger:  "merchant_transaction_id,currency,amount\nA,USD,1,234.00\nB,USD,2.00\n",
+			kindResults: "merchant_transaction_id,currency,status,amount\nA,USD,APPROVED,1,234.00\nB,USD,APPROVED,2.00\n",
+		},
+		"every record, extra field": {
+			kindLedger:  "merchant_transaction_id,currency,amount\nA,USD,1,234.00\nB,USD,2,000.00\n",
+			kindResults: "merchant_transaction_id,currency,status,amount\nA,USD,APPROVED,1,234.00\nB,USD,APPROVED,2,000.00\n",
+		},
+		"second record, extra field": {
+			kindLedger:  "merchant_transaction_id,currency,amount\nB,USD,2.00\nA,USD,1,234.00\n",
+			kindResults: "merchant_transaction_id,currency,status,amount\nB,USD,APPROVED,2.00\nA,USD,APPROVED,1,234.00\n",
+		},
+		"first record, short": {
+			kindLedger:  "merchant_transaction_id,currency,amount\nA,USD\nB,USD,2.00\n",
+			kindResults: "merchant_transaction_id,currency,status,amount\nA,USD,APPROVED\nB,USD,APPROVED,2.00\n",
+		},
+	}
+	for name, files := range bad {
+		for _, kind := range []fileKind{kindLedger, kindResults} {
+			t.Run(name+"/"+string(kind), func(t *testing.T) {
+				dir := t.TempDir()
+				ctx := context.Background()
+				r := MustOpen(t, "")
+				ledger, results := good[kindLedger], good[kindResults]
+				if kind == kindLedger {
+					ledger = files[kind]
+				} else {
+					results = files[kind]
+				}
+				lp, rp := writeFile(t, dir, "ledger.csv", ledger), writeFile(t, dir, "results.csv", results)
+				err := r.LoadLedger(ctx, lp, "")
+				if err == nil {
+					err = r.LoadResults(ctx, rp, "")
+				}
+				if err == nil {
+					var sum paybatch.Summary
+					sum, err = r.Run(ctx)
+					if err == nil {
+						t.Fatalf("accepted: %+v", sum)
+					}
+				}
+				msg := err.Error()
+				wantLine := "row 2"
+				if strings.HasPrefix(name, "second") {
+					wantLine = "row 3"
+				}
+				wantCounts := "where the header has 3"
+				if kind == kindResults {
+					wantCounts = "where the header has 4"
+				}
+				for _, s := range []string{wantLine, wantCounts} {
+					if !strings.Contains(msg, s) {
+						t.Errorf("error lacks %q: %v", s, err)
+					}
+				}
+				if strings.Contains(name, "extra") && !strings.Contains(msg, "double quotes") {
+					t.Errorf("error does not say to quote the value: %v", err)
+				}
+				if !errors.Is(err, paybatch.ErrUnusableFile) {
+					t.Errorf("error is not ErrUnusableFile: %v", err)
+				}
+			})
+		}
+	}
+}

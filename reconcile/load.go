@@ -1,25 +1,22 @@
 package reconcile
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
-	"github.com/shopspring/decimal"
-	"github.com/xuri/excelize/v2"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/readers"
 )
 
 // InputError lists the problems found in one input file (at most the first
@@ -81,13 +78,14 @@ type source struct {
 	path, sheet string
 	format      string // "csv", "parquet" or "xlsx"
 	hm          headerMap
-	csvRead     string // CSV: the read_csv(...) call of src_<n>, padding left open (csvFrom)
-	padded      bool   // CSV: read with null_padding, single-threaded (padCSV)
-	firstSeen   bool   // CSV: a first non-blank record was read in Go (firstRecord)
+	csvRead     string // CSV: the read_csv(...) call of src_<n>
+	width       int    // CSV: the header's number of fields
 	copied      bool   // CSV: src_<n> reads the text copy stage_<n>
 	staged      bool   // CSV: read in Go into stage_<n> (stageCSV), not by DuckDB
 	delim       rune   // CSV: the delimiter
 	inserted    bool   // the lines are in ledger or provider
+	// acceptFormulas: an XLSX formula cell is read at its computed value
+	acceptFormulas bool
 }
 
 func (s *source) sql(name string) string {
@@ -120,7 +118,7 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		err = fmt.Errorf("%w: %s: unsupported file type %q (use .csv, .xlsx or .parquet)", paybatch.ErrUnusableFile, path, ext)
 	}
 	if err == nil {
-		err = withPadding(ctx, conn, s, func() error { return checkSource(ctx, conn, s) })
+		err = withFallback(ctx, conn, s, func() error { return checkSource(ctx, conn, s) })
 	}
 	if err == nil {
 		_, err = conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, s.n, path, s.sheet)
@@ -146,8 +144,8 @@ func checkSource(ctx context.Context, conn *sql.Conn, s *source) error {
 	if _, err := conn.ExecContext(ctx, s.sql("checked")); err != nil {
 		return err
 	}
-	if s.firstSeen {
-		return nil
+	if s.format == "csv" {
+		return nil // firstRecord found a line
 	}
 	return checkHasLines(ctx, conn, s)
 }
@@ -286,42 +284,40 @@ func queryStrings(ctx context.Context, conn *sql.Conn, q string, args ...any) ([
 	return out, rows.Err()
 }
 
-// sourceCSV reads the header in Go (to match it and pick the delimiter) and
-// makes src_<n> a view over DuckDB's CSV reader, every column as text
-// (all_varchar: DuckDB must never guess a type, it would read amounts as
-// DOUBLE). Row numbers are not known to read_csv; insertLines makes a text
-// copy for them when the lines are needed one by one.
+// sourceCSV reads the header and the first record through readers (the one
+// input layer: encodings, delimiter, line endings, field counts) and, for a
+// plain UTF-8 CSV, makes src_<n> a view over DuckDB's CSV reader, every
+// column as text (all_varchar: DuckDB must never guess a type, it would read
+// amounts as DOUBLE). DuckDB reads strictly: every record must have the
+// header's number of fields, and the number of columns it finds must be
+// the header's. Whatever DuckDB refuses, and any file that is not plain, is
+// read in Go by readers instead (stageCSV), which reads it or refuses it
+// naming the line: readers is the authority, DuckDB only the fast road
+// (differential_test.go proves both give the same lines). Row numbers are
+// not known to read_csv; insertLines makes a text copy for them when the
+// lines are needed one by one.
 func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	path := s.path
-	f, err := os.Open(path)
+	f, size, err := openInput(path)
 	if err != nil {
-		return fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+		return err
 	}
 	defer f.Close()
-	br := bufio.NewReader(f)
-	line, err := br.ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
-	}
-	line = strings.TrimPrefix(line, "\ufeff")
-	if strings.TrimSpace(line) == "" {
-		return fmt.Errorf("%w: %s is empty (no header row)", paybatch.ErrUnusableFile, path)
-	}
-	delim := sniffDelim(line)
-	s.delim = delim
-	cr := csv.NewReader(strings.NewReader(line))
-	cr.Comma = delim
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	header, err := cr.Read()
+	t, err := readers.OpenTable(f, size, path, readers.TableOptions{})
 	if err != nil {
-		return fmt.Errorf("%w: %s row 1: header: %v", paybatch.ErrUnusableFile, path, err)
+		return err
 	}
+	defer t.Close()
+	header := t.Header()
+	s.delim, s.width = t.Delimiter(), len(header)
 	if s.hm, err = mapHeader(s.kind, path, "", header); err != nil {
 		return err
 	}
-	if err := firstRecord(br, delim, s); err != nil {
+	if err := firstRecord(t, s); err != nil {
 		return err
+	}
+	if !t.PlainCSV() {
+		return stageCSV(ctx, conn, s)
 	}
 	names := s.hm.names()
 	quoted := make([]string, len(names))
@@ -330,45 +326,61 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	}
 	// A view cannot hold bound parameters: the path and the column names are
 	// string literals (single quotes doubled); the delimiter is one of ours.
-	// Every column is text (all_varchar: DuckDB must never guess a type, it
-	// would read amounts as DOUBLE) and the dialect is given, so DuckDB's
-	// sniffer, which runs each time a query binds the view, is held to 2,048
-	// lines (its default 20,480 took ~0.1 s per file per query). Turning it
-	// off (auto_detect = false with typed columns) was tried: the read then
-	// needed more memory (a 10M-line CSV ran out of a 1GB limit) and was
-	// slower (BENCHMARKS.md). Its buffers are 4 MB instead of the default
-	// 32 MB: each bind and each reading thread touches a buffer, fresh
-	// memory is slow to fault in, and the buffers count against DuckDB's
-	// memory limit (1M lines: Run 1.0-1.1 s -> 0.9 s and the first bind
-	// 0.12 s -> 0.04 s; 10M lines: Run 11.3-12.0 s -> 8.4-9.3 s). A record
-	// longer than the buffer is read in Go (stageCSV), as one longer than
-	// DuckDB's 2 MB max_line_size was before.
-	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = /*null_padding*/))`,
-		roleColumns(s.hm, false), quoteLiteral(path), quoteLiteral(string(delim)), strings.Join(quoted, ", "))
-	// binding sniffs the first lines: a record there that stops short
-	// already fails the strict read
-	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil && !padCSV(ctx, conn, s, err) {
-		// refused strict and padded; the sniffer's message names no line
-		if ref, found := diagnoseCSV(path, delim, len(header)); found && !ref.short() {
-			return ref.rowError(path)
-		}
-		// a first record that stops short, or line endings that change:
-		// DuckDB's sniffer cannot read them, Go can
+	// The dialect is given, so DuckDB's sniffer, which runs each time a
+	// query binds the view, is held to 2,048 lines (its default 20,480 took
+	// ~0.1 s per file per query). Turning it off (auto_detect = false with
+	// typed columns) was tried: the read then needed more memory (a
+	// 10M-line CSV ran out of a 1GB limit) and was slower (BENCHMARKS.md).
+	// Its buffers are 4 MB instead of the default 32 MB: each bind and each
+	// reading thread touches a buffer, fresh memory is slow to fault in, and
+	// the buffers count against DuckDB's memory limit. null_padding stays
+	// off: a record that stops short is refused, never padded.
+	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM %s)`, roleColumns(s.hm, false), s.readCSV(quoted))
+	if !duckReadsCSV(ctx, conn, s, quoted) {
+		return stageCSV(ctx, conn, s)
+	}
+	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil {
 		return stageCSV(ctx, conn, s)
 	}
 	return nil
 }
 
-// csvFrom is the read_csv(...) call src_<n> reads a CSV through. A CSV is
-// first read strictly: every record must have the header's number of
-// fields. DuckDB then reads it in parallel, and handles line breaks inside
-// quoted fields. With null_padding, which lets a record stop short (the
-// missing fields are NULL), DuckDB reads single-threaded, about 4 times
-// slower, and refuses line breaks inside quotes; it is used only for a file
-// the strict read refused (padCSV). A well-formed file gives the same
-// records either way.
-func (s *source) csvFrom() string {
-	return strings.Replace(s.csvRead, "/*null_padding*/", strconv.FormatBool(s.padded), 1)
+// readCSV is the read_csv(...) call of a plain CSV, its columns named.
+func (s *source) readCSV(names []string) string {
+	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false)`,
+		quoteLiteral(s.path), quoteLiteral(string(s.delim)), strings.Join(names, ", "))
+}
+
+// duckReadsCSV reports whether DuckDB's sniffer accepts the file and finds
+// the header's number of columns. With names given, a file whose records
+// all have a field more than the header (an unquoted "1,234.00" in every
+// line) is otherwise read with an extra column, and the amount cut short.
+func duckReadsCSV(ctx context.Context, conn *sql.Conn, s *source, names []string) bool {
+	rows, err := conn.QueryContext(ctx, `SELECT * FROM `+s.readCSV(names)+` LIMIT 0`)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	return err == nil && len(cols) == s.width
+}
+
+// openInput opens an input file for readers.
+func openInput(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%w: %s is not a regular file", paybatch.ErrUnusableFile, path)
+	}
+	return f, st.Size(), nil
 }
 
 // duckCSV reports whether s is a CSV read by DuckDB's CSV reader (not yet
@@ -377,59 +389,34 @@ func (s *source) duckCSV() bool { return s.format == "csv" && !s.staged }
 
 // csvView (re)creates src_<n> over the CSV reader.
 func csvView(s *source) string {
-	return fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvFrom())
+	return fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * FROM %s`, s.n, s.csvRead)
 }
 
-// withPadding runs read over s. When a CSV's strict read is refused it
-// pads the file (padCSV) and runs read once more. When that is refused too
-// and Go can read what DuckDB cannot (stageable), the file is read in Go
-// (stageCSV) and read runs a last time; otherwise the refusal is explained
-// (csvError).
-func withPadding(ctx context.Context, conn *sql.Conn, s *source, read func() error) error {
+// withFallback runs read over s. When DuckDB's CSV reader refuses a CSV
+// (anything but a problem with its values, an *InputError), the file is
+// read in Go instead (stageCSV), which reads it or names what is wrong, and
+// read runs once more.
+func withFallback(ctx context.Context, conn *sql.Conn, s *source, read func() error) error {
 	err := read()
-	if err == nil || !s.duckCSV() {
+	if err == nil || !s.duckCSV() || s.inserted || ctx.Err() != nil {
 		return err
 	}
-	var perr error
-	if padCSV(ctx, conn, s, err) {
-		if perr = read(); perr == nil {
-			return nil
-		}
-		if !s.inserted && stageable(err, perr) {
-			if serr := stageCSV(ctx, conn, s); serr != nil {
-				return serr
-			}
-			return read()
-		}
-	}
-	return csvError(s.path, err, perr)
-}
-
-// padCSV switches a CSV that was read strictly to padded reading after
-// err, unless err is about its values (an *InputError) or the context is
-// done. It reports whether it did: the caller then tries once more.
-func padCSV(ctx context.Context, conn *sql.Conn, s *source, err error) bool {
 	var ie *InputError
-	if !s.duckCSV() || s.padded || s.inserted || ctx.Err() != nil || errors.As(err, &ie) {
-		return false
+	if errors.As(err, &ie) {
+		return err
 	}
-	s.padded = true
-	if _, verr := conn.ExecContext(ctx, csvView(s)); verr != nil {
-		s.padded = false
-		return false
+	if serr := stageCSV(ctx, conn, s); serr != nil {
+		return serr
 	}
-	return true
+	return read()
 }
 
 // firstRecord reads on from the header to the first record with an id,
 // amount, currency or status, so that a file without one is refused now
-// (DuckDB, asked for one line, parses most of a large file first). A record
-// encoding/csv cannot read is left for DuckDB to judge.
-func firstRecord(r io.Reader, delim rune, s *source) error {
-	cr := csv.NewReader(r)
-	cr.Comma = delim
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
+// (DuckDB, asked for one line, parses most of a large file first), and a
+// record readers refuse there (a field too many or too few) is refused
+// before DuckDB could read it differently.
+func firstRecord(t *readers.Table, s *source) error {
 	var roles []int
 	for i, role := range s.hm.roles {
 		switch role {
@@ -438,20 +425,31 @@ func firstRecord(r io.Reader, delim rune, s *source) error {
 		}
 	}
 	for {
-		rec, err := cr.Read()
+		_, rec, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: %s: the %s has a header but no rows", paybatch.ErrUnusableFile, s.path, s.kind)
 		}
 		if err != nil {
-			return nil
+			return inputError(s, err)
 		}
 		for _, i := range roles {
-			if i < len(rec) && strings.TrimSpace(rec[i]) != "" {
-				s.firstSeen = true
+			if i < len(rec) && strings.TrimSpace(rec[i].Text) != "" {
 				return nil
 			}
 		}
 	}
+}
+
+// inputError words an error of readers for reconcile: a record with the
+// wrong number of fields names the fix without --decimal-comma, which
+// ledgers do not have.
+func inputError(s *source, err error) error {
+	var fe *readers.FieldCountError
+	if errors.As(err, &fe) {
+		return &paybatch.RowError{Source: paybatch.Source{File: s.path, Row: fe.Line},
+			Err: fmt.Errorf("%w: %s", paybatch.ErrUnusableFile, readers.FieldCountReason(fe.Found, fe.Want, fe.Delim, false))}
+	}
+	return err
 }
 
 // roleColumns is the select list of a src_<n> view: every role (the file's
@@ -476,27 +474,6 @@ func roleColumns(hm headerMap, typed bool) string {
 // text: amount_v, amount_frac and amount_present (see typedAmount) are NULL,
 // and so is amount_shown (the text of a typed amount, shown in problems).
 const textAmount = "NULL::BIGINT AS amount_v, NULL::INTEGER AS amount_frac, NULL::BOOLEAN AS amount_present, NULL::VARCHAR AS amount_shown"
-
-// sniffDelim picks the most frequent of , ; TAB | outside quotes in the header.
-func sniffDelim(line string) rune {
-	counts := map[rune]int{}
-	inQ := false
-	for _, c := range line {
-		switch {
-		case c == '"':
-			inQ = !inQ
-		case !inQ && strings.ContainsRune(",;\t|", c):
-			counts[c]++
-		}
-	}
-	best := ','
-	for _, c := range []rune{';', '\t', '|'} {
-		if counts[c] > counts[best] {
-			best = c
-		}
-	}
-	return best
-}
 
 // sourceParquet maps the Parquet column names and makes src_<n> a view
 // over read_parquet: text columns as text, a DECIMAL or integer amount typed
@@ -603,8 +580,6 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // quoteLiteral quotes a string as a DuckDB string literal.
 func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
 
-var sciNotation = regexp.MustCompile(`^[+-]?[0-9]*\.?[0-9]+[eE][+-]?[0-9]+$`)
-
 // sourceXLSX appends the sheet's lines to the table stage_<n> (stageXLSX)
 // and makes src_<n> a view over it.
 func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
@@ -612,120 +587,110 @@ func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
 	if err := createStage(ctx, conn, table); err != nil {
 		return err
 	}
-	hm, sheet, err := stageXLSX(ctx, conn, s.kind, s.path, s.sheet, table)
+	f, size, err := openInput(s.path)
 	if err != nil {
 		return err
 	}
-	s.hm, s.sheet = hm, sheet
+	defer f.Close()
+	t, err := readers.OpenTable(f, size, s.path, readers.TableOptions{Sheet: s.sheet, AcceptFormulaValues: s.acceptFormulas})
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	s.sheet = t.Sheet()
+	if s.hm, err = mapHeader(s.kind, s.path, s.sheet, t.Header()); err != nil {
+		if len(t.Sheets()) > 1 {
+			return fmt.Errorf("%w; if the %s is on another sheet, name it (sheets: %s)", err, s.kind, quoteList(t.Sheets()))
+		}
+		return err
+	}
+	if err := appendTable(ctx, conn, s, t, table); err != nil {
+		return err
+	}
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, %s FROM %s`, s.n, textAmount, table)); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	return nil
 }
 
-// stageXLSX streams a sheet with excelize (raw cell values: the decimal text
-// Excel stored, never a float) into table through the DuckDB Appender.
-// The header is the first non-empty row; row numbers are the sheet's.
-func stageXLSX(ctx context.Context, conn *sql.Conn, kind fileKind, path, sheet, table string) (headerMap, string, error) {
-	f, err := excelize.OpenFile(path)
-	if err != nil {
-		return headerMap{}, sheet, fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
+// appendTable appends the rows of t to table through the DuckDB Appender:
+// each role's text as readers read it, and the row number the user sees.
+// A numeric XLSX amount is written as the exact decimal readers take from
+// it (the one rule of validate: Excel's binary double 49.990000000000002
+// is 49.99 in a 2-decimal currency); a formula cell in a column reconcile
+// reads is refused (unless accepted), naming its computed value.
+func appendTable(ctx context.Context, conn *sql.Conn, s *source, t *readers.Table, table string) error {
+	colIdx := map[string]int{}
+	for i, c := range stageRoles {
+		colIdx[c] = i
 	}
-	defer f.Close()
-	sheets := f.GetSheetList()
-	if sheet == "" {
-		if len(sheets) == 0 {
-			return headerMap{}, sheet, fmt.Errorf("%w: %s has no sheets", paybatch.ErrUnusableFile, path)
+	curCol := -1
+	for i, role := range s.hm.roles {
+		if role == roleCurrency {
+			curCol = i
 		}
-		sheet = sheets[0]
-	} else if idx, _ := f.GetSheetIndex(sheet); idx < 0 {
-		return headerMap{}, sheet, fmt.Errorf("%w: %s has no sheet %q (sheets: %s)", paybatch.ErrUnusableFile, path, sheet, quoteList(sheets))
 	}
-	rows, err := f.Rows(sheet)
-	if err != nil {
-		return headerMap{}, sheet, fmt.Errorf("%w: %s sheet %q: %v", paybatch.ErrUnusableFile, path, sheet, err)
-	}
-	defer rows.Close()
-
-	var hm headerMap
-	haveHeader := false
-	rowNo := 0
-	err = conn.Raw(func(dc any) error {
+	err := conn.Raw(func(dc any) error {
 		app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", table)
 		if err != nil {
 			return err
 		}
-		colIdx := map[string]int{}
-		for i, c := range stageRoles {
-			colIdx[c] = i
-		}
-		vals := make([]driver.Value, 10)
-		for rows.Next() {
-			rowNo++
-			if rowNo%4096 == 0 && ctx.Err() != nil {
+		vals := make([]driver.Value, len(stageRoles)+1)
+		for n := 1; ; n++ {
+			if n%4096 == 0 && ctx.Err() != nil {
 				app.Close()
 				return ctx.Err()
 			}
-			cells, err := rows.Columns(excelize.Options{RawCellValue: true})
+			row, cells, err := t.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
 			if err != nil {
 				app.Close()
-				return fmt.Errorf("%w: %s sheet %q row %d: %v", paybatch.ErrUnusableFile, path, sheet, rowNo, err)
-			}
-			if !haveHeader {
-				if allBlank(cells) {
-					continue
-				}
-				if hm, err = mapHeader(kind, path, sheet, cells); err != nil {
-					app.Close()
-					return err
-				}
-				haveHeader = true
-				continue
-			}
-			if allBlank(cells) {
-				continue
+				return inputError(s, err)
 			}
 			clear(vals)
-			for i, role := range hm.roles {
+			for i, role := range s.hm.roles {
 				if role == "" || i >= len(cells) {
 					continue
 				}
-				v := cells[i]
-				if role == roleAmount && sciNotation.MatchString(strings.TrimSpace(v)) {
-					if d, err := decimal.NewFromString(strings.TrimSpace(v)); err == nil {
-						v = d.String() // exact: 1.5E-3 → 0.0015
+				c := cells[i]
+				src := paybatch.Source{File: s.path, Sheet: s.sheet, Row: row}
+				if c.Formula {
+					app.Close()
+					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: c.Text,
+						Err: fmt.Errorf("%w: the cell holds a formula (last computed value %q, which may be stale); paste the column as values", paybatch.ErrBadField, c.Text)}
+				}
+				if c.Text == "" {
+					continue // an empty value is NULL, as DuckDB reads it
+				}
+				if !utf8.ValidString(c.Text) {
+					app.Close()
+					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: strings.ToValidUTF8(c.Text, "?"),
+						Err: fmt.Errorf("%w: not UTF-8 text; save the file as UTF-8 (in Excel: CSV UTF-8)", paybatch.ErrUnusableFile)}
+				}
+				v := c.Text
+				if role == roleAmount && c.Number {
+					var cur paybatch.Currency
+					if curCol >= 0 && curCol < len(cells) {
+						cur, _ = paybatch.ParseCurrency(cells[curCol].Text)
 					}
+					v = readers.NumberText(c.Text, cur)
 				}
 				vals[colIdx[role]] = v
 			}
-			vals[9] = int32(rowNo)
+			vals[len(stageRoles)] = int32(row)
 			if err := app.AppendRow(vals...); err != nil {
 				app.Close()
-				return fmt.Errorf("%s sheet %q row %d: %w", path, sheet, rowNo, err)
+				return fmt.Errorf("%w: %s row %d: %v", paybatch.ErrUnusableFile, s.path, row, err)
 			}
-		}
-		if err := rows.Error(); err != nil {
-			app.Close()
-			return fmt.Errorf("%w: %s sheet %q: %v", paybatch.ErrUnusableFile, path, sheet, err)
 		}
 		return app.Close()
 	})
-	if err != nil {
-		return headerMap{}, sheet, err
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("reconcile: %s: %w", s.path, ctx.Err())
 	}
-	if !haveHeader {
-		return headerMap{}, sheet, fmt.Errorf("%w: %s sheet %q is empty (no header row)", paybatch.ErrUnusableFile, path, sheet)
-	}
-	return hm, sheet, nil
-}
-
-func allBlank(cells []string) bool {
-	for _, c := range cells {
-		if strings.TrimSpace(c) != "" {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
 // LoadJournal reads the pipeline's journal (a DuckDB file with tables

@@ -60,30 +60,28 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	return sum, nil
 }
 
-// readSummary runs fastSummary, climbing the same ladder as withPadding
-// when DuckDB refuses a CSV: every CSV read strictly is padded (padCSVs) and
-// the pass runs again; refused again, the file DuckDB names is read in Go if
-// it can be (stageable, stageCSV) and the pass runs a last time; otherwise
-// the refusal is explained (csvError).
+// readSummary runs fastSummary; when DuckDB's CSV reader refuses a CSV,
+// that file (or, when the message names none, every CSV DuckDB reads) is
+// read in Go instead (stageCSV, which reads it or names what is wrong) and
+// the pass runs once more.
 func (r *Reconciler) readSummary(ctx context.Context, conn *sql.Conn) (paybatch.Summary, bool, error) {
 	sum, exact, err := r.fastSummary(ctx, conn)
-	if err == nil || !r.padCSVs(ctx, conn, err) {
+	var ie *InputError
+	if err == nil || ctx.Err() != nil || errors.As(err, &ie) {
 		return sum, exact, err
 	}
-	sum, exact, perr := r.fastSummary(ctx, conn)
-	if perr == nil {
-		return sum, exact, nil
-	}
+	staged := false
 	path := csvErrorFile(err)
-	if path == "" {
-		path = csvErrorFile(perr)
+	for _, s := range r.sources {
+		if s.duckCSV() && !s.inserted && (path == "" || s.path == path) {
+			if serr := stageCSV(ctx, conn, s); serr != nil {
+				return sum, false, serr
+			}
+			staged = true
+		}
 	}
-	s := r.csvSource(path)
-	if s == nil || !stageable(err, perr) {
-		return sum, false, csvError(path, err, perr)
-	}
-	if err := stageCSV(ctx, conn, s); err != nil {
-		return sum, false, err
+	if !staged {
+		return sum, exact, err
 	}
 	return r.fastSummary(ctx, conn)
 }
@@ -97,7 +95,7 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 		return nil
 	}
 	for i, s := range r.sources {
-		err := withPadding(ctx, conn, s, func() error { return insertLines(ctx, conn, s) })
+		err := withFallback(ctx, conn, s, func() error { return insertLines(ctx, conn, s) })
 		if err != nil {
 			var ie *InputError
 			if errors.As(err, &ie) {
@@ -120,30 +118,6 @@ func (r *Reconciler) build(ctx context.Context, conn *sql.Conn) error {
 	}
 	r.built, r.ranges = true, nil // recon_sorted is written again when read
 	return nil
-}
-
-// csvSource is the loaded CSV at path that DuckDB still reads, or nil.
-func (r *Reconciler) csvSource(path string) *source {
-	for _, s := range r.sources {
-		if s.duckCSV() && !s.inserted && path != "" && s.path == path {
-			return s
-		}
-	}
-	return nil
-}
-
-// padCSVs switches every CSV still read strictly to padded reading after
-// err (see csvFrom); it reports whether any was, so Run tries once more.
-// DuckDB's error does not say reliably which file it came from, so all are
-// padded: slower for the other files, never wrong.
-func (r *Reconciler) padCSVs(ctx context.Context, conn *sql.Conn, err error) bool {
-	any := false
-	for _, s := range r.sources {
-		if padCSV(ctx, conn, s, err) {
-			any = true
-		}
-	}
-	return any
 }
 
 // ensureBuilt builds recon for Rows and ExportParquet after a Run that did

@@ -145,3 +145,43 @@ func TestValidateMapping(t *testing.T) {
 		t.Fatalf("err %v out %s", err, out)
 	}
 }
+
+// Issue #15: a record with more fields than the header (an unquoted
+// "1,234.56") validated with exit 0 and was sent as £1.00. It is refused,
+// naming file, line, the field counts and the fix.
+func TestValidateRefusesExtraFields(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "d.csv")
+	os.WriteFile(p, []byte("mandate,merchant_transaction_id,collection_date,amount\nM01SANDBOX000000001,d-1,2027-01-20,1,234.56\n"), 0o644)
+	out, err := runValidate(t, "--kind", "dd-payment", "--json", p)
+	if code := paybatch.CodeOf(err); code == paybatch.ExitOK {
+		t.Fatalf("exit 0, the record was accepted: %s", out)
+	}
+	var got struct {
+		Valid, Rejected int
+		Rejects         []map[string]any
+		Totals          map[string]string
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got.Valid != 0 || got.Rejected != 1 || len(got.Totals) != 0 {
+		t.Fatalf("valid %d rejected %d totals %v, want the one row rejected and no total", got.Valid, got.Rejected, got.Totals)
+	}
+	reason, _ := got.Rejects[0]["reason"].(string)
+	for _, s := range []string{"5 fields where the header has 4", "double quotes", "--decimal-comma", "';'"} {
+		if !strings.Contains(reason, s) {
+			t.Errorf("reason %q lacks %q", reason, s)
+		}
+	}
+	if got.Rejects[0]["row"] != float64(2) || got.Rejects[0]["file"] != p {
+		t.Errorf("reject names %v %v, want %s row 2", got.Rejects[0]["file"], got.Rejects[0]["row"], p)
+	}
+
+	// fewer fields than the header: refused too, on every record
+	os.WriteFile(p, []byte("mandate,merchant_transaction_id,collection_date,amount\nM01SANDBOX000000001,d-1,2027-01-20\nM01SANDBOX000000001,d-2,2027-01-20,2.00\n"), 0o644)
+	out, err = runValidate(t, "--kind", "dd-payment", "--json", p)
+	if code := paybatch.CodeOf(err); code != paybatch.ExitExceptions || !strings.Contains(out, "3 fields where the header has 4") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}
