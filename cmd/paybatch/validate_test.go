@@ -154,7 +154,7 @@ func TestValidateRefusesExtraFields(t *testing.T) {
 	p := filepath.Join(dir, "d.csv")
 	os.WriteFile(p, []byte("mandate,merchant_transaction_id,collection_date,amount\nM01SANDBOX000000001,d-1,2027-01-20,1,234.56\n"), 0o644)
 	out, err := runValidate(t, "--kind", "dd-payment", "--json", p)
-	if code := paybatch.CodeOf(err); code == paybatch.ExitOK {
+	if code := exitCode(err); code == 0 {
 		t.Fatalf("exit 0, the record was accepted: %s", out)
 	}
 	var got struct {
@@ -181,7 +181,7 @@ func TestValidateRefusesExtraFields(t *testing.T) {
 	// fewer fields than the header: refused too, on every record
 	os.WriteFile(p, []byte("mandate,merchant_transaction_id,collection_date,amount\nM01SANDBOX000000001,d-1,2027-01-20\nM01SANDBOX000000001,d-2,2027-01-20,2.00\n"), 0o644)
 	out, err = runValidate(t, "--kind", "dd-payment", "--json", p)
-	if code := paybatch.CodeOf(err); code != paybatch.ExitExceptions || !strings.Contains(out, "3 fields where the header has 4") {
+	if code := exitCode(err); code != exitExceptions || !strings.Contains(out, "3 fields where the header has 4") {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
