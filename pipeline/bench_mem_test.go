@@ -97,7 +97,7 @@ func BenchmarkSubmitMillion(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cfg := Config{Pacer: NewPacer(Limits{}), Provider: paybatch.SmartRetry, PollInitial: time.Millisecond}
+		cfg := Config{Pacer: NewPacer(paybatch.Limits{}), Provider: paybatch.SmartRetry, PollInitial: time.Millisecond}
 		resetPeakRSS()
 		b.StartTimer()
 		start := time.Now()

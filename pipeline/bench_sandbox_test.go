@@ -11,21 +11,22 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 const benchRows = 5000
 
-func unlimitedSandbox() smartretry.SandboxConfig {
-	return smartretry.SandboxConfig{
-		PaymentsLimit: smartretry.Rate{Limit: 1 << 30, Window: time.Second},
-		StatusLimit:   smartretry.Rate{Limit: 1 << 30, Window: time.Second},
-		OverallLimit:  smartretry.Rate{Limit: 1 << 30, Window: time.Second},
+func unlimitedSandbox() srsandbox.SandboxConfig {
+	return srsandbox.SandboxConfig{
+		PaymentsLimit: paybatch.Limit{N: 1 << 30, Per: time.Second},
+		StatusLimit:   paybatch.Limit{N: 1 << 30, Per: time.Second},
+		OverallLimit:  paybatch.Limit{N: 1 << 30, Per: time.Second},
 		SettleAfter:   -1,
 	}
 }
 
-var noLimits = pipeline.Limits{}
+var noLimits = paybatch.Limits{}
 
 // BenchmarkSubmitLoopback: the whole engine, unthrottled, over loopback
 // HTTP to the sandbox: rows submitted and journaled per second (intent
@@ -34,7 +35,7 @@ func BenchmarkSubmitLoopback(b *testing.B) {
 	ins := refundsOf(benchRows)
 	for b.Loop() {
 		b.StopTimer()
-		ts := sandbox.NewTestServer(b, sandbox.Options{Seed: 1, Fixtures: saleFixtures(benchRows), SmartRetry: unlimitedSandbox()})
+		ts := sandboxtest.NewServer(b, sandbox.Options{Seed: 1, Fixtures: saleFixtures(benchRows), SmartRetry: unlimitedSandbox()})
 		pacer := pipeline.NewPacer(noLimits)
 		j := openJournal(b, b.TempDir()+"/j.duckdb")
 		c := newClient(b, ts.URL, pacer, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}})
@@ -56,7 +57,7 @@ func BenchmarkRawSendLoopback(b *testing.B) {
 	ins := refundsOf(benchRows)
 	for b.Loop() {
 		b.StopTimer()
-		ts := sandbox.NewTestServer(b, sandbox.Options{Seed: 1, Fixtures: saleFixtures(benchRows), SmartRetry: unlimitedSandbox()})
+		ts := sandboxtest.NewServer(b, sandbox.Options{Seed: 1, Fixtures: saleFixtures(benchRows), SmartRetry: unlimitedSandbox()})
 		pacer := pipeline.NewPacer(noLimits)
 		c := newClient(b, ts.URL, pacer, &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}})
 		b.StartTimer()
@@ -88,9 +89,9 @@ func BenchmarkConfiguredLimit(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		sc := unlimitedSandbox()
-		sc.PaymentsLimit = smartretry.Rate{Limit: 100, Window: time.Second}
-		ts := sandbox.NewTestServer(b, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
-		cfg := pipeline.Config{Provider: paybatch.SmartRetry, SubmitRate: pipeline.Limit{N: 100, Per: time.Second}, NoPoll: true}
+		sc.PaymentsLimit = paybatch.Limit{N: 100, Per: time.Second}
+		ts := sandboxtest.NewServer(b, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
+		cfg := pipeline.Config{Provider: paybatch.SmartRetry, SubmitRate: paybatch.Limit{N: 100, Per: time.Second}, NoPoll: true}
 		pacer := pipeline.NewPacer(cfg.Limits())
 		cfg.Pacer = pacer
 		j := openJournal(b, b.TempDir()+"/j.duckdb")

@@ -16,6 +16,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 )
 
 const (
@@ -37,7 +38,7 @@ func crashChild() int {
 	defer j.Close()
 	// Paced at 100/s so the sends span ~0.4 s and kills land among them.
 	lim := fastLimits
-	lim.Submit = pipeline.Limit{N: 100, Per: time.Second}
+	lim.Submit = paybatch.Limit{N: 100, Per: time.Second}
 	pacer := pipeline.NewPacer(lim)
 	c := newClient(nil, os.Getenv(childURLEnv), pacer, nil)
 	cfg := testConfig(pacer)
@@ -97,7 +98,7 @@ func TestCrashResume(t *testing.T) {
 	}
 	const n = 40
 	// The reference: an uninterrupted run.
-	ref := sandbox.NewTestServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
+	ref := sandboxtest.NewServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
 		Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
 	refPath := t.TempDir() + "/ref.duckdb"
 	if code := runChild(t, refPath, ref.URL, n, 0); code != exitExceptions {
@@ -112,7 +113,7 @@ func TestCrashResume(t *testing.T) {
 	for round := range *crashRounds {
 		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(round), 77))
-			ts := sandbox.NewTestServer(t, sandbox.Options{Seed: int64(round), Fixtures: saleFixtures(n),
+			ts := sandboxtest.NewServer(t, sandbox.Options{Seed: int64(round), Fixtures: saleFixtures(n),
 				SmartRetry: fastSandbox(), Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
 			path := t.TempDir() + "/j.duckdb"
 			for attempt := 0; ; attempt++ {

@@ -53,8 +53,8 @@ type Config struct {
 	// Pacer is the credential's shared pacing; nil builds one from Limits().
 	Pacer *Pacer
 	// Limits override the documented limits; a field can only lower them.
-	SubmitRate Limit
-	StatusRate Limit
+	SubmitRate paybatch.Limit
+	StatusRate paybatch.Limit
 	// Concurrency fixes the number of requests in flight; 0 sizes it from
 	// rate × observed latency (bounded by MaxConcurrency, default 256).
 	Concurrency    int
@@ -142,7 +142,7 @@ func (c *Config) defaults(p paybatch.Provider, rows int) {
 
 // Limits returns the effective limits: the provider's documented ones,
 // lowered by SubmitRate/StatusRate.
-func (c Config) Limits() Limits {
+func (c Config) Limits() paybatch.Limits {
 	l := DefaultLimits(c.Provider)
 	l.Submit = l.Submit.Min(c.SubmitRate)
 	l.Status = l.Status.Min(c.StatusRate)

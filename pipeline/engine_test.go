@@ -213,7 +213,7 @@ func TestInterruptLeavesJournalConsistent(t *testing.T) {
 	f := newFake(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := fastConfig()
-	cfg.Pacer = NewPacer(Limits{Submit: Limit{N: 100, Per: time.Second}})
+	cfg.Pacer = NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 100, Per: time.Second}})
 	go func() { time.Sleep(150 * time.Millisecond); cancel() }()
 	ins := refunds(100)
 	res, err := Submit(ctx, j, f, seq(ins), cfg)

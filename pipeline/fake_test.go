@@ -146,7 +146,7 @@ func mustJournal(tb testing.TB) *Journal {
 
 func fastConfig() Config {
 	// Unlimited pacing: these tests are about the state machine, not rate.
-	return Config{Pacer: NewPacer(Limits{}), BackoffInitial: time.Millisecond, BackoffMax: 10 * time.Millisecond,
+	return Config{Pacer: NewPacer(paybatch.Limits{}), BackoffInitial: time.Millisecond, BackoffMax: 10 * time.Millisecond,
 		PollInitial: time.Millisecond, PollMax: 10 * time.Millisecond, PollDeadline: 10 * time.Second,
 		MaxAttempts: 20, RetryBudget: 100000}
 }

@@ -2,98 +2,27 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
-// Limit is a request budget: N requests per Per. The zero Limit means "no
-// limit of this kind".
-type Limit struct {
-	N   int
-	Per time.Duration
-}
-
-// ParseLimit parses "N/DURATION" ("50/1s", "1000/60s", "100/s"). A bare
-// unit after the slash means one of it ("100/s" = 100/1s).
-func ParseLimit(s string) (Limit, error) {
-	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
-	if !ok {
-		return Limit{}, fmt.Errorf("rate %q: want N/DURATION, e.g. 50/1s", s)
-	}
-	count, err := strconv.Atoi(strings.TrimSpace(n))
-	if err != nil || count <= 0 {
-		return Limit{}, fmt.Errorf("rate %q: %q is not a positive whole number of requests", s, n)
-	}
-	per = strings.TrimSpace(per)
-	if per != "" && (per[0] < '0' || per[0] > '9') {
-		per = "1" + per
-	}
-	d, err := time.ParseDuration(per)
-	if err != nil || d <= 0 {
-		return Limit{}, fmt.Errorf("rate %q: %q is not a positive duration (use e.g. 1s, 60s, 1m)", s, per)
-	}
-	return Limit{N: count, Per: d}, nil
-}
-
-// IsZero reports whether l sets no limit.
-func (l Limit) IsZero() bool { return l.N <= 0 || l.Per <= 0 }
-
-// PerSecond is the limit as a rate in requests per second.
-func (l Limit) PerSecond() float64 {
-	if l.IsZero() {
-		return math.Inf(1)
-	}
-	return float64(l.N) / l.Per.Seconds()
-}
-
-func (l Limit) String() string {
-	if l.IsZero() {
-		return "unlimited"
-	}
-	return fmt.Sprintf("%d/%s", l.N, l.Per)
-}
-
-// Min returns the stricter of l and o (a zero Limit is no limit).
-func (l Limit) Min(o Limit) Limit {
-	switch {
-	case l.IsZero():
-		return o
-	case o.IsZero():
-		return l
-	case o.PerSecond() < l.PerSecond():
-		return o
-	}
-	return l
-}
-
-// Limits are one credential's documented budgets at a provider.
-type Limits struct {
-	Submit  Limit // payment operations
-	Status  Limit // status queries
-	Overall Limit // every request combined
-}
-
-// DefaultLimits are the providers' documented limits per API key/token.
-func DefaultLimits(p paybatch.Provider) Limits {
+// DefaultLimits are a provider's documented limits per API key/token,
+// written once in the provider's package.
+func DefaultLimits(p paybatch.Provider) paybatch.Limits {
 	switch p {
 	case paybatch.SmartRetry:
-		return Limits{
-			Submit:  Limit{N: 100, Per: time.Second},
-			Status:  Limit{N: 500, Per: time.Second},
-			Overall: Limit{N: 1000, Per: time.Second},
-		}
+		return smartretry.Limits()
 	case paybatch.SmarterPay:
-		return Limits{Overall: Limit{N: 1000, Per: time.Minute}}
+		return smarterpay.Limits()
 	}
-	return Limits{}
+	return paybatch.Limits{}
 }
 
 // pace is the rate the limiters aim for under a limit of N per Per. The
@@ -103,12 +32,12 @@ func DefaultLimits(p paybatch.Provider) Limits {
 // network jitter draws a 429. Pacing at (N−1.5)/Per keeps one and a half
 // requests of margin per window (97 % of 50/s, 99.85 % of 1000/min); small
 // limits keep at least 90 %.
-func pace(l Limit) rate.Limit {
+func pace(l paybatch.Limit) rate.Limit {
 	n := max(float64(l.N)-1.5, 0.9*float64(l.N))
 	return rate.Limit(n / l.Per.Seconds())
 }
 
-func newLimiter(l Limit) *rate.Limiter {
+func newLimiter(l paybatch.Limit) *rate.Limiter {
 	if l.IsZero() {
 		return rate.NewLimiter(rate.Inf, 1)
 	}
@@ -121,7 +50,7 @@ func newLimiter(l Limit) *rate.Limiter {
 // one per provider and credential, give its OnRate to the client, and pass
 // it in Config.Pacer so submissions and polls share it.
 type Pacer struct {
-	limits                  Limits
+	limits                  paybatch.Limits
 	submit, status, overall *rate.Limiter
 	gate                    gate
 
@@ -130,14 +59,14 @@ type Pacer struct {
 }
 
 // NewPacer builds a pacer for the given limits.
-func NewPacer(l Limits) *Pacer {
+func NewPacer(l paybatch.Limits) *Pacer {
 	return &Pacer{limits: l, submit: newLimiter(l.Submit), status: newLimiter(l.Status), overall: newLimiter(l.Overall)}
 }
 
 // minN is the smallest request count among the pacer's limits.
 func (t *Pacer) minN() int {
 	n := math.MaxInt
-	for _, l := range []Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
+	for _, l := range []paybatch.Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
 		if !l.IsZero() && l.N < n {
 			n = l.N
 		}
@@ -146,7 +75,7 @@ func (t *Pacer) minN() int {
 }
 
 // Limits are the limits the pacer enforces.
-func (t *Pacer) Limits() Limits { return t.limits }
+func (t *Pacer) Limits() paybatch.Limits { return t.limits }
 
 // Pause closes the gate for d: no request of this credential leaves before.
 func (t *Pacer) Pause(d time.Duration) { t.gate.pauseUntil(time.Now().Add(d)) }
@@ -193,7 +122,7 @@ func (t *Pacer) OnRate(info paybatch.RateInfo) {
 
 // perFor is the period of a configured limit of n requests (0 if none).
 func (t *Pacer) perFor(n int) time.Duration {
-	for _, l := range []Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
+	for _, l := range []paybatch.Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
 		if l.N == n {
 			return l.Per
 		}

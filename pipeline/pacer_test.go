@@ -24,7 +24,7 @@ func TestOnRateClosesTheGateUntilReset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPacer(Limits{Submit: Limit{N: 1000, Per: time.Second}})
+			p := NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 1000, Per: time.Second}})
 			tt.info.Reset = time.Now().Add(300 * time.Millisecond)
 			p.OnRate(tt.info)
 			start := time.Now()

@@ -17,7 +17,9 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
@@ -39,9 +41,9 @@ func TestMain(m *testing.M) {
 func saleFixtures(n int) *sandbox.Fixtures {
 	f := &sandbox.Fixtures{}
 	for i := range n {
-		f.SmartRetry.Transactions = append(f.SmartRetry.Transactions, smartretry.TransactionFixture{
+		f.SmartRetry.Transactions = append(f.SmartRetry.Transactions, srsandbox.TransactionFixture{
 			TransactionID: fmt.Sprintf("TXA%05d", i), OrderID: fmt.Sprintf("ORA%05d", i),
-			Terminal: smartretry.TestTerminal, Type: smartretry.TypeSale, Amount: "100.00", Currency: "USD",
+			Terminal: srsandbox.TestTerminal, Type: smartretry.TypeSale, Amount: "100.00", Currency: "USD",
 			Status: smartretry.StatusApproved, MerchantTransactionID: fmt.Sprintf("sale-%05d", i),
 		})
 	}
@@ -64,7 +66,7 @@ func refundsOf(n int, declines ...int) []paybatch.Instruction {
 		}
 		out[i] = paybatch.Instruction{Kind: paybatch.KindRefund, Provider: paybatch.SmartRetry,
 			MerchantTxID: fmt.Sprintf("rf-%05d", i), Amount: paybatch.Money{Currency: usd, Minor: minor},
-			Terminal: smartretry.TestTerminal, TransactionRef: fmt.Sprintf("TXA%05d", i), OrderRef: fmt.Sprintf("ORA%05d", i),
+			Terminal: srsandbox.TestTerminal, TransactionRef: fmt.Sprintf("TXA%05d", i), OrderRef: fmt.Sprintf("ORA%05d", i),
 			Source: paybatch.Source{File: "refunds.csv", Row: i + 2}}
 	}
 	return out
@@ -90,7 +92,7 @@ func newClient(tb testing.TB, url string, pacer *pipeline.Pacer, hc *http.Client
 		// http.Server.Shutdown wait 5 s for it.
 		tb.Cleanup(hc.CloseIdleConnections)
 	}
-	c, err := smartretry.NewClient(smartretry.ClientConfig{BaseURL: url, APIKey: smartretry.TestAPIKey,
+	c, err := smartretry.NewClient(smartretry.ClientConfig{BaseURL: url, APIKey: srsandbox.TestAPIKey,
 		HTTPClient: hc, OnRate: pacer.OnRate})
 	if err != nil {
 		panic(err)
@@ -110,14 +112,14 @@ func openJournal(tb testing.TB, path string) *pipeline.Journal {
 
 // fast limits for tests that are not about rate: the sandbox is given the
 // same budget.
-var fastLimits = pipeline.Limits{Submit: pipeline.Limit{N: 5000, Per: time.Second},
-	Status: pipeline.Limit{N: 5000, Per: time.Second}, Overall: pipeline.Limit{N: 10000, Per: time.Second}}
+var fastLimits = paybatch.Limits{Submit: paybatch.Limit{N: 5000, Per: time.Second},
+	Status: paybatch.Limit{N: 5000, Per: time.Second}, Overall: paybatch.Limit{N: 10000, Per: time.Second}}
 
-func fastSandbox() smartretry.SandboxConfig {
-	return smartretry.SandboxConfig{
-		PaymentsLimit: smartretry.Rate{Limit: 5000, Window: time.Second},
-		StatusLimit:   smartretry.Rate{Limit: 5000, Window: time.Second},
-		OverallLimit:  smartretry.Rate{Limit: 10000, Window: time.Second},
+func fastSandbox() srsandbox.SandboxConfig {
+	return srsandbox.SandboxConfig{
+		PaymentsLimit: paybatch.Limit{N: 5000, Per: time.Second},
+		StatusLimit:   paybatch.Limit{N: 5000, Per: time.Second},
+		OverallLimit:  paybatch.Limit{N: 10000, Per: time.Second},
 		SettleAfter:   300 * time.Millisecond,
 	}
 }
@@ -192,7 +194,7 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 	if testing.Short() {
 		n = 300
 	}
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 42, Fixtures: saleFixtures(n),
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 42, Fixtures: saleFixtures(n),
 		Faults: "5xx=0.1,reset=0.05,lost=0.02,latency=20ms±10ms", SmartRetry: fastSandbox()})
 	pacer := pipeline.NewPacer(fastLimits)
 	j := openJournal(t, t.TempDir()+"/j.duckdb")
@@ -217,7 +219,7 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 
 func TestHangsAreBoundedAndRetried(t *testing.T) {
 	n := 100
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 3, Fixtures: saleFixtures(n),
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 3, Fixtures: saleFixtures(n),
 		Faults: "hang=0.05,lost=0.05,hangmax=10s", SmartRetry: fastSandbox()})
 	pacer := pipeline.NewPacer(fastLimits)
 	j := openJournal(t, t.TempDir()+"/j.duckdb")
@@ -239,7 +241,7 @@ func TestHangsAreBoundedAndRetried(t *testing.T) {
 
 func TestEditedRowSendsNothing(t *testing.T) {
 	n := 20
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: fastSandbox()})
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: fastSandbox()})
 	pacer := pipeline.NewPacer(fastLimits)
 	j := openJournal(t, t.TempDir()+"/j.duckdb")
 	c := newClient(t, ts.URL, pacer, nil)
@@ -271,7 +273,7 @@ func TestEditedRowSendsNothing(t *testing.T) {
 // and is recorded as a conflict, never executed twice.
 func TestProviderConflictWhenJournalLost(t *testing.T) {
 	n := 5
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: fastSandbox()})
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: fastSandbox()})
 	pacer := pipeline.NewPacer(fastLimits)
 	c := newClient(t, ts.URL, pacer, nil)
 	ins := refundsOf(n)
@@ -343,9 +345,9 @@ func TestRateSteadyAtLimit(t *testing.T) {
 	}
 	n := 1000
 	sc := fastSandbox()
-	sc.PaymentsLimit = smartretry.Rate{Limit: 50, Window: time.Second}
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
-	lim, _ := pipeline.ParseLimit("50/1s") // --rate 50/1s
+	sc.PaymentsLimit = paybatch.Limit{N: 50, Per: time.Second}
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
+	lim, _ := paybatch.ParseLimit("50/1s") // --rate 50/1s
 	cfg := pipeline.Config{Provider: paybatch.SmartRetry, SubmitRate: lim, NoPoll: true,
 		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	pacer := pipeline.NewPacer(cfg.Limits())
@@ -395,11 +397,11 @@ func TestRateLimitStormPausesEveryone(t *testing.T) {
 func stormRun(t *testing.T, stripRate bool) int {
 	n := 120
 	sc := fastSandbox()
-	sc.PaymentsLimit = smartretry.Rate{Limit: 30, Window: time.Second}
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
+	sc.PaymentsLimit = paybatch.Limit{N: 30, Per: time.Second}
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 1, Fixtures: saleFixtures(n), SmartRetry: sc})
 	// The client believes it may send 400/s: the sandbox answers with 429
 	// storms, each with Retry-After.
-	pacer := pipeline.NewPacer(pipeline.Limits{Submit: pipeline.Limit{N: 400, Per: time.Second}})
+	pacer := pipeline.NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 400, Per: time.Second}})
 	log := &sendLog{next: http.DefaultTransport, stripRate: stripRate}
 	c := newClient(t, ts.URL, pacer, &http.Client{Transport: log, Timeout: 10 * time.Second})
 	j := openJournal(t, t.TempDir()+"/j.duckdb")

@@ -10,7 +10,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
-	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	spsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
 	"github.com/paybatch/paybatch/pipeline/smarterpay"
 )
 
@@ -19,7 +20,7 @@ import (
 func spSandbox(t *testing.T, faults string) (string, *sim.OpLog, *sim.Stats) {
 	t.Helper()
 	ops, stats := &sim.OpLog{}, &sim.Stats{}
-	sb := smarterpay.NewSandbox(smarterpay.SandboxConfig{Limit: -1, SubmitAfter: 100 * time.Millisecond,
+	sb := spsandbox.NewSandbox(spsandbox.SandboxConfig{Limit: paybatch.Limit{N: -1}, SubmitAfter: 100 * time.Millisecond,
 		SettleAfter: 200 * time.Millisecond, Ops: ops, Stats: stats})
 	f, err := sim.ParseFaults(faults, 5)
 	if err != nil {
@@ -50,7 +51,7 @@ func ddPayments(n int) []paybatch.Instruction {
 
 func spClient(t *testing.T, url string, pacer *pipeline.Pacer) *smarterpay.Client {
 	hc := &http.Client{Timeout: 5 * time.Second}
-	c, err := smarterpay.NewClient(smarterpay.ClientConfig{BaseURL: url, Token: smarterpay.DefaultToken,
+	c, err := smarterpay.NewClient(smarterpay.ClientConfig{BaseURL: url, Token: spsandbox.DefaultToken,
 		HTTPClient: hc, OnRate: pacer.OnRate})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 func newDemoCmd(e *env) *cobra.Command {
@@ -74,7 +74,7 @@ func runDemo(ctx context.Context, e *env, dir string) error {
 	if err != nil {
 		return fmt.Errorf("demo fixtures: %w", err)
 	}
-	srv, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: smartretry.SandboxConfig{SettleAfter: 300 * time.Millisecond}})
+	srv, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 300 * time.Millisecond}})
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/writers/smtptest"
 )
 
@@ -72,7 +73,7 @@ func exampleJob(t *testing.T, edits ...[2]string) (jobPath, root string) {
 	return jobPath, root
 }
 
-func demoSandbox(t *testing.T) *sandbox.TestServer {
+func demoSandbox(t *testing.T) *sandboxtest.Server {
 	t.Helper()
 	f, err := fs.ReadFile(paybatch.DemoData(), "fixtures.json")
 	if err != nil {
@@ -82,7 +83,7 @@ func demoSandbox(t *testing.T) *sandbox.TestServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sandbox.NewTestServer(t, sandbox.Options{Fixtures: fx, Seed: 7, SmartRetry: smartretry.SandboxConfig{SettleAfter: 100 * time.Millisecond}})
+	return sandboxtest.NewServer(t, sandbox.Options{Fixtures: fx, Seed: 7, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 100 * time.Millisecond}})
 }
 
 // TestRunExampleConfigTwice is the nightly job as cron runs it: the

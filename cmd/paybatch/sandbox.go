@@ -14,7 +14,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/sim"
+	spsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/pipeline/smarterpay"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
@@ -81,7 +82,7 @@ next collectable banking day (England & Wales).`,
 			if err != nil {
 				return err
 			}
-			opts.SmarterPay.Limit, opts.SmarterPay.Window = spRate.Limit, spRate.Window
+			opts.SmarterPay.Limit = spRate
 			if opts.SmarterPay.SubmitAfter, err = delayFlag("--smarterpay-submit-delay", spSubmit); err != nil {
 				return err
 			}
@@ -115,22 +116,22 @@ next collectable banking day (England & Wales).`,
 	f.StringVar(&fixtures, "fixtures", "", `JSON file of seeded transactions and mandates ({"smartretry":{"transactions":[…]},"smarterpay":{"mandates":[…]}})`)
 	f.StringVar(&faults, "faults", "", "fault spec, e.g. 5xx=0.1,reset=0.05,lost=0.02,latency=20ms±10ms,hang=0.01")
 	f.Int64Var(&seed, "seed", 1, "seed for faults and issued ids (same seed + same request order = same faults)")
-	f.StringVar(&srPayments, "smartretry-payments-limit", "100/1s", "SmartRetry payment operations per API key (N/DURATION)")
-	f.StringVar(&srStatus, "smartretry-status-limit", "500/1s", "SmartRetry status queries per API key (N/DURATION)")
-	f.StringVar(&srOverall, "smartretry-overall-limit", "1000/1s", "SmartRetry requests of any kind per API key (N/DURATION)")
-	f.DurationVar(&srSettle, "smartretry-settle-delay", smartretry.DefaultSettleAfter, "how long SmartRetry operations stay PROCESSING (0: final at once)")
-	f.StringVar(&spLimit, "smarterpay-limit", "1000/60s", "SmarterPay requests per bearer token (N/DURATION)")
-	f.DurationVar(&spSubmit, "smarterpay-submit-delay", smarterpay.DefaultSubmitAfter, "how long SmarterPay payments stay pending_submission (0: at once)")
-	f.DurationVar(&spSettle, "smarterpay-settle-delay", smarterpay.DefaultSettleAfter, "how long SmarterPay payments then stay submitted before successful/failed (0: at once)")
+	f.StringVar(&srPayments, "smartretry-payments-limit", smartretry.Limits().Submit.String(), "SmartRetry payment operations per API key (N/DURATION)")
+	f.StringVar(&srStatus, "smartretry-status-limit", smartretry.Limits().Status.String(), "SmartRetry status queries per API key (N/DURATION)")
+	f.StringVar(&srOverall, "smartretry-overall-limit", smartretry.Limits().Overall.String(), "SmartRetry requests of any kind per API key (N/DURATION)")
+	f.DurationVar(&srSettle, "smartretry-settle-delay", srsandbox.DefaultSettleAfter, "how long SmartRetry operations stay PROCESSING (0: final at once)")
+	f.StringVar(&spLimit, "smarterpay-limit", smarterpay.Limits().Overall.String(), "SmarterPay requests per bearer token (N/DURATION)")
+	f.DurationVar(&spSubmit, "smarterpay-submit-delay", spsandbox.DefaultSubmitAfter, "how long SmarterPay payments stay pending_submission (0: at once)")
+	f.DurationVar(&spSettle, "smarterpay-settle-delay", spsandbox.DefaultSettleAfter, "how long SmarterPay payments then stay submitted before successful/failed (0: at once)")
 	return cmd
 }
 
-func rateFlag(name, v string) (smartretry.Rate, error) {
-	n, d, err := sim.ParseRate(v)
+func rateFlag(name, v string) (paybatch.Limit, error) {
+	l, err := paybatch.ParseLimit(v)
 	if err != nil {
-		return smartretry.Rate{}, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("%s: %w", name, err))
+		return paybatch.Limit{}, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("%s: %w", name, err))
 	}
-	return smartretry.Rate{Limit: n, Window: d}, nil
+	return l, nil
 }
 
 // delayFlag maps a user delay to the sandbox convention (0 = default,
@@ -183,8 +184,8 @@ func serveSandbox(ctx context.Context, e *env, addr string, srv *sandbox.Server,
   Sandbox     %s/_sandbox/operations | /stats | /fixtures ; POST /_sandbox/reset
   Faults      %s
 Stop with Ctrl-C.
-`, base, base, smartretry.TestAPIKey, strings.Join([]string{smartretry.TestTerminal, smartretry.TestTerminal2}, ", "),
-		base, smarterpay.DefaultToken, base, faults)
+`, base, base, srsandbox.TestAPIKey, strings.Join([]string{srsandbox.TestTerminal, srsandbox.TestTerminal2}, ", "),
+		base, spsandbox.DefaultToken, base, faults)
 
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)

@@ -11,7 +11,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smarterpay"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	spsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
 )
 
 // TestDirectDebitEndToEnd drives a SmarterPay Direct Debit batch through the
@@ -26,8 +27,8 @@ func TestDirectDebitEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := sandbox.NewTestServer(t, sandbox.Options{Seed: 3, Fixtures: fixtures, Faults: "5xx=0.1,lost=0.1",
-		SmarterPay: smarterpay.SandboxConfig{SubmitAfter: 100 * time.Millisecond, SettleAfter: 100 * time.Millisecond}})
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 3, Fixtures: fixtures, Faults: "5xx=0.1,lost=0.1",
+		SmarterPay: spsandbox.SandboxConfig{SubmitAfter: 100 * time.Millisecond, SettleAfter: 100 * time.Millisecond}})
 
 	dir := t.TempDir()
 	// Collection dates well ahead so the Bacs lead time never moves them

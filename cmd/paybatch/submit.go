@@ -45,12 +45,12 @@ func (f *engineFlags) engine() (job.Engine, error) {
 	}
 	var err error
 	if f.rate != "" {
-		if eng.SubmitRate, err = pipeline.ParseLimit(f.rate); err != nil {
+		if eng.SubmitRate, err = paybatch.ParseLimit(f.rate); err != nil {
 			return eng, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--rate: %w", err))
 		}
 	}
 	if f.statusRate != "" {
-		if eng.StatusRate, err = pipeline.ParseLimit(f.statusRate); err != nil {
+		if eng.StatusRate, err = paybatch.ParseLimit(f.statusRate); err != nil {
 			return eng, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--status-rate: %w", err))
 		}
 	}
@@ -192,7 +192,7 @@ func printRejects(w io.Writer, errs []paybatch.RowError, max int) {
 	}
 }
 
-func printDryRun(w io.Writer, k paybatch.Kind, rep *readers.Report, l pipeline.Limits) {
+func printDryRun(w io.Writer, k paybatch.Kind, rep *readers.Report, l paybatch.Limits) {
 	fmt.Fprintf(w, "dry run: nothing sent\n")
 	fmt.Fprintf(w, "rows: %d read, %d valid, %d rejected\n", rep.Rows, rep.Valid, rep.Rejected)
 	curs := make([]string, 0, len(rep.Totals))

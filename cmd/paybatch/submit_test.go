@@ -13,6 +13,8 @@ import (
 
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
@@ -28,7 +30,7 @@ func refundCSV(t *testing.T, dir string, n int, edit func(i int) string) string 
 				amount = a
 			}
 		}
-		fmt.Fprintf(&b, "%s,TXC%05d,ORC%05d,cli-%05d,%s,USD\n", smartretry.TestTerminal, i, i, i, amount)
+		fmt.Fprintf(&b, "%s,TXC%05d,ORC%05d,cli-%05d,%s,USD\n", srsandbox.TestTerminal, i, i, i, amount)
 	}
 	p := filepath.Join(dir, "refunds.csv")
 	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
@@ -37,15 +39,15 @@ func refundCSV(t *testing.T, dir string, n int, edit func(i int) string) string 
 	return p
 }
 
-func cliSandbox(t *testing.T, n int) *sandbox.TestServer {
+func cliSandbox(t *testing.T, n int) *sandboxtest.Server {
 	f := &sandbox.Fixtures{}
 	for i := range n {
-		f.SmartRetry.Transactions = append(f.SmartRetry.Transactions, smartretry.TransactionFixture{
-			TransactionID: fmt.Sprintf("TXC%05d", i), OrderID: fmt.Sprintf("ORC%05d", i), Terminal: smartretry.TestTerminal,
+		f.SmartRetry.Transactions = append(f.SmartRetry.Transactions, srsandbox.TransactionFixture{
+			TransactionID: fmt.Sprintf("TXC%05d", i), OrderID: fmt.Sprintf("ORC%05d", i), Terminal: srsandbox.TestTerminal,
 			Type: smartretry.TypeSale, Amount: "100.00", Currency: "USD", Status: smartretry.StatusApproved})
 	}
-	return sandbox.NewTestServer(t, sandbox.Options{Seed: 1, Fixtures: f, Faults: "5xx=0.1,lost=0.05",
-		SmartRetry: smartretry.SandboxConfig{SettleAfter: 200 * time.Millisecond}})
+	return sandboxtest.NewServer(t, sandbox.Options{Seed: 1, Fixtures: f, Faults: "5xx=0.1,lost=0.05",
+		SmartRetry: srsandbox.SandboxConfig{SettleAfter: 200 * time.Millisecond}})
 }
 
 func runCLI(t *testing.T, vars map[string]string, args ...string) (string, string, int) {
@@ -69,7 +71,7 @@ func TestSubmitCommandAgainstSandbox(t *testing.T) {
 		}
 		return ""
 	})
-	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
+	vars := map[string]string{envSmartRetryKey: srsandbox.TestAPIKey, envSmartRetryURL: ts.URL}
 
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--poll-deadline", "30s", file)
 	if code != exitExceptions {
@@ -146,7 +148,7 @@ func TestSubmitNoPollThenStatusPolls(t *testing.T) {
 	const n = 10
 	ts := cliSandbox(t, n)
 	file := refundCSV(t, t.TempDir(), n, nil)
-	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
+	vars := map[string]string{envSmartRetryKey: srsandbox.TestAPIKey, envSmartRetryURL: ts.URL}
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--no-poll", file)
 	if code != exitOK || !strings.Contains(out, "accepted  10") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -200,7 +202,7 @@ func TestSubmitInterruptedThenResumed(t *testing.T) {
 	const n = 30
 	ts := cliSandbox(t, n)
 	file := refundCSV(t, t.TempDir(), n, nil)
-	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
+	vars := map[string]string{envSmartRetryKey: srsandbox.TestAPIKey, envSmartRetryURL: ts.URL}
 	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond) // SIGINT, as main wires it
 	defer cancel()
 	var out, errb bytes.Buffer
@@ -241,7 +243,7 @@ func TestSubmitBadCredentialStopsResumable(t *testing.T) {
 	if strings.Contains(out+errs, "sr_wrong_key_123") {
 		t.Error("the API key was echoed")
 	}
-	vars[envSmartRetryKey] = smartretry.TestAPIKey
+	vars[envSmartRetryKey] = srsandbox.TestAPIKey
 	if out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", file); code != exitOK {
 		t.Fatalf("resume exit %d\n%s\n%s", code, out, errs)
 	}
@@ -258,7 +260,7 @@ func TestSubmitAllowPartial(t *testing.T) {
 		}
 		return ""
 	})
-	vars := map[string]string{envSmartRetryKey: smartretry.TestAPIKey, envSmartRetryURL: ts.URL}
+	vars := map[string]string{envSmartRetryKey: srsandbox.TestAPIKey, envSmartRetryURL: ts.URL}
 	out, errs, code := runCLI(t, vars, "submit", "--kind", "refund", "--allow-partial", file)
 	if code != exitExceptions || !strings.Contains(out, "1 rejected by validation") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)

@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
 const benchSales = 1000
@@ -21,7 +24,7 @@ const benchSales = 1000
 func benchFixtures() *sandbox.Fixtures {
 	f := &sandbox.Fixtures{}
 	for i := range benchSales {
-		f.SmartRetry.Transactions = append(f.SmartRetry.Transactions, smartretry.TransactionFixture{
+		f.SmartRetry.Transactions = append(f.SmartRetry.Transactions, srsandbox.TransactionFixture{
 			TransactionID: fmt.Sprintf("TXB%05d", i), OrderID: fmt.Sprintf("ORB%05d", i), Terminal: "ABC123",
 			Type: "sale", Amount: "1000000.00", Currency: "USD", Status: "APPROVED",
 		})
@@ -30,8 +33,8 @@ func benchFixtures() *sandbox.Fixtures {
 }
 
 func benchOptions() sandbox.Options {
-	unlimited := smartretry.Rate{Limit: 1 << 30, Window: time.Second}
-	return sandbox.Options{Fixtures: benchFixtures(), SmartRetry: smartretry.SandboxConfig{
+	unlimited := paybatch.Limit{N: 1 << 30, Per: time.Second}
+	return sandbox.Options{Fixtures: benchFixtures(), SmartRetry: srsandbox.SandboxConfig{
 		PaymentsLimit: unlimited, StatusLimit: unlimited, OverallLimit: unlimited}}
 }
 
@@ -39,7 +42,7 @@ func refundRequest(base string, i int64) *http.Request {
 	body := fmt.Appendf(nil, `{"transaction_reference_id":"TXB%05d","order_reference_id":"ORB%05d","merchant_transaction_id":"bench-%d","amount":0.01}`,
 		i%benchSales, i%benchSales, i)
 	req, _ := http.NewRequest("POST", base+"/v1/payments/refund/ABC123", bytes.NewReader(body))
-	req.Header.Set("x-api-key", smartretry.TestAPIKey)
+	req.Header.Set("x-api-key", srsandbox.TestAPIKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", i))
 	return req
@@ -73,7 +76,7 @@ func runParallel(b *testing.B, url string, check func(*http.Response)) {
 // BenchmarkSandboxKeyedRefunds: keyed refunds through the full sandbox
 // (auth, limits, idempotency store, state, op log) over loopback HTTP.
 func BenchmarkSandboxKeyedRefunds(b *testing.B) {
-	ts := sandbox.NewTestServer(b, benchOptions())
+	ts := sandboxtest.NewServer(b, benchOptions())
 	runParallel(b, ts.URL, func(resp *http.Response) {
 		if resp.StatusCode != 200 || resp.Header.Get("Idempotency-Replayed") != "false" {
 			b.Errorf("status %d", resp.StatusCode)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
@@ -19,15 +21,15 @@ import (
 // have executed exactly once, and the transaction_id each client finally
 // saw must be the one the sandbox executed.
 func TestExactlyOnceUnderFaults(t *testing.T) {
-	ts := sandbox.NewTestServer(t, sandbox.Options{
+	ts := sandboxtest.NewServer(t, sandbox.Options{
 		Seed: 3, Faults: "5xx=0.1,reset=0.1,lost=0.15",
 		Fixtures: benchFixtures(),
-		SmartRetry: smartretry.SandboxConfig{
-			PaymentsLimit: smartretry.Rate{Limit: 1 << 20, Window: time.Second},
-			OverallLimit:  smartretry.Rate{Limit: 1 << 20, Window: time.Second},
+		SmartRetry: srsandbox.SandboxConfig{
+			PaymentsLimit: paybatch.Limit{N: 1 << 20, Per: time.Second},
+			OverallLimit:  paybatch.Limit{N: 1 << 20, Per: time.Second},
 		},
 	})
-	c, err := smartretry.NewClient(smartretry.ClientConfig{BaseURL: ts.URL, APIKey: smartretry.TestAPIKey,
+	c, err := smartretry.NewClient(smartretry.ClientConfig{BaseURL: ts.URL, APIKey: srsandbox.TestAPIKey,
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)

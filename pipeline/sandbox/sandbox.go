@@ -9,7 +9,7 @@
 //
 // Faults (Options.Faults) apply to the provider APIs only, never to
 // /_sandbox/ or /health/. New builds a Server (an http.Handler);
-// NewTestServer runs one on 127.0.0.1:0 for tests, the way httptest does;
+// sandboxtest.NewServer runs one on 127.0.0.1:0 for tests, the way httptest does;
 // `paybatch sandbox` serves one from the command line.
 package sandbox
 
@@ -23,9 +23,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline/sim"
-	"github.com/paybatch/paybatch/pipeline/smarterpay"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	"github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
+	"github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+	spapi "github.com/paybatch/paybatch/pipeline/smarterpay"
 )
 
 // Options configure a Server. Zero values take each provider's defaults.
@@ -155,7 +156,7 @@ func New(opts Options) (*Server, error) {
 	mux.Handle("/v1/", s.sr)
 	mux.Handle("/health", s.sr)
 	mux.Handle("/health/", s.sr)
-	mux.Handle(smarterpay.BasePath+"/", s.sp)
+	mux.Handle(spapi.BasePath+"/", s.sp)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "not found",
 			"detail": fmt.Sprintf("no endpoint %s; SmartRetry is under /v1/ and /health/, SmarterPay under /service.svc/, the sandbox under /_sandbox/", r.URL.Path)})

@@ -9,9 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/sim"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
 )
 
 func do(t *testing.T, method, url, body string, hdr map[string]string) (int, http.Header, string) {
@@ -34,7 +37,7 @@ func do(t *testing.T, method, url, body string, hdr map[string]string) (int, htt
 }
 
 func srHeaders(key string) map[string]string {
-	h := map[string]string{"x-api-key": smartretry.TestAPIKey, "Content-Type": "application/json"}
+	h := map[string]string{"x-api-key": srsandbox.TestAPIKey, "Content-Type": "application/json"}
 	if key != "" {
 		h["Idempotency-Key"] = key
 	}
@@ -43,8 +46,8 @@ func srHeaders(key string) map[string]string {
 
 // TestCurlScenario is the README's curl walk-through over real HTTP.
 func TestCurlScenario(t *testing.T) {
-	ts := sandbox.NewTestServer(t, sandbox.Options{
-		SmartRetry: smartretry.SandboxConfig{PaymentsLimit: smartretry.Rate{Limit: 4, Window: time.Minute}},
+	ts := sandboxtest.NewServer(t, sandbox.Options{
+		SmartRetry: srsandbox.SandboxConfig{PaymentsLimit: paybatch.Limit{N: 4, Per: time.Minute}},
 	})
 	refund := ts.URL + "/v1/payments/refund/ABC123"
 	body := `{"transaction_reference_id":"TXS00001","order_reference_id":"ORS00001","merchant_transaction_id":"refund-0001","amount":25.00}`
@@ -115,7 +118,7 @@ func TestCurlScenario(t *testing.T) {
 
 func TestControlEndpoints(t *testing.T) {
 	// Faults never touch /_sandbox/ or /health/.
-	ts := sandbox.NewTestServer(t, sandbox.Options{Faults: "5xx=1"})
+	ts := sandboxtest.NewServer(t, sandbox.Options{Faults: "5xx=1"})
 	s, _, b := do(t, "GET", ts.URL+"/_sandbox/fixtures", "", nil)
 	var fx sandbox.Fixtures
 	if s != 200 || json.Unmarshal([]byte(b), &fx) != nil || len(fx.SmartRetry.Transactions) == 0 {
@@ -152,7 +155,7 @@ func TestControlEndpoints(t *testing.T) {
 }
 
 func TestResetRestoresState(t *testing.T) {
-	ts := sandbox.NewTestServer(t, sandbox.Options{})
+	ts := sandboxtest.NewServer(t, sandbox.Options{})
 	refund := ts.URL + "/v1/payments/refund/ABC123"
 	full := `{"transaction_reference_id":"TXS00001","order_reference_id":"ORS00001","merchant_transaction_id":"full"}`
 	if s, _, b := do(t, "POST", refund, full, srHeaders("full")); s != 200 {
@@ -188,7 +191,7 @@ func TestLoadFixtures(t *testing.T) {
 	if err != nil || len(f.SmartRetry.Transactions) != 1 {
 		t.Fatalf("%v %+v", err, f)
 	}
-	ts := sandbox.NewTestServer(t, sandbox.Options{Fixtures: f})
+	ts := sandboxtest.NewServer(t, sandbox.Options{Fixtures: f})
 	if s, _, b := do(t, "POST", ts.URL+"/v1/payments/refund/ABC123",
 		`{"transaction_reference_id":"TXS00002","order_reference_id":"ORS00002"}`, srHeaders("")); s != 404 {
 		t.Fatalf("a default fixture exists though the file replaced them: %d %s", s, b)

@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	_ "time/tzdata" // Europe/London must resolve even on hosts without a zoneinfo database
 
 	"github.com/rickar/cal/v2"
 	"github.com/rickar/cal/v2/gb"
 )
-
-// DateLayout is SmarterPay's 10-character date format.
-const DateLayout = "2006-01-02"
 
 // LeadDays is the Bacs lead time: the number of clear banking days that must
 // lie between "today" and a collection or credit date.
@@ -52,9 +50,15 @@ func ParseDate(s string) (time.Time, error) {
 	return d, nil
 }
 
-// civil truncates t to its calendar day in loc, returned at midnight UTC.
-func civil(t time.Time, loc *time.Location) time.Time {
-	y, m, d := t.In(loc).Date()
+// Today is the Bacs "today" at the instant now: the calendar date in
+// London, where Bacs runs, as a civil date (midnight UTC). A collection or
+// credit date before it is refused.
+func Today(now time.Time) time.Time {
+	loc, err := time.LoadLocation("Europe/London")
+	if err != nil { // cannot happen with time/tzdata linked in
+		loc = time.UTC
+	}
+	y, m, d := now.In(loc).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 

@@ -1,11 +1,7 @@
 package smarterpay
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 )
@@ -127,70 +123,4 @@ func FuzzCollectable(f *testing.F) {
 			t.Fatalf("moved=%v for %s → %s", moved, s, got.Format(DateLayout))
 		}
 	})
-}
-
-// FuzzPaymentBody posts arbitrary bodies to the handler: it must never
-// panic, answer only 201 or 400 with JSON, and a 201 must echo an integer
-// pence amount equal to what was recorded.
-func FuzzPaymentBody(f *testing.F) {
-	for _, s := range []string{
-		paymentBody(active, 2532, "2018-04-10", "a"), paymentBody(active, "2532", "2018-03-30", ""),
-		paymentBody("M01SANDBOX000000006", 1, "2018-04-10", ""), `{"payments":[{"mandate":"` + active + `","amount":1,"collection_date":"2018-04-10"}]}`,
-		`{"payment":{"amount":1e2}}`, `{"payment":null}`, `[]`, `{"payment":{"amount":"١٢"}}`, "",
-	} {
-		f.Add([]byte(s))
-	}
-	clock := newClock(london(f, 2018, time.March, 19, 10))
-	sb := NewSandbox(SandboxConfig{Now: clock.Now, Limit: -1})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, BasePath+"/payment", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+DefaultToken)
-		req.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		sb.ServeHTTP(w, req)
-		if w.Code != 201 && w.Code != 400 {
-			t.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-		var out map[string]json.RawMessage
-		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
-			t.Fatalf("non-JSON answer %q", w.Body)
-		}
-		if w.Code == 201 {
-			var one struct{ Payment *Payment }
-			if err := json.Unmarshal(w.Body.Bytes(), &one); err != nil {
-				t.Fatal(err)
-			}
-			if one.Payment == nil { // a list: each item recorded
-				return
-			}
-			ops := sb.Ops().All()
-			last := ops[len(ops)-1]
-			if last.IDs["id"] != one.Payment.ID || last.Amount != pounds(int64(one.Payment.Amount)) || one.Payment.Amount < 0 {
-				t.Fatalf("recorded %+v for %+v", last, one.Payment)
-			}
-			if !strings.HasPrefix(string(out["payment"]), "{") {
-				t.Fatalf("payment is not an object: %s", out["payment"])
-			}
-		}
-	})
-}
-
-func TestCheckFixtures(t *testing.T) {
-	if err := CheckFixtures(DefaultMandates()); err != nil {
-		t.Fatalf("default fixtures: %v", err)
-	}
-	bad := []MandateFixture{
-		{ID: "M1", Auddis: "GOODREF01", DDStatus: "ongoing_collection", BankAccount: "B1"},
-		{ID: "M1", Auddis: "GOODREF01", DDStatus: "paused", BankAccount: ""},
-		{ID: "", Auddis: "x", DDStatus: "cancelled", BankAccount: "B3"},
-	}
-	err := CheckFixtures(bad)
-	if err == nil {
-		t.Fatal("bad fixtures accepted")
-	}
-	for _, want := range []string{`mandate 1 ("M1"): id repeats mandate 0`, `auddis "GOODREF01" repeats`, `bank_account is required`, `dd_status "paused"`, `mandate 2 (""): id is required`, `auddis "x" must be 6 to 18`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error lacks %q:\n%v", want, err)
-		}
-	}
 }

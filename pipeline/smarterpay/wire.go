@@ -7,6 +7,19 @@ import (
 	"strconv"
 )
 
+// DateLayout is SmarterPay's 10-character date format (collection_date,
+// credit_date).
+const DateLayout = "2006-01-02"
+
+// BasePath is the path every SmarterPay Cloud resource sits under: a base
+// URL is https://host/service.svc (DefaultBaseURL), and /payment, /credit …
+// follow it.
+const BasePath = "/service.svc"
+
+// MaxKeyLen is the longest Idempotency-Key SmarterPay accepts (255
+// characters, case-sensitive).
+const MaxKeyLen = 255
+
 // Pence is an amount in integer pence, as SmarterPay carries it ("no decimal
 // point"). It decodes from a JSON number or a JSON string of digits (the
 // documented response samples render amounts as strings, requests as

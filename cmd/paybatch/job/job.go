@@ -115,7 +115,7 @@ func (d *Deps) progress(cfg *pipeline.Config, total int) func() {
 // Zero values take the provider's documented limits and the engine's
 // defaults.
 type Engine struct {
-	SubmitRate, StatusRate pipeline.Limit // can only lower the documented limits
+	SubmitRate, StatusRate paybatch.Limit // can only lower the documented limits
 	Concurrency            int            // 0 → sized from rate × latency
 	PollDeadline           time.Duration  // 0 → the engine's default
 	NoPoll                 bool

@@ -16,7 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline"
 )
 
 // fileConfig is job.yaml as written. Secrets are never in it: only the names
@@ -197,7 +196,7 @@ func (c fileConfig) resolve(configPath string) (*Plan, error) {
 	}
 	for name, v := range map[string]string{"limits.rate": p.Rate, "limits.status_rate": p.StatusRate} {
 		if v != "" {
-			if _, err := pipeline.ParseLimit(v); err != nil {
+			if _, err := paybatch.ParseLimit(v); err != nil {
 				bad("%s: %v", name, err)
 			}
 		}
@@ -301,12 +300,12 @@ func (p *Plan) Engine() (Engine, error) {
 	e := Engine{Concurrency: p.Concurrency, PollDeadline: p.PollDeadline}
 	var err error
 	if p.Rate != "" {
-		if e.SubmitRate, err = pipeline.ParseLimit(p.Rate); err != nil {
+		if e.SubmitRate, err = paybatch.ParseLimit(p.Rate); err != nil {
 			return e, fmt.Errorf("limits.rate: %w", err)
 		}
 	}
 	if p.StatusRate != "" {
-		if e.StatusRate, err = pipeline.ParseLimit(p.StatusRate); err != nil {
+		if e.StatusRate, err = paybatch.ParseLimit(p.StatusRate); err != nil {
 			return e, fmt.Errorf("limits.status_rate: %w", err)
 		}
 	}

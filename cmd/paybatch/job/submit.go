@@ -28,7 +28,7 @@ type SubmitRequest struct {
 // valid, even when the run was cut short).
 type SubmitResult struct {
 	Validation *readers.Report
-	Limits     pipeline.Limits // the limits the send runs (or would run) under
+	Limits     paybatch.Limits // the limits the send runs (or would run) under
 	Sent       bool
 	Result     pipeline.Result
 	Journal    string

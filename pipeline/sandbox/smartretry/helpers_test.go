@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline/sim"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	api "github.com/paybatch/paybatch/pipeline/smartretry"
+
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	"github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 // clock is a settable test clock.
@@ -72,18 +74,18 @@ type reply struct {
 	body   []byte
 }
 
-func (r reply) problem(t *testing.T) smartretry.Problem {
+func (r reply) problem(t *testing.T) api.Problem {
 	t.Helper()
-	var p smartretry.Problem
+	var p api.Problem
 	if err := json.Unmarshal(r.body, &p); err != nil {
 		t.Fatalf("problem body %q: %v", r.body, err)
 	}
 	return p
 }
 
-func (r reply) payment(t *testing.T) smartretry.PaymentResponse {
+func (r reply) payment(t *testing.T) api.PaymentResponse {
 	t.Helper()
-	var p smartretry.PaymentResponse
+	var p api.PaymentResponse
 	if err := json.Unmarshal(r.body, &p); err != nil || r.status != 200 {
 		t.Fatalf("want a 200 payment response, got %d %s (%v)", r.status, r.body, err)
 	}
@@ -131,10 +133,10 @@ func (e *env) post(op, terminal, body, key string) reply {
 	return e.call("POST", "/v1/payments/"+op+"/"+terminal, body, h)
 }
 
-func (e *env) status(terminal, id string) (reply, smartretry.StatusResponse) {
+func (e *env) status(terminal, id string) (reply, api.StatusResponse) {
 	e.t.Helper()
 	r := e.call("GET", "/v1/payments/status/"+terminal+"/"+id, "", nil)
-	var sr smartretry.StatusResponse
+	var sr api.StatusResponse
 	if r.status == 200 {
 		dec := json.NewDecoder(strings.NewReader(string(r.body)))
 		dec.UseNumber()

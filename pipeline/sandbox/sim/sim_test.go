@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
 )
 
 func TestOpLogConcurrentRecordAll(t *testing.T) {
@@ -64,42 +65,10 @@ func TestStats(t *testing.T) {
 	}
 }
 
-func TestParseRate(t *testing.T) {
-	tests := []struct {
-		in     string
-		limit  int
-		window time.Duration
-		bad    bool
-	}{
-		{"50/1s", 50, time.Second, false},
-		{"1000/60s", 1000, time.Minute, false},
-		{"100/500ms", 100, 500 * time.Millisecond, false},
-		{"10/s", 10, time.Second, false},
-		{" 5 / 2m ", 5, 2 * time.Minute, false},
-		{"50", 0, 0, true},
-		{"0/1s", 0, 0, true},
-		{"-1/1s", 0, 0, true},
-		{"x/1s", 0, 0, true},
-		{"5/0s", 0, 0, true},
-		{"5/-1s", 0, 0, true},
-		{"5/abc", 0, 0, true},
-	}
-	for _, tt := range tests {
-		l, w, err := sim.ParseRate(tt.in)
-		if (err != nil) != tt.bad {
-			t.Errorf("ParseRate(%q) err = %v, want bad=%v", tt.in, err, tt.bad)
-			continue
-		}
-		if l != tt.limit || w != tt.window {
-			t.Errorf("ParseRate(%q) = %d, %s; want %d, %s", tt.in, l, w, tt.limit, tt.window)
-		}
-	}
-}
-
 func TestLimiterFixedWindow(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	l := sim.NewLimiter(3, time.Second, clock)
+	l := sim.NewLimiter(paybatch.Limit{N: 3, Per: time.Second}, clock)
 	start := now
 	for i := range 3 {
 		ok, rem, reset := l.Take("k")
@@ -123,7 +92,7 @@ func TestLimiterFixedWindow(t *testing.T) {
 	if ok, rem, _ := l.Take("k"); !ok || rem != 2 {
 		t.Fatalf("after Reset: ok=%v rem=%d", ok, rem)
 	}
-	unl := sim.NewLimiter(0, 0, clock)
+	unl := sim.NewLimiter(paybatch.Limit{}, clock)
 	for range 1000 {
 		if ok, _, _ := unl.Take("k"); !ok {
 			t.Fatal("limit 0 must be unlimited")
@@ -156,18 +125,6 @@ func FuzzParseFaults(f *testing.F) {
 		fl, err := sim.ParseFaults(s, 7)
 		if err == nil && fl == nil {
 			t.Fatal("nil Faults without error")
-		}
-	})
-}
-
-func FuzzParseRate(f *testing.F) {
-	for _, s := range []string{"50/1s", "1000/60s", "10/s", "/", "1/"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		l, w, err := sim.ParseRate(s)
-		if err == nil && (l <= 0 || w <= 0) {
-			t.Fatalf("ParseRate(%q) = %d, %s without error", s, l, w)
 		}
 	})
 }

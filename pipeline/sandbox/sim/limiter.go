@@ -1,11 +1,10 @@
 package sim
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/paybatch/paybatch"
 )
 
 // Limiter is a fixed-window rate limiter keyed by caller (API key, token).
@@ -29,14 +28,14 @@ type fixedWindow struct {
 	used int
 }
 
-// NewLimiter returns a limiter allowing limit requests per window per key.
-// now defaults to time.Now. A limit or window ≤ 0 means unlimited: Take
-// always succeeds.
-func NewLimiter(limit int, window time.Duration, now func() time.Time) *Limiter {
+// NewLimiter returns a limiter allowing l.N requests per l.Per per key.
+// now defaults to time.Now. A zero Limit means unlimited: Take always
+// succeeds.
+func NewLimiter(l paybatch.Limit, now func() time.Time) *Limiter {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter{limit: limit, window: window, now: now, windows: make(map[string]*fixedWindow)}
+	return &Limiter{limit: l.N, window: l.Per, now: now, windows: make(map[string]*fixedWindow)}
 }
 
 // Limit is the number of requests allowed per window.
@@ -76,26 +75,4 @@ func (l *Limiter) Reset() {
 	l.mu.Lock()
 	clear(l.windows)
 	l.mu.Unlock()
-}
-
-// ParseRate parses "N/DURATION" such as "50/1s", "1000/60s" or "100/500ms".
-// A bare unit after the slash means one of it ("10/s" = "10/1s").
-func ParseRate(s string) (limit int, window time.Duration, err error) {
-	n, d, found := strings.Cut(strings.TrimSpace(s), "/")
-	if !found {
-		return 0, 0, fmt.Errorf("rate %q: want N/DURATION, e.g. 50/1s", s)
-	}
-	limit, err = strconv.Atoi(strings.TrimSpace(n))
-	if err != nil || limit <= 0 {
-		return 0, 0, fmt.Errorf("rate %q: %q is not a positive request count", s, n)
-	}
-	d = strings.TrimSpace(d)
-	if d != "" && (d[0] < '0' || d[0] > '9') && d[0] != '.' {
-		d = "1" + d
-	}
-	window, err = time.ParseDuration(d)
-	if err != nil || window <= 0 {
-		return 0, 0, fmt.Errorf("rate %q: %q is not a positive duration (e.g. 1s, 60s, 500ms)", s, d)
-	}
-	return limit, window, nil
 }

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch"
+	api "github.com/paybatch/paybatch/pipeline/smarterpay"
+
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
 )
 
 // Monday 19 March 2018, 10:00 London: eleven days before Good Friday.
@@ -24,10 +27,10 @@ func TestAuth(t *testing.T) {
 		want   int
 		code   string
 	}{
-		{"no header", "", 401, CodeUnauthorized},
-		{"unknown token", "Bearer nope", 401, CodeUnauthorized},
-		{"not bearer", "Basic " + DefaultToken, 401, CodeUnauthorized},
-		{"expired token", "Bearer " + DefaultExpiredToken, 498, CodeTokenExpired},
+		{"no header", "", 401, api.CodeUnauthorized},
+		{"unknown token", "Bearer nope", 401, api.CodeUnauthorized},
+		{"not bearer", "Basic " + DefaultToken, 401, api.CodeUnauthorized},
+		{"expired token", "Bearer " + DefaultExpiredToken, 498, api.CodeTokenExpired},
 		{"valid token", "Bearer " + DefaultToken, 200, ""},
 		{"scheme is case-insensitive", "bearer " + DefaultToken, 200, ""},
 	}
@@ -94,28 +97,28 @@ func TestPaymentRules(t *testing.T) {
 			want: 201, status: "pending_submission", amount: "100", date: "2018-03-23"},
 		{name: "exactly 3 clear days is kept", body: paymentBody(active, 100, "2018-03-23", ""),
 			want: 201, status: "pending_submission", amount: "100", date: "2018-03-23"},
-		{name: "date in the past", body: paymentBody(active, 100, "2018-03-18", ""), want: 400, code: CodeDateInPast, field: "payment.collection_date"},
-		{name: "malformed date", body: paymentBody(active, 100, "2018-3-30", ""), want: 400, code: CodeValidation, field: "payment.collection_date"},
-		{name: "impossible date", body: paymentBody(active, 100, "2018-02-30", ""), want: 400, code: CodeValidation, field: "payment.collection_date"},
-		{name: "missing date", body: `{"payment":{"mandate":"` + active + `","amount":100}}`, want: 400, code: CodeValidation, field: "payment.collection_date"},
-		{name: "decimal amount", body: `{"payment":{"mandate":"` + active + `","amount":25.32,"collection_date":"2018-04-10"}}`, want: 400, code: CodeBadRequest},
-		{name: "decimal amount string", body: paymentBody(active, "25.32", "2018-04-10", ""), want: 400, code: CodeBadRequest},
-		{name: "exponent amount", body: `{"payment":{"mandate":"` + active + `","amount":1e3,"collection_date":"2018-04-10"}}`, want: 400, code: CodeBadRequest},
-		{name: "negative amount", body: paymentBody(active, -5, "2018-04-10", ""), want: 400, code: CodeBadRequest},
-		{name: "zero amount", body: paymentBody(active, 0, "2018-04-10", ""), want: 400, code: CodeValidation, field: "payment.amount"},
-		{name: "unknown mandate", body: paymentBody("M01NOPE", 100, "2018-04-10", ""), want: 400, code: CodeMandateNotFound, field: "payment.mandate"},
-		{name: "mandate on hold", body: paymentBody("M01SANDBOX000000005", 100, "2018-04-10", ""), want: 400, code: CodeMandateNotActive, field: "payment.mandate"},
+		{name: "date in the past", body: paymentBody(active, 100, "2018-03-18", ""), want: 400, code: api.CodeDateInPast, field: "payment.collection_date"},
+		{name: "malformed date", body: paymentBody(active, 100, "2018-3-30", ""), want: 400, code: api.CodeValidation, field: "payment.collection_date"},
+		{name: "impossible date", body: paymentBody(active, 100, "2018-02-30", ""), want: 400, code: api.CodeValidation, field: "payment.collection_date"},
+		{name: "missing date", body: `{"payment":{"mandate":"` + active + `","amount":100}}`, want: 400, code: api.CodeValidation, field: "payment.collection_date"},
+		{name: "decimal amount", body: `{"payment":{"mandate":"` + active + `","amount":25.32,"collection_date":"2018-04-10"}}`, want: 400, code: api.CodeBadRequest},
+		{name: "decimal amount string", body: paymentBody(active, "25.32", "2018-04-10", ""), want: 400, code: api.CodeBadRequest},
+		{name: "exponent amount", body: `{"payment":{"mandate":"` + active + `","amount":1e3,"collection_date":"2018-04-10"}}`, want: 400, code: api.CodeBadRequest},
+		{name: "negative amount", body: paymentBody(active, -5, "2018-04-10", ""), want: 400, code: api.CodeBadRequest},
+		{name: "zero amount", body: paymentBody(active, 0, "2018-04-10", ""), want: 400, code: api.CodeValidation, field: "payment.amount"},
+		{name: "unknown mandate", body: paymentBody("M01NOPE", 100, "2018-04-10", ""), want: 400, code: api.CodeMandateNotFound, field: "payment.mandate"},
+		{name: "mandate on hold", body: paymentBody("M01SANDBOX000000005", 100, "2018-04-10", ""), want: 400, code: api.CodeMandateNotActive, field: "payment.mandate"},
 		{name: "mandate and auddis disagree", body: `{"payment":{"mandate":"` + active + `","auddis":"PBSANDBOX0002","amount":100,"collection_date":"2018-04-10"}}`,
-			want: 400, code: CodeValidation, field: "payment.auddis"},
-		{name: "no mandate or auddis", body: `{"payment":{"amount":100,"collection_date":"2018-04-10"}}`, want: 400, code: CodeValidation, field: "payment.mandate"},
+			want: 400, code: api.CodeValidation, field: "payment.auddis"},
+		{name: "no mandate or auddis", body: `{"payment":{"amount":100,"collection_date":"2018-04-10"}}`, want: 400, code: api.CodeValidation, field: "payment.mandate"},
 		{name: "narrative over 18", body: `{"payment":{"mandate":"` + active + `","amount":100,"collection_date":"2018-04-10","default_narrative":"1234567890123456789"}}`,
-			want: 400, code: CodeValidation, field: "payment.default_narrative"},
-		{name: "unknown field", body: `{"payment":{"mandate":"` + active + `","amount":100,"collection_date":"2018-04-10","colour":"red"}}`, want: 400, code: CodeBadRequest},
-		{name: "no envelope", body: `{"mandate":"` + active + `","amount":100,"collection_date":"2018-04-10"}`, want: 400, code: CodeBadRequest},
-		{name: "empty object", body: `{}`, want: 400, code: CodeBadRequest},
-		{name: "not JSON", body: `payment`, want: 400, code: CodeBadRequest},
-		{name: "trailing data", body: paymentBody(active, 100, "2018-04-10", "") + `{}`, want: 400, code: CodeBadRequest},
-		{name: "wrong content type", body: paymentBody(active, 100, "2018-04-10", ""), ctype: "text/plain", want: 400, code: CodeUnsupportedContent},
+			want: 400, code: api.CodeValidation, field: "payment.default_narrative"},
+		{name: "unknown field", body: `{"payment":{"mandate":"` + active + `","amount":100,"collection_date":"2018-04-10","colour":"red"}}`, want: 400, code: api.CodeBadRequest},
+		{name: "no envelope", body: `{"mandate":"` + active + `","amount":100,"collection_date":"2018-04-10"}`, want: 400, code: api.CodeBadRequest},
+		{name: "empty object", body: `{}`, want: 400, code: api.CodeBadRequest},
+		{name: "not JSON", body: `payment`, want: 400, code: api.CodeBadRequest},
+		{name: "trailing data", body: paymentBody(active, 100, "2018-04-10", "") + `{}`, want: 400, code: api.CodeBadRequest},
+		{name: "wrong content type", body: paymentBody(active, 100, "2018-04-10", ""), ctype: "text/plain", want: 400, code: api.CodeUnsupportedContent},
 		{name: "vnd.api+json accepted", body: paymentBody(active, 100, "2018-04-10", ""), ctype: "application/vnd.api+json",
 			want: 201, status: "pending_submission", amount: "100", date: "2018-04-10"},
 	}
@@ -221,7 +224,7 @@ func TestChristmasRollForward(t *testing.T) {
 func TestTodayIsLondonDate(t *testing.T) {
 	e := newEnv(t, time.Date(2018, time.July, 1, 23, 30, 0, 0, time.UTC), nil)
 	r := e.post(t, "/service.svc/payment", "", paymentBody(active, 100, "2018-07-01", ""))
-	if r.status != 400 || r.errBody(t).Code != CodeDateInPast {
+	if r.status != 400 || r.errBody(t).Code != api.CodeDateInPast {
 		t.Fatalf("1 July when London is on 2 July: %d %s", r.status, r.body)
 	}
 	r = e.post(t, "/service.svc/payment", "", paymentBody(active, 100, "2018-07-02", ""))
@@ -275,11 +278,11 @@ func TestStatusClockAndTriggers(t *testing.T) {
 			}
 		}
 	}
-	check("created", func(int) string { return StatusPendingSubmission })
+	check("created", func(int) string { return api.StatusPendingSubmission })
 	e.clock.Add(time.Minute)
-	check("after SubmitAfter", func(int) string { return StatusSubmitted })
+	check("after SubmitAfter", func(int) string { return api.StatusSubmitted })
 	e.clock.Add(time.Hour - time.Second)
-	check("just before settling", func(int) string { return StatusSubmitted })
+	check("just before settling", func(int) string { return api.StatusSubmitted })
 	e.clock.Add(time.Second)
 	check("settled", func(i int) string { return tests[i].final })
 	// The status filter sees the clock too.
@@ -307,13 +310,13 @@ func TestIdempotency(t *testing.T) {
 		code   string
 	}{
 		{"same key, same request: replayed", DefaultToken, "/service.svc/payment", "key-1", body, 201, true, ""},
-		{"same key, other amount: 422", DefaultToken, "/service.svc/payment", "key-1", paymentBody(active, 2533, "2018-04-10", "idem-1"), 422, false, CodeKeyReused},
-		{"same key, other endpoint: 422", DefaultToken, "/service.svc/credit", "key-1", body, 422, false, CodeKeyReused},
-		{"same key, whitespace differs: 422 (payload compared byte for byte)", DefaultToken, "/service.svc/payment", "key-1", body + " ", 422, false, CodeKeyReused},
+		{"same key, other amount: 422", DefaultToken, "/service.svc/payment", "key-1", paymentBody(active, 2533, "2018-04-10", "idem-1"), 422, false, api.CodeKeyReused},
+		{"same key, other endpoint: 422", DefaultToken, "/service.svc/credit", "key-1", body, 422, false, api.CodeKeyReused},
+		{"same key, whitespace differs: 422 (payload compared byte for byte)", DefaultToken, "/service.svc/payment", "key-1", body + " ", 422, false, api.CodeKeyReused},
 		{"keys are case-sensitive", DefaultToken, "/service.svc/payment", "KEY-1", body, 201, false, ""},
 		{"keys are scoped per token", "sp_other_token", "/service.svc/payment", "key-1", body, 201, false, ""},
-		{"256-character key refused", DefaultToken, "/service.svc/payment", strings.Repeat("k", 256), body, 400, false, CodeBadKey},
-		{"key with a character headers may not carry", DefaultToken, "/service.svc/payment", "key\u00e9", body, 400, false, CodeBadKey},
+		{"256-character key refused", DefaultToken, "/service.svc/payment", strings.Repeat("k", 256), body, 400, false, api.CodeBadKey},
+		{"key with a character headers may not carry", DefaultToken, "/service.svc/payment", "key\u00e9", body, 400, false, api.CodeBadKey},
 		{"UUID key with documented punctuation accepted", DefaultToken, "/service.svc/payment", "8abec541-efca-4efa-856b-50ab8679ec0f:{a}|~^%", body, 201, false, ""},
 		{"255-character key accepted", DefaultToken, "/service.svc/payment", strings.Repeat("k", 255), body, 201, false, ""},
 	}
@@ -334,7 +337,7 @@ func TestIdempotency(t *testing.T) {
 				if b.Code != tc.code {
 					t.Fatalf("code %q, want %q", b.Code, tc.code)
 				}
-				if tc.want == 422 && b.Message != MsgKeyReused {
+				if tc.want == 422 && b.Message != api.MsgKeyReused {
 					t.Fatalf("message %q", b.Message)
 				}
 			}
@@ -392,7 +395,7 @@ func TestIdempotencyInFlight(t *testing.T) {
 	wg.Go(func() { first = e.post(t, "/service.svc/payment", "slow", body) })
 	<-entered
 	second := e.post(t, "/service.svc/payment", "slow", body)
-	if second.status != 409 || second.errBody(t).Message != MsgKeyInFlight {
+	if second.status != 409 || second.errBody(t).Message != api.MsgKeyInFlight {
 		t.Fatalf("in flight: %d %s", second.status, second.body)
 	}
 	other := e.post(t, "/service.svc/payment", "slow", paymentBody(active, 1001, "2018-04-10", "slow-1"))
@@ -414,7 +417,7 @@ func TestIdempotencyInFlight(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, mar19(t), func(c *SandboxConfig) { c.Limit, c.Window = 3, time.Minute })
+	e := newEnv(t, mar19(t), func(c *SandboxConfig) { c.Limit = paybatch.Limit{N: 3, Per: time.Minute} })
 	for i := 0; i < 3; i++ {
 		if r := e.get(t, "/service.svc/mandate"); r.status != 200 || r.header.Get("X-RateLimit-Remaining") != fmt.Sprint(2-i) {
 			t.Fatalf("request %d: %d remaining=%q", i, r.status, r.header.Get("X-RateLimit-Remaining"))
@@ -425,7 +428,7 @@ func TestRateLimit(t *testing.T) {
 	if r.status != 429 || r.header.Get("Retry-After") != "45" {
 		t.Fatalf("over the limit: %d Retry-After=%q", r.status, r.header.Get("Retry-After"))
 	}
-	if b := r.errBody(t); b.Message != MsgRateLimited || b.Code != CodeRateLimited {
+	if b := r.errBody(t); b.Message != api.MsgRateLimited || b.Code != api.CodeRateLimited {
 		t.Fatalf("429 body %+v", b)
 	}
 	if e.ops.Len() != 0 || e.stats.Get(sim.CountRateLimited) != 1 {

@@ -1,4 +1,8 @@
-package sandbox
+// Package sandboxtest runs the combined provider sandbox on a loopback
+// listener for tests, the way net/http/httptest runs a handler: real HTTP,
+// shut down when the test ends. It is the only sandbox package that imports
+// testing, and the paybatch binary never imports it.
+package sandboxtest
 
 import (
 	"context"
@@ -7,22 +11,24 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/paybatch/paybatch/pipeline/sandbox"
 )
 
-// TestServer is a Server listening on 127.0.0.1 for tests: real HTTP, closed
+// Server is a sandbox.Server listening on 127.0.0.1 for tests: real HTTP, closed
 // by tb.Cleanup.
-type TestServer struct {
+type Server struct {
 	URL    string // http://127.0.0.1:PORT
-	Server *Server
+	Server *sandbox.Server
 	http   *http.Server
 	ln     net.Listener
 }
 
-// NewTestServer starts a server with opts on 127.0.0.1:0; it is shut down
+// NewServer starts a server with opts on 127.0.0.1:0; it is shut down
 // when the test ends. It fails the test if the server cannot start.
-func NewTestServer(tb testing.TB, opts Options) *TestServer {
+func NewServer(tb testing.TB, opts sandbox.Options) *Server {
 	tb.Helper()
-	srv, err := New(opts)
+	srv, err := sandbox.New(opts)
 	if err != nil {
 		tb.Fatalf("sandbox: %v", err)
 	}
@@ -30,7 +36,7 @@ func NewTestServer(tb testing.TB, opts Options) *TestServer {
 	if err != nil {
 		tb.Fatalf("sandbox: listen: %v", err)
 	}
-	ts := &TestServer{URL: "http://" + ln.Addr().String(), Server: srv, ln: ln,
+	ts := &Server{URL: "http://" + ln.Addr().String(), Server: srv, ln: ln,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}}
 	done := make(chan struct{})
 	go func() {
@@ -52,6 +58,6 @@ func NewTestServer(tb testing.TB, opts Options) *TestServer {
 }
 
 // Client returns an HTTP client suited to the test server.
-func (ts *TestServer) Client() *http.Client {
+func (ts *Server) Client() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second}
 }

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline/sim"
+	api "github.com/paybatch/paybatch/pipeline/smarterpay"
+
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
 )
 
 // fakeClock is a settable clock shared by the sandbox and its limiter.
@@ -91,9 +93,9 @@ func (r reply) obj(t testing.TB, key string) map[string]any {
 	return m
 }
 
-func (r reply) errBody(t testing.TB) ErrorBody {
+func (r reply) errBody(t testing.TB) api.ErrorBody {
 	t.Helper()
-	var b ErrorBody
+	var b api.ErrorBody
 	if err := json.Unmarshal(r.body, &b); err != nil {
 		t.Fatalf("error response is not an ErrorBody: %v: %s", err, r.body)
 	}

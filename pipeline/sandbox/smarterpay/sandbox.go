@@ -13,27 +13,22 @@ import (
 	"strings"
 	"sync"
 	"time"
-	_ "time/tzdata" // Europe/London must resolve even on hosts without a zoneinfo database
 
-	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	api "github.com/paybatch/paybatch/pipeline/smarterpay"
 )
 
 // Sandbox defaults.
 const (
 	DefaultToken        = "sp_test_token"
 	DefaultExpiredToken = "sp_expired_token"
-	DefaultLimit        = 1000
-	DefaultWindow       = 60 * time.Second
 	DefaultSubmitAfter  = 2 * time.Second
 	DefaultSettleAfter  = 3 * time.Second
 	// KeyTTL is how long an idempotency key and its stored response are kept.
 	KeyTTL = 24 * time.Hour
-	// MaxKeyLen is the longest Idempotency-Key accepted.
-	MaxKeyLen = 255
 	// MaxListItems caps a create-list POST (the documented API states no cap).
 	MaxListItems = 1000
-	// BasePath is the path prefix the sandbox serves.
-	BasePath = "/service.svc"
 
 	maxBody = 4 << 20
 )
@@ -65,9 +60,9 @@ func DefaultMandates() []MandateFixture {
 type SandboxConfig struct {
 	Tokens        []string // accepted bearer tokens (default sp_test_token)
 	ExpiredTokens []string // tokens answered with 498 (default sp_expired_token)
-	// Limit requests per Window per token (default 1000 per 60s; Limit < 0: unlimited).
-	Limit  int
-	Window time.Duration
+	// Limit is the budget per token in fixed windows: zero → the documented
+	// api.Limits().Overall (1000 per 60s); a negative N → unlimited.
+	Limit paybatch.Limit
 	// Status clock: a payment or credit is pending_submission until
 	// SubmitAfter after creation, submitted until SubmitAfter+SettleAfter,
 	// then successful or failed (0 → default 2s / 3s; negative → 0).
@@ -83,12 +78,12 @@ type SandboxConfig struct {
 }
 
 type mandate struct {
-	Mandate
+	api.Mandate
 }
 
 type payment struct {
 	id, mandate, auddis string
-	req                 PaymentRequest
+	req                 api.PaymentRequest
 	amount              int64 // recorded amount (0 when the mandate was cancelled)
 	requested           int64
 	date                string
@@ -99,7 +94,7 @@ type payment struct {
 
 type credit struct {
 	id, mandate string
-	req         CreditRequest
+	req         api.CreditRequest
 	amount      int64
 	requested   int64
 	date        string
@@ -120,8 +115,7 @@ type idemEntry struct {
 // concurrent use.
 type Sandbox struct {
 	cfg     SandboxConfig
-	cal     *Calendar
-	london  *time.Location
+	cal     *api.Calendar
 	limiter *sim.Limiter
 	tokens  map[string]bool
 	expired map[string]bool
@@ -146,11 +140,11 @@ func NewSandbox(cfg SandboxConfig) *Sandbox {
 	if cfg.ExpiredTokens == nil {
 		cfg.ExpiredTokens = []string{DefaultExpiredToken}
 	}
-	if cfg.Limit == 0 {
-		cfg.Limit = DefaultLimit
-	}
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
+	switch {
+	case cfg.Limit.N < 0:
+		cfg.Limit = paybatch.Limit{}
+	case cfg.Limit.IsZero():
+		cfg.Limit = api.Limits().Overall
 	}
 	cfg.SubmitAfter = clockDefault(cfg.SubmitAfter, DefaultSubmitAfter)
 	cfg.SettleAfter = clockDefault(cfg.SettleAfter, DefaultSettleAfter)
@@ -166,15 +160,10 @@ func NewSandbox(cfg SandboxConfig) *Sandbox {
 	if cfg.Mandates == nil {
 		cfg.Mandates = DefaultMandates()
 	}
-	london, err := time.LoadLocation("Europe/London")
-	if err != nil { // cannot happen with time/tzdata linked in
-		london = time.UTC
-	}
 	s := &Sandbox{
 		cfg:     cfg,
-		cal:     NewCalendar(),
-		london:  london,
-		limiter: sim.NewLimiter(cfg.Limit, cfg.Window, cfg.Now),
+		cal:     api.NewCalendar(),
+		limiter: sim.NewLimiter(cfg.Limit, cfg.Now),
 		tokens:  make(map[string]bool),
 		expired: make(map[string]bool),
 	}
@@ -213,7 +202,7 @@ func (s *Sandbox) Reset() {
 	s.idem = make(map[string]*idemEntry)
 	created := s.cfg.Now().UTC().Format(time.RFC3339)
 	for _, f := range s.cfg.Mandates {
-		m := &mandate{Mandate{ID: f.ID, Auddis: f.Auddis, DDStatus: f.DDStatus,
+		m := &mandate{api.Mandate{ID: f.ID, Auddis: f.Auddis, DDStatus: f.DDStatus,
 			CustomerBankAccount: f.BankAccount, AccountName: f.AccountName, CreatedAt: created}}
 		s.mandates[m.ID] = m
 		s.mandateOrder = append(s.mandateOrder, m.ID)
@@ -230,10 +219,10 @@ func (s *Sandbox) Fixtures() []MandateFixture {
 func (s *Sandbox) Ops() *sim.OpLog { return s.cfg.Ops }
 
 // Calendar is the banking calendar the sandbox applies.
-func (s *Sandbox) Calendar() *Calendar { return s.cal }
+func (s *Sandbox) Calendar() *api.Calendar { return s.cal }
 
 // today is the current civil date in London, where Bacs runs.
-func (s *Sandbox) today() time.Time { return civil(s.cfg.Now(), s.london) }
+func (s *Sandbox) today() time.Time { return api.Today(s.cfg.Now()) }
 
 // response is one answer: what is written and, for creates, stored under
 // the idempotency key.
@@ -251,7 +240,7 @@ func jsonResponse(status int, v any) response {
 }
 
 func errResponse(status int, code, msg, field string) response {
-	b, _ := json.Marshal(ErrorBody{Status: status, Error: statusText(status), Code: code, Message: msg, Field: field})
+	b, _ := json.Marshal(api.ErrorBody{Status: status, Error: statusText(status), Code: code, Message: msg, Field: field})
 	return response{status: status, body: b}
 }
 
@@ -276,23 +265,23 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Stats.Inc(sim.CountRequests)
 	resource, id, ok := splitPath(r.URL.Path)
 	if !ok {
-		errResponse(http.StatusNotFound, CodeNotFound, "no such resource: "+r.URL.Path, "").write(w)
+		errResponse(http.StatusNotFound, api.CodeNotFound, "no such resource: "+r.URL.Path, "").write(w)
 		return
 	}
 	token, ok := bearer(r.Header.Get("Authorization"))
 	switch {
 	case ok && s.expired[token]:
-		errResponse(498, CodeTokenExpired, "The bearer token has expired or is otherwise invalid", "").write(w)
+		errResponse(498, api.CodeTokenExpired, "The bearer token has expired or is otherwise invalid", "").write(w)
 		return
 	case !ok || !s.tokens[token]:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="smarterpay-sandbox"`)
-		errResponse(http.StatusUnauthorized, CodeUnauthorized, "Missing or unknown bearer token", "").write(w)
+		errResponse(http.StatusUnauthorized, api.CodeUnauthorized, "Missing or unknown bearer token", "").write(w)
 		return
 	}
 	allowed, remaining, reset := s.limiter.Take(token)
-	if s.cfg.Limit > 0 {
+	if !s.cfg.Limit.IsZero() {
 		// Sandbox addition: SmarterPay documents no rate-limit headers.
-		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(s.cfg.Limit))
+		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(s.cfg.Limit.N))
 		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
 		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
 	}
@@ -303,7 +292,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			secs = 1
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-		errResponse(http.StatusTooManyRequests, CodeRateLimited, MsgRateLimited, "").write(w)
+		errResponse(http.StatusTooManyRequests, api.CodeRateLimited, api.MsgRateLimited, "").write(w)
 		return
 	}
 
@@ -318,7 +307,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.create(w, r, resource, id)
 	default:
 		w.Header().Set("Allow", allowFor(resource, id))
-		errResponse(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+		errResponse(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed,
 			fmt.Sprintf("%s is not supported on %s", r.Method, r.URL.Path), "").write(w)
 	}
 }
@@ -335,7 +324,7 @@ func allowFor(resource, id string) string {
 
 // splitPath accepts /service.svc/{payment|credit|mandate}[/{id}].
 func splitPath(p string) (resource, id string, ok bool) {
-	rest, found := strings.CutPrefix(p, BasePath+"/")
+	rest, found := strings.CutPrefix(p, api.BasePath+"/")
 	if !found {
 		return "", "", false
 	}
@@ -366,28 +355,28 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource, id st
 	switch strings.ToLower(strings.TrimSpace(ct)) {
 	case "application/json", "application/vnd.api+json":
 	default:
-		errResponse(http.StatusBadRequest, CodeUnsupportedContent,
+		errResponse(http.StatusBadRequest, api.CodeUnsupportedContent,
 			"Content-Type must be application/json or application/vnd.api+json", "").write(w)
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > MaxKeyLen {
-		errResponse(http.StatusBadRequest, CodeBadKey,
-			fmt.Sprintf("Idempotency-Key is %d characters; at most %d are allowed", len(key), MaxKeyLen), "").write(w)
+	if len(key) > api.MaxKeyLen {
+		errResponse(http.StatusBadRequest, api.CodeBadKey,
+			fmt.Sprintf("Idempotency-Key is %d characters; at most %d are allowed", len(key), api.MaxKeyLen), "").write(w)
 		return
 	}
 	if i := strings.IndexFunc(key, func(r rune) bool { return !headerValueRune(r) }); i >= 0 {
-		errResponse(http.StatusBadRequest, CodeBadKey,
+		errResponse(http.StatusBadRequest, api.CodeBadKey,
 			fmt.Sprintf("Idempotency-Key holds %q at position %d; header values allow only A-Z a-z 0-9, space and _:;.,\\/\"'?!(){}[]@<>=-+*#$&`|~^%%", key[i:i+1], i), "").write(w)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		errResponse(http.StatusBadRequest, CodeBadRequest, "reading body: "+err.Error(), "").write(w)
+		errResponse(http.StatusBadRequest, api.CodeBadRequest, "reading body: "+err.Error(), "").write(w)
 		return
 	}
 	if len(body) > maxBody {
-		errResponse(http.StatusRequestEntityTooLarge, CodeBadRequest, "body too large", "").write(w)
+		errResponse(http.StatusRequestEntityTooLarge, api.CodeBadRequest, "body too large", "").write(w)
 		return
 	}
 	token, _ := bearer(r.Header.Get("Authorization"))
@@ -405,11 +394,11 @@ func (s *Sandbox) create(w http.ResponseWriter, r *http.Request, resource, id st
 		switch {
 		case e != nil && e.fp != fp:
 			s.mu.Unlock()
-			errResponse(http.StatusUnprocessableEntity, CodeKeyReused, MsgKeyReused, "").write(w)
+			errResponse(http.StatusUnprocessableEntity, api.CodeKeyReused, api.MsgKeyReused, "").write(w)
 			return
 		case e != nil && e.processing:
 			s.mu.Unlock()
-			errResponse(http.StatusConflict, CodeKeyInFlight, MsgKeyInFlight, "").write(w)
+			errResponse(http.StatusConflict, api.CodeKeyInFlight, api.MsgKeyInFlight, "").write(w)
 			return
 		case e != nil:
 			stored := response{status: e.status, body: e.body}
@@ -517,7 +506,7 @@ func (e *fieldError) response() response {
 	}
 	code := e.code
 	if code == "" {
-		code = CodeValidation
+		code = api.CodeValidation
 	}
 	return errResponse(st, code, e.msg, e.field)
 }
@@ -568,7 +557,7 @@ func (s *Sandbox) resolveMandateLocked(prefix, id, auddis string) (*mandate, *fi
 	if id != "" {
 		m = s.mandates[id]
 		if m == nil {
-			return nil, &fieldError{code: CodeMandateNotFound, field: prefix + "mandate", msg: fmt.Sprintf("mandate %q does not exist", id)}
+			return nil, &fieldError{code: api.CodeMandateNotFound, field: prefix + "mandate", msg: fmt.Sprintf("mandate %q does not exist", id)}
 		}
 		if auddis != "" && m.Auddis != auddis {
 			return nil, bad(prefix+"auddis", "auddis %q is not the reference of mandate %q", auddis, id)
@@ -580,22 +569,22 @@ func (s *Sandbox) resolveMandateLocked(prefix, id, auddis string) (*mandate, *fi
 			return c, nil
 		}
 	}
-	return nil, &fieldError{code: CodeMandateNotFound, field: prefix + "auddis", msg: fmt.Sprintf("no mandate has auddis %q", auddis)}
+	return nil, &fieldError{code: api.CodeMandateNotFound, field: prefix + "auddis", msg: fmt.Sprintf("no mandate has auddis %q", auddis)}
 }
 
 func (s *Sandbox) checkDate(field, v string) (string, *fieldError) {
 	if v == "" {
 		return "", bad(field, "%s is required (YYYY-MM-DD)", field)
 	}
-	d, err := ParseDate(v)
+	d, err := api.ParseDate(v)
 	if err != nil {
 		return "", bad(field, "%v", err)
 	}
 	got, _, err := s.cal.Collectable(d, s.today())
 	if err != nil {
-		return "", &fieldError{code: CodeDateInPast, field: field, msg: fmt.Sprintf("%s %v", field, err)}
+		return "", &fieldError{code: api.CodeDateInPast, field: field, msg: fmt.Sprintf("%s %v", field, err)}
 	}
-	return got.Format(DateLayout), nil
+	return got.Format(api.DateLayout), nil
 }
 
 func checkLen(field, v string, n int) *fieldError {
@@ -610,26 +599,26 @@ func checkLen(field, v string, n int) *fieldError {
 // fails the request (400 naming payments[i].field) and creates nothing.
 func (s *Sandbox) createPayments(key string, body []byte) response {
 	var env struct {
-		Payment  *PaymentRequest  `json:"payment"`
-		Payments []PaymentRequest `json:"payments"`
+		Payment  *api.PaymentRequest  `json:"payment"`
+		Payments []api.PaymentRequest `json:"payments"`
 	}
 	if err := decodeStrict(body, &env); err != nil {
-		return errResponse(http.StatusBadRequest, CodeBadRequest, "invalid JSON body: "+err.Error(), "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, "invalid JSON body: "+err.Error(), "")
 	}
 	list := env.Payments != nil
-	var items []PaymentRequest
+	var items []api.PaymentRequest
 	switch {
 	case env.Payment != nil && list:
-		return errResponse(http.StatusBadRequest, CodeBadRequest, `send either "payment" or "payments", not both`, "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, `send either "payment" or "payments", not both`, "")
 	case env.Payment != nil:
-		items = []PaymentRequest{*env.Payment}
+		items = []api.PaymentRequest{*env.Payment}
 	case list:
 		if len(env.Payments) == 0 || len(env.Payments) > MaxListItems {
-			return errResponse(http.StatusBadRequest, CodeBadRequest, fmt.Sprintf(`"payments" must hold 1 to %d items`, MaxListItems), "payments")
+			return errResponse(http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf(`"payments" must hold 1 to %d items`, MaxListItems), "payments")
 		}
 		items = env.Payments
 	default:
-		return errResponse(http.StatusBadRequest, CodeBadRequest, `body must be {"payment":{…}} or {"payments":[…]}`, "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, `body must be {"payment":{…}} or {"payments":[…]}`, "")
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -646,7 +635,7 @@ func (s *Sandbox) createPayments(key string, body []byte) response {
 		}
 		made = append(made, p)
 	}
-	out := make([]Payment, len(made))
+	out := make([]api.Payment, len(made))
 	for i, p := range made {
 		p.id = s.nextID("P")
 		p.created = now
@@ -656,9 +645,9 @@ func (s *Sandbox) createPayments(key string, body []byte) response {
 		out[i] = s.paymentView(p, now)
 	}
 	if list {
-		return jsonResponse(http.StatusCreated, map[string][]Payment{"payments": out})
+		return jsonResponse(http.StatusCreated, map[string][]api.Payment{"payments": out})
 	}
-	return jsonResponse(http.StatusCreated, map[string]Payment{"payment": out[0]})
+	return jsonResponse(http.StatusCreated, map[string]api.Payment{"payment": out[0]})
 }
 
 func itemKey(key string, list bool, i int) string {
@@ -674,7 +663,7 @@ func (s *Sandbox) recordLocked(op, key, ref string, amount int64, ids map[string
 	s.cfg.Stats.Inc(sim.CountExecuted)
 }
 
-func (s *Sandbox) validatePaymentLocked(prefix string, it PaymentRequest) (*payment, *fieldError) {
+func (s *Sandbox) validatePaymentLocked(prefix string, it api.PaymentRequest) (*payment, *fieldError) {
 	if it.Amount <= 0 {
 		return nil, bad(prefix+"amount", "amount is required: a positive whole number of pence")
 	}
@@ -706,7 +695,7 @@ func (s *Sandbox) validatePaymentLocked(prefix string, it PaymentRequest) (*paym
 	case "cancelled":
 		p.cancelled, p.amount = true, 0
 	case "inactive":
-		return nil, &fieldError{code: CodeMandateNotActive, field: prefix + "mandate",
+		return nil, &fieldError{code: api.CodeMandateNotActive, field: prefix + "mandate",
 			msg: fmt.Sprintf("mandate %s has dd_status %q; payments need an active mandate", m.ID, m.DDStatus)}
 	}
 	return p, nil
@@ -744,20 +733,20 @@ func (s *Sandbox) statusAt(created, now time.Time, cancelled bool, t *trigger) (
 	age := now.Sub(created)
 	switch {
 	case cancelled:
-		return StatusCancelled, nil
+		return api.StatusCancelled, nil
 	case age < s.cfg.SubmitAfter:
-		return StatusPendingSubmission, nil
+		return api.StatusPendingSubmission, nil
 	case age < s.cfg.SubmitAfter+s.cfg.SettleAfter:
-		return StatusSubmitted, nil
+		return api.StatusSubmitted, nil
 	case t != nil:
-		return StatusFailed, t
+		return api.StatusFailed, t
 	}
-	return StatusSuccessful, nil
+	return api.StatusSuccessful, nil
 }
 
-func (s *Sandbox) paymentView(p *payment, now time.Time) Payment {
+func (s *Sandbox) paymentView(p *payment, now time.Time) api.Payment {
 	st, t := s.statusAt(p.created, now, p.cancelled, paymentTrigger(p.requested))
-	v := Payment{ID: p.id, Amount: StringPence(p.amount), Auddis: p.auddis, Mandate: p.mandate,
+	v := api.Payment{ID: p.id, Amount: api.StringPence(p.amount), Auddis: p.auddis, Mandate: p.mandate,
 		CollectionDate: p.date, CreatedAt: p.created.UTC().Format(time.RFC3339),
 		CustomReference: p.req.CustomReference, DefaultNarrative: p.req.DefaultNarrative,
 		Description: p.req.Description, Metadata: p.req.Metadata, UsersReference: p.req.UsersReference,
@@ -771,26 +760,26 @@ func (s *Sandbox) paymentView(p *payment, now time.Time) Payment {
 // createCredits handles POST /credit with {"credit":{…}} or {"credits":[…]}.
 func (s *Sandbox) createCredits(key string, body []byte) response {
 	var env struct {
-		Credit  *CreditRequest  `json:"credit"`
-		Credits []CreditRequest `json:"credits"`
+		Credit  *api.CreditRequest  `json:"credit"`
+		Credits []api.CreditRequest `json:"credits"`
 	}
 	if err := decodeStrict(body, &env); err != nil {
-		return errResponse(http.StatusBadRequest, CodeBadRequest, "invalid JSON body: "+err.Error(), "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, "invalid JSON body: "+err.Error(), "")
 	}
 	list := env.Credits != nil
-	var items []CreditRequest
+	var items []api.CreditRequest
 	switch {
 	case env.Credit != nil && list:
-		return errResponse(http.StatusBadRequest, CodeBadRequest, `send either "credit" or "credits", not both`, "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, `send either "credit" or "credits", not both`, "")
 	case env.Credit != nil:
-		items = []CreditRequest{*env.Credit}
+		items = []api.CreditRequest{*env.Credit}
 	case list:
 		if len(env.Credits) == 0 || len(env.Credits) > MaxListItems {
-			return errResponse(http.StatusBadRequest, CodeBadRequest, fmt.Sprintf(`"credits" must hold 1 to %d items`, MaxListItems), "credits")
+			return errResponse(http.StatusBadRequest, api.CodeBadRequest, fmt.Sprintf(`"credits" must hold 1 to %d items`, MaxListItems), "credits")
 		}
 		items = env.Credits
 	default:
-		return errResponse(http.StatusBadRequest, CodeBadRequest, `body must be {"credit":{…}} or {"credits":[…]}`, "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, `body must be {"credit":{…}} or {"credits":[…]}`, "")
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -807,7 +796,7 @@ func (s *Sandbox) createCredits(key string, body []byte) response {
 		}
 		made = append(made, c)
 	}
-	out := make([]Credit, len(made))
+	out := make([]api.Credit, len(made))
 	for i, c := range made {
 		c.id = s.nextID("C")
 		c.created = now
@@ -821,12 +810,12 @@ func (s *Sandbox) createCredits(key string, body []byte) response {
 		out[i] = s.creditView(c, now)
 	}
 	if list {
-		return jsonResponse(http.StatusCreated, map[string][]Credit{"credits": out})
+		return jsonResponse(http.StatusCreated, map[string][]api.Credit{"credits": out})
 	}
-	return jsonResponse(http.StatusCreated, map[string]Credit{"credit": out[0]})
+	return jsonResponse(http.StatusCreated, map[string]api.Credit{"credit": out[0]})
 }
 
-func (s *Sandbox) validateCreditLocked(prefix string, it CreditRequest) (*credit, *fieldError) {
+func (s *Sandbox) validateCreditLocked(prefix string, it api.CreditRequest) (*credit, *fieldError) {
 	if it.Amount <= 0 {
 		return nil, bad(prefix+"amount", "amount is required: a positive whole number of pence")
 	}
@@ -876,13 +865,13 @@ func (s *Sandbox) validateCreditLocked(prefix string, it CreditRequest) (*credit
 	return nil, bad(prefix+"bank_account", "bank account %q does not exist", it.BankAccount)
 }
 
-func (s *Sandbox) creditView(c *credit, now time.Time) Credit {
+func (s *Sandbox) creditView(c *credit, now time.Time) api.Credit {
 	st, t := s.statusAt(c.created, now, c.cancelled, creditTrigger(c.requested))
 	auddis, bank := c.req.Auddis, c.req.BankAccount
 	if m := s.mandates[c.mandate]; m != nil && bank == "" {
 		bank = m.CustomerBankAccount
 	}
-	v := Credit{ID: c.id, Amount: StringPence(c.amount), Auddis: auddis, Mandate: c.mandate, BankAccount: bank,
+	v := api.Credit{ID: c.id, Amount: api.StringPence(c.amount), Auddis: auddis, Mandate: c.mandate, BankAccount: bank,
 		ClientBankAccountID: c.req.ClientBankAccountID, CreditDate: c.date, CreatedAt: c.created.UTC().Format(time.RFC3339),
 		Description: c.req.Description, DefaultNarrative: c.req.DefaultNarrative, Reference: c.req.Reference,
 		RTI: c.req.RTI, RecordType: "direct_credit", Status: st}
@@ -895,13 +884,13 @@ func (s *Sandbox) creditView(c *credit, now time.Time) Credit {
 // createMandate handles POST /mandate {"mandate":{…}}.
 func (s *Sandbox) createMandate(body []byte) response {
 	var env struct {
-		Mandate *MandateRequest `json:"mandate"`
+		Mandate *api.MandateRequest `json:"mandate"`
 	}
 	if err := decodeStrict(body, &env); err != nil {
-		return errResponse(http.StatusBadRequest, CodeBadRequest, "invalid JSON body: "+err.Error(), "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, "invalid JSON body: "+err.Error(), "")
 	}
 	if env.Mandate == nil {
-		return errResponse(http.StatusBadRequest, CodeBadRequest, `body must be {"mandate":{…}}`, "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, `body must be {"mandate":{…}}`, "")
 	}
 	in := *env.Mandate
 	if strings.TrimSpace(in.CustomerBankAccount) == "" {
@@ -924,7 +913,7 @@ func (s *Sandbox) createMandate(body []byte) response {
 	if auddis == "" {
 		auddis = "PB" + id[len(id)-12:]
 	}
-	if err := CheckAuddis(auddis); err != nil {
+	if err := api.CheckAuddis(auddis); err != nil {
 		return bad("mandate.auddis", "%v", err).response()
 	}
 	for _, mid := range s.mandateOrder {
@@ -932,11 +921,11 @@ func (s *Sandbox) createMandate(body []byte) response {
 			return bad("mandate.auddis", "auddis %q is already used by mandate %s", auddis, mid).response()
 		}
 	}
-	m := &mandate{Mandate{ID: id, Auddis: auddis, DDStatus: dd, CustomerBankAccount: in.CustomerBankAccount,
+	m := &mandate{api.Mandate{ID: id, Auddis: auddis, DDStatus: dd, CustomerBankAccount: in.CustomerBankAccount,
 		ClientBankAccountID: in.ClientBankAccountID, CreatedAt: now.UTC().Format(time.RFC3339)}}
 	s.mandates[id] = m
 	s.mandateOrder = append(s.mandateOrder, id)
-	return jsonResponse(http.StatusCreated, map[string]Mandate{"mandate": m.Mandate})
+	return jsonResponse(http.StatusCreated, map[string]api.Mandate{"mandate": m.Mandate})
 }
 
 // updateMandate handles PUT /mandate/{id} {"mandate":{"dd_status":"…"}}.
@@ -952,7 +941,7 @@ func (s *Sandbox) updateMandate(id string, body []byte) response {
 		} `json:"mandate"`
 	}
 	if err := decodeStrict(body, &env); err != nil {
-		return errResponse(http.StatusBadRequest, CodeBadRequest, "invalid JSON body: "+err.Error(), "")
+		return errResponse(http.StatusBadRequest, api.CodeBadRequest, "invalid JSON body: "+err.Error(), "")
 	}
 	if env.Mandate == nil || env.Mandate.DDStatus == "" {
 		return bad("mandate.dd_status", `body must be {"mandate":{"dd_status":"…"}}`).response()
@@ -969,7 +958,7 @@ func (s *Sandbox) updateMandate(id string, body []byte) response {
 	defer s.mu.Unlock()
 	m := s.mandates[id]
 	if m == nil {
-		return errResponse(http.StatusNotFound, CodeNotFound, fmt.Sprintf("mandate %q does not exist", id), "")
+		return errResponse(http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("mandate %q does not exist", id), "")
 	}
 	m.DDStatus = dd
 	if mandateState(dd) == "cancelled" {
@@ -986,33 +975,7 @@ func (s *Sandbox) updateMandate(id string, body []byte) response {
 			}
 		}
 	}
-	return jsonResponse(http.StatusOK, map[string]Mandate{"mandate": m.Mandate})
-}
-
-// CheckAuddis applies the documented AUDDIS reference rules: A-Z 0-9 / - . &
-// and space; 6 to 18 characters; first character alphanumeric; not all the
-// same character; not starting with DDIC.
-func CheckAuddis(a string) error {
-	if n := len(a); n < 6 || n > 18 {
-		return fmt.Errorf("auddis %q must be 6 to 18 characters", a)
-	}
-	for i := 0; i < len(a); i++ {
-		c := a[i]
-		alnum := c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		if i == 0 && !alnum {
-			return fmt.Errorf("auddis %q must start with A-Z or 0-9", a)
-		}
-		if !alnum && !strings.ContainsRune("/-.& ", rune(c)) {
-			return fmt.Errorf("auddis %q may hold only A-Z 0-9 / - . & and space", a)
-		}
-	}
-	if strings.Count(a, a[:1]) == len(a) {
-		return fmt.Errorf("auddis %q must not be one repeated character", a)
-	}
-	if strings.HasPrefix(a, "DDIC") {
-		return fmt.Errorf("auddis %q must not start with DDIC", a)
-	}
-	return nil
+	return jsonResponse(http.StatusOK, map[string]api.Mandate{"mandate": m.Mandate})
 }
 
 func (s *Sandbox) get(resource, id string) response {
@@ -1022,18 +985,18 @@ func (s *Sandbox) get(resource, id string) response {
 	switch resource {
 	case "payment":
 		if p := s.payments[id]; p != nil {
-			return jsonResponse(http.StatusOK, map[string]Payment{"payment": s.paymentView(p, now)})
+			return jsonResponse(http.StatusOK, map[string]api.Payment{"payment": s.paymentView(p, now)})
 		}
 	case "credit":
 		if c := s.credits[id]; c != nil {
-			return jsonResponse(http.StatusOK, map[string]Credit{"credit": s.creditView(c, now)})
+			return jsonResponse(http.StatusOK, map[string]api.Credit{"credit": s.creditView(c, now)})
 		}
 	case "mandate":
 		if m := s.mandates[id]; m != nil {
-			return jsonResponse(http.StatusOK, map[string]Mandate{"mandate": m.Mandate})
+			return jsonResponse(http.StatusOK, map[string]api.Mandate{"mandate": m.Mandate})
 		}
 	}
-	return errResponse(http.StatusNotFound, CodeNotFound, fmt.Sprintf("%s %q does not exist", resource, id), "")
+	return errResponse(http.StatusNotFound, api.CodeNotFound, fmt.Sprintf("%s %q does not exist", resource, id), "")
 }
 
 // List filters per resource. Unknown query parameters are refused (400) so
@@ -1048,7 +1011,7 @@ func (s *Sandbox) list(resource string, q url.Values) response {
 	allowed := listFilters[resource]
 	for k := range q {
 		if !contains(allowed, k) {
-			return errResponse(http.StatusBadRequest, CodeBadRequest,
+			return errResponse(http.StatusBadRequest, api.CodeBadRequest,
 				fmt.Sprintf("unknown filter %q; %s lists filter by %s", k, resource, strings.Join(allowed, ", ")), k)
 		}
 	}
@@ -1061,7 +1024,7 @@ func (s *Sandbox) list(resource string, q url.Values) response {
 	defer s.mu.Unlock()
 	switch resource {
 	case "payment":
-		out := []Payment{}
+		out := []api.Payment{}
 		for _, id := range s.paymentOrder {
 			v := s.paymentView(s.payments[id], now)
 			if match("custom_reference", v.CustomReference) && match("status", v.Status) && match("mandate", v.Mandate) &&
@@ -1069,9 +1032,9 @@ func (s *Sandbox) list(resource string, q url.Values) response {
 				out = append(out, v)
 			}
 		}
-		return jsonResponse(http.StatusOK, map[string][]Payment{"payments": out})
+		return jsonResponse(http.StatusOK, map[string][]api.Payment{"payments": out})
 	case "credit":
-		out := []Credit{}
+		out := []api.Credit{}
 		for _, id := range s.creditOrder {
 			v := s.creditView(s.credits[id], now)
 			if match("reference", v.Reference) && match("status", v.Status) && match("mandate", v.Mandate) &&
@@ -1079,16 +1042,16 @@ func (s *Sandbox) list(resource string, q url.Values) response {
 				out = append(out, v)
 			}
 		}
-		return jsonResponse(http.StatusOK, map[string][]Credit{"credits": out})
+		return jsonResponse(http.StatusOK, map[string][]api.Credit{"credits": out})
 	default:
-		out := []Mandate{}
+		out := []api.Mandate{}
 		for _, id := range s.mandateOrder {
 			m := s.mandates[id].Mandate
 			if match("auddis", m.Auddis) && match("dd_status", m.DDStatus) && match("customer_bank_account", m.CustomerBankAccount) {
 				out = append(out, m)
 			}
 		}
-		return jsonResponse(http.StatusOK, map[string][]Mandate{"mandates": out})
+		return jsonResponse(http.StatusOK, map[string][]api.Mandate{"mandates": out})
 	}
 }
 

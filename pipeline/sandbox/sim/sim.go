@@ -1,5 +1,5 @@
 // Package sim holds the primitives shared by the provider sandboxes
-// (pipeline/smartretry, pipeline/smarterpay) and the combined sandbox server
+// (pipeline/sandbox/smartretry, pipeline/sandbox/smarterpay) and the combined sandbox server
 // (pipeline/sandbox): the ground-truth log of executed operations, counters,
 // a fixed-window rate limiter and seeded fault injection.
 //

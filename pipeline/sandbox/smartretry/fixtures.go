@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/paybatch/paybatch"
+	api "github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
 // Default test credentials of the sandbox.
@@ -40,27 +41,27 @@ func (f TransactionFixture) money() (paybatch.Money, error) {
 	if err != nil {
 		return paybatch.Money{}, err
 	}
-	return ParseAmount(f.Amount, cur)
+	return api.ParseAmount(f.Amount, cur)
 }
 
 // Validate checks one fixture.
 func (f TransactionFixture) Validate() error {
-	if !ValidID(f.TransactionID) {
+	if !api.ValidID(f.TransactionID) {
 		return fmt.Errorf("transaction_id %q: want exactly 8 letters or digits", f.TransactionID)
 	}
-	if !ValidID(f.OrderID) {
+	if !api.ValidID(f.OrderID) {
 		return fmt.Errorf("transaction %s: order_id %q: want exactly 8 letters or digits", f.TransactionID, f.OrderID)
 	}
-	if !ValidTerminal(f.Terminal) {
+	if !api.ValidTerminal(f.Terminal) {
 		return fmt.Errorf("transaction %s: terminal %q: want exactly 6 letters or digits", f.TransactionID, f.Terminal)
 	}
 	switch f.Type {
-	case TypeSale, TypePreauth, TypeCapture:
+	case api.TypeSale, api.TypePreauth, api.TypeCapture:
 	default:
 		return fmt.Errorf("transaction %s: type %q: want sale, preauth or capture", f.TransactionID, f.Type)
 	}
 	switch f.Status {
-	case "", StatusApproved, StatusDeclined, StatusError, StatusCancelled:
+	case "", api.StatusApproved, api.StatusDeclined, api.StatusError, api.StatusCancelled:
 	default:
 		return fmt.Errorf("transaction %s: status %q: want APPROVED, DECLINED, ERROR or CANCELLED", f.TransactionID, f.Status)
 	}
@@ -110,7 +111,7 @@ func DefaultFixtures() []TransactionFixture {
 				n++
 				out = append(out, TransactionFixture{
 					TransactionID: fmt.Sprintf("TXS%05d", n), OrderID: fmt.Sprintf("ORS%05d", n),
-					Terminal: term, Type: TypeSale, Amount: v, Currency: a.cur, Status: StatusApproved,
+					Terminal: term, Type: api.TypeSale, Amount: v, Currency: a.cur, Status: api.StatusApproved,
 					MerchantTransactionID: fmt.Sprintf("sale-%s-%s-%d", term, a.cur, i+1),
 				})
 			}
@@ -123,7 +124,7 @@ func DefaultFixtures() []TransactionFixture {
 				n++
 				out = append(out, TransactionFixture{
 					TransactionID: fmt.Sprintf("TXP%05d", n), OrderID: fmt.Sprintf("ORP%05d", n),
-					Terminal: term, Type: TypePreauth, Amount: v, Currency: a.cur, Status: StatusApproved,
+					Terminal: term, Type: api.TypePreauth, Amount: v, Currency: a.cur, Status: api.StatusApproved,
 					MerchantTransactionID: fmt.Sprintf("preauth-%s-%s-%d", term, a.cur, i+1),
 				})
 			}

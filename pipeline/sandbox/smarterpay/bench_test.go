@@ -10,13 +10,15 @@ import (
 	"testing"
 	"time"
 
+	api "github.com/paybatch/paybatch/pipeline/smarterpay"
+
 	"github.com/paybatch/paybatch"
 )
 
 // benchSend drives Client.Send with a fresh idempotency key per payment
 // from parallel goroutines against srv and reports payments/s.
 func benchSend(b *testing.B, srvURL string) {
-	c, err := NewClient(ClientConfig{BaseURL: srvURL + BasePath, Token: DefaultToken})
+	c, err := api.NewClient(api.ClientConfig{BaseURL: srvURL + api.BasePath, Token: DefaultToken})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func benchSend(b *testing.B, srvURL string) {
 // bookkeeping, idempotency store, validation, banking-day rule, op log).
 func BenchmarkSandboxCreatePayment(b *testing.B) {
 	clock := newClock(london(b, 2018, time.March, 19, 10))
-	sb := NewSandbox(SandboxConfig{Now: clock.Now, Limit: 1 << 30})
+	sb := NewSandbox(SandboxConfig{Now: clock.Now, Limit: paybatch.Limit{N: 1 << 30, Per: time.Minute}})
 	srv := httptest.NewServer(sb)
 	defer srv.Close()
 	benchSend(b, srv.URL)
@@ -76,14 +78,14 @@ func BenchmarkLoopbackBaseline(b *testing.B) {
 // BenchmarkSandboxCreatePaymentInProcess: the handler alone, no network.
 func BenchmarkSandboxCreatePaymentInProcess(b *testing.B) {
 	clock := newClock(london(b, 2018, time.March, 19, 10))
-	sb := NewSandbox(SandboxConfig{Now: clock.Now, Limit: 1 << 30})
+	sb := NewSandbox(SandboxConfig{Now: clock.Now, Limit: paybatch.Limit{N: 1 << 30, Per: time.Minute}})
 	body := paymentBody(active, 2532, "2018-04-10", "BENCH")
 	var n atomic.Int64
 	start := time.Now()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, BasePath+"/payment", strings.NewReader(body))
+			req := httptest.NewRequest(http.MethodPost, api.BasePath+"/payment", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+DefaultToken)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", fmt.Sprintf("bench-%d", n.Add(1)))

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline/sim"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	"github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 const saleCard = `"order":{"payment_instrument":{"payment_method":"cards","card_number":"4111111111111111","expiry_month":12,"expiry_year":2030,"card_cardholder_name":"J SMITH"}}`
@@ -392,9 +393,9 @@ func TestInFlight(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	e := start(t, smartretry.SandboxConfig{
-		PaymentsLimit: smartretry.Rate{Limit: 3, Window: 10 * time.Second},
-		StatusLimit:   smartretry.Rate{Limit: 5, Window: 10 * time.Second},
-		OverallLimit:  smartretry.Rate{Limit: 7, Window: 10 * time.Second},
+		PaymentsLimit: paybatch.Limit{N: 3, Per: 10 * time.Second},
+		StatusLimit:   paybatch.Limit{N: 5, Per: 10 * time.Second},
+		OverallLimit:  paybatch.Limit{N: 7, Per: 10 * time.Second},
 	}, "")
 	sale := usdSale()
 	reset := strconv.FormatInt(e.clock.Now().Add(10*time.Second).Unix(), 10)

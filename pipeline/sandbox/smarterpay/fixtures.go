@@ -3,6 +3,8 @@ package smarterpay
 import (
 	"errors"
 	"fmt"
+
+	api "github.com/paybatch/paybatch/pipeline/smarterpay"
 )
 
 // CheckFixtures validates a mandate fixture set (e.g. from a --fixtures
@@ -22,7 +24,7 @@ func CheckFixtures(ms []MandateFixture) error {
 		} else {
 			ids[m.ID] = i
 		}
-		if err := CheckAuddis(m.Auddis); err != nil {
+		if err := api.CheckAuddis(m.Auddis); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 		} else if j, dup := refs[m.Auddis]; dup {
 			errs = append(errs, fmt.Errorf("%s: auddis %q repeats mandate %d", at, m.Auddis, j))

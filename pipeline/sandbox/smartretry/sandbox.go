@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline/sim"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	api "github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
 // Defaults of SandboxConfig.
@@ -28,25 +29,13 @@ const (
 	maxBodyBytes          = 1 << 20
 )
 
-// Rate is a fixed-window limit: Limit requests per Window.
-type Rate struct {
-	Limit  int
-	Window time.Duration
-}
-
-// Documented SmartRetry limits per API key.
-var (
-	DefaultPaymentsLimit = Rate{100, time.Second}
-	DefaultStatusLimit   = Rate{500, time.Second}
-	DefaultOverallLimit  = Rate{1000, time.Second}
-)
-
 // SandboxConfig configures a Sandbox. Zero fields take the defaults.
 type SandboxConfig struct {
 	// Keys maps API keys to the terminals each may use; nil → DefaultKeys().
 	Keys map[string][]string
-	// Rate limits per API key; a zero Rate takes the documented default.
-	PaymentsLimit, StatusLimit, OverallLimit Rate
+	// Rate limits per API key, in fixed windows; a zero Limit takes the
+	// documented one (api.Limits: Submit, Status, Overall).
+	PaymentsLimit, StatusLimit, OverallLimit paybatch.Limit
 	// SettleAfter is how long an accepted operation stays PROCESSING before
 	// its final status. 0 → DefaultSettleAfter (2s); negative → final at once.
 	SettleAfter time.Duration
@@ -99,7 +88,7 @@ type order struct {
 	id, terminal    string
 	merchantOrderID string
 	description     string
-	instrument      *StatusInstrument
+	instrument      *api.StatusInstrument
 }
 
 type txn struct {
@@ -110,7 +99,7 @@ type txn struct {
 	parent            *txn
 	children          []*txn
 	created, settleAt time.Time
-	final             StatusObject // the status once settled
+	final             api.StatusObject // the status once settled
 	authCode, arn     string
 }
 
@@ -119,14 +108,15 @@ func NewSandbox(cfg SandboxConfig) *Sandbox {
 	if cfg.Keys == nil {
 		cfg.Keys = DefaultKeys()
 	}
-	if cfg.PaymentsLimit == (Rate{}) {
-		cfg.PaymentsLimit = DefaultPaymentsLimit
+	doc := api.Limits()
+	if cfg.PaymentsLimit.IsZero() {
+		cfg.PaymentsLimit = doc.Submit
 	}
-	if cfg.StatusLimit == (Rate{}) {
-		cfg.StatusLimit = DefaultStatusLimit
+	if cfg.StatusLimit.IsZero() {
+		cfg.StatusLimit = doc.Status
 	}
-	if cfg.OverallLimit == (Rate{}) {
-		cfg.OverallLimit = DefaultOverallLimit
+	if cfg.OverallLimit.IsZero() {
+		cfg.OverallLimit = doc.Overall
 	}
 	switch {
 	case cfg.SettleAfter == 0:
@@ -155,9 +145,9 @@ func NewSandbox(cfg SandboxConfig) *Sandbox {
 	s := &Sandbox{
 		cfg: cfg, now: cfg.Now, ops: cfg.Ops, stats: cfg.Stats,
 		keys:     make(map[string]map[string]bool, len(cfg.Keys)),
-		payments: sim.NewLimiter(cfg.PaymentsLimit.Limit, cfg.PaymentsLimit.Window, cfg.Now),
-		status:   sim.NewLimiter(cfg.StatusLimit.Limit, cfg.StatusLimit.Window, cfg.Now),
-		overall:  sim.NewLimiter(cfg.OverallLimit.Limit, cfg.OverallLimit.Window, cfg.Now),
+		payments: sim.NewLimiter(cfg.PaymentsLimit, cfg.Now),
+		status:   sim.NewLimiter(cfg.StatusLimit, cfg.Now),
+		overall:  sim.NewLimiter(cfg.OverallLimit, cfg.Now),
 	}
 	for k, terms := range cfg.Keys {
 		m := make(map[string]bool, len(terms))
@@ -191,11 +181,11 @@ func (s *Sandbox) Reset() {
 		}
 		st := f.Status
 		if st == "" {
-			st = StatusApproved
+			st = api.StatusApproved
 		}
 		t := &txn{id: f.TransactionID, terminal: f.Terminal, typ: f.Type, order: o, amount: m,
 			merchantTxID: f.MerchantTransactionID, created: start, settleAt: start, final: finalStatus(f.Type, st)}
-		if st == StatusApproved {
+		if st == api.StatusApproved {
 			t.authCode, t.arn = s.authCodes()
 		}
 		s.txns[f.TransactionID] = t
@@ -233,17 +223,17 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	// ["v1","payments",op,terminal] or ["v1","payments","status",terminal,id]
 	if len(parts) < 4 || parts[0] != "v1" || parts[1] != "payments" {
-		writeProblem(w, http.StatusNotFound, ReasonNotFound, "Not Found", fmt.Sprintf("no endpoint %s", path), nil)
+		writeProblem(w, http.StatusNotFound, api.ReasonNotFound, "Not Found", fmt.Sprintf("no endpoint %s", path), nil)
 		return
 	}
 	if parts[2] == "status" {
 		if len(parts) != 5 {
-			writeProblem(w, http.StatusNotFound, ReasonNotFound, "Not Found", "want /v1/payments/status/{terminal_friendly_id}/{transaction_id}", nil)
+			writeProblem(w, http.StatusNotFound, api.ReasonNotFound, "Not Found", "want /v1/payments/status/{terminal_friendly_id}/{transaction_id}", nil)
 			return
 		}
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
-			writeProblem(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "Method Not Allowed", "status is read with GET", nil)
+			writeProblem(w, http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, "Method Not Allowed", "status is read with GET", nil)
 			return
 		}
 		s.serveStatus(w, r, parts[3], parts[4])
@@ -251,18 +241,18 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	op := parts[2]
 	switch op {
-	case TypeSale, TypePreauth, TypeCapture, TypeVoid, TypeRefund:
+	case api.TypeSale, api.TypePreauth, api.TypeCapture, api.TypeVoid, api.TypeRefund:
 	default:
-		writeProblem(w, http.StatusNotFound, ReasonNotFound, "Not Found", fmt.Sprintf("no endpoint %s", path), nil)
+		writeProblem(w, http.StatusNotFound, api.ReasonNotFound, "Not Found", fmt.Sprintf("no endpoint %s", path), nil)
 		return
 	}
 	if len(parts) != 4 {
-		writeProblem(w, http.StatusNotFound, ReasonNotFound, "Not Found", fmt.Sprintf("want /v1/payments/%s/{terminal_friendly_id}", op), nil)
+		writeProblem(w, http.StatusNotFound, api.ReasonNotFound, "Not Found", fmt.Sprintf("want /v1/payments/%s/{terminal_friendly_id}", op), nil)
 		return
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeProblem(w, http.StatusMethodNotAllowed, ReasonMethodNotAllowed, "Method Not Allowed", op+" is a POST", nil)
+		writeProblem(w, http.StatusMethodNotAllowed, api.ReasonMethodNotAllowed, "Method Not Allowed", op+" is a POST", nil)
 		return
 	}
 	s.servePayment(w, r, op, parts[3])
@@ -280,7 +270,7 @@ func (s *Sandbox) serveHealth(w http.ResponseWriter, r *http.Request) {
 	case "/health/live":
 		body = map[string]any{"status": "alive", "timestamp": ts}
 	default:
-		writeProblem(w, http.StatusNotFound, ReasonNotFound, "Not Found", "no endpoint "+r.URL.Path, nil)
+		writeProblem(w, http.StatusNotFound, api.ReasonNotFound, "Not Found", "no endpoint "+r.URL.Path, nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -297,7 +287,7 @@ func (s *Sandbox) authenticate(w http.ResponseWriter, r *http.Request, class *si
 		if apiKey != "" {
 			detail = "the API key is unknown or revoked"
 		}
-		writeProblem(w, http.StatusUnauthorized, ReasonInvalidAPIKey, "Unauthorized", detail, nil)
+		writeProblem(w, http.StatusUnauthorized, api.ReasonInvalidAPIKey, "Unauthorized", detail, nil)
 		return "", nil, false
 	}
 	okAll, remAll, resetAll := s.overall.Take(apiKey)
@@ -318,7 +308,7 @@ func (s *Sandbox) authenticate(w http.ResponseWriter, r *http.Request, class *si
 		wait := max(int64(math.Ceil(reset.Sub(s.now()).Seconds())), 1)
 		h.Set("Retry-After", strconv.FormatInt(wait, 10))
 		writeProblemType(w, "https://api.smartretry.com/errors/rate-limit", http.StatusTooManyRequests,
-			ReasonRateLimitExceeded, "Too Many Requests",
+			api.ReasonRateLimitExceeded, "Too Many Requests",
 			fmt.Sprintf("Rate limit exceeded. Retry after %d second%s.", wait, plural(wait)), nil)
 		return "", nil, false
 	}
@@ -348,24 +338,24 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request, terminal, 
 		return
 	}
 	if !terminals[terminal] {
-		writeProblem(w, http.StatusForbidden, ReasonTerminalNotAllowed, "Forbidden",
+		writeProblem(w, http.StatusForbidden, api.ReasonTerminalNotAllowed, "Forbidden",
 			fmt.Sprintf("this API key may not use terminal %q", terminal), map[string]any{"field": "terminal_friendly_id"})
 		return
 	}
-	if !ValidID(id) {
-		writeProblem(w, http.StatusBadRequest, ReasonValidation, "Bad Request",
+	if !api.ValidID(id) {
+		writeProblem(w, http.StatusBadRequest, api.ReasonValidation, "Bad Request",
 			fmt.Sprintf("transaction_id %q must be exactly 8 letters or digits", id), map[string]any{"field": "transaction_id"})
 		return
 	}
 	s.mu.Lock()
 	t := s.txns[id]
-	var resp StatusResponse
+	var resp api.StatusResponse
 	if t != nil && t.terminal == terminal {
 		resp = s.statusOf(t, s.now())
 	}
 	s.mu.Unlock()
 	if t == nil || t.terminal != terminal {
-		writeProblem(w, http.StatusNotFound, ReasonTransactionNotFound, "Not Found",
+		writeProblem(w, http.StatusNotFound, api.ReasonTransactionNotFound, "Not Found",
 			fmt.Sprintf("no transaction %s on terminal %s", id, terminal), map[string]any{"field": "transaction_id"})
 		return
 	}
@@ -373,37 +363,37 @@ func (s *Sandbox) serveStatus(w http.ResponseWriter, r *http.Request, terminal, 
 }
 
 // current returns t's status at now. Callers hold s.mu.
-func (s *Sandbox) current(t *txn, now time.Time) StatusObject {
+func (s *Sandbox) current(t *txn, now time.Time) api.StatusObject {
 	if now.Before(t.settleAt) {
-		return statusObject(StatusProcessing, "PROCESSOR.PENDING", "PROCESSOR")
+		return statusObject(api.StatusProcessing, "PROCESSOR.PENDING", "PROCESSOR")
 	}
 	st := t.final
-	if t.typ == TypePreauth && st.Status == StatusApproved {
+	if t.typ == api.TypePreauth && st.Status == api.StatusApproved {
 		for _, c := range t.children {
-			if c.typ == TypeVoid && s.current(c, now).Status == StatusApproved {
-				return statusObject(StatusCancelled, "AUTH.VOIDED", "AUTH")
+			if c.typ == api.TypeVoid && s.current(c, now).Status == api.StatusApproved {
+				return statusObject(api.StatusCancelled, "AUTH.VOIDED", "AUTH")
 			}
 		}
 	}
 	return st
 }
 
-func (s *Sandbox) statusOf(t *txn, now time.Time) StatusResponse {
+func (s *Sandbox) statusOf(t *txn, now time.Time) api.StatusResponse {
 	st := s.current(t, now)
 	updated := t.created
 	if !now.Before(t.settleAt) {
 		updated = t.settleAt
 	}
-	resp := StatusResponse{
+	resp := api.StatusResponse{
 		TransactionID: t.id, Type: t.typ,
 		Amount: json.Number(t.amount.String()), Currency: t.amount.Currency.Code(),
 		AttemptNumber: 1,
 		CreatedAt:     t.created.UTC().Format(time.RFC3339), UpdatedAt: updated.UTC().Format(time.RFC3339),
 		Status: st,
-		Order: StatusOrder{OrderID: t.order.id, MerchantOrderID: t.order.merchantOrderID,
+		Order: api.StatusOrder{OrderID: t.order.id, MerchantOrderID: t.order.merchantOrderID,
 			Description: t.order.description, PaymentInstrument: t.order.instrument},
 	}
-	if st.Status == StatusApproved || st.Status == StatusCancelled {
+	if st.Status == api.StatusApproved || st.Status == api.StatusCancelled {
 		resp.AuthorizationCode, resp.ARN = t.authCode, t.arn
 	}
 	return resp
@@ -425,7 +415,7 @@ func (s *Sandbox) servePayment(w http.ResponseWriter, r *http.Request, op, termi
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			writeProblem(w, http.StatusUnsupportedMediaType, ReasonUnsupportedMedia, "Unsupported Media Type",
+			writeProblem(w, http.StatusUnsupportedMediaType, api.ReasonUnsupportedMedia, "Unsupported Media Type",
 				fmt.Sprintf("Content-Type %q: send application/json", ct), nil)
 			return
 		}
@@ -435,12 +425,12 @@ func (s *Sandbox) servePayment(w http.ResponseWriter, r *http.Request, op, termi
 		return // the client went away; nothing ran
 	}
 	if len(body) > maxBodyBytes {
-		writeProblem(w, http.StatusRequestEntityTooLarge, ReasonValidation, "Content Too Large", "request body over 1 MiB", nil)
+		writeProblem(w, http.StatusRequestEntityTooLarge, api.ReasonValidation, "Content Too Large", "request body over 1 MiB", nil)
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if _, present := r.Header["Idempotency-Key"]; present && !ValidIdempotencyKey(key) {
-		writeProblem(w, http.StatusBadRequest, ReasonInvalidIdemKey, "Bad Request",
+	if _, present := r.Header["Idempotency-Key"]; present && !api.ValidIdempotencyKey(key) {
+		writeProblem(w, http.StatusBadRequest, api.ReasonInvalidIdemKey, "Bad Request",
 			"Idempotency-Key must be 1-255 letters, digits, '_' or '-'", map[string]any{"field": "Idempotency-Key"})
 		return
 	}
@@ -461,15 +451,15 @@ func (s *Sandbox) servePayment(w http.ResponseWriter, r *http.Request, op, termi
 // execute validates and runs one payment operation. It never returns 5xx.
 func (s *Sandbox) execute(op, terminal string, terminals map[string]bool, key string, body []byte) result {
 	if !terminals[terminal] {
-		return problemResult(http.StatusForbidden, ReasonTerminalNotAllowed, "Forbidden",
+		return problemResult(http.StatusForbidden, api.ReasonTerminalNotAllowed, "Forbidden",
 			fmt.Sprintf("this API key may not use terminal %q", terminal), map[string]any{"field": "terminal_friendly_id"})
 	}
 	switch op {
-	case TypeSale, TypePreauth:
+	case api.TypeSale, api.TypePreauth:
 		return s.execSale(op, terminal, key, body)
-	case TypeCapture:
+	case api.TypeCapture:
 		return s.execCapture(terminal, key, body)
-	case TypeVoid:
+	case api.TypeVoid:
 		return s.execVoid(terminal, key, body)
 	default:
 		return s.execRefund(terminal, key, body)
@@ -480,7 +470,7 @@ func (s *Sandbox) execute(op, terminal string, terminals map[string]bool, key st
 // refused, unknown fields refused when strict.
 func decode(body []byte, v any, strict bool) *result {
 	if len(bytes.TrimSpace(body)) == 0 {
-		r := problemResult(http.StatusBadRequest, ReasonValidation, "Bad Request", "request body is empty; send a JSON object", nil)
+		r := problemResult(http.StatusBadRequest, api.ReasonValidation, "Bad Request", "request body is empty; send a JSON object", nil)
 		return &r
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -514,7 +504,7 @@ func decode(body []byte, v any, strict bool) *result {
 	if len(ctx) == 0 {
 		ctx = nil
 	}
-	r := problemResult(http.StatusBadRequest, ReasonValidation, "Bad Request", "malformed JSON: "+err.Error(), ctx)
+	r := problemResult(http.StatusBadRequest, api.ReasonValidation, "Bad Request", "malformed JSON: "+err.Error(), ctx)
 	return &r
 }
 
@@ -530,9 +520,9 @@ func jsonKind(k string) string {
 
 // amountOf validates a JSON amount (raw number text) in cur.
 func amountOf(raw json.Number, cur paybatch.Currency, field string) (paybatch.Money, *result) {
-	m, err := ParseAmount(string(raw), cur)
+	m, err := api.ParseAmount(string(raw), cur)
 	if err != nil {
-		r := problemResult(http.StatusBadRequest, ReasonInvalidAmount, "Bad Request",
+		r := problemResult(http.StatusBadRequest, api.ReasonInvalidAmount, "Bad Request",
 			fmt.Sprintf("%s: %v; send a JSON number in major units with at most %d decimals for %s, e.g. %s",
 				field, err, cur.Exponent(), cur.Code(), paybatch.Money{Currency: cur, Minor: 2500 * pow10(cur.Exponent()) / 100}.String()),
 			map[string]any{"field": field})
@@ -559,7 +549,7 @@ func rawNumber(body []byte, field string) *result {
 		return nil // decode already reported a malformed body
 	}
 	if raw := probe.Amount; len(raw) > 0 && raw[0] == '"' {
-		r := problemResult(http.StatusBadRequest, ReasonInvalidAmount, "Bad Request",
+		r := problemResult(http.StatusBadRequest, api.ReasonInvalidAmount, "Bad Request",
 			fmt.Sprintf("%s must be a JSON number in major units (e.g. 25.00), not a string", field), map[string]any{"field": field})
 		return &r
 	}
@@ -567,7 +557,7 @@ func rawNumber(body []byte, field string) *result {
 }
 
 func invalid(field, detail string) result {
-	return problemResult(http.StatusBadRequest, ReasonValidation, "Bad Request", detail, map[string]any{"field": field})
+	return problemResult(http.StatusBadRequest, api.ReasonValidation, "Bad Request", detail, map[string]any{"field": field})
 }
 
 // ---------------------------------------------------------------- outcomes
@@ -575,28 +565,28 @@ func invalid(field, detail string) result {
 // outcome decides an operation's fate from the documented sandbox triggers.
 type outcome struct {
 	accepted bool
-	final    StatusObject
+	final    api.StatusObject
 }
 
 func (s *Sandbox) decideOutcome(op string, m paybatch.Money, card string) outcome {
-	if (op == TypeSale || op == TypePreauth) && card == DeclineCard {
-		return outcome{false, statusObject(StatusDeclined, "AUTH.CARD_DECLINED", "AUTH")}
+	if (op == api.TypeSale || op == api.TypePreauth) && card == DeclineCard {
+		return outcome{false, statusObject(api.StatusDeclined, "AUTH.CARD_DECLINED", "AUTH")}
 	}
-	if op == TypeVoid {
-		return outcome{true, statusObject(StatusApproved, "AUTH.APPROVED", "AUTH")}
+	if op == api.TypeVoid {
+		return outcome{true, statusObject(api.StatusApproved, "AUTH.APPROVED", "AUTH")}
 	}
 	switch m.Minor % 100 {
 	case 51:
-		if op == TypeSale || op == TypePreauth {
-			return outcome{false, statusObject(StatusDeclined, "AUTH.INSUFFICIENT_FUNDS", "PAYER_ACCOUNT")}
+		if op == api.TypeSale || op == api.TypePreauth {
+			return outcome{false, statusObject(api.StatusDeclined, "AUTH.INSUFFICIENT_FUNDS", "PAYER_ACCOUNT")}
 		}
-		return outcome{false, statusObject(StatusDeclined, "PROCESSOR.DECLINED", "PROCESSOR")}
+		return outcome{false, statusObject(api.StatusDeclined, "PROCESSOR.DECLINED", "PROCESSOR")}
 	case 52:
-		return outcome{true, statusObject(StatusDeclined, "RISK.DECLINED", "RISK")}
+		return outcome{true, statusObject(api.StatusDeclined, "RISK.DECLINED", "RISK")}
 	case 53:
-		return outcome{true, statusObject(StatusError, "SYSTEM.ERROR", "SYSTEM")}
+		return outcome{true, statusObject(api.StatusError, "SYSTEM.ERROR", "SYSTEM")}
 	}
-	return outcome{true, statusObject(StatusApproved, "AUTH.APPROVED", "AUTH")}
+	return outcome{true, statusObject(api.StatusApproved, "AUTH.APPROVED", "AUTH")}
 }
 
 // DeclineCard is the test card number whose sales and preauths are declined.
@@ -616,21 +606,21 @@ var statusText = map[string][2]string{
 	"FIXTURE.CANCELLED":       {"Cancelled", "Cancelled (sandbox fixture)."},
 }
 
-func statusObject(status, reason, domain string) StatusObject {
+func statusObject(status, reason, domain string) api.StatusObject {
 	t := statusText[reason]
-	return StatusObject{Status: status, ReasonCode: reason, Name: t[0], Description: t[1], Domain: domain}
+	return api.StatusObject{Status: status, ReasonCode: reason, Name: t[0], Description: t[1], Domain: domain}
 }
 
-func finalStatus(typ, st string) StatusObject {
+func finalStatus(typ, st string) api.StatusObject {
 	switch st {
-	case StatusDeclined:
+	case api.StatusDeclined:
 		return statusObject(st, "FIXTURE.DECLINED", "PROCESSOR")
-	case StatusError:
+	case api.StatusError:
 		return statusObject(st, "FIXTURE.ERROR", "SYSTEM")
-	case StatusCancelled:
+	case api.StatusCancelled:
 		return statusObject(st, "FIXTURE.CANCELLED", "AUTH")
 	}
-	return statusObject(StatusApproved, "AUTH.APPROVED", "AUTH")
+	return statusObject(api.StatusApproved, "AUTH.APPROVED", "AUTH")
 }
 
 // newID returns an unused 8-character id: prefix + 6 random characters.
@@ -669,7 +659,7 @@ func (s *Sandbox) commit(t *txn, oc outcome, key string, now time.Time) result {
 	} else {
 		t.settleAt = now
 	}
-	if oc.final.Status == StatusApproved {
+	if oc.final.Status == api.StatusApproved {
 		t.authCode, t.arn = s.authCodes()
 	}
 	s.txns[t.id] = t
@@ -683,7 +673,7 @@ func (s *Sandbox) commit(t *txn, oc outcome, key string, now time.Time) result {
 		IDs:  map[string]string{"transaction_id": t.id, "order_id": t.order.id},
 		Time: now,
 	})
-	resp := PaymentResponse{TransactionID: t.id, OrderID: t.order.id, MerchantTransactionID: t.merchantTxID, Accepted: oc.accepted}
+	resp := api.PaymentResponse{TransactionID: t.id, OrderID: t.order.id, MerchantTransactionID: t.merchantTxID, Accepted: oc.accepted}
 	b, _ := json.Marshal(resp)
 	return result{status: http.StatusOK, body: b, ctype: "application/json"}
 }
@@ -691,7 +681,7 @@ func (s *Sandbox) commit(t *txn, oc outcome, key string, now time.Time) result {
 // ---------------------------------------------------------------- sale / preauth
 
 func (s *Sandbox) execSale(op, terminal, key string, body []byte) result {
-	var req SaleRequest
+	var req api.SaleRequest
 	if bad := decode(body, &req, false); bad != nil {
 		return *bad
 	}
@@ -719,14 +709,14 @@ func (s *Sandbox) execSale(op, terminal, key string, body []byte) result {
 		return *bad
 	}
 	if one := pow10(cur.Exponent()); m.Minor < one || m.Minor > 999999999*one {
-		return problemResult(http.StatusBadRequest, ReasonInvalidAmount, "Bad Request",
+		return problemResult(http.StatusBadRequest, api.ReasonInvalidAmount, "Bad Request",
 			fmt.Sprintf("amount %s must be between 1 and 999999999 %s", m, cur.Code()), map[string]any{"field": "amount"})
 	}
 	pi, field := req.PaymentInstrument, "payment_instrument"
 	if req.Order != nil && req.Order.PaymentInstrument != nil {
 		pi, field = req.Order.PaymentInstrument, "order.payment_instrument"
 	}
-	var inst *StatusInstrument
+	var inst *api.StatusInstrument
 	card := ""
 	switch {
 	case pi != nil && pi.CardNumber != "":
@@ -744,7 +734,7 @@ func (s *Sandbox) execSale(op, terminal, key string, body []byte) result {
 		}
 		card = pi.CardNumber
 		exp := time.Date(pi.ExpiryYear, time.Month(pi.ExpiryMonth)+1, 0, 0, 0, 0, 0, time.UTC)
-		inst = &StatusInstrument{PaymentMethod: "cards", CardCardholderName: pi.CardCardholderName,
+		inst = &api.StatusInstrument{PaymentMethod: "cards", CardCardholderName: pi.CardCardholderName,
 			CardBin: card[:6], CardCardLastFourDigit: card[len(card)-4:], ExpirationDate: exp.Format(time.RFC3339)}
 	case pi != nil && pi.Token != "" || req.Token != "":
 		tok := req.Token
@@ -754,7 +744,7 @@ func (s *Sandbox) execSale(op, terminal, key string, body []byte) result {
 		if len(tok) != 88 {
 			return invalid("token", "token must be the 88-character stored payment token")
 		}
-		inst = &StatusInstrument{PaymentMethod: "cards"}
+		inst = &api.StatusInstrument{PaymentMethod: "cards"}
 	default:
 		return invalid("order.payment_instrument", "a payment instrument is required: order.payment_instrument with card_number, or a token")
 	}
@@ -776,12 +766,12 @@ func (s *Sandbox) execSale(op, terminal, key string, body []byte) result {
 	defer s.mu.Unlock()
 	var o *order
 	if req.OrderID != "" {
-		if !ValidID(req.OrderID) {
+		if !api.ValidID(req.OrderID) {
 			return invalid("order_id", "order_id must be exactly 8 letters or digits")
 		}
 		o = s.orders[req.OrderID]
 		if o == nil || o.terminal != terminal {
-			return problemResult(http.StatusNotFound, ReasonNotFound, "Not Found",
+			return problemResult(http.StatusNotFound, api.ReasonNotFound, "Not Found",
 				fmt.Sprintf("no order %s on terminal %s", req.OrderID, terminal), map[string]any{"field": "order_id"})
 		}
 	} else {
@@ -801,7 +791,7 @@ func (s *Sandbox) target(terminal, txID, orderID string) (*txn, *result) {
 		r := invalid("transaction_reference_id", "transaction_reference_id is required")
 		return nil, &r
 	}
-	if !ValidID(txID) {
+	if !api.ValidID(txID) {
 		r := invalid("transaction_reference_id", fmt.Sprintf("transaction_reference_id %q must be exactly 8 letters or digits", txID))
 		return nil, &r
 	}
@@ -809,18 +799,18 @@ func (s *Sandbox) target(terminal, txID, orderID string) (*txn, *result) {
 		r := invalid("order_reference_id", "order_reference_id is required")
 		return nil, &r
 	}
-	if !ValidID(orderID) {
+	if !api.ValidID(orderID) {
 		r := invalid("order_reference_id", fmt.Sprintf("order_reference_id %q must be exactly 8 letters or digits", orderID))
 		return nil, &r
 	}
 	t := s.txns[txID]
 	if t == nil || t.terminal != terminal {
-		r := problemResult(http.StatusNotFound, ReasonTransactionNotFound, "Not Found",
+		r := problemResult(http.StatusNotFound, api.ReasonTransactionNotFound, "Not Found",
 			fmt.Sprintf("no transaction %s on terminal %s", txID, terminal), map[string]any{"field": "transaction_reference_id"})
 		return nil, &r
 	}
 	if t.order.id != orderID {
-		r := problemResult(http.StatusConflict, ReasonOrderMismatch, "Conflict",
+		r := problemResult(http.StatusConflict, api.ReasonOrderMismatch, "Conflict",
 			fmt.Sprintf("transaction %s belongs to order %s, not %s", txID, t.order.id, orderID),
 			map[string]any{"field": "order_reference_id", "transaction_id": txID})
 		return nil, &r
@@ -829,7 +819,7 @@ func (s *Sandbox) target(terminal, txID, orderID string) (*txn, *result) {
 }
 
 func stateConflict(t *txn, detail string) result {
-	return problemResult(http.StatusConflict, ReasonInvalidState, "Conflict", detail,
+	return problemResult(http.StatusConflict, api.ReasonInvalidState, "Conflict", detail,
 		map[string]any{"field": "transaction_reference_id", "transaction_id": t.id})
 }
 
@@ -837,11 +827,11 @@ func stateConflict(t *txn, detail string) result {
 // or still processing.
 func (s *Sandbox) live(c *txn, now time.Time) bool {
 	st := s.current(c, now).Status
-	return st == StatusApproved || st == StatusProcessing
+	return st == api.StatusApproved || st == api.StatusProcessing
 }
 
 func (s *Sandbox) execCapture(terminal, key string, body []byte) result {
-	var req CaptureRequest
+	var req api.CaptureRequest
 	if bad := decode(body, &req, true); bad != nil {
 		return *bad
 	}
@@ -871,14 +861,14 @@ func (s *Sandbox) execCapture(terminal, key string, body []byte) result {
 			return *bad
 		}
 		if m.Minor > pre.amount.Minor {
-			return problemResult(http.StatusConflict, ReasonCaptureExceeds, "Conflict",
+			return problemResult(http.StatusConflict, api.ReasonCaptureExceeds, "Conflict",
 				fmt.Sprintf("capture of %s %s exceeds the authorised %s", m, m.Currency, pre.amount),
 				map[string]any{"field": "amount", "transaction_id": pre.id, "authorized_amount": json.Number(pre.amount.String())})
 		}
 	}
-	t := &txn{id: s.newID("TX"), terminal: terminal, typ: TypeCapture, order: pre.order, amount: m,
+	t := &txn{id: s.newID("TX"), terminal: terminal, typ: api.TypeCapture, order: pre.order, amount: m,
 		merchantTxID: req.MerchantTransactionID, parent: pre}
-	return s.commit(t, s.decideOutcome(TypeCapture, m, ""), key, now)
+	return s.commit(t, s.decideOutcome(api.TypeCapture, m, ""), key, now)
 }
 
 // openPreauth finds the preauth a capture or void targets and checks it can
@@ -890,11 +880,11 @@ func (s *Sandbox) openPreauth(terminal, txRef, orderRef, verb, hint string, now 
 	if bad != nil {
 		return nil, bad
 	}
-	if pre.typ != TypePreauth {
+	if pre.typ != api.TypePreauth {
 		r := stateConflict(pre, fmt.Sprintf("transaction %s is a %s; only a preauth can be %s%s", pre.id, pre.typ, verb, hint))
 		return nil, &r
 	}
-	if st := s.current(pre, now).Status; st != StatusApproved {
+	if st := s.current(pre, now).Status; st != api.StatusApproved {
 		r := stateConflict(pre, fmt.Sprintf("preauth %s is %s; only an APPROVED preauth can be %s", pre.id, st, verb))
 		return nil, &r
 	}
@@ -908,7 +898,7 @@ func (s *Sandbox) openPreauth(terminal, txRef, orderRef, verb, hint string, now 
 }
 
 func (s *Sandbox) execVoid(terminal, key string, body []byte) result {
-	var req VoidRequest
+	var req api.VoidRequest
 	if bad := decode(body, &req, true); bad != nil {
 		return *bad
 	}
@@ -920,12 +910,12 @@ func (s *Sandbox) execVoid(terminal, key string, body []byte) result {
 	if bad != nil {
 		return *bad
 	}
-	t := &txn{id: s.newID("TX"), terminal: terminal, typ: TypeVoid, order: pre.order, amount: pre.amount, parent: pre}
-	return s.commit(t, s.decideOutcome(TypeVoid, pre.amount, ""), key, now)
+	t := &txn{id: s.newID("TX"), terminal: terminal, typ: api.TypeVoid, order: pre.order, amount: pre.amount, parent: pre}
+	return s.commit(t, s.decideOutcome(api.TypeVoid, pre.amount, ""), key, now)
 }
 
 func (s *Sandbox) execRefund(terminal, key string, body []byte) result {
-	var req RefundRequest
+	var req api.RefundRequest
 	if bad := decode(body, &req, true); bad != nil {
 		return *bad
 	}
@@ -942,10 +932,10 @@ func (s *Sandbox) execRefund(terminal, key string, body []byte) result {
 	if bad != nil {
 		return *bad
 	}
-	if orig.typ != TypeSale && orig.typ != TypeCapture {
+	if orig.typ != api.TypeSale && orig.typ != api.TypeCapture {
 		return stateConflict(orig, fmt.Sprintf("transaction %s is a %s; only a completed sale or capture can be refunded", orig.id, orig.typ))
 	}
-	if st := s.current(orig, now).Status; st != StatusApproved {
+	if st := s.current(orig, now).Status; st != api.StatusApproved {
 		return stateConflict(orig, fmt.Sprintf("%s %s is %s; only an APPROVED sale or capture can be refunded", orig.typ, orig.id, st))
 	}
 	if req.MerchantTransactionID != "" && req.MerchantTransactionID == orig.merchantTxID {
@@ -953,13 +943,13 @@ func (s *Sandbox) execRefund(terminal, key string, body []byte) result {
 	}
 	cur := orig.amount.Currency
 	if req.Currency != "" && req.Currency != cur.Code() {
-		return problemResult(http.StatusBadRequest, ReasonCurrencyMismatch, "Bad Request",
+		return problemResult(http.StatusBadRequest, api.ReasonCurrencyMismatch, "Bad Request",
 			fmt.Sprintf("currency %s differs from the original transaction's %s", req.Currency, cur.Code()),
 			map[string]any{"field": "currency", "transaction_id": orig.id})
 	}
 	var refunded int64
 	for _, c := range orig.children {
-		if c.typ == TypeRefund && s.live(c, now) {
+		if c.typ == api.TypeRefund && s.live(c, now) {
 			refunded += c.amount.Minor
 		}
 	}
@@ -972,15 +962,15 @@ func (s *Sandbox) execRefund(terminal, key string, body []byte) result {
 		}
 	}
 	if m.Minor <= 0 || m.Minor > left.Minor {
-		return problemResult(http.StatusConflict, ReasonRefundExceeds, "Conflict",
+		return problemResult(http.StatusConflict, api.ReasonRefundExceeds, "Conflict",
 			fmt.Sprintf("refund of %s %s would exceed the original %s: %s already refunded or pending, %s left",
 				m, cur.Code(), orig.amount, paybatch.Money{Currency: cur, Minor: refunded}, left),
 			map[string]any{"field": "amount", "transaction_id": orig.id,
 				"original_amount": json.Number(orig.amount.String()), "refundable_amount": json.Number(left.String())})
 	}
-	t := &txn{id: s.newID("TX"), terminal: terminal, typ: TypeRefund, order: orig.order, amount: m,
+	t := &txn{id: s.newID("TX"), terminal: terminal, typ: api.TypeRefund, order: orig.order, amount: m,
 		merchantTxID: req.MerchantTransactionID, parent: orig}
-	return s.commit(t, s.decideOutcome(TypeRefund, m, ""), key, now)
+	return s.commit(t, s.decideOutcome(api.TypeRefund, m, ""), key, now)
 }
 
 // ---------------------------------------------------------------- idempotency
@@ -1040,7 +1030,7 @@ func (s *Sandbox) idempotent(w http.ResponseWriter, r *http.Request, apiKey, key
 		}
 		if e.fp != fp {
 			s.idemMu.Unlock()
-			writeProblem(w, http.StatusConflict, ReasonIdempotencyConflict, "Conflict",
+			writeProblem(w, http.StatusConflict, api.ReasonIdempotencyConflict, "Conflict",
 				"this Idempotency-Key was already used with a different request body or endpoint; use a new key for a new operation",
 				map[string]any{"idempotency_key": key})
 			return
@@ -1065,7 +1055,7 @@ func (s *Sandbox) idempotent(w http.ResponseWriter, r *http.Request, apiKey, key
 			// The first finished: replay it, or claim the key if its
 			// answer was a 5xx and so not stored.
 		case <-timeout:
-			writeProblem(w, http.StatusServiceUnavailable, ReasonResourceLocked, "Service Unavailable",
+			writeProblem(w, http.StatusServiceUnavailable, api.ReasonResourceLocked, "Service Unavailable",
 				fmt.Sprintf("a request with this Idempotency-Key is still in flight after %s; retry later with the same key", s.cfg.InFlightWait),
 				map[string]any{"idempotency_key": key})
 			return
@@ -1132,7 +1122,7 @@ func problemType(reason string) string {
 }
 
 func problemTypeResult(typ string, status int, reason, title, detail string, ctx map[string]any) result {
-	b, _ := json.Marshal(Problem{Type: typ, Title: title, Status: status, Detail: detail, ReasonCode: reason, Context: ctx})
+	b, _ := json.Marshal(api.Problem{Type: typ, Title: title, Status: status, Detail: detail, ReasonCode: reason, Context: ctx})
 	return result{status: status, body: b, ctype: "application/problem+json"}
 }
 
@@ -1158,4 +1148,13 @@ func writeResult(w http.ResponseWriter, res result) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(res.body)))
 	w.WriteHeader(res.status)
 	_, _ = w.Write(res.body)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
