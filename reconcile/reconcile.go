@@ -123,6 +123,10 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 		return nil, fmt.Errorf("reconcile: open DuckDB (memory limit %q): %w", opts.MemoryLimit, err)
 	}
 	r.db = sql.OpenDB(conn)
+	if err := registerMask(ctx, r.db); err != nil {
+		r.Close()
+		return nil, err
+	}
 	for _, name := range []string{"schema", "vocab"} {
 		if _, err := r.db.ExecContext(ctx, query(name)); err != nil {
 			r.Close()

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 
 	"github.com/spf13/cobra"
+
+	"github.com/paybatch/paybatch"
 )
 
 // logFlags are the output conventions shared by every command.
@@ -40,4 +42,43 @@ func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", f.format)
+}
+
+// maskWriter passes everything written through paybatch.MaskCardNumbers, the
+// one masking rule, so no card number reaches stdout, stderr or the log
+// whichever line printed it. slog handlers, fmt and tabwriter write whole
+// lines per call, so a number is never split across two writes.
+type maskWriter struct{ w io.Writer }
+
+func masked(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	if _, ok := w.(maskWriter); ok {
+		return w
+	}
+	return maskWriter{w}
+}
+
+func (m maskWriter) Write(p []byte) (int, error) {
+	s := string(p)
+	if ms := paybatch.MaskCardNumbers(s); ms != s {
+		_, err := io.WriteString(m.w, ms)
+		return len(p), err
+	}
+	return m.w.Write(p)
+}
+
+// Fd lets isTerminal see the terminal behind the mask.
+func (m maskWriter) Fd() uintptr {
+	if f, ok := m.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
+// errorLine is how main prints the error that ends a run: masked like
+// every other line.
+func errorLine(err error) string {
+	return "paybatch: " + paybatch.MaskCardNumbers(err.Error())
 }

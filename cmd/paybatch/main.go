@@ -57,7 +57,7 @@ func main() {
 	}()
 	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "paybatch:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
 	os.Exit(exitCode(err))
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"golang.org/x/term"
@@ -48,6 +47,8 @@ func run(ctx context.Context, args []string, e env) error {
 	if e.stdin == nil {
 		e.stdin = eofReader{}
 	}
+	// Card numbers are masked on every line printed (logging.go).
+	e.stdout, e.stderr = masked(e.stdout), masked(e.stderr)
 	root := newRootCmd(&e)
 	ranCommand := false
 	markRun(root, &ranCommand)
@@ -133,7 +134,7 @@ Exit codes (every command):
 // isTerminal reports whether w is an interactive terminal (progress bars and
 // colour only there; cron and pipes get plain log lines).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

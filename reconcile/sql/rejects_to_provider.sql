@@ -6,7 +6,8 @@ SELECT
         + row_number() OVER (ORDER BY source_file, source_sheet, source_row, column_name) AS seq,
     nullif(trim(merchant_transaction_id), ''),
     NULL, NULL, 'rejected', 'rejected by reader', NULL,
-    concat_ws(': ', nullif(column_name, ''),
-        CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason),
+    -- card numbers in the value and the reason masked (mask.go)
+    paybatch_mask(concat_ws(': ', nullif(column_name, ''),
+        CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason)),
     source_file, source_sheet, source_row
 FROM journal_db.rejects;

@@ -31,6 +31,10 @@
 -- 1 exists; duplicate_at_provider has executed lines), and an id without
 -- lines keeps its NULL-extended row.
 SET VARIABLE category_order = (SELECT list(category ORDER BY ord) FROM category_order);
+-- Reasons are free text (a provider's detail, a reader's rejected value):
+-- card numbers in them are masked here, by paybatch.MaskCardNumbers (the
+-- paybatch_mask function, mask.go), so every report and export read from
+-- recon_sorted carries them masked.
 -- step 1: each id with its ledger line(s)
 CREATE OR REPLACE TEMP TABLE recon_rows_l AS
 SELECT r.category, r.merchant_transaction_id, lr.seq AS ledger_seq,
@@ -46,7 +50,8 @@ CREATE OR REPLACE TEMP TABLE recon_rows_lp AS
 SELECT x.category, x.merchant_transaction_id, x.ledger_seq, pr.seq AS provider_seq,
     x.ledger_amount_minor, x.ledger_currency, x.ledger_status,
     pr.amount_minor AS provider_amount_minor, pr.currency AS provider_currency,
-    pr.status AS provider_status, pr.provider_id, pr.reason,
+    pr.status AS provider_status, pr.provider_id,
+    CASE WHEN regexp_matches(pr.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(pr.reason) ELSE pr.reason END AS reason,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_file  ELSE x.l_file  END AS source_file,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_sheet ELSE x.l_sheet END AS source_sheet,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_row   ELSE x.l_row   END AS source_row,
@@ -61,7 +66,8 @@ WHERE pr.seq IS NULL
       END
 UNION ALL
 SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
-    p.status, p.provider_id, p.reason,
+    p.status, p.provider_id,
+    CASE WHEN regexp_matches(p.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(p.reason) ELSE p.reason END,
     p.source_file, p.source_sheet, p.source_row, p.seq // 10000000000
 FROM recon AS r
 JOIN provider AS p ON p.seq = r.orphan_seq;

@@ -5,7 +5,10 @@
 INSERT INTO ledger
 SELECT
     CASE WHEN ok THEN seq END AS seq,
-    id, amount_minor, currency, type, date,
+    id, amount_minor, currency,
+    -- free text: card numbers masked (mask.go)
+    CASE WHEN regexp_matches(type, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(type) ELSE type END,
+    CASE WHEN regexp_matches(date, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(date) ELSE date END,
     line_class AS expected,
     status_text AS expected_status,
     NULL, NULL, src_row -- file and sheet: the loads row of the load
