@@ -47,15 +47,18 @@ func run(ctx context.Context, args []string, e env) error {
 	if e.stdin == nil {
 		e.stdin = eofReader{}
 	}
-	// Card numbers are masked on every line printed (logging.go).
+	// Card numbers are masked on every line a command prints (logging.go).
+	// cobra's own output is the help text, written by us: it keeps the
+	// sandbox's documented test card numbers.
+	helpOut, helpErr := e.stdout, e.stderr
 	e.stdout, e.stderr = masked(e.stdout), masked(e.stderr)
 	root := newRootCmd(&e)
 	ranCommand := false
 	markRun(root, &ranCommand)
 	root.SetArgs(args)
 	root.SetIn(e.stdin)
-	root.SetOut(e.stdout)
-	root.SetErr(e.stderr)
+	root.SetOut(helpOut)
+	root.SetErr(helpErr)
 	err := root.ExecuteContext(ctx)
 	if err != nil && !ranCommand {
 		// cobra's own errors (unknown command or flag, missing argument)
