@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/writers/cardtest"
 	"github.com/paybatch/paybatch/writers/smtptest"
 )
@@ -76,7 +75,7 @@ func TestRunMasksCardNumbersEverywhere(t *testing.T) {
 	if err != nil {
 		stderr.WriteString(errorLine(err) + "\n") // as main prints it
 	}
-	if code := paybatch.CodeOf(err); code != paybatch.ExitExceptions {
+	if code := exitCode(err); code != exitExceptions {
 		t.Fatalf("run: exit %d (%v), want 1\n%s\n%s", code, err, stdout.String(), stderr.String())
 	}
 	out := filepath.Join(root, "paybatch-out")
@@ -198,8 +197,8 @@ func TestReconcileErrorsMaskCardNumbers(t *testing.T) {
 	os.WriteFile(p, []byte("merchant_transaction_id,amount,currency,status\nA,1.00,USD,APPROVED\n"), 0o644)
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"reconcile", "--results", p, "--ledger", l}, env{stdout: &stdout, stderr: &stderr})
-	if paybatch.CodeOf(err) != paybatch.ExitUsage {
-		t.Fatalf("exit %d (%v), want 2", paybatch.CodeOf(err), err)
+	if exitCode(err) != exitUsage {
+		t.Fatalf("exit %d (%v), want 2", exitCode(err), err)
 	}
 	line := errorLine(err)
 	if !strings.Contains(line, "411111******1111") {
