@@ -9,21 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline/smarterpay"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
-
-// DefaultLimits are a provider's documented limits per API key/token,
-// written once in the provider's package.
-func DefaultLimits(p paybatch.Provider) paybatch.Limits {
-	switch p {
-	case paybatch.SmartRetry:
-		return smartretry.Limits()
-	case paybatch.SmarterPay:
-		return smarterpay.Limits()
-	}
-	return paybatch.Limits{}
-}
 
 // pace is the rate the limiters aim for under a limit of N per Per. The
 // providers do not say whether their windows are fixed or sliding; a fixed

@@ -10,33 +10,6 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// maxMajor is the largest amount, in major units, a provider accepts.
-//
-// SmartRetry documents 1 … 999999999 major units. SmarterPay documents no
-// maximum; paybatch applies the Bacs scheme's per-item limit of
-// £20,000,000.00 (reject rather than let Bacs refuse the whole submission).
-func maxMinor(p paybatch.Provider, cur paybatch.Currency) int64 {
-	if p == paybatch.SmarterPay {
-		return 20_000_000 * pow10(cur.Exponent())
-	}
-	return 999_999_999 * pow10(cur.Exponent())
-}
-
-func maxText(p paybatch.Provider) string {
-	if p == paybatch.SmarterPay {
-		return "20000000 (the Bacs per-item limit)"
-	}
-	return "999999999 (the SmartRetry maximum)"
-}
-
-func pow10(n int) int64 {
-	v := int64(1)
-	for range n {
-		v *= 10
-	}
-	return v
-}
-
 func isSpaceSep(r rune) bool { return r == ' ' || r == '\u00a0' || r == '\u202f' }
 
 // parseAmountText parses an amount typed as text (a CSV field or a text
@@ -155,13 +128,6 @@ func parseAmountNumber(raw string, cur paybatch.Currency) (paybatch.Money, error
 		return paybatch.Money{}, fmt.Errorf("%w: %q is zero; amounts must be positive", paybatch.ErrBadAmount, m.String())
 	}
 	return m, nil
-}
-
-func checkMax(m paybatch.Money, p paybatch.Provider) error {
-	if m.Minor > maxMinor(p, m.Currency) {
-		return fmt.Errorf("%w: %s %s is over the maximum of %s", paybatch.ErrBadAmount, m.String(), m.Currency.Code(), maxText(p))
-	}
-	return nil
 }
 
 func fitsExponent(d decimal.Decimal, exp int32) bool {

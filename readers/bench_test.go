@@ -231,7 +231,7 @@ func BenchmarkXLSXValidate(b *testing.B) { benchValidate(b, benchXLSX(b, benchRo
 
 func benchAll(b *testing.B, p string) {
 	rows := benchRows()
-	o := Options{Kind: paybatch.KindRefund, Now: fixedNow}
+	o := opts(paybatch.KindRefund)
 	start := time.Now()
 	peak(b, func() {
 		start = time.Now()
@@ -258,7 +258,7 @@ func benchAll(b *testing.B, p string) {
 
 func benchValidate(b *testing.B, p string) {
 	rows := benchRows()
-	o := Options{Kind: paybatch.KindRefund, Now: fixedNow}
+	o := opts(paybatch.KindRefund)
 	start := time.Now()
 	peak(b, func() {
 		start = time.Now()

@@ -49,6 +49,16 @@ var fieldNames = [numFields]string{
 
 func (f field) String() string { return fieldNames[f] }
 
+// fieldNamed is the field of a canonical column name (fNone if unknown).
+func fieldNamed(name string) field {
+	for f, n := range fieldNames {
+		if n == name && name != "" {
+			return field(f)
+		}
+	}
+	return fNone
+}
+
 // builtinAliases maps normalised header text (see normHeader) to a field.
 // Every canonical name is its own alias.
 var builtinAliases = map[string]field{

@@ -16,8 +16,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
-	_ "time/tzdata" // Europe/London for "collection date not in the past", even without system zoneinfo
 
 	"github.com/paybatch/paybatch"
 )
@@ -38,8 +36,11 @@ type Options struct {
 	Sheet        string            // XLSX sheet name; "" = first sheet
 	DecimalComma bool              // "1.234,56" amounts
 	Aliases      map[string]string // extra header aliases from a mapping file: header as written → canonical field name
-	Now          func() time.Time  // "collection date not in the past"; nil → time.Now
-	MaxFileSize  int64             // 0 → DefaultMaxFileSize
+	// Rules are the provider's checks of each row (smartretry.Rules,
+	// smarterpay.Rules; pipeline.RulesFor picks them by provider). nil: the
+	// reader checks only what it parses (columns, amounts, dates, ids).
+	Rules       paybatch.Rules
+	MaxFileSize int64 // 0 → DefaultMaxFileSize
 	// AcceptFormulaValues takes an XLSX formula cell in a column paybatch
 	// reads at the value the spreadsheet last computed (which may be
 	// stale); without it such a cell is refused.
@@ -71,7 +72,6 @@ type Batch struct {
 	cm          *columnMap
 	src         source
 	date1904    bool
-	today       time.Time
 
 	peeked      bool // the first data row is held in peekRow/peekCells
 	peekRow     int
@@ -146,9 +146,6 @@ func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, e
 	if opts.MaxFileSize <= 0 {
 		opts.MaxFileSize = DefaultMaxFileSize
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if size > opts.MaxFileSize {
 		return nil, fmt.Errorf("%s: %w: %d bytes is over the %d-byte limit for a batch; split the batch", name, paybatch.ErrUnusableFile, size, opts.MaxFileSize)
 	}
@@ -161,12 +158,6 @@ func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, e
 		o.src.close()
 		return nil, err
 	}
-	loc, err := time.LoadLocation("Europe/London")
-	if err != nil {
-		loc = time.UTC
-	}
-	now := opts.Now().In(loc)
-	b.today = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	// The header and first row were read here, so file-level problems are
 	// Open's errors; from now on rows are read ahead in a goroutine that
 	// Close stops.

@@ -15,12 +15,23 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
 // fixedNow is the clock of every test: collection dates before 2026-11-02 are past.
 func fixedNow() time.Time { return time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC) }
 
-func opts(k paybatch.Kind) Options { return Options{Kind: k, Now: fixedNow} }
+func opts(k paybatch.Kind) Options { return Options{Kind: k, Rules: rulesOf(k)} }
+
+// rulesOf is the provider's real rules for k, on the test clock (cmd wires
+// them the same way through pipeline.RulesFor).
+func rulesOf(k paybatch.Kind) paybatch.Rules {
+	if k.Provider() == paybatch.SmarterPay {
+		return smarterpay.Rules{Now: fixedNow}
+	}
+	return smartretry.Rules{}
+}
 
 func writeFile(tb testing.TB, name string, data []byte) string {
 	tb.Helper()

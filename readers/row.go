@@ -12,16 +12,12 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// Limits from the provider contracts (../shared/api/*.md).
-const (
-	maxMerchantTxID = 100 // SmartRetry merchant_transaction_id ≤ 100 chars
-	maxNarrative    = 18  // SmarterPay default_narrative ≤ 18
-	maxDescription  = 100 // SmarterPay credit description ≤ 100 (applied to payments too)
-	maxAuddis       = 18  // AUDDIS reference ≤ 18, A-Z 0-9 / - . & space
-	maxAccountID    = 50  // mandate / bank account ids: "prefix + auto number"; no documented length
-)
+// maxMerchantTxID bounds merchant_transaction_id for every provider (the
+// journal's key; SmartRetry documents ≤ 100 characters).
+const maxMerchantTxID = 100
 
-// gbp is the only currency SmarterPay (UK Bacs) moves.
+// gbp is the currency a Direct Debit row without a currency column is in:
+// Bacs moves pounds only (the provider's rules refuse any other).
 var gbp = paybatch.MustCurrency("GBP")
 
 // rowCtx collects the problems of one row.
@@ -110,11 +106,8 @@ func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (payba
 	switch b.opts.Kind {
 	case paybatch.KindRefund, paybatch.KindCapture, paybatch.KindVoid:
 		in.Terminal = r.requireText(fTerminal)
-		if in.Terminal != "" && !(len(in.Terminal) == 6 && isAlnum(in.Terminal)) {
-			r.fail(fTerminal, in.Terminal, fmt.Errorf("%w: a terminal id is exactly 6 letters or digits (e.g. ABC123)", paybatch.ErrBadField))
-		}
-		in.TransactionRef = r.ref8(fTransactionRef)
-		in.OrderRef = r.ref8(fOrderRef)
+		in.TransactionRef = r.requireText(fTransactionRef)
+		in.OrderRef = r.requireText(fOrderRef)
 		if b.opts.Kind != paybatch.KindVoid {
 			in.Amount = r.money(paybatch.Currency{})
 		}
@@ -124,33 +117,42 @@ func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (payba
 		if in.Mandate == "" && in.Auddis == "" {
 			r.fail(r.firstPresent(fMandate, fAuddis), "", fmt.Errorf("%w: give the mandate id or the AUDDIS reference", paybatch.ErrMissingField))
 		}
-		r.checkAccountID(fMandate, in.Mandate)
-		r.checkAuddis(in.Auddis)
 		in.Amount = r.money(gbp)
 		in.CollectionDate = r.date(fCollectionDate)
 		in.Description = r.optText(fDescription)
-		r.maxLen(fDescription, in.Description, maxDescription)
 		in.DefaultNarrative = r.optText(fDefaultNarrative)
-		r.maxLen(fDefaultNarrative, in.DefaultNarrative, maxNarrative)
 	case paybatch.KindDDCredit:
 		in.Auddis = r.optText(fAuddis)
 		in.BankAccount = r.optText(fBankAccount)
 		if in.Auddis == "" && in.BankAccount == "" {
 			r.fail(r.firstPresent(fAuddis, fBankAccount), "", fmt.Errorf("%w: give the AUDDIS reference or the customer bank account id", paybatch.ErrMissingField))
 		}
-		r.checkAuddis(in.Auddis)
-		r.checkAccountID(fBankAccount, in.BankAccount)
 		in.Amount = r.money(gbp)
 		in.CollectionDate = r.date(fCollectionDate)
 		in.Description = r.requireText(fDescription)
-		r.maxLen(fDescription, in.Description, maxDescription)
 		in.DefaultNarrative = r.optText(fDefaultNarrative)
-		r.maxLen(fDefaultNarrative, in.DefaultNarrative, maxNarrative)
+	}
+	if rules := b.opts.Rules; rules != nil {
+		for _, fe := range rules.Validate(in) {
+			r.failRule(fe)
+		}
 	}
 	if len(r.errs) > len(errs) {
 		return paybatch.Instruction{}, id, r.errs
 	}
 	return in, id, r.errs
+}
+
+// failRule records a provider rule's refusal against the column it names;
+// without a value of its own it shows the cell as read.
+func (r *rowCtx) failRule(fe paybatch.FieldError) {
+	f := fieldNamed(fe.Field)
+	v := fe.Value
+	if v == "" {
+		c, _ := r.cellOf(f)
+		v = c.s
+	}
+	r.fail(f, v, fe.Err)
 }
 
 func (r *rowCtx) firstPresent(fs ...field) field {
@@ -221,51 +223,9 @@ func (r *rowCtx) cellOf(f field) (cell, bool) {
 	return cell{}, false
 }
 
-func (r *rowCtx) maxLen(f field, s string, n int) {
-	if l := utf8.RuneCountInString(s); l > n {
-		r.fail(f, s, fmt.Errorf("%w: %s is %d characters; the limit is %d", paybatch.ErrBadField, f, l, n))
-	}
-}
-
-func (r *rowCtx) ref8(f field) string {
-	s := r.requireText(f)
-	if s != "" && !(len(s) == 8 && isAlnum(s)) {
-		r.fail(f, s, fmt.Errorf("%w: a SmartRetry %s is exactly 8 letters or digits (e.g. TX8A3F2C); copy it from the original transaction", paybatch.ErrBadField, f))
-	}
-	return s
-}
-
-func (r *rowCtx) checkAuddis(s string) {
-	if s == "" {
-		return
-	}
-	if len(s) > maxAuddis {
-		r.fail(fAuddis, s, fmt.Errorf("%w: an AUDDIS reference is at most %d characters", paybatch.ErrBadField, maxAuddis))
-		return
-	}
-	for _, c := range s {
-		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/-.& ", c)) {
-			r.fail(fAuddis, s, fmt.Errorf("%w: an AUDDIS reference uses only A-Z, 0-9, space and / - . &", paybatch.ErrBadField))
-			return
-		}
-	}
-}
-
-func (r *rowCtx) checkAccountID(f field, s string) {
-	if s == "" {
-		return
-	}
-	if len(s) > maxAccountID || strings.IndexFunc(s, func(c rune) bool {
-		return !(c < utf8.RuneSelf && (c == '-' || c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c)))
-	}) >= 0 {
-		r.fail(f, s, fmt.Errorf("%w: a SmarterPay %s id is letters, digits, '-' or '_' (e.g. M01741EJ519Y51P3XGL), at most %d characters", paybatch.ErrBadField, f, maxAccountID))
-	}
-}
-
-// money reads the amount; fixed (GBP for SmarterPay) is the only currency
-// allowed when set, and the default when the currency column is absent or
-// blank.
-func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
+// money reads the amount; def is the currency when the currency column is
+// absent or blank (GBP for Direct Debit).
+func (r *rowCtx) money(def paybatch.Currency) paybatch.Money {
 	cur := r.b.cm.impliedC
 	ccell, ok := r.cellOf(fCurrency)
 	if !ok {
@@ -278,9 +238,6 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 		case err != nil:
 			r.fail(fCurrency, code, fmt.Errorf("%w; use a 3-letter ISO 4217 code such as GBP, USD, EUR", err))
 			return paybatch.Money{}
-		case !fixed.IsZero() && c != fixed:
-			r.fail(fCurrency, code, fmt.Errorf("%w: SmarterPay collects and pays in %s only", paybatch.ErrBadCurrency, fixed))
-			return paybatch.Money{}
 		case !cur.IsZero() && c != cur:
 			r.fail(fCurrency, code, fmt.Errorf("%w: the amount column %q says %s", paybatch.ErrCurrencyMismatch, r.b.cm.header[fAmount], cur))
 			return paybatch.Money{}
@@ -288,7 +245,7 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 		cur = c
 	}
 	if cur.IsZero() {
-		cur = fixed
+		cur = def
 	}
 	if cur.IsZero() {
 		r.fail(fCurrency, "", fmt.Errorf("%w: currency is required (ISO 4217 code such as GBP, USD, EUR)", paybatch.ErrMissingField))
@@ -304,9 +261,6 @@ func (r *rowCtx) money(fixed paybatch.Currency) paybatch.Money {
 		m, err = parseAmountNumber(a.s, cur)
 	} else {
 		m, err = parseAmountText(a.s, cur, r.b.opts.DecimalComma)
-	}
-	if err == nil {
-		err = checkMax(m, r.b.opts.Kind.Provider())
 	}
 	if err != nil {
 		r.fail(fAmount, a.s, err)
@@ -327,24 +281,11 @@ func (r *rowCtx) date(f field) time.Time {
 	} else {
 		d, err = parseDateText(c.s)
 	}
-	if err == nil && d.Before(r.b.today) {
-		err = fmt.Errorf("%w: %s is in the past (today is %s); Bacs refuses past dates", paybatch.ErrBadDate, d.Format(time.DateOnly), r.b.today.Format(time.DateOnly))
-	}
 	if err != nil {
 		r.fail(f, c.s, err)
 		return time.Time{}
 	}
 	return d
-}
-
-func isAlnum(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-			return false
-		}
-	}
-	return true
 }
 
 func hasControl(s string) bool {

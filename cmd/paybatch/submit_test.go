@@ -203,8 +203,16 @@ func TestSubmitInterruptedThenResumed(t *testing.T) {
 	ts := cliSandbox(t, n)
 	file := refundCSV(t, t.TempDir(), n, nil)
 	vars := map[string]string{envSmartRetryKey: srsandbox.TestAPIKey, envSmartRetryURL: ts.URL}
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond) // SIGINT, as main wires it
+	// SIGINT, as main wires it, once a few operations have executed (a
+	// fixed timeout fired before the first send on a loaded machine).
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go func() {
+		for ctx.Err() == nil && len(ts.Server.Operations()) < 3 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
 	var out, errb bytes.Buffer
 	err := run(ctx, []string{"submit", "--kind", "refund", "--rate", "20/1s", file},
 		env{stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }})

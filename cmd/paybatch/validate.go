@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -54,7 +55,7 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 			if err != nil {
 				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--kind: %w", err))
 			}
-			opts := readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma, Now: e.now}
+			opts := readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma, Rules: pipeline.RulesFor(k.Provider(), e.now)}
 			if mapping != "" {
 				f, err := os.Open(mapping)
 				if err != nil {

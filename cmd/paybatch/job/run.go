@@ -171,7 +171,8 @@ func (r *runner) newSender() (*sender, error) {
 	if s.client, err = NewClient(r.plan.Provider, r.creds, pacer); err != nil {
 		return nil, err
 	}
-	s.read = readers.Options{Kind: r.plan.Kind, Sheet: r.plan.Sheet, DecimalComma: r.plan.DecimalComma, Now: r.d.Now}
+	s.read = readers.Options{Kind: r.plan.Kind, Sheet: r.plan.Sheet, DecimalComma: r.plan.DecimalComma,
+		Rules: pipeline.RulesFor(r.plan.Kind.Provider(), r.d.Now)}
 	if r.plan.Mapping != "" {
 		if s.read.Aliases, err = LoadMapping(r.plan.Mapping); err != nil {
 			return nil, paybatch.WithKind(paybatch.ErrConfig, err)

@@ -15,7 +15,7 @@ import (
 // once through one journal.
 type SubmitRequest struct {
 	Files        []string
-	Read         readers.Options // Kind is required; Now defaults to Deps.Now
+	Read         readers.Options // Kind is required; Rules default to the provider's (pipeline.RulesFor) on Deps.Now
 	Journal      string          // "" → <first file>.journal.duckdb
 	AllowPartial bool            // send the valid rows when some are rejected
 	DryRun       bool            // validate and stop; nothing is opened or sent
@@ -42,8 +42,8 @@ type SubmitResult struct {
 // conflicts), ErrResumable (stopped part-way: run again).
 func Submit(ctx context.Context, d Deps, req SubmitRequest) (*SubmitResult, error) {
 	d.defaults()
-	if req.Read.Now == nil {
-		req.Read.Now = d.Now
+	if req.Read.Rules == nil {
+		req.Read.Rules = pipeline.RulesFor(req.Read.Kind.Provider(), d.Now)
 	}
 	if len(req.Files) == 0 {
 		return &SubmitResult{}, paybatch.WithKind(paybatch.ErrUsage, errors.New("no files to submit"))
