@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/writers"
 )
 
 // Run reads every loaded file once, categorises every id and returns the
@@ -612,8 +613,7 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 			os.Remove(tmp)
 			return out, fmt.Errorf("reconcile: parquet export %s: %w", final, err)
 		}
-		if err := os.Rename(tmp, final); err != nil {
-			os.Remove(tmp)
+		if err := writers.PlaceFile(tmp, final); err != nil {
 			return out, fmt.Errorf("reconcile: parquet export: %w", err)
 		}
 		out = append(out, final)

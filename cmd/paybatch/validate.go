@@ -17,6 +17,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
+	"github.com/paybatch/paybatch/writers"
 )
 
 func newValidateCmd(e *env) *cobra.Command {
@@ -120,7 +121,7 @@ type rejectLine struct {
 func rejectLines(rejects []paybatch.RowError, neutralise bool) []rejectLine {
 	n := func(s string) string { return s }
 	if neutralise {
-		n = neutraliseCell
+		n = writers.NeutraliseCSV
 	}
 	out := make([]rejectLine, 0, len(rejects))
 	for _, r := range rejects {
@@ -132,33 +133,15 @@ func rejectLines(rejects []paybatch.RowError, neutralise bool) []rejectLine {
 	return out
 }
 
-// neutraliseCell stops a spreadsheet from reading a cell as a formula.
-func neutraliseCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
 func writeRejects(path string, rejects []paybatch.RowError) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".rejects-*.csv")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	lines := rejectLines(rejects, true)
-	if len(lines) == 0 {
-		_, err = io.WriteString(tmp, "file,sheet,row,column,value,reason\n")
-	} else {
-		err = gocsv.Marshal(lines, tmp)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return writers.WriteFileAtomic(path, func(w io.Writer) error {
+		lines := rejectLines(rejects, true)
+		if len(lines) == 0 {
+			_, err := io.WriteString(w, "file,sheet,row,column,value,reason\n")
+			return err
+		}
+		return gocsv.Marshal(lines, w)
+	})
 }
 
 type validateJSON struct {

@@ -2,12 +2,16 @@ package job
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/paybatch/paybatch/writers"
 )
 
 // runMetrics is what a run reports to node_exporter's textfile collector.
@@ -23,8 +27,8 @@ type runMetrics struct {
 	FilesSkipped int64
 }
 
-// writeMetricsFile writes Prometheus text format atomically (temp file in the
-// same directory, then rename) so the collector never reads half a file.
+// writeMetricsFile writes Prometheus text format with writers.WriteFileAtomic
+// (synced temp file, then rename) so the collector never reads half a file.
 // On a failed run, the last success time already in the file is kept.
 func writeMetricsFile(path string, m runMetrics) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -72,7 +76,18 @@ func writeMetricsFile(path string, m runMetrics) error {
 		g.Set(float64(last.Unix()))
 		reg.MustRegister(g)
 	}
-	return prometheus.WriteToTextfile(path, reg)
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return writers.WriteFileAtomic(path, func(w io.Writer) error {
+		for _, mf := range families {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func b2f(b bool) float64 {
