@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // nullProvider accepts every request at once and keeps nothing, so a
@@ -93,7 +94,7 @@ func BenchmarkSubmitMillion(b *testing.B) {
 	}
 	for b.Loop() {
 		b.StopTimer()
-		j, err := OpenJournal(context.Background(), b.TempDir()+"/j.duckdb")
+		j, err := journal.OpenDuckDB(context.Background(), b.TempDir()+"/j.duckdb", journal.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // BenchmarkSubmitFake measures the engine and journal alone: submit and
@@ -15,7 +16,7 @@ func BenchmarkSubmitFake(b *testing.B) {
 	ins := refunds(5000)
 	for b.Loop() {
 		b.StopTimer()
-		j, err := OpenJournal(context.Background(), b.TempDir()+"/j.duckdb")
+		j, err := journal.OpenDuckDB(context.Background(), b.TempDir()+"/j.duckdb", journal.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

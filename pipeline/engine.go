@@ -16,6 +16,7 @@ import (
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // Provider is what the engine needs from a provider client.
@@ -168,9 +169,9 @@ type Result struct {
 	AlreadyDone int // finished before this run started (re-run no-op)
 	Duplicates  int // same key and content seen twice in the input
 	// Conflicts are the first 1,000 conflicting input rows, in input order;
-	// ConflictCount counts them all (the journal's conflicts table holds
-	// every one).
-	Conflicts     []Conflict
+	// ConflictCount counts them all (the journal's Conflicts holds every
+	// one).
+	Conflicts     []journal.Conflict
 	ConflictCount int
 	States        map[paybatch.State]int   // by state, for the run's rows, at the end
 	Outcomes      map[paybatch.Outcome]int // by outcome, for the run's rows, at the end
@@ -200,7 +201,7 @@ func (r Result) Verdict() error {
 
 // run is the shared machinery of one Submit or Poll call.
 type run struct {
-	j      *Journal
+	j      journal.Journal
 	p      Provider
 	cfg    Config
 	th     *Pacer
@@ -220,7 +221,7 @@ type run struct {
 	abort     context.CancelFunc
 }
 
-func newRun(ctx context.Context, j *Journal, p Provider, cfg Config) (*run, context.Context, func()) {
+func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*run, context.Context, func()) {
 	th := cfg.Pacer
 	if th == nil {
 		th = NewPacer(cfg.Limits())
@@ -255,29 +256,52 @@ func (r *run) progress(phase string, total int, start time.Time) Progress {
 		Elapsed: r.cfg.Now().Sub(start)}
 }
 
-// report calls cfg.Progress every ProgressEvery until stop is closed.
-func (r *run) report(phase string, total int, start time.Time) (stop func()) {
-	if r.cfg.Progress == nil {
-		return func() {}
-	}
+// report calls cfg.Progress every ProgressEvery until stop is closed, and
+// publishes the progress beside the journal (for `status` in another
+// process) at most once a second.
+func (r *run) report(ctx context.Context, phase string, total int, start time.Time) (stop func()) {
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(r.cfg.ProgressEvery)
+		every := r.cfg.ProgressEvery
+		if r.cfg.Progress == nil {
+			every = time.Second
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
+		var published time.Time
+		tick := func(final bool) {
+			p := r.progress(phase, total, start)
+			if r.cfg.Progress != nil {
+				r.cfg.Progress(p)
+			}
+			if final || time.Since(published) >= time.Second {
+				published = time.Now()
+				r.publish(ctx, p)
+			}
+		}
 		for {
 			select {
 			case <-quit:
-				r.cfg.Progress(r.progress(phase, total, start))
+				tick(true)
 				return
 			case <-t.C:
-				r.cfg.Progress(r.progress(phase, total, start))
+				tick(false)
 			}
 		}
 	}()
 	return func() { close(quit); wg.Wait() }
+}
+
+// publish records p beside the journal; failing to is logged, never fatal
+// (it is for watchers, not for the run).
+func (r *run) publish(ctx context.Context, p Progress) {
+	err := r.j.Publish(context.WithoutCancel(ctx), journal.Progress{Phase: p.Phase, Total: p.Total, Done: p.Done, Requests: p.Requests})
+	if err != nil {
+		r.log.Warn("progress snapshot not written", "err", err)
+	}
 }
 
 // fullJitter returns a random wait in [0, d).
@@ -322,23 +346,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 //
 // Memory does not grow with the input: src is staged into the journal file
 // as it is read, compared with the journal there, and each phase reads the
-// rows it works on a page at a time (see runset.go).
-func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], cfg Config) (Result, error) {
+// rows it works on a page at a time (see journal.RunSet).
+func Submit(ctx context.Context, j journal.Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], cfg Config) (Result, error) {
 	start := time.Now()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	now := cfg.Now()
-	res, provider, err := ingest(ctx, j, p, src, now)
+	var provider paybatch.Provider
+	in, err := j.Ingest(ctx, rowsOf(ctx, p, src, now, &provider), now)
+	res := Result{Rows: in.Rows, New: in.New, Duplicates: in.Duplicates, Conflicts: in.Conflicts, ConflictCount: in.ConflictCount}
 	if err != nil {
 		return res, err
 	}
 	cfg.defaults(provider, res.Rows)
-	toSend, err := j.runCount(ctx, sendCond)
+	toSend, err := j.Count(ctx, sendFilter)
 	if err != nil {
 		return res, err
 	}
-	toPoll, err := j.runCount(ctx, `j.state = 'accepted'`)
+	toPoll, err := j.Count(ctx, journal.Filter{States: []paybatch.State{paybatch.StateAccepted}})
 	if err != nil {
 		return res, err
 	}
@@ -356,14 +382,14 @@ func Submit(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.
 	return r.result(ctx, res, start)
 }
 
-// sendCond selects the rows a Submit still has to send.
-const sendCond = `j.state IN ('pending', 'sending', 'failed')`
+// sendFilter selects the rows a Submit still has to send.
+var sendFilter = journal.Filter{States: []paybatch.State{paybatch.StatePending, paybatch.StateSending, paybatch.StateFailed}}
 
 // Poll polls every accepted row in the journal (for cfg.Provider, or all
 // providers when empty) until it has a final status or PollDeadline passes.
-func Poll(ctx context.Context, j *Journal, p Provider, cfg Config) (Result, error) {
+func Poll(ctx context.Context, j journal.Journal, p Provider, cfg Config) (Result, error) {
 	start := time.Now()
-	n, err := j.pollSet(ctx, cfg.Provider)
+	n, err := j.SelectAccepted(ctx, cfg.Provider)
 	if err != nil {
 		return Result{}, err
 	}
@@ -380,9 +406,11 @@ func (r *run) result(ctx context.Context, res Result, start time.Time) (Result, 
 	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
 	res.Unresolved = int(r.unresolved.Load())
 	err := r.finish(ctx)
-	if terr := r.j.tally(ctx, &res); terr != nil && err == nil {
+	t, terr := r.j.Tally(ctx)
+	if terr != nil && err == nil {
 		err = terr
 	}
+	res.States, res.Outcomes, res.Totals = t.States, t.Outcomes, t.Totals
 	res.Elapsed = time.Since(start)
 	return res, err
 }
@@ -413,11 +441,11 @@ func (r *run) sendAll(ctx context.Context, total int) {
 	}
 	start := r.cfg.Now()
 	r.done.Store(0)
-	stop := r.report("submit", total, start)
+	stop := r.report(ctx, "submit", total, start)
 	defer stop()
 	p := pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
 pages:
-	for page, err := range r.j.pages(ctx, sendCond) {
+	for page, err := range r.j.Pages(ctx, sendFilter) {
 		if err != nil {
 			r.fail(err)
 			break
@@ -437,7 +465,7 @@ pages:
 
 // sendRow drives one row to accepted, declined, rejected, conflict or
 // failed — or leaves it "sending" when the run stops mid-way.
-func (r *run) sendRow(ctx context.Context, row *Row) {
+func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 	if !row.SentAt.IsZero() && r.cfg.Now().Sub(row.SentAt) > r.cfg.ReplayWindow {
 		if !r.resolveStale(ctx, row) {
 			return
@@ -467,7 +495,7 @@ func (r *run) sendRow(ctx context.Context, row *Row) {
 			row.SentAt = now
 		}
 		row.UpdatedAt = now
-		if err := r.j.save(row); err != nil {
+		if err := r.j.Save(row); err != nil {
 			r.win.release()
 			r.fail(fmt.Errorf("journal: %w", err))
 			return
@@ -569,8 +597,8 @@ func (r *run) pause(d time.Duration) {
 
 // persist records what a request returned for row (queued for the next
 // group commit: see saveLater); a journal failure stops the run.
-func (r *run) persist(row *Row) {
-	if err := r.j.saveLater(row); err != nil {
+func (r *run) persist(row *journal.Row) {
+	if err := r.j.SaveLater(row); err != nil {
 		r.fail(fmt.Errorf("journal: %w", err))
 	}
 }
@@ -580,7 +608,7 @@ func problemText(pe *paybatch.ProviderError) string {
 	return pe.Error()
 }
 
-func (r *run) applySubmission(row *Row, sub paybatch.Submission) {
+func (r *run) applySubmission(row *journal.Row, sub paybatch.Submission) {
 	row.HTTPStatus = sub.HTTPStatus
 	row.ProviderID = sub.ProviderID
 	row.OrderID = sub.OrderID
@@ -611,7 +639,7 @@ func (r *run) applySubmission(row *Row, sub paybatch.Submission) {
 	}
 }
 
-func (r *run) applyStatus(row *Row, st paybatch.ProviderStatus) {
+func (r *run) applyStatus(row *journal.Row, st paybatch.ProviderStatus) {
 	row.ProviderStatus = st.Raw
 	row.Outcome = st.Outcome
 	if st.ReasonCode != "" {
@@ -630,7 +658,7 @@ func (r *run) applyStatus(row *Row, st paybatch.ProviderStatus) {
 // resolveStale handles a row first sent longer ago than the provider keeps
 // idempotent replays: re-sending could execute it twice, so it is looked up
 // instead. It reports whether the row should now be sent.
-func (r *run) resolveStale(ctx context.Context, row *Row) bool {
+func (r *run) resolveStale(ctx context.Context, row *journal.Row) bool {
 	lk, ok := r.p.(Looker)
 	if !ok {
 		row.Problem = fmt.Sprintf("first sent %s, beyond the provider's idempotency window, and %s has no search endpoint: check it by hand (merchant_transaction_id %s) before resubmitting",
@@ -675,17 +703,15 @@ func (r *run) resolveStale(ctx context.Context, row *Row) bool {
 // status or the deadline passes; the wait between rounds grows with full
 // jitter. Each round folds the previous round's changes into the journal
 // and reads the rows still accepted a page at a time. A row whose status
-// query was refused ("status: …" problem recorded during this phase) is not
-// asked again.
+// query was refused during this phase (PollRefusedAt) is not asked again.
 func (r *run) pollAll(ctx context.Context) {
-	pollStart := r.cfg.Now().UTC()
-	const cond = `j.state = 'accepted' AND j.provider_id <> '' AND NOT (starts_with(j.problem, 'status: ') AND j.updated_at >= ?)`
+	f := journal.Filter{States: []paybatch.State{paybatch.StateAccepted}, Pollable: true, PollStart: r.cfg.Now().UTC()}
 	round := func() (int, bool) {
 		if err := r.j.Flush(context.WithoutCancel(ctx)); err != nil {
 			r.fail(err)
 			return 0, false
 		}
-		n, err := r.j.runCount(ctx, cond, pollStart)
+		n, err := r.j.Count(ctx, f)
 		if err != nil {
 			r.fail(err)
 			return 0, false
@@ -698,7 +724,7 @@ func (r *run) pollAll(ctx context.Context) {
 	}
 	start := r.cfg.Now()
 	r.done.Store(0)
-	stop := r.report("poll", pending, start)
+	stop := r.report(ctx, "poll", pending, start)
 	defer stop()
 	pctx, cancel := context.WithTimeout(ctx, r.cfg.PollDeadline)
 	defer cancel()
@@ -707,7 +733,7 @@ func (r *run) pollAll(ctx context.Context) {
 		var finished atomic.Int64
 		p := pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
 	pages:
-		for page, err := range r.j.pages(ctx, cond, pollStart) {
+		for page, err := range r.j.Pages(ctx, f) {
 			if err != nil {
 				r.fail(err)
 				break
@@ -742,7 +768,7 @@ func (r *run) pollAll(ctx context.Context) {
 
 // pollRow asks for one row's status once and journals what it learns. It
 // reports whether the row needs no more polling.
-func (r *run) pollRow(ctx context.Context, row *Row) bool {
+func (r *run) pollRow(ctx context.Context, row *journal.Row) bool {
 	if err := r.win.acquire(ctx); err != nil {
 		return false
 	}
@@ -772,6 +798,7 @@ func (r *run) pollRow(ctx context.Context, row *Row) bool {
 				// polling this row; it stays accepted for a human to check.
 				row.Problem = "status: " + pe.Error()
 				row.UpdatedAt = now
+				row.PollRefusedAt = now
 				r.persist(row)
 				return true
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 func TestSubmitAllFinalAndRerunIsNoop(t *testing.T) {
@@ -39,7 +40,7 @@ func TestSubmitAllFinalAndRerunIsNoop(t *testing.T) {
 	if f.sends != sends || res2.New != 0 || res2.AlreadyDone != 50 {
 		t.Fatalf("re-run sent %d requests, result %+v", f.sends-sends, res2)
 	}
-	rows, err := j.Rows(context.Background(), "merchant_transaction_id = ?", "rf-00007")
+	rows, err := j.Rows(context.Background(), journal.Query{MerchantTxID: "rf-00007"})
 	if err != nil || len(rows) != 1 {
 		t.Fatal(rows, err)
 	}
@@ -94,8 +95,16 @@ func TestEditedRowIsConflictNotSent(t *testing.T) {
 	if len(res.Conflicts) != 1 || res.Conflicts[0].MerchantTxID != "rf-00004" || res.Verdict() != paybatch.ErrExceptions {
 		t.Fatalf("conflicts = %+v exit %v", res.Conflicts, res.Verdict())
 	}
-	var n int
-	j.DB().QueryRow(`SELECT count(*) FROM conflicts WHERE merchant_transaction_id = 'rf-00004' AND new_amount_minor = 105`).Scan(&n)
+	cs, err := j.Conflicts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range cs {
+		if c.MerchantTxID == "rf-00004" && c.NewAmount.Minor == 105 {
+			n++
+		}
+	}
 	if n != 1 {
 		t.Errorf("conflicts table has %d rows", n)
 	}
@@ -175,10 +184,7 @@ func TestStaleSendingIsNeverResentBlindly(t *testing.T) {
 			cfg := fastConfig()
 			cfg.Now = func() time.Time { return base }
 			// Journal the rows and mark them sending 25 h ago.
-			if _, _, err := ingest(ctx, j, tc.p, seq(ins), base); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := j.DB().Exec(`UPDATE journal SET state = 'sending', attempts = 1, sent_at = ?`, base.Add(-25*time.Hour)); err != nil {
+			if err := JournalSending(ctx, j, tc.p, ins, base.Add(-25*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 			res, err := Submit(ctx, j, tc.p, seq(ins), cfg)
@@ -196,7 +202,7 @@ func TestStaleSendingIsNeverResentBlindly(t *testing.T) {
 				t.Fatalf("sends %d, states %v, unresolved %d", sends, res.States, res.Unresolved)
 			}
 			if tc.unresolved > 0 {
-				rows, _ := j.Rows(ctx, "")
+				rows := allRows(t, j)
 				if !strings.Contains(rows[0].Problem, "check it by hand") {
 					t.Errorf("problem = %q", rows[0].Problem)
 				}
@@ -224,8 +230,8 @@ func TestInterruptLeavesJournalConsistent(t *testing.T) {
 		t.Errorf("exit = %v", res.Verdict())
 	}
 	// Every executed operation is journaled as at least "sending".
-	rows, _ := j.Rows(context.Background(), "")
-	byMTID := map[string]*Row{}
+	rows := allRows(t, j)
+	byMTID := map[string]*journal.Row{}
 	for _, r := range rows {
 		byMTID[r.MerchantTxID] = r
 	}

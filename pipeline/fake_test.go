@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // fakeProvider is an in-memory provider with SmartRetry-like idempotency
@@ -134,14 +135,48 @@ func seq(ins []paybatch.Instruction) iter.Seq2[paybatch.Instruction, error] {
 }
 
 // mustJournal opens a fresh journal in a temp dir.
-func mustJournal(tb testing.TB) *Journal {
+func mustJournal(tb testing.TB, opts ...journal.Options) *journal.DuckDB {
 	tb.Helper()
-	j, err := OpenJournal(context.Background(), tb.TempDir()+"/j.duckdb")
+	var o journal.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	j, err := journal.OpenDuckDB(context.Background(), tb.TempDir()+"/j.duckdb", o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { j.Close() })
 	return j
+}
+
+// edit applies fn to every journal row and saves the rows it reports
+// changed (what a test needs to stage a state no run would leave).
+func edit(tb testing.TB, j journal.Journal, fn func(r *journal.Row) bool) {
+	tb.Helper()
+	ctx := context.Background()
+	rows, err := j.Rows(ctx, journal.Query{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, r := range rows {
+		if fn(r) {
+			if err := j.Save(r); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	if err := j.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func allRows(tb testing.TB, j journal.Journal) []*journal.Row {
+	tb.Helper()
+	rows, err := j.Rows(context.Background(), journal.Query{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rows
 }
 
 func fastConfig() Config {

@@ -2,19 +2,20 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // refIngest is the sequential reading ingest must agree with: the rule as
 // it was written when every row was held in memory.
-func refIngest(t *testing.T, p Provider, existing map[string][2]string, ins []paybatch.Instruction) (keys []string, fresh, dups int, cs []Conflict) {
+func refIngest(t *testing.T, p Provider, existing map[string][2]string, ins []paybatch.Instruction) (keys []string, fresh, dups int, cs []journal.Conflict) {
 	t.Helper()
 	seen := map[string]string{}
 	for _, in := range ins {
@@ -24,7 +25,7 @@ func refIngest(t *testing.T, p Provider, existing map[string][2]string, ins []pa
 			t.Fatal(err)
 		}
 		h := bodyHash(req.Body)
-		c := Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source, NewHash: h, NewAmount: in.Amount}
+		c := journal.Conflict{Key: key, MerchantTxID: in.MerchantTxID, Source: in.Source, NewHash: h, NewAmount: in.Amount}
 		if sh, ok := seen[key]; ok {
 			if sh == h {
 				dups++
@@ -57,8 +58,7 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 	for seed := range uint64(8) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
-			j := mustJournal(t)
-			j.chunkSize = 1 + int(seed)*3 // duplicates and edits across chunks
+			j := mustJournal(t, journal.Options{ChunkRows: 1 + int(seed)*3}) // duplicates and edits across chunks
 			f := newFake(seed)
 			pool := refunds(15)
 			// An earlier run journaled some of them, some finished since.
@@ -69,17 +69,15 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 					earlier = append(earlier, in)
 				}
 			}
-			if _, _, err := ingest(ctx, j, f, seq(earlier), now); err != nil {
+			if _, err := j.Ingest(ctx, rowsOf(ctx, f, seq(earlier), now, new(paybatch.Provider)), now); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := j.DB().Exec(`UPDATE journal SET state = 'final' WHERE merchant_transaction_id < 'rf-00005'`); err != nil {
-				t.Fatal(err)
-			}
+			edit(t, j, func(r *journal.Row) bool {
+				r.State = paybatch.StateFinal
+				return r.MerchantTxID < "rf-00005"
+			})
 			existing := map[string][2]string{}
-			rows, err := j.Rows(ctx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			rows := allRows(t, j)
 			for _, r := range rows {
 				existing[r.Key] = [2]string{r.BodySHA256, string(r.State)}
 			}
@@ -93,7 +91,7 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 			}
 			wantKeys, wantFresh, wantDups, wantConflicts := refIngest(t, f, existing, ins)
 
-			res, _, err := ingest(ctx, j, f, seq(ins), now)
+			res, err := j.Ingest(ctx, rowsOf(ctx, f, seq(ins), now, new(paybatch.Provider)), now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -104,17 +102,18 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 			if !reflect.DeepEqual(res.Conflicts, wantConflicts) {
 				t.Fatalf("conflicts\n got %+v\nwant %+v", res.Conflicts, wantConflicts)
 			}
+			// The run set holds exactly the run's keys.
 			var gotKeys []string
-			rs, err := j.DB().Query(`SELECT key FROM run_keys ORDER BY ord`)
-			if err != nil {
-				t.Fatal(err)
+			for page, err := range j.Pages(ctx, journal.Filter{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range page {
+					gotKeys = append(gotKeys, r.Key)
+				}
 			}
-			for rs.Next() {
-				var k string
-				rs.Scan(&k)
-				gotKeys = append(gotKeys, k)
-			}
-			rs.Close()
+			slices.Sort(gotKeys)
+			wantKeys = slices.Sorted(slices.Values(wantKeys))
 			if !reflect.DeepEqual(gotKeys, wantKeys) {
 				t.Fatalf("run rows\n got %v\nwant %v", gotKeys, wantKeys)
 			}
@@ -123,14 +122,14 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 			for _, c := range wantConflicts {
 				distinct[[2]string{c.Key, c.NewHash}] = true
 			}
-			var n int
-			j.DB().QueryRow(`SELECT count(*) FROM conflicts`).Scan(&n)
-			if n != len(distinct) {
-				t.Errorf("conflicts table has %d rows, want %d", n, len(distinct))
+			recorded, err := j.Conflicts(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-			var total int
-			j.DB().QueryRow(`SELECT count(*) FROM journal`).Scan(&total)
-			if total != len(existing)+wantFresh {
+			if n := len(recorded); n != len(distinct) {
+				t.Errorf("conflicts recorded %d, want %d", n, len(distinct))
+			}
+			if total := len(allRows(t, j)); total != len(existing)+wantFresh {
 				t.Errorf("journal has %d rows, want %d", total, len(existing)+wantFresh)
 			}
 		})
@@ -140,8 +139,7 @@ func TestIngestMatchesSequentialReading(t *testing.T) {
 // TestPagedSendAndPoll: with pages of 7 rows, faults and several polling
 // rounds, every row is executed once, polled to final, and counted once.
 func TestPagedSendAndPoll(t *testing.T) {
-	j := mustJournal(t)
-	j.pageRows = 7
+	j := mustJournal(t, journal.Options{PageRows: 7})
 	f := newFake(3)
 	f.fail, f.lost, f.finalAt = 0.2, 0.1, 3
 	ins := refunds(101)
@@ -167,8 +165,10 @@ func TestPagedSendAndPoll(t *testing.T) {
 	if len(f.execCounts()) != 101 {
 		t.Errorf("%d executed", len(f.execCounts()))
 	}
-	var polls int
-	j.DB().QueryRow(`SELECT min(polls) FROM journal`).Scan(&polls)
+	polls := 1 << 30
+	for _, r := range allRows(t, j) {
+		polls = min(polls, r.Polls)
+	}
 	if polls < 3 {
 		t.Errorf("polls recorded %d, want ≥ 3 (finalAt)", polls)
 	}
@@ -184,8 +184,7 @@ func TestPagedSendAndPoll(t *testing.T) {
 // were compared and committed leaves the journal as it was.
 func TestFailedInputJournalsNothing(t *testing.T) {
 	ctx := context.Background()
-	j := mustJournal(t)
-	j.chunkSize = 4
+	j := mustJournal(t, journal.Options{ChunkRows: 4})
 	f := newFake(1)
 	ins := refunds(30)
 	if _, err := Submit(ctx, j, f, seq(ins[:5]), fastConfig()); err != nil {
@@ -206,46 +205,7 @@ func TestFailedInputJournalsNothing(t *testing.T) {
 	if _, err := Submit(ctx, j, f, bad, fastConfig()); err == nil {
 		t.Fatal("no error")
 	}
-	var n int
-	j.DB().QueryRow(`SELECT count(*) FROM journal`).Scan(&n)
-	if n != 5 || f.sends != sends {
+	if n := len(allRows(t, j)); n != 5 || f.sends != sends {
 		t.Fatalf("journal has %d rows (want the 5 of the first run), %d sent", n, f.sends-sends)
-	}
-}
-
-// TestDuplicateJournalKeyStopsBeforeSending: the journal has no primary
-// key index, so a second row under one key (which ingest never writes) is
-// caught before anything is sent.
-func TestDuplicateJournalKeyStopsBeforeSending(t *testing.T) {
-	ctx := context.Background()
-	j := mustJournal(t)
-	f := newFake(1)
-	ins := refunds(5)
-	cfg := fastConfig()
-	cfg.NoPoll = true
-	if _, err := Submit(ctx, j, f, seq(ins), cfg); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.DB().Exec(`INSERT INTO journal SELECT * FROM journal WHERE merchant_transaction_id = 'rf-00002'`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := j.DB().Exec(`UPDATE journal SET state = 'pending'`); err != nil {
-		t.Fatal(err)
-	}
-	sends := f.sends
-	_, err := Submit(ctx, j, f, seq(ins), cfg)
-	if !errors.Is(err, ErrDuplicateKey) || f.sends != sends {
-		t.Fatalf("err = %v, %d sent", err, f.sends-sends)
-	}
-}
-
-func TestJournalMemoryLimit(t *testing.T) {
-	j := mustJournal(t)
-	var lim string
-	if err := j.DB().QueryRow(`SELECT current_setting('memory_limit')`).Scan(&lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim != "122.0 MiB" { // 128 MB
-		t.Fatalf("memory_limit = %q", lim)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
@@ -100,9 +101,9 @@ func newClient(tb testing.TB, url string, pacer *pipeline.Pacer, hc *http.Client
 	return c
 }
 
-func openJournal(tb testing.TB, path string) *pipeline.Journal {
+func openJournal(tb testing.TB, path string) *journal.DuckDB {
 	tb.Helper()
-	j, err := pipeline.OpenJournal(context.Background(), path)
+	j, err := journal.OpenDuckDB(context.Background(), path, journal.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func testConfig(p *pipeline.Pacer) pipeline.Config {
 // executedOnce checks the ground truth: every instruction's
 // merchant_transaction_id executed exactly once, nothing else executed, and
 // the journal's provider id is the one the sandbox issued.
-func executedOnce(t *testing.T, ops []sim.Operation, ins []paybatch.Instruction, j *pipeline.Journal) {
+func executedOnce(t *testing.T, ops []sim.Operation, ins []paybatch.Instruction, j journal.Journal) {
 	t.Helper()
 	byRef := map[string][]sim.Operation{}
 	for _, op := range ops {
@@ -142,11 +143,11 @@ func executedOnce(t *testing.T, ops []sim.Operation, ins []paybatch.Instruction,
 	if len(ops) != len(ins) {
 		t.Errorf("sandbox executed %d operations for %d instructions", len(ops), len(ins))
 	}
-	rows, err := j.Rows(context.Background(), "")
+	rows, err := j.Rows(context.Background(), journal.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	jr := map[string]*pipeline.Row{}
+	jr := map[string]*journal.Row{}
 	for _, r := range rows {
 		jr[r.MerchantTxID] = r
 	}
@@ -172,16 +173,24 @@ func executedOnce(t *testing.T, ops []sim.Operation, ins []paybatch.Instruction,
 	}
 }
 
-func allFinal(t *testing.T, j *pipeline.Journal, want int) {
+func allFinal(t *testing.T, j journal.Journal, want int) {
 	t.Helper()
-	var n int
-	if err := j.DB().QueryRow(`SELECT count(*) FROM journal WHERE state IN ('final', 'declined')`).Scan(&n); err != nil {
+	rows, err := j.Rows(context.Background(), journal.Query{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	n, i := 0, 0
+	for _, r := range rows {
+		if r.State == paybatch.StateFinal || r.State == paybatch.StateDeclined {
+			n++
+		}
+	}
 	if n != want {
-		rows, _ := j.Rows(context.Background(), "state NOT IN ('final', 'declined')")
-		for i, r := range rows {
-			if i < 5 {
+		for _, r := range rows {
+			if r.State == paybatch.StateFinal || r.State == paybatch.StateDeclined {
+				continue
+			}
+			if i++; i <= 5 {
 				t.Logf("not final: %s %s %s", r.MerchantTxID, r.State, r.Problem)
 			}
 		}

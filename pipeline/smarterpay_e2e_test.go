@@ -10,6 +10,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
 	spsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
 	"github.com/paybatch/paybatch/pipeline/smarterpay"
@@ -132,7 +133,7 @@ func TestSmarterPayStaleSendingResolvedByLookup(t *testing.T) {
 		t.Fatalf("states %v unresolved %d", res.States, res.Unresolved)
 	}
 	onceByReference(t, ops.All(), ins)
-	rows, _ := j.Rows(context.Background(), "")
+	rows, _ := j.Rows(context.Background(), journal.Query{})
 	for _, r := range rows[:3] {
 		if !r.Replayed || r.ProviderID == "" {
 			t.Errorf("%s: not resolved by lookup: %+v", r.MerchantTxID, r)

@@ -3,13 +3,13 @@ package reconcile
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,24 +20,54 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files and the XLSX fixture in testdata/")
 
-// journalFromCSV builds a journal DuckDB file (the pipeline's contract)
-// from the hand-made testdata/journal.csv and testdata/rejects.csv.
+// journalFromCSV builds a journal (with the journal package) from
+// testdata/journal.csv and testdata/rejects.csv.
 func journalFromCSV(tb testing.TB, dir string) string {
 	tb.Helper()
-	path := filepath.Join(dir, "journal.duckdb")
-	db, err := sql.Open("duckdb", path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	for _, q := range []string{journalDDL,
-		`INSERT INTO journal BY NAME SELECT * FROM read_csv('testdata/journal.csv', header = true, all_varchar = true)`,
-		`INSERT INTO rejects BY NAME SELECT * FROM read_csv('testdata/rejects.csv', header = true, all_varchar = true)`,
-	} {
-		if _, err := db.Exec(q); err != nil {
+	records := func(name string) []map[string]string {
+		b, err := os.ReadFile(name)
+		if err != nil {
 			tb.Fatal(err)
 		}
+		recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var out []map[string]string
+		for _, rec := range recs[1:] {
+			m := map[string]string{}
+			for i, h := range recs[0] {
+				m[h] = rec[i]
+			}
+			out = append(out, m)
+		}
+		return out
 	}
+	atoi := func(s string) int {
+		n, err := strconv.Atoi(s)
+		if err != nil && s != "" {
+			tb.Fatal(err)
+		}
+		return n
+	}
+	var rows []journalRow
+	for _, m := range records("testdata/journal.csv") {
+		r := journalRow{Key: m["key"], Provider: m["provider"], Kind: m["kind"], Account: m["account"], MTID: m["merchant_transaction_id"],
+			Currency: m["currency"], State: m["state"], Outcome: m["outcome"], ProviderStatus: m["provider_status"],
+			ProviderID: m["provider_id"], ReasonCode: m["reason_code"], Problem: m["problem"], SourceFile: m["source_file"],
+			SourceRow: atoi(m["source_row"])}
+		if m["amount_minor"] != "" {
+			r.Amount = i64(int64(atoi(m["amount_minor"])))
+		}
+		rows = append(rows, r)
+	}
+	var rejects []rejectRow
+	for _, m := range records("testdata/rejects.csv") {
+		rejects = append(rejects, rejectRow{SourceFile: m["source_file"], SourceRow: atoi(m["source_row"]), Column: m["column_name"],
+			Value: m["value"], Reason: m["reason"], MTID: m["merchant_transaction_id"]})
+	}
+	path := filepath.Join(dir, "journal.duckdb")
+	writeJournal(tb, path, rows, rejects)
 	return path
 }
 

@@ -2,16 +2,15 @@ package reconcile
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2"
 	"github.com/shopspring/decimal"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // MustOpen opens an in-memory Reconciler closed at the end of the test.
@@ -49,70 +48,49 @@ type rejectRow struct {
 	MTID       string
 }
 
-const journalDDL = `
-CREATE TABLE journal (
-    key VARCHAR PRIMARY KEY, provider VARCHAR, kind VARCHAR, account VARCHAR,
-    merchant_transaction_id VARCHAR, amount_minor BIGINT, currency VARCHAR,
-    body_sha256 VARCHAR, state VARCHAR, outcome VARCHAR, provider_status VARCHAR,
-    provider_id VARCHAR, order_id VARCHAR, reason_code VARCHAR, problem VARCHAR,
-    http_status INTEGER, attempts INTEGER, source_file VARCHAR, source_sheet VARCHAR,
-    source_row INTEGER, created_at TIMESTAMP, updated_at TIMESTAMP, sent_at TIMESTAMP);
-CREATE TABLE rejects (source_file VARCHAR, source_sheet VARCHAR, source_row INTEGER,
-    column_name VARCHAR, value VARCHAR, reason VARCHAR, merchant_transaction_id VARCHAR);`
-
-// writeJournal creates a journal DuckDB file with the contract's tables,
-// filled through the Appender.
+// writeJournal creates a journal with the journal package (its migrations,
+// its exported views) holding rows and rejects as given.
 func writeJournal(tb testing.TB, path string, rows []journalRow, rejects []rejectRow) {
 	tb.Helper()
-	db, err := sql.Open("duckdb", path)
+	ctx := context.Background()
+	j, err := journal.OpenDuckDB(ctx, path, journal.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.Exec(journalDDL); err != nil {
-		tb.Fatal(err)
-	}
-	conn, err := db.Conn(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close()
+	defer j.Close()
 	ts := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
-	err = conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal")
-		if err != nil {
-			return err
-		}
-		for _, j := range rows {
-			var amt driver.Value
-			if j.Amount != nil {
-				amt = *j.Amount
+	src := func(yield func(*journal.Row, error) bool) {
+		for _, r := range rows {
+			row := &journal.Row{Key: r.Key, Provider: paybatch.Provider(r.Provider), Kind: paybatch.Kind(r.Kind), Account: r.Account,
+				MerchantTxID: r.MTID, BodySHA256: "sha", State: paybatch.State(r.State), Outcome: paybatch.Outcome(r.Outcome),
+				ProviderStatus: r.ProviderStatus, ProviderID: r.ProviderID, ReasonCode: r.ReasonCode, Problem: r.Problem,
+				HTTPStatus: 200, Attempts: 1, Source: paybatch.Source{File: r.SourceFile, Row: r.SourceRow},
+				CreatedAt: ts, UpdatedAt: ts, SentAt: ts}
+			if c := strings.ToUpper(strings.TrimSpace(r.Currency)); c != "" {
+				cur, err := paybatch.ParseCurrency(c)
+				if err != nil {
+					yield(nil, err)
+					return
+				}
+				row.Amount.Currency = cur
 			}
-			if err := a.AppendRow(j.Key, j.Provider, j.Kind, j.Account, j.MTID, amt, j.Currency, "sha",
-				j.State, j.Outcome, j.ProviderStatus, j.ProviderID, "", j.ReasonCode, j.Problem,
-				int32(200), int32(1), j.SourceFile, "", int32(j.SourceRow), ts, ts, ts); err != nil {
-				return err
+			if r.Amount != nil {
+				row.Amount.Minor = *r.Amount
 			}
-		}
-		if err := a.Close(); err != nil {
-			return err
-		}
-		a, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "rejects")
-		if err != nil {
-			return err
-		}
-		for _, rj := range rejects {
-			var id driver.Value
-			if rj.MTID != "" {
-				id = rj.MTID
-			}
-			if err := a.AppendRow(rj.SourceFile, "", int32(rj.SourceRow), rj.Column, rj.Value, rj.Reason, id); err != nil {
-				return err
+			if !yield(row, nil) {
+				return
 			}
 		}
-		return a.Close()
-	})
-	if err != nil {
+	}
+	if _, err := j.Ingest(ctx, src, ts); err != nil {
+		tb.Fatal(err)
+	}
+	var rs []journal.Reject
+	for _, r := range rejects {
+		rs = append(rs, journal.Reject{Source: paybatch.Source{File: r.SourceFile, Row: r.SourceRow}, Column: r.Column,
+			Value: r.Value, Reason: r.Reason, MerchantTxID: r.MTID})
+	}
+	if err := j.RecordRejects(ctx, rs); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -693,11 +693,13 @@ func appendTable(ctx context.Context, conn *sql.Conn, s *source, t *readers.Tabl
 	return err
 }
 
-// LoadJournal reads the pipeline's journal (a DuckDB file with tables
-// journal and, optionally, rejects). The file is ATTACHed READ_ONLY and
-// DETACHed afterwards, so it is never modified. Its path cannot be a
-// parameter of ATTACH; it is passed as a string literal with single quotes
-// doubled.
+// LoadJournal reads the pipeline's journal through the views it exports
+// for readers (journal_export: one row per key with the latest state,
+// pending state changes of a killed run folded in; rejects_export: rows
+// refused before sending) — never its tables (package pipeline/journal owns
+// them). The file is ATTACHed READ_ONLY and DETACHed afterwards, so it is
+// never modified. Its path cannot be a parameter of ATTACH; it is passed as
+// a string literal with single quotes doubled.
 func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -718,17 +720,18 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH journal_db`)
 
-	tables, err := queryStrings(ctx, conn,
-		`SELECT table_name FROM duckdb_tables() WHERE database_name = 'journal_db' AND schema_name = 'main'`)
+	views, err := queryStrings(ctx, conn,
+		`SELECT view_name FROM duckdb_views() WHERE database_name = 'journal_db' AND schema_name = 'main'`)
 	if err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", path, err)
 	}
 	has := map[string]bool{}
-	for _, t := range tables {
+	for _, t := range views {
 		has[t] = true
 	}
-	if !has["journal"] {
-		return fmt.Errorf("%w: %s is not a paybatch journal (no table journal)", paybatch.ErrUnusableFile, path)
+	if !has["journal_export"] || !has["rejects_export"] {
+		return fmt.Errorf("%w: %s is not a paybatch journal, or one written by an older paybatch (no view journal_export): open it once with this paybatch (paybatch status --journal FILE --poll-deadline 0) to upgrade it",
+			paybatch.ErrUnusableFile, path)
 	}
 	if _, err := conn.ExecContext(ctx, query("journal_lines")); err != nil {
 		return fmt.Errorf("%w: journal %s: %v", paybatch.ErrUnusableFile, path, err)
@@ -766,10 +769,8 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 	if _, err := conn.ExecContext(ctx, query("journal_to_provider"), sql.Named("load_no", r.loads)); err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", path, err)
 	}
-	if has["rejects"] {
-		if _, err := conn.ExecContext(ctx, query("rejects_to_provider"), sql.Named("load_no", r.loads)); err != nil {
-			return fmt.Errorf("reconcile: journal %s rejects: %w", path, err)
-		}
+	if _, err := conn.ExecContext(ctx, query("rejects_to_provider"), sql.Named("load_no", r.loads)); err != nil {
+		return fmt.Errorf("reconcile: journal %s rejects: %w", path, err)
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func copyDemoData(dir string) error {
 // time. A non-empty dir that is not a previous demo is refused rather than
 // written into.
 func resetDemoDir(dir string) error {
-	outputs := []string{"journal.duckdb", "journal.duckdb.wal", "journal.duckdb.lock", "journal.duckdb.run.lock",
+	outputs := []string{"journal.duckdb", "journal.duckdb.wal", "journal.duckdb.lock", "journal.duckdb.progress.json",
 		"reconcile.duckdb", "reconcile.duckdb.wal", "report.xlsx", "summary.json", "csv", "parquet"}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 )
@@ -87,6 +88,15 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 		return paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("ledger: %w", err))
 	}
 	if f.journal != "" {
+		// A journal from an older paybatch gets the views reconcile reads;
+		// a current one is not touched. (Anything but a lock or damage is
+		// left to LoadJournal to name.)
+		switch err := journal.Upgrade(ctx, f.journal); {
+		case errors.Is(err, journal.ErrLocked):
+			return paybatch.WithKind(paybatch.ErrLocked, err)
+		case errors.Is(err, journal.ErrDamaged), errors.Is(err, journal.ErrNewerSchema):
+			return paybatch.WithKind(paybatch.ErrInput, err)
+		}
 		err = r.LoadJournal(ctx, f.journal)
 	} else {
 		err = r.LoadResults(ctx, f.results, f.resultsSheet)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
-	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 func newStatusCmd(e *env) *cobra.Command {
@@ -31,8 +31,14 @@ kind, state and outcome plus every row that needs attention.
 Polling needs the provider credentials in the environment (SMARTRETRY_API_KEY,
 SMARTERPAY_TOKEN and the *_BASE_URL variables, as for submit).
 
-Exit status: 0 nothing needs attention; 1 declines, rejects, conflicts or
-failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.`,
+While another paybatch run holds the journal, status shows that run's
+progress (published beside the journal as JOURNAL.progress.json) instead,
+and exits 0; without a snapshot it exits 4.
+
+Exit status: 0 nothing needs attention; 1 declines, rejects (provider or
+validation), conflicts or failed outcomes; 3 rows unfinished (pending,
+sending, failed): run submit again; 4 another run holds the journal and has
+published no progress.`,
 		Example: `  paybatch status --journal out/journal.duckdb
   paybatch status refunds.csv --poll-deadline 10m
   paybatch status --journal out/journal.duckdb --poll-deadline 0 --json   # report only, no polling`,
@@ -57,12 +63,19 @@ failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.
 			if rep == nil {
 				return err
 			}
-			if asJSON {
-				if jerr := writeStatusJSON(e.stdout, rep.Journal, rep.Counts, rep.Attention); jerr != nil {
+			switch {
+			case rep.Running != nil && asJSON:
+				if jerr := writeProgressJSON(e.stdout, rep.Journal, *rep.Running); jerr != nil {
 					return jerr
 				}
-			} else {
-				printStatus(e.stdout, rep.Journal, rep.Counts, rep.Attention)
+			case rep.Running != nil:
+				printProgress(e.stdout, rep.Journal, *rep.Running, time.Now())
+			case asJSON:
+				if jerr := writeStatusJSON(e.stdout, rep.Journal, rep.Counts, rep.Attention, rep.Rejects); jerr != nil {
+					return jerr
+				}
+			default:
+				printStatus(e.stdout, rep.Journal, rep.Counts, rep.Attention, rep.Rejects)
 			}
 			return err
 		},
@@ -74,7 +87,7 @@ failed outcomes; 3 rows unfinished (pending, sending, failed): run submit again.
 	return cmd
 }
 
-func printStatus(w io.Writer, path string, counts []pipeline.StateCount, attention []*pipeline.Row) {
+func printStatus(w io.Writer, path string, counts []journal.StateCount, attention []*journal.Row, rejects []journal.Reject) {
 	fmt.Fprintf(w, "journal: %s\n", path)
 	fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8s\n", "provider", "kind", "state", "outcome", "rows")
 	for _, c := range counts {
@@ -90,6 +103,44 @@ func printStatus(w io.Writer, path string, counts []pipeline.StateCount, attenti
 		}
 		fmt.Fprintf(w, "  %s  %s  %s %s %s  %s\n", r.Source, r.MerchantTxID, r.State, r.Outcome, r.ReasonCode, r.Problem)
 	}
+	if len(rejects) > 0 {
+		fmt.Fprintf(w, "\nrows refused by validation, never sent (%d):\n", len(rejects))
+	}
+	for i, r := range rejects {
+		if i == 50 {
+			fmt.Fprintf(w, "… and %d more (use --json for all)\n", len(rejects)-50)
+			break
+		}
+		fmt.Fprintf(w, "  %s  %s  %s %q  %s\n", r.Source, r.MerchantTxID, r.Column, r.Value, r.Reason)
+	}
+}
+
+// printProgress shows what the run holding the journal is doing.
+func printProgress(w io.Writer, path string, p journal.Progress, now time.Time) {
+	fmt.Fprintf(w, "journal: %s\n", path)
+	fmt.Fprintf(w, "another paybatch run (pid %d) holds this journal; its progress as of %s (%s ago):\n",
+		p.PID, p.Updated.UTC().Format(time.RFC3339), now.Sub(p.Updated).Round(time.Second))
+	if p.Phase != "" {
+		fmt.Fprintf(w, "  %s: %d of %d rows done, %d requests\n", p.Phase, p.Done, p.Total, p.Requests)
+	}
+	if len(p.Counts) > 0 {
+		fmt.Fprintf(w, "journal rows as of %s:\n", p.CountsAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8s\n", "provider", "kind", "state", "outcome", "rows")
+		for _, c := range p.Counts {
+			fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8d\n", c.Provider, c.Kind, c.State, c.Outcome, c.Rows)
+		}
+	}
+}
+
+func writeProgressJSON(w io.Writer, path string, p journal.Progress) error {
+	out := struct {
+		Journal  string           `json:"journal"`
+		Running  bool             `json:"running"`
+		Progress journal.Progress `json:"progress"`
+	}{path, true, p}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 type statusRowJSON struct {
@@ -111,7 +162,17 @@ type statusRowJSON struct {
 	UpdatedAt    string `json:"updated_at"`
 }
 
-func writeStatusJSON(w io.Writer, path string, counts []pipeline.StateCount, attention []*pipeline.Row) error {
+type rejectJSON struct {
+	MerchantTxID string `json:"merchant_transaction_id,omitempty"`
+	File         string `json:"file"`
+	Sheet        string `json:"sheet,omitempty"`
+	Row          int    `json:"row"`
+	Column       string `json:"column"`
+	Value        string `json:"value"`
+	Reason       string `json:"reason"`
+}
+
+func writeStatusJSON(w io.Writer, path string, counts []journal.StateCount, attention []*journal.Row, rejects []journal.Reject) error {
 	type countJSON struct {
 		Provider string `json:"provider"`
 		Kind     string `json:"kind"`
@@ -123,7 +184,12 @@ func writeStatusJSON(w io.Writer, path string, counts []pipeline.StateCount, att
 		Journal   string          `json:"journal"`
 		Counts    []countJSON     `json:"counts"`
 		Attention []statusRowJSON `json:"attention"`
-	}{Journal: path, Counts: []countJSON{}, Attention: []statusRowJSON{}}
+		Rejects   []rejectJSON    `json:"rejects"`
+	}{Journal: path, Counts: []countJSON{}, Attention: []statusRowJSON{}, Rejects: []rejectJSON{}}
+	for _, r := range rejects {
+		out.Rejects = append(out.Rejects, rejectJSON{MerchantTxID: r.MerchantTxID, File: r.Source.File, Sheet: r.Source.Sheet,
+			Row: r.Source.Row, Column: r.Column, Value: r.Value, Reason: r.Reason})
+	}
 	for _, c := range counts {
 		out.Counts = append(out.Counts, countJSON{string(c.Provider), string(c.Kind), string(c.State), string(c.Outcome), c.Rows})
 	}

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/pipeline/smartretry"
+	"github.com/paybatch/paybatch/readers"
 )
 
 // refundCSV writes n refunds of fixture sales TXC00000… to a CSV file.
@@ -276,23 +277,24 @@ func TestSubmitAllowPartial(t *testing.T) {
 	if got := len(ts.Server.Operations()); got != 4 {
 		t.Errorf("%d operations, want the 4 valid rows", got)
 	}
-	out, _, _ = runCLI(t, vars, "status", "--json", "--poll-deadline", "0", file)
-	if !strings.Contains(out, `"state": "final"`) {
-		t.Errorf("status: %s", out)
+	// status lists the validation reject and exits 1 for it (#16 finding 8).
+	out, _, code = runCLI(t, vars, "status", "--json", "--poll-deadline", "0", file)
+	if !strings.Contains(out, `"state": "final"`) || !strings.Contains(out, `"row": 4`) || !strings.Contains(out, `"value": "10.001"`) ||
+		code != exitExceptions {
+		t.Errorf("status exit %d: %s", code, out)
 	}
-	j, err := pipeline.OpenJournal(context.Background(), file+".journal.duckdb")
+	j, err := journal.OpenDuckDB(context.Background(), file+".journal.duckdb", journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	var row int
-	var col, val string
-	if err := j.DB().QueryRow(`SELECT source_row, column_name, value FROM rejects`).Scan(&row, &col, &val); err != nil || row != 4 || col != "amount" || val != "10.001" {
-		t.Errorf("rejects table: row %d column %q value %q (%v)", row, col, val, err)
+	rejects, err := j.Rejects(context.Background())
+	if err != nil || len(rejects) != 1 || rejects[0].Source.Row != 4 || rejects[0].Column != "amount" || rejects[0].Value != "10.001" {
+		t.Errorf("rejects: %+v (%v)", rejects, err)
 	}
-	var sum string
-	if err := j.DB().QueryRow(`SELECT sha256 FROM inputs WHERE path = ? AND rows = 5 AND processed_at IS NOT NULL`, file).Scan(&sum); err != nil {
-		t.Fatalf("inputs table: %v", err)
+	sum, err := readers.FileSHA256(context.Background(), file)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if done, err := j.InputProcessed(context.Background(), file, sum); err != nil || !done {
 		t.Errorf("InputProcessed = %v, %v", done, err)

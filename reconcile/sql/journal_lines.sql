@@ -1,5 +1,7 @@
--- The journal of the pipeline (ATTACHed read-only as journal_db) seen as
--- provider lines. One journal row = one operation paybatch meant to send.
+-- The journal of the pipeline (ATTACHed read-only as journal_db), read
+-- through the view it exports (journal_export: latest state per key, a
+-- killed run's pending changes folded in), seen as provider lines. One
+-- journal row = one operation paybatch meant to send.
 --
 --   state/outcome                                    class
 --   final + succeeded                                done      (executed, happened)
@@ -27,4 +29,4 @@ SELECT
     nullif(provider_id, '') AS provider_id,
     nullif(concat_ws(': ', nullif(reason_code, ''), nullif(problem, '')), '') AS reason,
     source_file, source_sheet, source_row, state, outcome
-FROM journal_db.journal;
+FROM journal_db.journal_export;

@@ -10,4 +10,4 @@ SELECT
     paybatch_mask(concat_ws(': ', nullif(column_name, ''),
         CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason)),
     source_file, source_sheet, source_row
-FROM journal_db.rejects;
+FROM journal_db.rejects_export;

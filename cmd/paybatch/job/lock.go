@@ -4,44 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-
-	"github.com/gofrs/flock"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
-// lockJournal takes the per-journal lock that stops two overlapping runs
-// (cron firing while last night's job is still going) from both submitting.
-// The lock is an OS advisory lock on JOURNAL.run.lock, released when the
+// lockJournal takes the journal's one lock (JOURNAL.lock) for a whole job,
+// so two overlapping runs (cron firing while last night's job is still
+// going) cannot both submit, and the journal stays this job's while it is
+// closed for reconciling. It is an OS advisory lock, released when the
 // process exits, even by SIGKILL, so a crash never leaves a stale lock.
-func lockJournal(journal string) (unlock func(), err error) {
-	if err := os.MkdirAll(filepath.Dir(journal), 0o755); err != nil {
-		return nil, classifyIO(paybatch.ErrConfig, fmt.Errorf("journal directory: %w", err))
+func lockJournal(path string) (*journal.Lock, error) {
+	lk, err := journal.TakeLock(path)
+	switch {
+	case errors.Is(err, journal.ErrLocked):
+		return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("another paybatch run is using journal %s (lock %s held); this run did nothing — wait for it to finish",
+			path, journal.LockPath(path)))
+	case err != nil:
+		return nil, classifyIO(paybatch.ErrConfig, err)
 	}
-	l := flock.New(journal + ".run.lock")
-	ok, err := l.TryLock()
-	if err != nil {
-		return nil, classifyIO(paybatch.ErrConfig, fmt.Errorf("lock %s: %w", l.Path(), err))
-	}
-	if !ok {
-		return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("another paybatch run is using journal %s (lock %s held); this run did nothing — wait for it to finish", journal, l.Path()))
-	}
-	return func() { _ = l.Unlock() }, nil
+	return lk, nil
 }
 
-// openJournal opens the journal: "another process has it" is ErrLocked, a
-// full disk is ErrResumable (nothing is wrong with the input), anything else
-// ErrInput (a bad path, not a journal).
-func openJournal(ctx context.Context, path string) (*pipeline.Journal, error) {
-	j, err := pipeline.OpenJournal(ctx, path)
+// openJournal opens the journal (with lk when the caller holds the lock
+// already): "another process has it" is ErrLocked, a full disk is
+// ErrResumable (nothing is wrong with the input), anything else ErrInput (a
+// bad path, not a journal, a damaged journal).
+func openJournal(ctx context.Context, path string, lk *journal.Lock) (*journal.DuckDB, error) {
+	j, err := journal.OpenDuckDB(ctx, path, journal.Options{Lock: lk})
 	switch {
 	case err == nil:
 		return j, nil
-	case errors.Is(err, pipeline.ErrLocked):
-		return nil, paybatch.WithKind(paybatch.ErrLocked, err)
+	case errors.Is(err, journal.ErrLocked):
+		return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("another paybatch run is using journal %s: %w", path, err))
 	}
 	return nil, classifyIO(paybatch.ErrInput, err)
 }

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 
 func TestJournalLockIsExclusive(t *testing.T) {
 	j := filepath.Join(t.TempDir(), "out", "journal.duckdb")
-	unlock, err := lockJournal(j)
+	lk, err := lockJournal(j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,12 +22,33 @@ func TestJournalLockIsExclusive(t *testing.T) {
 	if !errors.Is(err, paybatch.ErrLocked) || !strings.Contains(err.Error(), "another paybatch run") {
 		t.Fatalf("second lock: err = %v, want ErrLocked naming the other run", err)
 	}
-	unlock()
-	unlock2, err := lockJournal(j)
+	// One lock: the job's lock is the journal's; opening it without the
+	// lock in hand is refused, with it accepted.
+	if _, err := openJournal(context.Background(), j, nil); !errors.Is(err, paybatch.ErrLocked) {
+		t.Fatalf("open while the job holds the lock: %v", err)
+	}
+	jr, err := openJournal(context.Background(), j, lk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockJournal(j); err == nil {
+		t.Fatal("closing the journal released the job's lock")
+	}
+	if err := lk.Release(); err != nil {
+		t.Fatal(err)
+	}
+	lk2, err := lockJournal(j)
 	if err != nil {
 		t.Fatalf("lock after unlock: %v", err)
 	}
-	unlock2()
+	lk2.Release()
+	matches, _ := filepath.Glob(j + "*lock*")
+	if len(matches) != 1 || matches[0] != j+".lock" {
+		t.Errorf("lock files %v, want one: %s.lock", matches, j)
+	}
 }
 
 func TestMetricsFileKeepsLastSuccessOnFailure(t *testing.T) {

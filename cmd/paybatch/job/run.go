@@ -14,6 +14,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 )
@@ -59,17 +60,19 @@ type runner struct {
 	info       paybatch.RunInfo    // inputs read, for the report
 	rejects    []paybatch.RowError // validation rejects, for the report
 	exceptions bool                // a file was refused or had rejects
+	lock       *journal.Lock       // the journal's, held for the whole run
 }
 
 func (r *runner) run(ctx context.Context) error {
 	if err := os.MkdirAll(r.plan.Outputs, 0o755); err != nil {
 		return classifyIO(paybatch.ErrConfig, fmt.Errorf("outputs: %w", err))
 	}
-	unlock, err := lockJournal(r.plan.Journal)
+	lk, err := lockJournal(r.plan.Journal)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer lk.Release()
+	r.lock = lk
 
 	r.info = paybatch.RunInfo{Provider: r.plan.Provider, Kind: r.plan.Kind, Started: r.start, Version: r.d.Version}
 	sent, err := r.submitNew(ctx)
@@ -86,7 +89,7 @@ func (r *runner) run(ctx context.Context) error {
 // submitNew submits every input not processed before. It reports false
 // when there was nothing new.
 func (r *runner) submitNew(ctx context.Context) (sent bool, err error) {
-	j, err := openJournal(ctx, r.plan.Journal)
+	j, err := openJournal(ctx, r.plan.Journal, r.lock)
 	if err != nil {
 		return false, err
 	}
@@ -119,7 +122,7 @@ func (r *runner) submitNew(ctx context.Context) (sent bool, err error) {
 
 // newInputs returns the inputs whose content the journal has not seen
 // through to the end.
-func (r *runner) newInputs(ctx context.Context, j *pipeline.Journal) ([]string, error) {
+func (r *runner) newInputs(ctx context.Context, j journal.Journal) ([]string, error) {
 	var todo []string
 	for _, in := range r.plan.Inputs {
 		sum, err := readers.FileSHA256(ctx, in)
@@ -142,7 +145,7 @@ func (r *runner) newInputs(ctx context.Context, j *pipeline.Journal) ([]string, 
 }
 
 // countRows records the journal's rows by state for the metrics file.
-func (r *runner) countRows(ctx context.Context, j *pipeline.Journal) {
+func (r *runner) countRows(ctx context.Context, j journal.Journal) {
 	counts, err := j.Counts(ctx)
 	if err != nil {
 		return
@@ -183,7 +186,7 @@ func (r *runner) newSender() (*sender, error) {
 
 // submitFile validates one input and, unless it is refused, submits it.
 // A refused file stops nothing else: it is reported and the run carries on.
-func (r *runner) submitFile(ctx context.Context, j *pipeline.Journal, s *sender, in string) error {
+func (r *runner) submitFile(ctx context.Context, j journal.Journal, s *sender, in string) error {
 	rep, err := readers.Validate(ctx, []string{in}, s.read)
 	if err != nil {
 		if diskFull(err) {

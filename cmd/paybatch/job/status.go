@@ -9,6 +9,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // StatusRequest is one `paybatch status`.
@@ -25,15 +26,22 @@ type StatusRequest struct {
 // StatusReport is a journal's state after any polling.
 type StatusReport struct {
 	Journal   string
-	Counts    []pipeline.StateCount
-	Attention []*pipeline.Row // rows that are not final-and-fine
+	Counts    []journal.StateCount
+	Attention []*journal.Row   // rows that are not final-and-fine
+	Rejects   []journal.Reject // rows refused by validation, never sent
+	// Running is the progress of the run that holds the journal, when one
+	// does (then only Journal is set besides it: the journal cannot be
+	// read while another process has it).
+	Running *journal.Progress
 }
 
 // Status polls the journal's accepted rows (when asked) and summarises it.
 // The error's kind: nil when nothing needs attention, ErrExceptions for
 // declines, rejects, conflicts or failed outcomes, ErrResumable for rows
 // unfinished (or polling cut short). The report is valid whenever it is
-// not nil.
+// not nil. While another run holds the journal, the report carries that
+// run's published progress (Running) and the error is nil; without one it
+// is ErrLocked.
 func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, error) {
 	d.defaults()
 	if _, err := os.Stat(req.Journal); err != nil {
@@ -43,7 +51,13 @@ func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, erro
 		}
 		return nil, paybatch.WithKind(k, fmt.Errorf("journal: %w", err))
 	}
-	j, err := openJournal(ctx, req.Journal)
+	j, err := openJournal(ctx, req.Journal, nil)
+	if errors.Is(err, paybatch.ErrLocked) {
+		if p, ok, perr := journal.ReadProgress(req.Journal); perr == nil && ok {
+			return &StatusReport{Journal: req.Journal, Running: &p}, nil
+		}
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -60,20 +74,23 @@ func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, erro
 	if rep.Counts, err = j.Counts(ctx); err != nil {
 		return nil, journalFailed(req.Journal, err)
 	}
-	if rep.Attention, err = j.Rows(ctx, `state NOT IN ('final', 'accepted') OR outcome IN ('failed', 'cancelled') OR problem <> ''`); err != nil {
+	if rep.Attention, err = j.Rows(ctx, journal.Query{Attention: true}); err != nil {
+		return nil, journalFailed(req.Journal, err)
+	}
+	if rep.Rejects, err = j.Rejects(ctx); err != nil {
 		return nil, journalFailed(req.Journal, err)
 	}
 	if pollErr != nil {
 		return rep, pollErr
 	}
-	return rep, statusVerdict(rep.Counts)
+	return rep, statusVerdict(rep.Counts, len(rep.Rejects))
 }
 
 // pollJournal polls the accepted rows of each provider in the journal.
-func pollJournal(ctx context.Context, d Deps, j *pipeline.Journal, req StatusRequest) error {
+func pollJournal(ctx context.Context, d Deps, j journal.Journal, req StatusRequest) error {
 	counts, err := j.Counts(ctx)
 	if err != nil {
-		return journalFailed(j.Path(), err)
+		return journalFailed(j.Name(), err)
 	}
 	need := map[paybatch.Provider]bool{}
 	for _, c := range counts {
@@ -96,14 +113,14 @@ func pollJournal(ctx context.Context, d Deps, j *pipeline.Journal, req StatusReq
 		_, err = pipeline.Poll(ctx, j, client, cfg)
 		stop()
 		if err != nil {
-			return sendFailed(j.Path(), req.Credentials[p], p, fmt.Errorf("polling %s: %w", p, err), "run status again to resume")
+			return sendFailed(j.Name(), req.Credentials[p], p, fmt.Errorf("polling %s: %w", p, err), "run status again to resume")
 		}
 	}
 	return nil
 }
 
-func statusVerdict(counts []pipeline.StateCount) error {
-	unfinished, exceptions := 0, 0
+func statusVerdict(counts []journal.StateCount, rejects int) error {
+	unfinished, exceptions := 0, rejects
 	for _, c := range counts {
 		switch {
 		case c.State == paybatch.StatePending || c.State == paybatch.StateSending || c.State == paybatch.StateFailed:

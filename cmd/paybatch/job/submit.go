@@ -8,6 +8,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -75,14 +76,14 @@ func Submit(ctx context.Context, d Deps, req SubmitRequest) (*SubmitResult, erro
 	if out.Journal == "" {
 		out.Journal = req.Files[0] + ".journal.duckdb"
 	}
-	j, err := openJournal(ctx, out.Journal)
+	j, err := openJournal(ctx, out.Journal, nil)
 	if err != nil {
 		return out, err
 	}
 	defer j.Close()
 	if rep.Rejected > 0 {
 		if err := j.RecordRejects(ctx, rejectsOf(rep.Rejects)); err != nil {
-			return out, journalFailed(j.Path(), err)
+			return out, journalFailed(j.Name(), err)
 		}
 	}
 
@@ -91,7 +92,7 @@ func Submit(ctx context.Context, d Deps, req SubmitRequest) (*SubmitResult, erro
 	stop()
 	out.Sent, out.Result = true, res
 	if runErr != nil {
-		return out, sendFailed(j.Path(), req.Credentials, prov, runErr, "run the same command again to resume")
+		return out, sendFailed(j.Name(), req.Credentials, prov, runErr, "run the same command again to resume")
 	}
 	if err := recordInputs(ctx, d, j, rep, req.Read.Kind); err != nil {
 		return out, err
@@ -134,11 +135,11 @@ func journalFailed(journal string, err error) error {
 }
 
 // recordInputs marks the validated files as processed in the journal.
-func recordInputs(ctx context.Context, d Deps, j *pipeline.Journal, rep *readers.Report, k paybatch.Kind) error {
+func recordInputs(ctx context.Context, d Deps, j journal.Journal, rep *readers.Report, k paybatch.Kind) error {
 	for _, f := range rep.Files {
-		in := pipeline.Input{Path: f.Path, SHA256: f.SHA256, Rows: f.Rows, Kind: k, Provider: k.Provider()}
+		in := journal.Input{Path: f.Path, SHA256: f.SHA256, Rows: f.Rows, Kind: k, Provider: k.Provider()}
 		if err := j.RecordInput(context.WithoutCancel(ctx), in, d.Now()); err != nil {
-			return journalFailed(j.Path(), err)
+			return journalFailed(j.Name(), err)
 		}
 	}
 	return nil
@@ -184,10 +185,10 @@ func validRowsOf(ctx context.Context, path string, opts readers.Options, rep *re
 	return true
 }
 
-func rejectsOf(errs []paybatch.RowError) []pipeline.Reject {
-	out := make([]pipeline.Reject, 0, len(errs))
+func rejectsOf(errs []paybatch.RowError) []journal.Reject {
+	out := make([]journal.Reject, 0, len(errs))
 	for _, re := range errs {
-		out = append(out, pipeline.Reject{Source: re.Source, Column: re.Column, Value: re.Value, Reason: re.Err.Error()})
+		out = append(out, journal.Reject{Source: re.Source, Column: re.Column, Value: re.Value, Reason: re.Err.Error()})
 	}
 	return out
 }

@@ -1,10 +1,9 @@
-package pipeline
+package journal
 
 import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -24,15 +23,13 @@ const (
 	queueLen = 4096
 )
 
-var errWriterClosed = errors.New("journal writer closed")
-
 type write struct {
-	row  []any
+	row  []driver.Value
 	done chan error
 }
 
 type writer struct {
-	j    *Journal
+	j    *DuckDB
 	in   chan write
 	quit chan struct{}
 	exit chan struct{}
@@ -51,18 +48,12 @@ func (w *writer) failed() error {
 	return w.err
 }
 
-func eventArgs(seq int64, r *Row) []any {
-	return []any{seq, r.Key, string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID,
-		r.ReasonCode, r.Problem, int32(r.HTTPStatus), int32(r.Attempts), r.UpdatedAt.UTC(), nullTime(r.SentAt),
-		nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt)}
-}
-
-// saveLater queues r's mutable fields for the next group commit without
+// SaveLater queues r's mutable fields for the next group commit without
 // waiting for it. It is for what a request *returned*: losing it in a crash
 // leaves the row "sending", and the resend with the same key gets the same
 // answer replayed. Writes from one goroutine are committed in order; an
 // error surfaces on the next save or Flush.
-func (j *Journal) saveLater(r *Row) error {
+func (j *DuckDB) SaveLater(r *Row) error {
 	w, err := j.startWriter()
 	if err != nil {
 		return err
@@ -74,12 +65,12 @@ func (j *Journal) saveLater(r *Row) error {
 	case w.in <- write{row: eventArgs(0, r)}:
 		return nil
 	case <-w.exit:
-		return errWriterClosed
+		return ErrWriterClosed
 	}
 }
 
-// save durably records r's mutable fields. It returns once committed.
-func (j *Journal) save(r *Row) error {
+// Save durably records r's mutable fields. It returns once committed.
+func (j *DuckDB) Save(r *Row) error {
 	w, err := j.startWriter()
 	if err != nil {
 		return err
@@ -88,7 +79,7 @@ func (j *Journal) save(r *Row) error {
 	select {
 	case w.in <- wr:
 	case <-w.exit:
-		return errWriterClosed
+		return ErrWriterClosed
 	}
 	select {
 	case err := <-wr.done:
@@ -98,12 +89,12 @@ func (j *Journal) save(r *Row) error {
 		case err := <-wr.done:
 			return err
 		default:
-			return errWriterClosed
+			return ErrWriterClosed
 		}
 	}
 }
 
-func (j *Journal) startWriter() (*writer, error) {
+func (j *DuckDB) startWriter() (*writer, error) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.writer != nil {
@@ -133,7 +124,7 @@ func (j *Journal) startWriter() (*writer, error) {
 	return w, nil
 }
 
-func (j *Journal) stopWriter() error {
+func (j *DuckDB) stopWriter() error {
 	j.wmu.Lock()
 	w := j.writer
 	j.writer = nil
@@ -155,15 +146,21 @@ func (j *Journal) stopWriter() error {
 
 // Flush stops the writer and folds every recorded state change into the
 // journal table (one bulk UPDATE). Submit and Poll call it before they
-// return; OpenJournal calls it for events a killed run left behind.
-func (j *Journal) Flush(ctx context.Context) error {
+// return; OpenDuckDB calls it for events a killed run left behind.
+func (j *DuckDB) Flush(ctx context.Context) error {
 	if err := j.stopWriter(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	return j.fold(ctx)
+	if err := j.fold(ctx); err != nil {
+		return err
+	}
+	j.pmu.Lock()
+	j.counts = nil // the next Publish recounts
+	j.pmu.Unlock()
+	return nil
 }
 
-func (j *Journal) fold(ctx context.Context) error {
+func (j *DuckDB) fold(ctx context.Context) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
@@ -173,7 +170,7 @@ func (j *Journal) fold(ctx context.Context) error {
 		provider_id = e.provider_id, order_id = e.order_id, reason_code = e.reason_code, problem = e.problem,
 		http_status = e.http_status, attempts = e.attempts, updated_at = e.updated_at, sent_at = e.sent_at,
 		provider_amount_minor = e.provider_amount_minor, provider_date = e.provider_date, replayed = e.replayed,
-		polls = e.polls, polled_at = e.polled_at, final_at = e.final_at
+		polls = e.polls, polled_at = e.polled_at, final_at = e.final_at, poll_refused_at = e.poll_refused_at
 		FROM (SELECT * FROM journal_events QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) e
 		WHERE journal.key = e.key`)
 	if err != nil {
@@ -247,7 +244,7 @@ func (w *writer) commit(group []write) error {
 	for _, wr := range group {
 		w.seq++
 		wr.row[0] = w.seq
-		if err := w.app.AppendRow(driverValues(wr.row)...); err != nil {
+		if err := w.app.AppendRow(wr.row...); err != nil {
 			return fmt.Errorf("journal: append event %v: %w", wr.row[1], err)
 		}
 	}
@@ -256,12 +253,4 @@ func (w *writer) commit(group []write) error {
 		return fmt.Errorf("journal: commit: %w", err)
 	}
 	return nil
-}
-
-func driverValues(args []any) []driver.Value {
-	out := make([]driver.Value, len(args))
-	for i, a := range args {
-		out[i] = a
-	}
-	return out
 }

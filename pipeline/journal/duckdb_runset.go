@@ -1,10 +1,9 @@
-package pipeline
+package journal
 
 import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"iter"
 	"strconv"
@@ -30,9 +29,9 @@ import (
 //   - run_rows: the journal rowids of the run's rows; each phase reads the
 //     journal a rowid range (page) at a time.
 //
-// They are scratch: each Submit (or Poll) drops and rebuilds them, and a run
-// killed mid-way leaves nothing in them that the next run needs. One Submit
-// or Poll at a time per Journal (the journal's lock makes it one process).
+// They are scratch: each Ingest (or SelectAccepted) drops and rebuilds
+// them, and a run killed mid-way leaves nothing in them that the next run
+// needs. One run set at a time per journal (the lock makes it one process).
 
 const (
 	// chunkRows is how many input rows ingest holds and compares at once.
@@ -40,12 +39,9 @@ const (
 	// pageSize is how many rows of a phase are in memory at once (plus the
 	// requests in flight).
 	pageSize = 8192
-	// maxResultConflicts bounds Result.Conflicts; the conflicts table holds
-	// every one and Result.ConflictCount counts them.
-	maxResultConflicts = 1000
 )
 
-func (j *Journal) execAll(ctx context.Context, stmts ...string) error {
+func (j *DuckDB) execAll(ctx context.Context, stmts ...string) error {
 	for _, q := range stmts {
 		if _, err := j.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("journal: %s: %w", strings.Fields(q)[0], err)
@@ -54,29 +50,17 @@ func (j *Journal) execAll(ctx context.Context, stmts ...string) error {
 	return nil
 }
 
-func (j *Journal) dropScratch(ctx context.Context) error {
+func (j *DuckDB) dropScratch(ctx context.Context) error {
 	return j.execAll(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS run_stage`, `DROP TABLE IF EXISTS run_keys`,
 		`DROP TABLE IF EXISTS run_conflicts`, `DROP TABLE IF EXISTS run_work`, `DROP TABLE IF EXISTS run_rows`)
 }
 
-// journalArgs are r's values in journalColumns order, for the Appender.
-func journalArgs(r *Row) []driver.Value {
-	return []driver.Value{r.Key, string(r.Provider), string(r.Kind), r.Account, r.MerchantTxID,
-		amountArg(r.Amount), r.Amount.Currency.Code(), r.BodySHA256,
-		string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID, r.ReasonCode, r.Problem,
-		int32(r.HTTPStatus), int32(r.Attempts),
-		r.Source.File, r.Source.Sheet, int32(r.Source.Row), r.CreatedAt.UTC(), r.UpdatedAt.UTC(), nullTime(r.SentAt),
-		r.Method, r.Path, string(r.Body), r.Terminal, r.TransactionRef, r.OrderRef, r.Mandate, r.Auddis, r.BankAccount,
-		nullDate(r.CollectionDate), r.Description, r.DefaultNarrative,
-		nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt)}
-}
-
 // ingester journals one input in one transaction on its own connection.
 type ingester struct {
-	j     *Journal
+	j     *DuckDB
 	conn  *sql.Conn
 	now   time.Time
-	res   *Result
+	res   *Ingested
 	apps  []*duckdb.Appender
 	chunk *duckdb.Appender // run_chunk: the keys of the chunk being compared
 	keys  *duckdb.Appender // run_keys
@@ -89,53 +73,52 @@ type staged struct {
 	row *Row
 }
 
-// ingest journals new instructions as pending, records conflicts and leaves
-// the run's rows in run_keys and run_rows. Nothing is journaled when src
-// fails. Memory is bounded by chunkRows, whatever the input's size.
-func ingest(ctx context.Context, j *Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], now time.Time) (Result, paybatch.Provider, error) {
-	var res Result
+// Ingest journals an input's rows and leaves the run's rows in run_keys and
+// run_rows. Nothing is journaled when src fails. Memory is bounded by the
+// chunk size, whatever the input's size.
+func (j *DuckDB) Ingest(ctx context.Context, src iter.Seq2[*Row, error], now time.Time) (Ingested, error) {
+	var res Ingested
 	if err := j.dropScratch(ctx); err != nil {
-		return res, "", err
+		return res, err
 	}
 	err := j.execAll(ctx, `CREATE TABLE run_keys (ord BIGINT NOT NULL, key VARCHAR NOT NULL, body_sha256 VARCHAR NOT NULL, fresh BOOLEAN NOT NULL)`,
 		`CREATE TABLE run_conflicts (ord BIGINT NOT NULL, key VARCHAR, merchant_transaction_id VARCHAR, source_file VARCHAR,
 			source_sheet VARCHAR, source_row INTEGER, journal_body_sha256 VARCHAR, new_body_sha256 VARCHAR,
 			new_amount_minor BIGINT, currency VARCHAR, state VARCHAR)`)
 	if err != nil {
-		return res, "", err
+		return res, err
 	}
 	conn, err := j.db.Conn(ctx)
 	if err != nil {
-		return res, "", fmt.Errorf("journal: %w", err)
+		return res, fmt.Errorf("journal: %w", err)
 	}
 	defer conn.Close()
 	in := &ingester{j: j, conn: conn, now: now, res: &res}
-	provider, err := in.run(ctx, p, src)
-	if err != nil {
-		return res, "", err
+	if err := in.run(ctx, src); err != nil {
+		return res, err
 	}
 	// The rowids the phases page through (journal rows are never deleted,
 	// so a rowid names the same row for the whole run).
 	err = j.execAll(ctx, `CREATE TABLE run_rows AS SELECT j.rowid AS jrow FROM run_keys k JOIN journal j ON j.key = k.key ORDER BY jrow`)
 	if err != nil {
-		return res, "", err
+		return res, err
 	}
 	if err := j.db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE fresh) FROM run_keys`).Scan(&res.Rows, &res.New); err != nil {
-		return res, "", fmt.Errorf("journal: run rows: %w", err)
+		return res, fmt.Errorf("journal: run rows: %w", err)
 	}
 	if err := j.checkUnique(ctx, res.Rows); err != nil {
-		return res, "", err
+		return res, err
 	}
 	if err := j.loadConflicts(ctx, &res); err != nil {
-		return res, "", err
+		return res, err
 	}
-	return res, provider, nil
+	return res, nil
 }
 
-func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.Instruction, error]) (provider paybatch.Provider, err error) {
+func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err error) {
 	c := in.conn
 	if _, err := c.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE run_chunk (i INTEGER NOT NULL, key VARCHAR NOT NULL)`); err != nil {
-		return "", fmt.Errorf("journal: ingest: %w", err)
+		return fmt.Errorf("journal: ingest: %w", err)
 	}
 	err = c.Raw(func(dc any) error {
 		for _, t := range []struct {
@@ -169,43 +152,32 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 		}
 	}()
 	if err != nil {
-		return "", err
+		return err
 	}
-	size := chunkRows
-	if in.j.chunkSize > 0 {
-		size = in.j.chunkSize
-	}
+	size := in.j.chunkRows
 	chunk := make([]staged, 0, size)
 	var ord int64
-	for ins, err := range src {
+	for row, err := range src {
 		if err != nil {
-			return "", fmt.Errorf("reading instructions: %w", err)
+			return err
 		}
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("%w: %w", ErrInterrupted, ctx.Err())
-		}
-		if ins.Provider == "" {
-			ins.Provider = ins.Kind.Provider()
-		}
-		if provider == "" {
-			provider = ins.Provider
-		} else if ins.Provider != provider {
-			return "", fmt.Errorf("%s: provider %s in a %s run: submit one provider at a time", ins.Source, ins.Provider, provider)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("journal: ingest: %w", err)
 		}
 		ord++
-		chunk = append(chunk, staged{ord, newRow(p, ins, in.now)})
+		chunk = append(chunk, staged{ord, row})
 		if len(chunk) == size {
 			if err := in.compare(ctx, chunk); err != nil {
-				return "", err
+				return err
 			}
 			chunk = chunk[:0]
 		}
 	}
 	if err := in.compare(ctx, chunk); err != nil {
-		return "", err
+		return err
 	}
 	if err := in.flush(); err != nil {
-		return "", err
+		return err
 	}
 	// The same edit seen again (in this input or an earlier run) is
 	// recorded once.
@@ -216,9 +188,9 @@ func (in *ingester) run(ctx context.Context, p Provider, src iter.Seq2[paybatch.
 		WHERE NOT EXISTS (SELECT 1 FROM conflicts x WHERE x.key = c.key AND x.new_body_sha256 = c.new_body_sha256)
 		QUALIFY row_number() OVER (PARTITION BY key, new_body_sha256 ORDER BY ord) = 1
 		ORDER BY ord`, in.now.UTC()); err != nil {
-		return "", fmt.Errorf("journal: conflicts: %w", err)
+		return fmt.Errorf("journal: conflicts: %w", err)
 	}
-	return provider, nil
+	return nil
 }
 
 // flush commits what the appenders hold: the run's keys before the journal
@@ -230,26 +202,6 @@ func (in *ingester) flush() error {
 		}
 	}
 	return nil
-}
-
-// newRow is the pending journal row of an instruction.
-func newRow(p Provider, in paybatch.Instruction, now time.Time) *Row {
-	row := &Row{Key: Key(in), Provider: in.Provider, Kind: in.Kind, Account: in.Account(), MerchantTxID: in.MerchantTxID,
-		Amount: in.Amount, State: paybatch.StatePending, Source: in.Source, CreatedAt: now, UpdatedAt: now,
-		Terminal: in.Terminal, TransactionRef: in.TransactionRef, OrderRef: in.OrderRef,
-		Mandate: in.Mandate, Auddis: in.Auddis, BankAccount: in.BankAccount, CollectionDate: in.CollectionDate,
-		Description: in.Description, DefaultNarrative: in.DefaultNarrative}
-	req, err := p.Prepare(in)
-	if err != nil {
-		// The provider cannot express this row; journal it as rejected so
-		// it is reported, never sent.
-		row.State = paybatch.StateRejected
-		row.Problem = "prepare: " + err.Error()
-		return row
-	}
-	row.Method, row.Path, row.Body = req.Method, req.Path, req.Body
-	row.BodySHA256 = bodyHash(req.Body)
-	return row
 }
 
 // compare classifies one chunk exactly as a sequential reader holding the
@@ -330,14 +282,10 @@ func (in *ingester) conflict(s staged, journalHash, state string) error {
 		journalHash, r.BodySHA256, amountArg(r.Amount), r.Amount.Currency.Code(), state)
 }
 
-// ErrDuplicateKey means the journal holds two rows under one idempotency
-// key, which ingest never writes: nothing is sent until it is explained.
-var ErrDuplicateKey = errors.New("journal holds two rows under one idempotency key")
-
 // checkUnique verifies, before anything is sent, that the run's keys
 // (unique by construction) name one journal row each — what a primary key
 // would enforce: run_rows would otherwise hold more rows than the run.
-func (j *Journal) checkUnique(ctx context.Context, runRows int) error {
+func (j *DuckDB) checkUnique(ctx context.Context, runRows int) error {
 	var n int
 	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_rows`).Scan(&n); err != nil {
 		return fmt.Errorf("journal: unique keys: %w", err)
@@ -356,7 +304,7 @@ func (j *Journal) checkUnique(ctx context.Context, runRows int) error {
 
 // loadConflicts fills Result.Conflicts (the first maxResultConflicts, in
 // input order) and ConflictCount.
-func (j *Journal) loadConflicts(ctx context.Context, res *Result) error {
+func (j *DuckDB) loadConflicts(ctx context.Context, res *Ingested) error {
 	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_conflicts`).Scan(&res.ConflictCount); err != nil {
 		return fmt.Errorf("journal: conflicts: %w", err)
 	}
@@ -365,39 +313,18 @@ func (j *Journal) loadConflicts(ctx context.Context, res *Result) error {
 	}
 	rs, err := j.db.QueryContext(ctx, `SELECT key, merchant_transaction_id, source_file, source_sheet, source_row,
 			journal_body_sha256, new_body_sha256, new_amount_minor, currency, state
-		FROM run_conflicts ORDER BY ord LIMIT ?`, maxResultConflicts)
+		FROM run_conflicts ORDER BY ord LIMIT ?`, MaxConflicts)
 	if err != nil {
 		return fmt.Errorf("journal: conflicts: %w", err)
 	}
 	defer rs.Close()
-	for rs.Next() {
-		var (
-			c            Conflict
-			srcRow       int64
-			amount       sql.NullInt64
-			currency, st string
-		)
-		if err := rs.Scan(&c.Key, &c.MerchantTxID, &c.Source.File, &c.Source.Sheet, &srcRow, &c.JournalHash, &c.NewHash,
-			&amount, &currency, &st); err != nil {
-			return fmt.Errorf("journal: conflicts: %w", err)
-		}
-		c.Source.Row, c.State = int(srcRow), paybatch.State(st)
-		if currency != "" {
-			cur, err := paybatch.ParseCurrency(currency)
-			if err != nil {
-				return fmt.Errorf("journal: conflict %s: %w", c.Key, err)
-			}
-			c.NewAmount.Currency = cur
-		}
-		c.NewAmount.Minor = amount.Int64
-		res.Conflicts = append(res.Conflicts, c)
-	}
-	return rs.Err()
+	res.Conflicts, err = scanConflicts(rs)
+	return err
 }
 
-// pollSet makes every accepted row (of provider, or all when empty) the
-// run's rows.
-func (j *Journal) pollSet(ctx context.Context, provider paybatch.Provider) (int, error) {
+// SelectAccepted makes every accepted row (of provider, or all when empty)
+// the run's rows.
+func (j *DuckDB) SelectAccepted(ctx context.Context, provider paybatch.Provider) (int, error) {
 	if err := j.dropScratch(ctx); err != nil {
 		return 0, err
 	}
@@ -414,10 +341,11 @@ func (j *Journal) pollSet(ctx context.Context, provider paybatch.Provider) (int,
 	return n, nil
 }
 
-// runCount counts the run's journal rows matching cond (on the journal's
-// columns, aliased j). The journal table only changes when events are
-// folded, so the caller folds first when it needs the latest states.
-func (j *Journal) runCount(ctx context.Context, cond string, args ...any) (int, error) {
+// Count counts the run's journal rows matching f. The journal table only
+// changes when events are folded, so the caller flushes first when it needs
+// the latest states.
+func (j *DuckDB) Count(ctx context.Context, f Filter) (int, error) {
+	cond, args := f.sql()
 	var n int
 	err := j.db.QueryRowContext(context.WithoutCancel(ctx), `SELECT count(*) FROM journal j
 		WHERE j.rowid IN (SELECT jrow FROM run_rows) AND `+cond, args...).Scan(&n)
@@ -427,18 +355,29 @@ func (j *Journal) runCount(ctx context.Context, cond string, args ...any) (int, 
 	return n, nil
 }
 
-func (j *Journal) pageSize() int {
-	if j.pageRows > 0 {
-		return j.pageRows
+// sql is f as a condition on journal (aliased j).
+func (f Filter) sql() (string, []any) {
+	conds := []string{"true"}
+	var args []any
+	if len(f.States) > 0 {
+		conds = append(conds, "j.state IN ("+placeholders(len(f.States))+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
 	}
-	return pageSize
+	if f.Pollable {
+		conds = append(conds, "j.provider_id <> ''", "(j.poll_refused_at IS NULL OR j.poll_refused_at < ?)")
+		args = append(args, f.PollStart.UTC())
+	}
+	return strings.Join(conds, " AND "), args
 }
 
-// pages yields the run's journal rows matching cond a rowid range at a
-// time, in rowid order (input order for the rows a run journaled). The next
-// page is read while the caller works on this one; at most two pages are
-// held besides the caller's.
-func (j *Journal) pages(ctx context.Context, cond string, args ...any) iter.Seq2[[]*Row, error] {
+// Pages yields the run's journal rows matching f a rowid range at a time,
+// in rowid order (input order for the rows a run journaled). The next page
+// is read while the caller works on this one; at most two pages are held
+// besides the caller's.
+func (j *DuckDB) Pages(ctx context.Context, f Filter) iter.Seq2[[]*Row, error] {
+	cond, args := f.sql()
 	return func(yield func([]*Row, error) bool) {
 		// The caller stops between pages; the reader stops with the caller.
 		rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -465,7 +404,7 @@ func (j *Journal) pages(ctx context.Context, cond string, args ...any) iter.Seq2
 				send(page{err: fmt.Errorf("journal: read: %w", err)})
 				return
 			}
-			size := int64(j.pageSize())
+			size := int64(j.pageRows)
 			q := "SELECT " + journalColumns + ` FROM journal j WHERE j.rowid BETWEEN ? AND ?
 				AND j.rowid IN (SELECT jrow FROM run_rows WHERE jrow BETWEEN ? AND ?) AND ` + cond + ` ORDER BY j.rowid`
 			for from := lo.Int64; lo.Valid && from <= hi.Int64; from += size {
@@ -489,38 +428,17 @@ func (j *Journal) pages(ctx context.Context, cond string, args ...any) iter.Seq2
 	}
 }
 
-func (j *Journal) readRows(ctx context.Context, q string, args ...any) ([]*Row, error) {
-	rs, err := j.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("journal: read: %w", err)
-	}
-	defer rs.Close()
-	var out []*Row
-	for rs.Next() {
-		r, err := scanRow(rs)
-		if err != nil {
-			return nil, fmt.Errorf("journal: read: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("journal: read: %w", err)
-	}
-	return out, nil
-}
-
-// tally counts the run's rows by state and outcome and totals their
-// amounts (after the run's events are folded), in SQL: a handful of groups
-// whatever the batch size. Sums are exact (DuckDB sums BIGINT into a
-// 128-bit integer); one that does not fit in int64 minor units is an error.
-func (j *Journal) tally(ctx context.Context, res *Result) error {
-	res.States = make(map[paybatch.State]int)
-	res.Outcomes = make(map[paybatch.Outcome]int)
-	res.Totals = make(map[paybatch.State]paybatch.Totals)
+// Tally counts the run's rows by state and outcome and totals their
+// amounts (as of the last Flush), in SQL: a handful of groups whatever the
+// batch size. Sums are exact (DuckDB sums BIGINT into a 128-bit integer);
+// one that does not fit in int64 minor units is an error.
+func (j *DuckDB) Tally(ctx context.Context) (Tally, error) {
+	res := Tally{States: make(map[paybatch.State]int), Outcomes: make(map[paybatch.Outcome]int),
+		Totals: make(map[paybatch.State]paybatch.Totals)}
 	rs, err := j.db.QueryContext(context.WithoutCancel(ctx), `SELECT state, outcome, currency, count(*), CAST(sum(amount_minor) AS VARCHAR)
 		FROM journal WHERE rowid IN (SELECT jrow FROM run_rows) GROUP BY ALL`)
 	if err != nil {
-		return fmt.Errorf("journal: tally: %w", err)
+		return res, fmt.Errorf("journal: tally: %w", err)
 	}
 	defer rs.Close()
 	for rs.Next() {
@@ -530,7 +448,7 @@ func (j *Journal) tally(ctx context.Context, res *Result) error {
 			n                        int
 		)
 		if err := rs.Scan(&state, &outcome, &currency, &n, &sum); err != nil {
-			return fmt.Errorf("journal: tally: %w", err)
+			return res, fmt.Errorf("journal: tally: %w", err)
 		}
 		st := paybatch.State(state)
 		res.States[st] += n
@@ -542,11 +460,11 @@ func (j *Journal) tally(ctx context.Context, res *Result) error {
 		}
 		minor, err := strconv.ParseInt(sum.String, 10, 64)
 		if err != nil {
-			return fmt.Errorf("journal: tally: %s %s total %s minor units: %w", state, currency, sum.String, err)
+			return res, fmt.Errorf("journal: tally: %s %s total %s minor units: %w", state, currency, sum.String, err)
 		}
 		cur, err := paybatch.ParseCurrency(currency)
 		if err != nil {
-			return fmt.Errorf("journal: tally: %w", err)
+			return res, fmt.Errorf("journal: tally: %w", err)
 		}
 		t := res.Totals[st]
 		if t == nil {
@@ -554,8 +472,8 @@ func (j *Journal) tally(ctx context.Context, res *Result) error {
 			res.Totals[st] = t
 		}
 		if err := t.Add(paybatch.Money{Currency: cur, Minor: minor}); err != nil {
-			return fmt.Errorf("journal: tally: %w", err)
+			return res, fmt.Errorf("journal: tally: %w", err)
 		}
 	}
-	return rs.Err()
+	return res, rs.Err()
 }

@@ -1,0 +1,55 @@
+// Package journal is paybatch's durable record of every instruction it has
+// taken on: one row per idempotency key, written before a request leaves,
+// and the state that row is in. It is the permanent guard against a second
+// send once the providers' 24 h replay window has passed.
+//
+// No SQL crosses this package's boundary. Callers use typed methods; the
+// one exception is deliberate and documented: the exported views
+// journal_export and rejects_export (see migrations/duckdb/0002_*.sql),
+// which reconcile reads with DuckDB after ATTACHing the file read-only.
+// journal_export folds the pending state changes (journal_events) into
+// the rows, so a reader after a killed run sees the latest states.
+//
+// # Backends
+//
+// Journal is the interface the engine (package pipeline) and the job flow
+// use; it is made of small parts (RunSet, StateWriter, Reader, Recorder,
+// RunLog). DuckDB (files duckdb*.go, migrations/duckdb) is the embedded
+// default. A second backend (PostgreSQL, issue #20) implements the same
+// interface in files of its own with its own migrations directory, and
+// must pass the conformance suite in journaltest (journaltest.Run takes a
+// constructor).
+//
+// # Schema and migrations
+//
+// The schema is a numbered list of SQL files embedded from
+// migrations/<backend>/NNNN_name.sql, applied in order on open, each in a
+// transaction that also records it in schema_version. A journal written
+// before versioning existed (tables but no schema_version) is adopted by
+// 0001, whose statements are all IF NOT EXISTS. A journal with a version
+// newer than this binary knows is refused (ErrNewerSchema).
+//
+// To add a migration (for example, tables for the web server): create the
+// next file, e.g. migrations/duckdb/0004_web_users.sql, with the DDL and
+// any backfill, and nothing else — it is picked up by the embed pattern and
+// applied once to every journal on its next open. Never edit a migration
+// that has been released; add a new one. Keep the exported views'
+// columns stable (add, never rename): reconcile reads them.
+//
+// # One lock
+//
+// One process at a time holds a journal: an OS advisory lock on
+// JOURNAL.lock (released by the kernel when the process dies, even by
+// SIGKILL). A job that must keep the journal across steps where the DuckDB
+// file itself is closed (reconcile ATTACHes it read-only) takes the Lock
+// first and passes it to Open. While it holds the lock, the holder
+// publishes a progress snapshot (JOURNAL.progress.json, replaced
+// atomically) that `paybatch status` reads instead of failing.
+//
+// # Damage
+//
+// A journal DuckDB cannot read (truncated, overwritten) is reported as
+// ErrDamaged with what to do: restore it from backup, never delete it —
+// deleting it would leave only the providers' 24 h replay window between
+// a rerun and a second send.
+package journal

@@ -1,0 +1,431 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// MemoryLimit is the DuckDB memory_limit of a journal.
+const MemoryLimit = "128MB"
+
+// Options tune OpenDuckDB. The zero value works.
+type Options struct {
+	// Lock is the journal's lock, already held by the caller (who releases
+	// it); nil: OpenDuckDB takes it and Close releases it.
+	Lock *Lock
+	// PageRows is how many rows of a phase Pages holds at once (default
+	// 8192); ChunkRows how many input rows Ingest compares at once (default
+	// 20,000). Tests lower them.
+	PageRows, ChunkRows int
+}
+
+// DuckDB is the journal in a DuckDB file: the embedded default backend.
+type DuckDB struct {
+	db      *sql.DB
+	path    string
+	lock    *Lock
+	ownLock bool
+
+	pageRows  int
+	chunkRows int
+
+	wmu    sync.Mutex // serialises writer start/stop
+	writer *writer
+
+	pmu      sync.Mutex // guards the published counts
+	counts   []StateCount
+	countsAt time.Time
+}
+
+var _ Journal = (*DuckDB)(nil)
+
+// OpenDuckDB opens (creating if needed) the journal at path and migrates
+// it to the current schema. A killed run's pending state changes are
+// folded in.
+func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error) {
+	lk, own := opts.Lock, false
+	if lk == nil {
+		var err error
+		if lk, err = TakeLock(path); err != nil {
+			return nil, err
+		}
+		own = true
+	} else if lk.Journal() != path {
+		return nil, fmt.Errorf("journal %s: lock is for %s", path, lk.Journal())
+	}
+	release := func() {
+		if own {
+			_ = lk.Release()
+		}
+	}
+	if err := createDuckDB(ctx, path); err != nil {
+		release()
+		return nil, err
+	}
+	db, err := openFile(ctx, path)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	if _, err := migrate(ctx, db, path); err != nil {
+		db.Close()
+		release()
+		return nil, damaged(path, err)
+	}
+	j := &DuckDB{db: db, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows}
+	if j.pageRows <= 0 {
+		j.pageRows = pageSize
+	}
+	if j.chunkRows <= 0 {
+		j.chunkRows = chunkRows
+	}
+	if err := j.fold(ctx); err != nil {
+		db.Close()
+		release()
+		return nil, damaged(path, err)
+	}
+	return j, nil
+}
+
+// dsn opens a journal with extensions never fetched and memory_limit
+// bounding DuckDB's buffers (it spills beyond it): with the run's rows paged
+// from the journal, the process's memory stays flat whatever the batch size
+// (BENCHMARKS.md).
+func dsn(path string) string {
+	return path + "?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit=" + MemoryLimit
+}
+
+// openFile opens an existing journal file, naming damage as damage.
+func openFile(ctx context.Context, path string) (*sql.DB, error) {
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("duckdb", dsn(path))
+	if err != nil {
+		return nil, damaged(path, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, damaged(path, err)
+	}
+	return db, nil
+}
+
+// checkHeader refuses a file that is not a DuckDB database (magic "DUCK" at
+// byte 8) and names a file too short to hold the header as damaged.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, 12)
+	n, err := io.ReadFull(f, head)
+	switch {
+	case n < len(head) && n > 0 || errors.Is(err, io.ErrUnexpectedEOF):
+		return &DamagedError{Path: path, Err: fmt.Errorf("file ends after %d bytes", n)}
+	case errors.Is(err, io.EOF):
+		return &DamagedError{Path: path, Err: errors.New("file is empty")}
+	case err != nil:
+		return fmt.Errorf("journal %s: %w", path, err)
+	case string(head[8:12]) != "DUCK":
+		return fmt.Errorf("journal %s: %w (not a DuckDB database file)", path, ErrNotJournal)
+	}
+	return nil
+}
+
+// DamagedError is a journal DuckDB could not read.
+type DamagedError struct {
+	Path string
+	Err  error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("journal %s is damaged: %v; restore it from backup; do not delete it — deleting relies on the providers' 24 h replay window to stop a second send",
+		e.Path, e.Err)
+}
+
+func (e *DamagedError) Unwrap() []error { return []error{ErrDamaged, e.Err} }
+
+// damaged names the storage errors DuckDB gives for a truncated or
+// overwritten file as damage; other errors pass through.
+func damaged(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *DamagedError
+	if errors.As(err, &de) {
+		return err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "Could not set lock") || strings.Contains(msg, "Conflicting lock") {
+		return fmt.Errorf("%s: %w (%v)", path, ErrLocked, err)
+	}
+	for _, s := range []string{"Could not read enough bytes", "orrupt", "checksum", "Serialization Error",
+		"Failed to deserialize", "not a valid DuckDB database file"} {
+		if strings.Contains(msg, s) {
+			return &DamagedError{Path: path, Err: errors.New(strings.TrimPrefix(msg, "database/sql/driver: could not connect to database: "))}
+		}
+	}
+	return err
+}
+
+// createDuckDB makes a new journal atomically: the database is created and
+// migrated under a temporary name, then renamed into place. A process killed
+// while DuckDB writes a brand-new file would otherwise leave a truncated
+// file that no later run can open. The caller holds the lock.
+func createDuckDB(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return nil // exists (or cannot be checked: opening it will say why)
+	}
+	tmp := path + ".creating"
+	for _, p := range []string{tmp, tmp + ".wal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal %s: %w", path, err)
+		}
+	}
+	db, err := sql.Open("duckdb", dsn(tmp))
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	if _, err := migrate(ctx, db, path); err != nil {
+		db.Close()
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		db.Close()
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("journal %s: %w", path, err)
+	}
+	return nil
+}
+
+// Name is the journal's path.
+func (j *DuckDB) Name() string { return j.path }
+
+// Close flushes and closes the journal and releases its lock (when
+// OpenDuckDB took it).
+func (j *DuckDB) Close() error {
+	err := j.Flush(context.Background())
+	if cerr := j.db.Close(); err == nil {
+		err = cerr
+	}
+	if j.ownLock {
+		if uerr := j.lock.Release(); err == nil {
+			err = uerr
+		}
+	}
+	return err
+}
+
+// Publish writes the holder's progress beside the journal. The journal's
+// counts are recomputed when older than 10 s (and at every Flush).
+func (j *DuckDB) Publish(ctx context.Context, p Progress) error {
+	j.pmu.Lock()
+	counts, at := j.counts, j.countsAt
+	j.pmu.Unlock()
+	if counts == nil || time.Since(at) > 10*time.Second {
+		var err error
+		if counts, err = j.tableCounts(ctx); err != nil {
+			return err
+		}
+		at = time.Now().UTC()
+		j.pmu.Lock()
+		j.counts, j.countsAt = counts, at
+		j.pmu.Unlock()
+	}
+	p.Counts, p.CountsAt = counts, at
+	return j.lock.Publish(p)
+}
+
+// tableCounts counts the journal table (as of the last fold).
+func (j *DuckDB) tableCounts(ctx context.Context) ([]StateCount, error) {
+	return j.counts0(ctx, `SELECT provider, kind, state, outcome, count(*) FROM journal
+		GROUP BY ALL ORDER BY provider, kind, state, outcome`)
+}
+
+// Counts groups the journal (latest states) by provider, kind, state and
+// outcome.
+func (j *DuckDB) Counts(ctx context.Context) ([]StateCount, error) {
+	return j.counts0(ctx, `SELECT provider, kind, state, outcome, count(*) FROM journal_export
+		GROUP BY ALL ORDER BY provider, kind, state, outcome`)
+}
+
+func (j *DuckDB) counts0(ctx context.Context, q string) ([]StateCount, error) {
+	rs, err := j.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("journal: counts: %w", err)
+	}
+	defer rs.Close()
+	var out []StateCount
+	for rs.Next() {
+		var c StateCount
+		var p, k, s, o string
+		if err := rs.Scan(&p, &k, &s, &o, &c.Rows); err != nil {
+			return nil, fmt.Errorf("journal: counts: %w", err)
+		}
+		c.Provider, c.Kind, c.State, c.Outcome = paybatch.Provider(p), paybatch.Kind(k), paybatch.State(s), paybatch.Outcome(o)
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
+
+// Rows returns the rows matching q (latest states).
+func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
+	var where []string
+	var args []any
+	if len(q.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(q.States))+")")
+		for _, s := range q.States {
+			args = append(args, string(s))
+		}
+	}
+	if q.MerchantTxID != "" {
+		where = append(where, "merchant_transaction_id = ?")
+		args = append(args, q.MerchantTxID)
+	}
+	if q.Attention {
+		where = append(where, `(state NOT IN ('final', 'accepted') OR outcome IN ('failed', 'cancelled') OR problem <> '')`)
+	}
+	sq := "SELECT * FROM (" + latestRowsSQL() + ")"
+	if len(where) > 0 {
+		sq += " WHERE " + strings.Join(where, " AND ")
+	}
+	sq += " ORDER BY source_file, source_sheet, source_row, key"
+	return j.readRows(ctx, sq, args...)
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// RecordRejects stores rows skipped under --allow-partial, card numbers
+// masked.
+func (j *DuckDB) RecordRejects(ctx context.Context, rejects []Reject) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("journal: rejects: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range rejects {
+		_, err := tx.ExecContext(ctx, `INSERT INTO rejects SELECT ?, ?, ?, ?, ?, ?, ?
+			WHERE NOT EXISTS (SELECT 1 FROM rejects WHERE source_file = ? AND source_sheet = ? AND source_row = ? AND column_name = ?)`,
+			r.Source.File, r.Source.Sheet, r.Source.Row, r.Column,
+			paybatch.MaskCardNumbers(r.Value), paybatch.MaskCardNumbers(r.Reason), r.MerchantTxID,
+			r.Source.File, r.Source.Sheet, r.Source.Row, r.Column)
+		if err != nil {
+			return fmt.Errorf("journal: rejects: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("journal: rejects: %w", err)
+	}
+	return nil
+}
+
+// Rejects returns every recorded reject in source order.
+func (j *DuckDB) Rejects(ctx context.Context) ([]Reject, error) {
+	rs, err := j.db.QueryContext(ctx, `SELECT coalesce(source_file, ''), coalesce(source_sheet, ''), coalesce(source_row, 0),
+		coalesce(column_name, ''), coalesce(value, ''), coalesce(reason, ''), coalesce(merchant_transaction_id, '')
+		FROM rejects ORDER BY source_file, source_sheet, source_row, column_name`)
+	if err != nil {
+		return nil, fmt.Errorf("journal: rejects: %w", err)
+	}
+	defer rs.Close()
+	var out []Reject
+	for rs.Next() {
+		var r Reject
+		if err := rs.Scan(&r.Source.File, &r.Source.Sheet, &r.Source.Row, &r.Column, &r.Value, &r.Reason, &r.MerchantTxID); err != nil {
+			return nil, fmt.Errorf("journal: rejects: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// Conflicts returns every recorded conflict in detection order.
+func (j *DuckDB) Conflicts(ctx context.Context) ([]Conflict, error) {
+	rs, err := j.db.QueryContext(ctx, `SELECT c.key, c.merchant_transaction_id, c.source_file, c.source_sheet, c.source_row,
+			c.journal_body_sha256, c.new_body_sha256, c.new_amount_minor, coalesce(c.currency, ''), coalesce(j.state, '')
+		FROM conflicts c LEFT JOIN journal_export j ON j.key = c.key
+		ORDER BY c.detected_at, c.source_file, c.source_sheet, c.source_row`)
+	if err != nil {
+		return nil, fmt.Errorf("journal: conflicts: %w", err)
+	}
+	defer rs.Close()
+	return scanConflicts(rs)
+}
+
+func scanConflicts(rs *sql.Rows) ([]Conflict, error) {
+	var out []Conflict
+	for rs.Next() {
+		var (
+			c            Conflict
+			srcRow       int64
+			amount       sql.NullInt64
+			currency, st string
+		)
+		if err := rs.Scan(&c.Key, &c.MerchantTxID, &c.Source.File, &c.Source.Sheet, &srcRow, &c.JournalHash, &c.NewHash,
+			&amount, &currency, &st); err != nil {
+			return nil, fmt.Errorf("journal: conflicts: %w", err)
+		}
+		c.Source.Row, c.State = int(srcRow), paybatch.State(st)
+		if currency != "" {
+			cur, err := paybatch.ParseCurrency(currency)
+			if err != nil {
+				return nil, fmt.Errorf("journal: conflict %s: %w", c.Key, err)
+			}
+			c.NewAmount.Currency = cur
+		}
+		c.NewAmount.Minor = amount.Int64
+		out = append(out, c)
+	}
+	return out, rs.Err()
+}
+
+// RecordInput notes that a file was processed (replacing an earlier note of
+// the same path and hash).
+func (j *DuckDB) RecordInput(ctx context.Context, in Input, at time.Time) error {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("journal: inputs: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM inputs WHERE path = ? AND sha256 = ?`, in.Path, in.SHA256); err != nil {
+		return fmt.Errorf("journal: inputs: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?)`,
+		in.Path, in.SHA256, in.Rows, string(in.Kind), string(in.Provider), at.UTC()); err != nil {
+		return fmt.Errorf("journal: inputs: %w", err)
+	}
+	return tx.Commit()
+}
+
+// InputProcessed reports whether a file with this content hash was
+// submitted from path before and every row journaled from it is finished.
+func (j *DuckDB) InputProcessed(ctx context.Context, path, sha256 string) (bool, error) {
+	var seen, open int
+	err := j.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM inputs WHERE path = ? AND sha256 = ?),
+		(SELECT count(*) FROM journal_export WHERE source_file = ? AND state NOT IN ('final', 'declined', 'rejected', 'conflict'))`,
+		path, sha256, path).Scan(&seen, &open)
+	if err != nil {
+		return false, fmt.Errorf("journal: inputs: %w", err)
+	}
+	return seen > 0 && open == 0, nil
+}

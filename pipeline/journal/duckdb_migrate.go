@@ -1,0 +1,198 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+//go:embed migrations/duckdb/*.sql
+var duckdbMigrations embed.FS
+
+// migration is one numbered schema change.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations lists a backend's migrations in order; file names are
+// NNNN_name.sql, numbered from 1 without gaps.
+func migrations(fsys fs.FS, dir string) ([]migration, error) {
+	ents, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range ents {
+		name := e.Name()
+		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", name)
+		}
+		b, err := fs.ReadFile(fsys, dir+"/"+name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: rest, sql: string(b)})
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].version < out[k].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %04d_%s: want version %d (numbered from 1 without gaps)", m.version, m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this binary writes (DuckDB backend).
+func SchemaVersion() int {
+	ms, err := migrations(duckdbMigrations, "migrations/duckdb")
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrate brings the journal's schema to the latest version, one migration
+// per transaction, and returns the version it found.
+func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
+	ms, err := migrations(duckdbMigrations, "migrations/duckdb")
+	if err != nil {
+		return 0, fmt.Errorf("journal: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
+	}
+	var found int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&found); err != nil {
+		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
+	}
+	if found > len(ms) {
+		return found, fmt.Errorf("journal %s has schema version %d, this paybatch knows %d: %w (use a newer paybatch)",
+			name, found, len(ms), ErrNewerSchema)
+	}
+	for _, m := range ms[found:] {
+		if err := apply(ctx, db, m); err != nil {
+			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
+		}
+	}
+	return found, nil
+}
+
+func apply(ctx context.Context, db *sql.DB, m migration) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if step := goStep(m.version); step != nil {
+		if err := step(ctx, tx); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, ?, ?)`, m.version, m.name, time.Now().UTC()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// goStep is the part of a migration that SQL cannot do, run in the same
+// transaction after the migration's SQL.
+func goStep(version int) func(context.Context, *sql.Tx) error {
+	switch version {
+	case 4:
+		return maskRejects
+	}
+	return nil
+}
+
+// maskRejects masks card numbers in rejects recorded before RecordRejects
+// masked them.
+func maskRejects(ctx context.Context, tx *sql.Tx) error {
+	rs, err := tx.QueryContext(ctx, `SELECT DISTINCT coalesce(value, ''), coalesce(reason, '') FROM rejects`)
+	if err != nil {
+		return err
+	}
+	type pair struct{ value, reason string }
+	var fix []pair
+	for rs.Next() {
+		var p pair
+		if err := rs.Scan(&p.value, &p.reason); err != nil {
+			rs.Close()
+			return err
+		}
+		if paybatch.MaskCardNumbers(p.value) != p.value || paybatch.MaskCardNumbers(p.reason) != p.reason {
+			fix = append(fix, p)
+		}
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return err
+	}
+	for _, p := range fix {
+		if _, err := tx.ExecContext(ctx, `UPDATE rejects SET value = ?, reason = ?
+			WHERE coalesce(value, '') = ? AND coalesce(reason, '') = ?`,
+			paybatch.MaskCardNumbers(p.value), paybatch.MaskCardNumbers(p.reason), p.value, p.reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Upgrade migrates the journal at path when its schema is older than this
+// binary's, and leaves it untouched (not even opened for writing) when it
+// is current. Readers that ATTACH the file read-only (reconcile) call it
+// first. A damaged file is reported as ErrDamaged.
+func Upgrade(ctx context.Context, path string) error {
+	v, err := readVersion(ctx, path)
+	if err != nil {
+		return err
+	}
+	if v >= SchemaVersion() {
+		return nil
+	}
+	j, err := OpenDuckDB(ctx, path, Options{})
+	if err != nil {
+		return err
+	}
+	return j.Close()
+}
+
+// readVersion reads the schema version of the journal at path, read-only
+// (0 for a journal from before versioning).
+func readVersion(ctx context.Context, path string) (int, error) {
+	if err := checkHeader(path); err != nil {
+		return 0, err
+	}
+	db, err := sql.Open("duckdb", dsn(path)+"&access_mode=read_only")
+	if err != nil {
+		return 0, damaged(path, err)
+	}
+	defer db.Close()
+	var has int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version' AND schema_name = 'main'`).Scan(&has); err != nil {
+		return 0, damaged(path, err)
+	}
+	if has == 0 {
+		return 0, nil
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return 0, damaged(path, err)
+	}
+	return v, nil
+}

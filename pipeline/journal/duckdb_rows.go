@@ -1,0 +1,155 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// journalColumns are journal's columns in table order (the Appender's
+// order and every read's).
+const journalColumns = `key, provider, kind, account, merchant_transaction_id, amount_minor, currency, body_sha256,
+	state, outcome, provider_status, provider_id, order_id, reason_code, problem, http_status, attempts,
+	source_file, source_sheet, source_row, created_at, updated_at, sent_at,
+	method, path, body, terminal, transaction_ref, order_ref, mandate, auddis, bank_account, collection_date,
+	description, default_narrative, provider_amount_minor, provider_date, replayed, polls, polled_at, final_at,
+	poll_refused_at`
+
+// eventColumns are the mutable columns, journal_events' columns after seq
+// and key, in table order.
+var eventColumns = []string{"state", "outcome", "provider_status", "provider_id", "order_id", "reason_code", "problem",
+	"http_status", "attempts", "updated_at", "sent_at", "provider_amount_minor", "provider_date", "replayed", "polls",
+	"polled_at", "final_at", "poll_refused_at"}
+
+// latestRowsSQL selects every journal column with the latest event applied
+// (as journal_export does, with every column).
+func latestRowsSQL() string {
+	mutable := map[string]bool{}
+	for _, c := range eventColumns {
+		mutable[c] = true
+	}
+	var cols []string
+	for _, c := range strings.Split(journalColumns, ",") {
+		c = strings.TrimSpace(c)
+		if mutable[c] {
+			cols = append(cols, fmt.Sprintf("if(e.key IS NULL, j.%s, e.%s) AS %s", c, c, c))
+		} else {
+			cols = append(cols, "j."+c)
+		}
+	}
+	return `SELECT ` + strings.Join(cols, ", ") + ` FROM journal AS j LEFT JOIN (SELECT * FROM journal_events
+		QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) AS e ON e.key = j.key`
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
+
+func nullDate(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func nullInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func amountArg(m paybatch.Money) any {
+	if m.Minor == 0 {
+		return nil
+	}
+	return m.Minor
+}
+
+// journalArgs are r's values in journalColumns order, for the Appender.
+func journalArgs(r *Row) []driver.Value {
+	return []driver.Value{r.Key, string(r.Provider), string(r.Kind), r.Account, r.MerchantTxID,
+		amountArg(r.Amount), r.Amount.Currency.Code(), r.BodySHA256,
+		string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID, r.ReasonCode, r.Problem,
+		int32(r.HTTPStatus), int32(r.Attempts),
+		r.Source.File, r.Source.Sheet, int32(r.Source.Row), r.CreatedAt.UTC(), r.UpdatedAt.UTC(), nullTime(r.SentAt),
+		r.Method, r.Path, string(r.Body), r.Terminal, r.TransactionRef, r.OrderRef, r.Mandate, r.Auddis, r.BankAccount,
+		nullDate(r.CollectionDate), r.Description, r.DefaultNarrative,
+		nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt),
+		nullTime(r.PollRefusedAt)}
+}
+
+// eventArgs are r's mutable fields as a journal_events row.
+func eventArgs(seq int64, r *Row) []driver.Value {
+	return []driver.Value{seq, r.Key, string(r.State), string(r.Outcome), r.ProviderStatus, r.ProviderID, r.OrderID,
+		r.ReasonCode, r.Problem, int32(r.HTTPStatus), int32(r.Attempts), r.UpdatedAt.UTC(), nullTime(r.SentAt),
+		nullInt(r.ProviderAmount), nullDate(r.ProviderDate), r.Replayed, int32(r.Polls), nullTime(r.PolledAt), nullTime(r.FinalAt),
+		nullTime(r.PollRefusedAt)}
+}
+
+// scanRow reads one journal row in journalColumns order.
+func scanRow(sc interface{ Scan(...any) error }) (*Row, error) {
+	var (
+		r                                                  Row
+		provider, kind, state, outcome, currency, body     string
+		amount, pAmount                                    sql.NullInt64
+		sentAt, collDate, pDate, polledAt, finalAt, refuse sql.NullTime
+		httpStatus, attempts, srcRow, polls                int64
+	)
+	err := sc.Scan(&r.Key, &provider, &kind, &r.Account, &r.MerchantTxID, &amount, &currency, &r.BodySHA256,
+		&state, &outcome, &r.ProviderStatus, &r.ProviderID, &r.OrderID, &r.ReasonCode, &r.Problem, &httpStatus, &attempts,
+		&r.Source.File, &r.Source.Sheet, &srcRow, &r.CreatedAt, &r.UpdatedAt, &sentAt,
+		&r.Method, &r.Path, &body, &r.Terminal, &r.TransactionRef, &r.OrderRef, &r.Mandate, &r.Auddis, &r.BankAccount, &collDate,
+		&r.Description, &r.DefaultNarrative, &pAmount, &pDate, &r.Replayed, &polls, &polledAt, &finalAt, &refuse)
+	if err != nil {
+		return nil, err
+	}
+	r.Provider, r.Kind, r.State, r.Outcome = paybatch.Provider(provider), paybatch.Kind(kind), paybatch.State(state), paybatch.Outcome(outcome)
+	r.HTTPStatus, r.Attempts, r.Source.Row, r.Polls = int(httpStatus), int(attempts), int(srcRow), int(polls)
+	r.Body = []byte(body)
+	if currency != "" {
+		cur, err := paybatch.ParseCurrency(currency)
+		if err != nil {
+			return nil, fmt.Errorf("journal row %s: %w", r.Key, err)
+		}
+		r.Amount.Currency = cur
+	}
+	if amount.Valid {
+		r.Amount.Minor = amount.Int64
+	}
+	if pAmount.Valid {
+		v := pAmount.Int64
+		r.ProviderAmount = &v
+	}
+	r.SentAt, r.CollectionDate, r.ProviderDate = sentAt.Time, collDate.Time, pDate.Time
+	r.PolledAt, r.FinalAt, r.PollRefusedAt = polledAt.Time, finalAt.Time, refuse.Time
+	return &r, nil
+}
+
+func (j *DuckDB) readRows(ctx context.Context, q string, args ...any) ([]*Row, error) {
+	rs, err := j.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: read: %w", err)
+	}
+	defer rs.Close()
+	var out []*Row
+	for rs.Next() {
+		r, err := scanRow(rs)
+		if err != nil {
+			return nil, fmt.Errorf("journal: read: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("journal: read: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,348 @@
+// Package journaltest is the conformance suite every journal backend must
+// pass (DuckDB now, PostgreSQL later): Run(t, open) with a constructor that
+// opens a journal by name, the same name reopening the same journal.
+package journaltest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
+)
+
+// Opener opens the journal called name (created empty the first time);
+// the test closes what it opens.
+type Opener func(tb testing.TB, name string) journal.Journal
+
+var base = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+
+// Row is a pending refund row numbered i, as the engine would journal it.
+func Row(i int, minor int64) *journal.Row {
+	return &journal.Row{Key: fmt.Sprintf("pb1-test-%05d", i), Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
+		Account: "ABC123", MerchantTxID: fmt.Sprintf("rf-%05d", i),
+		Amount:     paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: minor},
+		BodySHA256: fmt.Sprintf("hash-%d-%d", i, minor), State: paybatch.StatePending,
+		Source: paybatch.Source{File: "refunds.csv", Row: i + 2}, CreatedAt: base, UpdatedAt: base,
+		Method: "POST", Path: "/v1/payments/refund/ABC123", Body: []byte(fmt.Sprintf(`{"n":%d}`, i)),
+		Terminal: "ABC123", TransactionRef: fmt.Sprintf("TXA%05d", i), OrderRef: fmt.Sprintf("ORA%05d", i)}
+}
+
+// Seq yields rows.
+func Seq(rows ...*journal.Row) iter.Seq2[*journal.Row, error] {
+	return func(yield func(*journal.Row, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
+}
+
+// failure is an error must met; run turns it into the subtest's failure.
+type failure struct{ err error }
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(failure{err})
+	}
+	return v
+}
+
+// run runs one subtest, failing it (not the binary) on a must error.
+func run(t *testing.T, name string, fn func(t *testing.T)) {
+	t.Run(name, func(t *testing.T) {
+		defer func() {
+			if r := recover(); r != nil {
+				if f, ok := r.(failure); ok {
+					t.Fatal(f.err)
+				}
+				panic(r)
+			}
+		}()
+		fn(t)
+	})
+}
+
+func byMTID(tb testing.TB, j journal.Journal) map[string]*journal.Row {
+	tb.Helper()
+	out := map[string]*journal.Row{}
+	for _, r := range must(j.Rows(context.Background(), journal.Query{})) {
+		out[r.MerchantTxID] = r
+	}
+	return out
+}
+
+// Run runs the suite.
+func Run(t *testing.T, open Opener) {
+	ctx := context.Background()
+
+	run(t, "IngestClassifiesAndPersists", func(t *testing.T) {
+		j := open(t, "a")
+		in := must(j.Ingest(ctx, Seq(Row(1, 100), Row(2, 200), Row(2, 200), Row(3, 300)), base))
+		if in.Rows != 3 || in.New != 3 || in.Duplicates != 1 || in.ConflictCount != 0 {
+			t.Fatalf("first ingest %+v", in)
+		}
+		// Again, with row 2 edited and row 4 new.
+		in = must(j.Ingest(ctx, Seq(Row(1, 100), Row(2, 250), Row(4, 400)), base))
+		if in.Rows != 2 || in.New != 1 || in.ConflictCount != 1 || len(in.Conflicts) != 1 ||
+			in.Conflicts[0].MerchantTxID != "rf-00002" || in.Conflicts[0].NewAmount.Minor != 250 ||
+			in.Conflicts[0].State != paybatch.StatePending {
+			t.Fatalf("second ingest %+v", in)
+		}
+		if n := must(j.Count(ctx, journal.Filter{})); n != 2 {
+			t.Errorf("run set %d rows, want 2", n)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		j = open(t, "a")
+		defer j.Close()
+		rows := byMTID(t, j)
+		if len(rows) != 4 || rows["rf-00002"].Amount.Minor != 200 || string(rows["rf-00003"].Body) != `{"n":3}` {
+			t.Fatalf("after reopen: %d rows %+v", len(rows), rows["rf-00002"])
+		}
+		cs := must(j.Conflicts(ctx))
+		if len(cs) != 1 || cs[0].NewHash != Row(2, 250).BodySHA256 {
+			t.Errorf("conflicts %+v", cs)
+		}
+	})
+
+	run(t, "FailedInputJournalsNothing", func(t *testing.T) {
+		j := open(t, "b")
+		defer j.Close()
+		boom := errors.New("row 9: file changed")
+		src := func(yield func(*journal.Row, error) bool) {
+			for i := range 8 {
+				if !yield(Row(i, 100), nil) {
+					return
+				}
+			}
+			yield(nil, boom)
+		}
+		if _, err := j.Ingest(ctx, src, base); !errors.Is(err, boom) {
+			t.Fatalf("err = %v", err)
+		}
+		if n := len(must(j.Rows(ctx, journal.Query{}))); n != 0 {
+			t.Fatalf("%d rows journaled from a failed input", n)
+		}
+	})
+
+	run(t, "StateChangesSurviveReopenWithoutFlush", func(t *testing.T) {
+		j := open(t, "c")
+		must(j.Ingest(ctx, Seq(Row(1, 100), Row(2, 200)), base))
+		var r1 *journal.Row
+		for page, err := range j.Pages(ctx, journal.Filter{States: []paybatch.State{paybatch.StatePending}}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				if r.MerchantTxID == "rf-00001" {
+					r1 = r
+				}
+			}
+		}
+		r1.State, r1.Attempts, r1.SentAt, r1.UpdatedAt = paybatch.StateSending, 1, base, base
+		if err := j.Save(r1); err != nil {
+			t.Fatal(err)
+		}
+		// Readers see the latest state before any Flush.
+		if got := byMTID(t, j)["rf-00001"]; got.State != paybatch.StateSending || got.Attempts != 1 {
+			t.Fatalf("before flush: %s %d", got.State, got.Attempts)
+		}
+		r1.State, r1.ProviderID, r1.PollRefusedAt = paybatch.StateAccepted, "TX1", base.Add(time.Minute)
+		if err := j.SaveLater(r1); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		j = open(t, "c")
+		defer j.Close()
+		got := byMTID(t, j)["rf-00001"]
+		if got.State != paybatch.StateAccepted || got.ProviderID != "TX1" || !got.SentAt.Equal(base) ||
+			!got.PollRefusedAt.Equal(base.Add(time.Minute)) {
+			t.Fatalf("after reopen: %+v", got)
+		}
+		// Poll state is a column: a phase that started before the refusal
+		// skips the row, a later one asks again.
+		if n := must(j.SelectAccepted(ctx, "")); n != 1 {
+			t.Fatalf("accepted %d", n)
+		}
+		f := journal.Filter{States: []paybatch.State{paybatch.StateAccepted}, Pollable: true, PollStart: base}
+		if n := must(j.Count(ctx, f)); n != 0 {
+			t.Errorf("refused row pollable in the phase that refused it")
+		}
+		f.PollStart = base.Add(time.Hour)
+		if n := must(j.Count(ctx, f)); n != 1 {
+			t.Errorf("refused row not pollable in a later phase")
+		}
+	})
+
+	run(t, "CountsTallyAttention", func(t *testing.T) {
+		j := open(t, "d")
+		defer j.Close()
+		must(j.Ingest(ctx, Seq(Row(1, 100), Row(2, 200), Row(3, 300), Row(4, 0)), base))
+		set := func(mtid string, fn func(*journal.Row)) {
+			for page, err := range j.Pages(ctx, journal.Filter{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range page {
+					if r.MerchantTxID == mtid {
+						fn(r)
+						if err := j.Save(r); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		}
+		set("rf-00001", func(r *journal.Row) { r.State, r.Outcome = paybatch.StateFinal, paybatch.OutcomeSucceeded })
+		set("rf-00002", func(r *journal.Row) { r.State, r.Outcome = paybatch.StateFinal, paybatch.OutcomeSucceeded })
+		set("rf-00003", func(r *journal.Row) { r.State, r.Problem = paybatch.StateRejected, "HTTP 404" })
+		if err := j.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		tl := must(j.Tally(ctx))
+		if tl.States[paybatch.StateFinal] != 2 || tl.States[paybatch.StateRejected] != 1 || tl.States[paybatch.StatePending] != 1 ||
+			tl.Totals[paybatch.StateFinal]["USD"].Minor != 300 || tl.Outcomes[paybatch.OutcomeSucceeded] != 2 {
+			t.Errorf("tally %+v", tl)
+		}
+		total := 0
+		for _, c := range must(j.Counts(ctx)) {
+			total += c.Rows
+		}
+		if total != 4 {
+			t.Errorf("counts total %d", total)
+		}
+		att := must(j.Rows(ctx, journal.Query{Attention: true}))
+		if len(att) != 2 || att[0].MerchantTxID != "rf-00003" || att[1].MerchantTxID != "rf-00004" {
+			t.Errorf("attention %d rows", len(att))
+		}
+		if got := must(j.Rows(ctx, journal.Query{States: []paybatch.State{paybatch.StateFinal}})); len(got) != 2 {
+			t.Errorf("final rows %d", len(got))
+		}
+		if got := must(j.Rows(ctx, journal.Query{MerchantTxID: "rf-00004"})); len(got) != 1 || got[0].Amount.Minor != 0 {
+			t.Errorf("by id %+v", got)
+		}
+	})
+
+	run(t, "RejectsMaskedOnce", func(t *testing.T) {
+		j := open(t, "e")
+		defer j.Close()
+		rj := journal.Reject{Source: paybatch.Source{File: "b.csv", Row: 7}, Column: "description",
+			Value: "card 4111 1111 1111 1111", Reason: `has "4111111111111111"`, MerchantTxID: "X1"}
+		for range 2 {
+			if err := j.RecordRejects(ctx, []journal.Reject{rj}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := must(j.Rejects(ctx))
+		if len(got) != 1 || strings.Contains(got[0].Value+got[0].Reason, "1111 1111 1111") ||
+			strings.Contains(got[0].Reason, "4111111111111111") || got[0].Value != paybatch.MaskCardNumbers(rj.Value) {
+			t.Errorf("rejects %+v", got)
+		}
+	})
+
+	run(t, "Inputs", func(t *testing.T) {
+		j := open(t, "f")
+		defer j.Close()
+		must(j.Ingest(ctx, Seq(Row(1, 100)), base))
+		in := journal.Input{Path: "refunds.csv", SHA256: "abc", Rows: 1, Kind: paybatch.KindRefund, Provider: paybatch.SmartRetry}
+		if err := j.RecordInput(ctx, in, base); err != nil {
+			t.Fatal(err)
+		}
+		if done := must(j.InputProcessed(ctx, "refunds.csv", "abc")); done {
+			t.Error("processed with a pending row")
+		}
+		for page := range j.Pages(ctx, journal.Filter{}) {
+			for _, r := range page {
+				r.State = paybatch.StateDeclined
+				if err := j.Save(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if done := must(j.InputProcessed(ctx, "refunds.csv", "abc")); !done {
+			t.Error("not processed with every row finished")
+		}
+		if done := must(j.InputProcessed(ctx, "refunds.csv", "other")); done {
+			t.Error("processed under another hash")
+		}
+	})
+
+	run(t, "Runs", func(t *testing.T) {
+		j := open(t, "g")
+		defer j.Close()
+		ins := []journal.RunInput{{Path: "a.csv", SHA256: "h1", Rows: 10}, {Path: "b.csv", SHA256: "h2", Rows: 3}}
+		if err := j.StartRun(ctx, journal.RunStart{ID: "r1", Started: base, Inputs: ins}); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.StartRun(ctx, journal.RunStart{ID: "r1", Started: base}); err == nil {
+			t.Error("a run id started twice")
+		}
+		if err := j.StartRun(ctx, journal.RunStart{ID: "r2", Started: base.Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []journal.Step{journal.StepSubmitted, journal.StepReconciled, journal.StepReportWritten, journal.StepEmailed, journal.StepFinished}
+		for i, s := range steps {
+			if err := j.MarkRun(ctx, "r1", s, base.Add(time.Duration(i+1)*time.Minute), "out/report-r1.xlsx"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A step marked again keeps its first time (a resumed run).
+		if err := j.MarkRun(ctx, "r1", journal.StepReportWritten, base.Add(time.Hour), "other.xlsx"); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.MarkRun(ctx, "nope", journal.StepSubmitted, base, ""); !errors.Is(err, journal.ErrNoRun) {
+			t.Errorf("mark unknown run: %v", err)
+		}
+		r := must(j.Run(ctx, "r1"))
+		if !r.Done() || len(r.Inputs) != 2 || r.Inputs[1] != ins[1] || r.ReportPath != "out/report-r1.xlsx" ||
+			!r.ReportWritten.Equal(base.Add(3*time.Minute)) || !r.Emailed.Equal(base.Add(4*time.Minute)) || !r.Started.Equal(base) {
+			t.Errorf("run %+v", r)
+		}
+		all := must(j.Runs(ctx, journal.RunQuery{}))
+		if len(all) != 2 || all[0].ID != "r2" {
+			t.Errorf("runs %+v", all)
+		}
+		open := must(j.Runs(ctx, journal.RunQuery{Unfinished: true}))
+		if len(open) != 1 || open[0].ID != "r2" || open[0].Done() {
+			t.Errorf("unfinished %+v", open)
+		}
+		if _, err := j.Run(ctx, "nope"); !errors.Is(err, journal.ErrNoRun) {
+			t.Errorf("run nope: %v", err)
+		}
+	})
+
+	run(t, "Pages", func(t *testing.T) {
+		j := open(t, "h")
+		defer j.Close()
+		var rows []*journal.Row
+		for i := range 50 {
+			rows = append(rows, Row(i, int64(100+i)))
+		}
+		must(j.Ingest(ctx, Seq(rows...), base))
+		n := 0
+		for page, err := range j.Pages(ctx, journal.Filter{States: []paybatch.State{paybatch.StatePending}}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				if r.MerchantTxID != fmt.Sprintf("rf-%05d", n) {
+					t.Fatalf("page order: %s at %d", r.MerchantTxID, n)
+				}
+				n++
+			}
+		}
+		if n != 50 {
+			t.Errorf("%d rows paged", n)
+		}
+	})
+}
