@@ -22,9 +22,7 @@ import (
 // and was not in place when this test was written (issue 16, finding 4). A
 // sub-test listed here is skipped, loudly, while it still leaks, and fails
 // once it stops leaking, so that the entry is removed.
-var knownLeaks = map[string]string{
-	"journal.duckdb": `engineer "journal": the journal's rejects table and stored reasons`,
-}
+var knownLeaks = map[string]string{}
 
 // TestRunMasksCardNumbersEverywhere is the scan of issue 16's "Done when": a
 // nightly run whose inputs carry card numbers in every free-text field (a

@@ -51,8 +51,11 @@ var _ Journal = (*DuckDB)(nil)
 
 // OpenDuckDB opens (creating if needed) the journal at path and migrates
 // it to the current schema. A killed run's pending state changes are
-// folded in.
+// folded in. Opening is short and bounded, and is not cancelled with ctx:
+// an interrupt lands on the work that follows, never half-way into the
+// journal's creation or migration.
 func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error) {
+	ctx = context.WithoutCancel(ctx)
 	lk, own := opts.Lock, false
 	if lk == nil {
 		var err error

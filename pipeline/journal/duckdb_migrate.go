@@ -64,8 +64,10 @@ func SchemaVersion() int {
 }
 
 // migrate brings the journal's schema to the latest version, one migration
-// per transaction, and returns the version it found.
+// per transaction, and returns the version it found. It is not cancelled
+// with ctx: a migration is short, and an interrupt (Ctrl-C) lands after it.
 func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
+	ctx = context.WithoutCancel(ctx)
 	ms, err := migrations(duckdbMigrations, "migrations/duckdb")
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
@@ -82,6 +84,14 @@ func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
 		return found, fmt.Errorf("journal %s has schema version %d, this paybatch knows %d: %w (use a newer paybatch)",
 			name, found, len(ms), ErrNewerSchema)
 	}
+	if found == 0 {
+		// A new journal (or one from before versioning) gets every
+		// migration in one transaction: all or nothing, one commit.
+		if err := apply(ctx, db, ms...); err != nil {
+			return found, fmt.Errorf("journal %s: migrations: %w", name, err)
+		}
+		return found, nil
+	}
 	for _, m := range ms[found:] {
 		if err := apply(ctx, db, m); err != nil {
 			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
@@ -90,22 +100,25 @@ func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
 	return found, nil
 }
 
-func apply(ctx context.Context, db *sql.DB, m migration) error {
+// apply runs migrations in one transaction, recording each.
+func apply(ctx context.Context, db *sql.DB, ms ...migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return err
-	}
-	if step := goStep(m.version); step != nil {
-		if err := step(ctx, tx); err != nil {
+	for _, m := range ms {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("%04d_%s: %w", m.version, m.name, err)
+		}
+		if step := goStep(m.version); step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("%04d_%s: %w", m.version, m.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, ?, ?)`, m.version, m.name, time.Now().UTC()); err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, ?, ?)`, m.version, m.name, time.Now().UTC()); err != nil {
-		return err
 	}
 	return tx.Commit()
 }
