@@ -212,7 +212,7 @@ func sepLine(peek []byte) rune {
 		return 0
 	}
 	c := peek[4]
-	if (c == ',' || c == ';' || c == '\t') && (peek[5] == '\n' || peek[5] == '\r') {
+	if (c == ',' || c == ';' || c == '\t' || c == '|') && (peek[5] == '\n' || peek[5] == '\r') {
 		return rune(c)
 	}
 	return 0

@@ -184,15 +184,6 @@ func FuzzHeader(f *testing.F) {
 	})
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 // FuzzSheetXML feeds arbitrary bytes to the sheet tokenizer: it must end
 // with rows, io.EOF or an error, never a panic or an endless loop.
 func FuzzSheetXML(f *testing.F) {

@@ -82,9 +82,10 @@ type Batch struct {
 	lastCode string
 	lastCur  paybatch.Currency
 
-	delim  rune      // CSV: every record must have the header's number of fields
-	sheets []string  // XLSX: the workbook's sheets
-	closer io.Closer // the file Open opened; nil for OpenReader
+	delim  rune        // CSV: every record must have the header's number of fields
+	sheets []string    // XLSX: the workbook's sheets
+	closer io.Closer   // the file Open opened; nil for OpenReader
+	xs     *xlsxSource // XLSX: the sheet's reader (its merged cells, read after the rows)
 }
 
 // Open opens the batch file at path (see OpenReader) and checks its size.
@@ -154,6 +155,7 @@ func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, e
 		return nil, err
 	}
 	b := &Batch{path: name, opts: opts, spec: spec, src: o.src, sheet: o.sheet, date1904: o.date1904, delim: o.delim, sheets: o.sheets}
+	b.xs, _ = o.src.(*xlsxSource)
 	if err := b.readHeader(aliases); err != nil {
 		o.src.close()
 		return nil, err

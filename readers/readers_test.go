@@ -379,16 +379,20 @@ func TestValidateDuplicatesAcrossFiles(t *testing.T) {
 func TestIDSetCollisions(t *testing.T) {
 	for _, hash := range []func(string) uint64{nil, func(string) uint64 { return 42 }} {
 		s := &idSet{seed: maphash.MakeSeed(), hash: hash}
-		for i, id := range []string{"a", "b", "a", "c", "b", "a", "ab"} {
+		for i, id := range []string{"a", "b", "a", "c", "b", "a", "ab", "AB", "A"} {
 			s.add(id, seenRow{row: uint32(i + 2)})
 		}
-		got := s.duplicates()
+		got, caseOnly := s.duplicates()
+		slices.SortFunc(caseOnly, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
+		if want := [][]uint32{{0, 8}, {6, 7}}; !slices.EqualFunc(caseOnly, want, slices.Equal) {
+			t.Errorf("case-only groups %v, want %v", caseOnly, want)
+		}
 		slices.SortFunc(got, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
 		want := [][]uint32{{0, 2, 5}, {1, 4}}
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Errorf("duplicates() = %v, want %v", got, want)
 		}
-		for i, dup := range []bool{true, true, true, false, true, true, false} {
+		for i, dup := range []bool{true, true, true, false, true, true, false, false, false} {
 			if s.row(uint32(i)).dup != dup {
 				t.Errorf("row %d dup = %v", i, !dup)
 			}

@@ -24,6 +24,11 @@ type Report struct {
 	Files   []paybatch.InputFile // path, sha256, rows
 	// Unknown lists, per file, the header cells the kind does not use.
 	Unknown map[string][]string
+	// Warnings are things to look at that reject nothing (both readings may
+	// be legitimate): ids that differ only in case (DupCase, dupcase) are
+	// two operations to paybatch and to the provider, but may be one to a
+	// person.
+	Warnings []Warning
 
 	rejected map[paybatch.Source]struct{}
 }
@@ -98,17 +103,18 @@ func (s *idSet) add(id string, sr seenRow) {
 	if s.hash != nil {
 		h = s.hash(id)
 	} else {
-		h = maphash.String(s.seed, id)
+		h = s.foldHash(id)
 	}
 	s.hashes = append(s.hashes, idHash{h, s.n})
 	s.n++
 }
 
 // duplicates returns every id that occurs more than once, each as the
-// indexes of its rows in reading order, and marks those rows dup.
-func (s *idSet) duplicates() [][]uint32 {
+// indexes of its rows in reading order, and marks those rows dup. The
+// hashes are of the case-folded id, so the same pass finds the ids that
+// differ only in case (caseOnly: one row of each spelling).
+func (s *idSet) duplicates() (dups, caseOnly [][]uint32) {
 	h := radixSort(s.hashes)
-	var out [][]uint32
 	for i := 0; i < len(h); {
 		j := i + 1
 		for j < len(h) && h[j].h == h[i].h {
@@ -129,13 +135,47 @@ func (s *idSet) duplicates() [][]uint32 {
 					for _, k := range g {
 						s.row(k).dup = true
 					}
-					out = append(out, g)
+					dups = append(dups, g)
+				}
+			}
+			// spellings of one folded id (a hash collision is no group)
+			used := make([]bool, len(order))
+			for a := range order {
+				if used[a] {
+					continue
+				}
+				g := []uint32{groups[order[a]][0]}
+				for b := a + 1; b < len(order); b++ {
+					if !used[b] && strings.EqualFold(order[a], order[b]) {
+						used[b] = true
+						g = append(g, groups[order[b]][0])
+					}
+				}
+				if len(g) > 1 {
+					slices.Sort(g)
+					caseOnly = append(caseOnly, g)
 				}
 			}
 		}
 		i = j
 	}
-	return out
+	return dups, caseOnly
+}
+
+// foldHash hashes id with ASCII letters (and, for other text, every
+// letter) in lower case, without allocating for an ASCII id.
+func (s *idSet) foldHash(id string) uint64 {
+	var buf [128]byte
+	if len(id) > len(buf) || !isASCII(id) {
+		return maphash.String(s.seed, strings.ToLower(id))
+	}
+	b := append(buf[:0], id...)
+	for j, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[j] = c + 'a' - 'A'
+		}
+	}
+	return maphash.Bytes(s.seed, b)
 }
 
 // radixSort sorts by hash, stably (so equal hashes stay in reading order):
@@ -212,6 +252,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			<-sumc
 		}
 		files = append(files, fileInfo{p, b.sheet, b.colName(fMerchantTxID)})
+		firstReject := len(rep.Rejects)
 		if u := b.Unknown(); len(u) > 0 {
 			rep.Unknown[p] = u
 		}
@@ -245,6 +286,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			}
 			ids.add(id, sr)
 		}
+		b.explainMerged(rep.Rejects[firstReject:])
 		err = b.Close()
 		h := <-sumc
 		cancel()
@@ -258,7 +300,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		rep.Files = append(rep.Files, paybatch.InputFile{Path: p, SHA256: sum, Rows: b.rows})
 	}
 	// Every copy of a duplicated id is rejected; count what stayed valid.
-	dups := ids.duplicates()
+	dups, caseOnly := ids.duplicates()
 	for i := range ids.n {
 		if sr := ids.row(i); sr.cur >= 0 && !sr.dup {
 			if c := curs[sr.cur]; !c.IsZero() { // void rows carry no amount
@@ -290,12 +332,28 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			})
 		}
 	}
+	for _, g := range caseOnly {
+		w := Warning{Column: files[ids.row(g[0]).file].idColumn}
+		var quoted []string
+		for _, k := range g {
+			sr := ids.row(k)
+			f := files[sr.file]
+			w.Sources = append(w.Sources, paybatch.Source{File: f.path, Sheet: f.sheet, Row: int(sr.row)})
+			w.Values = append(w.Values, ids.id(k))
+			quoted = append(quoted, fmt.Sprintf("%q (%s)", ids.id(k), rowLabel(f.path, int64(sr.row), len(paths) > 1)))
+		}
+		w.Message = fmt.Sprintf("merchant_transaction_id values that differ only in case: %s; each is a separate operation and will be sent — if they are one, remove the copy", strings.Join(quoted, ", "))
+		rep.Warnings = append(rep.Warnings, w)
+	}
 	fileIdx := map[string]int{}
 	for i, f := range files {
 		if _, ok := fileIdx[f.path]; !ok {
 			fileIdx[f.path] = i
 		}
 	}
+	slices.SortStableFunc(rep.Warnings, func(a, b Warning) int {
+		return cmp.Or(cmp.Compare(fileIdx[a.Sources[0].File], fileIdx[b.Sources[0].File]), cmp.Compare(a.Sources[0].Row, b.Sources[0].Row))
+	})
 	slices.SortStableFunc(rep.Rejects, func(a, b paybatch.RowError) int {
 		return cmp.Or(cmp.Compare(fileIdx[a.Source.File], fileIdx[b.Source.File]), cmp.Compare(a.Source.Row, b.Source.Row))
 	})
@@ -315,4 +373,47 @@ func rowLabel(file string, row int64, withFile bool) string {
 type hashResult struct {
 	sum string
 	err error
+}
+
+// Warning is a finding that rejects nothing (see Report.Warnings).
+type Warning struct {
+	Sources []paybatch.Source // every row concerned
+	Column  string            // the header as written
+	Values  []string          // the values, one per source
+	Message string
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// explainMerged rewords the rejects of an XLSX sheet whose cell is part of
+// merged cells (the value sits in the first cell only): "missing value"
+// would send the user looking for a blank cell they cannot see.
+func (b *Batch) explainMerged(rejects []paybatch.RowError) {
+	if b.xs == nil || len(b.xs.merges) == 0 {
+		return
+	}
+	col := map[string]int{}
+	for f := fMerchantTxID; f < numFields; f++ {
+		if b.cm.idx[f] >= 0 {
+			col[b.cm.header[f]] = b.cm.idx[f]
+		}
+	}
+	for i := range rejects {
+		r := &rejects[i]
+		c, ok := col[r.Column]
+		if !ok || r.Source.File != b.path {
+			continue
+		}
+		if m, ok := mergedAt(b.xs.merges, c, r.Source.Row); ok {
+			r.Err = fmt.Errorf("%w: the cell %s%d is part of the merged cells %s, whose value sits in %s%d only; unmerge the cells and give every row its own value",
+				paybatch.ErrMissingField, colName(c), r.Source.Row, m, colName(m.c0), m.r0)
+		}
+	}
 }

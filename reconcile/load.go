@@ -90,7 +90,18 @@ type source struct {
 
 func (s *source) sql(name string) string {
 	q := strings.ReplaceAll(query(name), "/*n*/", strconv.Itoa(s.n))
+	q = strings.ReplaceAll(q, "/*spaces*/", spacesSQL())
 	return strings.ReplaceAll(q, "/*kind*/", quoteLiteral(string(s.kind)))
+}
+
+// spacesSQL is readers.Spaces() as a DuckDB string expression (chr codes:
+// no control character inside the SQL text).
+func spacesSQL() string {
+	var parts []string
+	for _, r := range readers.Spaces() {
+		parts = append(parts, fmt.Sprintf("chr(%d)", r))
+	}
+	return "(" + strings.Join(parts, " || ") + ")"
 }
 
 func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet string) error {

@@ -22,17 +22,19 @@ import (
 
 func newValidateCmd(e *env) *cobra.Command {
 	var (
-		kind, rejectsPath, sheet, mapping string
-		asJSON, decimalComma              bool
+		kind, rejectsPath, sheet, mapping    string
+		asJSON, decimalComma, acceptFormulas bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate --kind KIND [--json] [--rejects PATH] [--sheet NAME] [--decimal-comma] [--mapping FILE] FILE...",
 		Short: "Check a batch (CSV or XLSX) without sending anything",
 		Long: `validate reads every row of the batch files, checks it for the kind given and
 prints rows read, valid and rejected, with the count and exact total per
-currency. Rejected rows go to rejects.csv beside the first file (or --rejects
-PATH) with file, sheet, row (as your spreadsheet shows it), column, value and
-reason. Nothing is submitted.
+currency. When rows are rejected they go to rejects.csv beside the first file
+(or --rejects PATH) with file, sheet, row (as your spreadsheet shows it),
+column, value and reason, and the path is printed; a clean batch writes no
+file. Card numbers are masked (first 6, last 4). Ids that differ only in
+case are a warning. Nothing is submitted.
 
 Columns (headers match ignoring case, spaces and punctuation; --mapping for others):
   refund, capture  terminal, transaction_reference_id, order_reference_id,
@@ -56,7 +58,7 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 			if err != nil {
 				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--kind: %w", err))
 			}
-			opts := readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma, Rules: pipeline.RulesFor(k.Provider(), e.now)}
+			opts := readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma, AcceptFormulaValues: acceptFormulas, Rules: pipeline.RulesFor(k.Provider(), e.now)}
 			if mapping != "" {
 				f, err := os.Open(mapping)
 				if err != nil {
@@ -78,15 +80,21 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 			if rejectsPath == "" {
 				rejectsPath = filepath.Join(filepath.Dir(args[0]), "rejects.csv")
 			}
-			if err := writeRejects(rejectsPath, rep.Rejects); err != nil {
-				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("writing rejects: %w", err))
+			// rejects.csv only when there is a reject: a clean batch leaves
+			// no file behind (nor replaces one)
+			written := ""
+			if len(rep.Rejects) > 0 {
+				if err := writeRejects(rejectsPath, rep.Rejects); err != nil {
+					return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("writing rejects: %w", err))
+				}
+				written = rejectsPath
 			}
 			if asJSON {
-				if err := writeValidateJSON(e.stdout, rep); err != nil {
+				if err := writeValidateJSON(e.stdout, rep, written); err != nil {
 					return err
 				}
 			} else {
-				printValidateSummary(e.stdout, rep, rejectsPath)
+				printValidateSummary(e.stdout, rep, written)
 			}
 			if rep.Rejected > 0 {
 				return paybatch.WithKind(paybatch.ErrExceptions,
@@ -102,6 +110,7 @@ Exit status: 0 every row valid, 1 some rows rejected, 2 a file cannot be used.`,
 	f.StringVar(&sheet, "sheet", "", "XLSX sheet to read (default: the first sheet)")
 	f.BoolVar(&decimalComma, "decimal-comma", false, "amounts are written 1.234,56 (',' is the decimal mark)")
 	f.StringVar(&mapping, "mapping", "", "YAML file mapping your column headers to paybatch fields")
+	f.BoolVar(&acceptFormulas, "accept-formula-values", false, "read XLSX formula cells at the value the spreadsheet last computed (refused otherwise: it may be stale)")
 	_ = cmd.MarkFlagRequired("kind")
 	return cmd
 }
@@ -127,7 +136,7 @@ func rejectLines(rejects []paybatch.RowError, neutralise bool) []rejectLine {
 	for _, r := range rejects {
 		out = append(out, rejectLine{
 			File: n(r.Source.File), Sheet: n(r.Source.Sheet), Row: r.Source.Row,
-			Column: n(r.Column), Value: n(r.Value), Reason: n(r.Err.Error()),
+			Column: n(r.Column), Value: n(paybatch.MaskCardNumbers(r.Value)), Reason: n(paybatch.MaskCardNumbers(r.Err.Error())),
 		})
 	}
 	return out
@@ -145,19 +154,39 @@ func writeRejects(path string, rejects []paybatch.RowError) error {
 }
 
 type validateJSON struct {
-	Rows     int               `json:"rows"`
-	Valid    int               `json:"valid"`
-	Rejected int               `json:"rejected"`
-	Rejects  []rejectLine      `json:"rejects"`
-	Totals   map[string]string `json:"totals"`
+	Rows        int               `json:"rows"`
+	Valid       int               `json:"valid"`
+	Rejected    int               `json:"rejected"`
+	Rejects     []rejectLine      `json:"rejects"`
+	Totals      map[string]string `json:"totals"`
+	RejectsFile string            `json:"rejects_file,omitempty"` // where rejects.csv was written ("" when there was no reject)
+	Warnings    []warningJSON     `json:"warnings,omitempty"`
 }
 
-func writeValidateJSON(w io.Writer, rep *readers.Report) error {
+type warningJSON struct {
+	Rows    []rejectLine `json:"rows"` // file, sheet, row, column, value of each row concerned
+	Message string       `json:"message"`
+}
+
+func warningsJSON(ws []readers.Warning) []warningJSON {
+	var out []warningJSON
+	for _, w := range ws {
+		wj := warningJSON{Message: paybatch.MaskCardNumbers(w.Message)}
+		for i, src := range w.Sources {
+			wj.Rows = append(wj.Rows, rejectLine{File: src.File, Sheet: src.Sheet, Row: src.Row, Column: w.Column, Value: paybatch.MaskCardNumbers(w.Values[i])})
+		}
+		out = append(out, wj)
+	}
+	return out
+}
+
+func writeValidateJSON(w io.Writer, rep *readers.Report, rejectsFile string) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(validateJSON{
 		Rows: rep.Rows, Valid: rep.Valid, Rejected: rep.Rejected,
 		Rejects: rejectLines(rep.Rejects, false), Totals: rep.Totals.Strings(),
+		RejectsFile: rejectsFile, Warnings: warningsJSON(rep.Warnings),
 	}); err != nil {
 		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
@@ -196,7 +225,11 @@ func printValidateSummary(w io.Writer, rep *readers.Report, rejectsPath string) 
 				fmt.Fprintf(w, "  … and %d more\n", len(rep.Rejects)-show)
 				break
 			}
-			fmt.Fprintf(w, "  %s\n", r.Error())
+			fmt.Fprintf(w, "  %s\n", paybatch.MaskCardNumbers(r.Error()))
 		}
+		fmt.Fprintf(w, "rejects written to %s\n", rejectsPath)
+	}
+	for _, wn := range rep.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", paybatch.MaskCardNumbers(wn.Message))
 	}
 }

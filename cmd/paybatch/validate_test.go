@@ -185,3 +185,54 @@ func TestValidateRefusesExtraFields(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+// Issue #15: rejects.csv is written only when there are rejects (validate
+// rewrote the committed testdata/demo/rejects.csv on a clean batch), and its
+// path is said on stdout; card numbers are masked in it and in --json; ids
+// that differ only in case are a warning.
+func TestValidateRejectsFileWarningsAndMasking(t *testing.T) {
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean.csv")
+	os.WriteFile(clean, []byte("mandate,merchant_transaction_id,collection_date,amount\nM1,DupCase,2027-01-20,1.00\nM1,dupcase,2027-01-20,2.00\n"), 0o644)
+	out, err := runValidate(t, "--kind", "dd-payment", clean)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rejects.csv")); !os.IsNotExist(err) {
+		t.Errorf("rejects.csv written for a clean batch (stat: %v)", err)
+	}
+	if strings.Contains(out, "rejects") {
+		t.Errorf("a clean batch's summary mentions rejects:\n%s", out)
+	}
+	if !strings.Contains(out, `warning: merchant_transaction_id values that differ only in case: "DupCase" (row 2), "dupcase" (row 3)`) {
+		t.Errorf("no case warning:\n%s", out)
+	}
+	out, err = runValidate(t, "--kind", "dd-payment", "--json", clean)
+	if err != nil || !strings.Contains(out, `"warnings":[{"rows":[{"file":`) || strings.Contains(out, "rejects_file") {
+		t.Errorf("JSON: %v\n%s", err, out)
+	}
+
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte(refundHeaderCLI+"4111111111111111,TX8A3F2C,OR7B9E1D,m-1,1.00,USD\n"), 0o644)
+	out, err = runValidate(t, "--kind", "refund", bad)
+	if code := exitCode(err); code != exitExceptions {
+		t.Fatalf("exit %d: %v\n%s", code, err, out)
+	}
+	rejects := filepath.Join(dir, "rejects.csv")
+	if !strings.Contains(out, "rejects written to "+rejects) {
+		t.Errorf("stdout does not say where the rejects are:\n%s", out)
+	}
+	data, err := os.ReadFile(rejects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "4111111111111111") || strings.Contains(out, "4111111111111111") {
+		t.Errorf("card number not masked:\n%s\n%s", data, out)
+	}
+	out, _ = runValidate(t, "--kind", "refund", "--json", bad)
+	if strings.Contains(out, "4111111111111111") || !strings.Contains(out, `"rejects_file":"`+rejects+`"`) {
+		t.Errorf("JSON: card number not masked or no rejects_file:\n%s", out)
+	}
+}
+
+const refundHeaderCLI = "terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n"

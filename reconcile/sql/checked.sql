@@ -33,10 +33,13 @@ WITH s0 AS (
 s AS (
     SELECT
         src_row, raw_plain, currency AS currency_raw, status_raw,
-        CASE WHEN starts_with(merchant_transaction_id, ' ') OR ends_with(merchant_transaction_id, ' ')
-             THEN trim(merchant_transaction_id) ELSE coalesce(merchant_transaction_id, '') END AS id,
+        -- ids are trimmed of every Unicode space at both ends (readers.TrimID,
+        -- the one rule): a ledger's 'A<NBSP>' is the 'A' that was sent
+        CASE WHEN merchant_transaction_id IS NULL THEN ''
+             WHEN contains(/*spaces*/, left(merchant_transaction_id, 1)) OR contains(/*spaces*/, right(merchant_transaction_id, 1))
+             THEN trim(merchant_transaction_id, /*spaces*/) ELSE merchant_transaction_id END AS id,
         CASE WHEN raw_plain THEN amount WHEN amount IS NULL THEN ''
-             ELSE trim(amount, ' ' || chr(9) || chr(10) || chr(13)) END             AS amount,
+             ELSE trim(amount, /*spaces*/) END                                 AS amount,
         -- typed: a Parquet DECIMAL(w<=18, s) or integer amount, read without
         -- text: amount_v is its unscaled integer, amount_frac its scale s
         amount_frac IS NOT NULL                                                AS typed,
@@ -46,7 +49,7 @@ s AS (
 ),
 p AS (
     SELECT s.*,
-        coalesce(c0.code, c1.code, CASE WHEN c0.code IS NULL THEN upper(trim(coalesce(currency_raw, ''))) END) AS currency,
+        coalesce(c0.code, c1.code, CASE WHEN c0.code IS NULL THEN upper(trim(coalesce(currency_raw, ''), /*spaces*/)) END) AS currency,
         coalesce(c0.exp, c1.exp) AS exp,
         coalesce(c0.no, c1.no)   AS cur_no,
         coalesce(v0.class, v1.class)   AS class,
@@ -56,30 +59,44 @@ p AS (
         -- plain: optional sign, digits and at most one '.', at least one digit
         CASE WHEN typed OR raw_plain THEN true
              ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS plain,
-        CASE WHEN typed THEN NOT amount_present ELSE amount = '' END           AS amount_empty,
-        -- digits after the '.', and the amount's digits as one integer:
-        -- '12.5' → fraclen 1, v 125
-        CASE WHEN typed THEN amount_frac
-             WHEN strpos(amount, '.') = 0 THEN 0
-             ELSE length(amount) - strpos(amount, '.') END                     AS fraclen
+        CASE WHEN typed THEN NOT amount_present ELSE amount = '' END           AS amount_empty
     FROM s
     LEFT JOIN currencies AS c0 ON c0.code = s.currency_raw
-    LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw)) END
+    LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw, /*spaces*/)) END
     LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
     LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
         AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END
 ),
-b AS (
+-- leading zeros and trailing decimal zeros are never significant: a long
+-- plain amount ('000000000000000001.00', '10.000000000000000000') loses
+-- them before its digits are counted (short ones need not)
+z AS (
     SELECT p.*,
+        CASE WHEN typed OR NOT plain OR length(amount) <= 15 THEN amount
+             WHEN NOT contains(amount, '.') THEN regexp_replace(amount, '^([+-]?)0+([0-9])', '\1\2')
+             ELSE coalesce(nullif(regexp_replace(regexp_replace(amount, '^([+-]?)0+([0-9])', '\1\2'), '\.?0*$', ''), ''), '0') END AS amount_n
+    FROM p
+),
+-- digits after the '.', and the amount's digits as one integer:
+-- '12.5' → fraclen 1, v 125
+f AS (
+    SELECT z.*,
+        CASE WHEN typed THEN amount_frac
+             WHEN strpos(amount_n, '.') = 0 THEN 0
+             ELSE length(amount_n) - strpos(amount_n, '.') END                 AS fraclen
+    FROM z
+),
+b AS (
+    SELECT f.*,
         (id = '' AND amount_empty AND currency = '' AND status_word = '')      AS blank,
         -- v has at most length(amount) digits; scaled by 10^(exp - fraclen)
         -- it stays below 10^18, inside BIGINT (typed: |v| < 10^14 before
         -- scaling up; a larger amount is too large in any case)
         CASE WHEN exp IS NULL THEN NULL
              WHEN typed THEN CASE WHEN fraclen >= exp OR abs(amount_v) < 100000000000000 THEN amount_v END
-             WHEN plain AND length(amount) + exp - fraclen <= 18
-             THEN TRY_CAST(replace(amount, '.', '') AS BIGINT) END             AS v
-    FROM p
+             WHEN plain AND length(amount_n) + exp - fraclen <= 18
+             THEN TRY_CAST(replace(amount_n, '.', '') AS BIGINT) END           AS v
+    FROM f
 ),
 m AS (
     SELECT b.*,
@@ -99,7 +116,7 @@ m AS (
 ),
 m2 AS (
     SELECT m.*,
-        CASE WHEN abs(scaled) < 1000000000000000 THEN scaled END AS amount_minor,
+        CASE WHEN abs(scaled) <= 1000000000000000 THEN scaled END AS amount_minor,
         -- a ledger line without an expected status expects the operation done
         CASE WHEN /*kind*/ = 'ledger' AND status_word = '' THEN 1 ELSE vocab_cls_no END AS cls_no
     FROM m
@@ -118,7 +135,7 @@ SELECT
     NOT blank AND id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS ok,
     -- the line packed into one BIGINT for summary.sql (valid when ok):
     -- bits 61-62 class number, 60 amount present, 51-59 currency number,
-    -- 0-50 amount_minor + 2^50 (|amount_minor| < 10^15 < 2^50)
+    -- 0-50 amount_minor + 2^50 (|amount_minor| <= 10^15 < 2^50)
     (cls_no::BIGINT << 61) | (1::BIGINT << 60) | (cur_no::BIGINT << 51)
         | (amount_minor + 1125899906842624) AS pack,
     CASE
@@ -138,7 +155,8 @@ SELECT
         WHEN scaled IS NULL THEN {'role': 'amount', 'value': coalesce(amount_shown, amount),
             'reason': 'more than ' || exp || ' decimal places for ' || currency || '; fix the amount, paybatch never rounds'}
         WHEN amount_minor IS NULL THEN {'role': 'amount', 'value': coalesce(amount_shown, amount),
-            'reason': 'amount too large (at most 10^15 minor units)'}
+            'reason': 'amount too large: the limit is 10^15 minor units (' || '1' || repeat('0', 15 - exp)
+                || CASE WHEN exp > 0 THEN '.' || repeat('0', exp) ELSE '' END || ' ' || currency || ')'}
         WHEN /*kind*/ = 'results' AND status_word = '' THEN {'role': 'status', 'value': '',
             'reason': 'missing status'}
         WHEN status_word <> '' AND class IS NULL THEN
