@@ -3,6 +3,7 @@ package readers
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -21,7 +22,7 @@ func isSpaceSep(r rune) bool { return r == ' ' || r == '\u00a0' || r == '\u202f'
 func parseAmountText(s string, cur paybatch.Currency, decimalComma bool) (paybatch.Money, error) {
 	t := s
 	if n := len(s); n == 0 || s[0] <= ' ' || s[n-1] <= ' ' || s[0] >= utf8.RuneSelf || s[n-1] >= utf8.RuneSelf {
-		t = strings.TrimFunc(s, func(r rune) bool { return isSpaceSep(r) || r == '\t' })
+		t = strings.TrimFunc(s, unicode.IsSpace) // every Unicode space, as ids (TrimID) and ledgers
 	}
 	if t == "" {
 		return paybatch.Money{}, fmt.Errorf("%w: the amount is empty", paybatch.ErrMissingField)

@@ -1,0 +1,282 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/readers"
+)
+
+// The input differential test (issue #15): random files in every CSV
+// dialect and as XLSX, read through the batch path (readers.Validate) and
+// through the ledger path (LoadLedger + Run: DuckDB's CSV reader or readers
+// in Go), give identical ids, amounts, currencies and positions; a file with
+// a record one path refuses is refused by the other too. The same files
+// are also read with DuckDB's fast road refused (forceGo), so both roads of
+// the ledger path are held to readers.
+
+type inLine struct {
+	row   int
+	id    string
+	minor int64
+	cur   string
+}
+
+type dialect struct {
+	name      string
+	delim     string
+	eol       string
+	bom       bool
+	utf16     bool
+	sepLine   bool
+	quoteAll  bool
+	xlsx      bool
+	xlsxFloat bool // amounts as numeric cells holding Excel's binary doubles
+}
+
+var dialects = []dialect{
+	{name: "comma-lf", delim: ",", eol: "\n"},
+	{name: "comma-crlf-bom", delim: ",", eol: "\r\n", bom: true},
+	{name: "semicolon-cr", delim: ";", eol: "\r"},
+	{name: "tab-quoted", delim: "\t", eol: "\n", quoteAll: true},
+	{name: "pipe-sep", delim: "|", eol: "\r\n", sepLine: true},
+	{name: "utf16-comma", delim: ",", eol: "\r\n", utf16: true},
+	{name: "xlsx-text", xlsx: true},
+	{name: "xlsx-numbers", xlsx: true, xlsxFloat: true},
+}
+
+// genRows makes rows: terminal, tx ref, order ref, id, amount, currency.
+// hostile adds one record both paths must refuse.
+func genRows(rng *rand.Rand, n int, hostile bool, d dialect) [][]string {
+	spaces := []string{"", "", "", " ", "\u00a0", "\u202f", "\u3000", "\t"}
+	var rows [][]string
+	for i := range n {
+		id := fmt.Sprintf("M%05d", i)
+		if rng.IntN(5) == 0 {
+			id = strings.ToLower(id) + "x"
+		}
+		if rng.IntN(4) == 0 {
+			id = pick(rng, spaces) + id + pick(rng, spaces)
+		}
+		cur := pick(rng, []string{"USD", "GBP", "JPY", "KWD", "usd", " EUR\u00a0"})
+		exp := paybatch.MustCurrency(strings.TrimSpace(strings.Trim(cur, "\u00a0"))).Exponent()
+		minor := 1 + rng.Int64N(10_000_000)
+		amount := paybatch.Money{Currency: paybatch.MustCurrency(strings.ToUpper(strings.TrimSpace(strings.Trim(cur, "\u00a0")))), Minor: minor}.String()
+		switch rng.IntN(6) {
+		case 0:
+			amount = "000" + amount
+		case 1:
+			if exp > 0 {
+				amount += "000"
+			} else {
+				amount += ".000"
+			}
+		case 2:
+			amount = pick(rng, spaces) + amount + pick(rng, spaces)
+		}
+		if d.xlsxFloat && rng.IntN(2) == 0 && exp == 2 {
+			// what Excel stores for a computed amount: a binary double printed in full
+			amount = fmt.Sprintf("%.17g", float64(minor)/100) // the test oracle only; never money code
+		}
+		rows = append(rows, []string{"ABC123", "TX8A3F2C", "OR7B9E1D", id, amount, cur})
+	}
+	if hostile && !d.xlsx {
+		i := rng.IntN(len(rows))
+		switch rng.IntN(4) {
+		case 0: // an unquoted thousands separator: a field too many
+			rows[i] = append(rows[i][:4:4], "1", "234.00", "USD")
+		case 1: // a field too few
+			rows[i] = rows[i][:5]
+		case 2: // over-precise
+			rows[i][4], rows[i][5] = "1.005", "USD"
+		case 3: // not a plain number
+			rows[i][4] = "1e3"
+		}
+	} else if hostile {
+		rows[rng.IntN(len(rows))][4] = "12.345x"
+	}
+	return rows
+}
+
+var diffHeader = []string{"terminal", "transaction_reference_id", "order_reference_id", "merchant_transaction_id", "amount", "currency"}
+
+func writeDialect(t *testing.T, dir string, d dialect, rows [][]string) string {
+	t.Helper()
+	if d.xlsx {
+		f := excelize.NewFile()
+		defer f.Close()
+		f.SetSheetRow("Sheet1", "A1", &diffHeader)
+		for i, r := range rows {
+			for j, v := range r {
+				ref, _ := excelize.CoordinatesToCellName(j+1, i+2)
+				if j == 4 && d.xlsxFloat && strings.Contains(v, "0000000") {
+					f.SetCellDefault("Sheet1", ref, v)
+				} else {
+					f.SetCellStr("Sheet1", ref, v)
+				}
+			}
+		}
+		p := filepath.Join(dir, d.name+".xlsx")
+		if err := f.SaveAs(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var b strings.Builder
+	if d.sepLine {
+		b.WriteString("sep=" + d.delim + d.eol)
+	}
+	line := func(r []string) {
+		for j, v := range r {
+			if j > 0 {
+				b.WriteString(d.delim)
+			}
+			if d.quoteAll || strings.ContainsAny(v, d.delim+"\"\r\n") {
+				v = `"` + strings.ReplaceAll(v, `"`, `""`) + `"`
+			}
+			b.WriteString(v)
+		}
+		b.WriteString(d.eol)
+	}
+	line(diffHeader)
+	for _, r := range rows {
+		line(r)
+	}
+	data := []byte(b.String())
+	if d.bom {
+		data = append([]byte("\ufeff"), data...)
+	}
+	if d.utf16 {
+		var buf bytes.Buffer
+		buf.Write([]byte{0xFF, 0xFE})
+		for _, u := range utf16.Encode([]rune(b.String())) {
+			buf.WriteByte(byte(u))
+			buf.WriteByte(byte(u >> 8))
+		}
+		data = buf.Bytes()
+	}
+	p := filepath.Join(dir, d.name+".csv")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// batchLines reads path as a refund batch; refused reports any reject.
+func batchLines(t *testing.T, path string) (lines []inLine, refused error) {
+	t.Helper()
+	o := readers.Options{Kind: paybatch.KindRefund, Now: func() time.Time { return time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) }}
+	b, err := readers.Open(path, o)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	for in, err := range b.All(context.Background()) {
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, inLine{row: in.Source.Row, id: in.MerchantTxID, minor: in.Amount.Minor, cur: in.Amount.Currency.Code()})
+	}
+	return lines, nil
+}
+
+// ledgerLines reads path as a ledger through LoadLedger and Run; forceGo
+// refuses DuckDB's CSV reader, so readers reads the file in Go.
+func ledgerLines(t *testing.T, path string, forceGo bool) (lines []inLine, refused error) {
+	t.Helper()
+	ctx := context.Background()
+	r := MustOpen(t, "")
+	if err := r.LoadLedger(ctx, path, ""); err != nil {
+		return nil, err
+	}
+	s := r.sources[0]
+	if forceGo && s.duckCSV() {
+		conn, err := r.db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stageCSV(ctx, conn, s); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn.Close()
+	}
+	if _, err := r.Run(ctx); err != nil {
+		return nil, err
+	}
+	// the lines as loaded, with their row numbers (build: the exact path)
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := r.build(ctx, conn); err != nil {
+		return nil, err
+	}
+	rows, err := conn.QueryContext(ctx, `SELECT source_row, merchant_transaction_id, amount_minor, currency FROM ledger ORDER BY seq`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l inLine
+		if err := rows.Scan(&l.row, &l.id, &l.minor, &l.cur); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, l)
+	}
+	return lines, rows.Err()
+}
+
+func TestInputDifferential(t *testing.T) {
+	// 2 files per dialect (one hostile); each read opens a DuckDB, so
+	// PAYBATCH_DIFF_FILES=N reads more (seeds are deterministic)
+	files := 2
+	if n, err := strconv.Atoi(os.Getenv("PAYBATCH_DIFF_FILES")); err == nil && n > 0 {
+		files = n
+	}
+	for _, d := range dialects {
+		for i := range files {
+			seed := uint64(1000*i + len(d.name))
+			t.Run(fmt.Sprintf("%s/%d", d.name, i), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(seed, 15))
+				hostile := i%2 == 1
+				rows := genRows(rng, 5+rng.IntN(60), hostile, d)
+				path := writeDialect(t, t.TempDir(), d, rows)
+				blines, berr := batchLines(t, path)
+				for _, forceGo := range []bool{false, true} {
+					llines, lerr := ledgerLines(t, path, forceGo)
+					if (berr != nil) != (lerr != nil) {
+						t.Fatalf("forceGo=%v: batch path %v, ledger path %v", forceGo, berr, lerr)
+					}
+					if berr != nil {
+						continue
+					}
+					if len(blines) != len(llines) {
+						t.Fatalf("forceGo=%v: batch %d lines, ledger %d", forceGo, len(blines), len(llines))
+					}
+					for k := range blines {
+						if blines[k] != llines[k] {
+							t.Errorf("forceGo=%v line %d: batch %+v, ledger %+v", forceGo, k, blines[k], llines[k])
+						}
+					}
+				}
+				if hostile && berr == nil {
+					t.Errorf("a hostile file was accepted by both paths")
+				}
+			})
+		}
+	}
+}
