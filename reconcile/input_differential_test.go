@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf16"
 
 	"github.com/xuri/excelize/v2"
@@ -177,7 +176,7 @@ func writeDialect(t *testing.T, dir string, d dialect, rows [][]string) string {
 // batchLines reads path as a refund batch; refused reports any reject.
 func batchLines(t *testing.T, path string) (lines []inLine, refused error) {
 	t.Helper()
-	o := readers.Options{Kind: paybatch.KindRefund, Now: func() time.Time { return time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) }}
+	o := readers.Options{Kind: paybatch.KindRefund} // no provider rules: what the reader parses
 	b, err := readers.Open(path, o)
 	if err != nil {
 		return nil, err
