@@ -1,10 +1,14 @@
 package paybatch
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"syscall"
 )
 
 // ParseEndpoint parses a provider base URL or relay address and enforces
@@ -41,4 +45,33 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// EndpointFault says why a transport error shows that the endpoint itself is
+// wrong, or returns "" when the error may pass (a reset, a timeout, a
+// temporary DNS failure). A refused connection is a fault only when
+// neverReached: once the endpoint has answered, a refusal is an outage.
+func EndpointFault(err error, neverReached bool) string {
+	var dns *net.DNSError
+	var rec tls.RecordHeaderError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &dns):
+		if dns.IsTemporary || dns.IsTimeout {
+			return ""
+		}
+		return fmt.Sprintf("the host %q cannot be resolved (%s)", dns.Name, dns.Err)
+	case errors.As(err, &rec), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"): // net/http's words for a RecordHeaderError
+		return "the server does not speak TLS (an https:// URL to a plain-http server such as the local sandbox, which is http://)"
+	case errors.As(err, &unknownCA), errors.As(err, &host), errors.As(err, &invalid), errors.As(err, &verify):
+		return "its TLS certificate is not valid for this host: " + err.Error()
+	case neverReached && errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing is listening there (connection refused)"
+	}
+	return ""
 }

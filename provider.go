@@ -59,6 +59,12 @@ const (
 	// ClassConflict: SmartRetry 409 IDEMPOTENCY_CONFLICT, SmarterPay 422. The
 	// key was used with other content; never retried.
 	ClassConflict
+	// ClassConfig: the answer shows the endpoint is not the provider's API —
+	// a 4xx without the provider's error body (a 404 from a wrong path), an
+	// HTML page, a redirect, or a DNS, TLS or connection failure before the
+	// endpoint ever answered. The request never reached the provider: stop
+	// the run, leave the row unsent, and name the setting to fix.
+	ClassConfig
 )
 
 func (c ErrorClass) String() string {
@@ -73,6 +79,8 @@ func (c ErrorClass) String() string {
 		return "rejected"
 	case ClassConflict:
 		return "conflict"
+	case ClassConfig:
+		return "configuration"
 	}
 	return fmt.Sprintf("class(%d)", int(c))
 }

@@ -44,6 +44,13 @@ type Looker interface {
 // run again.
 var ErrAuth = errors.New("provider refused the credential")
 
+// ErrEndpoint wraps the provider error that stopped a run because the answer
+// showed the endpoint is not the provider's API (a wrong base URL, an HTML
+// page, a redirect, DNS or TLS failure). It is of kind paybatch.ErrConfig.
+// Nothing reached the provider, so the rows keep the state they had: a run
+// with the right URL sends them.
+var ErrEndpoint = paybatch.WithKind(paybatch.ErrConfig, errors.New("wrong provider endpoint"))
+
 // ErrInterrupted is returned when the run's context was cancelled.
 var ErrInterrupted = errors.New("interrupted")
 
@@ -488,6 +495,7 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		t0 := time.Now()
 		// Intent first: the row is "sending", with its attempt counted,
 		// durably, before the request can leave.
+		prevState, prevSentAt, prevAttempts := row.State, row.SentAt, row.Attempts
 		now := r.cfg.Now()
 		row.State = paybatch.StateSending
 		row.Attempts++
@@ -548,6 +556,13 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		case paybatch.ClassAuth:
 			r.persist(row)
 			r.fail(fmt.Errorf("%w: %w (the journal is consistent; fix the credential and run again)", ErrAuth, pe))
+			return
+		case paybatch.ClassConfig:
+			// The request never reached the provider: the row is as it was
+			// before this attempt, never a final outcome.
+			row.State, row.SentAt, row.Attempts = prevState, prevSentAt, prevAttempts
+			r.persist(row)
+			r.fail(fmt.Errorf("%w: %w", ErrEndpoint, pe))
 			return
 		case paybatch.ClassRejected:
 			row.State = paybatch.StateRejected
@@ -684,6 +699,9 @@ func (r *run) resolveStale(ctx context.Context, row *journal.Row) bool {
 		if errors.As(err, &pe) && pe.Class == paybatch.ClassAuth {
 			r.fail(fmt.Errorf("%w: %w", ErrAuth, pe))
 		}
+		if errors.As(err, &pe) && pe.Class == paybatch.ClassConfig {
+			r.fail(fmt.Errorf("%w: %w", ErrEndpoint, pe))
+		}
 		return false
 	}
 	if sub == nil {
@@ -793,6 +811,8 @@ func (r *run) pollRow(ctx context.Context, row *journal.Row) bool {
 				r.pause(pe.RetryAfter)
 			case paybatch.ClassAuth:
 				r.fail(fmt.Errorf("%w: %w", ErrAuth, pe))
+			case paybatch.ClassConfig:
+				r.fail(fmt.Errorf("%w: %w", ErrEndpoint, pe))
 			case paybatch.ClassRejected, paybatch.ClassConflict:
 				// The provider does not know the id it gave: record and stop
 				// polling this row; it stays accepted for a human to check.

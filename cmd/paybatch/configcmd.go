@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
 func newConfigCmd(e *env) *cobra.Command {
@@ -27,7 +30,15 @@ func newConfigCmd(e *env) *cobra.Command {
 		Long: `Validate a job file and print what "paybatch run" would do with it: the input
 files matched now, the ledger, where the journal, report and exports go, the
 limits, and which environment variables hold the credentials (set or not —
-their values are never printed).`,
+their values are never printed). When the credential is set, the endpoint
+and the credential are checked with a harmless call that moves no money
+(exit 2 if either is wrong).
+
+Base URLs: SmartRetry https://api.smartretry.com (the host alone; paths
+start with /v1/), SmarterPay https://api.smarterpaycloud.com/service.svc
+(it must end in /service.svc). The local sandbox serves both over plain
+http on loopback: http://127.0.0.1:8080 and
+http://127.0.0.1:8080/service.svc.`,
 		Example: `  paybatch config check --config testdata/job.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -41,7 +52,7 @@ their values are never printed).`,
 				return enc.Encode(viewPlan(plan, e.getenv))
 			}
 			printPlan(e.stdout, plan, e.getenv)
-			return nil
+			return printProbe(cmd.Context(), e.stdout, plan.Provider, plan.Credentials(e.getenv))
 		},
 	}
 	check.Flags().StringVarP(&path, "config", "c", "", "job file (YAML)")
@@ -97,9 +108,28 @@ func viewPlan(p *job.Plan, getenv func(string) string) planView {
 
 func defaultBaseURL(p paybatch.Provider) string {
 	if p == paybatch.SmarterPay {
-		return "https://api.smarterpaycloud.com/service.svc"
+		return smarterpay.DefaultBaseURL
 	}
-	return "https://api.smartretry.com"
+	return smartretry.DefaultBaseURL
+}
+
+// printProbe checks the provider's endpoint and credential with a harmless
+// call (job.Probe) and says what it found; an unset credential is reported,
+// not probed.
+func printProbe(ctx context.Context, w io.Writer, p paybatch.Provider, c job.Credentials) error {
+	sv, uv := job.Standard(p)
+	sv, uv = cmp.Or(c.SecretVar, sv), cmp.Or(c.BaseURLVar, uv)
+	base := cmp.Or(c.BaseURL, defaultBaseURL(p))
+	if c.Secret == "" {
+		fmt.Fprintf(w, "endpoint    %s: not checked ($%s is not set)\n", base, sv)
+		return nil
+	}
+	if err := job.Probe(ctx, p, c); err != nil {
+		fmt.Fprintf(w, "endpoint    %s: FAILED\n", base)
+		return err
+	}
+	fmt.Fprintf(w, "endpoint    %s: ok, $%s accepted (checked with a call that moves no money; $%s)\n", base, sv, uv)
+	return nil
 }
 
 func printPlan(w io.Writer, p *job.Plan, getenv func(string) string) {

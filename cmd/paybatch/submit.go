@@ -113,8 +113,17 @@ no-op for finished rows; a row edited after it was sent is reported as a
 conflict and not sent.
 
 Credentials and endpoints come from the environment only:
-  SMARTRETRY_API_KEY, SMARTRETRY_BASE_URL (default https://api.smartretry.com)
-  SMARTERPAY_TOKEN,   SMARTERPAY_BASE_URL (default https://api.smarterpaycloud.com/service.svc)
+  SMARTRETRY_API_KEY, SMARTRETRY_BASE_URL (default https://api.smartretry.com;
+                      the host alone, paths start with /v1/)
+  SMARTERPAY_TOKEN,   SMARTERPAY_BASE_URL (default https://api.smarterpaycloud.com/service.svc;
+                      it must end in /service.svc)
+  The sandbox: SMARTRETRY_BASE_URL=http://127.0.0.1:8080,
+               SMARTERPAY_BASE_URL=http://127.0.0.1:8080/service.svc
+An answer that shows the endpoint is wrong (a 404 without the provider's
+error body, an HTML page, a redirect, DNS, TLS or a refused connection before
+the endpoint ever answered) stops the run with exit 2 naming the variable;
+the rows stay unsent and a run with the right URL sends them. --dry-run
+checks the endpoint and the credential with a call that moves no money.
 
 Exit status: 0 every row accepted; 1 finished with declines, rejects or
 conflicts; 2 usage or input error (nothing sent); 3 aborted (signal,
@@ -156,6 +165,7 @@ holds the journal.`,
 				printRejects(e.stderr, rep.Rejects, 20)
 			case rep != nil && dryRun && err == nil:
 				printDryRun(e.stdout, k, rep, out.Limits)
+				err = printProbe(cmd.Context(), e.stdout, k.Provider(), req.Credentials)
 			case out.Sent && asJSON:
 				if jerr := writeResultJSON(e.stdout, out.Result, rep.Rejected, out.Journal); jerr != nil && err == nil {
 					err = jerr

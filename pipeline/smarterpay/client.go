@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -60,6 +61,9 @@ type Client struct {
 	token  string
 	hc     *http.Client
 	onRate func(paybatch.RateInfo)
+	// reached is set once the endpoint has answered as SmarterPay does; a
+	// refused connection before that is a wrong URL, after it an outage.
+	reached atomic.Bool
 }
 
 // NewClient validates cfg and returns a client.
@@ -288,6 +292,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 	}
 	resp, err := c.hc.Do(hreq)
 	if err != nil { // the error names the URL, never the token (it travels only in the Authorization header)
+		if why := paybatch.EndpointFault(err, !c.reached.Load()); why != "" {
+			return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassConfig,
+				Err: fmt.Errorf("smarterpay: %s %s: cannot reach %s: %s", method, path, c.base, why)}
+		}
 		return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassTransient, Err: fmt.Errorf("smarterpay: %s %s: %w", method, path, err)}
 	}
 	defer resp.Body.Close()
@@ -298,15 +306,60 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 	}
 	c.reportRate(resp.Header)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if notJSON(resp.Header, data) {
+			return 0, nil, nil, c.notTheAPI(method, path, resp.StatusCode, "an HTML or other non-JSON page")
+		}
+		c.reached.Store(true)
 		return resp.StatusCode, resp.Header, data, nil
 	}
 	pe := &paybatch.ProviderError{Class: classify(resp.StatusCode), HTTPStatus: resp.StatusCode, Problem: problemOf(resp.StatusCode, data)}
+	switch code := resp.StatusCode; {
+	case code/100 == 3:
+		return 0, nil, nil, c.notTheAPI(method, path, code,
+			fmt.Sprintf("a redirect (HTTP %d) to %q, which paybatch never follows", code, resp.Header.Get("Location")))
+	case code/100 == 4 && classify(code) != paybatch.ClassRateLimited && classify(code) != paybatch.ClassAuth && !isErrorBody(data):
+		return 0, nil, nil, c.notTheAPI(method, path, code, fmt.Sprintf("HTTP %d without a SmarterPay error body", code))
+	}
+	c.reached.Store(true)
 	if ra, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 		pe.RetryAfter = ra
 	} else if resp.StatusCode == http.StatusTooManyRequests {
 		pe.RetryAfter = DefaultRetryAfter
 	}
 	return resp.StatusCode, resp.Header, nil, pe
+}
+
+// notTheAPI is the ClassConfig error for an answer that did not come from
+// the SmarterPay API: most often a base URL without /service.svc.
+func (c *Client) notTheAPI(method, path string, status int, what string) *paybatch.ProviderError {
+	hint := ""
+	if !strings.HasSuffix(c.base, BasePath) {
+		hint = " — the base URL must end in " + BasePath
+	}
+	return &paybatch.ProviderError{Class: paybatch.ClassConfig, HTTPStatus: status,
+		Err: fmt.Errorf("smarterpay: %s %s answered %s: %s is not the SmarterPay API%s (e.g. %s)",
+			method, path, what, c.base, hint, DefaultBaseURL)}
+}
+
+// notJSON reports whether a 2xx body is plainly not the API's JSON: an
+// HTML page or another non-JSON media type (a web server at the wrong URL).
+func notJSON(h http.Header, body []byte) bool {
+	if strings.Contains(strings.ToLower(h.Get("Content-Type")), "html") {
+		return true
+	}
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '<'
+}
+
+// isErrorBody reports whether a 4xx body is SmarterPay's error object
+// (ErrorBody: a code or a message) rather than some other server's page.
+func isErrorBody(data []byte) bool {
+	var b struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		ReasonCode string `json:"reason_code"`
+	}
+	return json.Unmarshal(data, &b) == nil && (b.Code != "" || b.Message != "" || b.ReasonCode != "")
 }
 
 func classify(code int) paybatch.ErrorClass {
@@ -475,4 +528,13 @@ func statusOf(r record) paybatch.ProviderStatus {
 		ps.Outcome = paybatch.OutcomePending
 	}
 	return ps
+}
+
+// Probe checks the endpoint and the bearer token with a harmless read — a
+// payment list filtered by a reference no payment carries — and moves no
+// money. It returns nil, or a *paybatch.ProviderError: ClassConfig when the
+// endpoint is not the SmarterPay API, ClassAuth when the token is refused.
+func (c *Client) Probe(ctx context.Context, _ ...string) error {
+	_, err := c.Lookup(ctx, paybatch.Instruction{Kind: paybatch.KindDDPayment, MerchantTxID: "paybatch-endpoint-probe"})
+	return err
 }

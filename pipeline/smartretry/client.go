@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -40,6 +41,9 @@ type Client struct {
 	apiKey string
 	hc     *http.Client
 	onRate func(paybatch.RateInfo)
+	// reached is set once the endpoint has answered as SmartRetry does; a
+	// refused connection before that is a wrong URL, after it an outage.
+	reached atomic.Bool
 }
 
 // NewClient validates cfg and returns a client.
@@ -172,6 +176,9 @@ func (c *Client) Send(ctx context.Context, req paybatch.Request, key string) (pa
 		return paybatch.Submission{}, perr
 	}
 	var pr PaymentResponse
+	if notJSON(hdr, body) {
+		return paybatch.Submission{}, c.notTheAPI(method, req.Path, status, "an HTML or other non-JSON page")
+	}
 	if err := json.Unmarshal(body, &pr); err != nil || pr.TransactionID == "" {
 		if err == nil {
 			err = errors.New("no transaction_id in the response")
@@ -203,9 +210,12 @@ func (c *Client) Status(ctx context.Context, ref paybatch.ProviderRef) (paybatch
 	if err != nil {
 		return paybatch.ProviderStatus{}, err
 	}
-	status, _, body, perr := c.do(hreq)
+	status, hdr, body, perr := c.do(hreq)
 	if perr != nil {
 		return paybatch.ProviderStatus{}, perr
+	}
+	if notJSON(hdr, body) {
+		return paybatch.ProviderStatus{}, c.notTheAPI(http.MethodGet, hreq.URL.Path, status, "an HTML or other non-JSON page")
 	}
 	var sr StatusResponse
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -270,6 +280,10 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body []byt
 func (c *Client) do(hreq *http.Request) (int, http.Header, []byte, error) {
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
+		if why := paybatch.EndpointFault(err, !c.reached.Load()); why != "" {
+			return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassConfig,
+				Err: fmt.Errorf("smartretry: %s %s: cannot reach %s: %s", hreq.Method, hreq.URL.Path, c.base, why)}
+		}
 		return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassTransient,
 			Err: fmt.Errorf("smartretry: %s %s: %w", hreq.Method, hreq.URL.Path, stripURL(err))}
 	}
@@ -281,9 +295,40 @@ func (c *Client) do(hreq *http.Request) (int, http.Header, []byte, error) {
 			Err: fmt.Errorf("smartretry: %s %s: reading the response: %w", hreq.Method, hreq.URL.Path, err)}
 	}
 	if resp.StatusCode == http.StatusOK {
+		if !notJSON(resp.Header, body) {
+			c.reached.Store(true)
+		}
 		return resp.StatusCode, resp.Header, body, nil
 	}
-	return 0, nil, nil, classify(resp, body, time.Now())
+	pe := classify(resp, body, time.Now())
+	if pe.Class == paybatch.ClassConfig {
+		what := fmt.Sprintf("HTTP %d without a SmartRetry problem body", resp.StatusCode)
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 {
+			what = fmt.Sprintf("a redirect (HTTP %d) to %q, which paybatch never follows", resp.StatusCode, loc)
+		}
+		return 0, nil, nil, c.notTheAPI(hreq.Method, hreq.URL.Path, resp.StatusCode, what)
+	}
+	c.reached.Store(true)
+	return 0, nil, nil, pe
+}
+
+// notTheAPI is the ClassConfig error for an answer that did not come from
+// the SmartRetry API.
+func (c *Client) notTheAPI(method, path string, status int, what string) *paybatch.ProviderError {
+	return &paybatch.ProviderError{Class: paybatch.ClassConfig, HTTPStatus: status,
+		Err: fmt.Errorf("smartretry: %s %s answered %s: %s is not the SmartRetry API (the base URL is the host alone, e.g. %s; paths start with /v1/)",
+			method, path, what, c.base, DefaultBaseURL)}
+}
+
+// notJSON reports whether a 200 body is plainly not the API's JSON: an HTML
+// page or another non-JSON media type (a web server at the wrong URL).
+func notJSON(h http.Header, body []byte) bool {
+	ct := strings.ToLower(h.Get("Content-Type"))
+	if strings.Contains(ct, "html") {
+		return true
+	}
+	b := bytes.TrimSpace(body)
+	return len(b) > 0 && b[0] == '<'
 }
 
 // stripURL keeps transport errors short; the URL never holds the key, but
@@ -319,7 +364,8 @@ func (c *Client) reportRate(h http.Header) {
 func classify(resp *http.Response, body []byte, now time.Time) *paybatch.ProviderError {
 	pe := &paybatch.ProviderError{HTTPStatus: resp.StatusCode}
 	var p Problem
-	if json.Unmarshal(body, &p) == nil {
+	isProblem := json.Unmarshal(body, &p) == nil && (p.ReasonCode != "" || p.Type != "" && p.Title != "")
+	if isProblem {
 		pe.Problem = paybatch.Problem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail,
 			ReasonCode: p.ReasonCode, Field: p.Field()}
 	}
@@ -328,6 +374,8 @@ func classify(resp *http.Response, body []byte, now time.Time) *paybatch.Provide
 	}
 	code := resp.StatusCode
 	switch {
+	case code/100 == 3:
+		pe.Class = paybatch.ClassConfig // never followed: x-api-key would go wherever it points
 	case code == http.StatusTooManyRequests:
 		pe.Class = paybatch.ClassRateLimited
 		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
@@ -341,6 +389,10 @@ func classify(resp *http.Response, body []byte, now time.Time) *paybatch.Provide
 		pe.Class = paybatch.ClassAuth
 	case code == http.StatusConflict && pe.Problem.ReasonCode == ReasonIdempotencyConflict:
 		pe.Class = paybatch.ClassConflict
+	case !isProblem:
+		// SmartRetry answers every 4xx with a problem body; a bare 404 or
+		// 405 comes from something else at this URL.
+		pe.Class = paybatch.ClassConfig
 	default:
 		pe.Class = paybatch.ClassRejected
 	}
@@ -372,4 +424,49 @@ func retryAfter(v string, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// probeID is a well-formed transaction_id no SmartRetry transaction has.
+const probeID = "PBPROBE0"
+
+// Probe checks the endpoint and the API key with harmless reads — GET
+// /health/ and a status query for a transaction that does not exist — and
+// moves no money. Given terminals, it also checks the key may use each. It
+// returns nil, or a *paybatch.ProviderError: ClassConfig when the endpoint
+// is not the SmartRetry API, ClassAuth when the key (or a terminal) is
+// refused.
+func (c *Client) Probe(ctx context.Context, terminals ...string) error {
+	hreq, err := c.newRequest(ctx, http.MethodGet, "/health/", nil)
+	if err != nil {
+		return err
+	}
+	hreq.Header.Del("x-api-key") // the health check needs no key: keep it off the wire
+	if _, hdr, body, perr := c.do(hreq); perr != nil {
+		return perr
+	} else if notJSON(hdr, body) {
+		return c.notTheAPI(http.MethodGet, "/health/", http.StatusOK, "an HTML or other non-JSON page")
+	}
+	check := terminals
+	if len(check) == 0 {
+		check = []string{"ABC123"} // any terminal: a 403 still proves the key is known
+	}
+	for _, term := range check {
+		_, err := c.Status(ctx, paybatch.ProviderRef{Kind: paybatch.KindRefund, Terminal: term, ID: probeID})
+		var pe *paybatch.ProviderError
+		switch {
+		case err == nil:
+		case !errors.As(err, &pe):
+			return err
+		case pe.HTTPStatus == http.StatusNotFound && pe.Class == paybatch.ClassRejected:
+			// TRANSACTION_NOT_FOUND: endpoint, key and terminal are right.
+		case pe.HTTPStatus == http.StatusForbidden && len(terminals) == 0:
+			// The key is valid; no terminal was asked about.
+		case pe.HTTPStatus == http.StatusForbidden:
+			return &paybatch.ProviderError{Class: paybatch.ClassAuth, HTTPStatus: pe.HTTPStatus, Problem: pe.Problem,
+				Err: fmt.Errorf("smartretry: the API key may not use terminal %s", term)}
+		default:
+			return pe
+		}
+	}
+	return nil
 }

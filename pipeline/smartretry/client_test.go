@@ -106,7 +106,9 @@ func TestNewClientRules(t *testing.T) {
 		t.Fatalf("transport error %v", err)
 	}
 	var pe *paybatch.ProviderError
-	if !errors.As(err, &pe) || pe.Class != paybatch.ClassTransient {
+	// Refused before the endpoint ever answered: the URL is wrong, not the
+	// provider down (issue #16).
+	if !errors.As(err, &pe) || pe.Class != paybatch.ClassConfig || !strings.Contains(err.Error(), "http://127.0.0.1:1: nothing is listening there") {
 		t.Fatalf("connection refused: %v", err)
 	}
 }

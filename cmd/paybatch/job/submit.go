@@ -118,6 +118,9 @@ func sendFailed(journal string, c Credentials, p paybatch.Provider, err error, r
 	case errors.Is(err, pipeline.ErrAuth):
 		sv, _ := c.vars(p)
 		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("%w; check %s", err, sv))
+	case errors.Is(err, pipeline.ErrEndpoint):
+		_, uv := c.vars(p)
+		return paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("%w; set %s to the %s API base URL (nothing reached the provider: the rows are not sent and a run with the right URL sends them)", err, uv, p))
 	case diskFull(err):
 		return errDiskFull(journal)
 	case paybatch.KindOf(err) == paybatch.ErrConfig:

@@ -240,7 +240,7 @@ func TestClientErrorClasses(t *testing.T) {
 		{"403 → auth", newClient(t, plain.URL, "x", nil), good, "403", paybatch.ClassAuth, 403, "", 0},
 		{"503 → transient, Retry-After read", newClient(t, plain.URL, "x", nil), good, "503", paybatch.ClassTransient, 503, "", 7 * time.Second},
 		{"decimal amount in a response → transient (undecodable)", newClient(t, plain.URL, "x", nil), good, "decimal", paybatch.ClassTransient, 201, "", 0},
-		{"connection refused → transient", newClient(t, closedURL, "x", nil), good, "k5", paybatch.ClassTransient, 0, "", 0},
+		{"connection refused before any answer → configuration", newClient(t, closedURL, "x", nil), good, "k5", paybatch.ClassConfig, 0, "", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -180,6 +180,8 @@ func TestClientClassifiesRawAnswers(t *testing.T) {
 			fmt.Fprint(w, "bad gateway")
 		case "/v1/payments/refund/GARB01":
 			fmt.Fprint(w, "<html>")
+		case "/v1/payments/refund/TRUN01":
+			fmt.Fprint(w, `{"transaction_id":"TX0`)
 		}
 	}))
 	defer srv.Close()
@@ -201,8 +203,13 @@ func TestClientClassifiesRawAnswers(t *testing.T) {
 	if _, pe := send("BOOM01"); pe == nil || pe.Class != paybatch.ClassTransient || pe.HTTPStatus != 502 || pe.Problem.Detail != "bad gateway" {
 		t.Fatalf("502: %+v", pe)
 	}
-	if _, pe := send("GARB01"); pe == nil || pe.Class != paybatch.ClassTransient {
-		t.Fatalf("garbage 200: %+v", pe)
+	// An HTML page is not the API: a configuration fault, never an outcome.
+	if _, pe := send("GARB01"); pe == nil || pe.Class != paybatch.ClassConfig {
+		t.Fatalf("HTML 200: %+v", pe)
+	}
+	// A cut-off JSON answer may have executed: transient, same key again.
+	if _, pe := send("TRUN01"); pe == nil || pe.Class != paybatch.ClassTransient {
+		t.Fatalf("truncated 200: %+v", pe)
 	}
 
 	// A lost response: transient for the client, executed in the sandbox.
