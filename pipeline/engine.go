@@ -497,6 +497,7 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		// durably, before the request can leave.
 		prevState, prevSentAt, prevAttempts := row.State, row.SentAt, row.Attempts
 		now := r.cfg.Now()
+		before := *row // what the row was, should the request never leave
 		row.State = paybatch.StateSending
 		row.Attempts++
 		if row.SentAt.IsZero() {
@@ -519,7 +520,15 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		tw := time.Now()
 		if err := r.th.wait(ctx, r.th.submit); err != nil {
 			r.win.release()
-			return // stays "sending" without having been sent: harmless
+			// Interrupted before the request left: the row goes back to
+			// what it was, so it is not reported as "sending" (a crash
+			// before this is recorded leaves it "sending": harmless, the
+			// resend with the same key is answered by replay or executes
+			// once).
+			before.UpdatedAt = r.cfg.Now()
+			*row = before
+			r.persist(row)
+			return
 		}
 		waited := time.Since(tw)
 		r.requests.Add(1)

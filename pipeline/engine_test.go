@@ -235,9 +235,17 @@ func TestInterruptLeavesJournalConsistent(t *testing.T) {
 	for _, r := range rows {
 		byMTID[r.MerchantTxID] = r
 	}
-	for mtid := range f.execCounts() {
+	execs := f.execCounts()
+	for mtid := range execs {
 		if st := byMTID[mtid].State; st == paybatch.StatePending {
 			t.Errorf("%s executed but journaled %s", mtid, st)
+		}
+	}
+	// Rows whose request never left are not left "sending" (#16 finding 8:
+	// after Ctrl-C they showed as sending).
+	for mtid, r := range byMTID {
+		if r.State == paybatch.StateSending && execs[mtid] == 0 {
+			t.Errorf("%s never sent but journaled sending (attempts %d)", mtid, r.Attempts)
 		}
 	}
 	res, err = Submit(context.Background(), j, f, seq(ins), fastConfig())
