@@ -265,37 +265,35 @@ func (r *run) progress(phase string, total int, start time.Time) Progress {
 
 // report calls cfg.Progress every ProgressEvery until stop is closed, and
 // publishes the progress beside the journal (for `status` in another
-// process) at most once a second.
+// process) at the start and every second.
 func (r *run) report(ctx context.Context, phase string, total int, start time.Time) (stop func()) {
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		every := r.cfg.ProgressEvery
-		if r.cfg.Progress == nil {
-			every = time.Second
+		var tick <-chan time.Time
+		if r.cfg.Progress != nil {
+			t := time.NewTicker(r.cfg.ProgressEvery)
+			defer t.Stop()
+			tick = t.C
 		}
-		t := time.NewTicker(every)
-		defer t.Stop()
-		var published time.Time
-		tick := func(final bool) {
-			p := r.progress(phase, total, start)
-			if r.cfg.Progress != nil {
-				r.cfg.Progress(p)
-			}
-			if final || time.Since(published) >= time.Second {
-				published = time.Now()
-				r.publish(ctx, p)
-			}
-		}
+		pub := time.NewTicker(time.Second)
+		defer pub.Stop()
+		r.publish(ctx, r.progress(phase, total, start))
 		for {
 			select {
 			case <-quit:
-				tick(true)
+				p := r.progress(phase, total, start)
+				if r.cfg.Progress != nil {
+					r.cfg.Progress(p)
+				}
+				r.publish(ctx, p)
 				return
-			case <-t.C:
-				tick(false)
+			case <-tick:
+				r.cfg.Progress(r.progress(phase, total, start))
+			case <-pub.C:
+				r.publish(ctx, r.progress(phase, total, start))
 			}
 		}
 	}()

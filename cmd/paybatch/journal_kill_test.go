@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+)
+
+// TestStatusAndReconcileAfterKilledSubmit (#17, #16 finding 8): while a
+// real `paybatch submit` process holds the journal, `status` shows its
+// progress instead of refusing; after that process is SIGKILLed mid-send,
+// `reconcile --journal` (which reads the journal read-only) sees the latest
+// states — the state changes the killed run recorded as events and never
+// folded — not the states the rows were journaled with.
+func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	const n = 30
+	ts := cliSandbox(t, n)
+	dir := t.TempDir()
+	// Every third refund is declined (the sandbox declines amounts ending
+	// .51): a decline is final at send time, so it differs from "pending"
+	// in reconcile's categories.
+	file := refundCSV(t, dir, n, func(i int) string {
+		if i%3 == 0 {
+			return "10.51"
+		}
+		return ""
+	})
+	var ledger strings.Builder
+	ledger.WriteString("merchant_transaction_id,amount,currency,type\n")
+	for i := range n {
+		fmt.Fprintf(&ledger, "cli-%05d,10.00,USD,refund\n", i)
+	}
+	ledgerPath := filepath.Join(dir, "ledger.csv")
+	if err := os.WriteFile(ledgerPath, []byte(ledger.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jpath := file + ".journal.duckdb"
+	vars := map[string]string{envSmartRetryKey: srsandbox.TestAPIKey, envSmartRetryURL: ts.URL}
+
+	cmd := exec.Command(os.Args[0], "submit", "--kind", "refund", "--rate", "8/1s", "--poll-deadline", "0", file)
+	cmd.Env = append(os.Environ(), "PAYBATCH_TEST_MAIN=1", envSmartRetryKey+"="+srsandbox.TestAPIKey, envSmartRetryURL+"="+ts.URL)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	// Wait for the run's first progress snapshot and a few sends.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, published, _ := journal.ReadProgress(jpath)
+		if published && len(ts.Server.Operations()) >= 6 {
+			break
+		}
+		select {
+		case err := <-done:
+			killed = true
+			t.Fatalf("submit ended before it could be watched: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress published; stderr:\n%s", stderr.String())
+		}
+	}
+	out, errs, code := runCLI(t, vars, "status", "--journal", jpath, "--poll-deadline", "0")
+	if code != exitOK || !strings.Contains(out, "another paybatch run (pid") || !strings.Contains(out, "submit:") {
+		t.Errorf("status while the run holds the journal: exit %d\n%s\n%s", code, out, errs)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	killed = true
+	executed := len(ts.Server.Operations())
+	if executed >= n {
+		t.Fatalf("the run finished (%d operations) before the kill", executed)
+	}
+
+	out, errs, _ = runCLI(t, vars, "reconcile", "--journal", jpath, "--ledger", ledgerPath, "--json", "-")
+	var sum struct {
+		Categories map[paybatch.Category]struct {
+			Count int `json:"count"`
+		} `json:"categories"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("reconcile --json: %v\n%s\n%s", err, out, errs)
+	}
+	// The truth: the journal's latest states, read (and folded) through
+	// the journal package after reconcile has read it.
+	j, err := journal.OpenDuckDB(context.Background(), jpath, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := j.Rows(context.Background(), journal.Query{})
+	j.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	declined, open := 0, 0
+	for _, r := range rows {
+		switch r.State {
+		case paybatch.StateDeclined:
+			declined++
+		case paybatch.StatePending, paybatch.StateSending, paybatch.StateAccepted, paybatch.StateFailed:
+			open++
+		}
+	}
+	if declined == 0 {
+		t.Fatalf("no decline recorded before the kill (%d operations executed): nothing to tell apart", executed)
+	}
+	got := sum.Categories
+	if got[paybatch.CatStatusMismatch].Count != declined || got[paybatch.CatPending].Count != open {
+		t.Errorf("reconcile after the kill: status_mismatch %d, pending %d; the journal's latest states: declined %d, unfinished %d\n%s",
+			got[paybatch.CatStatusMismatch].Count, got[paybatch.CatPending].Count, declined, open, out)
+	}
+}
