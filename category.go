@@ -5,7 +5,8 @@ package paybatch
 type Category string
 
 const (
-	CatRejectedBeforeSend  Category = "rejected_before_send"  // refused by paybatch or the provider before executing
+	CatRejectedByProvider  Category = "rejected_by_provider"  // sent; the provider refused it (4xx, 409 REFUND_EXCEEDS_ORIGINAL, …) and executed nothing
+	CatRejectedBeforeSend  Category = "rejected_before_send"  // never sent: refused by paybatch (reader reject, local conflict)
 	CatDuplicateAtProvider Category = "duplicate_at_provider" // the provider executed one id more than once
 	CatDuplicateInLedger   Category = "duplicate_in_ledger"   // the ledger has the id more than once
 	CatMissingAtProvider   Category = "missing_at_provider"   // in the ledger, never executed
@@ -20,7 +21,7 @@ const (
 // Categories is the precedence order: an id is put in the first category
 // whose condition holds.
 var Categories = []Category{
-	CatRejectedBeforeSend, CatDuplicateAtProvider, CatDuplicateInLedger,
+	CatRejectedByProvider, CatRejectedBeforeSend, CatDuplicateAtProvider, CatDuplicateInLedger,
 	CatMissingAtProvider, CatMissingInLedger, CatPending,
 	CatCurrencyMismatch, CatStatusMismatch, CatAmountMismatch, CatMatched,
 }

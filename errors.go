@@ -27,6 +27,9 @@ type RowError struct {
 	Column string // the header as it appears in the file ("" for a row-level reason)
 	Value  string
 	Err    error
+	// MerchantTxID is the row's merchant_transaction_id when it could be
+	// read, so a rejected row still reconciles against its ledger line.
+	MerchantTxID string
 }
 
 func (e *RowError) Error() string {

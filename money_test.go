@@ -110,12 +110,14 @@ func TestSummaryJSONRoundTrip(t *testing.T) {
 		MatchRate:      0.5,
 		LedgerTotals:   paybatch.Totals{"USD": {Currency: usd, Minor: 20000}, "KWD": {Currency: kwd, Minor: 1500}},
 		ProviderTotals: paybatch.Totals{"USD": {Currency: usd, Minor: 12345}},
+		// a void the ledger records at 10.00: not part of the difference
+		NoProviderAmount: paybatch.Totals{"USD": {Currency: usd, Minor: 1000}},
 	}
 	b, err := s.MarshalJSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"categories":{"amount_mismatch":{"count":0,"totals":{}},"currency_mismatch":{"count":0,"totals":{}},"duplicate_at_provider":{"count":0,"totals":{}},"duplicate_in_ledger":{"count":0,"totals":{}},"matched":{"count":2,"totals":{"USD":"123.45"}},"missing_at_provider":{"count":0,"totals":{}},"missing_in_ledger":{"count":0,"totals":{}},"pending":{"count":0,"totals":{}},"rejected_before_send":{"count":0,"totals":{}},"status_mismatch":{"count":0,"totals":{}}},"match_rate":0.5,"ledger_totals":{"KWD":"1.500","USD":"200.00"},"provider_totals":{"USD":"123.45"},"difference":{"KWD":"1.500","USD":"76.55"}}`
+	want := `{"categories":{"amount_mismatch":{"count":0,"totals":{}},"currency_mismatch":{"count":0,"totals":{}},"duplicate_at_provider":{"count":0,"totals":{}},"duplicate_in_ledger":{"count":0,"totals":{}},"matched":{"count":2,"totals":{"USD":"123.45"}},"missing_at_provider":{"count":0,"totals":{}},"missing_in_ledger":{"count":0,"totals":{}},"pending":{"count":0,"totals":{}},"rejected_before_send":{"count":0,"totals":{}},"rejected_by_provider":{"count":0,"totals":{}},"status_mismatch":{"count":0,"totals":{}}},"match_rate":0.5,"ledger_totals":{"KWD":"1.500","USD":"200.00"},"provider_totals":{"USD":"123.45"},"no_provider_amount":{"USD":"10.00"},"difference":{"KWD":"1.500","USD":"66.55"}}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}

@@ -31,15 +31,27 @@ type Summary struct {
 	// MatchRate is matched ids / all ids, a ratio in [0,1] (not money).
 	MatchRate      float64
 	LedgerTotals   Totals // every ledger line, per currency
-	ProviderTotals Totals // every executed operation, per currency
+	ProviderTotals Totals // every executed operation that happened, per currency
+	// NoProviderAmount is the ledger amount of the ids the provider did
+	// without recording an amount (a void), per currency: nothing to compare
+	// them with, so they are left out of the Difference.
+	NoProviderAmount Totals
 }
 
-// Difference returns ledger − provider per currency, for every currency on
-// either side.
+// Difference returns ledger − (ledger amounts the provider records no amount
+// for) − provider, per currency, for every currency on either side: a fully
+// matched void batch differs by nothing.
 func (s Summary) Difference() Totals {
 	out := Totals{}
 	for code, m := range s.LedgerTotals {
 		out[code] = m
+	}
+	for code, v := range s.NoProviderAmount {
+		l, ok := out[code]
+		if !ok {
+			l = Money{Currency: v.Currency}
+		}
+		out[code] = Money{Currency: v.Currency, Minor: l.Minor - v.Minor}
 	}
 	for code, p := range s.ProviderTotals {
 		l, ok := out[code]

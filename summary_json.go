@@ -13,7 +13,9 @@ type summaryJSON struct {
 	MatchRate      float64                   `json:"match_rate"`
 	LedgerTotals   map[string]string         `json:"ledger_totals"`
 	ProviderTotals map[string]string         `json:"provider_totals"`
-	Difference     map[string]string         `json:"difference"`
+	// ledger amounts of ids the provider did without an amount (voids)
+	NoProviderAmount map[string]string `json:"no_provider_amount"`
+	Difference       map[string]string `json:"difference"`
 }
 
 type categoryJSON struct {
@@ -22,15 +24,17 @@ type categoryJSON struct {
 }
 
 // MarshalJSON renders {"categories":{"matched":{"count":N,"totals":{"USD":"123.45"}},…},
-// "match_rate":…,"ledger_totals":{…},"provider_totals":{…},"difference":{…}}.
+// "match_rate":…,"ledger_totals":{…},"provider_totals":{…},"no_provider_amount":{…},
+// "difference":{…}}.
 // Every category appears, with a zero count when empty.
 func (s Summary) MarshalJSON() ([]byte, error) {
 	out := summaryJSON{
-		Categories:     make(map[Category]categoryJSON, len(Categories)),
-		MatchRate:      s.MatchRate,
-		LedgerTotals:   orEmpty(s.LedgerTotals).Strings(),
-		ProviderTotals: orEmpty(s.ProviderTotals).Strings(),
-		Difference:     s.Difference().Strings(),
+		Categories:       make(map[Category]categoryJSON, len(Categories)),
+		MatchRate:        s.MatchRate,
+		LedgerTotals:     orEmpty(s.LedgerTotals).Strings(),
+		ProviderTotals:   orEmpty(s.ProviderTotals).Strings(),
+		NoProviderAmount: orEmpty(s.NoProviderAmount).Strings(),
+		Difference:       s.Difference().Strings(),
 	}
 	for _, c := range Categories {
 		ct := s.Categories[c]
@@ -74,6 +78,9 @@ func (s *Summary) UnmarshalJSON(b []byte) error {
 	}
 	if out.ProviderTotals, err = parse(in.ProviderTotals); err != nil {
 		return fmt.Errorf("provider_totals: %w", err)
+	}
+	if out.NoProviderAmount, err = parse(in.NoProviderAmount); err != nil {
+		return fmt.Errorf("no_provider_amount: %w", err)
 	}
 	*s = out
 	return nil

@@ -276,6 +276,9 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			in, id, errs = b.parseRow(row, cells, errs[:0])
 			sr := seenRow{file: uint16(fi), cur: -1, row: uint32(row)}
 			if len(errs) > 0 {
+				for i := range errs {
+					errs[i].MerchantTxID = id // "" when the id itself was unreadable
+				}
 				rep.Rejects = append(rep.Rejects, errs...)
 				rep.rejected[errs[0].Source] = struct{}{}
 			} else {
@@ -326,7 +329,7 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			src := paybatch.Source{File: files[c.file].path, Sheet: files[c.file].sheet, Row: int(c.row)}
 			rep.rejected[src] = struct{}{}
 			rep.Rejects = append(rep.Rejects, paybatch.RowError{
-				Source: src, Column: files[c.file].idColumn, Value: id,
+				Source: src, Column: files[c.file].idColumn, Value: id, MerchantTxID: id,
 				Err: fmt.Errorf("%w: %q appears %d times (%s); every copy is rejected — give each operation its own id",
 					paybatch.ErrDuplicateID, id, len(copies), strings.Join(where, ", ")),
 			})

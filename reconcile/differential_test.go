@@ -29,11 +29,12 @@ type refProvider struct {
 	id     string
 	amount string // text ("" = no amount)
 	cur    string
-	class  string // done | not_done | pending | rejected
+	class  string // done | not_done | pending | rejected | refused
 	status string // text as written (results) or state (journal)
 	// journal only
 	state, outcome string
-	reject         bool // a reader reject (rejects table)
+	http           int32 // the provider's answer; > 0 on a rejected line: refused
+	reject         bool  // a reader reject (rejects table)
 }
 
 // reference vocabulary, written out independently of sql/vocab.sql.
@@ -55,6 +56,7 @@ type refResult struct {
 	totals      map[paybatch.Category]paybatch.Totals
 	ledgerTot   paybatch.Totals
 	providerTot paybatch.Totals
+	noAmountTot paybatch.Totals // ledger amounts of ids done without a provider amount
 }
 
 func mustMoney(t testing.TB, amount, cur string) paybatch.Money {
@@ -72,7 +74,8 @@ func mustMoney(t testing.TB, amount, cur string) paybatch.Money {
 
 func reference(t testing.TB, ledger []refLedger, prov []refProvider, tol decimal.Decimal) refResult {
 	res := refResult{cats: map[string]paybatch.Category{}, counts: map[paybatch.Category]int64{},
-		totals: map[paybatch.Category]paybatch.Totals{}, ledgerTot: paybatch.Totals{}, providerTot: paybatch.Totals{}}
+		totals: map[paybatch.Category]paybatch.Totals{}, ledgerTot: paybatch.Totals{}, providerTot: paybatch.Totals{},
+		noAmountTot: paybatch.Totals{}}
 	byL := map[string][]refLedger{}
 	byP := map[string][]refProvider{}
 	ids := map[string]bool{}
@@ -84,7 +87,12 @@ func reference(t testing.TB, ledger []refLedger, prov []refProvider, tol decimal
 			t.Fatal(err)
 		}
 	}
-	for _, p := range prov {
+	for i, p := range prov {
+		if p.state != "" && p.class == "not_done" {
+			// the journal's view of an operation that did not happen: the
+			// amount the provider recorded (none here)
+			prov[i].amount, p.amount = "", ""
+		}
 		if p.class == "done" && p.amount != "" {
 			if err := res.providerTot.Add(mustMoney(t, p.amount, strings.ToUpper(p.cur))); err != nil {
 				t.Fatal(err)
@@ -113,15 +121,19 @@ func reference(t testing.TB, ledger []refLedger, prov []refProvider, tol decimal
 	for id := range ids {
 		ls := byL[id]
 		var exec, rej []refProvider
+		refused := false
 		for _, p := range byP[id] {
-			if p.class == "rejected" {
+			if p.class == "rejected" || p.class == "refused" {
 				rej = append(rej, p)
+				refused = refused || p.class == "refused"
 			} else {
 				exec = append(exec, p)
 			}
 		}
 		var cat paybatch.Category
 		switch {
+		case len(exec) == 0 && refused:
+			cat = paybatch.CatRejectedByProvider
 		case len(exec) == 0 && len(rej) > 0:
 			cat = paybatch.CatRejectedBeforeSend
 		case len(exec) > 1:
@@ -158,6 +170,17 @@ func reference(t testing.TB, ledger []refLedger, prov []refProvider, tol decimal
 		}
 		res.cats[id] = cat
 		res.counts[cat]++
+		voided := false
+		for _, p := range exec {
+			voided = voided || p.class == "done" && p.amount == ""
+		}
+		if voided {
+			for _, l := range ls {
+				if err := res.noAmountTot.Add(mustMoney(t, l.amount, strings.ToUpper(strings.TrimSpace(l.cur)))); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		switch {
 		case len(ls) > 0:
 			for _, l := range ls {
@@ -233,6 +256,9 @@ func generate(rng *rand.Rand, n int, journal, single bool) ([]refLedger, []refPr
 				}
 			case "rejected":
 				p.state = pick(rng, []string{"rejected", "conflict"})
+				if !single && rng.IntN(2) == 0 { // sent, and refused by the provider (exact path)
+					p.http, p.class = pick(rng, []int32{400, 404, 409, 422}), "refused"
+				}
 			}
 			if rng.IntN(10) == 0 {
 				p.cur = strings.ToLower(cur)
@@ -427,7 +453,7 @@ func TestDifferential(t *testing.T) {
 						continue
 					}
 					jr := journalRow{Key: fmt.Sprintf("k%06d", i), Provider: "smartretry", Kind: "refund", MTID: p.id,
-						Currency: p.cur, State: p.state, Outcome: p.outcome, SourceFile: "batch.csv", SourceRow: i + 2}
+						Currency: p.cur, State: p.state, Outcome: p.outcome, SourceFile: "batch.csv", SourceRow: i + 2, HTTP: p.http}
 					if p.amount != "" {
 						m := mustMoney(t, p.amount, strings.ToUpper(p.cur))
 						jr.Amount = i64(m.Minor)
@@ -499,10 +525,14 @@ func TestDifferential(t *testing.T) {
 			if !totalsEqual(got.ProviderTotals, want.providerTot) {
 				t.Errorf("provider totals %v, want %v", got.ProviderTotals.Strings(), want.providerTot.Strings())
 			}
+			if !totalsEqual(got.NoProviderAmount, want.noAmountTot) {
+				t.Errorf("no-provider-amount totals %v, want %v", got.NoProviderAmount.Strings(), want.noAmountTot.Strings())
+			}
 			// every category must have been exercised (results files cannot carry rejections)
 			for _, c := range paybatch.Categories {
 				dup := c == paybatch.CatDuplicateAtProvider || c == paybatch.CatDuplicateInLedger
-				if !seen[c] && (tc.journal || c != paybatch.CatRejectedBeforeSend) && !(tc.single && dup) {
+				rej := c == paybatch.CatRejectedBeforeSend || c == paybatch.CatRejectedByProvider
+				if !seen[c] && (tc.journal || !rej) && !(tc.single && (dup || c == paybatch.CatRejectedByProvider)) {
 					t.Errorf("generator never produced %s", c)
 				}
 			}

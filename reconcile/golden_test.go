@@ -55,7 +55,7 @@ func journalFromCSV(tb testing.TB, dir string) string {
 		r := journalRow{Key: m["key"], Provider: m["provider"], Kind: m["kind"], Account: m["account"], MTID: m["merchant_transaction_id"],
 			Currency: m["currency"], State: m["state"], Outcome: m["outcome"], ProviderStatus: m["provider_status"],
 			ProviderID: m["provider_id"], ReasonCode: m["reason_code"], Problem: m["problem"], SourceFile: m["source_file"],
-			SourceRow: atoi(m["source_row"])}
+			SourceRow: atoi(m["source_row"]), HTTP: int32(atoi(m["http_status"]))}
 		if m["amount_minor"] != "" {
 			r.Amount = i64(int64(atoi(m["amount_minor"])))
 		}

@@ -37,6 +37,11 @@ type journalRow struct {
 	ProviderID, ReasonCode, Problem    string
 	SourceFile                         string
 	SourceRow                          int
+	// HTTP is the provider's answer (0: never answered). Zero means 200,
+	// except for the states rejected and conflict, which stay 0 (refused
+	// before sending) unless set.
+	HTTP           int32
+	ProviderAmount *int64 // what the provider recorded, when it said
 }
 
 type rejectRow struct {
@@ -64,7 +69,7 @@ func writeJournal(tb testing.TB, path string, rows []journalRow, rejects []rejec
 			row := &journal.Row{Key: r.Key, Provider: paybatch.Provider(r.Provider), Kind: paybatch.Kind(r.Kind), Account: r.Account,
 				MerchantTxID: r.MTID, BodySHA256: "sha", State: paybatch.State(r.State), Outcome: paybatch.Outcome(r.Outcome),
 				ProviderStatus: r.ProviderStatus, ProviderID: r.ProviderID, ReasonCode: r.ReasonCode, Problem: r.Problem,
-				HTTPStatus: 200, Attempts: 1, Source: paybatch.Source{File: r.SourceFile, Row: r.SourceRow},
+				HTTPStatus: int(r.HTTP), Attempts: 1, ProviderAmount: r.ProviderAmount, Source: paybatch.Source{File: r.SourceFile, Row: r.SourceRow},
 				CreatedAt: ts, UpdatedAt: ts, SentAt: ts}
 			if c := strings.ToUpper(strings.TrimSpace(r.Currency)); c != "" {
 				cur, err := paybatch.ParseCurrency(c)
@@ -76,6 +81,9 @@ func writeJournal(tb testing.TB, path string, rows []journalRow, rejects []rejec
 			}
 			if r.Amount != nil {
 				row.Amount.Minor = *r.Amount
+			}
+			if row.HTTPStatus == 0 && r.State != "rejected" && r.State != "conflict" {
+				row.HTTPStatus = 200
 			}
 			if !yield(row, nil) {
 				return

@@ -214,6 +214,13 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		if big > 0 {
 			return sum, false, nil // amounts beyond what a pack holds
 		}
+		var refused int
+		if err := conn.QueryRowContext(ctx, query("refused_lines"), sql.Named("loads", r.journalLoads())).Scan(&refused); err != nil {
+			return sum, false, fmt.Errorf("reconcile: sql/refused_lines.sql: %w", err)
+		}
+		if refused > 0 {
+			return sum, false, nil // a pack has no class for a refusal
+		}
 	}
 	curs, byNo, err := r.currencyNumbers(ctx, conn)
 	if err != nil {
@@ -232,7 +239,7 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	}
 	defer rows.Close()
 	sum = paybatch.Summary{Categories: map[paybatch.Category]paybatch.CategoryTotals{},
-		LedgerTotals: paybatch.Totals{}, ProviderTotals: paybatch.Totals{}}
+		LedgerTotals: paybatch.Totals{}, ProviderTotals: paybatch.Totals{}, NoProviderAmount: paybatch.Totals{}}
 	for _, c := range paybatch.Categories {
 		sum.Categories[c] = paybatch.CategoryTotals{Totals: paybatch.Totals{}}
 	}
@@ -246,9 +253,9 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	var total, lRows, pRows, nLedger, nProvider int64
 	for rows.Next() {
 		var cat string
-		var lc, pc, pcls, lsum, psum sql.NullInt64
+		var lc, pc, pcls, lsum, psum, nsum sql.NullInt64
 		var n, nl, np int64
-		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np); err != nil {
+		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np, &nsum); err != nil {
 			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
 		}
 		if cat == "lines" { // the number of lines of each side
@@ -283,6 +290,11 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 			}
 		case pok && psum.Valid: // no ledger line: counted with its provider line
 			if err := ct.Totals.Add(paybatch.Money{Currency: pcur, Minor: psum.Int64}); err != nil {
+				return sum, false, err
+			}
+		}
+		if lok && nsum.Valid { // done without a provider amount (voids)
+			if err := sum.NoProviderAmount.Add(paybatch.Money{Currency: lcur, Minor: nsum.Int64}); err != nil {
 				return sum, false, err
 			}
 		}
@@ -453,6 +465,9 @@ func (r *Reconciler) reconSummary(ctx context.Context) (paybatch.Summary, error)
 		return paybatch.Summary{}, err
 	}
 	if sum.ProviderTotals, err = r.totals(ctx, "provider_totals", curs); err != nil {
+		return paybatch.Summary{}, err
+	}
+	if sum.NoProviderAmount, err = r.totals(ctx, "no_amount_totals", curs); err != nil {
 		return paybatch.Summary{}, err
 	}
 	if total > 0 {

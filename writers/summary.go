@@ -90,7 +90,7 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 		}
 		return f.SetCellStyle(sh, cellName(1, row), cellName(len(names), row), st.header)
 	}
-	for col, w := range map[string]float64{"A": 30, "B": 40, "C": 20, "D": 66} {
+	for col, w := range map[string]float64{"A": 30, "B": 40, "C": 20, "D": 66, "E": 32} {
 		if err := f.SetColWidth(sh, col, col, w); err != nil {
 			return err
 		}
@@ -235,16 +235,16 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 	row++
 
 	// Ledger vs provider.
-	if err := hdr(row, "Currency", "Ledger total", "Provider total", "Difference (ledger - provider)"); err != nil {
+	if err := hdr(row, "Currency", "Ledger total", "Provider total", "Difference (ledger - voids - provider)", "Voids (done, no provider amount)"); err != nil {
 		return err
 	}
 	row++
 	diff := sum.Difference()
-	for _, code := range currencies(sum.LedgerTotals, sum.ProviderTotals) {
+	for _, code := range currencies(sum.LedgerTotals, sum.ProviderTotals, sum.NoProviderAmount) {
 		if err := set(1, row, code); err != nil {
 			return err
 		}
-		for i, t := range []paybatch.Totals{sum.LedgerTotals, sum.ProviderTotals, diff} {
+		for i, t := range []paybatch.Totals{sum.LedgerTotals, sum.ProviderTotals, diff, sum.NoProviderAmount} {
 			m, ok := t[code]
 			if !ok {
 				m = paybatch.Money{Currency: diff[code].Currency}

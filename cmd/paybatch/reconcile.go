@@ -37,7 +37,7 @@ func newReconcileCmd(e *env) *cobra.Command {
 		Long: `reconcile matches the provider side (the pipeline's journal, or a provider
 results file) against the merchant's ledger on merchant_transaction_id, in
 DuckDB, with exact amounts. Every id lands in exactly one category, first match
-wins: rejected_before_send, duplicate_at_provider, duplicate_in_ledger,
+wins: rejected_by_provider, rejected_before_send, duplicate_at_provider, duplicate_in_ledger,
 missing_at_provider, missing_in_ledger, pending, currency_mismatch,
 status_mismatch, amount_mismatch, matched. Totals are per currency.
 
@@ -180,6 +180,9 @@ func printSummary(w io.Writer, sum paybatch.Summary) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "ledger totals\t%s\n", sum.LedgerTotals.String())
 	fmt.Fprintf(tw, "provider totals (done)\t%s\n", sum.ProviderTotals.String())
-	fmt.Fprintf(tw, "difference (ledger - provider)\t%s\n", sum.Difference().String())
+	if len(sum.NoProviderAmount) > 0 {
+		fmt.Fprintf(tw, "done without a provider amount (voids)\t%s\n", sum.NoProviderAmount.String())
+	}
+	fmt.Fprintf(tw, "difference (ledger - voids - provider)\t%s\n", sum.Difference().String())
 	tw.Flush()
 }

@@ -33,7 +33,7 @@ func TestReconcileCommand(t *testing.T) {
 		if code != exitExceptions {
 			t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errs)
 		}
-		for _, w := range []string{"Reconciled 14 ids: 3 matched", "amount_mismatch", "USD 219.99", "difference (ledger - provider)"} {
+		for _, w := range []string{"Reconciled 16 ids: 3 matched", "amount_mismatch", "USD 219.99", "difference (ledger - voids - provider)"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("table lacks %q:\n%s", w, out)
 			}

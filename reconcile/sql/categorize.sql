@@ -1,21 +1,24 @@
 -- One row per merchant_transaction_id (and one per id-less reader reject),
 -- in exactly one category: the first of these whose condition holds.
 --
---  1 rejected_before_send   provider side has only rejected lines (paybatch or
---                           the provider refused it; nothing was executed)
---  2 duplicate_at_provider  more than one executed line (done, not_done or pending)
---  3 duplicate_in_ledger    more than one ledger line
---  4 missing_at_provider    ledger line, no provider line at all
---  5 missing_in_ledger      executed line, no ledger line
---  6 pending                the executed line has no final status yet
---  7 currency_mismatch      ledger and provider currencies differ
---  8 status_mismatch        ledger expects done and the provider did not do it, or
+--  1 rejected_by_provider   nothing executed, and the provider refused a request
+--                           for it (a refused line: sent and answered 4xx/409)
+--  2 rejected_before_send   nothing executed and nothing sent: only rejected
+--                           lines (a reader reject, a local conflict)
+--  3 duplicate_at_provider  more than one executed line (done, not_done or pending)
+--  4 duplicate_in_ledger    more than one ledger line
+--  5 missing_at_provider    ledger line, no provider line at all
+--  6 missing_in_ledger      executed line, no ledger line
+--  7 pending                the executed line has no final status yet
+--  8 currency_mismatch      ledger and provider currencies differ
+--  9 status_mismatch        ledger expects done and the provider did not do it, or
 --                           the ledger expects not done and it was done
---  9 amount_mismatch        done, and |ledger − provider| > tolerance (per currency)
--- 10 matched                everything else
+-- 10 amount_mismatch        done, and |ledger − provider| > tolerance (per currency)
+-- 11 matched                everything else
 --
--- 1 and 2 exclude each other (1 needs no executed line), so nothing can hide
--- an id executed twice. A provider line without a currency or amount (a void
+-- 1 and 2 exclude 3 (they need no executed line), so nothing can hide an id
+-- executed twice. Rejected and refused lines are the "not executed" lines
+-- (n_rej counts both, n_ref the refused ones). A provider line without a currency or amount (a void
 -- journaled without one) skips the currency or amount comparison.
 --
 -- How (speed): grouping every line by id costs about three times the join of
@@ -33,7 +36,7 @@ FROM (
     SELECT hash(merchant_transaction_id) AS h FROM ledger
     UNION ALL
     SELECT hash(merchant_transaction_id, 'executed') FROM provider
-    WHERE merchant_transaction_id IS NOT NULL AND class <> 'rejected'
+    WHERE merchant_transaction_id IS NOT NULL AND class NOT IN ('rejected', 'refused')
 )
 GROUP BY h
 HAVING count(*) > 1;
@@ -44,7 +47,7 @@ WHERE hash(merchant_transaction_id) IN (SELECT h FROM recon_multi_hash)
 UNION
 SELECT merchant_transaction_id FROM provider
 WHERE merchant_transaction_id IS NOT NULL
-  AND (class = 'rejected'
+  AND (class IN ('rejected', 'refused')
        OR hash(merchant_transaction_id, 'executed') IN (SELECT h FROM recon_multi_hash));
 
 CREATE OR REPLACE TABLE recon AS
@@ -54,6 +57,7 @@ WITH simple AS (
         (l.seq IS NOT NULL)::BIGINT AS n_ledger,
         (p.seq IS NOT NULL)::BIGINT AS n_exec,
         0::BIGINT                   AS n_rej,
+        0::BIGINT                   AS n_ref,
         l.amount_minor AS l_amount, l.currency AS l_currency, l.expected AS l_expected,
         p.amount_minor AS p_amount, p.currency AS p_currency, p.class AS p_class,
         false AS special
@@ -75,14 +79,15 @@ lines AS (
 special AS (
     SELECT id,
         count(*) FILTER (WHERE is_ledger)                                     AS n_ledger,
-        count(*) FILTER (WHERE NOT is_ledger AND class <> 'rejected')         AS n_exec,
-        count(*) FILTER (WHERE NOT is_ledger AND class = 'rejected')          AS n_rej,
+        count(*) FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS n_exec,
+        count(*) FILTER (WHERE NOT is_ledger AND class IN ('rejected', 'refused'))     AS n_rej,
+        count(*) FILTER (WHERE NOT is_ledger AND class = 'refused')                    AS n_ref,
         any_value(amount_minor) FILTER (WHERE is_ledger)                      AS l_amount,
         any_value(currency)     FILTER (WHERE is_ledger)                      AS l_currency,
         any_value(class)        FILTER (WHERE is_ledger)                      AS l_expected,
-        any_value(amount_minor) FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_amount,
-        any_value(currency)     FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_currency,
-        any_value(class)        FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_class,
+        any_value(amount_minor) FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS p_amount,
+        any_value(currency)     FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS p_currency,
+        any_value(class)        FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS p_class,
         true AS special
     FROM lines
     GROUP BY id
@@ -96,6 +101,7 @@ SELECT
     g.id AS merchant_transaction_id,
     NULL::BIGINT AS orphan_seq,
     CASE
+        WHEN n_exec = 0 AND n_ref > 0                  THEN 'rejected_by_provider'
         WHEN n_exec = 0 AND n_rej > 0                  THEN 'rejected_before_send'
         WHEN n_exec > 1                                THEN 'duplicate_at_provider'
         WHEN n_ledger > 1                              THEN 'duplicate_in_ledger'

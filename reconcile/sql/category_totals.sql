@@ -20,6 +20,6 @@ SELECT r.category, x.currency, sum(x.amount_minor)::BIGINT
 FROM recon AS r
 JOIN provider AS x ON x.merchant_transaction_id = r.merchant_transaction_id
 WHERE r.multi_line AND NOT r.has_ledger
-  AND (x.class <> 'rejected' OR r.n_exec = 0)
+  AND (x.class NOT IN ('rejected', 'refused') OR r.n_exec = 0)
   AND x.amount_minor IS NOT NULL
 GROUP BY ALL;

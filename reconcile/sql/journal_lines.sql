@@ -6,7 +6,8 @@
 --   state/outcome                                    class
 --   final + succeeded                                done      (executed, happened)
 --   final + failed | cancelled, or declined          not_done  (executed, did not happen)
---   rejected, conflict                               rejected  (refused before executing)
+--   rejected, conflict, answered by the provider     refused   (sent; the provider refused it)
+--   rejected, conflict, never answered (http 0)      rejected  (refused before sending)
 --   pending, sending, accepted, failed, or
 --   final with outcome pending / empty               pending   (no final status yet)
 --
@@ -15,13 +16,17 @@ CREATE OR REPLACE TEMP VIEW journal_lines AS
 SELECT
     key,
     nullif(trim(merchant_transaction_id), '') AS merchant_transaction_id,
-    amount_minor,
+    -- an operation that did not happen carries the amount the provider
+    -- recorded, if any: a cancelled DD payment collected nothing
+    CASE WHEN (state = 'final' AND outcome IN ('failed', 'cancelled')) OR state = 'declined'
+         THEN provider_amount_minor ELSE amount_minor END AS amount_minor,
     upper(nullif(trim(currency), '')) AS currency,
     CASE
         WHEN state = 'final' AND outcome = 'succeeded'                 THEN 'done'
         WHEN state = 'final' AND outcome IN ('failed', 'cancelled')    THEN 'not_done'
         WHEN state = 'final' AND coalesce(outcome, '') IN ('', 'pending') THEN 'pending'
         WHEN state = 'declined'                                        THEN 'not_done'
+        WHEN state IN ('rejected', 'conflict') AND coalesce(http_status, 0) > 0 THEN 'refused'
         WHEN state IN ('rejected', 'conflict')                         THEN 'rejected'
         WHEN state IN ('pending', 'sending', 'accepted', 'failed')     THEN 'pending'
     END AS class,

@@ -1,7 +1,7 @@
 -- The lines behind the report rows (rows_sorted.sql joins them to recon):
 -- recon_lr the ledger lines, recon_pr the provider lines with an id, each
 -- with rn, its number among its id's lines on its side (ledger in load
--- order; provider executed lines first, then rejected ones).
+-- order; provider executed lines first, then rejected and refused ones).
 --
 -- Only an id that may have several lines on a side (recon.special, a few per
 -- cent) needs its lines numbered, so the window functions run over those
@@ -38,7 +38,7 @@ px AS NOT MATERIALIZED (
     WHERE merchant_transaction_id IS NOT NULL
 )
 SELECT *, row_number() OVER (PARTITION BY merchant_transaction_id
-                             ORDER BY class = 'rejected', seq) AS rn
+                             ORDER BY class IN ('rejected', 'refused'), seq) AS rn
 FROM px SEMI JOIN special USING (merchant_transaction_id)
 UNION ALL
 SELECT *, 1 FROM px ANTI JOIN special USING (merchant_transaction_id);

@@ -2,7 +2,8 @@
 -- precedence, then id, then line order. One row per id, except:
 --   duplicate_in_ledger   one row per ledger line (with the id's provider line)
 --   duplicate_at_provider one row per executed provider line (with the first ledger line)
---   rejected_before_send  one row per rejected line (with the first ledger line)
+--   rejected_before_send, rejected_by_provider
+--                         one row per rejected or refused line (with the first ledger line)
 -- and one per id-less reader reject. The table is written in that order, so
 -- a row's rowid is its place: a category is one contiguous rowid range, and
 -- Rows reads it in pages (rows_page.sql).
@@ -60,8 +61,9 @@ FROM recon_rows_l AS x
 LEFT JOIN recon_pr AS pr ON pr.merchant_transaction_id = x.merchant_transaction_id
 WHERE pr.seq IS NULL
    OR CASE x.category
-          WHEN 'duplicate_at_provider' THEN pr.class <> 'rejected'
+          WHEN 'duplicate_at_provider' THEN pr.class NOT IN ('rejected', 'refused')
           WHEN 'rejected_before_send'  THEN true
+          WHEN 'rejected_by_provider'  THEN true
           ELSE pr.rn = 1
       END
 UNION ALL

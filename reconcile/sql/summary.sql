@@ -42,7 +42,8 @@
 --
 -- Output: one row per (category, ledger currency, provider currency,
 -- provider class) with the count of ids, the sums of their ledger and
--- provider amounts, and l_rows/p_rows; then the row 'lines' with the number
+-- provider amounts, and l_rows/p_rows, and the ledger amount of ids done
+-- without a provider amount (voids, noamount_minor); then the row 'lines' with the number
 -- of lines of each side in l_rows/p_rows. $tols is the --tolerance in minor
 -- units per currency number. Three pseudo-categories are not categories:
 --   'blank'  blank lines, counted in l_rows/p_rows and otherwise ignored
@@ -91,6 +92,8 @@ d AS (
 ),
 per_line AS (
     SELECT unmatched_id, lid, pid, lpack, ppack, lv, lc, pc, pcls, pv,
+        -- done without an amount (a void): its ledger amount is not compared
+        CASE WHEN lid IS NOT NULL AND pid IS NOT NULL AND pcls = 1 AND pv IS NULL THEN lv END AS nv,
         CASE
             WHEN unjoined AND packed                           THEN 'blank'
             WHEN unjoined                                      THEN 'bad'
@@ -112,6 +115,7 @@ per_group AS (
         count(*)        AS ids,
         sum(lv)         AS ledger_minor,
         sum(pv)         AS provider_minor,
+        sum(nv)         AS noamount_minor,
         count(lpack)    AS l_rows,
         count(ppack)    AS p_rows
     FROM per_line
@@ -125,6 +129,7 @@ per_unmatched AS (
              ELSE any_value(category) END AS category,
         any_value(lc) AS lc, any_value(pc) AS pc, any_value(pcls) AS pcls,
         sum(ids) AS ids, sum(ledger_minor) AS ledger_minor, sum(provider_minor) AS provider_minor,
+        sum(noamount_minor) AS noamount_minor,
         sum(l_rows) AS l_rows, sum(p_rows) AS p_rows
     FROM per_group
     GROUP BY unmatched_id,
@@ -138,10 +143,12 @@ SELECT category, lc, pc, pcls,
     sum(ledger_minor)::BIGINT   AS ledger_minor,
     sum(provider_minor)::BIGINT AS provider_minor,
     sum(l_rows)::BIGINT         AS l_rows,
-    sum(p_rows)::BIGINT         AS p_rows
+    sum(p_rows)::BIGINT         AS p_rows,
+    sum(noamount_minor)::BIGINT AS noamount_minor
 FROM per_unmatched
 GROUP BY ALL
 UNION ALL
 SELECT 'lines', NULL, NULL, NULL, 0, NULL, NULL,
     (SELECT count(*) FROM ledger_csv) + /*ledger_count*/,
-    (SELECT count(*) FROM provider_csv) + /*provider_count*/;
+    (SELECT count(*) FROM provider_csv) + /*provider_count*/,
+    NULL;

@@ -1,8 +1,8 @@
 -- One row per merchant_transaction_id (and one per id-less reader reject),
 -- in exactly one category: the first of these whose condition holds.
 --
---  1 rejected_before_send   provider side has only rejected lines (paybatch or
---                           the provider refused it; nothing was executed)
+--  1 rejected_by_provider   nothing executed; the provider refused a request for it
+--  1 rejected_before_send   nothing executed and nothing sent (only rejected lines)
 --  2 duplicate_at_provider  more than one executed line (done, not_done or pending)
 --  3 duplicate_in_ledger    more than one ledger line
 --  4 missing_at_provider    ledger line, no provider line at all
@@ -32,14 +32,15 @@ WITH lines AS (
 g AS (
     SELECT id,
         count(*) FILTER (WHERE is_ledger)                                     AS n_ledger,
-        count(*) FILTER (WHERE NOT is_ledger AND class <> 'rejected')         AS n_exec,
-        count(*) FILTER (WHERE NOT is_ledger AND class = 'rejected')          AS n_rej,
+        count(*) FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS n_exec,
+        count(*) FILTER (WHERE NOT is_ledger AND class IN ('rejected', 'refused'))     AS n_rej,
+        count(*) FILTER (WHERE NOT is_ledger AND class = 'refused')                    AS n_ref,
         any_value(amount_minor) FILTER (WHERE is_ledger)                      AS l_amount,
         any_value(currency)     FILTER (WHERE is_ledger)                      AS l_currency,
         any_value(class)        FILTER (WHERE is_ledger)                      AS l_expected,
-        any_value(amount_minor) FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_amount,
-        any_value(currency)     FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_currency,
-        any_value(class)        FILTER (WHERE NOT is_ledger AND class <> 'rejected') AS p_class
+        any_value(amount_minor) FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS p_amount,
+        any_value(currency)     FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS p_currency,
+        any_value(class)        FILTER (WHERE NOT is_ledger AND class NOT IN ('rejected', 'refused')) AS p_class
     FROM lines
     GROUP BY id
 )
@@ -47,6 +48,7 @@ SELECT
     g.id AS merchant_transaction_id,
     NULL::BIGINT AS orphan_seq,
     CASE
+        WHEN n_exec = 0 AND n_ref > 0                  THEN 'rejected_by_provider'
         WHEN n_exec = 0 AND n_rej > 0                  THEN 'rejected_before_send'
         WHEN n_exec > 1                                THEN 'duplicate_at_provider'
         WHEN n_ledger > 1                              THEN 'duplicate_in_ledger'

@@ -191,7 +191,7 @@ func validRowsOf(ctx context.Context, path string, opts readers.Options, rep *re
 func rejectsOf(errs []paybatch.RowError) []journal.Reject {
 	out := make([]journal.Reject, 0, len(errs))
 	for _, re := range errs {
-		out = append(out, journal.Reject{Source: re.Source, Column: re.Column, Value: re.Value, Reason: re.Err.Error()})
+		out = append(out, journal.Reject{Source: re.Source, Column: re.Column, Value: re.Value, Reason: re.Err.Error(), MerchantTxID: re.MerchantTxID})
 	}
 	return out
 }

@@ -1,0 +1,73 @@
+package reconcile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/paybatch/paybatch"
+)
+
+// TestVoidBatchHasNoPhantomDifference is issue 16 finding 5: a 100%
+// matched void batch (the provider records no amount for a void) reported
+// the ledger's whole total as a ledger-vs-provider difference, and a
+// cancelled DD payment showed the requested amount as the provider's.
+func TestVoidBatchHasNoPhantomDifference(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ledger := filepath.Join(dir, "ledger.csv")
+	os.WriteFile(ledger, []byte("merchant_transaction_id,amount,currency,expected_status\n"+
+		"V1,200.00,USD,done\nV2,75.00,USD,done\nV3,60.00,GBP,done\nDD1,15.00,GBP,failed\n"), 0o644)
+	void := func(key, id string) journalRow {
+		return journalRow{Key: key, Provider: "smartretry", Kind: "void", MTID: id, State: "final", Outcome: "succeeded",
+			ProviderStatus: "APPROVED", SourceFile: "voids.csv"}
+	}
+	dd := journalRow{Key: "kd", Provider: "smarterpay", Kind: "dd-payment", MTID: "DD1", Amount: i64(1500), Currency: "GBP",
+		State: "final", Outcome: "cancelled", ProviderStatus: "cancelled", SourceFile: "dd.csv"}
+	journal := filepath.Join(dir, "journal.duckdb")
+	writeJournal(t, journal, []journalRow{void("k1", "V1"), void("k2", "V2"), void("k3", "V3"), dd}, nil)
+
+	for _, exact := range []bool{false, true} {
+		r := MustOpen(t, "")
+		if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadJournal(ctx, journal); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := r.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exact { // the exact path's sums, as a duplicate or a refusal takes
+			collectRows(t, r) // builds recon
+			if sum, err = r.reconSummary(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := sum.Categories[paybatch.CatMatched].Count; n != 4 {
+			t.Errorf("exact=%v: %d matched, want 4 (%+v)", exact, n, sum.Categories)
+		}
+		// The ledger's not-done line (DD1, expected failed) still counts in
+		// ledger_totals (every ledger line), so GBP differs by its 15.00;
+		// the voids add nothing.
+		for code, d := range sum.Difference() {
+			if code == "GBP" && d.Minor == 1500 {
+				continue
+			}
+			if d.Minor != 0 {
+				t.Errorf("exact=%v: difference %s %s, want 0 (ledger %v, voids %v, provider %v)", exact, d.String(), code,
+					sum.LedgerTotals.Strings(), sum.NoProviderAmount.Strings(), sum.ProviderTotals.Strings())
+			}
+		}
+		if got := sum.NoProviderAmount.String(); got != "GBP 60.00  USD 275.00" {
+			t.Errorf("exact=%v: no provider amount %q", exact, got)
+		}
+		for _, row := range collectRows(t, r) {
+			if row.MerchantTxID == "DD1" && row.ProviderAmount != nil {
+				t.Errorf("cancelled DD payment shows provider amount %s; SmarterPay recorded none", moneyStr(row.ProviderAmount))
+			}
+		}
+	}
+}
