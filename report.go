@@ -1,6 +1,11 @@
 package paybatch
 
-import "time"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"time"
+)
 
 // ReconRow is the reconciliation result for one merchant_transaction_id (or
 // one duplicate line of it).
@@ -68,14 +73,35 @@ type InputFile struct {
 	Path   string
 	SHA256 string
 	Rows   int
+	Role   string // how the report names it: "batch", "journal", "results", "ledger" ("" → by its place)
 }
 
 // RunInfo describes the run a report belongs to.
 type RunInfo struct {
-	Inputs   []InputFile
-	Ledger   *InputFile
-	Provider Provider
-	Kind     Kind
-	Started  time.Time
-	Version  string
+	ID     string      // "" → DefaultID
+	Inputs []InputFile // the batch files
+	// ProviderSide is what was reconciled against the ledger: the journal,
+	// or a provider results file (Role says which).
+	ProviderSide *InputFile
+	Ledger       *InputFile
+	Provider     Provider // "smartretry"; several joined by ", "
+	Kind         Kind     // "refund"; several joined by ", "
+	Started      time.Time
+	Version      string
+}
+
+// DefaultID names a run by its start time and its inputs' content:
+// "20261121T230000Z-9f86d081" (the first 8 hex digits of the SHA-256 of
+// every input's SHA-256, ledger included).
+func (r RunInfo) DefaultID() string {
+	h := sha256.New()
+	for _, in := range r.Inputs {
+		io.WriteString(h, in.SHA256+"\n")
+	}
+	for _, in := range []*InputFile{r.ProviderSide, r.Ledger} {
+		if in != nil {
+			io.WriteString(h, in.SHA256+"\n")
+		}
+	}
+	return r.Started.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(h.Sum(nil))[:8]
 }

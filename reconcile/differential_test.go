@@ -483,6 +483,9 @@ func TestDifferential(t *testing.T) {
 			if r.built == tc.single {
 				t.Errorf("Run took the %s path", map[bool]string{true: "exact", false: "single-pass"}[r.built])
 			}
+			if l, p := r.Lines(); l != int64(len(ledger)) || p != int64(len(prov)) {
+				t.Errorf("Lines() = %d ledger, %d provider; want %d, %d", l, p, len(ledger), len(prov))
+			}
 			want := reference(t, ledger, prov, decimalOrZero(tc.tol))
 
 			// categories per id, from the streamed rows

@@ -80,6 +80,8 @@ type Reconciler struct {
 	ranges   []catRange // recon_sorted is written: each category's rows in it (nil: not yet)
 	pageRows int        // rows per query when Rows reads recon_sorted (0: defaultPageRows)
 	sum      paybatch.Summary
+	// lines Run read on each side, blank lines left out (Lines)
+	ledgerLines, providerLines int64
 }
 
 // Open starts DuckDB with the memory limit and spill directory set and

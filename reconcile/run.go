@@ -57,6 +57,12 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 			return paybatch.Summary{}, err
 		}
 	}
+	if r.built { // the tables hold every line
+		if err := conn.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM ledger), (SELECT count(*) FROM provider)`).
+			Scan(&r.ledgerLines, &r.providerLines); err != nil {
+			return paybatch.Summary{}, fmt.Errorf("reconcile: count lines: %w", err)
+		}
+	}
 	r.sum, r.ran = sum, true
 	return sum, nil
 }
@@ -250,7 +256,7 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		return curs[byNo[no.Int64-1].code], true
 	}
 	exact = true
-	var total, lRows, pRows, nLedger, nProvider int64
+	var total, lRows, pRows, nLedger, nProvider, blankL, blankP int64
 	for rows.Next() {
 		var cat string
 		var lc, pc, pcls, lsum, psum, nsum sql.NullInt64
@@ -265,6 +271,8 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		lRows += nl
 		pRows += np
 		if cat == "blank" { // counted as lines, nothing else
+			blankL += nl
+			blankP += np
 			continue
 		}
 		if cat == "bad" || cat == "multi" {
@@ -326,7 +334,9 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		ct.Count += n
 		total += n
 		sum.Categories[paybatch.CatRejectedBeforeSend] = ct
+		nProvider += n
 	}
+	r.ledgerLines, r.providerLines = nLedger-blankL, nProvider-blankP
 	if total > 0 {
 		sum.MatchRate = float64(sum.Categories[paybatch.CatMatched].Count) / float64(total)
 	}

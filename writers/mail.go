@@ -175,6 +175,18 @@ func SendReport(ctx context.Context, cfg MailConfig, rep MailReport) error {
 	return nil
 }
 
+// Server is where the mail goes, "host:port", as SendReport connects.
+func (c MailConfig) Server() string {
+	port := c.Port
+	if port == 0 {
+		port = 587
+		if c.TLS == TLSImplicit {
+			port = 465
+		}
+	}
+	return fmt.Sprintf("%s:%d", c.Host, port)
+}
+
 // redact keeps the password out of an error's text (servers and libraries
 // sometimes echo what they were sent). The redacted error does not unwrap,
 // so the original text cannot be reached through it.
@@ -280,6 +292,7 @@ func groupThousands(n int64) string {
 type mailView struct {
 	Subject    string
 	Started    string
+	RunID      string
 	Provider   string
 	Kind       string
 	Version    string
@@ -298,6 +311,7 @@ type mailTotal struct{ Currency, Ledger, Provider, Difference string }
 func newMailView(rep MailReport, note, attachment string) mailView {
 	v := mailView{
 		Subject:    MailSubject(rep.Run, rep.Summary),
+		RunID:      runID(rep.Run),
 		Provider:   string(rep.Run.Provider),
 		Kind:       string(rep.Run.Kind),
 		Version:    rep.Run.Version,
@@ -308,11 +322,8 @@ func newMailView(rep MailReport, note, attachment string) mailView {
 	if !rep.Run.Started.IsZero() {
 		v.Started = rep.Run.Started.UTC().Format("2006-01-02 15:04:05 UTC")
 	}
-	for _, in := range rep.Run.Inputs {
-		v.Inputs = append(v.Inputs, mailInput{"batch", in.Path, in.SHA256, strconv.Itoa(in.Rows)})
-	}
-	if l := rep.Run.Ledger; l != nil {
-		v.Inputs = append(v.Inputs, mailInput{"ledger", l.Path, l.SHA256, strconv.Itoa(l.Rows)})
+	for _, in := range RunInputs(rep.Run) {
+		v.Inputs = append(v.Inputs, mailInput{in.Role, paybatch.MaskCardNumbers(in.Path), in.SHA256, groupThousands(int64(in.Rows))})
 	}
 	for _, c := range paybatch.Categories {
 		ct := rep.Summary.Categories[c]
@@ -339,7 +350,7 @@ func (v mailView) text() string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\n\n", v.Subject)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "Run started\t%s\nProvider\t%s\nKind\t%s\npaybatch\t%s\nMatch rate\t%s\n", v.Started, v.Provider, v.Kind, v.Version, v.MatchRate)
+	fmt.Fprintf(tw, "Run started\t%s\nRun\t%s\nProvider\t%s\nKind\t%s\npaybatch\t%s\nMatch rate\t%s\n", v.Started, v.RunID, v.Provider, v.Kind, v.Version, v.MatchRate)
 	for _, in := range v.Inputs {
 		fmt.Fprintf(tw, "Input (%s)\t%s (%s rows, SHA-256 %s)\n", in.Role, in.Path, in.Rows, in.SHA256)
 	}
@@ -372,6 +383,7 @@ var mailHTML = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <h2>{{.Subject}}</h2>
 <table cellpadding="3">
 <tr><th align="left">Run started</th><td>{{.Started}}</td></tr>
+<tr><th align="left">Run</th><td>{{.RunID}}</td></tr>
 <tr><th align="left">Provider</th><td>{{.Provider}}</td></tr>
 <tr><th align="left">Kind</th><td>{{.Kind}}</td></tr>
 <tr><th align="left">paybatch</th><td>{{.Version}}</td></tr>

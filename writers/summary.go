@@ -30,6 +30,29 @@ func HeadlineOf(s paybatch.Summary) Headline {
 	return h
 }
 
+// RunInputs lists a run's inputs as the report shows them, each with its
+// role: the batch files, the provider side (journal or results) and the
+// ledger.
+func RunInputs(run paybatch.RunInfo) []paybatch.InputFile {
+	var out []paybatch.InputFile
+	add := func(in paybatch.InputFile, role string) {
+		if in.Role == "" {
+			in.Role = role
+		}
+		out = append(out, in)
+	}
+	for _, in := range run.Inputs {
+		add(in, "batch")
+	}
+	if run.ProviderSide != nil {
+		add(*run.ProviderSide, "provider side")
+	}
+	if run.Ledger != nil {
+		add(*run.Ledger, "ledger")
+	}
+	return out
+}
+
 // currencies returns the sorted currency codes present in any of ts.
 func currencies(ts ...paybatch.Totals) []string {
 	seen := map[string]bool{}
@@ -58,6 +81,13 @@ func (st *styles) setSummaryAmount(sheet, cell string, m paybatch.Money) error {
 		return err
 	}
 	return st.f.SetCellStyle(sheet, cell, cell, st.amountStyle(m.Currency.Exponent()))
+}
+
+func runID(run paybatch.RunInfo) string {
+	if run.ID != "" {
+		return run.ID
+	}
+	return run.DefaultID()
 }
 
 // setSummaryText writes text from the data (file paths) with the same
@@ -107,6 +137,7 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 		v any
 	}{
 		{"Run started (UTC)", nil},
+		{"Run", runID(run)},
 		{"Provider", string(run.Provider)},
 		{"Kind", string(run.Kind)},
 		{"paybatch version", run.Version},
@@ -135,33 +166,17 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 		return err
 	}
 	row++
-	inputs := make([]struct {
-		role string
-		in   paybatch.InputFile
-	}, 0, len(run.Inputs)+1)
-	for _, in := range run.Inputs {
-		inputs = append(inputs, struct {
-			role string
-			in   paybatch.InputFile
-		}{"batch", in})
-	}
-	if run.Ledger != nil {
-		inputs = append(inputs, struct {
-			role string
-			in   paybatch.InputFile
-		}{"ledger", *run.Ledger})
-	}
-	for _, e := range inputs {
-		if err := set(1, row, e.role); err != nil {
+	for _, in := range RunInputs(run) {
+		if err := set(1, row, in.Role); err != nil {
 			return err
 		}
-		if err := st.setSummaryText(sh, cellName(2, row), e.in.Path); err != nil {
+		if err := st.setSummaryText(sh, cellName(2, row), paybatch.MaskCardNumbers(in.Path)); err != nil {
 			return err
 		}
-		if err := set(3, row, e.in.Rows); err != nil {
+		if err := set(3, row, in.Rows); err != nil {
 			return err
 		}
-		if err := st.setSummaryText(sh, cellName(4, row), e.in.SHA256); err != nil {
+		if err := st.setSummaryText(sh, cellName(4, row), in.SHA256); err != nil {
 			return err
 		}
 		row++

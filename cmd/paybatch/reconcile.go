@@ -132,18 +132,9 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 // writeReconcileOutputs writes every output asked for once the
 // reconciliation has run; with --json - the summary goes to stdout.
 func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary) error {
-	run := paybatch.RunInfo{Started: e.now(), Version: version}
-	for _, p := range []string{f.journal, f.results} {
-		if p != "" {
-			sha, err := readers.FileSHA256(ctx, p)
-			if err != nil {
-				return err
-			}
-			run.Inputs = append(run.Inputs, paybatch.InputFile{Path: p, SHA256: sha})
-		}
-	}
-	if sha, err := readers.FileSHA256(ctx, f.ledger); err == nil {
-		run.Ledger = &paybatch.InputFile{Path: f.ledger, SHA256: sha}
+	run, err := reconcileRunInfo(ctx, e, f, r)
+	if err != nil {
+		return err
 	}
 	o := job.Outputs{XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo}
 	if o.JSON == "-" {
@@ -157,6 +148,41 @@ func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *rec
 		fmt.Fprintln(e.stderr, "wrote", p)
 	}
 	return err
+}
+
+// reconcileRunInfo says what was reconciled, for the report's Summary and
+// the e-mail: the provider side (journal or results file) and the ledger
+// with their SHA-256 (WriteReport adds the line counts Run read); from a
+// journal, also the batch files it recorded and its providers and kinds.
+func reconcileRunInfo(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler) (paybatch.RunInfo, error) {
+	run := paybatch.RunInfo{Started: e.now(), Version: version}
+	side, role := f.results, "results"
+	if f.journal != "" {
+		side, role = f.journal, "journal"
+		facts, err := r.ReadJournalFacts(ctx, f.journal)
+		if err != nil {
+			return run, err
+		}
+		run.Inputs = facts.Inputs
+		var ps, ks []string
+		for _, p := range facts.Providers {
+			ps = append(ps, string(p))
+		}
+		for _, k := range facts.Kinds {
+			ks = append(ks, string(k))
+		}
+		run.Provider, run.Kind = paybatch.Provider(strings.Join(ps, ", ")), paybatch.Kind(strings.Join(ks, ", "))
+	}
+	sha, err := readers.FileSHA256(ctx, side)
+	if err != nil {
+		return run, err
+	}
+	run.ProviderSide = &paybatch.InputFile{Path: side, SHA256: sha, Role: role}
+	if sha, err = readers.FileSHA256(ctx, f.ledger); err != nil {
+		return run, err
+	}
+	run.Ledger = &paybatch.InputFile{Path: f.ledger, SHA256: sha}
+	return run, nil
 }
 
 // printSummary renders the summary as a table: one line per category with

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/reconcile"
@@ -27,6 +28,7 @@ type Outputs struct {
 // so the mail can attach the finished workbook. It returns the files written.
 func WriteReport(ctx context.Context, d Deps, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o Outputs) ([]string, error) {
 	var written []string
+	run = withLines(r, run)
 	report := func() writers.Report {
 		// Fresh iterators each time: every writer reads them once.
 		return writers.Report{
@@ -76,8 +78,31 @@ func WriteReport(ctx context.Context, d Deps, r *reconcile.Reconciler, run payba
 		if err := writers.SendReport(ctx, mc, writers.MailReport{Run: run, Summary: sum, XLSXPath: o.XLSX}); err != nil {
 			return written, fmt.Errorf("e-mail: %w", err)
 		}
+		if d.Say != nil {
+			d.Say(fmt.Sprintf("e-mailed the report to %s via %s", strings.Join(mc.To, ", "), mc.Server()))
+		}
 	}
 	return written, nil
+}
+
+// withLines completes run from the reconciliation: the ledger's and the
+// provider side's line counts as Run read them, and the run id.
+func withLines(r *reconcile.Reconciler, run paybatch.RunInfo) paybatch.RunInfo {
+	ledger, provider := r.Lines()
+	if run.Ledger != nil {
+		l := *run.Ledger
+		l.Rows = int(ledger)
+		run.Ledger = &l
+	}
+	if run.ProviderSide != nil {
+		p := *run.ProviderSide
+		p.Rows = int(provider)
+		run.ProviderSide = &p
+	}
+	if run.ID == "" {
+		run.ID = run.DefaultID()
+	}
+	return run
 }
 
 // EncodeJSON writes v as indented JSON, the form every --json output takes.

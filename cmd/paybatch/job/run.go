@@ -255,6 +255,9 @@ func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, erro
 		return sum, classifyIO(paybatch.ErrInput, fmt.Errorf("ledger: %w", err))
 	}
 	r.info.Ledger = &paybatch.InputFile{Path: r.plan.Ledger, SHA256: ledgerSum}
+	// the journal is reconciled as the provider side (its rows counted by
+	// WriteReport; not hashed: it grows with every run)
+	r.info.ProviderSide = &paybatch.InputFile{Path: r.plan.Journal, Role: "journal"}
 
 	rec, err := r.openReconciler(ctx)
 	if err != nil {
