@@ -32,7 +32,7 @@ func (r *Reconciler) ReadJournalFacts(ctx context.Context, path string) (Journal
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH journal_facts`)
 	tables, err := queryStrings(ctx, conn,
-		`SELECT table_name FROM duckdb_tables() WHERE database_name = 'journal_facts' AND schema_name = 'main'`)
+		`SELECT table_name FROM information_schema.tables WHERE table_catalog = 'journal_facts' AND table_schema = 'main'`)
 	if err != nil {
 		return f, fmt.Errorf("reconcile: journal %s: %w", path, err)
 	}
@@ -40,8 +40,8 @@ func (r *Reconciler) ReadJournalFacts(ctx context.Context, path string) (Journal
 	for _, t := range tables {
 		has[t] = true
 	}
-	if has["journal"] {
-		rows, err := conn.QueryContext(ctx, `SELECT DISTINCT provider, kind FROM journal_facts.journal ORDER BY ALL`)
+	if has["journal_export"] { // the journal's exported view (pipeline/journal)
+		rows, err := conn.QueryContext(ctx, `SELECT DISTINCT provider, kind FROM journal_facts.journal_export ORDER BY ALL`)
 		if err != nil {
 			return f, fmt.Errorf("reconcile: journal %s: %w", path, err)
 		}
