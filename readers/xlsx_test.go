@@ -343,3 +343,35 @@ func TestHiddenFirstSheet(t *testing.T) {
 		t.Fatalf("got %+v %v", ins, rej)
 	}
 }
+
+func TestSheetsListsVisibleSheets(t *testing.T) {
+	dir := t.TempDir()
+	f := excelize.NewFile()
+	if _, err := f.NewSheet("Collections"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.NewSheet("Hidden"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetSheetVisible("Hidden", false); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "b.xlsx")
+	if err := f.SaveAs(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Sheets(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"Sheet1", "Collections"}; !slices.Equal(got, want) {
+		t.Fatalf("Sheets = %q, want %q", got, want)
+	}
+	csvPath := filepath.Join(dir, "b.csv")
+	if err := os.WriteFile(csvPath, []byte("a,b\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Sheets(csvPath); err != nil || got != nil {
+		t.Fatalf("Sheets(csv) = %q, %v; want nil, nil", got, err)
+	}
+}

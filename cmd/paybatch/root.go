@@ -130,6 +130,9 @@ Exit codes (every command):
 		newReconcileCmd(e),
 		newRunCmd(e),
 		newDemoCmd(e),
+
+		newServeCmd(e),
+		newUserCmd(e),
 	)
 	return root
 }

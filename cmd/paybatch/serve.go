@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/web"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
+)
+
+// serveFlags are `paybatch serve`'s options.
+type serveFlags struct {
+	addr, dataDir, tlsCert, tlsKey, ledger, thresholds string
+	allowRemoteHTTP, demo                              bool
+	maxUpload                                          int64
+	sessionTTL                                         time.Duration
+	ef                                                 engineFlags
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--addr HOST:PORT] [--data-dir DIR] [--tls-cert FILE --tls-key FILE] [--demo]",
+		Short: "Serve the finance web app: upload, validate, approve (maker–checker), send, watch, download",
+		Long: `serve runs the finance web app. Uploaders sign in, upload a batch (CSV or XLSX)
+and read the validation page — counts, totals per currency, every reject
+grouped by reason, the rows as they will be sent — then submit it for
+approval. Another person (an approver, never the uploader; two above the
+--two-approvers-above thresholds) approves it, and the server sends it
+through the same engine and journal as 'paybatch submit', with live progress,
+per-row outcomes, the reconciled report.xlsx and an audit trail.
+
+Everything lives in --data-dir: the journal (journal.duckdb, which also holds
+users, sessions, batches, approvals and the audit trail) and the uploads.
+Create the first admin with 'paybatch user add NAME --role admin'.
+
+Credentials come from the environment, as for submit: SMARTRETRY_API_KEY,
+SMARTRETRY_BASE_URL, SMARTERPAY_TOKEN, SMARTERPAY_BASE_URL.
+
+Plain HTTP is served on a loopback address only; anywhere else give
+--tls-cert and --tls-key (or --allow-remote-http behind a TLS proxy).
+
+--demo needs nothing else: it starts the built-in sandbox, creates demo users
+(printed at start) and the demo batch awaiting approval, in a new data
+directory.`,
+		Example: `  paybatch serve --demo
+  paybatch user add ada --role admin --data-dir /var/lib/paybatch   # password on stdin
+  SMARTRETRY_API_KEY=... paybatch serve --data-dir /var/lib/paybatch --ledger ledger.csv \
+      --addr 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --two-approvers-above GBP=10000,EUR=10000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), e, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (plain HTTP only on loopback; port 0 picks a free one)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "where the journal and uploads live (default ./paybatch-data; --demo: a new directory)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fl.BoolVar(&f.allowRemoteHTTP, "allow-remote-http", false, "serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)")
+	fl.StringVar(&f.ledger, "ledger", "", "ledger file each sent batch is reconciled against (CSV, XLSX or Parquet) for its report.xlsx")
+	fl.StringVar(&f.thresholds, "two-approvers-above", "", "per-currency totals above which two approvers are needed, e.g. GBP=10000,EUR=10000")
+	fl.Int64Var(&f.maxUpload, "max-upload", 100<<20, "largest upload accepted, in bytes")
+	fl.DurationVar(&f.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
+	fl.BoolVar(&f.demo, "demo", false, "run with the built-in sandbox, demo users and the demo batch")
+	f.ef.register(cmd)
+	refuseSecretFlags(cmd)
+	return cmd
+}
+
+// parseThresholds reads "GBP=10000,EUR=9999.99" into minor units, exactly.
+func parseThresholds(s string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		code, amt, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("--two-approvers-above: %q: want CODE=AMOUNT, e.g. GBP=10000", part)
+		}
+		cur, err := paybatch.ParseCurrency(code)
+		if err != nil {
+			return nil, fmt.Errorf("--two-approvers-above: %w", err)
+		}
+		m, err := paybatch.ParseMoney(amt, cur)
+		if err != nil {
+			return nil, fmt.Errorf("--two-approvers-above %s: %w", cur, err)
+		}
+		out[cur.Code()] = m.Minor
+	}
+	return out, nil
+}
+
+// checkServeAddr allows plain HTTP on loopback only, unless explicitly
+// allowed.
+func checkServeAddr(addr string, tls, allowRemoteHTTP bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080: %w", addr, err)
+	}
+	if tls || allowRemoteHTTP || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--addr %q is not a loopback address: passwords and session cookies would cross the network in clear; give --tls-cert and --tls-key (or --allow-remote-http behind a TLS-terminating proxy)", addr)
+}
+
+func runServe(ctx context.Context, e *env, f serveFlags) error {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return paybatch.Exit(paybatch.ExitUsage, errors.New("--tls-cert and --tls-key go together"))
+	}
+	useTLS := f.tlsCert != ""
+	if err := checkServeAddr(f.addr, useTLS, f.allowRemoteHTTP); err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	thresholds, err := parseThresholds(f.thresholds)
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
+		if _, err := f.ef.config(e, p); err != nil {
+			return paybatch.Exit(paybatch.ExitUsage, err)
+		}
+	}
+	if f.dataDir == "" {
+		f.dataDir = "paybatch-data"
+		if f.demo {
+			d, err := os.MkdirTemp("", "paybatch-serve-demo-")
+			if err != nil {
+				return paybatch.Exit(paybatch.ExitUsage, err)
+			}
+			f.dataDir = d
+		}
+	}
+	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, err)
+	}
+	if err := os.MkdirAll(f.dataDir, 0o750); err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--data-dir: %w", err))
+	}
+
+	srvEnv := *e
+	if f.demo {
+		stop, url, err := startDemoSandbox(f.dataDir)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		srvEnv.getenv = func(k string) string {
+			switch k {
+			case envSmartRetryKey:
+				return smartretry.TestAPIKey
+			case envSmartRetryURL:
+				return url
+			}
+			return e.getenv(k)
+		}
+		if f.ledger == "" {
+			f.ledger = filepath.Join(f.dataDir, "ledger.csv")
+		}
+		if f.ef.pollDeadline == defaultPollWindow {
+			f.ef.pollDeadline = 30 * time.Second
+		}
+		fmt.Fprintf(e.stdout, "paybatch serve --demo: SmartRetry sandbox on %s\n", url)
+	}
+	if f.ledger != "" {
+		if _, err := os.Stat(f.ledger); err != nil {
+			return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--ledger: %w", err))
+		}
+	}
+
+	journal := filepath.Join(f.dataDir, "journal.duckdb")
+	unlock, err := lockJournal(journal)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	j, err := openJournal(ctx, journal)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	store, err := web.OpenStore(ctx, j.DB())
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitAborted, err)
+	}
+	var creds []web.Credential
+	for _, k := range []string{envSmartRetryKey, envSmartRetryURL, envSmarterPayTok, envSmarterPayURL} {
+		creds = append(creds, web.Credential{Name: k, Set: srvEnv.getenv(k) != ""})
+	}
+	srv, err := web.New(web.Config{
+		Store: store, Journal: j, DataDir: f.dataDir,
+		NewClient: func(p paybatch.Provider, pacer *pipeline.Pacer) (pipeline.Provider, error) {
+			return newProvider(&srvEnv, p, pacer)
+		},
+		Engine: func(p paybatch.Provider) pipeline.Config {
+			cfg, _ := f.ef.config(e, p) // checked above
+			return cfg
+		},
+		Thresholds: thresholds, Ledger: f.ledger, MaxUpload: f.maxUpload, SessionTTL: f.sessionTTL,
+		Secure: useTLS, Credentials: creds, Now: e.now, Logger: e.log,
+	})
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitAborted, err)
+	}
+	if f.demo {
+		if err := seedDemo(ctx, e, srv, store); err != nil {
+			return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("demo: %w", err))
+		}
+	}
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", f.addr)
+	if err != nil {
+		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("listen on %s: %w", f.addr, err))
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: nil}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSending()
+	if err := srv.Start(sendCtx); err != nil {
+		ln.Close()
+		return paybatch.Exit(paybatch.ExitAborted, err)
+	}
+	fmt.Fprintf(e.stdout, "paybatch serve: listening on %s://%s (data in %s)\n", scheme, ln.Addr(), f.dataDir)
+	errc := make(chan error, 1)
+	go func() {
+		if useTLS {
+			errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	srv.Close() // a batch being sent stays "sending" and resumes at the next start
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("serve: %w", err))
+	}
+	fmt.Fprintln(e.stdout, "paybatch serve stopped")
+	return nil
+}
+
+// startDemoSandbox copies the demo data into dir and serves the sandbox on
+// a loopback port.
+func startDemoSandbox(dir string) (stop func(), url string, err error) {
+	if err := fs.WalkDir(paybatch.DemoData(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		dst := filepath.Join(dir, p)
+		if _, err := os.Stat(dst); err == nil {
+			return nil
+		}
+		b, err := fs.ReadFile(paybatch.DemoData(), p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
+	}); err != nil {
+		return nil, "", paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("demo data: %w", err))
+	}
+	fb, err := os.ReadFile(filepath.Join(dir, "fixtures.json"))
+	if err != nil {
+		return nil, "", err
+	}
+	fx, err := sandbox.LoadFixtures(bytes.NewReader(fb))
+	if err != nil {
+		return nil, "", fmt.Errorf("demo fixtures: %w", err)
+	}
+	sb, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: smartretry.SandboxConfig{SettleAfter: 300 * time.Millisecond}})
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("demo sandbox: %w", err)
+	}
+	hs := &http.Server{Handler: sb, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	return func() {
+		sb.Close()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}, "http://" + ln.Addr().String(), nil
+}
+
+// demoPassword is the password of every demo user. Demo only: the demo
+// runs on loopback against a sandbox.
+const demoPassword = "paybatch-demo"
+
+// demoUsers are created by --demo (if missing).
+var demoUsers = []struct {
+	name string
+	role web.Role
+}{
+	{"uma", web.RoleUploader}, {"alex", web.RoleApprover}, {"sam", web.RoleApprover}, {"ada", web.RoleAdmin}, {"vic", web.RoleViewer},
+}
+
+// seedDemo creates the demo users and, on a fresh data directory, the demo
+// batch (uploaded by uma, awaiting approval).
+func seedDemo(ctx context.Context, e *env, srv *web.Server, store web.Store) error {
+	fmt.Fprintf(e.stdout, "demo users (password %q for each):", demoPassword)
+	var uploader web.User
+	for _, du := range demoUsers {
+		u, err := store.UserByName(ctx, du.name)
+		if errors.Is(err, web.ErrNotFound) {
+			hash, herr := web.HashPassword(demoPassword, web.DefaultKDF)
+			if herr != nil {
+				return herr
+			}
+			u, err = store.CreateUser(ctx, web.User{Name: du.name, Role: du.role, PasswordHash: hash, CreatedAt: e.now()})
+		}
+		if err != nil {
+			return err
+		}
+		if du.role == web.RoleUploader {
+			uploader = u
+		}
+		fmt.Fprintf(e.stdout, " %s (%s)", du.name, du.role)
+	}
+	fmt.Fprintln(e.stdout)
+	if _, n, err := store.Batches(ctx, "", 0, 0); err != nil || n > 0 {
+		return err
+	}
+	content, err := fs.ReadFile(paybatch.DemoData(), "refunds.csv")
+	if err != nil {
+		return err
+	}
+	b, err := srv.ImportBatch(ctx, uploader, paybatch.KindRefund, "refunds.csv", "", bytes.NewReader(content))
+	if err != nil {
+		return err
+	}
+	_, err = store.Submit(ctx, b.ID, uploader.ID, false, web.AuditEvent{User: uploader.Name, Action: "submitted for approval", Detail: "demo batch", At: e.now()})
+	return err
+}

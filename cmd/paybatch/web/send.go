@@ -1,0 +1,406 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/readers"
+	"github.com/paybatch/paybatch/reconcile"
+	"github.com/paybatch/paybatch/writers"
+)
+
+// sender sends approved batches, one at a time, through pipeline.Submit
+// on the server's one journal: the engine `paybatch submit` uses, with the
+// same readers, keys and journal, so a batch sent here and a file sent from
+// the CLI can never send one row twice. One goroutine owns the work;
+// Close cancels it and waits.
+type sender struct {
+	s *Server
+
+	mu       sync.Mutex
+	queue    []int64
+	queued   map[int64]bool
+	wake     chan struct{}
+	live     map[int64]pipeline.Progress
+	clients  map[paybatch.Provider]pipeline.Provider
+	pacers   map[paybatch.Provider]*pipeline.Pacer
+	cancel   context.CancelFunc
+	done     chan struct{}
+	sendings int // batches sent so far (tests count submissions with it)
+}
+
+func newSender(s *Server) *sender {
+	return &sender{s: s, queued: map[int64]bool{}, wake: make(chan struct{}, 1),
+		live: map[int64]pipeline.Progress{}, clients: map[paybatch.Provider]pipeline.Provider{},
+		pacers: map[paybatch.Provider]*pipeline.Pacer{}}
+}
+
+func (q *sender) enqueue(id int64) {
+	q.mu.Lock()
+	if !q.queued[id] {
+		q.queued[id] = true
+		q.queue = append(q.queue, id)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// start resumes every batch left approved or sending (a restart after a
+// crash or a stop) and runs the queue.
+func (q *sender) start(ctx context.Context) error {
+	if q.s.cfg.Journal == nil {
+		return errors.New("web: no journal to send through")
+	}
+	for _, st := range []State{StateSending, StateApproved} {
+		bs, _, err := q.s.store.Batches(ctx, st, 0, 1<<30)
+		if err != nil {
+			return err
+		}
+		for i := len(bs) - 1; i >= 0; i-- {
+			q.enqueue(bs[i].ID)
+		}
+	}
+	ctx, q.cancel = context.WithCancel(ctx)
+	q.done = make(chan struct{})
+	go q.loop(ctx)
+	return nil
+}
+
+func (q *sender) stop() {
+	if q.cancel == nil {
+		return
+	}
+	q.cancel()
+	<-q.done
+}
+
+func (q *sender) loop(ctx context.Context) {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		var id int64
+		if len(q.queue) > 0 {
+			id, q.queue = q.queue[0], q.queue[1:]
+		}
+		q.mu.Unlock()
+		if id == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.wake:
+				continue
+			}
+		}
+		q.run(ctx, id)
+		q.mu.Lock()
+		delete(q.queued, id)
+		q.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+const system = "paybatch"
+
+func (q *sender) run(ctx context.Context, id int64) {
+	s := q.s
+	b, err := s.store.Batch(ctx, id)
+	if err != nil {
+		s.log.Error("send: batch", "batch", id, "err", err)
+		return
+	}
+	action := "sending started"
+	if b.State == StateSending {
+		action = "sending resumed"
+	}
+	b, err = s.store.Transition(ctx, id, []State{StateApproved, StateSending}, StateSending, "",
+		AuditEvent{User: system, Action: action, At: s.cfg.Now()})
+	if err != nil {
+		s.log.Error("send: claim", "batch", id, "err", err)
+		return
+	}
+	q.mu.Lock()
+	q.sendings++
+	q.live[id] = pipeline.Progress{Phase: "starting", Total: b.Valid}
+	q.mu.Unlock()
+
+	res, rejects, err := q.sendBatch(ctx, b)
+	if ctx.Err() != nil {
+		// Shutting down: the batch stays "sending" and resumes at the
+		// next start; the journal knows what left.
+		_ = s.store.Audit(context.WithoutCancel(ctx), AuditEvent{BatchID: id, User: system, Action: "sending interrupted",
+			Detail: "the server stopped; sending resumes when it starts again (rows already sent are not sent again)", At: s.cfg.Now()})
+		return
+	}
+	to, msg, detail := outcomeState(b, res, err, s.credentialHint(b.Provider))
+	ctx = context.WithoutCancel(ctx)
+	// The report is written before the batch is shown finished, so the
+	// page that reloads at the end offers it.
+	if (to == StateDone || to == StateExceptions) && s.cfg.Ledger != "" {
+		if err := q.report(ctx, b, rejects); err != nil {
+			s.log.Error("report", "batch", id, "err", err)
+			_ = s.store.Audit(ctx, AuditEvent{BatchID: id, User: system, Action: "report failed", Detail: paybatch.MaskCardNumbers(err.Error()), At: s.cfg.Now()})
+		} else {
+			_ = s.store.Audit(ctx, AuditEvent{BatchID: id, User: system, Action: "reconciled and report written",
+				Detail: "against ledger " + filepath.Base(s.cfg.Ledger), At: s.cfg.Now()})
+		}
+	}
+	if _, terr := s.store.Transition(ctx, id, []State{StateSending}, to, msg,
+		AuditEvent{User: system, Action: "sending finished: " + to.Label(), Detail: detail, At: s.cfg.Now()}); terr != nil {
+		s.log.Error("send: finish", "batch", id, "err", terr)
+	}
+}
+
+func (s *Server) credentialHint(p paybatch.Provider) string {
+	for _, c := range s.cfg.Credentials {
+		if strings.Contains(strings.ToLower(c.Name), strings.ToLower(string(p))) {
+			return c.Name
+		}
+	}
+	return "the provider credential"
+}
+
+// outcomeState is the batch state a finished send leads to, with the note
+// the pages show.
+func outcomeState(b Batch, res pipeline.Result, err error, cred string) (State, string, string) {
+	counts := fmt.Sprintf("%d rows: %s", res.Rows, stateCounts(res))
+	switch {
+	case errors.Is(err, pipeline.ErrAuth):
+		return StateStopped, "The provider refused the credential: check " + cred + ". Rows already sent are not sent again when it resumes.", counts
+	case err != nil:
+		return StateStopped, "Sending stopped: " + paybatch.MaskCardNumbers(err.Error()) + ". Rows already sent are not sent again when it resumes.", counts
+	}
+	switch res.ExitCode() {
+	case paybatch.ExitOK:
+		if res.States[paybatch.StateAccepted] > 0 {
+			return StateExceptions, fmt.Sprintf("%d rows were accepted but had no final status at the poll deadline; `paybatch status` polls them again.", res.States[paybatch.StateAccepted]), counts
+		}
+		return StateDone, "", counts
+	case paybatch.ExitExceptions:
+		return StateExceptions, "Some rows were declined, refused or failed: filter the outcomes below.", counts
+	}
+	return StateStopped, "Some rows are not finished (failed after retries, or still unresolved). Nothing is sent twice when it resumes.", counts
+}
+
+func stateCounts(res pipeline.Result) string {
+	var parts []string
+	for _, st := range []paybatch.State{paybatch.StateFinal, paybatch.StateAccepted, paybatch.StateDeclined, paybatch.StateRejected,
+		paybatch.StateConflict, paybatch.StateFailed, paybatch.StateSending, paybatch.StatePending} {
+		if n := res.States[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (q *sender) client(p paybatch.Provider) (pipeline.Provider, *pipeline.Pacer, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if c, ok := q.clients[p]; ok {
+		return c, q.pacer(p), nil
+	}
+	if q.s.cfg.NewClient == nil {
+		return nil, nil, errors.New("no provider client configured")
+	}
+	c, err := q.s.cfg.NewClient(p, q.pacer(p))
+	if err != nil {
+		return nil, nil, err
+	}
+	q.clients[p] = c
+	return c, q.pacer(p), nil
+}
+
+// pacer is the one pacer per provider credential for the server's life,
+// shared by submissions and polls (q.mu held).
+func (q *sender) pacer(p paybatch.Provider) *pipeline.Pacer {
+	if pc, ok := q.pacers[p]; ok {
+		return pc
+	}
+	pc := pipeline.NewPacer(q.s.cfg.Engine(p).Limits())
+	q.pacers[p] = pc
+	return pc
+}
+
+func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, []paybatch.RowError, error) {
+	s := q.s
+	rep, err := readers.Validate(ctx, []string{b.Path}, b.readerOptions(s.cfg.Now, s.cfg.MaxUpload))
+	if err != nil {
+		return pipeline.Result{}, nil, s.fileErr(&b, err)
+	}
+	if got := rep.Files[0].SHA256; got != b.SHA256 {
+		return pipeline.Result{}, nil, fmt.Errorf("the stored file changed since it was approved (sha256 %s, approved %s): nothing was sent", got, b.SHA256)
+	}
+	if rep.Rejected > 0 && !b.ValidOnly {
+		return pipeline.Result{}, nil, fmt.Errorf("%d rows are rejected and the batch was not approved as \"valid rows only\": nothing was sent", rep.Rejected)
+	}
+	j := s.cfg.Journal
+	if rep.Rejected > 0 {
+		if err := j.RecordRejects(ctx, rejectsForJournal(rep.Rejects)); err != nil {
+			return pipeline.Result{}, nil, err
+		}
+	}
+	client, pacer, err := q.client(b.Provider)
+	if err != nil {
+		return pipeline.Result{}, nil, err
+	}
+	cfg := s.cfg.Engine(b.Provider)
+	cfg.Pacer = pacer
+	cfg.Logger = s.log
+	cfg.ProgressEvery = 250 * time.Millisecond
+	cfg.Progress = func(p pipeline.Progress) {
+		q.mu.Lock()
+		q.live[b.ID] = p
+		q.mu.Unlock()
+	}
+	res, err := pipeline.Submit(ctx, j, client, validRows(ctx, &b, rep, s.cfg.Now, s.cfg.MaxUpload), cfg)
+	if err == nil {
+		in := pipeline.Input{Path: b.Path, SHA256: b.SHA256, Rows: b.Rows, Kind: b.Kind, Provider: b.Provider}
+		if ierr := j.RecordInput(context.WithoutCancel(ctx), in, s.cfg.Now()); ierr != nil {
+			err = ierr
+		}
+	}
+	return res, rep.Rejects, err
+}
+
+// progressView is the progress section of a batch page and each event of
+// its live stream.
+type progressView struct {
+	BatchID     int64  `json:"batch"`
+	State       State  `json:"state"`
+	Label       string `json:"label"`
+	Phase       string `json:"phase"`
+	Done        int    `json:"done"`
+	Total       int    `json:"total"`
+	Percent     int    `json:"percent"`
+	Rate        string `json:"rate"`
+	ETA         string `json:"eta"`
+	Retries     int64  `json:"retries"`
+	RateLimited int64  `json:"rate_limited"`
+	Text        string `json:"text"`
+	Finished    bool   `json:"finished"`
+}
+
+func (q *sender) view(b Batch) *progressView {
+	q.mu.Lock()
+	p, ok := q.live[b.ID]
+	q.mu.Unlock()
+	v := &progressView{BatchID: b.ID, State: b.State, Label: b.State.Label(), Finished: b.State.Finished()}
+	switch {
+	case b.State.Finished():
+		v.Done, v.Total, v.Percent = b.Valid, b.Valid, 100
+		v.Text = fmt.Sprintf("100%% — finished: %s of %s rows sent and resolved (%s)", groupInt(b.Valid), groupInt(b.Valid), b.State.Label())
+		return v
+	case !ok && b.State == StateApproved:
+		v.Text = "Approved: waiting for the sender to start."
+		return v
+	case !ok:
+		v.Text = "Waiting for the sender (it resumes after a restart)."
+		return v
+	}
+	v.Phase, v.Done, v.Total, v.Retries, v.RateLimited = p.Phase, p.Done, p.Total, p.Retries, p.RateLimited
+	if p.Total > 0 {
+		v.Percent = p.Done * 100 / p.Total
+	}
+	phase := "Sending"
+	if p.Phase == "poll" {
+		phase = "Waiting for final statuses"
+	} else if p.Phase == "starting" {
+		phase = "Starting"
+	}
+	v.Text = fmt.Sprintf("%s: %s of %s rows (%d%%)", phase, groupInt(p.Done), groupInt(p.Total), v.Percent)
+	if p.Elapsed > 0 && p.Done > 0 {
+		rate := float64(p.Done) / p.Elapsed.Seconds()
+		v.Rate = fmt.Sprintf("%.1f rows/s", rate)
+		left := time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second)).Round(time.Second)
+		v.ETA = "about " + left.String() + " left"
+		v.Text += " · " + v.Rate + " · " + v.ETA
+	}
+	v.Text += fmt.Sprintf(" · retries %d · rate-limit pauses %d", p.Retries, p.RateLimited)
+	return v
+}
+
+func (s *Server) reportPath(b Batch) string {
+	return filepath.Join(filepath.Dir(b.Path), "report.xlsx")
+}
+
+// report reconciles the batch's journal rows with the ledger and writes
+// report.xlsx beside the upload, with the same reconcile and writers the
+// CLI's `run` uses. The batch's rows are copied out of the journal first
+// (the server holds the journal; reconcile attaches a file read-only).
+func (q *sender) report(ctx context.Context, b Batch, rejects []paybatch.RowError) error {
+	s := q.s
+	dir := filepath.Dir(b.Path)
+	snap := filepath.Join(dir, "journal-snapshot.duckdb")
+	for _, p := range []string{snap, snap + ".wal", filepath.Join(dir, "reconcile.duckdb"), filepath.Join(dir, "reconcile.duckdb.wal")} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	conn, err := s.cfg.Journal.DB().Conn(ctx)
+	if err != nil {
+		return err
+	}
+	lit := "'" + strings.ReplaceAll(snap, "'", "''") + "'"
+	_, err = conn.ExecContext(ctx, `ATTACH `+lit+` AS web_snapshot`)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, `CREATE TABLE web_snapshot.journal AS SELECT * FROM journal WHERE source_file = ?`, b.Path)
+		if _, derr := conn.ExecContext(ctx, `DETACH web_snapshot`); err == nil {
+			err = derr
+		}
+	}
+	conn.Close()
+	if err != nil {
+		return fmt.Errorf("journal snapshot: %w", err)
+	}
+	defer os.Remove(snap)
+	r, err := reconcile.Open(ctx, reconcile.Options{Path: filepath.Join(dir, "reconcile.duckdb")})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		r.Close()
+		os.Remove(filepath.Join(dir, "reconcile.duckdb"))
+	}()
+	if err := r.LoadJournal(ctx, snap); err != nil {
+		return err
+	}
+	if err := r.LoadLedger(ctx, s.cfg.Ledger, ""); err != nil {
+		return err
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		return err
+	}
+	run := paybatch.RunInfo{Provider: b.Provider, Kind: b.Kind, Started: b.UploadedAt,
+		Inputs: []paybatch.InputFile{{Path: b.FileName, SHA256: b.SHA256, Rows: b.Rows}},
+		Ledger: &paybatch.InputFile{Path: filepath.Base(s.cfg.Ledger)}}
+	var exc []paybatch.Category
+	for _, c := range paybatch.Categories {
+		if c != paybatch.CatMatched {
+			exc = append(exc, c)
+		}
+	}
+	rej := func(yield func(paybatch.RowError, error) bool) {
+		for _, re := range rejects {
+			re.Source.File = b.FileName
+			re.Value = paybatch.MaskCardNumbers(re.Value)
+			if !yield(re, nil) {
+				return
+			}
+		}
+	}
+	return writers.WriteXLSX(ctx, s.reportPath(b), writers.Report{Run: run, Summary: sum,
+		Exceptions: r.Rows(ctx, exc...), Matched: r.Rows(ctx, paybatch.CatMatched), Rejected: rej}, writers.XLSXOptions{})
+}

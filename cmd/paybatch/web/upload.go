@@ -1,0 +1,502 @@
+package web
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/readers"
+)
+
+type uploadData struct {
+	Kinds     []paybatch.Kind
+	MaxUpload string
+}
+
+func (s *Server) uploadPage(w http.ResponseWriter, r *http.Request, u User) error {
+	return s.render(w, r, "upload", u, "Upload a batch", uploadData{Kinds: paybatch.Kinds, MaxUpload: humanBytes(s.cfg.MaxUpload)})
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// upload takes the form as a stream: the file part is written straight to
+// the batch's directory under the size cap (http.MaxBytesReader), never held
+// in memory, and then read by the same readers the CLI uses. The file
+// name is kept for display only; the content decides what the file is.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, u User) error {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxUpload+64<<10)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return badInput("the upload form was not sent as multipart/form-data")
+	}
+	var kind, sheet, fileName string
+	var tmp string
+	defer func() {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return uploadReadError(err)
+		}
+		switch part.FormName() {
+		case "kind":
+			kind, err = smallField(part)
+		case "sheet":
+			sheet, err = smallField(part)
+		case "file":
+			fileName = part.FileName()
+			tmp, err = s.spool(part)
+		}
+		part.Close()
+		if err != nil {
+			return uploadReadError(err)
+		}
+	}
+	k, err := paybatch.ParseKind(kind)
+	if err != nil {
+		return badInput("choose what the batch is: %v", err)
+	}
+	if tmp == "" || fileName == "" {
+		return badInput("choose a file to upload")
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, err := s.ImportBatch(r.Context(), u, k, fileName, sheet, f)
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/batches/%d", b.ID), http.StatusSeeOther)
+	return nil
+}
+
+func uploadReadError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return badInput("the upload was cut short (%v); send it again", err)
+}
+
+func smallField(p *multipart.Part) (string, error) {
+	b, err := io.ReadAll(io.LimitReader(p, 257))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > 256 {
+		return "", badInput("form field %q is too long", p.FormName())
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// spool copies the uploaded file to a temporary file in the data directory.
+func (s *Server) spool(p io.Reader) (string, error) {
+	dir := filepath.Join(s.cfg.DataDir, "uploads")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, ".incoming-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, p)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// storedName makes a file name safe to keep on disk.
+func storedName(name string) string {
+	name = filepath.Base(strings.ReplaceAll(name, "\\", "/"))
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('_')
+		}
+	}
+	out := strings.TrimLeft(b.String(), ".")
+	if len(out) > 100 {
+		out = out[len(out)-100:]
+	}
+	if out == "" {
+		out = "batch"
+	}
+	return out
+}
+
+// ImportBatch stores a batch file for user u and validates it. The upload
+// page and `serve --demo` both come through here. A file that cannot be
+// used at all (not CSV/XLSX, damaged, encrypted, no header…) is refused
+// with the readers' message and nothing is kept.
+func (s *Server) ImportBatch(ctx context.Context, u User, k paybatch.Kind, fileName, sheet string, content io.Reader) (Batch, error) {
+	id, err := s.store.NextBatchID(ctx)
+	if err != nil {
+		return Batch{}, err
+	}
+	dir := s.batchDir(id)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return Batch{}, err
+	}
+	path := filepath.Join(dir, storedName(fileName))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return Batch{}, err
+	}
+	size, err := io.Copy(f, io.LimitReader(content, s.cfg.MaxUpload+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && size > s.cfg.MaxUpload {
+		err = &http.MaxBytesError{Limit: s.cfg.MaxUpload}
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return Batch{}, err
+	}
+	b := Batch{ID: id, Kind: k, Provider: k.Provider(), FileName: fileName, Path: path, Sheet: sheet, Size: size,
+		UploaderID: u.ID, Uploader: u.Name, UploadedAt: s.cfg.Now()}
+	if err := s.validate(ctx, &b); err != nil {
+		os.RemoveAll(dir)
+		_ = s.store.Audit(ctx, AuditEvent{User: u.Name, Action: "upload refused", Detail: fmt.Sprintf("%s: %v", fileName, err), At: s.cfg.Now()})
+		return Batch{}, err
+	}
+	if err := s.store.CreateBatch(ctx, b); err != nil {
+		os.RemoveAll(dir)
+		return Batch{}, err
+	}
+	return b, nil
+}
+
+func (s *Server) batchDir(id int64) string {
+	return filepath.Join(s.cfg.DataDir, "uploads", strconv.FormatInt(id, 10))
+}
+
+// fileError is a readers error with the server's path replaced by the
+// name the user uploaded.
+type fileError struct {
+	msg string
+	err error
+}
+
+func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Unwrap() error { return e.err }
+
+func (b *Batch) readerOptions(now func() time.Time, max int64) readers.Options {
+	return readers.Options{Kind: b.Kind, Sheet: b.Sheet, Now: now, MaxFileSize: max}
+}
+
+// rejectLine is one problem, as stored beside the batch (rejects.jsonl) and
+// shown on the page; the value and reason are already masked.
+type rejectLine struct {
+	Group  int    `json:"g"`
+	Row    int    `json:"row"`
+	Column string `json:"column"`
+	Value  string `json:"value"`
+	Reason string `json:"reason"`
+}
+
+// validate reads the stored file through readers.Validate — the CLI's
+// validation — and fills in the batch's counts, summary and rejects.
+func (s *Server) validate(ctx context.Context, b *Batch) error {
+	sheets, err := readers.Sheets(b.Path)
+	if err != nil {
+		return s.fileErr(b, err)
+	}
+	b.Summary.Sheets = sheets
+	rep, err := readers.Validate(ctx, []string{b.Path}, b.readerOptions(s.cfg.Now, s.cfg.MaxUpload))
+	if err != nil {
+		return s.fileErr(b, err)
+	}
+	f := rep.Files[0]
+	b.SHA256, b.Rows, b.Valid, b.Rejected = f.SHA256, rep.Rows, rep.Valid, rep.Rejected
+	if b.Sheet == "" && len(b.Summary.Sheets) > 0 {
+		b.Sheet = b.Summary.Sheets[0]
+	}
+	sum := Summary{Sheets: b.Summary.Sheets, Unknown: rep.Unknown[b.Path]}
+	codes := make([]string, 0, len(rep.Totals))
+	for c := range rep.Totals {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		sum.Currencies = append(sum.Currencies, CurrencyTotal{Code: c, Rows: rep.Counts[c], Minor: rep.Totals[c].Minor})
+	}
+	lines := groupRejects(rep.Rejects, &sum, b.Path, b.FileName)
+	if err := writeRejectLines(filepath.Join(filepath.Dir(b.Path), "rejects.jsonl"), lines); err != nil {
+		return err
+	}
+	if len(sum.Unknown) > 0 {
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("Columns not used for a %s batch (ignored): %s", b.Kind, strings.Join(sum.Unknown, ", ")))
+	}
+	if err := s.largest(ctx, b, rep, &sum); err != nil {
+		return s.fileErr(b, err)
+	}
+	limits := s.cfg.Engine(b.Provider).Limits()
+	rate := limits.Submit.Min(limits.Overall)
+	if ps := rate.PerSecond(); ps > 0 && b.Valid > 0 {
+		eta := time.Duration(float64(b.Valid) / ps * float64(time.Second)).Round(time.Second)
+		sum.ETA = fmt.Sprintf("about %s to send %s rows at %s (plus status polling)", max(eta, time.Second), groupInt(b.Valid), rate)
+	}
+	b.ApprovalsNeeded, sum.Threshold = s.approvalsNeeded(sum.Currencies)
+	b.Summary = sum
+	b.State = StateUploaded
+	if b.Valid == 0 {
+		b.State = StateInvalid
+	}
+	return nil
+}
+
+func (s *Server) fileErr(b *Batch, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), b.Path, b.FileName)
+	msg = strings.ReplaceAll(msg, s.cfg.DataDir, "")
+	if !errors.Is(err, paybatch.ErrUnusableFile) && !errors.Is(err, paybatch.ErrMissingColumn) {
+		// A file the readers could not finish (a read error deep in a
+		// damaged workbook) is still the file's problem, not the server's.
+		err = fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+	}
+	return &fileError{msg: paybatch.MaskCardNumbers(msg), err: err}
+}
+
+// approvalsNeeded applies the per-currency thresholds.
+func (s *Server) approvalsNeeded(curs []CurrencyTotal) (int, string) {
+	var over []string
+	for _, c := range curs {
+		if t, ok := s.cfg.Thresholds[c.Code]; ok && c.Minor > t {
+			over = append(over, fmt.Sprintf("the %s total %s is over the %s %s threshold", c.Code, formatMinor(c.Code, c.Minor), c.Code, formatMinor(c.Code, t)))
+		}
+	}
+	if len(over) > 0 {
+		return 2, "Two approvers needed: " + strings.Join(over, "; ") + "."
+	}
+	if len(s.cfg.Thresholds) == 0 {
+		return 1, "One approver needed (no two-approver thresholds are set)."
+	}
+	var rules []string
+	for _, c := range slices.Sorted(maps.Keys(s.cfg.Thresholds)) {
+		rules = append(rules, c+" "+formatMinor(c, s.cfg.Thresholds[c]))
+	}
+	return 1, "One approver needed: no currency total is over its two-approver threshold (" + strings.Join(rules, ", ") + ")."
+}
+
+// Every reject names the sentinel it wraps; groups are column × sentinel,
+// largest first, each with what to do about it.
+var rejectKinds = []struct {
+	err    error
+	reason string
+	fix    string
+}{
+	{paybatch.ErrDuplicateID, "the same merchant_transaction_id appears more than once", "Give each row its own id; every copy is held back so none is sent twice."},
+	{paybatch.ErrBadAmount, "the amount cannot be read exactly", "Write digits and one decimal point, with no more decimals than the currency has (JPY 0, GBP 2, KWD 3); paybatch never rounds."},
+	{paybatch.ErrBadCurrency, "the currency is not an ISO 4217 code", "Use a three-letter code such as GBP, EUR or USD."},
+	{paybatch.ErrCurrencyMismatch, "the currency does not match", "Use the currency of the original transaction."},
+	{paybatch.ErrBadDate, "the date cannot be used", "Write the date as YYYY-MM-DD, today or later."},
+	{paybatch.ErrMissingField, "a required value is empty", "Fill in the cell."},
+	{paybatch.ErrBadField, "the value is not in the form the provider accepts", "Correct the value as the reason on each row says."},
+}
+
+func groupRejects(errs []paybatch.RowError, sum *Summary, path, display string) []rejectLine {
+	idx := map[string]int{}
+	lines := make([]rejectLine, 0, len(errs))
+	for _, re := range errs {
+		reason, fix := "other problem", "See the reason on each row."
+		for _, k := range rejectKinds {
+			if errors.Is(re.Err, k.err) {
+				reason, fix = k.reason, k.fix
+				break
+			}
+		}
+		key := re.Column + "\x00" + reason
+		g, ok := idx[key]
+		if !ok {
+			g = len(sum.Groups)
+			idx[key] = g
+			sum.Groups = append(sum.Groups, RejectGroup{Key: key, Column: re.Column, Reason: reason, Fix: fix})
+		}
+		sum.Groups[g].Rows++
+		msg := strings.ReplaceAll(re.Err.Error(), path, display)
+		lines = append(lines, rejectLine{Group: g, Row: re.Source.Row, Column: re.Column,
+			Value: paybatch.MaskCardNumbers(re.Value), Reason: paybatch.MaskCardNumbers(msg)})
+	}
+	// Largest group first; renumber lines to the new order.
+	order := make([]int, len(sum.Groups))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(sum.Groups[b].Rows, sum.Groups[a].Rows) })
+	rank := make([]int, len(order))
+	groups := make([]RejectGroup, len(order))
+	for newI, oldI := range order {
+		rank[oldI] = newI
+		groups[newI] = sum.Groups[oldI]
+	}
+	sum.Groups = groups
+	for i := range lines {
+		lines[i].Group = rank[lines[i].Group]
+	}
+	slices.SortStableFunc(lines, func(a, b rejectLine) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Row, b.Row))
+	})
+	return lines
+}
+
+func writeRejectLines(path string, lines []rejectLine) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readRejectLines streams the stored rejects, calling fn for each until it
+// returns false.
+func readRejectLines(path string, fn func(i int, l rejectLine) bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(bufio.NewReader(f))
+	for i := 0; ; i++ {
+		var l rejectLine
+		if err := dec.Decode(&l); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if !fn(i, l) {
+			return nil
+		}
+	}
+}
+
+// largest keeps the ten largest valid amounts per currency for the
+// approver, reading the valid rows the way the engine will.
+func (s *Server) largest(ctx context.Context, b *Batch, rep *readers.Report, sum *Summary) error {
+	if b.Valid == 0 {
+		return nil
+	}
+	per := map[string][]LargeRow{}
+	for in, err := range validRows(ctx, b, rep, s.cfg.Now, s.cfg.MaxUpload) {
+		if err != nil {
+			return err
+		}
+		if in.Amount.Currency.IsZero() {
+			continue
+		}
+		c := in.Amount.Currency.Code()
+		l := append(per[c], LargeRow{Row: in.Source.Row, MerchantTxID: paybatch.MaskCardNumbers(in.MerchantTxID), Code: c, Minor: in.Amount.Minor})
+		slices.SortStableFunc(l, func(x, y LargeRow) int { return cmp.Compare(y.Minor, x.Minor) })
+		if len(l) > 10 {
+			l = l[:10]
+		}
+		per[c] = l
+	}
+	for _, c := range slices.Sorted(maps.Keys(per)) {
+		sum.Largest = append(sum.Largest, per[c]...)
+	}
+	return nil
+}
+
+// validRows streams the rows of a batch that validation accepted, exactly
+// as `paybatch submit` does: the file again, skipping every row the report
+// refused (including each copy of a duplicated id).
+func validRows(ctx context.Context, b *Batch, rep *readers.Report, now func() time.Time, max int64) func(func(paybatch.Instruction, error) bool) {
+	return func(yield func(paybatch.Instruction, error) bool) {
+		rb, err := readers.Open(b.Path, b.readerOptions(now, max))
+		if err != nil {
+			yield(paybatch.Instruction{}, err)
+			return
+		}
+		defer rb.Close()
+		for in, err := range rb.All(ctx) {
+			var re *paybatch.RowError
+			if errors.As(err, &re) {
+				if rep.IsRejected(re.Source) {
+					continue
+				}
+				yield(paybatch.Instruction{}, fmt.Errorf("%w (the file changed since it was validated?)", err))
+				return
+			}
+			if err != nil {
+				yield(paybatch.Instruction{}, err)
+				return
+			}
+			if rep.IsRejected(in.Source) {
+				continue
+			}
+			if !yield(in, nil) {
+				return
+			}
+		}
+	}
+}
+
+// rejectsForJournal is what pipeline.Journal.RecordRejects keeps for the
+// report's Rejected sheet.
+func rejectsForJournal(errs []paybatch.RowError) []pipeline.Reject {
+	out := make([]pipeline.Reject, 0, len(errs))
+	for _, re := range errs {
+		out = append(out, pipeline.Reject{Source: re.Source, Column: re.Column,
+			Value: paybatch.MaskCardNumbers(re.Value), Reason: paybatch.MaskCardNumbers(re.Err.Error())})
+	}
+	return out
+}
