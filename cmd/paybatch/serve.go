@@ -17,10 +17,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/cmd/paybatch/web"
-	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 // serveFlags are `paybatch serve`'s options.
@@ -125,112 +125,91 @@ func checkServeAddr(addr string, tls, allowRemoteHTTP bool) error {
 
 func runServe(ctx context.Context, e *env, f serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return paybatch.Exit(paybatch.ExitUsage, errors.New("--tls-cert and --tls-key go together"))
+		return paybatch.WithKind(paybatch.ErrUsage, errors.New("--tls-cert and --tls-key go together"))
 	}
 	useTLS := f.tlsCert != ""
 	if err := checkServeAddr(f.addr, useTLS, f.allowRemoteHTTP); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	thresholds, err := parseThresholds(f.thresholds)
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
-	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
-		if _, err := f.ef.config(e, p); err != nil {
-			return paybatch.Exit(paybatch.ExitUsage, err)
-		}
+	engine, err := f.ef.engine()
+	if err != nil {
+		return err
 	}
 	if f.dataDir == "" {
 		f.dataDir = "paybatch-data"
 		if f.demo {
 			d, err := os.MkdirTemp("", "paybatch-serve-demo-")
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return paybatch.WithKind(paybatch.ErrUsage, err)
 			}
 			f.dataDir = d
 		}
 	}
 	if f.dataDir, err = filepath.Abs(f.dataDir); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	if err := os.MkdirAll(f.dataDir, 0o750); err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--data-dir: %w", err))
+		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--data-dir: %w", err))
 	}
 
-	srvEnv := *e
+	creds := func(p paybatch.Provider) job.Credentials { return job.FromEnv(e.getenv, p) }
 	if f.demo {
 		stop, url, err := startDemoSandbox(f.dataDir)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		srvEnv.getenv = func(k string) string {
-			switch k {
-			case envSmartRetryKey:
-				return smartretry.TestAPIKey
-			case envSmartRetryURL:
-				return url
+		creds = func(p paybatch.Provider) job.Credentials {
+			if p == paybatch.SmartRetry {
+				return job.Credentials{Secret: srsandbox.TestAPIKey, BaseURL: url}
 			}
-			return e.getenv(k)
+			return job.FromEnv(e.getenv, p)
 		}
 		if f.ledger == "" {
 			f.ledger = filepath.Join(f.dataDir, "ledger.csv")
 		}
-		if f.ef.pollDeadline == defaultPollWindow {
-			f.ef.pollDeadline = 30 * time.Second
+		if engine.PollDeadline == defaultPollWindow {
+			engine.PollDeadline = 30 * time.Second
 		}
 		fmt.Fprintf(e.stdout, "paybatch serve --demo: SmartRetry sandbox on %s\n", url)
 	}
 	if f.ledger != "" {
 		if _, err := os.Stat(f.ledger); err != nil {
-			return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--ledger: %w", err))
+			return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--ledger: %w", err))
 		}
 	}
 
-	journal := filepath.Join(f.dataDir, "journal.duckdb")
-	unlock, err := lockJournal(journal)
+	j, release, err := job.HoldJournal(ctx, filepath.Join(f.dataDir, "journal.duckdb"))
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	j, err := openJournal(ctx, journal)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
+	defer release()
 	store, err := web.OpenStore(ctx, j.DB())
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitAborted, err)
-	}
-	var creds []web.Credential
-	for _, k := range []string{envSmartRetryKey, envSmartRetryURL, envSmarterPayTok, envSmarterPayURL} {
-		creds = append(creds, web.Credential{Name: k, Set: srvEnv.getenv(k) != ""})
+		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
 	srv, err := web.New(web.Config{
-		Store: store, Journal: j, DataDir: f.dataDir,
-		NewClient: func(p paybatch.Provider, pacer *pipeline.Pacer) (pipeline.Provider, error) {
-			return newProvider(&srvEnv, p, pacer)
-		},
-		Engine: func(p paybatch.Provider) pipeline.Config {
-			cfg, _ := f.ef.config(e, p) // checked above
-			return cfg
-		},
+		Store: store, Journal: j, DataDir: f.dataDir, Credentials: creds, Engine: engine,
 		Thresholds: thresholds, Ledger: f.ledger, MaxUpload: f.maxUpload, SessionTTL: f.sessionTTL,
-		Secure: useTLS, Credentials: creds, Now: e.now, Logger: e.log,
+		Secure: useTLS, Now: e.now, Logger: e.log,
 	})
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitAborted, err)
+		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
 	if f.demo {
 		if err := seedDemo(ctx, e, srv, store); err != nil {
-			return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("demo: %w", err))
+			return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("demo: %w", err))
 		}
 	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", f.addr)
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("listen on %s: %w", f.addr, err))
+		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("listen on %s: %w", f.addr, err))
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: nil}
@@ -243,7 +222,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	defer stopSending()
 	if err := srv.Start(sendCtx); err != nil {
 		ln.Close()
-		return paybatch.Exit(paybatch.ExitAborted, err)
+		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
 	fmt.Fprintf(e.stdout, "paybatch serve: listening on %s://%s (data in %s)\n", scheme, ln.Addr(), f.dataDir)
 	errc := make(chan error, 1)
@@ -263,7 +242,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	_ = hs.Shutdown(sctx)
 	srv.Close() // a batch being sent stays "sending" and resumes at the next start
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return paybatch.Exit(paybatch.ExitAborted, fmt.Errorf("serve: %w", err))
+		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("serve: %w", err))
 	}
 	fmt.Fprintln(e.stdout, "paybatch serve stopped")
 	return nil
@@ -286,7 +265,7 @@ func startDemoSandbox(dir string) (stop func(), url string, err error) {
 		}
 		return os.WriteFile(dst, b, 0o644)
 	}); err != nil {
-		return nil, "", paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("demo data: %w", err))
+		return nil, "", paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("demo data: %w", err))
 	}
 	fb, err := os.ReadFile(filepath.Join(dir, "fixtures.json"))
 	if err != nil {
@@ -296,7 +275,7 @@ func startDemoSandbox(dir string) (stop func(), url string, err error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("demo fixtures: %w", err)
 	}
-	sb, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: smartretry.SandboxConfig{SettleAfter: 300 * time.Millisecond}})
+	sb, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 300 * time.Millisecond}})
 	if err != nil {
 		return nil, "", err
 	}

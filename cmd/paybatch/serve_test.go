@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/paybatch/paybatch"
 )
 
 var serveRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
@@ -53,11 +51,11 @@ func startServe(t *testing.T, vars map[string]string, args ...string) (string, c
 
 func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
 	_, stderr, code := runCLI(t, nil, "serve", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir())
-	if code != paybatch.ExitUsage || !strings.Contains(stderr, "not a loopback address") || !strings.Contains(stderr, "--tls-cert") {
+	if code != exitUsage || !strings.Contains(stderr, "not a loopback address") || !strings.Contains(stderr, "--tls-cert") {
 		t.Fatalf("code %d: %s", code, stderr)
 	}
 	_, stderr, code = runCLI(t, nil, "serve", "--tls-cert", "x.pem", "--data-dir", t.TempDir())
-	if code != paybatch.ExitUsage || !strings.Contains(stderr, "go together") {
+	if code != exitUsage || !strings.Contains(stderr, "go together") {
 		t.Fatalf("cert without key: code %d: %s", code, stderr)
 	}
 }
@@ -71,16 +69,16 @@ func TestUserCommand(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "user ada added as admin") {
 		t.Fatalf("add: %d %s %s", code, out, stderr)
 	}
-	if _, stderr, code = runCLI(t, pw, "user", "add", "ada", "--role", "viewer", "--data-dir", dir); code != paybatch.ExitUsage || !strings.Contains(stderr, "already exists") {
+	if _, stderr, code = runCLI(t, pw, "user", "add", "ada", "--role", "viewer", "--data-dir", dir); code != exitUsage || !strings.Contains(stderr, "already exists") {
 		t.Fatalf("duplicate: %d %s", code, stderr)
 	}
-	if _, stderr, code = runCLI(t, nil, "user", "add", "bob", "--role", "viewer", "--password", "hunter2hunter2", "--data-dir", dir); code != paybatch.ExitUsage || strings.Contains(stderr, "hunter2") || !strings.Contains(stderr, "never taken from flags") {
+	if _, stderr, code = runCLI(t, nil, "user", "add", "bob", "--role", "viewer", "--password", "hunter2hunter2", "--data-dir", dir); code != exitUsage || strings.Contains(stderr, "hunter2") || !strings.Contains(stderr, "never taken from flags") {
 		t.Fatalf("--password flag: %d %s", code, stderr)
 	}
-	if _, stderr, code = runCLI(t, map[string]string{envPassword: "short"}, "user", "add", "bob", "--role", "viewer", "--data-dir", dir); code != paybatch.ExitUsage || !strings.Contains(stderr, "at least 12") {
+	if _, stderr, code = runCLI(t, map[string]string{envPassword: "short"}, "user", "add", "bob", "--role", "viewer", "--data-dir", dir); code != exitUsage || !strings.Contains(stderr, "at least 12") {
 		t.Fatalf("short password: %d %s", code, stderr)
 	}
-	if _, stderr, code = runCLI(t, pw, "user", "add", "bob", "--role", "boss", "--data-dir", dir); code != paybatch.ExitUsage || !strings.Contains(stderr, "unknown role") {
+	if _, stderr, code = runCLI(t, pw, "user", "add", "bob", "--role", "boss", "--data-dir", dir); code != exitUsage || !strings.Contains(stderr, "unknown role") {
 		t.Fatalf("bad role: %d %s", code, stderr)
 	}
 	var o, e syncBuffer
@@ -102,7 +100,7 @@ func TestUserCommand(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("sign in with the reset password: %d", res.StatusCode)
 	}
-	if _, stderr, code = runCLI(t, nil, "user", "disable", "ada", "--data-dir", dir); code != paybatch.ExitLocked || !strings.Contains(stderr, "admin page") {
+	if _, stderr, code = runCLI(t, nil, "user", "disable", "ada", "--data-dir", dir); code != exitLocked || !strings.Contains(stderr, "admin page") {
 		t.Fatalf("while the server runs: %d %s", code, stderr)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/cmd/paybatch/web"
 )
 
@@ -43,10 +44,10 @@ its admin page.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := web.ParseRole(role)
 			if err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("--role: %w", err))
+				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--role: %w", err))
 			}
 			if err := web.ValidUserName(args[0]); err != nil {
-				return paybatch.Exit(paybatch.ExitUsage, err)
+				return paybatch.WithKind(paybatch.ErrUsage, err)
 			}
 			pw, err := readNewPassword(e)
 			if err != nil {
@@ -123,9 +124,9 @@ its admin page.`,
 	for _, c := range append([]*cobra.Command{cmd}, cmd.Commands()...) {
 		c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 			if strings.Contains(err.Error(), "password") {
-				return paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("passwords are never taken from flags (they leak into shell history and process lists): set %s or type it when asked", envPassword))
+				return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("passwords are never taken from flags (they leak into shell history and process lists): set %s or type it when asked", envPassword))
 			}
-			return paybatch.Exit(paybatch.ExitUsage, err)
+			return paybatch.WithKind(paybatch.ErrUsage, err)
 		})
 	}
 	return cmd
@@ -139,19 +140,19 @@ func readNewPassword(e *env) (string, error) {
 			b, err := term.ReadPassword(int(f.Fd()))
 			fmt.Fprintln(e.stderr)
 			if err != nil {
-				return "", paybatch.Exit(paybatch.ExitUsage, err)
+				return "", paybatch.WithKind(paybatch.ErrUsage, err)
 			}
 			pw = string(b)
 		} else {
 			line, err := bufio.NewReader(e.stdin).ReadString('\n')
 			if err != nil && line == "" {
-				return "", paybatch.Exit(paybatch.ExitUsage, fmt.Errorf("no password: set %s or give it on the first line of stdin", envPassword))
+				return "", paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("no password: set %s or give it on the first line of stdin", envPassword))
 			}
 			pw = strings.TrimRight(line, "\r\n")
 		}
 	}
 	if err := web.CheckPassword(pw); err != nil {
-		return "", paybatch.Exit(paybatch.ExitUsage, err)
+		return "", paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	return pw, nil
 }
@@ -159,21 +160,21 @@ func readNewPassword(e *env) (string, error) {
 // withStore opens the data directory's journal (exit 4 when the server
 // holds it) and runs fn on the web store in it.
 func withStore(ctx context.Context, dataDir string, fn func(web.Store) error) error {
-	j, err := openJournal(ctx, filepath.Join(dataDir, "journal.duckdb"))
+	j, release, err := job.HoldJournal(ctx, filepath.Join(dataDir, "journal.duckdb"))
 	if err != nil {
-		if paybatch.CodeOf(err) == paybatch.ExitLocked {
-			return paybatch.Exit(paybatch.ExitLocked, fmt.Errorf("%w; the server holds it: stop it, or use its admin page", err))
+		if paybatch.KindOf(err) == paybatch.ErrLocked {
+			return fmt.Errorf("%w; the server holds it: stop it, or use its admin page", err)
 		}
 		return err
 	}
-	defer j.Close()
+	defer release()
 	s, err := web.OpenStore(ctx, j.DB())
 	if err != nil {
-		return paybatch.Exit(paybatch.ExitAborted, err)
+		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
 	err = fn(s)
 	if errors.Is(err, web.ErrNotFound) || errors.Is(err, web.ErrExists) {
-		return paybatch.Exit(paybatch.ExitUsage, err)
+		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 	return err
 }

@@ -40,3 +40,21 @@ func openJournal(ctx context.Context, path string, lk *journal.Lock) (*journal.D
 	}
 	return nil, classifyIO(paybatch.ErrInput, err)
 }
+
+// HoldJournal takes the journal's lock and opens it for a process that
+// keeps it for its life (paybatch serve): cron's `run` and the CLI get
+// ErrLocked meanwhile. release closes the journal and drops the lock.
+func HoldJournal(ctx context.Context, path string) (j *journal.DuckDB, release func(), err error) {
+	lk, err := lockJournal(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j, err = openJournal(ctx, path, lk); err != nil {
+		_ = lk.Release()
+		return nil, nil, err
+	}
+	return j, func() {
+		_ = j.Close()
+		_ = lk.Release()
+	}, nil
+}

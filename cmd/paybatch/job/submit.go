@@ -42,6 +42,16 @@ type SubmitResult struct {
 // ErrConfig, ErrLocked, ErrExceptions (finished; declines, rejects or
 // conflicts), ErrResumable (stopped part-way: run again).
 func Submit(ctx context.Context, d Deps, req SubmitRequest) (*SubmitResult, error) {
+	return submit(ctx, d, req, nil)
+}
+
+// SubmitJournal is Submit on a journal the caller already holds open for
+// its whole life (paybatch serve, see HoldJournal); req.Journal is ignored.
+func SubmitJournal(ctx context.Context, d Deps, j journal.Journal, req SubmitRequest) (*SubmitResult, error) {
+	return submit(ctx, d, req, j)
+}
+
+func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal) (*SubmitResult, error) {
 	d.defaults()
 	if req.Read.Rules == nil {
 		req.Read.Rules = pipeline.RulesFor(req.Read.Kind.Provider(), d.Now)
@@ -72,15 +82,20 @@ func Submit(ctx context.Context, d Deps, req SubmitRequest) (*SubmitResult, erro
 	if err != nil {
 		return out, err
 	}
-	out.Journal = req.Journal
-	if out.Journal == "" {
-		out.Journal = req.Files[0] + ".journal.duckdb"
+	j := held
+	if j == nil {
+		out.Journal = req.Journal
+		if out.Journal == "" {
+			out.Journal = req.Files[0] + ".journal.duckdb"
+		}
+		dj, err := openJournal(ctx, out.Journal, nil)
+		if err != nil {
+			return out, err
+		}
+		defer dj.Close()
+		j = dj
 	}
-	j, err := openJournal(ctx, out.Journal, nil)
-	if err != nil {
-		return out, err
-	}
-	defer j.Close()
+	out.Journal = j.Name()
 	if rep.Rejected > 0 {
 		if err := j.RecordRejects(ctx, rejectsOf(rep.Rejects)); err != nil {
 			return out, journalFailed(j.Name(), err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 )
 
 type limitView struct {
@@ -18,10 +18,15 @@ type limitView struct {
 	Overall  string
 }
 
+type credentialView struct {
+	Name string
+	Set  bool
+}
+
 type adminData struct {
 	Users       []User
 	Roles       []Role
-	Credentials []Credential
+	Credentials []credentialView
 	Limits      []limitView
 	Thresholds  []string
 	MinPassword int
@@ -32,9 +37,12 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, u User) error
 	if err != nil {
 		return err
 	}
-	d := adminData{Users: users, Roles: Roles, Credentials: s.cfg.Credentials, MinPassword: MinPasswordLen}
+	d := adminData{Users: users, Roles: Roles, MinPassword: MinPasswordLen}
 	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
-		l := s.cfg.Engine(p).Limits()
+		c := s.cfg.Credentials(p)
+		sv, uv := job.Standard(p)
+		d.Credentials = append(d.Credentials, credentialView{sv, c.Secret != ""}, credentialView{uv, c.BaseURL != ""})
+		l := s.limits(p)
 		d.Limits = append(d.Limits, limitView{Provider: p, Submit: limitText(l.Submit), Status: limitText(l.Status), Overall: limitText(l.Overall)})
 	}
 	for _, c := range slices.Sorted(maps.Keys(s.cfg.Thresholds)) {
@@ -43,7 +51,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, u User) error
 	return s.render(w, r, "admin", u, "Admin", d)
 }
 
-func limitText(l pipeline.Limit) string {
+func limitText(l paybatch.Limit) string {
 	if l.IsZero() {
 		return "—"
 	}

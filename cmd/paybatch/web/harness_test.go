@@ -22,9 +22,10 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
-	"github.com/paybatch/paybatch/pipeline/smartretry"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 // testKDF keeps hashing cheap in tests; the format and code path are the
@@ -48,7 +49,10 @@ func (c *clock) Add(d time.Duration) {
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // harness is the real server on a real listener, with a real journal
 // (DuckDB in a temp dir) and the real sandbox over HTTP.
@@ -76,7 +80,7 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: smartretry.SandboxConfig{SettleAfter: 50 * time.Millisecond}})
+	sb, err := sandbox.New(sandbox.Options{Fixtures: fx, Seed: 1, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,15 +104,13 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	cfg := Config{
 		Store: store, Journal: j, DataDir: dir, KDF: testKDF, Now: clk.Now, Ledger: ledger,
 		Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		NewClient: func(p paybatch.Provider, pacer *pipeline.Pacer) (pipeline.Provider, error) {
+		Credentials: func(p paybatch.Provider) job.Credentials {
 			if p != paybatch.SmartRetry {
-				return nil, fmt.Errorf("test harness: no %s client", p)
+				return job.Credentials{}
 			}
-			return smartretry.NewClient(smartretry.ClientConfig{BaseURL: sbts.URL, APIKey: smartretry.TestAPIKey, OnRate: pacer.OnRate})
+			return job.Credentials{Secret: srsandbox.TestAPIKey, BaseURL: sbts.URL}
 		},
-		Engine: func(p paybatch.Provider) pipeline.Config {
-			return pipeline.Config{Provider: p, PollDeadline: 20 * time.Second, PollInitial: 20 * time.Millisecond}
-		},
+		Engine: job.Engine{PollDeadline: 20 * time.Second},
 	}
 	for _, f := range tweak {
 		f(&cfg)

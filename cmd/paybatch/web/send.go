@@ -11,17 +11,18 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 	"github.com/paybatch/paybatch/writers"
 )
 
-// sender sends approved batches, one at a time, through pipeline.Submit
-// on the server's one journal: the engine `paybatch submit` uses, with the
-// same readers, keys and journal, so a batch sent here and a file sent from
-// the CLI can never send one row twice. One goroutine owns the work;
-// Close cancels it and waits.
+// sender sends approved batches, one at a time, through job.SubmitJournal
+// on the server's one journal: the job code `paybatch submit` and `run`
+// use, with the same readers, keys and journal, so a batch sent here and a
+// file sent from the CLI can never send one row twice. One goroutine owns
+// the work; Close cancels it and waits.
 type sender struct {
 	s *Server
 
@@ -30,8 +31,6 @@ type sender struct {
 	queued   map[int64]bool
 	wake     chan struct{}
 	live     map[int64]pipeline.Progress
-	clients  map[paybatch.Provider]pipeline.Provider
-	pacers   map[paybatch.Provider]*pipeline.Pacer
 	cancel   context.CancelFunc
 	done     chan struct{}
 	sendings int // batches sent so far (tests count submissions with it)
@@ -39,8 +38,7 @@ type sender struct {
 
 func newSender(s *Server) *sender {
 	return &sender{s: s, queued: map[int64]bool{}, wake: make(chan struct{}, 1),
-		live: map[int64]pipeline.Progress{}, clients: map[paybatch.Provider]pipeline.Provider{},
-		pacers: map[paybatch.Provider]*pipeline.Pacer{}}
+		live: map[int64]pipeline.Progress{}}
 }
 
 func (q *sender) enqueue(id int64) {
@@ -144,7 +142,7 @@ func (q *sender) run(ctx context.Context, id int64) {
 			Detail: "the server stopped; sending resumes when it starts again (rows already sent are not sent again)", At: s.cfg.Now()})
 		return
 	}
-	to, msg, detail := outcomeState(b, res, err, s.credentialHint(b.Provider))
+	to, msg, detail := outcomeState(res, err)
 	ctx = context.WithoutCancel(ctx)
 	// The report is written before the batch is shown finished, so the
 	// page that reloads at the end offers it.
@@ -163,35 +161,22 @@ func (q *sender) run(ctx context.Context, id int64) {
 	}
 }
 
-func (s *Server) credentialHint(p paybatch.Provider) string {
-	for _, c := range s.cfg.Credentials {
-		if strings.Contains(strings.ToLower(c.Name), strings.ToLower(string(p))) {
-			return c.Name
-		}
-	}
-	return "the provider credential"
-}
-
-// outcomeState is the batch state a finished send leads to, with the note
-// the pages show.
-func outcomeState(b Batch, res pipeline.Result, err error, cred string) (State, string, string) {
+// outcomeState is the batch state a finished send leads to, by the kind of
+// the job's error, with the note the pages show.
+func outcomeState(res pipeline.Result, err error) (State, string, string) {
 	counts := fmt.Sprintf("%d rows: %s", res.Rows, stateCounts(res))
-	switch {
-	case errors.Is(err, pipeline.ErrAuth):
-		return StateStopped, "The provider refused the credential: check " + cred + ". Rows already sent are not sent again when it resumes.", counts
-	case err != nil:
-		return StateStopped, "Sending stopped: " + paybatch.MaskCardNumbers(err.Error()) + ". Rows already sent are not sent again when it resumes.", counts
-	}
-	switch res.ExitCode() {
-	case paybatch.ExitOK:
-		if res.States[paybatch.StateAccepted] > 0 {
-			return StateExceptions, fmt.Sprintf("%d rows were accepted but had no final status at the poll deadline; `paybatch status` polls them again.", res.States[paybatch.StateAccepted]), counts
+	switch paybatch.KindOf(err) {
+	case 0:
+		if n := res.States[paybatch.StateAccepted]; n > 0 {
+			return StateExceptions, fmt.Sprintf("%d rows were accepted but had no final status at the poll deadline; `paybatch status` polls them again.", n), counts
 		}
 		return StateDone, "", counts
-	case paybatch.ExitExceptions:
-		return StateExceptions, "Some rows were declined, refused or failed: filter the outcomes below.", counts
+	case paybatch.ErrExceptions:
+		return StateExceptions, "Some rows were declined, refused or failed, or were rejected by validation and not sent: filter the outcomes below.", counts
+	case paybatch.ErrInput, paybatch.ErrUsage:
+		return StateStopped, "Nothing was sent: " + paybatch.MaskCardNumbers(err.Error()), counts
 	}
-	return StateStopped, "Some rows are not finished (failed after retries, or still unresolved). Nothing is sent twice when it resumes.", counts
+	return StateStopped, "Sending stopped: " + paybatch.MaskCardNumbers(err.Error()) + ". Rows already sent are never sent again; it resumes when the server restarts.", counts
 }
 
 func stateCounts(res pipeline.Result) string {
@@ -205,73 +190,45 @@ func stateCounts(res pipeline.Result) string {
 	return strings.Join(parts, ", ")
 }
 
-func (q *sender) client(p paybatch.Provider) (pipeline.Provider, *pipeline.Pacer, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if c, ok := q.clients[p]; ok {
-		return c, q.pacer(p), nil
-	}
-	if q.s.cfg.NewClient == nil {
-		return nil, nil, errors.New("no provider client configured")
-	}
-	c, err := q.s.cfg.NewClient(p, q.pacer(p))
-	if err != nil {
-		return nil, nil, err
-	}
-	q.clients[p] = c
-	return c, q.pacer(p), nil
-}
-
-// pacer is the one pacer per provider credential for the server's life,
-// shared by submissions and polls (q.mu held).
-func (q *sender) pacer(p paybatch.Provider) *pipeline.Pacer {
-	if pc, ok := q.pacers[p]; ok {
-		return pc
-	}
-	pc := pipeline.NewPacer(q.s.cfg.Engine(p).Limits())
-	q.pacers[p] = pc
-	return pc
-}
-
+// sendBatch sends the approved file through the CLI's job code. The file
+// must still be the one approved (same SHA-256); job.SubmitJournal
+// validates it again with the same readers, records the rejects, sends the
+// valid rows only when the batch was approved that way, and polls.
 func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, []paybatch.RowError, error) {
 	s := q.s
-	rep, err := readers.Validate(ctx, []string{b.Path}, b.readerOptions(s.cfg.Now, s.cfg.MaxUpload))
+	sum, err := readers.FileSHA256(ctx, b.Path)
 	if err != nil {
-		return pipeline.Result{}, nil, s.fileErr(&b, err)
+		return pipeline.Result{}, nil, paybatch.WithKind(paybatch.ErrInput, s.fileErr(&b, err))
 	}
-	if got := rep.Files[0].SHA256; got != b.SHA256 {
-		return pipeline.Result{}, nil, fmt.Errorf("the stored file changed since it was approved (sha256 %s, approved %s): nothing was sent", got, b.SHA256)
+	if sum != b.SHA256 {
+		return pipeline.Result{}, nil, paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("the stored file changed since it was approved (sha256 %s, approved %s)", sum, b.SHA256))
 	}
-	if rep.Rejected > 0 && !b.ValidOnly {
-		return pipeline.Result{}, nil, fmt.Errorf("%d rows are rejected and the batch was not approved as \"valid rows only\": nothing was sent", rep.Rejected)
+	deps := job.Deps{Now: s.cfg.Now, Log: s.log, Version: "serve",
+		Progress: func(cfg *pipeline.Config, total int) func() {
+			cfg.ProgressEvery = 250 * time.Millisecond
+			cfg.Progress = func(p pipeline.Progress) {
+				q.mu.Lock()
+				q.live[b.ID] = p
+				q.mu.Unlock()
+			}
+			return func() {}
+		}}
+	out, err := job.SubmitJournal(ctx, deps, s.cfg.Journal, job.SubmitRequest{
+		Files: []string{b.Path}, Read: b.readerOptions(s.cfg.Now, s.cfg.MaxUpload), AllowPartial: b.ValidOnly,
+		Engine: s.cfg.Engine, Credentials: s.cfg.Credentials(b.Provider),
+	})
+	var rejects []paybatch.RowError
+	if out != nil && out.Validation != nil {
+		rejects = out.Validation.Rejects
 	}
-	j := s.cfg.Journal
-	if rep.Rejected > 0 {
-		if err := j.RecordRejects(ctx, rejectsForJournal(rep.Rejects)); err != nil {
-			return pipeline.Result{}, nil, err
-		}
+	var res pipeline.Result
+	if out != nil {
+		res = out.Result
 	}
-	client, pacer, err := q.client(b.Provider)
-	if err != nil {
-		return pipeline.Result{}, nil, err
+	if err != nil && paybatch.KindOf(err) == paybatch.ErrInput {
+		err = paybatch.WithKind(paybatch.ErrInput, s.fileErr(&b, err))
 	}
-	cfg := s.cfg.Engine(b.Provider)
-	cfg.Pacer = pacer
-	cfg.Logger = s.log
-	cfg.ProgressEvery = 250 * time.Millisecond
-	cfg.Progress = func(p pipeline.Progress) {
-		q.mu.Lock()
-		q.live[b.ID] = p
-		q.mu.Unlock()
-	}
-	res, err := pipeline.Submit(ctx, j, client, validRows(ctx, &b, rep, s.cfg.Now, s.cfg.MaxUpload), cfg)
-	if err == nil {
-		in := pipeline.Input{Path: b.Path, SHA256: b.SHA256, Rows: b.Rows, Kind: b.Kind, Provider: b.Provider}
-		if ierr := j.RecordInput(context.WithoutCancel(ctx), in, s.cfg.Now()); ierr != nil {
-			err = ierr
-		}
-	}
-	return res, rep.Rejects, err
+	return res, rejects, err
 }
 
 // progressView is the progress section of a batch page and each event of

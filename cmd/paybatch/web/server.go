@@ -17,8 +17,15 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
 )
+
+// limits are the rate limits a send to provider p runs under: the
+// documented ones, lowered by the engine settings.
+func (s *Server) limits(p paybatch.Provider) paybatch.Limits {
+	return pipeline.Config{Provider: p, SubmitRate: s.cfg.Engine.SubmitRate, StatusRate: s.cfg.Engine.StatusRate}.Limits()
+}
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -30,14 +37,12 @@ var staticFS embed.FS
 // environment or from package state.
 type Config struct {
 	Store   Store
-	Journal *pipeline.Journal // the one journal every batch is sent through
+	Journal *pipeline.Journal // the one journal every batch is sent through (held for the server's life)
 	DataDir string            // uploads are kept in DataDir/uploads/<batch id>/
-	// NewClient builds a provider client; it is called once per provider and
-	// the client is reused, so submissions and polls share one pacer.
-	NewClient func(p paybatch.Provider, pacer *pipeline.Pacer) (pipeline.Provider, error)
-	// Engine is the engine configuration for a provider (rates, deadlines);
-	// the zero Config uses the provider's documented limits.
-	Engine func(p paybatch.Provider) pipeline.Config
+	// Credentials gives a provider's credential and endpoint (the CLI reads
+	// them from the environment); Engine tunes the engine for every send.
+	Credentials func(p paybatch.Provider) job.Credentials
+	Engine      job.Engine
 	// Thresholds: currency code → total in minor units above which a batch
 	// needs two approvers.
 	Thresholds map[string]int64
@@ -46,17 +51,8 @@ type Config struct {
 	SessionTTL time.Duration
 	Secure     bool // served over TLS: cookies are Secure
 	KDF        KDF
-	// Credentials names the credential variables and whether each is set
-	// (the admin page shows names, never values).
-	Credentials []Credential
-	Now         func() time.Time
-	Logger      *slog.Logger
-}
-
-// Credential is one credential variable and whether it is set.
-type Credential struct {
-	Name string
-	Set  bool
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Server is the finance web app.
@@ -93,8 +89,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.KDF == (KDF{}) {
 		cfg.KDF = DefaultKDF
 	}
-	if cfg.Engine == nil {
-		cfg.Engine = func(p paybatch.Provider) pipeline.Config { return pipeline.Config{Provider: p} }
+	if cfg.Credentials == nil {
+		cfg.Credentials = func(paybatch.Provider) job.Credentials { return job.Credentials{} }
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger,
 		throttle: newThrottle(5, 15*time.Minute, cfg.Now)}

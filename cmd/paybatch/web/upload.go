@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -272,7 +271,7 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 	if err := s.largest(ctx, b, rep, &sum); err != nil {
 		return s.fileErr(b, err)
 	}
-	limits := s.cfg.Engine(b.Provider).Limits()
+	limits := s.limits(b.Provider)
 	rate := limits.Submit.Min(limits.Overall)
 	if ps := rate.PerSecond(); ps > 0 && b.Valid > 0 {
 		eta := time.Duration(float64(b.Valid) / ps * float64(time.Second)).Round(time.Second)
@@ -488,15 +487,4 @@ func validRows(ctx context.Context, b *Batch, rep *readers.Report, now func() ti
 			}
 		}
 	}
-}
-
-// rejectsForJournal is what pipeline.Journal.RecordRejects keeps for the
-// report's Rejected sheet.
-func rejectsForJournal(errs []paybatch.RowError) []pipeline.Reject {
-	out := make([]pipeline.Reject, 0, len(errs))
-	for _, re := range errs {
-		out = append(out, pipeline.Reject{Source: re.Source, Column: re.Column,
-			Value: paybatch.MaskCardNumbers(re.Value), Reason: paybatch.MaskCardNumbers(re.Err.Error())})
-	}
-	return out
 }
