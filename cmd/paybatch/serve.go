@@ -188,7 +188,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		return err
 	}
 	defer release()
-	store, err := web.OpenStore(ctx, j.DB())
+	store, err := web.OpenStore(ctx, j)
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}

@@ -168,7 +168,7 @@ func withStore(ctx context.Context, dataDir string, fn func(web.Store) error) er
 		return err
 	}
 	defer release()
-	s, err := web.OpenStore(ctx, j.DB())
+	s, err := web.OpenStore(ctx, j)
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}

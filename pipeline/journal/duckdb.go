@@ -218,6 +218,12 @@ func createDuckDB(ctx context.Context, path string) error {
 	return nil
 }
 
+// SQL is the database handle for tables other packages add through
+// migrations of their own in this package (the web server's web_* tables,
+// 0005_web.sql) and for reading the exported views. The journal's own tables
+// are written only through this package's methods.
+func (j *DuckDB) SQL() *sql.DB { return j.db }
+
 // Name is the journal's path.
 func (j *DuckDB) Name() string { return j.path }
 

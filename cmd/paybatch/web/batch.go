@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/paybatch/paybatch"
-	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -232,7 +232,18 @@ func previewOf(in paybatch.Instruction) previewRow {
 // outcomeFilters are the choices of the outcomes filter.
 var outcomeFilters = []string{"all", "succeeded", "failed", "declined", "pending", "other"}
 
-func outcomeClass(r *pipeline.Row) string {
+// journalRow is one journaled row of a batch, as the journal's export view
+// shows it (the latest state, even mid-run).
+type journalRow struct {
+	Row                                 int
+	MerchantTxID                        string
+	Amount                              paybatch.Money
+	State                               paybatch.State
+	Outcome                             paybatch.Outcome
+	ProviderStatus, ProviderID, Problem string
+}
+
+func outcomeClass(r journalRow) string {
 	switch {
 	case r.State == paybatch.StateFinal && r.Outcome == paybatch.OutcomeSucceeded:
 		return "succeeded"
@@ -259,7 +270,7 @@ func (s *Server) outcomes(ctx context.Context, r *http.Request, b Batch, d *batc
 	}
 	d.Filters = outcomeFilters
 	d.OutCounts = map[string]int{"all": len(rows)}
-	var kept []*pipeline.Row
+	var kept []journalRow
 	for _, row := range rows {
 		c := outcomeClass(row)
 		d.OutCounts[c]++
@@ -275,9 +286,9 @@ func (s *Server) outcomes(ctx context.Context, r *http.Request, b Batch, d *batc
 	return nil
 }
 
-func outcomeOf(row *pipeline.Row) outcomeRow {
+func outcomeOf(row journalRow) outcomeRow {
 	m := paybatch.MaskCardNumbers
-	o := outcomeRow{Row: row.Source.Row, MerchantTxID: m(row.MerchantTxID), State: string(row.State),
+	o := outcomeRow{Row: row.Row, MerchantTxID: m(row.MerchantTxID), State: string(row.State),
 		Outcome: string(row.Outcome), Status: m(row.ProviderStatus), Problem: m(row.Problem)}
 	if !row.Amount.Currency.IsZero() {
 		o.Amount, o.Currency = formatMoney(row.Amount), row.Amount.Currency.Code()
@@ -285,11 +296,33 @@ func outcomeOf(row *pipeline.Row) outcomeRow {
 	return o
 }
 
-func (s *Server) journalRows(ctx context.Context, b Batch) ([]*pipeline.Row, error) {
+// journalRows reads the batch's rows from the journal's export view
+// (journal_export: the documented read-only face of the journal).
+func (s *Server) journalRows(ctx context.Context, b Batch) ([]journalRow, error) {
 	if s.cfg.Journal == nil {
 		return nil, nil
 	}
-	return s.cfg.Journal.Rows(ctx, "source_file = ?", b.Path)
+	rs, err := s.cfg.Journal.SQL().QueryContext(ctx, `SELECT source_row, merchant_transaction_id, amount_minor, currency, state, outcome,
+		provider_status, provider_id, problem FROM journal_export WHERE source_file = ? ORDER BY source_row, key`, b.Path)
+	if err != nil {
+		return nil, fmt.Errorf("journal rows of batch %d: %w", b.ID, err)
+	}
+	defer rs.Close()
+	var out []journalRow
+	for rs.Next() {
+		var r journalRow
+		var minor sql.NullInt64
+		var code, state, outcome string
+		if err := rs.Scan(&r.Row, &r.MerchantTxID, &minor, &code, &state, &outcome, &r.ProviderStatus, &r.ProviderID, &r.Problem); err != nil {
+			return nil, err
+		}
+		r.State, r.Outcome = paybatch.State(state), paybatch.Outcome(outcome)
+		if cur, err := paybatch.ParseCurrency(code); err == nil && minor.Valid {
+			r.Amount = paybatch.Money{Currency: cur, Minor: minor.Int64}
+		}
+		out = append(out, r)
+	}
+	return out, rs.Err()
 }
 
 // chooseSheet validates the batch again with another sheet of its workbook.

@@ -8,78 +8,22 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// schema holds the web app's tables. They live in the journal file (one
-// file, one owner, one backup) under a web_ prefix, beside the rows they
-// send. The audit table has no UPDATE or DELETE anywhere in this package.
-const schema = `
-CREATE SEQUENCE IF NOT EXISTS web_user_id START 1;
-CREATE SEQUENCE IF NOT EXISTS web_batch_id START 1;
-CREATE SEQUENCE IF NOT EXISTS web_audit_seq START 1;
-CREATE TABLE IF NOT EXISTS web_users (
-	id            BIGINT PRIMARY KEY,
-	name          VARCHAR NOT NULL UNIQUE,
-	role          VARCHAR NOT NULL,
-	password_hash VARCHAR NOT NULL,
-	disabled      BOOLEAN NOT NULL,
-	created_at    TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS web_sessions (
-	token_sha256 VARCHAR PRIMARY KEY,
-	user_id      BIGINT NOT NULL,
-	created_at   TIMESTAMP NOT NULL,
-	expires_at   TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS web_batches (
-	id               BIGINT PRIMARY KEY,
-	kind             VARCHAR NOT NULL,
-	provider         VARCHAR NOT NULL,
-	file_name        VARCHAR NOT NULL,
-	path             VARCHAR NOT NULL,
-	sheet            VARCHAR NOT NULL,
-	sha256           VARCHAR NOT NULL,
-	size             BIGINT NOT NULL,
-	uploader_id      BIGINT NOT NULL,
-	uploaded_at      TIMESTAMP NOT NULL,
-	state            VARCHAR NOT NULL,
-	valid_only       BOOLEAN NOT NULL,
-	rows             INTEGER NOT NULL,
-	valid            INTEGER NOT NULL,
-	rejected         INTEGER NOT NULL,
-	summary          VARCHAR NOT NULL,
-	approvals_needed INTEGER NOT NULL,
-	approvals        INTEGER NOT NULL,
-	updated_at       TIMESTAMP NOT NULL,
-	message          VARCHAR NOT NULL
-);
-CREATE TABLE IF NOT EXISTS web_approvals (
-	batch_id BIGINT NOT NULL,
-	user_id  BIGINT NOT NULL,
-	approve  BOOLEAN NOT NULL,
-	comment  VARCHAR NOT NULL,
-	decided_at TIMESTAMP NOT NULL,
-	PRIMARY KEY (batch_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS web_audit (
-	seq      BIGINT NOT NULL,
-	batch_id BIGINT NOT NULL,
-	user_name VARCHAR NOT NULL,
-	action   VARCHAR NOT NULL,
-	detail   VARCHAR NOT NULL,
-	logged_at TIMESTAMP NOT NULL
-);
-`
+	"github.com/paybatch/paybatch/pipeline/journal"
+)
 
 // DuckStore is the Store on a DuckDB database (the journal's).
 type DuckStore struct {
 	db *sql.DB
 }
 
-// OpenStore creates the web tables in db if needed.
-func OpenStore(ctx context.Context, db *sql.DB) (*DuckStore, error) {
-	if _, err := db.ExecContext(ctx, schema); err != nil {
-		return nil, fmt.Errorf("web store: create tables: %w", err)
+// OpenStore is the store in an open DuckDB journal: its tables are created
+// by the journal's migration 0005_web.sql.
+func OpenStore(ctx context.Context, j *journal.DuckDB) (*DuckStore, error) {
+	db := j.SQL()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 'web_batches'`).Scan(&n); err != nil || n == 0 {
+		return nil, fmt.Errorf("web store: journal %s has no web tables (migration 0005_web): %v", j.Name(), err)
 	}
 	return &DuckStore{db: db}, nil
 }

@@ -23,7 +23,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
-	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
@@ -62,7 +62,7 @@ type harness struct {
 	ts      *httptest.Server
 	sandbox *sandbox.Server
 	store   *DuckStore
-	journal *pipeline.Journal
+	journal *journal.DuckDB
 	clock   *clock
 	users   map[string]User
 	dir     string
@@ -87,11 +87,11 @@ func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
 	sbts := httptest.NewServer(sb)
 	t.Cleanup(func() { sb.Close(); sbts.Close() })
 
-	j, err := pipeline.OpenJournal(ctx, filepath.Join(dir, "journal.duckdb"))
+	j, err := journal.OpenDuckDB(ctx, filepath.Join(dir, "journal.duckdb"), journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := OpenStore(ctx, j.DB())
+	store, err := OpenStore(ctx, j)
 	if err != nil {
 		t.Fatal(err)
 	}

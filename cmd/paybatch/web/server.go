@@ -19,6 +19,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // limits are the rate limits a send to provider p runs under: the
@@ -37,8 +38,8 @@ var staticFS embed.FS
 // environment or from package state.
 type Config struct {
 	Store   Store
-	Journal *pipeline.Journal // the one journal every batch is sent through (held for the server's life)
-	DataDir string            // uploads are kept in DataDir/uploads/<batch id>/
+	Journal *journal.DuckDB // the one journal every batch is sent through (held for the server's life)
+	DataDir string          // uploads are kept in DataDir/uploads/<batch id>/
 	// Credentials gives a provider's credential and endpoint (the CLI reads
 	// them from the environment); Engine tunes the engine for every send.
 	Credentials func(p paybatch.Provider) job.Credentials

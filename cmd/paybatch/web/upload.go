@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -222,7 +223,7 @@ func (e *fileError) Error() string { return e.msg }
 func (e *fileError) Unwrap() error { return e.err }
 
 func (b *Batch) readerOptions(now func() time.Time, max int64) readers.Options {
-	return readers.Options{Kind: b.Kind, Sheet: b.Sheet, Now: now, MaxFileSize: max}
+	return readers.Options{Kind: b.Kind, Sheet: b.Sheet, Rules: pipeline.RulesFor(b.Provider, now), MaxFileSize: max}
 }
 
 // rejectLine is one problem, as stored beside the batch (rejects.jsonl) and
