@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +222,69 @@ func FuzzSheetXML(f *testing.F) {
 		if fast, slow := read(t, data, false), read(t, data, true); fast != slow {
 			t.Fatalf("fast path:\n%s\ngeneral path:\n%s", fast, slow)
 		}
+	})
+}
+
+// FuzzTable feeds arbitrary bytes to the one input layer (OpenTable and
+// Next, which ledgers and results are read through): it ends with rows,
+// io.EOF or an error naming the file, never a panic or an endless loop. A
+// CSV record comes with a *FieldCountError exactly when its number of
+// fields is not the header's, and row numbers only grow.
+//
+//	go test ./readers -run XXX -fuzz FuzzTable -fuzztime 1m
+func FuzzTable(f *testing.F) {
+	for _, s := range []string{
+		"merchant_transaction_id,amount,currency\nA,1.00,USD\n",
+		"merchant_transaction_id,currency,amount\nA,USD,1,234.00\nB,USD,2.00\n",
+		"merchant_transaction_id,currency,amount\nA,USD\n",
+		"id;amount\r1,5;2\r",
+		"sep=|\nid|amount\n1|2\n",
+		"\ufeffid,amount\n\"a\nb\",1\n",
+		"\xff\xfei\x00d\x00,\x00a\x00\n\x001\x00,\x002\x00\n\x00",
+		"id,amount\n\"1,00\n",
+		"id,amount\nre\"f,1\n",
+	} {
+		f.Add([]byte(s))
+	}
+	for _, name := range []string{"gen_refund.xlsx", "lo/lo_refund.xlsx"} {
+		if data, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tb, err := OpenTable(bytes.NewReader(data), int64(len(data)), "fuzz.csv", TableOptions{})
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.csv") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		defer tb.Close()
+		last := tb.HeaderRow()
+		for range 1 << 20 {
+			row, cells, err := tb.Next()
+			if err == io.EOF {
+				return
+			}
+			var fe *FieldCountError
+			switch {
+			case errors.As(err, &fe):
+				if fe.Found == fe.Want || fe.Found != len(cells) || fe.Line != row {
+					t.Fatalf("field count error %+v for a record of %d fields at row %d", fe, len(cells), row)
+				}
+			case err != nil:
+				if !strings.Contains(err.Error(), "fuzz.csv") {
+					t.Fatalf("error does not name the file: %v", err)
+				}
+				return
+			case tb.Delimiter() != 0 && len(cells) != len(tb.Header()):
+				t.Fatalf("a record of %d fields under a header of %d came without an error", len(cells), len(tb.Header()))
+			}
+			if tb.Delimiter() != 0 && row <= last {
+				t.Fatalf("row %d after row %d", row, last)
+			}
+			last = row
+		}
+		t.Fatal("no end after 2^20 rows")
 	})
 }

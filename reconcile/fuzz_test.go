@@ -1,13 +1,17 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/readers"
 )
 
 // convertOne runs one amount through the line check (sql/checked.sql) and
@@ -96,11 +100,12 @@ func FuzzAmount(f *testing.F) {
 }
 
 // FuzzCSVLedger feeds arbitrary text after a ledger header through the
-// whole CSV path: DuckDB's strict read, its padded read, Go's (stageCSV),
-// and Run's single pass or exact path. Whatever the text, the reconcile
-// either succeeds, with every ledger id counted once, or fails with an
-// error that names the file; it never panics, and never drops a record
-// silently. Seeds are the shapes DuckDB refuses and Go reads.
+// whole CSV path: DuckDB's strict read, readers in Go (stageCSV), and Run's
+// single pass or exact path. Whatever the text, the reconcile either
+// succeeds, with every ledger id counted once, or fails with an error that
+// names the file; it never panics, and never drops a record silently. A
+// file reconcile accepts is one readers reads without a field-count error
+// (the one input layer decides). Seeds are the shapes DuckDB refuses.
 //
 // Each input opens a DuckDB, so fuzzing is slow (about 5 inputs a second
 // here, and the engine spends most of its time minimising new inputs):
@@ -118,6 +123,8 @@ func FuzzCSVLedger(f *testing.F) {
 		"A,1.00,USD\nB,2.00,EUR,ref\xffund\n",        // not UTF-8
 		"\n\n,,,\n",
 		"A,1.00,USD,refund\nA,1.00,USD,refund\n",
+		"A,1.00,USD,ref\"und\nB,2.00,EUR,refund\n", // a bare quote alone
+		"A ,1.00,USD\u00a0,refund\n\u3000B,0002.500,EUR,refund\r\n",
 	} {
 		f.Add(s)
 	}
@@ -155,6 +162,24 @@ func FuzzCSVLedger(f *testing.F) {
 		}
 		if int64(len(seen)) != ids {
 			t.Fatalf("Rows gives %d ids, the summary %d", len(seen), ids)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := readers.OpenTable(bytes.NewReader(data), int64(len(data)), path, readers.TableOptions{})
+		if err != nil {
+			t.Fatalf("reconcile accepted a file readers refuses: %v", err)
+		}
+		defer tb.Close()
+		for {
+			_, _, err := tb.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reconcile accepted a file readers refuses: %v", err)
+			}
 		}
 	})
 }
