@@ -21,6 +21,11 @@ func FileSHA256(ctx context.Context, p string) (string, error) {
 		return "", fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
 	}
 	defer f.Close()
+	return readerSHA256(ctx, f)
+}
+
+// readerSHA256 is FileSHA256 of what r reads.
+func readerSHA256(ctx context.Context, f io.Reader) (string, error) {
 	h := sha256.New()
 	buf := make([]byte, 1<<20)
 	for {

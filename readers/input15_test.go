@@ -201,3 +201,40 @@ func TestOpenReader(t *testing.T) {
 		t.Fatalf("%d rows", n)
 	}
 }
+
+// Validate opens each file once and hashes a CSV with the bytes its rows
+// are read from: the hash is the file's, in every encoding and as XLSX.
+func TestValidateHashesInOnePass(t *testing.T) {
+	utf16 := []byte{0xFF, 0xFE}
+	for _, r := range ddHeader + "M1,a,2027-01-20,1.00\r\n" {
+		utf16 = append(utf16, byte(r), byte(r>>8))
+	}
+	big := []byte(ddHeader)
+	for i := range 20000 {
+		big = append(big, fmt.Sprintf("M1,id%06d,2027-01-20,1.00\n", i)...)
+	}
+	for name, data := range map[string][]byte{
+		"plain.csv": []byte(ddHeader + "M1,a,2027-01-20,1.00\n"),
+		"bom.csv":   append([]byte("\ufeff"), ddHeader+"M1,a,2027-01-20,1.00"...),
+		"cr.csv":    []byte(strings.ReplaceAll(ddHeader+"M1,a,2027-01-20,1.00\n", "\n", "\r")),
+		"utf16.csv": utf16,
+		"big.csv":   big,
+		"b.xlsx": xlsxBytes(t, func(f *excelize.File) error {
+			f.SetSheetRow("Sheet1", "A1", &[]any{"mandate", "merchant_transaction_id", "collection_date", "amount"})
+			return f.SetSheetRow("Sheet1", "A2", &[]any{"M1", "a", "2027-01-20", "1.00"})
+		}),
+	} {
+		p := writeFile(t, name, data)
+		rep, err := Validate(context.Background(), []string{p}, opts(paybatch.KindDDPayment))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want, err := FileSHA256(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Files[0].SHA256 != want || rep.Valid == 0 {
+			t.Errorf("%s: sha256 %s, want %s (valid %d)", name, rep.Files[0].SHA256, want, rep.Valid)
+		}
+	}
+}

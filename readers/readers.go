@@ -136,6 +136,12 @@ func openFile(path string, maxSize int64) (*os.File, int64, error) {
 // message: it sniffs CSV vs XLSX by content (not extension) and reads the
 // header. r is read, never closed; Close releases what the Batch holds.
 func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, error) {
+	return openBatch(r, size, name, opts, nil)
+}
+
+// openBatch is OpenReader; a CSV's bytes are also written to hw (nil: not)
+// as they are read, so one pass reads and hashes the file (see Validate).
+func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer) (*Batch, error) {
 	spec, err := specFor(opts.Kind)
 	if err != nil {
 		return nil, err
@@ -150,7 +156,7 @@ func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, e
 	if size > opts.MaxFileSize {
 		return nil, fmt.Errorf("%s: %w: %d bytes is over the %d-byte limit for a batch; split the batch", name, paybatch.ErrUnusableFile, size, opts.MaxFileSize)
 	}
-	o, err := openSource(r, size, name, opts.Sheet, opts.AcceptFormulaValues)
+	o, err := openSource(r, size, name, opts.Sheet, opts.AcceptFormulaValues, hw)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +186,7 @@ type opened struct {
 
 // openSource sniffs CSV vs XLSX by content and opens the one reader of
 // that format.
-func openSource(r io.ReaderAt, size int64, name, sheet string, acceptFormulas bool) (opened, error) {
+func openSource(r io.ReaderAt, size int64, name, sheet string, acceptFormulas bool, hw io.Writer) (opened, error) {
 	if size == 0 {
 		return opened{}, fmt.Errorf("%s: %w: the file is empty; export it again", name, paybatch.ErrUnusableFile)
 	}
@@ -202,7 +208,11 @@ func openSource(r io.ReaderAt, size int64, name, sheet string, acceptFormulas bo
 	case bytes.HasPrefix(head, []byte("PK")):
 		return opened{}, fmt.Errorf("%s: %w: this looks like a damaged zip/XLSX file; save the workbook again", name, paybatch.ErrUnusableFile)
 	}
-	cs, err := openCSV(io.NewSectionReader(r, 0, size), name)
+	var text io.Reader = io.NewSectionReader(r, 0, size)
+	if hw != nil {
+		text = io.TeeReader(text, hw)
+	}
+	cs, err := openCSV(text, name)
 	if err != nil {
 		return opened{}, err
 	}

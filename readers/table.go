@@ -41,7 +41,7 @@ type Cell struct {
 // OpenTable reads the header (the first non-blank row) of the CSV or XLSX
 // of size bytes in r, named name in messages. r is read, never closed.
 func OpenTable(r io.ReaderAt, size int64, name string, o TableOptions) (*Table, error) {
-	op, err := openSource(r, size, name, o.Sheet, o.AcceptFormulaValues)
+	op, err := openSource(r, size, name, o.Sheet, o.AcceptFormulaValues, nil)
 	if err != nil {
 		return nil, err
 	}

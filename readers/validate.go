@@ -3,6 +3,8 @@ package readers
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -238,18 +240,34 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 	type fileInfo struct{ path, sheet, idColumn string }
 	var files []fileInfo
 	for fi, p := range paths {
-		b, err := Open(p, opts)
+		// One open: a CSV is hashed as its rows are read (the same bytes);
+		// an XLSX, which the zip reader reads out of order, alongside.
+		maxSize := opts.MaxFileSize
+		if maxSize <= 0 {
+			maxSize = DefaultMaxFileSize
+		}
+		f, size, err := openFile(p, maxSize)
 		if err != nil {
 			return nil, err
 		}
-		// Hash the file while its rows are read.
+		inline := sha256.New()
+		b, err := openBatch(f, size, p, opts, inline)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		b.closer = f
 		hctx, cancel := context.WithCancel(ctx)
 		sumc := make(chan hashResult, 1)
-		go func() { sum, err := FileSHA256(hctx, p); sumc <- hashResult{sum, err} }()
+		if b.delim != 0 {
+			sumc <- hashResult{}
+		} else {
+			go func() { sum, err := readerSHA256(hctx, io.NewSectionReader(f, 0, size)); sumc <- hashResult{sum, err} }()
+		}
 		closeAll := func() {
-			b.Close()
 			cancel()
 			<-sumc
+			b.Close()
 		}
 		files = append(files, fileInfo{p, b.sheet, b.colName(fMerchantTxID)})
 		firstReject := len(rep.Rejects)
@@ -290,9 +308,12 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 			ids.add(id, sr)
 		}
 		b.explainMerged(rep.Rejects[firstReject:])
-		err = b.Close()
 		h := <-sumc
 		cancel()
+		err = b.Close()
+		if b.delim != 0 {
+			h.sum = hex.EncodeToString(inline.Sum(nil)) // every byte went through: the rows were read to the end
+		}
 		if err == nil {
 			err = h.err
 		}
