@@ -71,9 +71,9 @@ type batchData struct {
 	Approvals []Approval
 	Audit     []AuditEvent
 
-	CanSubmit, CanDiscard, CanApprove, CanChooseSheet bool
-	IsUploader                                        bool
-	ApproveNote                                       string
+	CanSubmit, CanDiscard, CanApprove, CanChooseSheet, CanResume bool
+	IsUploader                                                   bool
+	ApproveNote                                                  string
 
 	Progress  *progressView
 	Outcomes  []outcomeRow
@@ -105,6 +105,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u User) error
 			d.CanApprove = true
 		}
 	}
+	d.CanResume = b.State == StateStopped && allows(u.Role, permApprove)
 	if d.Approvals, err = s.store.Approvals(ctx, b.ID); err != nil {
 		return err
 	}
@@ -428,6 +429,23 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, u User, approve 
 	if d.Started {
 		s.send.enqueue(d.Batch.ID)
 	}
+	http.Redirect(w, r, fmt.Sprintf("/batches/%d", id), http.StatusSeeOther)
+	return nil
+}
+
+// resume sends a stopped batch again (after the credential or the outage
+// was fixed). The journal makes it safe: rows already sent are not sent
+// again.
+func (s *Server) resume(w http.ResponseWriter, r *http.Request, u User) error {
+	id, err := batchID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.Transition(r.Context(), id, []State{StateStopped}, StateApproved, "",
+		AuditEvent{User: u.Name, Action: "resumed", Detail: "sending again; rows already sent are not sent twice", At: s.cfg.Now()}); err != nil {
+		return err
+	}
+	s.send.enqueue(id)
 	http.Redirect(w, r, fmt.Sprintf("/batches/%d", id), http.StatusSeeOther)
 	return nil
 }

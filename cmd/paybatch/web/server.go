@@ -182,6 +182,7 @@ func (s *Server) routes() []route {
 		{"POST /batches/{id}/discard", permUpload, s.discard},
 		{"POST /batches/{id}/approve", permApprove, s.approve},
 		{"POST /batches/{id}/reject", permApprove, s.reject},
+		{"POST /batches/{id}/resume", permApprove, s.resume},
 
 		{"GET /admin", permAdmin, s.adminPage},
 		{"POST /admin/users", permAdmin, s.addUser},

@@ -269,7 +269,7 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 	if len(sum.Unknown) > 0 {
 		sum.Warnings = append(sum.Warnings, fmt.Sprintf("Columns not used for a %s batch (ignored): %s", b.Kind, strings.Join(sum.Unknown, ", ")))
 	}
-	if err := s.largest(ctx, b, rep, &sum); err != nil {
+	if err := s.scanValid(ctx, b, rep, &sum); err != nil {
 		return s.fileErr(b, err)
 	}
 	limits := s.limits(b.Provider)
@@ -428,16 +428,45 @@ func readRejectLines(path string, fn func(i int, l rejectLine) bool) error {
 	}
 }
 
-// largest keeps the ten largest valid amounts per currency for the
-// approver, reading the valid rows the way the engine will.
-func (s *Server) largest(ctx context.Context, b *Batch, rep *readers.Report, sum *Summary) error {
+// scanValid reads the valid rows the way the engine will, once, for what
+// the approver needs besides the totals: the ten largest amounts per
+// currency, ids already sent from an earlier batch (the journal will not
+// send them again) and ids that differ only in case.
+func (s *Server) scanValid(ctx context.Context, b *Batch, rep *readers.Report, sum *Summary) error {
 	if b.Valid == 0 {
 		return nil
 	}
 	per := map[string][]LargeRow{}
+	folded := map[string]string{} // lower-case id → first spelling
+	var caseDups []string
+	var chunk []string
+	var sent []string
+	nSent := 0
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		ids, n, err := s.alreadySent(ctx, b, chunk)
+		chunk = chunk[:0]
+		nSent += n
+		if len(sent) < 5 {
+			sent = append(sent, ids...)
+		}
+		return err
+	}
 	for in, err := range validRows(ctx, b, rep, s.cfg.Now, s.cfg.MaxUpload) {
 		if err != nil {
 			return err
+		}
+		if f := strings.ToLower(in.MerchantTxID); folded[f] == "" {
+			folded[f] = in.MerchantTxID
+		} else if folded[f] != in.MerchantTxID && len(caseDups) < 5 {
+			caseDups = append(caseDups, fmt.Sprintf("%s (row %d) and %s", paybatch.MaskCardNumbers(in.MerchantTxID), in.Source.Row, paybatch.MaskCardNumbers(folded[f])))
+		}
+		if chunk = append(chunk, in.MerchantTxID); len(chunk) == 1000 {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		if in.Amount.Currency.IsZero() {
 			continue
@@ -450,10 +479,51 @@ func (s *Server) largest(ctx context.Context, b *Batch, rep *readers.Report, sum
 		}
 		per[c] = l
 	}
+	if err := flush(); err != nil {
+		return err
+	}
 	for _, c := range slices.Sorted(maps.Keys(per)) {
 		sum.Largest = append(sum.Largest, per[c]...)
 	}
+	if nSent > 0 {
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s ids were already sent in an earlier batch (%s): they will not be sent again — the journal answers with what happened to them then.",
+			groupInt(nSent), strings.Join(sent[:min(len(sent), 5)], ", ")))
+	}
+	if len(caseDups) > 0 {
+		sum.Warnings = append(sum.Warnings, "Ids that differ only in upper/lower case (the provider may treat them as one): "+strings.Join(caseDups, "; ")+".")
+	}
 	return nil
+}
+
+// alreadySent returns (up to five of) the ids among ids that the journal
+// holds from another file, and how many there are.
+func (s *Server) alreadySent(ctx context.Context, b *Batch, ids []string) ([]string, int, error) {
+	if s.cfg.Journal == nil {
+		return nil, 0, nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, b.Path)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rs, err := s.cfg.Journal.SQL().QueryContext(ctx, `SELECT merchant_transaction_id FROM journal_export
+		WHERE source_file <> ? AND merchant_transaction_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY source_file, source_row`, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("journal: %w", err)
+	}
+	defer rs.Close()
+	var out []string
+	n := 0
+	for rs.Next() {
+		var id string
+		if err := rs.Scan(&id); err != nil {
+			return nil, 0, err
+		}
+		if n++; len(out) < 5 {
+			out = append(out, paybatch.MaskCardNumbers(id))
+		}
+	}
+	return out, n, rs.Err()
 }
 
 // validRows streams the rows of a batch that validation accepted, exactly

@@ -12,9 +12,15 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/xuri/excelize/v2"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
 
 // TestRoutesRoles walks every route of the app with every role (and
@@ -585,6 +591,64 @@ func TestSendProgressOutcomesReport(t *testing.T) {
 	}
 	if n := len(h.sandbox.Operations()); n != 8 {
 		t.Fatalf("%d operations executed, want 8", n)
+	}
+
+	// The same rows uploaded again: the approver is told they were sent.
+	again := h.uploaded(uma, "refund", "refunds-again.csv", demoCSV(t))
+	if w := strings.Join(h.batch(again).Summary.Warnings, "\n"); !strings.Contains(w, "8 ids were already sent in an earlier batch") {
+		t.Errorf("warnings of a re-upload: %q", w)
+	}
+}
+
+func TestWarnsIdsDifferingOnlyInCase(t *testing.T) {
+	h := newHarness(t)
+	uma := h.signIn("uma")
+	csv := "terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n" +
+		"ABC123,TXS00001,ORS00001,RF-77,1.00,USD\nABC123,TXS00002,ORS00002,rf-77,2.00,USD\n"
+	id := h.uploaded(uma, "refund", "case.csv", []byte(csv))
+	if w := strings.Join(h.batch(id).Summary.Warnings, "\n"); !strings.Contains(w, "differ only in upper/lower case") || !strings.Contains(w, "rf-77 (row 3)") {
+		t.Errorf("warnings: %q", w)
+	}
+}
+
+// TestResumeStoppedBatch: a send stopped by a refused credential stays
+// "stopped"; once fixed, an approver resumes it and nothing is sent twice.
+func TestResumeStoppedBatch(t *testing.T) {
+	var key atomic.Value
+	key.Store("wrong key")
+	h := newHarness(t, func(c *Config) {
+		base := c.Credentials
+		c.Credentials = func(p paybatch.Provider) job.Credentials {
+			cr := base(p)
+			cr.Secret = key.Load().(string)
+			return cr
+		}
+	})
+	uma := h.signIn("uma")
+	id := h.uploaded(uma, "refund", "refunds.csv", demoCSV(t))
+	h.post(uma, fmt.Sprintf("/batches/%d/submit", id), url.Values{})
+	alex := h.signIn("alex")
+	h.post(alex, fmt.Sprintf("/batches/%d/approve", id), url.Values{})
+	b := h.waitFinished(id)
+	if b.State != StateStopped || !strings.Contains(b.Message, "SMARTRETRY_API_KEY") {
+		t.Fatalf("with a refused key: %s %q", b.State, b.Message)
+	}
+	if page := h.get(alex, fmt.Sprintf("/batches/%d", id)).body; !strings.Contains(page, `id="resume"`) {
+		t.Fatal("no resume button on a stopped batch")
+	}
+	key.Store(srsandbox.TestAPIKey)
+	if res := h.post(alex, fmt.Sprintf("/batches/%d/resume", id), url.Values{}); res.status != http.StatusSeeOther {
+		t.Fatalf("resume: %d %s", res.status, res.body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for h.batch(id).State != StateExceptions && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b := h.batch(id); b.State != StateExceptions {
+		t.Fatalf("after resume: %s %q", b.State, b.Message)
+	}
+	if n := len(h.sandbox.Operations()); n != 8 {
+		t.Fatalf("%d operations, want 8", n)
 	}
 }
 
