@@ -47,7 +47,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -57,7 +57,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // harness is the real server on a real listener, with a real journal
 // (DuckDB in a temp dir) and the real sandbox over HTTP.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	ts      *httptest.Server
 	sandbox *sandbox.Server
@@ -68,7 +68,7 @@ type harness struct {
 	dir     string
 }
 
-func newHarness(t *testing.T, tweak ...func(*Config)) *harness {
+func newHarness(t testing.TB, tweak ...func(*Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
