@@ -188,6 +188,15 @@ type Result struct {
 	RateLimited   int64
 	Unresolved    int // rows sent > ReplayWindow ago that could not be resolved: check by hand
 	Elapsed       time.Duration
+	// Sent counts the rows whose request left at least once in this run.
+	Sent int
+	// Untallied is set when a journal write failed (a full disk): the
+	// run's last states could not be folded into the journal, so States,
+	// Outcomes and Totals are empty rather than stale, and Sent says what
+	// left. The next run resumes from the journal; rows sent but not
+	// recorded are re-sent under the same key and body, which the provider
+	// answers from its replay.
+	Untallied bool
 }
 
 // Verdict is what the run's rows amount to: paybatch.ErrResumable when
@@ -222,6 +231,8 @@ type run struct {
 	rateLimited atomic.Int64
 	done        atomic.Int64
 	unresolved  atomic.Int64
+	sent        atomic.Int64
+	journalErr  atomic.Bool // a journal write failed: the table is behind
 
 	abortOnce sync.Once
 	abortErr  error
@@ -248,6 +259,12 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 		time.AfterFunc(cfg.Grace, reqCancel)
 	})
 	return r, runCtx, func() { stop(); abort(); reqCancel() }
+}
+
+// failJournal stops the run on a failed journal write.
+func (r *run) failJournal(err error) {
+	r.journalErr.Store(true)
+	r.fail(fmt.Errorf("journal: %w", err))
 }
 
 func (r *run) fail(err error) {
@@ -410,12 +427,17 @@ func Poll(ctx context.Context, j journal.Journal, p Provider, cfg Config) (Resul
 func (r *run) result(ctx context.Context, res Result, start time.Time) (Result, error) {
 	res.Requests, res.Retries, res.RateLimited = r.requests.Load(), r.retries.Load(), r.rateLimited.Load()
 	res.Unresolved = int(r.unresolved.Load())
+	res.Sent = int(r.sent.Load())
 	err := r.finish(ctx)
-	t, terr := r.j.Tally(ctx)
-	if terr != nil && err == nil {
-		err = terr
+	if r.journalErr.Load() {
+		res.Untallied = true
+	} else {
+		t, terr := r.j.Tally(ctx)
+		if terr != nil && err == nil {
+			err = terr
+		}
+		res.States, res.Outcomes, res.Totals = t.States, t.Outcomes, t.Totals
 	}
-	res.States, res.Outcomes, res.Totals = t.States, t.Outcomes, t.Totals
 	res.Elapsed = time.Since(start)
 	return res, err
 }
@@ -424,7 +446,7 @@ func (r *run) result(ctx context.Context, res Result, start time.Time) (Result, 
 // why the run stopped early, if it did.
 func (r *run) finish(ctx context.Context) error {
 	if err := r.j.Flush(context.WithoutCancel(ctx)); err != nil {
-		r.fail(err)
+		r.failJournal(err)
 	}
 	return r.err(ctx)
 }
@@ -478,7 +500,7 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 	}
 	bo := newBackoff(r.cfg.BackoffInitial, r.cfg.BackoffMax)
 	req := paybatch.Request{Method: row.Method, Path: row.Path, Body: row.Body}
-	transient, limited := 0, 0
+	transient, limited, left := 0, 0, false
 	for {
 		if ctx.Err() != nil {
 			return
@@ -504,7 +526,7 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		row.UpdatedAt = now
 		if err := r.j.Save(row); err != nil {
 			r.win.release()
-			r.fail(fmt.Errorf("journal: %w", err))
+			r.failJournal(err)
 			return
 		}
 		if d := time.Since(t0); d > 100*time.Millisecond {
@@ -530,6 +552,10 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		}
 		waited := time.Since(tw)
 		r.requests.Add(1)
+		if !left {
+			left = true
+			r.sent.Add(1)
+		}
 		sctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
 		sub, err := r.p.Send(sctx, req, row.Key)
 		cancel()
@@ -621,7 +647,7 @@ func (r *run) pause(d time.Duration) {
 // group commit: see saveLater); a journal failure stops the run.
 func (r *run) persist(row *journal.Row) {
 	if err := r.j.SaveLater(row); err != nil {
-		r.fail(fmt.Errorf("journal: %w", err))
+		r.failJournal(err)
 	}
 }
 
@@ -733,7 +759,7 @@ func (r *run) pollAll(ctx context.Context) {
 	f := journal.Filter{States: []paybatch.State{paybatch.StateAccepted}, Pollable: true, PollStart: r.cfg.Now().UTC()}
 	round := func() (int, bool) {
 		if err := r.j.Flush(context.WithoutCancel(ctx)); err != nil {
-			r.fail(err)
+			r.failJournal(err)
 			return 0, false
 		}
 		n, err := r.j.Count(ctx, f)

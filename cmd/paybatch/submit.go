@@ -227,6 +227,11 @@ func printResult(w io.Writer, res pipeline.Result, rejected int, journal string)
 		fmt.Fprintf(w, ", %d rejected by validation", rejected)
 	}
 	fmt.Fprintln(w, ")")
+	if res.Untallied {
+		fmt.Fprintf(w, "  sent      %d of %d rows before the journal could not be written; the other %d were not sent.\n", res.Sent, res.Rows, res.Rows-res.Sent)
+		fmt.Fprintf(w, "            Their answers are not all recorded: run again to resume (a row sent but not recorded is\n")
+		fmt.Fprintf(w, "            re-sent with the same key and body and answered from the provider's replay, not executed twice).\n")
+	}
 	for _, st := range []paybatch.State{paybatch.StateFinal, paybatch.StateAccepted, paybatch.StateDeclined, paybatch.StateRejected,
 		paybatch.StateConflict, paybatch.StateFailed, paybatch.StateSending, paybatch.StatePending} {
 		if n := res.States[st]; n > 0 {
@@ -283,10 +288,12 @@ func writeResultJSON(w io.Writer, res pipeline.Result, rejected int, journal str
 		Retries     int64                        `json:"retries"`
 		RateLimited int64                        `json:"rate_limited"`
 		ElapsedMS   int64                        `json:"elapsed_ms"`
+		Sent        int                          `json:"sent,omitempty"`
+		Untallied   bool                         `json:"untallied,omitempty"`
 	}{Journal: journal, Rows: res.Rows, New: res.New, AlreadyDone: res.AlreadyDone, Duplicates: res.Duplicates,
 		Rejected: rejected, States: map[string]int{}, Outcomes: map[string]int{}, Totals: map[string]map[string]string{},
 		Conflicts: []conflictJSON{}, ConflictN: res.ConflictCount, Unresolved: res.Unresolved, Requests: res.Requests, Retries: res.Retries,
-		RateLimited: res.RateLimited, ElapsedMS: res.Elapsed.Milliseconds()}
+		RateLimited: res.RateLimited, ElapsedMS: res.Elapsed.Milliseconds(), Sent: res.Sent, Untallied: res.Untallied}
 	for st, n := range res.States {
 		out.States[string(st)] = n
 	}

@@ -31,10 +31,16 @@ func errDiskFull(where string) error {
 		"the disk holding %s is full: free some space and run the same command again — the journal is consistent and resuming sends nothing twice", where))
 }
 
-// classifyIO gives err kind k, unless it is a full disk or an interruption,
-// which are resumable whatever the step.
-func classifyIO(k paybatch.ErrorKind, err error) error {
-	if diskFull(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+// classifyIO gives err, from a step on the file where, kind k — unless it
+// is a full disk or an interruption, which are resumable whatever the step
+// (a full disk is said in plain words, without the driver's).
+func classifyIO(k paybatch.ErrorKind, where string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case diskFull(err):
+		return errDiskFull(where)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
 	return paybatch.WithKind(k, err)

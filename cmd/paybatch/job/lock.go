@@ -21,7 +21,7 @@ func lockJournal(path string) (*journal.Lock, error) {
 		return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("another paybatch run is using journal %s (lock %s held); this run did nothing — wait for it to finish",
 			path, journal.LockPath(path)))
 	case err != nil:
-		return nil, classifyIO(paybatch.ErrConfig, err)
+		return nil, classifyIO(paybatch.ErrConfig, path, err)
 	}
 	return lk, nil
 }
@@ -38,7 +38,7 @@ func openJournal(ctx context.Context, path string, lk *journal.Lock) (*journal.D
 	case errors.Is(err, journal.ErrLocked):
 		return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("another paybatch run is using journal %s: %w", path, err))
 	}
-	return nil, classifyIO(paybatch.ErrInput, err)
+	return nil, classifyIO(paybatch.ErrInput, path, err)
 }
 
 // HoldJournal takes the journal's lock and opens it for a process that

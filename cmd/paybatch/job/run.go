@@ -65,7 +65,7 @@ type runner struct {
 
 func (r *runner) run(ctx context.Context) error {
 	if err := os.MkdirAll(r.plan.Outputs, 0o755); err != nil {
-		return classifyIO(paybatch.ErrConfig, fmt.Errorf("outputs: %w", err))
+		return classifyIO(paybatch.ErrConfig, r.plan.Outputs, fmt.Errorf("outputs: %w", err))
 	}
 	lk, err := lockJournal(r.plan.Journal)
 	if err != nil {
@@ -127,7 +127,7 @@ func (r *runner) newInputs(ctx context.Context, j journal.Journal) ([]string, er
 	for _, in := range r.plan.Inputs {
 		sum, err := readers.FileSHA256(ctx, in)
 		if err != nil {
-			return nil, classifyIO(paybatch.ErrInput, err)
+			return nil, classifyIO(paybatch.ErrInput, in, err)
 		}
 		done, err := j.InputProcessed(ctx, in, sum)
 		if err != nil {
@@ -252,7 +252,7 @@ func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, erro
 	var sum paybatch.Summary
 	ledgerSum, err := readers.FileSHA256(ctx, r.plan.Ledger)
 	if err != nil {
-		return sum, classifyIO(paybatch.ErrInput, fmt.Errorf("ledger: %w", err))
+		return sum, classifyIO(paybatch.ErrInput, r.plan.Ledger, fmt.Errorf("ledger: %w", err))
 	}
 	r.info.Ledger = &paybatch.InputFile{Path: r.plan.Ledger, SHA256: ledgerSum}
 	// the journal is reconciled as the provider side (its rows counted by
@@ -265,13 +265,13 @@ func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, erro
 	}
 	defer rec.Close()
 	if err := rec.LoadJournal(ctx, r.plan.Journal); err != nil {
-		return sum, classifyIO(paybatch.ErrResumable, err)
+		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
 	if err := rec.LoadLedger(ctx, r.plan.Ledger, r.plan.LedgerSheet); err != nil {
-		return sum, classifyIO(paybatch.ErrInput, err)
+		return sum, classifyIO(paybatch.ErrInput, r.plan.Ledger, err)
 	}
 	if sum, err = rec.Run(ctx); err != nil {
-		return sum, classifyIO(paybatch.ErrResumable, err)
+		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
 	o := r.outputs()
 	r.out.Report = o.XLSX
@@ -280,7 +280,7 @@ func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, erro
 		if k := paybatch.KindOf(err); k == paybatch.ErrConfig {
 			return sum, err
 		}
-		return sum, classifyIO(paybatch.ErrResumable, fmt.Errorf("%w (the journal is final; re-run reconcile to retry the outputs)", err))
+		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, fmt.Errorf("%w (the journal is final; re-run reconcile to retry the outputs)", err))
 	}
 	r.out.Exports = written[1:]
 	r.out.Emailed = r.plan.EmailTo
@@ -297,7 +297,7 @@ func (r *runner) openReconciler(ctx context.Context) (*reconcile.Reconciler, err
 	dbPath := filepath.Join(r.plan.Outputs, "reconcile.duckdb")
 	for _, p := range []string{dbPath, dbPath + ".wal"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, classifyIO(paybatch.ErrResumable, fmt.Errorf("reconcile database: %w", err))
+			return nil, classifyIO(paybatch.ErrResumable, r.plan.Outputs, fmt.Errorf("reconcile database: %w", err))
 		}
 	}
 	opts := reconcile.Options{Path: dbPath, MemoryLimit: r.plan.MemoryLimit}
@@ -308,7 +308,7 @@ func (r *runner) openReconciler(ctx context.Context) (*reconcile.Reconciler, err
 		}
 	}
 	rec, err := reconcile.Open(ctx, opts)
-	return rec, classifyIO(paybatch.ErrResumable, err)
+	return rec, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 }
 
 // outputs says where this job's report and exports go.

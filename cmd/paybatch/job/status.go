@@ -47,7 +47,7 @@ func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, erro
 	if _, err := os.Stat(req.Journal); err != nil {
 		k := paybatch.ErrInput
 		if !errors.Is(err, fs.ErrNotExist) {
-			k = paybatch.KindOf(classifyIO(k, err))
+			k = paybatch.KindOf(classifyIO(k, req.Journal, err))
 		}
 		return nil, paybatch.WithKind(k, fmt.Errorf("journal: %w", err))
 	}

@@ -65,7 +65,7 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 
 	rep, err := readers.Validate(ctx, req.Files, req.Read)
 	if err != nil {
-		return out, classifyIO(paybatch.ErrInput, err)
+		return out, classifyIO(paybatch.ErrInput, req.Files[0], err)
 	}
 	out.Validation = rep
 	if rep.Rejected > 0 && !req.AllowPartial {
