@@ -7,14 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	gomoney "github.com/Rhymond/go-money"
 	"github.com/shopspring/decimal"
 )
 
 // Currency is an ISO 4217 alphabetic code together with its minor-unit
-// exponent (2 for USD, 0 for JPY, 3 for KWD). The exponent comes from the
-// ISO 4217 table maintained in github.com/Rhymond/go-money; paybatch keeps no
-// table of its own.
+// exponent (2 for USD, 0 for JPY, 3 for KWD), from paybatch's ISO 4217
+// table (currency_table.go).
 type Currency struct {
 	code string
 	exp  int32
@@ -26,11 +24,11 @@ func ParseCurrency(code string) (Currency, error) {
 	if len(c) != 3 {
 		return Currency{}, fmt.Errorf("%w: %q is not a 3-letter ISO 4217 code", ErrBadCurrency, code)
 	}
-	cur := gomoney.GetCurrency(c)
-	if cur == nil {
-		return Currency{}, fmt.Errorf("%w: %q is not an ISO 4217 currency", ErrBadCurrency, code)
+	exp, ok := minorUnits[c]
+	if !ok {
+		return Currency{}, fmt.Errorf("%w: %q is not an active ISO 4217 currency with a minor unit", ErrBadCurrency, code)
 	}
-	return Currency{code: cur.Code, exp: int32(cur.Fraction)}, nil
+	return Currency{code: c, exp: exp}, nil
 }
 
 // MustCurrency is ParseCurrency for constants in tests and fixtures.
