@@ -101,7 +101,8 @@ Exit codes (every command):
   0  clean
   1  finished, with exceptions (rejected rows, declines, conflicts, mismatches)
   2  usage, input or configuration error: nothing was done
-  3  aborted (signal, credentials, provider outage): re-run to resume
+  3  stopped part-way (signal, credentials, provider outage, full disk) or an
+     unclassified error: re-run to resume
   4  another run holds the journal lock`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

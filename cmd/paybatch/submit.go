@@ -126,9 +126,9 @@ the rows stay unsent and a run with the right URL sends them. --dry-run
 checks the endpoint and the credential with a call that moves no money.
 
 Exit status: 0 every row accepted; 1 finished with declines, rejects or
-conflicts; 2 usage or input error (nothing sent); 3 aborted (signal,
-credentials, outage, rows left unresolved): run again to resume; 4 another run
-holds the journal.`,
+conflicts; 2 usage or input error (nothing sent); 3 stopped part-way (signal,
+credentials, outage, full disk, rows left unresolved): run again to resume; 4
+another run holds the journal.`,
 		Example: `  export SMARTRETRY_API_KEY=... SMARTRETRY_BASE_URL=http://127.0.0.1:8080   # the sandbox
   paybatch submit --kind refund --dry-run refunds.csv
   paybatch submit --kind refund --rate 50/1s --journal out/journal.duckdb refunds.csv
