@@ -234,9 +234,12 @@ type run struct {
 	sent        atomic.Int64
 	journalErr  atomic.Bool // a journal write failed: the table is behind
 
-	abortOnce sync.Once
-	abortErr  error
-	abort     context.CancelFunc
+	// ctx is the run's context; abort cancels it with the fatal error that
+	// stops the run (a refused credential, a wrong endpoint, a journal write
+	// that failed). The first cause is kept: later ones, from rows that
+	// fail because of the first, are dropped.
+	ctx   context.Context
+	abort context.CancelCauseFunc
 }
 
 func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*run, context.Context, func()) {
@@ -251,14 +254,14 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 	// Requests get a context that survives the run's cancellation by Grace,
 	// so in-flight requests can finish and be journaled.
 	reqCtx, reqCancel := context.WithCancel(context.WithoutCancel(ctx))
-	runCtx, abort := context.WithCancel(ctx)
-	r.abort = abort
+	runCtx, abort := context.WithCancelCause(ctx)
+	r.ctx, r.abort = runCtx, abort
 	r.reqCtx = reqCtx
 	stop := context.AfterFunc(runCtx, func() {
 		r.win.wake()
 		time.AfterFunc(cfg.Grace, reqCancel)
 	})
-	return r, runCtx, func() { stop(); abort(); reqCancel() }
+	return r, runCtx, func() { stop(); abort(nil); reqCancel() }
 }
 
 // failJournal stops the run on a failed journal write.
@@ -267,12 +270,9 @@ func (r *run) failJournal(err error) {
 	r.fail(fmt.Errorf("journal: %w", err))
 }
 
-func (r *run) fail(err error) {
-	r.abortOnce.Do(func() {
-		r.abortErr = err
-		r.abort()
-	})
-}
+// fail stops the run: every worker sees its context cancelled, and the run
+// returns err (see run.err).
+func (r *run) fail(err error) { r.abort(err) }
 
 func (r *run) progress(phase string, total int, start time.Time) Progress {
 	return Progress{Phase: phase, Total: total, Done: int(r.done.Load()), Requests: r.requests.Load(),
@@ -451,14 +451,17 @@ func (r *run) finish(ctx context.Context) error {
 	return r.err(ctx)
 }
 
+// err says why the run stopped early, if it did: the fatal error it failed
+// with, or ErrInterrupted when the caller's ctx was cancelled first.
 func (r *run) err(ctx context.Context) error {
-	if r.abortErr != nil {
-		return r.abortErr
+	cause := context.Cause(r.ctx)
+	switch {
+	case cause == nil:
+		return nil
+	case ctx.Err() != nil && cause == context.Cause(ctx):
+		return fmt.Errorf("%w: %w", ErrInterrupted, cause)
 	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", ErrInterrupted, context.Cause(ctx))
-	}
-	return nil
+	return cause
 }
 
 // sendAll sends the snapshot's rows through the pool, a page at a time.
