@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,5 +134,47 @@ func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 	if got[paybatch.CatStatusMismatch].Count != declined || got[paybatch.CatPending].Count != open {
 		t.Errorf("reconcile after the kill: status_mismatch %d, pending %d; the journal's latest states: declined %d, unfinished %d\n%s",
 			got[paybatch.CatStatusMismatch].Count, got[paybatch.CatPending].Count, declined, open, out)
+	}
+}
+
+// TestDamagedJournalIsNamed (#16 finding 9): a truncated journal is named
+// as damaged with what to do, by every command that opens it.
+func TestDamagedJournalIsNamed(t *testing.T) {
+	f, err := os.Open("../../pipeline/journal/testdata/v0.duckdb.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "journal.duckdb")
+	if err := os.WriteFile(jpath, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ledger := filepath.Join(dir, "ledger.csv")
+	os.WriteFile(ledger, []byte("merchant_transaction_id,amount,currency\nA,1.00,USD\n"), 0o600)
+	for _, args := range [][]string{
+		{"status", "--journal", jpath, "--poll-deadline", "0"},
+		{"reconcile", "--journal", jpath, "--ledger", ledger},
+	} {
+		_, errs, code := runCLI(t, nil, args...)
+		if code != exitUsage {
+			t.Errorf("%s: exit %d, want %d", args[0], code, exitUsage)
+		}
+		for _, s := range []string{"journal " + jpath + " is damaged", "restore it from backup", "do not delete it"} {
+			if !strings.Contains(errs, s) {
+				t.Errorf("%s: stderr lacks %q:\n%s", args[0], s, errs)
+			}
+		}
+	}
+	if fi, err := os.Stat(jpath); err != nil || fi.Size() != int64(len(b)/2) {
+		t.Errorf("the damaged journal was changed: %v", err)
 	}
 }
