@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
