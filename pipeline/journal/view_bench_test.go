@@ -49,7 +49,7 @@ func BenchmarkExportView(b *testing.B) {
 	read := func(b *testing.B, from string) {
 		for b.Loop() {
 			var c, s int64
-			if err := j.db.QueryRow(`SELECT count(*), sum(amount_minor) FROM (SELECT key, state, outcome, provider_status, amount_minor, currency FROM ` + from + `)`).Scan(&c, &s); err != nil || c != int64(n) {
+			if err := j.db.QueryRow(`SELECT count(*), sum(amount_minor) FROM (SELECT key, state, outcome, provider_status, amount_minor, currency FROM `+from+`)`).Scan(&c, &s); err != nil || c != int64(n) {
 				b.Fatal(err, c)
 			}
 		}
