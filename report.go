@@ -22,6 +22,16 @@ type ReconRow struct {
 	// reject reason.
 	Reason string
 	Source Source // the batch row the instruction came from, when known
+	// RequestedDate is the collection/credit date asked for and
+	// ProviderDate the one the provider used (Direct Debit; zero when
+	// unknown). They differ when Bacs moved it to a working day.
+	RequestedDate, ProviderDate time.Time
+}
+
+// DateMoved reports whether the provider used another date than the one
+// asked for.
+func (r ReconRow) DateMoved() bool {
+	return !r.RequestedDate.IsZero() && !r.ProviderDate.IsZero() && !r.ProviderDate.Equal(r.RequestedDate)
 }
 
 // CategoryTotals is the count and the exact per-currency totals of a category.

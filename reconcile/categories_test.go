@@ -71,3 +71,42 @@ func TestVoidBatchHasNoPhantomDifference(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectDebitDatesReachTheExports is issue 16 finding 7: the date
+// SmarterPay used for a collection (requested 3 Apr 2027, used 5 Apr)
+// appeared nowhere; approved rows showed AUTH.APPROVED as a reason.
+func TestDirectDebitDatesReachTheExports(t *testing.T) {
+	ctx := context.Background()
+	r := MustOpen(t, "")
+	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadJournal(ctx, journalFromCSV(t, t.TempDir())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range collectRows(t, r) {
+		if row.MerchantTxID == "R-1006" && !row.DateMoved() {
+			t.Errorf("R-1006: requested %v, provider %v: not flagged as moved", row.RequestedDate, row.ProviderDate)
+		}
+		if row.ProviderStatus == "APPROVED" && row.Reason != "" {
+			t.Errorf("%s approved, yet reason %q", row.MerchantTxID, row.Reason)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := r.ExportParquet(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	var req, used string
+	var moved bool
+	err := r.db.QueryRowContext(ctx, `SELECT requested_date::VARCHAR, provider_date::VARCHAR, date_moved
+		FROM read_parquet(?) WHERE merchant_transaction_id = 'R-1006'`, filepath.Join(dir, "status_mismatch.parquet")).Scan(&req, &used, &moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req != "2027-04-03" || used != "2027-04-05" || !moved {
+		t.Errorf("parquet: requested %s, provider %s, moved %v", req, used, moved)
+	}
+}

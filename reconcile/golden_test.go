@@ -55,7 +55,8 @@ func journalFromCSV(tb testing.TB, dir string) string {
 		r := journalRow{Key: m["key"], Provider: m["provider"], Kind: m["kind"], Account: m["account"], MTID: m["merchant_transaction_id"],
 			Currency: m["currency"], State: m["state"], Outcome: m["outcome"], ProviderStatus: m["provider_status"],
 			ProviderID: m["provider_id"], ReasonCode: m["reason_code"], Problem: m["problem"], SourceFile: m["source_file"],
-			SourceRow: atoi(m["source_row"]), HTTP: int32(atoi(m["http_status"]))}
+			SourceRow: atoi(m["source_row"]), HTTP: int32(atoi(m["http_status"])),
+			CollectionDate: m["collection_date"], ProviderDate: m["provider_date"]}
 		if m["amount_minor"] != "" {
 			r.Amount = i64(int64(atoi(m["amount_minor"])))
 		}
@@ -126,6 +127,10 @@ func render(tb testing.TB, r *Reconciler, sum paybatch.Summary) string {
 		fmt.Fprintf(&b, "%-22s %-7s ledger=%-12s provider=%-12s status=%q ledger_status=%q id=%q reason=%q source=%q\n",
 			row.Category, row.MerchantTxID, moneyStr(row.LedgerAmount), moneyStr(row.ProviderAmount),
 			row.ProviderStatus, row.LedgerStatus, row.ProviderID, row.Reason, src.String())
+		if !row.RequestedDate.IsZero() || !row.ProviderDate.IsZero() {
+			fmt.Fprintf(&b, "%-22s %-7s requested=%s provider_date=%s moved=%v\n", "", row.MerchantTxID,
+				row.RequestedDate.Format("2006-01-02"), row.ProviderDate.Format("2006-01-02"), row.DateMoved())
+		}
 	}
 	return b.String()
 }

@@ -42,6 +42,8 @@ type journalRow struct {
 	// before sending) unless set.
 	HTTP           int32
 	ProviderAmount *int64 // what the provider recorded, when it said
+	// Direct Debit dates, "2006-01-02": asked for, and used by the provider
+	CollectionDate, ProviderDate string
 }
 
 type rejectRow struct {
@@ -81,6 +83,19 @@ func writeJournal(tb testing.TB, path string, rows []journalRow, rejects []rejec
 			}
 			if r.Amount != nil {
 				row.Amount.Minor = *r.Amount
+			}
+			for _, d := range []struct {
+				s  string
+				to *time.Time
+			}{{r.CollectionDate, &row.CollectionDate}, {r.ProviderDate, &row.ProviderDate}} {
+				if d.s != "" {
+					t, err := time.Parse("2006-01-02", d.s)
+					if err != nil {
+						yield(nil, err)
+						return
+					}
+					*d.to = t
+				}
 			}
 			if row.HTTPStatus == 0 && r.State != "rejected" && r.State != "conflict" {
 				row.HTTPStatus = 200

@@ -587,9 +587,10 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 			lCur, lStatus, pCur, pStatus, pID, reason sql.NullString
 			srcFile, srcSheet                         sql.NullString
 			srcRow                                    sql.NullInt64
+			reqDate, provDate                         sql.NullTime
 		)
 		if err := rows.Scan(&cat, &id, &lMinor, &lCur, &lStatus, &pMinor, &pCur, &pStatus, &pID, &reason,
-			&srcFile, &srcSheet, &srcRow); err != nil {
+			&srcFile, &srcSheet, &srcRow, &reqDate, &provDate); err != nil {
 			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
 			return false
 		}
@@ -597,7 +598,8 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 			Category: paybatch.Category(cat), MerchantTxID: id,
 			LedgerStatus: lStatus.String, ProviderStatus: pStatus.String,
 			ProviderID: pID.String, Reason: reason.String,
-			Source: paybatch.Source{File: srcFile.String, Sheet: srcSheet.String, Row: int(srcRow.Int64)},
+			Source:        paybatch.Source{File: srcFile.String, Sheet: srcSheet.String, Row: int(srcRow.Int64)},
+			RequestedDate: reqDate.Time, ProviderDate: provDate.Time,
 		}
 		if lMinor.Valid {
 			row.LedgerAmount = &paybatch.Money{Currency: curs[lCur.String], Minor: lMinor.Int64}

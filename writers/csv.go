@@ -154,6 +154,16 @@ func reconRecord(rec []string, r paybatch.ReconRow) {
 	if r.Source.Row > 0 {
 		rec[12] = strconv.Itoa(r.Source.Row)
 	}
+	rec[13], rec[14], rec[15] = "", "", ""
+	if !r.RequestedDate.IsZero() {
+		rec[13] = r.RequestedDate.Format("2006-01-02")
+	}
+	if !r.ProviderDate.IsZero() {
+		rec[14] = r.ProviderDate.Format("2006-01-02")
+	}
+	if r.DateMoved() {
+		rec[15] = "moved"
+	}
 }
 
 func rejectedRecord(rec []string, re paybatch.RowError) {

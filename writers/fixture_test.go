@@ -58,7 +58,9 @@ func fixtureReport(t testing.TB) (Report, []paybatch.ReconRow, []paybatch.ReconR
 			ProviderAmount: money(t, "1500", "JPY"), ProviderStatus: "declined", ProviderID: "tx_77c1", Reason: "05 Do not honour; card 4111 1111 1111 1111", Source: src(3)},
 		{Category: paybatch.CatMissingAtProvider, MerchantTxID: "ORD-1003", LedgerAmount: money(t, "12.345", "KWD"), LedgerStatus: "done", Source: src(4)},
 		{Category: paybatch.CatMissingInLedger, MerchantTxID: "ORD-1004", ProviderAmount: money(t, "0.07", "GBP"), ProviderStatus: "collected", ProviderID: "pay_01"},
-		{Category: paybatch.CatPending, MerchantTxID: "ORD-1005", LedgerAmount: money(t, "999999999999.99", "USD"), ProviderStatus: "submitted", Source: src(6)},
+		{Category: paybatch.CatPending, MerchantTxID: "ORD-1005", LedgerAmount: money(t, "999999999999.99", "USD"), ProviderStatus: "submitted", Source: src(6),
+			// a Direct Debit Bacs moved to the next working day
+			RequestedDate: time.Date(2027, 4, 3, 0, 0, 0, 0, time.UTC), ProviderDate: time.Date(2027, 4, 5, 0, 0, 0, 0, time.UTC)},
 	}
 	for i, s := range injectionCorpus {
 		exc = append(exc, paybatch.ReconRow{Category: paybatch.CatRejectedBeforeSend, MerchantTxID: s,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"time"
 
 	"github.com/paybatch/paybatch"
 	"github.com/xuri/excelize/v2"
@@ -47,9 +48,10 @@ var ReconColumns = []string{
 	"ledger_amount", "ledger_currency", "ledger_status",
 	"provider_amount", "provider_currency", "provider_status",
 	"provider_id", "reason", "source_file", "source_sheet", "source_row",
+	"requested_date", "provider_date", "date_moved",
 }
 
-var reconWidths = []float64{22, 28, 16, 10, 16, 16, 10, 18, 26, 48, 32, 14, 11}
+var reconWidths = []float64{22, 28, 16, 10, 16, 16, 10, 18, 26, 48, 32, 14, 11, 14, 14, 11}
 
 // RejectedColumns is the header of the Rejected sheet and rejected.csv.
 var RejectedColumns = []string{"file", "sheet", "row", "column", "value", "reason"}
@@ -183,6 +185,23 @@ func reconValues(vals []any, r paybatch.ReconRow, st *styles) {
 	} else {
 		vals[12] = nil
 	}
+	vals[13], vals[14], vals[15] = dateText(r.RequestedDate), dateText(r.ProviderDate), movedText(r)
+}
+
+// dateText is a date as the report shows it ("2027-04-05"; nil when unknown).
+func dateText(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Format("2006-01-02")
+}
+
+// movedText flags a row whose provider used another date than the one asked for.
+func movedText(r paybatch.ReconRow) any {
+	if r.DateMoved() {
+		return "moved"
+	}
+	return nil
 }
 
 func rejectedValues(vals []any, re paybatch.RowError, st *styles) {

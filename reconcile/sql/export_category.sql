@@ -8,7 +8,9 @@ COPY (
         provider_amount_minor, provider_currency, pc.exp AS provider_currency_exponent,
         provider_status, provider_id, reason,
         coalesce(s.source_file, ld.source_file) AS source_file,
-        coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row
+        coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row,
+        requested_date, provider_date,
+        requested_date IS NOT NULL AND provider_date IS NOT NULL AND provider_date <> requested_date AS date_moved
     FROM recon_sorted AS s
     LEFT JOIN currencies AS lc ON lc.code = ledger_currency
     LEFT JOIN currencies AS pc ON pc.code = provider_currency

@@ -32,6 +32,9 @@ SELECT
     END AS class,
     coalesce(nullif(provider_status, ''), state) AS status,
     nullif(provider_id, '') AS provider_id,
-    nullif(concat_ws(': ', nullif(reason_code, ''), nullif(problem, '')), '') AS reason,
-    source_file, source_sheet, source_row, state, outcome
+    -- an operation that happened has no reason to show (AUTH.APPROVED is not one)
+    CASE WHEN NOT (state = 'final' AND outcome = 'succeeded')
+         THEN nullif(concat_ws(': ', nullif(reason_code, ''), nullif(problem, '')), '') END AS reason,
+    source_file, source_sheet, source_row, state, outcome,
+    collection_date AS requested_date, provider_date
 FROM journal_db.journal_export;

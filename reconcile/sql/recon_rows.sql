@@ -33,7 +33,7 @@ WITH special AS NOT MATERIALIZED (
 ),
 px AS NOT MATERIALIZED (
     SELECT merchant_transaction_id, seq, amount_minor, currency, class, status, provider_id, reason,
-        source_file, source_sheet, source_row
+        source_file, source_sheet, source_row, requested_date, provider_date
     FROM provider
     WHERE merchant_transaction_id IS NOT NULL
 )

@@ -9,5 +9,5 @@ SELECT
     -- card numbers in the value and the reason masked (mask.go)
     paybatch_mask(concat_ws(': ', nullif(column_name, ''),
         CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason)),
-    source_file, source_sheet, source_row
+    source_file, source_sheet, source_row, NULL, NULL
 FROM journal_db.rejects_export;

@@ -4,7 +4,8 @@
 SELECT s.category, s.merchant_transaction_id,
     s.ledger_amount_minor, s.ledger_currency, s.ledger_status,
     s.provider_amount_minor, s.provider_currency, s.provider_status, s.provider_id, s.reason,
-    coalesce(s.source_file, ld.source_file), coalesce(s.source_sheet, ld.source_sheet), s.source_row
+    coalesce(s.source_file, ld.source_file), coalesce(s.source_sheet, ld.source_sheet), s.source_row,
+    s.requested_date, s.provider_date
 FROM recon_sorted AS s
 LEFT JOIN loads AS ld ON ld.load_no = s.src_load
 WHERE s.rowid BETWEEN $first AND $last

@@ -56,6 +56,7 @@ SELECT x.category, x.merchant_transaction_id, x.ledger_seq, pr.seq AS provider_s
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_file  ELSE x.l_file  END AS source_file,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_sheet ELSE x.l_sheet END AS source_sheet,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_row   ELSE x.l_row   END AS source_row,
+    pr.requested_date, pr.provider_date,
     coalesce(pr.seq, x.ledger_seq) // 10000000000 AS src_load
 FROM recon_rows_l AS x
 LEFT JOIN recon_pr AS pr ON pr.merchant_transaction_id = x.merchant_transaction_id
@@ -70,7 +71,7 @@ UNION ALL
 SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
     p.status, p.provider_id,
     CASE WHEN regexp_matches(p.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(p.reason) ELSE p.reason END,
-    p.source_file, p.source_sheet, p.source_row, p.seq // 10000000000
+    p.source_file, p.source_sheet, p.source_row, p.requested_date, p.provider_date, p.seq // 10000000000
 FROM recon AS r
 JOIN provider AS p ON p.seq = r.orphan_seq;
 -- step 3: sorted. Not TEMP, unlike the two steps above: Rows and the Parquet
@@ -80,7 +81,7 @@ CREATE OR REPLACE TABLE recon_sorted AS
 SELECT category, merchant_transaction_id,
     ledger_amount_minor, ledger_currency, ledger_status,
     provider_amount_minor, provider_currency, provider_status, provider_id, reason,
-    source_file, source_sheet, source_row, src_load
+    source_file, source_sheet, source_row, requested_date, provider_date, src_load
 FROM recon_rows_lp
 ORDER BY list_position(getvariable('category_order'), category), merchant_transaction_id, ledger_seq NULLS FIRST, provider_seq NULLS FIRST;
 DROP TABLE recon_rows_l;

@@ -39,7 +39,9 @@ CREATE OR REPLACE TABLE provider (
     reason                  VARCHAR,
     source_file             VARCHAR,          -- NULL: the file of its load (loads)
     source_sheet            VARCHAR,
-    source_row              INTEGER
+    source_row              INTEGER,
+    requested_date          DATE,             -- the collection/credit date asked for (Direct Debit)
+    provider_date           DATE              -- the date the provider used (may differ: Bacs working days)
 );
 
 -- The file and sheet of each file load. Lines loaded from a file keep NULL in

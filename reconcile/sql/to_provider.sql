@@ -8,6 +8,7 @@ SELECT
     status_text AS status,
     provider_id,
     CASE WHEN regexp_matches(reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(reason) ELSE reason END, -- card numbers masked (mask.go)
-    NULL, NULL, src_row -- file and sheet: the loads row of the load
+    NULL, NULL, src_row, -- file and sheet: the loads row of the load
+    NULL, NULL           -- no dates in a results file
 FROM checked_/*n*/
 WHERE NOT blank;
