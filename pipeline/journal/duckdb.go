@@ -220,8 +220,8 @@ func createDuckDB(ctx context.Context, path string) error {
 
 // SQL is the database handle for tables other packages add through
 // migrations of their own in this package (the web server's web_* tables,
-// 0005_web.sql) and for reading the exported views. The journal's own tables
-// are written only through this package's methods.
+// 0005_web.sql). The journal's own tables are read and written only through
+// this package's methods (Rows, Snapshot, IDsFromOtherFiles, …).
 func (j *DuckDB) SQL() *sql.DB { return j.db }
 
 // Name is the journal's path.
@@ -303,6 +303,10 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 		for _, s := range q.States {
 			args = append(args, string(s))
 		}
+	}
+	if q.SourceFile != "" {
+		where = append(where, "source_file = ?")
+		args = append(args, q.SourceFile)
 	}
 	if q.MerchantTxID != "" {
 		where = append(where, "merchant_transaction_id = ?")

@@ -188,6 +188,8 @@ type Query struct {
 	Attention bool
 	// MerchantTxID keeps the rows of one merchant_transaction_id.
 	MerchantTxID string
+	// SourceFile keeps the rows journaled from one file.
+	SourceFile string
 }
 
 // Ingested is what Ingest made of an input.

@@ -2,7 +2,7 @@ package web
 
 import (
 	"context"
-	"database/sql"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -303,27 +304,20 @@ func (s *Server) journalRows(ctx context.Context, b Batch) ([]journalRow, error)
 	if s.cfg.Journal == nil {
 		return nil, nil
 	}
-	rs, err := s.cfg.Journal.SQL().QueryContext(ctx, `SELECT source_row, merchant_transaction_id, amount_minor, currency, state, outcome,
-		provider_status, provider_id, problem FROM journal_export WHERE source_file = ? ORDER BY source_row, key`, b.Path)
+	rows, err := s.cfg.Journal.Rows(ctx, journal.Query{SourceFile: b.Path})
 	if err != nil {
 		return nil, fmt.Errorf("journal rows of batch %d: %w", b.ID, err)
 	}
-	defer rs.Close()
-	var out []journalRow
-	for rs.Next() {
-		var r journalRow
-		var minor sql.NullInt64
-		var code, state, outcome string
-		if err := rs.Scan(&r.Row, &r.MerchantTxID, &minor, &code, &state, &outcome, &r.ProviderStatus, &r.ProviderID, &r.Problem); err != nil {
-			return nil, err
+	out := make([]journalRow, 0, len(rows))
+	for _, r := range rows {
+		jr := journalRow{Row: r.Source.Row, MerchantTxID: r.MerchantTxID, State: r.State,
+			Outcome: r.Outcome, ProviderStatus: r.ProviderStatus, ProviderID: r.ProviderID, Problem: r.Problem}
+		if r.Amount.Minor != 0 {
+			jr.Amount = r.Amount
 		}
-		r.State, r.Outcome = paybatch.State(state), paybatch.Outcome(outcome)
-		if cur, err := paybatch.ParseCurrency(code); err == nil && minor.Valid {
-			r.Amount = paybatch.Money{Currency: cur, Minor: minor.Int64}
-		}
-		out = append(out, r)
+		out = append(out, jr)
 	}
-	return out, rs.Err()
+	return out, nil
 }
 
 // chooseSheet validates the batch again with another sheet of its workbook.

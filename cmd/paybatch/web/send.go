@@ -13,7 +13,6 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
-	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 	"github.com/paybatch/paybatch/writers"
@@ -306,40 +305,11 @@ func (q *sender) report(ctx context.Context, b Batch, rejects []paybatch.RowErro
 			return err
 		}
 	}
-	// The snapshot is a journal of its own (created by the journal package,
-	// so it has the export views reconcile reads) holding this batch's rows.
-	sj, err := journal.OpenDuckDB(ctx, snap, journal.Options{})
-	if err != nil {
-		return fmt.Errorf("journal snapshot: %w", err)
-	}
-	if err := sj.Close(); err != nil {
-		return fmt.Errorf("journal snapshot: %w", err)
-	}
-	conn, err := s.cfg.Journal.SQL().Conn(ctx)
-	if err != nil {
+	// The snapshot is a journal of its own (made by the journal package,
+	// with the export views reconcile reads) holding this batch's rows with
+	// their latest states, and its rejects.
+	if err := s.cfg.Journal.Snapshot(ctx, snap, b.Path); err != nil {
 		return err
-	}
-	lit := "'" + strings.ReplaceAll(snap, "'", "''") + "'"
-	_, err = conn.ExecContext(ctx, `ATTACH `+lit+` AS web_snapshot`)
-	if err == nil {
-		// Same migrations, same tables: the batch's rows, their pending
-		// state changes (the snapshot's journal_export folds them) and rejects.
-		for _, q := range []string{
-			`INSERT INTO web_snapshot.journal BY NAME SELECT * FROM journal WHERE source_file = ?`,
-			`INSERT INTO web_snapshot.journal_events BY NAME SELECT * FROM journal_events WHERE key IN (SELECT key FROM journal WHERE source_file = ?)`,
-			`INSERT INTO web_snapshot.rejects BY NAME SELECT * FROM rejects WHERE source_file = ?`,
-		} {
-			if _, err = conn.ExecContext(ctx, q, b.Path); err != nil {
-				break
-			}
-		}
-		if _, derr := conn.ExecContext(ctx, `DETACH web_snapshot`); err == nil {
-			err = derr
-		}
-	}
-	conn.Close()
-	if err != nil {
-		return fmt.Errorf("journal snapshot: %w", err)
 	}
 	defer os.Remove(snap)
 	r, err := reconcile.Open(ctx, reconcile.Options{Path: filepath.Join(dir, "reconcile.duckdb")})

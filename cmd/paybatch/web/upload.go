@@ -501,29 +501,14 @@ func (s *Server) alreadySent(ctx context.Context, b *Batch, ids []string) ([]str
 	if s.cfg.Journal == nil {
 		return nil, 0, nil
 	}
-	// The journal table, not its export view: a row is there from the
-	// moment it was journaled, whatever its state. The ids travel as one
-	// parameter (unit-separated; readers refuse control characters in ids),
-	// because binding thousands of parameters costs more than the query.
-	rs, err := s.cfg.Journal.SQL().QueryContext(ctx, `SELECT merchant_transaction_id FROM journal
-		WHERE source_file <> ? AND merchant_transaction_id IN (SELECT unnest(string_split(?, chr(31))))
-		ORDER BY source_file, source_row`, b.Path, strings.Join(ids, "\x1f"))
+	first, n, err := s.cfg.Journal.IDsFromOtherFiles(ctx, b.Path, ids, 5)
 	if err != nil {
-		return nil, 0, fmt.Errorf("journal: %w", err)
+		return nil, 0, err
 	}
-	defer rs.Close()
-	var out []string
-	n := 0
-	for rs.Next() {
-		var id string
-		if err := rs.Scan(&id); err != nil {
-			return nil, 0, err
-		}
-		if n++; len(out) < 5 {
-			out = append(out, paybatch.MaskCardNumbers(id))
-		}
+	for i := range first {
+		first[i] = paybatch.MaskCardNumbers(first[i])
 	}
-	return out, n, rs.Err()
+	return first, n, nil
 }
 
 // validRows streams the rows of a batch that validation accepted, exactly
