@@ -357,8 +357,10 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 }
 
 // readCSV is the read_csv(...) call of a plain CSV, its columns named.
+// hive_partitioning is off: DuckDB otherwise turns a "key=value" directory
+// in the path (…/rows=1000000/ledger.csv) into a column of every line.
 func (s *source) readCSV(names []string) string {
-	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false)`,
+	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false, hive_partitioning = false)`,
 		quoteLiteral(s.path), quoteLiteral(string(s.delim)), strings.Join(names, ", "))
 }
 
@@ -492,7 +494,7 @@ const textAmount = "NULL::BIGINT AS amount_v, NULL::INTEGER AS amount_frac, NULL
 // their text is not the amount that was meant.
 func sourceParquet(ctx context.Context, conn *sql.Conn, s *source) error {
 	path := s.path
-	rows, err := conn.QueryContext(ctx, `SELECT * FROM read_parquet(?) LIMIT 0`, path)
+	rows, err := conn.QueryContext(ctx, `SELECT * FROM read_parquet(?, hive_partitioning = false) LIMIT 0`, path)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
@@ -542,7 +544,7 @@ func sourceParquet(ctx context.Context, conn *sql.Conn, s *source) error {
 	cols = append(cols, typed)
 	// A view cannot hold a bound parameter: the path is a string literal
 	// (single quotes doubled), the column names quoted identifiers.
-	q := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT %s, (file_row_number + 1)::INTEGER AS src_row FROM read_parquet(%s, file_row_number = true)`,
+	q := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT %s, (file_row_number + 1)::INTEGER AS src_row FROM read_parquet(%s, file_row_number = true, hive_partitioning = false)`,
 		s.n, strings.Join(cols, ", "), quoteLiteral(path))
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
