@@ -1,0 +1,113 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/paybatch/paybatch/pipeline/journal"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations lists the PostgreSQL migrations in order (NNNN_name.sql,
+// numbered from 1 without gaps, the DuckDB journal's numbers).
+func migrations() ([]migration, error) {
+	ents, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range ents {
+		name := e.Name()
+		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", name)
+		}
+		b, err := fs.ReadFile(migrationFiles, "migrations/"+name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: rest, sql: string(b)})
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].version < out[k].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %04d_%s: want version %d", m.version, m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the schema version this binary writes.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrateLock is the advisory lock key under which migrations run, so that
+// processes opening a new journal at once apply each migration once.
+const migrateLock = 0x70617962 // "payb"
+
+// Migrate brings the schema to this binary's version and returns the
+// version it found. All pending migrations and their schema_version rows
+// are applied in one transaction (PostgreSQL's DDL is transactional).
+func Migrate(ctx context.Context, pool *pgxpool.Pool, name string) (int, error) {
+	ms, err := migrations()
+	if err != nil {
+		return 0, fmt.Errorf("journal: %w", err)
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("journal %s: %w", name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+		return 0, fmt.Errorf("journal %s: migrate: %w", name, err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
+	}
+	var found int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&found); err != nil {
+		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
+	}
+	if found > len(ms) {
+		return found, fmt.Errorf("journal %s has schema version %d, this paybatch knows %d: %w (use a newer paybatch)",
+			name, found, len(ms), journal.ErrNewerSchema)
+	}
+	if found == len(ms) {
+		return found, nil
+	}
+	for _, m := range ms[found:] {
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return found, fmt.Errorf("journal %s: migrate: %w", name, err)
+	}
+	return found, nil
+}

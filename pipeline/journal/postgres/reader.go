@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
+)
+
+// Counts groups the journal by provider, kind, state and outcome.
+func (j *Journal) Counts(ctx context.Context) ([]journal.StateCount, error) {
+	rows, err := j.pool.Query(ctx, `SELECT provider, kind, state, outcome, count(*) FROM journal
+		GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`)
+	if err != nil {
+		return nil, j.wrap("counts", err)
+	}
+	out, err := pgx.CollectRows(rows, func(sc pgx.CollectableRow) (journal.StateCount, error) {
+		var c journal.StateCount
+		var p, k, s, o string
+		err := sc.Scan(&p, &k, &s, &o, &c.Rows)
+		c.Provider, c.Kind, c.State, c.Outcome = paybatch.Provider(p), paybatch.Kind(k), paybatch.State(s), paybatch.Outcome(o)
+		return c, err
+	})
+	return out, j.wrap("counts", err)
+}
+
+// Rows returns the rows matching q, ordered by source file, sheet, row and
+// key.
+func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, error) {
+	sql := `SELECT ` + selectColumns + ` FROM journal j WHERE TRUE`
+	var args []any
+	if len(q.States) > 0 {
+		states := make([]string, len(q.States))
+		for i, s := range q.States {
+			states[i] = string(s)
+		}
+		args = append(args, states)
+		sql += ` AND j.state = ANY($1)`
+	}
+	if q.Attention {
+		sql += ` AND (j.state NOT IN ('final', 'accepted') OR j.outcome IN ('failed', 'cancelled') OR j.problem <> '')`
+	}
+	sql += ` ORDER BY j.source_file, j.source_sheet, j.source_row, j.key`
+	rows, err := j.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, j.wrap("read", err)
+	}
+	out, err := pgx.CollectRows(rows, scanRow)
+	return out, j.wrap("read", err)
+}
+
+// RecordRejects stores rows the readers refused, card numbers masked; one
+// already recorded for the same file, sheet, row and column is kept.
+func (j *Journal) RecordRejects(ctx context.Context, rejects []journal.Reject) error {
+	if len(rejects) == 0 {
+		return nil
+	}
+	tx, err := j.pool.Begin(ctx)
+	if err != nil {
+		return j.wrap("rejects", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	b := &pgx.Batch{}
+	for _, r := range rejects {
+		b.Queue(`INSERT INTO rejects SELECT $1, $2, $3, $4, $5, $6, $7
+			WHERE NOT EXISTS (SELECT 1 FROM rejects WHERE source_file = $1 AND source_sheet = $2 AND source_row = $3 AND column_name = $4)`,
+			r.Source.File, r.Source.Sheet, int32(r.Source.Row), r.Column,
+			paybatch.MaskCardNumbers(r.Value), paybatch.MaskCardNumbers(r.Reason), r.MerchantTxID)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return j.wrap("rejects", err)
+	}
+	return j.wrap("rejects", tx.Commit(ctx))
+}
+
+// Rejects returns every recorded reject in source order.
+func (j *Journal) Rejects(ctx context.Context) ([]journal.Reject, error) {
+	rows, err := j.pool.Query(ctx, `SELECT coalesce(source_file, ''), coalesce(source_sheet, ''), coalesce(source_row, 0),
+		coalesce(column_name, ''), coalesce(value, ''), coalesce(reason, ''), coalesce(merchant_transaction_id, '')
+		FROM rejects ORDER BY source_file, source_sheet, source_row, column_name`)
+	if err != nil {
+		return nil, j.wrap("rejects", err)
+	}
+	out, err := pgx.CollectRows(rows, func(sc pgx.CollectableRow) (journal.Reject, error) {
+		var r journal.Reject
+		var row int32
+		err := sc.Scan(&r.Source.File, &r.Source.Sheet, &row, &r.Column, &r.Value, &r.Reason, &r.MerchantTxID)
+		r.Source.Row = int(row)
+		return r, err
+	})
+	return out, j.wrap("rejects", err)
+}
+
+// Conflicts returns every recorded conflict, in the order detected.
+func (j *Journal) Conflicts(ctx context.Context) ([]journal.Conflict, error) {
+	rows, err := j.pool.Query(ctx, `SELECT c.key, c.merchant_transaction_id, c.source_file, c.source_sheet, c.source_row,
+			c.journal_body_sha256, c.new_body_sha256, c.new_amount_minor, c.currency, coalesce(j.state, '')
+		FROM conflicts c LEFT JOIN journal j ON j.key = c.key
+		ORDER BY c.detected_at, c.source_file, c.source_sheet, c.source_row`)
+	if err != nil {
+		return nil, j.wrap("conflicts", err)
+	}
+	out, err := pgx.CollectRows(rows, scanConflict)
+	return out, j.wrap("conflicts", err)
+}
+
+// RecordInput notes that a file was processed, replacing an earlier note
+// of the same path and hash.
+func (j *Journal) RecordInput(ctx context.Context, in journal.Input, at time.Time) error {
+	tx, err := j.pool.Begin(ctx)
+	if err != nil {
+		return j.wrap("inputs", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, `DELETE FROM inputs WHERE path = $1 AND sha256 = $2`, in.Path, in.SHA256); err != nil {
+		return j.wrap("inputs", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO inputs VALUES ($1, $2, $3, $4, $5, $6)`,
+		in.Path, in.SHA256, int32(in.Rows), string(in.Kind), string(in.Provider), at.UTC()); err != nil {
+		return j.wrap("inputs", err)
+	}
+	return j.wrap("inputs", tx.Commit(ctx))
+}
+
+// InputProcessed reports whether a file with this content hash was
+// submitted from path before and every row journaled from it is finished.
+func (j *Journal) InputProcessed(ctx context.Context, path, sha256 string) (bool, error) {
+	var seen, open int
+	err := j.pool.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM inputs WHERE path = $1 AND sha256 = $2),
+		(SELECT count(*) FROM journal WHERE source_file = $1 AND state NOT IN ('final', 'declined', 'rejected', 'conflict'))`,
+		path, sha256).Scan(&seen, &open)
+	if err != nil {
+		return false, j.wrap("inputs", err)
+	}
+	return seen > 0 && open == 0, nil
+}
