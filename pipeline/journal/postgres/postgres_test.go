@@ -15,7 +15,7 @@ import (
 	"github.com/paybatch/paybatch/pipeline/journal/postgres/pgtest"
 )
 
-func open(t *testing.T, url string) *postgres.Journal {
+func open(t testing.TB, url string) *postgres.Journal {
 	t.Helper()
 	j, err := postgres.Open(context.Background(), url, postgres.Options{PageRows: 7})
 	if err != nil {

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,7 +39,11 @@ func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, er
 			states[i] = string(s)
 		}
 		args = append(args, states)
-		sql += ` AND j.state = ANY($1)`
+		sql += fmt.Sprintf(` AND j.state = ANY($%d)`, len(args))
+	}
+	if q.MerchantTxID != "" {
+		args = append(args, q.MerchantTxID)
+		sql += fmt.Sprintf(` AND j.merchant_transaction_id = $%d`, len(args))
 	}
 	if q.Attention {
 		sql += ` AND (j.state NOT IN ('final', 'accepted') OR j.outcome IN ('failed', 'cancelled') OR j.problem <> '')`
