@@ -31,7 +31,7 @@ const (
 func crashChild() int {
 	n, _ := strconv.Atoi(os.Getenv(childRowsEnv))
 	ctx := context.Background()
-	j, err := journal.OpenDuckDB(ctx, os.Getenv(childEnv), journal.Options{})
+	j, err := openAt(ctx, os.Getenv(childEnv)) // a DuckDB path or a postgres:// URL
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -87,6 +87,12 @@ func dump(t *testing.T, j journal.Journal) []string {
 }
 
 func TestCrashResume(t *testing.T) {
+	crashResume(t, func(t *testing.T) string { return t.TempDir() + "/j.duckdb" })
+}
+
+// crashResume runs the SIGKILL rounds on the journals newJournal names (a
+// DuckDB path or a postgres:// URL, a new empty journal per call).
+func crashResume(t *testing.T, newJournal func(t *testing.T) string) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -94,11 +100,11 @@ func TestCrashResume(t *testing.T) {
 	// The reference: an uninterrupted run.
 	ref := sandboxtest.NewServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
 		Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
-	refPath := t.TempDir() + "/ref.duckdb"
+	refPath := newJournal(t)
 	if code := runChild(t, refPath, ref.URL, n, 0); code != exitExceptions {
 		t.Fatalf("reference run exit %d", code)
 	}
-	refJ := openJournal(t, refPath)
+	refJ := openTest(t, refPath)
 	want := dump(t, refJ)
 	refJ.Close()
 
@@ -109,7 +115,7 @@ func TestCrashResume(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(round), 77))
 			ts := sandboxtest.NewServer(t, sandbox.Options{Seed: int64(round), Fixtures: saleFixtures(n),
 				SmartRetry: fastSandbox(), Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
-			path := t.TempDir() + "/j.duckdb"
+			path := newJournal(t)
 			for attempt := 0; ; attempt++ {
 				if attempt > 30 {
 					t.Fatal("never finished")
@@ -133,7 +139,7 @@ func TestCrashResume(t *testing.T) {
 				}
 				break
 			}
-			j := openJournal(t, path)
+			j := openTest(t, path)
 			executedOnce(t, ts.Server.Operations(), refundsOf(n, 3), j)
 			allFinal(t, j, n)
 			got := dump(t, j)
