@@ -226,7 +226,9 @@ func (w *rowAppender) value(t Type, f []byte) (driver.Value, error) {
 		if bytes.IndexByte(f, '\\') >= 0 {
 			return unescape(f)
 		}
-		return string(f), nil
+		// As bytes: the Appender copies them into DuckDB's vector before
+		// AppendRow returns (a string would be copied to bytes first).
+		return f, nil
 	case BigInt:
 		return strconv.ParseInt(string(f), 10, 64)
 	case Integer:

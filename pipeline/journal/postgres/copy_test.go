@@ -98,25 +98,6 @@ func TestCopyIntoExact(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("DuckDB holds\n%q\nPostgreSQL holds\n%q", got, want)
 	}
-	// The same through DuckDB's CSV reader.
-	db2, _ := duckTable(t, postgres.ExportColumns)
-	conn, err := db2.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if n, err := j.CopyToDuckDB(ctx, conn, "journal_export", postgres.ExportColumns, "t", t.TempDir()); err != nil || n != int64(len(nasty)) {
-		t.Fatalf("copied %d rows: %v", n, err)
-	}
-	got = duckDump(t, db2, `SELECT key, merchant_transaction_id, problem, source_sheet, coalesce(amount_minor::VARCHAR, 'NULL'), currency,
-		strftime(sent_at, '%Y-%m-%d %H:%M:%S.%f'), collection_date::VARCHAR, replayed::VARCHAR, source_row::VARCHAR FROM t ORDER BY key`)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("DuckDB (CSV) holds\n%q\nPostgreSQL holds\n%q", got, want)
-	}
-	var nulls, empties int
-	if err := db2.QueryRow(`SELECT count(*) FILTER (WHERE amount_minor IS NULL), count(*) FILTER (WHERE problem = '') FROM t`).Scan(&nulls, &empties); err != nil || nulls != 1 || empties != 1 {
-		t.Fatalf("NULL amounts %d, empty problems %d: %v", nulls, empties, err)
-	}
 }
 
 func pgDump(t testing.TB, j *postgres.Journal, q string) []string {
@@ -196,29 +177,11 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 			if _, err := conn.Exec(ctx, `SET TimeZone = 'UTC'`); err != nil {
 				b.Fatal(err)
 			}
-			tag, err := conn.Conn().PgConn().CopyTo(ctx, discard{}, postgres.CopyCSVQuery("journal_export", cols))
+			tag, err := conn.Conn().PgConn().CopyTo(ctx, discard{}, postgres.CopyQuery("journal_export", cols))
 			conn.Release()
 			if err != nil || tag.RowsAffected() != int64(n) {
 				b.Fatal(tag, err)
 			}
-		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
-	})
-	b.Run("duckdb", func(b *testing.B) {
-		dir := b.TempDir()
-		for range b.N {
-			b.StopTimer()
-			db, _ := duckTable(b, cols)
-			conn, err := db.Conn(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			got, err := j.CopyToDuckDB(ctx, conn, "journal_export", cols, "t", dir)
-			if err != nil || got != int64(n) {
-				b.Fatal(got, err)
-			}
-			conn.Close()
 		}
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
 	})
