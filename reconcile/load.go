@@ -732,7 +732,36 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 		return fmt.Errorf("%w: journal %s (is a run still writing it?): %v", paybatch.ErrUnusableFile, path, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH journal_db`)
+	return r.loadAttachedJournal(ctx, conn, path)
+}
 
+// LoadJournalFrom reads a journal that is not a DuckDB file (a PostgreSQL
+// journal): fill must create, in the in-memory database journal_db
+// attached on conn, the views journal_export and rejects_export with the
+// columns reconcile reads (sql/journal_lines.sql, sql/rejects_to_provider.sql)
+// and load their rows; from there the journal is read as LoadJournal
+// reads a file. name is what messages call the journal.
+func (r *Reconciler) LoadJournalFrom(ctx context.Context, name string, fill func(ctx context.Context, conn *sql.Conn) error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ran, r.built = false, false
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ATTACH ':memory:' AS journal_db`); err != nil {
+		return fmt.Errorf("reconcile: journal %s: %w", name, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH journal_db`)
+	if err := fill(ctx, conn); err != nil {
+		return fmt.Errorf("reconcile: journal %s: %w", name, err)
+	}
+	return r.loadAttachedJournal(ctx, conn, name)
+}
+
+// loadAttachedJournal reads the journal attached on conn as journal_db.
+func (r *Reconciler) loadAttachedJournal(ctx context.Context, conn *sql.Conn, path string) error {
 	views, err := queryStrings(ctx, conn,
 		`SELECT view_name FROM duckdb_views() WHERE database_name = 'journal_db' AND schema_name = 'main'`)
 	if err != nil {

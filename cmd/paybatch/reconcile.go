@@ -14,6 +14,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 )
@@ -52,7 +53,7 @@ exceptions, 2 for bad input.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.journal, "journal", "", "the pipeline's journal (DuckDB file), opened read-only")
+	fl.StringVar(&f.journal, "journal", "", "the pipeline's journal: a DuckDB file (opened read-only) or a postgres:// URL (default $PAYBATCH_JOURNAL_URL)")
 	fl.StringVar(&f.results, "results", "", "provider results file (CSV, XLSX or Parquet)")
 	fl.StringVar(&f.ledger, "ledger", "", "merchant ledger export (CSV, XLSX or Parquet)")
 	fl.StringVar(&f.ledgerSheet, "ledger-sheet", "", "XLSX sheet of the ledger (default: the first)")
@@ -69,6 +70,9 @@ exceptions, 2 for bad input.`,
 }
 
 func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
+	if f.journal == "" && f.results == "" {
+		f.journal = e.getenv(job.JournalURLVar)
+	}
 	if (f.journal == "") == (f.results == "") {
 		return paybatch.WithKind(paybatch.ErrUsage, errors.New("reconcile: give exactly one of --journal or --results"))
 	}
@@ -91,13 +95,13 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 		// A journal from an older paybatch gets the views reconcile reads;
 		// a current one is not touched. (Anything but a lock or damage is
 		// left to LoadJournal to name.)
-		switch err := journal.Upgrade(ctx, f.journal); {
+		switch err := upgradeJournal(ctx, f.journal); {
 		case errors.Is(err, journal.ErrLocked):
 			return paybatch.WithKind(paybatch.ErrLocked, err)
 		case errors.Is(err, journal.ErrDamaged), errors.Is(err, journal.ErrNewerSchema):
 			return paybatch.WithKind(paybatch.ErrInput, err)
 		}
-		err = r.LoadJournal(ctx, f.journal)
+		err = job.LoadJournal(ctx, r, f.journal)
 	} else {
 		err = r.LoadResults(ctx, f.results, f.resultsSheet)
 	}
@@ -157,6 +161,16 @@ func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *rec
 func reconcileRunInfo(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler) (paybatch.RunInfo, error) {
 	run := paybatch.RunInfo{Started: e.now(), Version: version}
 	side, role := f.results, "results"
+	if postgres.IsURL(f.journal) {
+		// A server's journal: no file to read facts from or to hash.
+		run.ProviderSide = &paybatch.InputFile{Path: postgres.Redact(f.journal), Role: "journal"}
+		sha, err := readers.FileSHA256(ctx, f.ledger)
+		if err != nil {
+			return run, err
+		}
+		run.Ledger = &paybatch.InputFile{Path: f.ledger, SHA256: sha}
+		return run, nil
+	}
 	if f.journal != "" {
 		side, role = f.journal, "journal"
 		facts, err := r.ReadJournalFacts(ctx, f.journal)
@@ -211,4 +225,13 @@ func printSummary(w io.Writer, sum paybatch.Summary) {
 	}
 	fmt.Fprintf(tw, "difference (ledger - voids - provider)\t%s\n", sum.Difference().String())
 	tw.Flush()
+}
+
+// upgradeJournal gives a DuckDB journal from an older paybatch the views
+// reconcile reads; a PostgreSQL journal is migrated when it is opened.
+func upgradeJournal(ctx context.Context, loc string) error {
+	if postgres.IsURL(loc) {
+		return nil
+	}
+	return journal.Upgrade(ctx, loc)
 }

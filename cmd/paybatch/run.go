@@ -31,6 +31,9 @@ second exits with code 4.`,
 			if metrics != "" {
 				plan.MetricsFile = metrics
 			}
+			if u := e.getenv(job.JournalURLVar); u != "" && !plan.JournalSet {
+				plan.Journal = u
+			}
 			out, err := job.Run(cmd.Context(), e.jobDeps(), plan, plan.Credentials(e.getenv))
 			if out.Summary != nil && !e.quiet {
 				printSummary(e.stdout, *out.Summary)

@@ -45,6 +45,8 @@ published no progress.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
+			case journalPath == "" && len(args) == 0 && e.getenv(job.JournalURLVar) != "":
+				journalPath = e.getenv(job.JournalURLVar)
 			case journalPath == "" && len(args) == 1:
 				journalPath = args[0] + ".journal.duckdb"
 			case journalPath == "":
@@ -80,7 +82,7 @@ published no progress.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&journalPath, "journal", "", "journal file to read")
+	cmd.Flags().StringVar(&journalPath, "journal", "", "journal to read: a DuckDB file or a postgres:// URL (default $PAYBATCH_JOURNAL_URL)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print counts and the rows needing attention as JSON")
 	ef.register(cmd)
 	refuseSecretFlags(cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,7 +156,7 @@ another run holds the journal.`,
 			eng.NoPoll = noPoll
 			req := job.SubmitRequest{
 				Files: args, Read: readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma},
-				Journal: journalPath, AllowPartial: allowPartial, DryRun: dryRun, Engine: eng,
+				Journal: cmp.Or(journalPath, e.getenv(job.JournalURLVar)), AllowPartial: allowPartial, DryRun: dryRun, Engine: eng,
 				Credentials: job.FromEnv(e.getenv, k.Provider()),
 			}
 			out, err := job.Submit(cmd.Context(), e.jobDeps(), req)
@@ -179,7 +180,7 @@ another run holds the journal.`,
 	f := cmd.Flags()
 	f.StringVar(&kind, "kind", "", "batch kind: refund, capture, void, dd-payment or dd-credit (required)")
 	f.StringVar(&provider, "provider", "", "smartretry or smarterpay (default: the kind's provider)")
-	f.StringVar(&journalPath, "journal", "", "journal file (default: <first file>.journal.duckdb)")
+	f.StringVar(&journalPath, "journal", "", "journal: a DuckDB file or a postgres:// URL (default: $PAYBATCH_JOURNAL_URL, else <first file>.journal.duckdb)")
 	f.BoolVar(&asJSON, "json", false, "print the run's result as JSON on stdout")
 	f.BoolVar(&dryRun, "dry-run", false, "validate and print counts, totals and the ETA; send nothing")
 	f.BoolVar(&allowPartial, "allow-partial", false, "submit the valid rows even when some are rejected (rejects go to the journal)")

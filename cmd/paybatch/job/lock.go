@@ -7,14 +7,38 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
+	"github.com/paybatch/paybatch/reconcile"
 )
+
+// JournalURLVar names the variable holding the journal's location when
+// neither --journal nor the job file gives one (a postgres:// URL, or a
+// DuckDB file).
+const JournalURLVar = "PAYBATCH_JOURNAL_URL"
+
+// underLease runs fn under the lease of the credential when the journal
+// is shared (PostgreSQL); a lease another live process holds is ErrLocked.
+func underLease(ctx context.Context, j journal.Journal, p paybatch.Provider, c Credentials, fn func(ctx context.Context) error) error {
+	err := postgres.UnderLease(ctx, j, p, c.Secret, 0, fn)
+	if errors.Is(err, postgres.ErrLeaseHeld) {
+		return paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("%w; this run sent nothing — run again when it is done", err))
+	}
+	return err
+}
 
 // lockJournal takes the journal's one lock (JOURNAL.lock) for a whole job,
 // so two overlapping runs (cron firing while last night's job is still
 // going) cannot both submit, and the journal stays this job's while it is
 // closed for reconciling. It is an OS advisory lock, released when the
 // process exits, even by SIGKILL, so a crash never leaves a stale lock.
+//
+// A PostgreSQL journal (postgres://…) has no file lock: many processes
+// share it, each credential worked by the holder of its lease (see
+// postgres.UnderLease); lockJournal returns a nil Lock for it.
 func lockJournal(path string) (*journal.Lock, error) {
+	if postgres.IsURL(path) {
+		return nil, nil
+	}
 	lk, err := journal.TakeLock(path)
 	switch {
 	case errors.Is(err, journal.ErrLocked):
@@ -30,7 +54,26 @@ func lockJournal(path string) (*journal.Lock, error) {
 // already): "another process has it" is ErrLocked, a full disk is
 // ErrResumable (nothing is wrong with the input), anything else ErrInput (a
 // bad path, not a journal, a damaged journal).
-func openJournal(ctx context.Context, path string, lk *journal.Lock) (*journal.DuckDB, error) {
+func openJournal(ctx context.Context, path string, lk *journal.Lock) (journal.Journal, error) {
+	if postgres.IsURL(path) {
+		j, err := postgres.Open(ctx, path, postgres.Options{})
+		if errors.Is(err, postgres.ErrURL) {
+			return nil, paybatch.WithKind(paybatch.ErrConfig, err)
+		}
+		if err != nil {
+			return nil, paybatch.WithKind(paybatch.ErrResumable, err) // the server is unreachable: nothing was done
+		}
+		return j, nil
+	}
+	j, err := openDuckDB(ctx, path, lk)
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// openDuckDB opens a DuckDB journal file (see openJournal).
+func openDuckDB(ctx context.Context, path string, lk *journal.Lock) (*journal.DuckDB, error) {
 	j, err := journal.OpenDuckDB(ctx, path, journal.Options{Lock: lk})
 	switch {
 	case err == nil:
@@ -49,7 +92,7 @@ func HoldJournal(ctx context.Context, path string) (j *journal.DuckDB, release f
 	if err != nil {
 		return nil, nil, err
 	}
-	if j, err = openJournal(ctx, path, lk); err != nil {
+	if j, err = openDuckDB(ctx, path, lk); err != nil {
 		_ = lk.Release()
 		return nil, nil, err
 	}
@@ -57,4 +100,19 @@ func HoldJournal(ctx context.Context, path string) (j *journal.DuckDB, release f
 		_ = j.Close()
 		_ = lk.Release()
 	}, nil
+}
+
+// LoadJournal loads the journal at loc into rec: a DuckDB file is read as
+// it is (ATTACHed read-only); a PostgreSQL journal's lines are copied into
+// rec's DuckDB (postgres.FillReconcile) while runs may be writing it.
+func LoadJournal(ctx context.Context, rec *reconcile.Reconciler, loc string) error {
+	if !postgres.IsURL(loc) {
+		return rec.LoadJournal(ctx, loc)
+	}
+	j, err := openJournal(ctx, loc, nil)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	return rec.LoadJournalFrom(ctx, j.Name(), j.(*postgres.Journal).FillReconcile)
 }

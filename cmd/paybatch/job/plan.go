@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 )
 
 // fileConfig is job.yaml as written. Secrets are never in it: only the names
@@ -76,7 +77,8 @@ type Plan struct {
 	MemoryLimit string
 
 	Outputs     string
-	Journal     string
+	Journal     string // a DuckDB file or a postgres:// URL
+	JournalSet  bool   // the job file gave it (else $PAYBATCH_JOURNAL_URL may)
 	Exports     []string
 	MetricsFile string
 
@@ -176,7 +178,10 @@ func (c fileConfig) resolve(configPath string) (*Plan, error) {
 	if p.Outputs == "" {
 		p.Outputs = filepath.Join(dir, "paybatch-out")
 	}
-	p.Journal = rel(c.Journal)
+	p.Journal, p.JournalSet = c.Journal, c.Journal != ""
+	if !postgres.IsURL(p.Journal) {
+		p.Journal = rel(p.Journal)
+	}
 	if p.Journal == "" {
 		p.Journal = filepath.Join(p.Outputs, "journal.duckdb")
 	}

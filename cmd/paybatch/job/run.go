@@ -71,7 +71,9 @@ func (r *runner) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer lk.Release()
+	if lk != nil {
+		defer lk.Release()
+	}
 	r.lock = lk
 
 	r.info = paybatch.RunInfo{Provider: r.plan.Provider, Kind: r.plan.Kind, Started: r.start, Version: r.d.Version}
@@ -213,7 +215,11 @@ func (r *runner) submitFile(ctx context.Context, j journal.Journal, s *sender, i
 	r.d.say("submitting %s: %d rows (%s)", in, rep.Valid, rep.Totals.String())
 	cfg := s.cfg
 	stop := r.d.progress(&cfg, rep.Valid)
-	res, runErr := pipeline.Submit(ctx, j, s.client, validRows(ctx, []string{in}, s.read, rep), cfg)
+	var res pipeline.Result
+	runErr := underLease(ctx, j, r.plan.Provider, r.creds, func(ctx context.Context) (err error) {
+		res, err = pipeline.Submit(ctx, j, s.client, validRows(ctx, []string{in}, s.read, rep), cfg)
+		return err
+	})
 	stop()
 	r.tally(res)
 	if runErr != nil {
@@ -264,7 +270,7 @@ func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, erro
 		return sum, err
 	}
 	defer rec.Close()
-	if err := rec.LoadJournal(ctx, r.plan.Journal); err != nil {
+	if err := LoadJournal(ctx, rec, r.plan.Journal); err != nil {
 		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
 	if err := rec.LoadLedger(ctx, r.plan.Ledger, r.plan.LedgerSheet); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 )
 
 // StatusRequest is one `paybatch status`.
@@ -44,7 +45,9 @@ type StatusReport struct {
 // is ErrLocked.
 func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, error) {
 	d.defaults()
-	if _, err := os.Stat(req.Journal); err != nil {
+	if postgres.IsURL(req.Journal) {
+		// A shared journal: read while runs write.
+	} else if _, err := os.Stat(req.Journal); err != nil {
 		k := paybatch.ErrInput
 		if !errors.Is(err, fs.ErrNotExist) {
 			k = paybatch.KindOf(classifyIO(k, req.Journal, err))
@@ -110,7 +113,10 @@ func pollJournal(ctx context.Context, d Deps, j journal.Journal, req StatusReque
 			return err
 		}
 		stop := d.progress(&cfg, 0)
-		_, err = pipeline.Poll(ctx, j, client, cfg)
+		err = underLease(ctx, j, p, req.Credentials[p], func(ctx context.Context) error {
+			_, err := pipeline.Poll(ctx, j, client, cfg)
+			return err
+		})
 		stop()
 		if err != nil {
 			return sendFailed(j.Name(), req.Credentials[p], p, fmt.Errorf("polling %s: %w", p, err), "run status again to resume")

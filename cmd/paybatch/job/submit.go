@@ -103,7 +103,11 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 	}
 
 	stop := d.progress(&cfg, rep.Valid)
-	res, runErr := pipeline.Submit(ctx, j, client, validRows(ctx, req.Files, req.Read, rep), cfg)
+	var res pipeline.Result
+	runErr := underLease(ctx, j, prov, req.Credentials, func(ctx context.Context) (err error) {
+		res, err = pipeline.Submit(ctx, j, client, validRows(ctx, req.Files, req.Read, rep), cfg)
+		return err
+	})
 	stop()
 	out.Sent, out.Result = true, res
 	if runErr != nil {
@@ -138,7 +142,7 @@ func sendFailed(journal string, c Credentials, p paybatch.Provider, err error, r
 		return paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("%w; set %s to the %s API base URL (nothing reached the provider: the rows are not sent and a run with the right URL sends them)", err, uv, p))
 	case diskFull(err):
 		return errDiskFull(journal)
-	case paybatch.KindOf(err) == paybatch.ErrConfig:
+	case paybatch.KindOf(err) == paybatch.ErrConfig, paybatch.KindOf(err) == paybatch.ErrLocked:
 		return err
 	}
 	return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("%w; the journal is consistent: %s", err, resume))

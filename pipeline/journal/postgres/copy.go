@@ -3,9 +3,11 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -314,4 +316,41 @@ func hexVal(c byte) int {
 		return int(c-'A') + 10
 	}
 	return int(c - '0')
+}
+
+// FillReconcile loads what reconcile reads into the in-memory DuckDB
+// database journal_db attached on conn (reconcile.LoadJournalFrom): the
+// journal's lines (LineColumns of journal_export) and its rejects, each
+// through one COPY into an Appender, behind views named as the DuckDB
+// journal names them.
+func (j *Journal) FillReconcile(ctx context.Context, conn *sql.Conn) error {
+	for _, t := range []struct {
+		view string
+		cols []Column
+	}{{"journal_export", LineColumns}, {"rejects_export", RejectColumns}} {
+		var ddl []string
+		for _, c := range t.cols {
+			ddl = append(ddl, c.Name+" "+c.Type.DuckDBType())
+		}
+		table := t.view + "_rows"
+		if _, err := conn.ExecContext(ctx, `CREATE TABLE journal_db.`+table+` (`+strings.Join(ddl, ", ")+`);
+			CREATE VIEW journal_db.`+t.view+` AS SELECT * FROM journal_db.`+table); err != nil {
+			return fmt.Errorf("journal %s: %w", j.name, err)
+		}
+		err := conn.Raw(func(dc any) error {
+			app, err := duckdb.NewAppender(dc.(driver.Conn), "journal_db", "", table)
+			if err != nil {
+				return err
+			}
+			if _, err := j.CopyInto(ctx, t.view, t.cols, app); err != nil {
+				app.Close()
+				return err
+			}
+			return app.Close()
+		})
+		if err != nil {
+			return fmt.Errorf("journal %s: %w", j.name, err)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // Leases: one per credential, so that whoever holds it alone sends with
@@ -166,4 +169,37 @@ func (j *Journal) Fence(l *Lease) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	j.fence = l
+}
+
+// UnderLease runs fn while this process holds the lease of the credential
+// (provider and secret) when j is a PostgreSQL journal: it waits for the
+// lease at most twice its TTL (long enough to take over from a holder that
+// died; a live holder keeps renewing, and then ErrLeaseHeld says who has
+// it), renews it while fn runs, fences intents with it, and releases it
+// after. fn's context is cancelled, with cause ErrLeaseLost, if the lease
+// is lost. Any other journal is one process's alone: fn just runs.
+func UnderLease(ctx context.Context, j journal.Journal, provider paybatch.Provider, secret string, ttl time.Duration,
+	fn func(ctx context.Context) error) error {
+	pj, ok := j.(*Journal)
+	if !ok {
+		return fn(ctx)
+	}
+	if ttl <= 0 {
+		ttl = DefaultLeaseTTL
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*ttl)
+	l, err := pj.AcquireLease(wctx, CredentialID(string(provider), secret), ttl)
+	cancel()
+	if err != nil {
+		return err
+	}
+	kctx, stop := l.Keep(ctx)
+	pj.Fence(l)
+	err = fn(kctx)
+	stop()
+	pj.Fence(nil)
+	if rerr := l.Release(context.WithoutCancel(ctx)); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
 }
