@@ -126,6 +126,7 @@ Exit codes (every command):
 		newValidateCmd(e),
 		newSubmitCmd(e),
 		newStatusCmd(e),
+		newJournalCmd(e),
 		newSandboxCmd(e),
 
 		newReconcileCmd(e),

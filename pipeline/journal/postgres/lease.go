@@ -203,3 +203,28 @@ func UnderLease(ctx context.Context, j journal.Journal, provider paybatch.Provid
 	}
 	return err
 }
+
+// LeaseInfo is one credential's lease as the journal holds it.
+type LeaseInfo struct {
+	Credential string
+	Holder     string
+	Epoch      int64
+	Expired    bool
+	ExpiresAt  time.Time
+}
+
+// Leases lists the credentials' leases.
+func (j *Journal) Leases(ctx context.Context) ([]LeaseInfo, error) {
+	rows, err := j.pool.Query(ctx, `SELECT credential, holder, epoch, expires_at < clock_timestamp(), expires_at
+		FROM credential_leases ORDER BY credential`)
+	if err != nil {
+		return nil, j.wrap("leases", err)
+	}
+	out, err := pgx.CollectRows(rows, func(sc pgx.CollectableRow) (LeaseInfo, error) {
+		var l LeaseInfo
+		err := sc.Scan(&l.Credential, &l.Holder, &l.Epoch, &l.Expired, &l.ExpiresAt)
+		l.ExpiresAt = l.ExpiresAt.UTC()
+		return l, err
+	})
+	return out, j.wrap("leases", err)
+}

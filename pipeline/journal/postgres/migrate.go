@@ -111,3 +111,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, name string) (int, error) 
 	}
 	return found, nil
 }
+
+// Version is the journal's schema version.
+func (j *Journal) Version(ctx context.Context) (int, error) {
+	var v int
+	err := j.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v)
+	return v, j.wrap("schema version", err)
+}
