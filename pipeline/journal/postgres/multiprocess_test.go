@@ -251,7 +251,7 @@ func TestTwoProcessesTwoCredentials(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	const n, rate = 150, 50
+	const n, rate = 300, 100
 	url := pgtest.URL(t)
 	ts := sandboxFor(t, n, rate)
 	a := startWorker(t, url, ts.URL, "1,2", n, rate, 2*time.Second)
@@ -283,7 +283,7 @@ func TestLeaseTakeOverAfterKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	const n, rate, ttl = 150, 50, 2 * time.Second
+	const n, rate, ttl = 300, 100, 2 * time.Second
 	url := pgtest.URL(t)
 	ts := sandboxFor(t, n, rate)
 	a := startWorker(t, url, ts.URL, "1,2", n, rate, ttl)
