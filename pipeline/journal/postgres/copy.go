@@ -56,7 +56,8 @@ var ExportColumns = []Column{{"key", Varchar}, {"provider", Varchar}, {"kind", V
 // journal_lines view), in order.
 var LineColumns = []Column{{"key", Varchar}, {"merchant_transaction_id", Varchar}, {"amount_minor", BigInt}, {"currency", Varchar},
 	{"state", Varchar}, {"outcome", Varchar}, {"provider_status", Varchar}, {"provider_id", Varchar},
-	{"reason_code", Varchar}, {"problem", Varchar}, {"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer}}
+	{"reason_code", Varchar}, {"problem", Varchar}, {"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer},
+	{"provider_amount_minor", BigInt}, {"http_status", Integer}}
 
 // RejectColumns are rejects_export's columns, in order.
 var RejectColumns = []Column{{"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer},
