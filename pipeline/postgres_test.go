@@ -19,6 +19,12 @@ import (
 // The crash rounds on a PostgreSQL journal: a fresh database per round,
 // the same faults, kills and checks as on DuckDB.
 func TestCrashResumePostgres(t *testing.T) {
+	if raceEnabled {
+		// CI runs these rounds without -race; under the detector they
+		// would only slow CI (the backend's concurrency is raced by the
+		// conformance suite, the lease tests and the CLI test).
+		t.Skip("the PostgreSQL crash rounds run without -race")
+	}
 	pgtest.ClusterURL(t)
 	crashResume(t, func(t *testing.T) string { return pgtest.URL(t) })
 }

@@ -248,14 +248,14 @@ func sandboxFor(t *testing.T, n, rate int) *sandboxtest.Server {
 // Two processes, two credentials, one journal: each credential's rows go
 // out at ≥ 95 % of its limit, in parallel, and each row executes once.
 func TestTwoProcessesTwoCredentials(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns processes")
+	if testing.Short() || raceEnabled {
+		t.Skip("spawns processes; timing (rates, lease expiry) is not meaningful under -race")
 	}
 	const n, rate = 300, 100
 	url := pgtest.URL(t)
 	ts := sandboxFor(t, n, rate)
-	a := startWorker(t, url, ts.URL, "1,2", n, rate, 2*time.Second)
-	b := startWorker(t, url, ts.URL, "2,1", n, rate, 2*time.Second)
+	a := startWorker(t, url, ts.URL, "1,2", n, rate, 5*time.Second)
+	b := startWorker(t, url, ts.URL, "2,1", n, rate, 5*time.Second)
 	a.wait(t, "process A")
 	b.wait(t, "process B")
 	by := exactlyOnce(t, operations(t, ts.URL), n)
@@ -280,10 +280,10 @@ func TestTwoProcessesTwoCredentials(t *testing.T) {
 // resending the ones left "sending" under their keys; nothing executes
 // twice.
 func TestLeaseTakeOverAfterKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns processes")
+	if testing.Short() || raceEnabled {
+		t.Skip("spawns processes; timing (rates, lease expiry) is not meaningful under -race")
 	}
-	const n, rate, ttl = 300, 100, 2 * time.Second
+	const n, rate, ttl = 300, 100, 3 * time.Second
 	url := pgtest.URL(t)
 	ts := sandboxFor(t, n, rate)
 	a := startWorker(t, url, ts.URL, "1,2", n, rate, ttl)
