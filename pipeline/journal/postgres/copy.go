@@ -52,13 +52,6 @@ var ExportColumns = []Column{{"key", Varchar}, {"provider", Varchar}, {"kind", V
 	{"provider_date", Date}, {"replayed", Boolean}, {"polls", Integer}, {"polled_at", Timestamp}, {"final_at", Timestamp},
 	{"poll_refused_at", Timestamp}}
 
-// LineColumns are the columns of journal_export that reconcile reads (its
-// journal_lines view), in order.
-var LineColumns = []Column{{"key", Varchar}, {"merchant_transaction_id", Varchar}, {"amount_minor", BigInt}, {"currency", Varchar},
-	{"state", Varchar}, {"outcome", Varchar}, {"provider_status", Varchar}, {"provider_id", Varchar},
-	{"reason_code", Varchar}, {"problem", Varchar}, {"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer},
-	{"provider_amount_minor", BigInt}, {"http_status", Integer}}
-
 // RejectColumns are rejects_export's columns, in order.
 var RejectColumns = []Column{{"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer},
 	{"column_name", Varchar}, {"value", Varchar}, {"reason", Varchar}, {"merchant_transaction_id", Varchar}}
@@ -321,14 +314,15 @@ func hexVal(c byte) int {
 
 // FillReconcile loads what reconcile reads into the in-memory DuckDB
 // database journal_db attached on conn (reconcile.LoadJournalFrom): the
-// journal's lines (LineColumns of journal_export) and its rejects, each
+// journal's rows (every column of journal_export, so that whatever
+// reconcile's SQL reads of the view is there) and its rejects, each
 // through one COPY into an Appender, behind views named as the DuckDB
 // journal names them.
 func (j *Journal) FillReconcile(ctx context.Context, conn *sql.Conn) error {
 	for _, t := range []struct {
 		view string
 		cols []Column
-	}{{"journal_export", LineColumns}, {"rejects_export", RejectColumns}} {
+	}{{"journal_export", ExportColumns}, {"rejects_export", RejectColumns}} {
 		var ddl []string
 		for _, c := range t.cols {
 			ddl = append(ddl, c.Name+" "+c.Type.DuckDBType())

@@ -164,10 +164,7 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 	if _, err := j.Pool().Exec(ctx, `VACUUM ANALYZE journal`); err != nil {
 		b.Fatal(err)
 	}
-	cols := postgres.LineColumns
-	if os.Getenv("PAYBATCH_BENCH_PG_ALL") != "" {
-		cols = postgres.ExportColumns
-	}
+	cols := postgres.ExportColumns // what FillReconcile copies
 	b.Run("floor", func(b *testing.B) {
 		for range b.N {
 			conn, err := j.Pool().Acquire(ctx)
