@@ -41,6 +41,10 @@ func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, er
 		args = append(args, states)
 		sql += fmt.Sprintf(` AND j.state = ANY($%d)`, len(args))
 	}
+	if q.SourceFile != "" {
+		args = append(args, q.SourceFile)
+		sql += fmt.Sprintf(` AND j.source_file = $%d`, len(args))
+	}
 	if q.MerchantTxID != "" {
 		args = append(args, q.MerchantTxID)
 		sql += fmt.Sprintf(` AND j.merchant_transaction_id = $%d`, len(args))
