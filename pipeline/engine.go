@@ -379,6 +379,10 @@ func Submit(ctx context.Context, j journal.Journal, p Provider, src iter.Seq2[pa
 	in, err := j.Ingest(ctx, rowsOf(ctx, p, src, now, &provider), now)
 	res := Result{Rows: in.Rows, New: in.New, Duplicates: in.Duplicates, Conflicts: in.Conflicts, ConflictCount: in.ConflictCount}
 	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
+			// Cancelled while journaling (nothing was sent): an interrupt.
+			err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+		}
 		return res, err
 	}
 	cfg.defaults(provider, res.Rows)
