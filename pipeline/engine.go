@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/sourcegraph/conc/pool"
 
 	"github.com/paybatch/paybatch"
@@ -334,14 +333,21 @@ func fullJitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)))
 }
 
-func newBackoff(initial, maxInterval time.Duration) *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = initial
-	b.MaxInterval = maxInterval
-	b.Multiplier = 2
-	b.RandomizationFactor = 0 // jitter is applied in full by fullJitter
-	b.Reset()
-	return b
+// backoff is the schedule of retries and poll rounds: initial, then double
+// each time up to max. Each wait is drawn below it by fullJitter, so workers
+// that failed together do not retry together. (Four lines replace a
+// dependency whose one constructor was used with its own jitter switched off.)
+type backoff struct{ next, max time.Duration }
+
+func newBackoff(initial, maxInterval time.Duration) *backoff {
+	return &backoff{next: initial, max: maxInterval}
+}
+
+// wait returns the next full-jitter wait and doubles the schedule.
+func (b *backoff) wait() time.Duration {
+	d := b.next
+	b.next = min(2*b.next, b.max)
+	return fullJitter(d)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -629,7 +635,7 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		if pe.RetryAfter > 0 {
 			r.pause(pe.RetryAfter)
 		}
-		if err := sleep(ctx, fullJitter(bo.NextBackOff())); err != nil {
+		if err := sleep(ctx, bo.wait()); err != nil {
 			r.persist(row)
 			return
 		}
@@ -812,7 +818,7 @@ func (r *run) pollAll(ctx context.Context) {
 		if pending -= int(finished.Load()); pending == 0 || pctx.Err() != nil {
 			break
 		}
-		if sleep(pctx, fullJitter(bo.NextBackOff())) != nil {
+		if sleep(pctx, bo.wait()) != nil {
 			break
 		}
 		if pending, ok = round(); !ok {
