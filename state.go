@@ -1,5 +1,7 @@
 package paybatch
 
+import "time"
+
 // State is where one instruction stands in the submission lifecycle. It is
 // written to the journal before each transition takes effect:
 //
@@ -47,6 +49,10 @@ type ProviderStatus struct {
 	Outcome    Outcome // normalised
 	ReasonCode string  // SmartRetry reasonCode / Bacs reason code
 	Domain     string  // SmartRetry status domain
-	Detail     string  // human-readable description
+	Detail     string  // human-readable description of the reason ("" for a success)
 	Amount     *Money  // the amount the provider records, when it says
+	// Date is the collection or credit date the provider will use or used
+	// (SmarterPay rolls a date forward to the next collectable banking day);
+	// zero when the provider does not say.
+	Date time.Time
 }

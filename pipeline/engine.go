@@ -710,6 +710,12 @@ func (r *run) applyStatus(row *journal.Row, st paybatch.ProviderStatus) {
 		v := st.Amount.Minor
 		row.ProviderAmount = &v
 	}
+	if !st.Date.IsZero() {
+		row.ProviderDate = st.Date
+	}
+	if (st.Outcome == paybatch.OutcomeFailed || st.Outcome == paybatch.OutcomeCancelled) && st.Detail != "" {
+		row.Problem = st.Detail // the reason's description, beside its code
+	}
 	if st.Outcome.Final() && row.State == paybatch.StateAccepted {
 		row.State = paybatch.StateFinal
 		row.FinalAt = r.cfg.Now()

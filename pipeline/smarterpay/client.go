@@ -506,7 +506,7 @@ func decodeOne(res string, raw json.RawMessage) (paybatch.Submission, error) {
 		if err != nil {
 			return paybatch.Submission{}, err
 		}
-		sub.Date = d
+		sub.Date, st.Date = d, d
 	}
 	return sub, nil
 }
@@ -516,25 +516,24 @@ func statusOf(r record) paybatch.ProviderStatus {
 	switch r.Status {
 	case StatusSuccessful:
 		ps.Outcome = paybatch.OutcomeSucceeded
-	case StatusFailed:
+	case StatusFailed, StatusCancelled:
 		ps.Outcome = paybatch.OutcomeFailed
-		ps.ReasonCode, ps.Domain = r.BacsReasonCode, r.BacsReport
-		if r.BacsDescription != "" {
-			ps.Detail = strings.TrimSpace(r.BacsReport + " " + r.BacsReasonCode + " - " + r.BacsDescription)
+		if r.Status == StatusCancelled {
+			ps.Outcome = paybatch.OutcomeCancelled
 		}
-	case StatusCancelled:
-		ps.Outcome = paybatch.OutcomeCancelled
+		// The reason is the Bacs report and code ("ARUDD 0"), described by
+		// the provider or, when it gives no text, by the Bacs standard.
+		if r.BacsReasonCode != "" {
+			report := r.BacsReport
+			if strings.EqualFold(report, "ARRUD") {
+				report = ReportARUDD
+			}
+			ps.ReasonCode = strings.TrimSpace(report + " " + r.BacsReasonCode)
+			ps.Domain = report
+			ps.Detail = first(strings.TrimSpace(r.BacsDescription), BacsReason(report, r.BacsReasonCode))
+		}
 	default: // pending_submission, submitted, or a status this client does not know: keep polling
 		ps.Outcome = paybatch.OutcomePending
 	}
 	return ps
-}
-
-// Probe checks the endpoint and the bearer token with a harmless read — a
-// payment list filtered by a reference no payment carries — and moves no
-// money. It returns nil, or a *paybatch.ProviderError: ClassConfig when the
-// endpoint is not the SmarterPay API, ClassAuth when the token is refused.
-func (c *Client) Probe(ctx context.Context, _ ...string) error {
-	_, err := c.Lookup(ctx, paybatch.Instruction{Kind: paybatch.KindDDPayment, MerchantTxID: "paybatch-endpoint-probe"})
-	return err
 }

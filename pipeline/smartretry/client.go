@@ -191,13 +191,23 @@ func (c *Client) Send(ctx context.Context, req paybatch.Request, key string) (pa
 	if replayed == "" {
 		replayed = hdr.Get("X-Idempotency-Replayed")
 	}
-	return paybatch.Submission{
+	sub := paybatch.Submission{
 		HTTPStatus: status,
 		Accepted:   pr.Accepted,
 		ProviderID: pr.TransactionID,
 		OrderID:    pr.OrderID,
 		Replayed:   strings.EqualFold(replayed, "true"),
-	}, nil
+	}
+	if !pr.Accepted {
+		// A decline's acknowledgement carries no reason: its status does
+		// (reasonCode and description). Without it the decline still
+		// stands; only its reason is missing.
+		terminal := req.Path[strings.LastIndexByte(req.Path, '/')+1:]
+		if st, err := c.Status(ctx, paybatch.ProviderRef{Terminal: terminal, ID: pr.TransactionID}); err == nil {
+			sub.Status = &st
+		}
+	}
+	return sub, nil
 }
 
 // Status reads the status of an executed operation.
@@ -226,7 +236,11 @@ func (c *Client) Status(ctx context.Context, ref paybatch.ProviderRef) (paybatch
 	}
 	ps := paybatch.ProviderStatus{
 		Raw: sr.Status.Status, Outcome: MapStatus(sr.Status.Status),
-		ReasonCode: sr.Status.ReasonCode, Domain: sr.Status.Domain, Detail: sr.Status.Description,
+		ReasonCode: sr.Status.ReasonCode, Domain: sr.Status.Domain, Detail: first(sr.Status.Description, sr.Status.Name),
+	}
+	if ps.Outcome == paybatch.OutcomeSucceeded || ps.Outcome == paybatch.OutcomePending {
+		// AUTH.APPROVED is not a reason; a pending status has none yet.
+		ps.ReasonCode, ps.Domain, ps.Detail = "", "", ""
 	}
 	if sr.Amount != "" && sr.Currency != "" {
 		cur, err := paybatch.ParseCurrency(sr.Currency)
@@ -469,4 +483,13 @@ func (c *Client) Probe(ctx context.Context, terminals ...string) error {
 		}
 	}
 	return nil
+}
+
+func first(vs ...string) string {
+	for _, v := range vs {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
 }

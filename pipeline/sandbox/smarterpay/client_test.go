@@ -102,7 +102,7 @@ func TestClientAgainstSandbox(t *testing.T) {
 	}
 	e.clock.Add(time.Hour)
 	st, _ = c.Status(ctx, ref)
-	if st.Outcome != paybatch.OutcomeFailed || st.ReasonCode != "0" || st.Domain != "ARUDD" || !strings.Contains(st.Detail, "Refer to payer") ||
+	if st.Outcome != paybatch.OutcomeFailed || st.ReasonCode != "ARUDD 0" || st.Domain != "ARUDD" || st.Detail != "Refer to payer" || !st.Date.Equal(day("2018-04-10")) ||
 		st.Amount == nil || *st.Amount != gbp(t, "10.51") {
 		t.Fatalf("failed status %+v", st)
 	}

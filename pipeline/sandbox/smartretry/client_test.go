@@ -75,6 +75,10 @@ func TestClientAgainstSandbox(t *testing.T) {
 	if err != nil || dec.Accepted {
 		t.Fatalf("decline must be Accepted=false without error: %+v %v", dec, err)
 	}
+	// A decline's reason comes with it (issue #16: it was empty at submit).
+	if dec.Status == nil || dec.Status.ReasonCode != "PROCESSOR.DECLINED" || dec.Status.Detail == "" || dec.Status.Outcome != paybatch.OutcomeFailed {
+		t.Fatalf("decline without its reason: %+v", dec.Status)
+	}
 
 	st, err := c.Status(ctx, paybatch.ProviderRef{Kind: paybatch.KindRefund, Terminal: "ABC123", ID: sub.ProviderID})
 	if err != nil || st.Raw != "PROCESSING" || st.Outcome != paybatch.OutcomePending || st.Amount == nil || *st.Amount != money(t, "25.00", "USD") {
@@ -82,7 +86,8 @@ func TestClientAgainstSandbox(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	st, _ = c.Status(ctx, paybatch.ProviderRef{Terminal: "ABC123", ID: sub.ProviderID})
-	if st.Outcome != paybatch.OutcomeSucceeded || st.ReasonCode != "AUTH.APPROVED" {
+	// AUTH.APPROVED is not a reason: an approved row shows none (issue #16).
+	if st.Outcome != paybatch.OutcomeSucceeded || st.ReasonCode != "" || st.Detail != "" {
 		t.Fatalf("settled: %+v", st)
 	}
 	st, _ = c.Status(ctx, paybatch.ProviderRef{Terminal: "ABC123", ID: dec.ProviderID})
