@@ -537,3 +537,12 @@ func statusOf(r record) paybatch.ProviderStatus {
 	}
 	return ps
 }
+
+// Probe checks the endpoint and the bearer token with a harmless read — a
+// payment list filtered by a reference no payment carries — and moves no
+// money. It returns nil, or a *paybatch.ProviderError: ClassConfig when the
+// endpoint is not the SmarterPay API, ClassAuth when the token is refused.
+func (c *Client) Probe(ctx context.Context, _ ...string) error {
+	_, err := c.Lookup(ctx, paybatch.Instruction{Kind: paybatch.KindDDPayment, MerchantTxID: "paybatch-endpoint-probe"})
+	return err
+}

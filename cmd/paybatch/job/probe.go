@@ -26,8 +26,8 @@ func Probe(ctx context.Context, p paybatch.Provider, c Credentials, terminals ..
 	pr, ok := client.(interface {
 		Probe(ctx context.Context, terminals ...string) error
 	})
-	if !ok {
-		return nil
+	if !ok { // every client paybatch builds has one; a new one must too
+		return paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("%s: this client cannot check its endpoint", p))
 	}
 	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
