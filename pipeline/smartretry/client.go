@@ -203,8 +203,15 @@ func (c *Client) Send(ctx context.Context, req paybatch.Request, key string) (pa
 		// (reasonCode and description). Without it the decline still
 		// stands; only its reason is missing.
 		terminal := req.Path[strings.LastIndexByte(req.Path, '/')+1:]
-		if st, err := c.Status(ctx, paybatch.ProviderRef{Terminal: terminal, ID: pr.TransactionID}); err == nil {
+		st, err := c.Status(ctx, paybatch.ProviderRef{Terminal: terminal, ID: pr.TransactionID})
+		var pe *paybatch.ProviderError
+		switch {
+		case err == nil:
 			sub.Status = &st
+		case errors.As(err, &pe) && (pe.Class == paybatch.ClassTransient || pe.Class == paybatch.ClassRateLimited):
+			// Retrying the send under the same key replays the decline and
+			// asks again, so a passing fault never loses the reason.
+			return paybatch.Submission{}, err
 		}
 	}
 	return sub, nil
