@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -714,6 +715,55 @@ func appendTable(ctx context.Context, conn *sql.Conn, s *source, t *readers.Tabl
 // never modified. Its path cannot be a parameter of ATTACH; it is passed as
 // a string literal with single quotes doubled.
 func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
+	return r.LoadJournalScope(ctx, path, JournalScope{})
+}
+
+// JournalScope narrows a journal load to what one run's report covers, so
+// that its cost follows the run and not the journal's age. The zero scope
+// loads every row.
+type JournalScope struct {
+	// Files are the run's input files, as the journal names them (the
+	// paths the rows were read from). None: every row.
+	Files []string
+	// Since keeps, of those files' rows, the ones that changed at or after
+	// it (the run's start): a path reused night after night does not bring
+	// back earlier nights' finished rows. Zero: any time.
+	Since time.Time
+}
+
+func (s JournalScope) rowsCond() string {
+	if len(s.Files) == 0 {
+		return ""
+	}
+	cond := `(class = 'pending' OR class IS NULL OR (list_contains(` + literalList(s.Files) + `, source_file)`
+	if !s.Since.IsZero() {
+		cond += ` AND updated_at >= TIMESTAMP ` + quoteLiteral(s.Since.UTC().Format("2006-01-02 15:04:05.999999"))
+	}
+	return cond + `)) AND`
+}
+
+func (s JournalScope) rejectsCond() string {
+	if len(s.Files) == 0 {
+		return ""
+	}
+	return `list_contains(` + literalList(s.Files) + `, source_file) AND`
+}
+
+// literalList is a DuckDB VARCHAR list literal.
+func literalList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quoteLiteral(s)
+	}
+	return `[` + strings.Join(q, ", ") + `]::VARCHAR[]`
+}
+
+// LoadJournalScope is LoadJournal for the rows scope covers (one run's
+// report: its inputs' rows plus every row still open).
+func (r *Reconciler) LoadJournalScope(ctx context.Context, path string, scope JournalScope) error {
+	if strings.ContainsRune(strings.Join(scope.Files, ""), 0) {
+		return fmt.Errorf("%w: journal scope: a file name contains a NUL byte", paybatch.ErrUnusableFile)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ran, r.built = false, false
@@ -732,7 +782,7 @@ func (r *Reconciler) LoadJournal(ctx context.Context, path string) error {
 		return fmt.Errorf("%w: journal %s (is a run still writing it?): %v", paybatch.ErrUnusableFile, path, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DETACH journal_db`)
-	return r.loadAttachedJournal(ctx, conn, path)
+	return r.loadAttachedJournal(ctx, conn, path, scope)
 }
 
 // LoadJournalFrom reads a journal that is not a DuckDB file (a PostgreSQL
@@ -757,11 +807,11 @@ func (r *Reconciler) LoadJournalFrom(ctx context.Context, name string, fill func
 	if err := fill(ctx, conn); err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", name, err)
 	}
-	return r.loadAttachedJournal(ctx, conn, name)
+	return r.loadAttachedJournal(ctx, conn, name, JournalScope{})
 }
 
 // loadAttachedJournal reads the journal attached on conn as journal_db.
-func (r *Reconciler) loadAttachedJournal(ctx context.Context, conn *sql.Conn, path string) error {
+func (r *Reconciler) loadAttachedJournal(ctx context.Context, conn *sql.Conn, path string, scope JournalScope) error {
 	views, err := queryStrings(ctx, conn,
 		`SELECT view_name FROM duckdb_views() WHERE database_name = 'journal_db' AND schema_name = 'main'`)
 	if err != nil {
@@ -777,6 +827,10 @@ func (r *Reconciler) loadAttachedJournal(ctx context.Context, conn *sql.Conn, pa
 	}
 	if _, err := conn.ExecContext(ctx, query("journal_lines")); err != nil {
 		return fmt.Errorf("%w: journal %s: %v", paybatch.ErrUnusableFile, path, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP VIEW IF EXISTS journal_lines_all`)
+	if _, err := conn.ExecContext(ctx, strings.Replace(query("journal_scope"), "/*scope*/", scope.rowsCond(), 1)); err != nil {
+		return fmt.Errorf("reconcile: journal %s: scope: %w", path, err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP VIEW IF EXISTS journal_lines`)
 
@@ -811,7 +865,7 @@ func (r *Reconciler) loadAttachedJournal(ctx context.Context, conn *sql.Conn, pa
 	if _, err := conn.ExecContext(ctx, query("journal_to_provider"), sql.Named("load_no", r.loads)); err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", path, err)
 	}
-	if _, err := conn.ExecContext(ctx, query("rejects_to_provider"), sql.Named("load_no", r.loads)); err != nil {
+	if _, err := conn.ExecContext(ctx, strings.Replace(query("rejects_to_provider"), "/*scope*/", scope.rejectsCond(), 1), sql.Named("load_no", r.loads)); err != nil {
 		return fmt.Errorf("reconcile: journal %s rejects: %w", path, err)
 	}
 	return nil

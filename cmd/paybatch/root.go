@@ -27,6 +27,9 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
+	// checkpoint is job.Deps.Checkpoint: nil in the binary; tests that
+	// kill a run at a step set it (run_test.go's TestMain).
+	checkpoint func(point string)
 
 	// Set by the root command before any subcommand runs.
 	log     *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)
@@ -159,8 +162,9 @@ func (e *env) say(format string, args ...any) {
 func (e *env) jobDeps() job.Deps {
 	return job.Deps{
 		Now: e.now, Log: e.log, Version: version,
-		Say:      func(line string) { e.say("%s", line) },
-		Progress: func(cfg *pipeline.Config, total int) func() { return progressReporter(e, cfg, total) },
-		Mail:     func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
+		Say:        func(line string) { e.say("%s", line) },
+		Progress:   func(cfg *pipeline.Config, total int) func() { return progressReporter(e, cfg, total) },
+		Mail:       func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
+		Checkpoint: e.checkpoint,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"mime"
@@ -27,11 +28,32 @@ import (
 
 // TestMain lets a test re-run this binary as the real paybatch process
 // (PAYBATCH_TEST_MAIN=1), so tests can run several at once or kill one.
+//
+// With PAYBATCH_TEST_PAUSE_AT=POINT as well, the process runs paybatch with
+// job.Deps.Checkpoint set: at POINT it prints "paused at POINT" on stderr
+// and waits to be killed (kill_test.go). The paybatch binary has no such
+// hook: only this test binary installs it.
 func TestMain(m *testing.M) {
 	if os.Getenv("PAYBATCH_TEST_MAIN") == "1" {
+		if at := os.Getenv("PAYBATCH_TEST_PAUSE_AT"); at != "" {
+			os.Exit(exitCode(run(context.Background(), os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+				getenv: os.Getenv, checkpoint: pauseAt(at)})))
+		}
 		main()
 	}
 	os.Exit(m.Run())
+}
+
+// pauseAt returns a checkpoint that stops the process for good at point.
+func pauseAt(point string) func(string) {
+	return func(p string) {
+		if p == point {
+			fmt.Fprintf(os.Stderr, "paused at %s\n", p)
+			for {
+				time.Sleep(time.Hour) // not select{}: the runtime would call that a deadlock
+			}
+		}
+	}
 }
 
 // exampleJob copies testdata/job.yaml and the demo data into a temporary

@@ -12,7 +12,8 @@
 --   final with outcome pending / empty               pending   (no final status yet)
 --
 -- Any other state is NULL here and reported as an error by journal_problems.sql.
-CREATE OR REPLACE TEMP VIEW journal_lines AS
+-- journal_scope.sql narrows these lines to the ones a reconcile covers.
+CREATE OR REPLACE TEMP VIEW journal_lines_all AS
 SELECT
     key,
     nullif(trim(merchant_transaction_id), '') AS merchant_transaction_id,
@@ -36,5 +37,5 @@ SELECT
     CASE WHEN NOT (state = 'final' AND outcome = 'succeeded')
          THEN nullif(concat_ws(': ', nullif(reason_code, ''), nullif(problem, '')), '') END AS reason,
     source_file, source_sheet, source_row, state, outcome,
-    collection_date AS requested_date, provider_date
+    collection_date AS requested_date, provider_date, updated_at
 FROM journal_db.journal_export;

@@ -10,4 +10,5 @@ SELECT
     paybatch_mask(concat_ws(': ', nullif(column_name, ''),
         CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason)),
     source_file, source_sheet, source_row, NULL, NULL
-FROM journal_db.rejects_export;
+FROM journal_db.rejects_export
+WHERE /*scope*/ true; -- LoadJournalScope: the run's input files only

@@ -88,6 +88,11 @@ type Deps struct {
 	// refuses e-mail with a configuration error.
 	Mail    func(to []string) (writers.MailConfig, error)
 	Version string // written into reports
+	// Checkpoint, when set, is called by Run at named points where a step's
+	// work is done but not yet recorded in the journal ("submit",
+	// "reconcile", "report", "email"). It is for tests that kill the
+	// process there; nil in the CLI.
+	Checkpoint func(point string)
 }
 
 func (d *Deps) defaults() {
@@ -99,6 +104,12 @@ func (d *Deps) defaults() {
 	}
 	if d.Say == nil {
 		d.Say = func(string) {}
+	}
+}
+
+func (d *Deps) checkpoint(point string) {
+	if d.Checkpoint != nil {
+		d.Checkpoint(point)
 	}
 }
 

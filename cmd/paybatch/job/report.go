@@ -27,6 +27,16 @@ type Outputs struct {
 // WriteReport writes the report, the exports and the e-mail, in that order,
 // so the mail can attach the finished workbook. It returns the files written.
 func WriteReport(ctx context.Context, d Deps, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o Outputs) ([]string, error) {
+	run = withLines(r, run)
+	written, err := writeFiles(ctx, r, run, sum, rejects, o)
+	if err != nil {
+		return written, err
+	}
+	return written, mailReport(ctx, d, run, sum, o)
+}
+
+// writeFiles writes the workbook and the exports o asks for.
+func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o Outputs) ([]string, error) {
 	var written []string
 	run = withLines(r, run)
 	report := func() writers.Report {
@@ -64,25 +74,32 @@ func WriteReport(ctx context.Context, d Deps, r *reconcile.Reconciler, run payba
 		}
 		written = append(written, o.JSON)
 	}
-	if len(o.EmailTo) > 0 {
-		if d.Mail == nil {
-			return written, paybatch.WithKind(paybatch.ErrConfig, errors.New("e-mail: no SMTP settings given"))
-		}
-		mc, err := d.Mail(o.EmailTo)
-		if err != nil {
-			return written, paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("e-mail: %w", err))
-		}
-		if o.MaxAttachment > 0 {
-			mc.MaxAttachment = o.MaxAttachment
-		}
-		if err := writers.SendReport(ctx, mc, writers.MailReport{Run: run, Summary: sum, XLSXPath: o.XLSX}); err != nil {
-			return written, fmt.Errorf("e-mail: %w", err)
-		}
-		if d.Say != nil {
-			d.Say(fmt.Sprintf("e-mailed the report to %s via %s", strings.Join(mc.To, ", "), mc.Server()))
-		}
-	}
 	return written, nil
+}
+
+// mailReport e-mails the workbook at o.XLSX to o.EmailTo (nothing when
+// there is no recipient) and says where it went.
+func mailReport(ctx context.Context, d Deps, run paybatch.RunInfo, sum paybatch.Summary, o Outputs) error {
+	if len(o.EmailTo) == 0 {
+		return nil
+	}
+	if d.Mail == nil {
+		return paybatch.WithKind(paybatch.ErrConfig, errors.New("e-mail: no SMTP settings given"))
+	}
+	mc, err := d.Mail(o.EmailTo)
+	if err != nil {
+		return paybatch.WithKind(paybatch.ErrConfig, fmt.Errorf("e-mail: %w", err))
+	}
+	if o.MaxAttachment > 0 {
+		mc.MaxAttachment = o.MaxAttachment
+	}
+	if err := writers.SendReport(ctx, mc, writers.MailReport{Run: run, Summary: sum, XLSXPath: o.XLSX}); err != nil {
+		return fmt.Errorf("e-mail: %w", err)
+	}
+	if d.Say != nil {
+		d.Say(fmt.Sprintf("e-mailed the report to %s via %s", strings.Join(mc.To, ", "), mc.Server()))
+	}
+	return nil
 }
 
 // withLines completes run from the reconciliation: the ledger's and the

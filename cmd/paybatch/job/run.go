@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,8 +17,10 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
+	"github.com/paybatch/paybatch/writers"
 )
 
 // Outcome is what one Run did (`paybatch run --json` prints it).
@@ -26,18 +30,33 @@ type Outcome struct {
 	Refused    []string          `json:"refused"` // files with rejected rows, not submitted
 	Submitted  int               `json:"submitted"`
 	Summary    *paybatch.Summary `json:"summary,omitempty"`
-	Report     string            `json:"report,omitempty"`
+	Report     string            `json:"report,omitempty"`     // report.xlsx: the latest run's report
+	RunReport  string            `json:"run_report,omitempty"` // the same, kept under the run's dated name
 	Exports    []string          `json:"exports,omitempty"`
 	Emailed    []string          `json:"emailed,omitempty"`
 	Exceptions int64             `json:"exceptions"`
+	// Runs are the ids of the runs this call carried to their end (or
+	// stopped in): unfinished ones first, resumed, then the new one.
+	Runs []string `json:"runs,omitempty"`
 }
 
 // Run executes a job plan end to end for every input not processed before:
 // validate → submit → poll → reconcile against the ledger → report.xlsx and
-// exports → e-mail, and writes the metrics file. It returns nil when
-// everything matched or there was nothing new; otherwise the error's kind
-// says what happened (ErrExceptions when the run finished with exceptions).
-// The Outcome is never nil.
+// exports → e-mail, and writes the metrics file.
+//
+// A run is done when its report is delivered. The journal records each run
+// (its inputs, then submitted, reconciled, report written, e-mailed,
+// finished); a run that was stopped at any step — killed, out of disk, SMTP
+// down — is carried on by the next Run from the step it had not finished,
+// before any new input is taken, so each input gets one report and one
+// e-mail. An input is "already processed" only once its run has finished.
+// Each run's report covers that run's inputs plus any row of an earlier run
+// still open, and is kept as report-RUNID.xlsx beside report.xlsx (the
+// latest). The metrics file records a success only when every run is done.
+//
+// It returns nil when everything matched or there was nothing new;
+// otherwise the error's kind says what happened (ErrExceptions when the run
+// finished with exceptions). The Outcome is never nil.
 func Run(ctx context.Context, d Deps, plan *Plan, creds Credentials) (*Outcome, error) {
 	d.defaults()
 	r := &runner{d: d, plan: plan, creds: creds, start: d.Now(),
@@ -57,13 +76,32 @@ type runner struct {
 	out   *Outcome
 	m     runMetrics
 
+	lock   *journal.Lock     // the journal's, held for the whole call
+	j      journal.Journal   // the journal while open (closed while reconciling)
+	sender *sender           // made on first use
+	ids    map[string]bool   // run ids in the journal
+	reps   map[string]*input // inputs validated before their run started
+	done   bool              // every run is finished: the metrics' success
+}
+
+// input is one input file of a run as read now.
+type input struct {
+	rec journal.RunInput
+	rep *readers.Report // nil: refused as unreadable, or not readable as recorded
+	err error           // why the file was refused
+}
+
+// carried is what one run gathers on its way to the report.
+type carried struct {
+	rec        journal.RunRecord
 	info       paybatch.RunInfo    // inputs read, for the report
 	rejects    []paybatch.RowError // validation rejects, for the report
 	exceptions bool                // a file was refused or had rejects
-	lock       *journal.Lock       // the journal's, held for the whole run
+	processed  []string
+	refused    []string
 }
 
-func (r *runner) run(ctx context.Context) error {
+func (r *runner) run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(r.plan.Outputs, 0o755); err != nil {
 		return classifyIO(paybatch.ErrConfig, r.plan.Outputs, fmt.Errorf("outputs: %w", err))
 	}
@@ -75,63 +113,297 @@ func (r *runner) run(ctx context.Context) error {
 		defer lk.Release()
 	}
 	r.lock = lk
-
-	r.info = paybatch.RunInfo{Provider: r.plan.Provider, Kind: r.plan.Kind, Started: r.start, Version: r.d.Version}
-	sent, err := r.submitNew(ctx)
-	if err != nil || !sent {
-		return err
-	}
-	sum, err := r.reconcileAndReport(ctx)
-	if err != nil {
-		return err
-	}
-	return r.verdict(sum)
-}
-
-// submitNew submits every input not processed before. It reports false
-// when there was nothing new.
-func (r *runner) submitNew(ctx context.Context) (sent bool, err error) {
-	j, err := openJournal(ctx, r.plan.Journal, r.lock)
-	if err != nil {
-		return false, err
-	}
 	defer func() {
-		if cerr := j.Close(); cerr != nil && err == nil {
-			err = journalFailed(r.plan.Journal, cerr)
+		if cerr := r.closeJournal(); cerr != nil && err == nil {
+			err = cerr
 		}
 	}()
-	todo, err := r.newInputs(ctx, j)
+	if err := r.openJournal(ctx); err != nil {
+		return err
+	}
+	all, err := r.j.Runs(ctx, journal.RunQuery{})
 	if err != nil {
-		return false, err
+		return journalFailed(r.plan.Journal, err)
 	}
-	r.countRows(ctx, j)
-	if len(todo) == 0 {
-		r.d.say("nothing new: %d input file(s), all already processed; nothing sent", len(r.plan.Inputs))
-		return false, nil
-	}
-	s, err := r.newSender()
-	if err != nil {
-		return false, err
-	}
-	for _, in := range todo {
-		if err := r.submitFile(ctx, j, s, in); err != nil {
-			return false, err
+	r.ids = map[string]bool{}
+	var unfinished []journal.RunRecord
+	for _, rr := range all {
+		r.ids[rr.ID] = true
+		if !rr.Done() {
+			unfinished = append(unfinished, rr)
 		}
 	}
-	r.countRows(ctx, j)
-	return true, nil
+	slices.Reverse(unfinished) // oldest first
+	todo, err := r.newInputs(ctx, all)
+	if err != nil {
+		return err
+	}
+	r.countRows(ctx)
+	if len(unfinished) == 0 && len(todo) == 0 {
+		r.d.say("nothing new: %d input file(s), all already processed; nothing sent", len(r.plan.Inputs))
+		r.done = true
+		return nil
+	}
+
+	var verdicts []error
+	for _, rr := range unfinished {
+		r.d.say("run %s did not finish (%s): carrying it on", rr.ID, nextStep(rr))
+		v, err := r.carry(ctx, rr)
+		if err != nil {
+			return err
+		}
+		verdicts = append(verdicts, v)
+	}
+	if len(todo) > 0 {
+		rr, err := r.startRun(ctx, todo)
+		if err != nil {
+			return err
+		}
+		v, err := r.carry(ctx, rr)
+		if err != nil {
+			return err
+		}
+		verdicts = append(verdicts, v)
+	}
+	r.done = true
+	return worst(verdicts)
 }
 
-// newInputs returns the inputs whose content the journal has not seen
-// through to the end.
-func (r *runner) newInputs(ctx context.Context, j journal.Journal) ([]string, error) {
+// worst is the verdict of several runs: an input error (nothing could be
+// submitted) over exceptions over a clean run.
+func worst(vs []error) error {
+	var out error
+	for _, v := range vs {
+		switch {
+		case v == nil:
+		case paybatch.KindOf(v) == paybatch.ErrInput:
+			return v
+		case out == nil:
+			out = v
+		}
+	}
+	return out
+}
+
+// nextStep names the first step run rr had not finished.
+func nextStep(rr journal.RunRecord) string {
+	switch {
+	case rr.Submitted.IsZero():
+		return "stopped while submitting"
+	case rr.Reconciled.IsZero():
+		return "stopped before reconciling"
+	case rr.ReportWritten.IsZero():
+		return "stopped before its report was written"
+	case rr.Emailed.IsZero():
+		return "stopped before its report was e-mailed"
+	}
+	return "stopped before it was recorded as finished"
+}
+
+func (r *runner) openJournal(ctx context.Context) error {
+	if r.j != nil {
+		return nil
+	}
+	j, err := openJournal(ctx, r.plan.Journal, r.lock)
+	if err != nil {
+		return err
+	}
+	r.j = j
+	return nil
+}
+
+func (r *runner) closeJournal() error {
+	if r.j == nil {
+		return nil
+	}
+	err := r.j.Close()
+	r.j = nil
+	if err != nil {
+		return journalFailed(r.plan.Journal, err)
+	}
+	return nil
+}
+
+// mark records that run id reached step (the journal is opened if closed).
+func (r *runner) mark(ctx context.Context, id string, step journal.Step, detail string) error {
+	if err := r.openJournal(ctx); err != nil {
+		return err
+	}
+	if err := r.j.MarkRun(context.WithoutCancel(ctx), id, step, r.d.Now(), detail); err != nil {
+		return journalFailed(r.plan.Journal, err)
+	}
+	return nil
+}
+
+// startRun validates the new inputs and records a run that takes them in.
+func (r *runner) startRun(ctx context.Context, todo []string) (journal.RunRecord, error) {
+	s, err := r.getSender()
+	if err != nil {
+		return journal.RunRecord{}, err
+	}
+	id := r.start.UTC().Format("2006-01-02T150405Z")
+	for n := 2; r.ids[id]; n++ {
+		id = fmt.Sprintf("%s-%d", r.start.UTC().Format("2006-01-02T150405Z"), n)
+	}
+	rs := journal.RunStart{ID: id, Started: r.d.Now()}
+	r.reps = map[string]*input{}
+	for _, path := range todo {
+		in, err := r.readInput(ctx, s, path)
+		if err != nil {
+			return journal.RunRecord{}, err
+		}
+		r.reps[path] = in
+		rs.Inputs = append(rs.Inputs, in.rec)
+	}
+	if err := r.j.StartRun(context.WithoutCancel(ctx), rs); err != nil {
+		return journal.RunRecord{}, journalFailed(r.plan.Journal, err)
+	}
+	r.ids[id] = true
+	rec, err := r.j.Run(ctx, id)
+	if err != nil {
+		return journal.RunRecord{}, journalFailed(r.plan.Journal, err)
+	}
+	return rec, nil
+}
+
+// readInput validates one input file as it is now.
+func (r *runner) readInput(ctx context.Context, s *sender, path string) (*input, error) {
+	sum, err := readers.FileSHA256(ctx, path)
+	if err != nil {
+		return nil, classifyIO(paybatch.ErrInput, path, err)
+	}
+	in := &input{rec: journal.RunInput{Path: path, SHA256: sum}}
+	rep, err := readers.Validate(ctx, []string{path}, s.read)
+	switch {
+	case err != nil && diskFull(err):
+		return nil, errDiskFull(path)
+	case err != nil && ctx.Err() != nil:
+		return nil, paybatch.WithKind(paybatch.ErrResumable, err)
+	case err != nil:
+		in.err = err
+	default:
+		in.rep, in.rec.Rows = rep, rep.Rows
+	}
+	return in, nil
+}
+
+// carry takes run rr from the first step it has not finished to its end:
+// submit (and poll) whatever of its inputs is not final, reconcile, write
+// the report, e-mail it, and record each step as it is reached. It returns
+// the run's verdict, or an error when it stopped before the end (the run
+// then stays unfinished, and the next Run carries it on).
+func (r *runner) carry(ctx context.Context, rr journal.RunRecord) (verdict error, err error) {
+	c := &carried{rec: rr, info: paybatch.RunInfo{Provider: r.plan.Provider, Kind: r.plan.Kind, Started: rr.Started, Version: r.d.Version}}
+	r.out.Runs = append(r.out.Runs, rr.ID)
+	if err := r.openJournal(ctx); err != nil {
+		return nil, err
+	}
+	for _, in := range rr.Inputs {
+		if err := r.carryInput(ctx, c, in); err != nil {
+			return nil, err
+		}
+	}
+	r.countRows(ctx)
+	r.d.checkpoint("submit")
+	if err := r.mark(ctx, rr.ID, journal.StepSubmitted, ""); err != nil {
+		return nil, err
+	}
+	if err := r.closeJournal(); err != nil { // reconcile ATTACHes it read-only
+		return nil, err
+	}
+	sum, err := r.reconcileAndReport(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.mark(ctx, rr.ID, journal.StepFinished, ""); err != nil {
+		return nil, err
+	}
+	r.out.Processed = append(r.out.Processed, c.processed...)
+	r.out.Refused = append(r.out.Refused, c.refused...)
+	return r.verdict(c, sum), nil
+}
+
+// carryInput reads one input of a run again and submits what of it is not
+// final. An input that changed or went away since the run started is
+// reported as the run recorded it, from what the journal holds.
+func (r *runner) carryInput(ctx context.Context, c *carried, rec journal.RunInput) error {
+	s, err := r.getSender()
+	if err != nil {
+		return err
+	}
+	in := r.reps[rec.Path]
+	if in == nil || in.rec.SHA256 != rec.SHA256 {
+		sum, err := readers.FileSHA256(ctx, rec.Path)
+		if err != nil || sum != rec.SHA256 {
+			r.d.Log.Warn("run input changed or missing since the run started; its report shows what the journal holds", "file", rec.Path, "run", c.rec.ID)
+			r.d.say("warning: %s changed or went away since run %s started; nothing more is sent from it", rec.Path, c.rec.ID)
+			c.info.Inputs = append(c.info.Inputs, paybatch.InputFile{Path: rec.Path, SHA256: rec.SHA256, Rows: rec.Rows})
+			return nil
+		}
+		if in, err = r.readInput(ctx, s, rec.Path); err != nil {
+			return err
+		}
+	}
+	if in.rep == nil {
+		r.d.Log.Error("input refused", "file", rec.Path, "err", in.err)
+		r.d.say("refused %s: %v", rec.Path, in.err)
+		c.info.Inputs = append(c.info.Inputs, paybatch.InputFile{Path: rec.Path, SHA256: rec.SHA256})
+		c.refused, c.exceptions = append(c.refused, rec.Path), true
+		return nil
+	}
+	rep := in.rep
+	c.info.Inputs = append(c.info.Inputs, rep.Files...)
+	c.rejects = append(c.rejects, rep.Rejects...)
+	if rep.Rejected > 0 && !r.plan.AllowPartial {
+		r.d.say("refused %s: %d of %d rows rejected, nothing from this file submitted (allow_partial: false); see the report's Rejected sheet", rec.Path, rep.Rejected, rep.Rows)
+		c.refused, c.exceptions = append(c.refused, rec.Path), true
+		return nil
+	}
+	if rep.Rejected > 0 {
+		c.exceptions = true
+	}
+	done, err := r.j.InputProcessed(ctx, rec.Path, rec.SHA256)
+	if err != nil {
+		return journalFailed(r.plan.Journal, err)
+	}
+	if !done {
+		if err := r.submitFile(ctx, s, rec.Path, rep); err != nil {
+			return err
+		}
+	}
+	c.processed = append(c.processed, rec.Path)
+	return nil
+}
+
+// newInputs returns the inputs that no run has taken in: an input (same
+// path and content) of a finished run is skipped as already processed, one
+// of an unfinished run is carried on with that run. A file processed before
+// runs were recorded is skipped when every row from it is final.
+func (r *runner) newInputs(ctx context.Context, runs []journal.RunRecord) ([]string, error) {
+	type file struct{ path, sha string }
+	inRun := map[file]journal.RunRecord{}
+	for _, rr := range runs {
+		for _, in := range rr.Inputs {
+			if _, seen := inRun[file{in.Path, in.SHA256}]; !seen { // newest run first
+				inRun[file{in.Path, in.SHA256}] = rr
+			}
+		}
+	}
 	var todo []string
 	for _, in := range r.plan.Inputs {
 		sum, err := readers.FileSHA256(ctx, in)
 		if err != nil {
 			return nil, classifyIO(paybatch.ErrInput, in, err)
 		}
-		done, err := j.InputProcessed(ctx, in, sum)
+		if rr, ok := inRun[file{in, sum}]; ok {
+			if rr.Done() {
+				r.d.say("skipped %s: already processed (same content, run %s finished and its report delivered)", in, rr.ID)
+				r.out.Skipped = append(r.out.Skipped, in)
+				r.m.FilesSkipped++
+			}
+			continue
+		}
+		done, err := r.j.InputProcessed(ctx, in, sum)
 		if err != nil {
 			return nil, journalFailed(r.plan.Journal, err)
 		}
@@ -147,8 +419,8 @@ func (r *runner) newInputs(ctx context.Context, j journal.Journal) ([]string, er
 }
 
 // countRows records the journal's rows by state for the metrics file.
-func (r *runner) countRows(ctx context.Context, j journal.Journal) {
-	counts, err := j.Counts(ctx)
+func (r *runner) countRows(ctx context.Context) {
+	counts, err := r.j.Counts(ctx)
 	if err != nil {
 		return
 	}
@@ -165,7 +437,10 @@ type sender struct {
 	read   readers.Options
 }
 
-func (r *runner) newSender() (*sender, error) {
+func (r *runner) getSender() (*sender, error) {
+	if r.sender != nil {
+		return r.sender, nil
+	}
 	eng, err := r.plan.Engine()
 	if err != nil {
 		return nil, paybatch.WithKind(paybatch.ErrConfig, err)
@@ -183,41 +458,24 @@ func (r *runner) newSender() (*sender, error) {
 			return nil, paybatch.WithKind(paybatch.ErrConfig, err)
 		}
 	}
+	r.sender = s
 	return s, nil
 }
 
-// submitFile validates one input and, unless it is refused, submits it.
-// A refused file stops nothing else: it is reported and the run carries on.
-func (r *runner) submitFile(ctx context.Context, j journal.Journal, s *sender, in string) error {
-	rep, err := readers.Validate(ctx, []string{in}, s.read)
-	if err != nil {
-		if diskFull(err) {
-			return errDiskFull(in)
-		}
-		r.d.Log.Error("input refused", "file", in, "err", err)
-		r.refuse(in)
-		return nil
-	}
-	r.info.Inputs = append(r.info.Inputs, rep.Files...)
-	r.rejects = append(r.rejects, rep.Rejects...)
-	if rep.Rejected > 0 && !r.plan.AllowPartial {
-		r.d.say("refused %s: %d of %d rows rejected, nothing from this file submitted (allow_partial: false); see the report's Rejected sheet", in, rep.Rejected, rep.Rows)
-		r.refuse(in)
-		return nil
-	}
+// submitFile submits the valid rows of one validated input (resuming
+// whatever an earlier attempt left unfinished) and polls them.
+func (r *runner) submitFile(ctx context.Context, s *sender, in string, rep *readers.Report) error {
 	if rep.Rejected > 0 {
-		if err := j.RecordRejects(ctx, rejectsOf(rep.Rejects)); err != nil {
+		if err := r.j.RecordRejects(ctx, rejectsOf(rep.Rejects)); err != nil {
 			return journalFailed(r.plan.Journal, err)
 		}
-		r.exceptions = true
 	}
-
 	r.d.say("submitting %s: %d rows (%s)", in, rep.Valid, rep.Totals.String())
 	cfg := s.cfg
 	stop := r.d.progress(&cfg, rep.Valid)
 	var res pipeline.Result
-	runErr := underLease(ctx, j, r.plan.Provider, r.creds, func(ctx context.Context) (err error) {
-		res, err = pipeline.Submit(ctx, j, s.client, validRows(ctx, []string{in}, s.read, rep), cfg)
+	runErr := underLease(ctx, r.j, r.plan.Provider, r.creds, func(ctx context.Context) (err error) {
+		res, err = pipeline.Submit(ctx, r.j, s.client, validRows(ctx, []string{in}, s.read, rep), cfg)
 		return err
 	})
 	stop()
@@ -228,16 +486,7 @@ func (r *runner) submitFile(ctx context.Context, j journal.Journal, s *sender, i
 	if verdict(res) == paybatch.ErrResumable {
 		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("%s: some rows are not finished (failed after retries or still pending at the poll deadline): run again to resume", in))
 	}
-	if err := recordInputs(ctx, r.d, j, rep, r.plan.Kind); err != nil {
-		return err
-	}
-	r.out.Processed = append(r.out.Processed, in)
-	return nil
-}
-
-func (r *runner) refuse(in string) {
-	r.out.Refused = append(r.out.Refused, in)
-	r.exceptions = true
+	return recordInputs(ctx, r.d, r.j, rep, r.plan.Kind)
 }
 
 // tally adds one engine result to the run's outcome and metrics.
@@ -252,25 +501,36 @@ func (r *runner) tally(res pipeline.Result) {
 	r.out.Submitted += res.New
 }
 
-// reconcileAndReport matches the journal with the ledger and writes the
-// workbook, the exports and the e-mail.
-func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, error) {
+// reconcileAndReport matches the run's rows (and every row still open)
+// with the ledger, writes the workbook and the exports, and e-mails the
+// report — each step recorded once reached, and skipped when an earlier
+// attempt of the run recorded it.
+func (r *runner) reconcileAndReport(ctx context.Context, c *carried) (paybatch.Summary, error) {
 	var sum paybatch.Summary
 	ledgerSum, err := readers.FileSHA256(ctx, r.plan.Ledger)
 	if err != nil {
 		return sum, classifyIO(paybatch.ErrInput, r.plan.Ledger, fmt.Errorf("ledger: %w", err))
 	}
-	r.info.Ledger = &paybatch.InputFile{Path: r.plan.Ledger, SHA256: ledgerSum}
+	c.info.Ledger = &paybatch.InputFile{Path: r.plan.Ledger, SHA256: ledgerSum}
 	// the journal is reconciled as the provider side (its rows counted by
-	// WriteReport; not hashed: it grows with every run)
-	r.info.ProviderSide = &paybatch.InputFile{Path: r.plan.Journal, Role: "journal"}
+	// withLines; not hashed: it grows with every run)
+	c.info.ProviderSide = &paybatch.InputFile{Path: r.plan.Journal, Role: "journal"}
+	c.info.ID = c.rec.ID
 
 	rec, err := r.openReconciler(ctx)
 	if err != nil {
 		return sum, err
 	}
 	defer rec.Close()
-	if err := LoadJournal(ctx, rec, r.plan.Journal); err != nil {
+	scope := reconcile.JournalScope{Since: c.rec.Started}
+	for _, in := range c.rec.Inputs {
+		scope.Files = append(scope.Files, in.Path)
+	}
+	load := func() error { return rec.LoadJournalScope(ctx, r.plan.Journal, scope) }
+	if postgres.IsURL(r.plan.Journal) {
+		load = func() error { return LoadJournal(ctx, rec, r.plan.Journal) } // not scoped yet on Postgres
+	}
+	if err := load(); err != nil {
 		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
 	if err := rec.LoadLedger(ctx, r.plan.Ledger, r.plan.LedgerSheet); err != nil {
@@ -279,21 +539,64 @@ func (r *runner) reconcileAndReport(ctx context.Context) (paybatch.Summary, erro
 	if sum, err = rec.Run(ctx); err != nil {
 		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
-	o := r.outputs()
-	r.out.Report = o.XLSX
-	written, err := WriteReport(ctx, r.d, rec, r.info, sum, r.rejects, o)
-	if err != nil {
-		if k := paybatch.KindOf(err); k == paybatch.ErrConfig {
+	c.info = withLines(rec, c.info)
+	r.d.checkpoint("reconcile")
+	if err := r.mark(ctx, c.rec.ID, journal.StepReconciled, ""); err != nil {
+		return sum, err
+	}
+	o := r.outputs(c.rec.ID)
+	if c.rec.ReportWritten.IsZero() {
+		written, err := writeFiles(ctx, rec, c.info, sum, c.rejects, o)
+		if err == nil {
+			err = r.copyLatest(o.XLSX)
+		}
+		if err != nil {
+			if k := paybatch.KindOf(err); k == paybatch.ErrConfig {
+				return sum, err
+			}
+			return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, fmt.Errorf("%w (the journal is final; run again to write the report)", err))
+		}
+		r.out.Exports = written[1:]
+		r.d.checkpoint("report")
+		if err := r.mark(ctx, c.rec.ID, journal.StepReportWritten, o.XLSX); err != nil {
 			return sum, err
 		}
-		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, fmt.Errorf("%w (the journal is final; re-run reconcile to retry the outputs)", err))
+	} else if c.rec.ReportPath != "" {
+		o.XLSX = c.rec.ReportPath
+		r.d.say("run %s: report already written: %s", c.rec.ID, o.XLSX)
 	}
-	r.out.Exports = written[1:]
-	r.out.Emailed = r.plan.EmailTo
+	r.out.Report, r.out.RunReport = filepath.Join(r.plan.Outputs, "report.xlsx"), o.XLSX
+	if len(o.EmailTo) > 0 && c.rec.Emailed.IsZero() {
+		r.d.checkpoint("email")
+		if err := mailReport(ctx, r.d, c.info, sum, o); err != nil {
+			if k := paybatch.KindOf(err); k == paybatch.ErrConfig {
+				return sum, err
+			}
+			return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, fmt.Errorf("%w (the report is written; run again to e-mail it)", err))
+		}
+		if err := r.mark(ctx, c.rec.ID, journal.StepEmailed, ""); err != nil {
+			return sum, err
+		}
+		r.out.Emailed = r.plan.EmailTo
+	}
 	r.out.Summary = &sum
 	r.out.Exceptions = Exceptions(sum)
-	r.m.Exceptions = r.out.Exceptions
+	r.m.Exceptions += r.out.Exceptions
 	return sum, nil
+}
+
+// copyLatest makes report.xlsx a copy of the run's dated report.
+func (r *runner) copyLatest(dated string) error {
+	latest := filepath.Join(r.plan.Outputs, "report.xlsx")
+	return writers.WriteFileAtomic(latest, func(w io.Writer) error {
+		f, err := os.Open(dated)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
 }
 
 // openReconciler opens a fresh reconciliation database in the outputs. It
@@ -317,9 +620,13 @@ func (r *runner) openReconciler(ctx context.Context) (*reconcile.Reconciler, err
 	return rec, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 }
 
-// outputs says where this job's report and exports go.
-func (r *runner) outputs() Outputs {
-	o := Outputs{XLSX: filepath.Join(r.plan.Outputs, "report.xlsx"), EmailTo: r.plan.EmailTo, MaxAttachment: r.plan.MaxAttachment}
+// ReportName is the file name a run's report is kept under in the job's
+// outputs (report.xlsx is a copy of the latest).
+func ReportName(runID string) string { return "report-" + runID + ".xlsx" }
+
+// outputs says where run id's report and the job's exports go.
+func (r *runner) outputs(id string) Outputs {
+	o := Outputs{XLSX: filepath.Join(r.plan.Outputs, ReportName(id)), EmailTo: r.plan.EmailTo, MaxAttachment: r.plan.MaxAttachment}
 	for _, x := range r.plan.Exports {
 		switch x {
 		case "csv":
@@ -333,13 +640,13 @@ func (r *runner) outputs() Outputs {
 	return o
 }
 
-// verdict is the run's ending once the report is out.
-func (r *runner) verdict(sum paybatch.Summary) error {
-	if len(r.out.Refused) > 0 && len(r.out.Processed) == 0 {
-		return paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("no input could be submitted: %s", strings.Join(r.out.Refused, ", ")))
+// verdict is a run's ending once its report is out.
+func (r *runner) verdict(c *carried, sum paybatch.Summary) error {
+	if len(c.refused) > 0 && len(c.processed) == 0 {
+		return paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("no input could be submitted: %s", strings.Join(c.refused, ", ")))
 	}
-	if r.exceptions || r.out.Exceptions > 0 {
-		return paybatch.WithKind(paybatch.ErrExceptions, fmt.Errorf("finished with %d reconciliation exception(s)%s: see %s", r.out.Exceptions, refusedNote(r.out.Refused), r.out.Report))
+	if n := Exceptions(sum); c.exceptions || n > 0 {
+		return paybatch.WithKind(paybatch.ErrExceptions, fmt.Errorf("finished with %d reconciliation exception(s)%s: see %s", n, refusedNote(c.refused), r.out.Report))
 	}
 	return nil
 }
@@ -352,7 +659,8 @@ func refusedNote(refused []string) string {
 }
 
 // writeMetrics writes the metrics file, when the job has one, unless the
-// run did nothing because another held the journal.
+// run did nothing because another held the journal. Success (and the last
+// success time) means every run is done: its report written and e-mailed.
 func (r *runner) writeMetrics(err error) {
 	k := paybatch.KindOf(err)
 	if r.plan.MetricsFile == "" || k == paybatch.ErrLocked {
@@ -360,7 +668,7 @@ func (r *runner) writeMetrics(err error) {
 	}
 	now := r.d.Now()
 	r.m.Duration = now.Sub(r.start)
-	r.m.Success = err == nil || k == paybatch.ErrExceptions
+	r.m.Success = r.done
 	if r.m.Success {
 		r.m.LastSuccess = now
 	}
