@@ -134,6 +134,7 @@ Exit codes (every command):
 
 		newReconcileCmd(e),
 		newRunCmd(e),
+		newHistoryCmd(e),
 		newDemoCmd(e),
 
 		newServeCmd(e),

@@ -548,6 +548,9 @@ func (r *runner) reconcileAndReport(ctx context.Context, c *carried) (paybatch.S
 	if c.rec.ReportWritten.IsZero() {
 		written, err := writeFiles(ctx, rec, c.info, sum, c.rejects, o)
 		if err == nil {
+			err = writers.WriteFileAtomic(SummaryPath(o.XLSX), func(w io.Writer) error { return EncodeJSON(w, sum) })
+		}
+		if err == nil {
 			err = r.copyLatest(o.XLSX)
 		}
 		if err != nil {
