@@ -99,11 +99,13 @@ func newSubmitCmd(e *env) *cobra.Command {
 		kind, provider, journalPath, sheet string
 		dryRun, allowPartial, noPoll       bool
 		asJSON                             bool
+		redrive                            []string
+		redriveAll                         bool
 		decimalComma                       bool
 		ef                                 engineFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "submit --kind KIND [--provider smartretry|smarterpay] [--journal FILE] [--dry-run] [--allow-partial] [--rate N/DUR] [--status-rate N/DUR] [--concurrency N] [--poll-deadline DUR] [--no-poll] FILE...",
+		Use:   "submit --kind KIND [--provider smartretry|smarterpay] [--journal FILE] [--dry-run] [--allow-partial] [--redrive REASON | --redrive-rejected] [--rate N/DUR] [--status-rate N/DUR] [--concurrency N] [--poll-deadline DUR] [--no-poll] FILE...",
 		Short: "Submit a batch exactly once, under the provider's rate limit, and poll final statuses",
 		Long: `submit validates the batch files, journals every row in a DuckDB file (default
 <first file>.journal.duckdb) before anything is sent, then sends each row once
@@ -112,6 +114,15 @@ transient failures with the same key and body, and polls accepted rows for a
 final status. Re-running the same files resumes an interrupted run and is a
 no-op for finished rows; a row edited after it was sent is reported as a
 conflict and not sent.
+
+A row the provider refused (state rejected: 4xx with its reason code) is
+final: it is not sent again unless asked with --redrive REASON or
+--redrive-rejected, once the cause is fixed outside the row (the original
+transaction settled, the terminal enabled, the right account's credential).
+A re-drive uses the row's own idempotency key, so it can never execute twice;
+the provider keeps its answer to a key for 24 h, so within that window a
+re-drive to the same account gets the stored refusal back (submit says so and
+when to try again).
 
 Credentials and endpoints come from the environment only:
   SMARTRETRY_API_KEY, SMARTRETRY_BASE_URL (default https://api.smartretry.com;
@@ -157,7 +168,10 @@ another run holds the journal.`,
 			req := job.SubmitRequest{
 				Files: args, Read: readers.Options{Kind: k, Sheet: sheet, DecimalComma: decimalComma},
 				Journal: cmp.Or(journalPath, e.getenv(job.JournalURLVar)), AllowPartial: allowPartial, DryRun: dryRun, Engine: eng,
-				Credentials: job.FromEnv(e.getenv, k.Provider()),
+				Credentials: job.FromEnv(e.getenv, k.Provider()), Redrive: redrive,
+			}
+			if redriveAll {
+				req.Redrive = append(req.Redrive, job.RedriveAll)
 			}
 			out, err := job.Submit(cmd.Context(), e.jobDeps(), req)
 			rep := out.Validation
@@ -184,6 +198,8 @@ another run holds the journal.`,
 	f.BoolVar(&asJSON, "json", false, "print the run's result as JSON on stdout")
 	f.BoolVar(&dryRun, "dry-run", false, "validate and print counts, totals and the ETA; send nothing")
 	f.BoolVar(&allowPartial, "allow-partial", false, "submit the valid rows even when some are rejected (rejects go to the journal)")
+	f.StringSliceVar(&redrive, "redrive", nil, "send again the rows the provider refused with this reason code (e.g. TRANSACTION_NOT_FOUND), once its cause is fixed; same idempotency key (README: Re-driving refused rows)")
+	f.BoolVar(&redriveAll, "redrive-rejected", false, "send again every row the provider refused, except refusals a re-drive cannot cure (IDEMPOTENCY_CONFLICT)")
 	f.BoolVar(&noPoll, "no-poll", false, "do not poll for final statuses (paybatch status does it later)")
 	f.StringVar(&sheet, "sheet", "", "XLSX sheet to read (default: the first sheet)")
 	f.BoolVar(&decimalComma, "decimal-comma", false, "amounts are written 1.234,56")

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
@@ -22,7 +25,15 @@ type SubmitRequest struct {
 	DryRun       bool            // validate and stop; nothing is opened or sent
 	Engine       Engine
 	Credentials  Credentials
+	// Redrive sends again the rows of these files that the provider
+	// refused (state rejected) with one of these reason codes, or with any
+	// re-drivable one when it holds RedriveAll — after the user fixed the
+	// cause outside the row. Same idempotency key (see Redrive).
+	Redrive []string
 }
+
+// RedriveAll in SubmitRequest.Redrive re-drives every re-drivable refusal.
+const RedriveAll = "*"
 
 // SubmitResult is what Submit found and did. Validation is set once the
 // files were read; Sent once the engine ran (Result and Journal are then
@@ -33,6 +44,7 @@ type SubmitResult struct {
 	Sent       bool
 	Result     pipeline.Result
 	Journal    string
+	Redriven   int // refused rows set to be sent again (Redrive)
 }
 
 // Submit validates the files, journals every valid row before anything is
@@ -102,6 +114,14 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 		}
 	}
 
+	var redriven []*journal.Row
+	if len(req.Redrive) > 0 {
+		if redriven, err = redrive(ctx, d, j, req.Files, req.Redrive); err != nil {
+			return out, err
+		}
+		out.Redriven = len(redriven)
+	}
+
 	stop := d.progress(&cfg, rep.Valid)
 	var res pipeline.Result
 	runErr := underLease(ctx, j, prov, req.Credentials, func(ctx context.Context) (err error) {
@@ -110,6 +130,9 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 	})
 	stop()
 	out.Sent, out.Result = true, res
+	if runErr == nil && len(redriven) > 0 {
+		sayRedriven(ctx, d, j, redriven)
+	}
 	if runErr != nil {
 		return out, sendFailed(j.Name(), req.Credentials, prov, runErr, "run the same command again to resume")
 	}
@@ -213,4 +236,89 @@ func rejectsOf(errs []paybatch.RowError) []journal.Reject {
 		out = append(out, journal.Reject{Source: re.Source, Column: re.Column, Value: re.Value, Reason: re.Err.Error(), MerchantTxID: re.MerchantTxID})
 	}
 	return out
+}
+
+// neverRedrive are refusals a re-drive cannot cure: the key was used for
+// another body (an edit after sending: a conflict, never a new send), or
+// the key itself was refused.
+var neverRedrive = map[string]string{
+	"IDEMPOTENCY_CONFLICT":    "the key was already used with another body (the row was edited after it was sent)",
+	"INVALID_IDEMPOTENCY_KEY": "the provider refused the key itself",
+}
+
+// redrive makes the refused rows of files with one of codes pending again,
+// so the engine sends them once more — with the same idempotency key, so
+// that a re-drive can never execute an operation twice. Rows the provider
+// never answered, or refused for a reason a re-drive cannot cure, stay as
+// they are.
+func redrive(ctx context.Context, d Deps, j journal.Journal, files, codes []string) ([]*journal.Row, error) {
+	want := map[string]bool{}
+	for _, c := range codes {
+		c = strings.ToUpper(strings.TrimSpace(c))
+		if why, ok := neverRedrive[c]; ok {
+			return nil, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--redrive %s: rows refused with %s cannot be re-driven: %s", c, c, why))
+		}
+		want[c] = true
+	}
+	inFiles := map[string]bool{}
+	for _, f := range files {
+		inFiles[f] = true
+		if abs, err := filepath.Abs(f); err == nil {
+			inFiles[abs] = true
+		}
+	}
+	rows, err := j.Rows(ctx, journal.Query{States: []paybatch.State{paybatch.StateRejected}})
+	if err != nil {
+		return nil, journalFailed(j.Name(), err)
+	}
+	var out []*journal.Row
+	for _, r := range rows {
+		switch {
+		case !inFiles[r.Source.File]:
+		case r.HTTPStatus < 400 || r.HTTPStatus > 499: // never answered by the provider (e.g. not expressible)
+		case neverRedrive[r.ReasonCode] != "":
+		case !want[RedriveAll] && !want[r.ReasonCode]:
+		default:
+			d.Log.Info("re-driving a refused row", "key", r.Key, "merchant_transaction_id", r.MerchantTxID, "reason_code", r.ReasonCode)
+			prev := *r
+			r.State, r.Outcome, r.ReasonCode, r.Problem, r.HTTPStatus = paybatch.StatePending, "", "", "", 0
+			r.SentAt = time.Time{} // the replay window of a resend runs from the re-drive
+			r.UpdatedAt = d.Now()
+			if err := j.Save(r); err != nil {
+				return nil, journalFailed(j.Name(), err)
+			}
+			out = append(out, &prev)
+		}
+	}
+	if err := j.Flush(ctx); err != nil { // the engine reads the rows as of the last flush
+		return nil, journalFailed(j.Name(), err)
+	}
+	d.say("re-driving %d refused row(s) under their own idempotency keys", len(out))
+	return out, nil
+}
+
+// sayRedriven tells what became of re-driven rows; a row refused again for
+// the same reason was most likely answered from the provider's idempotency
+// store, which keeps the answer to a key for 24 h.
+func sayRedriven(ctx context.Context, d Deps, j journal.Journal, rows []*journal.Row) {
+	again, until := 0, time.Time{}
+	for _, prev := range rows {
+		now, err := j.Rows(ctx, journal.Query{MerchantTxID: prev.MerchantTxID})
+		if err != nil {
+			return
+		}
+		for _, r := range now {
+			if r.Key == prev.Key && r.State == paybatch.StateRejected && r.ReasonCode == prev.ReasonCode {
+				again++
+				if t := prev.SentAt.Add(24 * time.Hour); t.After(until) {
+					until = t
+				}
+			}
+		}
+	}
+	d.say("re-driven: %d sent again, %d refused again", len(rows), again)
+	if again > 0 {
+		d.say("the provider keeps its answer to an idempotency key for 24 h and replays it: if the cause was fixed on the provider's side, re-drive after %s; a fix of the endpoint or credential (another account) takes effect at once",
+			until.UTC().Format("2006-01-02 15:04 MST"))
+	}
 }
