@@ -13,6 +13,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -205,7 +206,7 @@ func (s *Server) preview(ctx context.Context, b Batch, offset, n int) ([]preview
 			continue
 		}
 		if i >= offset {
-			out = append(out, previewOf(in))
+			out = append(out, s.previewOf(in))
 			if len(out) == n {
 				break
 			}
@@ -215,7 +216,10 @@ func (s *Server) preview(ctx context.Context, b Batch, offset, n int) ([]preview
 	return out, nil
 }
 
-func previewOf(in paybatch.Instruction) previewRow {
+// previewOf is a row as it will be sent; for SmarterPay the date is the
+// one Bacs will use (the next collectable banking day, in London), with the
+// requested date beside it when they differ.
+func (s *Server) previewOf(in paybatch.Instruction) previewRow {
 	m := paybatch.MaskCardNumbers
 	p := previewRow{Row: in.Source.Row, MerchantTxID: m(in.MerchantTxID), Account: m(in.Account()),
 		TransactionRef: m(in.TransactionRef), OrderRef: m(in.OrderRef), Description: m(in.Description)}
@@ -227,6 +231,9 @@ func previewOf(in paybatch.Instruction) previewRow {
 	}
 	if !in.CollectionDate.IsZero() {
 		p.Date = formatDate(in.CollectionDate)
+		if d, moved, err := s.bacs.Collectable(in.CollectionDate, smarterpay.Today(s.cfg.Now())); err == nil && moved {
+			p.Date = formatDate(d) + " (requested " + formatDate(in.CollectionDate) + ")"
+		}
 	}
 	return p
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
 )
 
 // limits are the rate limits a send to provider p runs under: the
@@ -66,6 +67,7 @@ type Server struct {
 	log       *slog.Logger
 	send      *sender
 	handler   http.Handler
+	bacs      *smarterpay.Calendar // the dates SmarterPay will use
 
 	closeOnce sync.Once
 }
@@ -94,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Credentials = func(paybatch.Provider) job.Credentials { return job.Credentials{} }
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger,
-		throttle: newThrottle(5, 15*time.Minute, cfg.Now)}
+		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar()}
 	var err error
 	if s.dummyHash, err = HashPassword("no such user", cfg.KDF); err != nil {
 		return nil, err

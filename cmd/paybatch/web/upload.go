@@ -20,6 +20,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/smarterpay"
 	"github.com/paybatch/paybatch/readers"
 )
 
@@ -441,7 +442,8 @@ func (s *Server) scanValid(ctx context.Context, b *Batch, rep *readers.Report, s
 	var caseDups []string
 	var chunk []string
 	var sent []string
-	nSent := 0
+	nSent, moved := 0, 0
+	today := smarterpay.Today(s.cfg.Now())
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -462,6 +464,11 @@ func (s *Server) scanValid(ctx context.Context, b *Batch, rep *readers.Report, s
 			folded[f] = in.MerchantTxID
 		} else if folded[f] != in.MerchantTxID && len(caseDups) < 5 {
 			caseDups = append(caseDups, fmt.Sprintf("%s (row %d) and %s", paybatch.MaskCardNumbers(in.MerchantTxID), in.Source.Row, paybatch.MaskCardNumbers(folded[f])))
+		}
+		if !in.CollectionDate.IsZero() {
+			if _, m, err := s.bacs.Collectable(in.CollectionDate, today); err == nil && m {
+				moved++
+			}
 		}
 		if chunk = append(chunk, in.MerchantTxID); len(chunk) == 50_000 {
 			if err := flush(); err != nil {
@@ -488,6 +495,9 @@ func (s *Server) scanValid(ctx context.Context, b *Batch, rep *readers.Report, s
 	if nSent > 0 {
 		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s ids were already sent in an earlier batch (%s): they will not be sent again — the journal answers with what happened to them then.",
 			groupInt(nSent), strings.Join(sent[:min(len(sent), 5)], ", ")))
+	}
+	if moved > 0 {
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s collection dates are not collectable Bacs banking days (a weekend, a bank holiday, or inside the 3-day lead time): SmarterPay will use the next collectable day, shown in the preview beside the date requested.", groupInt(moved)))
 	}
 	if len(caseDups) > 0 {
 		sum.Warnings = append(sum.Warnings, "Ids that differ only in upper/lower case (the provider may treat them as one): "+strings.Join(caseDups, "; ")+".")

@@ -662,3 +662,30 @@ func newMultipart(w io.Writer, fields map[string]string, name string, content []
 	_ = mw.Close()
 	return mw.FormDataContentType()
 }
+
+// TestDirectDebitDates: the preview shows the date Bacs will use, with the
+// requested date beside it when SmarterPay moves it, and a warning says how
+// many moved.
+func TestDirectDebitDates(t *testing.T) {
+	h := newHarness(t)
+	// A Monday far enough ahead; its Saturday before is not a banking day.
+	h.clock.t = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	uma := h.signIn("uma")
+	csv := "Mandate,Amount,Collection Date,Reference,Description\n" +
+		"M0000000000000001,25.32,2026-11-16,DD-0001,subscription\n" +
+		"M0000000000000002,10.00,2026-11-14,DD-0002,annual fee\n"
+	id := h.uploaded(uma, "dd-payment", "dd.csv", []byte(csv))
+	b := h.batch(id)
+	if b.Valid != 2 {
+		t.Fatalf("valid %d: %+v", b.Valid, b.Summary.Groups)
+	}
+	if w := strings.Join(b.Summary.Warnings, "\n"); !strings.Contains(w, "1 collection dates are not collectable") {
+		t.Errorf("warnings: %q", w)
+	}
+	page := h.get(uma, fmt.Sprintf("/batches/%d", id)).body
+	for _, want := range []string{"<td>2026-11-16</td>", "2026-11-16 (requested 2026-11-14)", "Date Bacs will use"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("preview lacks %q", want)
+		}
+	}
+}
