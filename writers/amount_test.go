@@ -93,18 +93,26 @@ func TestXLSXAmountXMLText(t *testing.T) {
 		t.Fatal(err)
 	}
 	xml := zipFiles(t, path)["xl/worksheets/sheet3.xml"]
-	re := regexp.MustCompile(`<c r="C(\d+)"[^>]*>(?:<v>([^<]*)</v>|<is><t>([^<]*)</t></is>)</c>`)
+	// Rows and cells carry no r="…" (the lean writer leaves it out): the
+	// third cell of each row (an empty one is <c/>) is the ledger amount.
+	rowRE := regexp.MustCompile(`<row[^>]*>(.*?)</row>`)
+	cellRE := regexp.MustCompile(`<c(?: [^>]*)?/>|<c(?: [^>]*)?>(?:<v>([^<]*)</v>|<is><t>([^<]*)</t></is>)</c>`)
 	found := 0
-	for _, m := range re.FindAllSubmatch(xml, -1) {
-		row, _ := strconv.Atoi(string(m[1]))
-		if row == 1 {
+	for i, rm := range rowRE.FindAllSubmatch(xml, -1) {
+		if i == 0 {
 			continue // header
 		}
-		want := amounts[row-2]
-		text := string(m[2]) + string(m[3])
+		cells := cellRE.FindAllSubmatch(rm[1], -1)
+		if len(cells) < 3 {
+			t.Errorf("row %d: %d cells: %s", i+1, len(cells), rm[1])
+			continue
+		}
+		m := cells[2]
+		want := amounts[i-1]
+		text := string(m[1]) + string(m[2])
 		got, err := decimal.NewFromString(text)
 		if err != nil || !got.Equal(want.Decimal()) {
-			t.Errorf("C%d XML text %q, want %s", row, text, want.String())
+			t.Errorf("C%d XML text %q, want %s", i+1, text, want.String())
 		}
 		found++
 	}

@@ -1,8 +1,11 @@
 package writers
 
 import (
+	"archive/zip"
 	"bufio"
+	"compress/flate"
 	"context"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -11,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	kflate "github.com/klauspost/compress/flate"
 
 	"github.com/paybatch/paybatch"
 	"github.com/xuri/excelize/v2"
@@ -210,3 +215,85 @@ func nilIfEmpty(s string) any {
 	}
 	return s
 }
+
+// BenchmarkXLSX1M writes the same 1,000,000-row report (every row in the
+// workbook) with the lean writer and with excelize's StreamWriter (the
+// reference, XLSXOptions.ExcelizeStream) side by side in one run, and
+// measures the floor under the lean writer: deflating its own sheet XML at
+// its level (klauspost/compress level 1), beside the standard library's
+// compress/flate at level 1 and 6.
+//
+//	go test ./writers -run '^$' -bench 'XLSX1M$' -benchtime 1x
+func BenchmarkXLSX1M(b *testing.B) {
+	dir := b.TempDir()
+	for _, c := range []struct {
+		name string
+		opts XLSXOptions
+	}{{"lean", XLSXOptions{}}, {"excelize-stream", XLSXOptions{ExcelizeStream: true}}} {
+		b.Run(c.name, func(b *testing.B) {
+			start := cpuTime()
+			path := filepath.Join(dir, c.name+".xlsx")
+			for b.Loop() {
+				if err := WriteXLSX(context.Background(), path, benchReport(), c.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportFileSize(b, path)
+			reportCPU(b, start)
+		})
+	}
+	// The sheet XML of the lean workbook, uncompressed, in one file.
+	xmlPath := filepath.Join(dir, "sheets.xml")
+	out, err := os.Create(xmlPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	zr, err := zip.OpenReader(filepath.Join(dir, "lean.xlsx"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range zr.File {
+		if strings.HasPrefix(f.Name, "xl/worksheets/") {
+			rc, _ := f.Open()
+			if _, err := io.Copy(out, rc); err != nil {
+				b.Fatal(err)
+			}
+			rc.Close()
+		}
+	}
+	zr.Close()
+	out.Close()
+	for _, c := range []struct {
+		name string
+		new  func(io.Writer) (io.WriteCloser, error)
+	}{
+		{"deflate-sheet-xml/klauspost-1", func(w io.Writer) (io.WriteCloser, error) { return kflate.NewWriter(w, xlsxDeflateLevel) }},
+		{"deflate-sheet-xml/stdlib-1", func(w io.Writer) (io.WriteCloser, error) { return flate.NewWriter(w, 1) }},
+		{"deflate-sheet-xml/stdlib-6", func(w io.Writer) (io.WriteCloser, error) { return flate.NewWriter(w, 6) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			start := cpuTime()
+			for b.Loop() {
+				in, err := os.Open(xmlPath)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var n countWriter
+				zw, _ := c.new(&n)
+				size, err := io.Copy(zw, in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				zw.Close()
+				in.Close()
+				b.ReportMetric(float64(size)/(1<<20), "xml-MB")
+				b.ReportMetric(float64(n)/(1<<20), "deflated-MB")
+			}
+			reportCPU(b, start)
+		})
+	}
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }

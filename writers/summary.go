@@ -1,6 +1,7 @@
 package writers
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 
@@ -284,4 +285,30 @@ func writeSummarySheet(f *excelize.File, st *styles, run paybatch.RunInfo, sum p
 		Dimension: excelize.ChartDimension{Width: 640, Height: 360},
 		PlotArea:  excelize.ChartPlotArea{ShowVal: true},
 	})
+}
+
+// writeCapNote says on the Summary sheet, under what is there, that the
+// workbook holds only the first cap matched rows (nothing when every row is
+// in it).
+func writeCapNote(f *excelize.File, st *styles, sum paybatch.Summary, cap int64) error {
+	matched := sum.Categories[paybatch.CatMatched].Count
+	if cap < 0 || matched <= cap {
+		return nil
+	}
+	rows, err := f.GetRows(SheetSummary)
+	if err != nil {
+		return err
+	}
+	row := len(rows) + 2
+	note := fmt.Sprintf("This workbook holds every exception and the first %d of the %d matched rows (the cap set by --xlsx-matched-rows / report.xlsx_matched_rows); every matched row is in the CSV and Parquet exports (matched.csv, matched.parquet).", cap, matched)
+	if err := f.SetCellValue(SheetSummary, cellName(1, row), "Matched rows in this workbook"); err != nil {
+		return err
+	}
+	if err := f.SetCellStyle(SheetSummary, cellName(1, row), cellName(1, row), st.header); err != nil {
+		return err
+	}
+	if err := f.SetCellValue(SheetSummary, cellName(2, row), cap); err != nil {
+		return err
+	}
+	return f.SetCellValue(SheetSummary, cellName(1, row+1), note)
 }

@@ -39,6 +39,39 @@ type XLSXOptions struct {
 	// MaxRowsPerSheet is the row limit of one data sheet, header included;
 	// 0 means Excel's 1,048,576. Rows past it continue on "Matched (2)", ….
 	MaxRowsPerSheet int
+	// MatchedRows is the most matched rows the workbook holds (0: every
+	// one). Exceptions and rejects are always all in it; matched rows past
+	// the cap are only in the CSV and Parquet exports, and the Summary
+	// sheet says so. The policy for reports too big to open comfortably.
+	MatchedRows int64
+	// ExcelizeStream writes the data sheets with excelize's StreamWriter
+	// instead of the lean writer (sheetxml.go): the reference the lean
+	// writer is tested and benchmarked against. Same cells, values, types
+	// and formats; about 3-4x slower.
+	ExcelizeStream bool
+}
+
+// maxRows is the row limit of a data sheet, header included.
+func (o XLSXOptions) maxRows() (int, error) {
+	maxRows := o.MaxRowsPerSheet
+	if maxRows <= 0 || maxRows > ExcelMaxRows {
+		maxRows = ExcelMaxRows
+	}
+	if maxRows < 2 {
+		return 0, fmt.Errorf("MaxRowsPerSheet %d leaves no room for data under the header", o.MaxRowsPerSheet)
+	}
+	if o.MatchedRows < 0 {
+		return 0, fmt.Errorf("MatchedRows %d: want 0 (every row) or a positive cap", o.MatchedRows)
+	}
+	return maxRows, nil
+}
+
+// matchedCap is the cap on matched rows (-1: none).
+func (o XLSXOptions) matchedCap() int64 {
+	if o.MatchedRows <= 0 {
+		return -1
+	}
+	return o.MatchedRows
 }
 
 // ReconColumns is the header of the Exceptions and Matched sheets and of the
@@ -62,6 +95,19 @@ var rejectedWidths = []float64{32, 14, 8, 24, 28, 70}
 // totals, match rate, differences, chart), Exceptions, Matched and Rejected,
 // streamed so memory stays flat whatever the row count.
 func WriteXLSX(ctx context.Context, path string, rep Report, opts XLSXOptions) error {
+	if !opts.ExcelizeStream {
+		maxRows, err := opts.maxRows()
+		if err != nil {
+			return fmt.Errorf("xlsx report %s: %w", path, err)
+		}
+		err = WriteFileAtomic(path, func(w io.Writer) error {
+			return writeLeanXLSX(ctx, w, rep, maxRows, opts.matchedCap())
+		})
+		if err != nil {
+			return fmt.Errorf("xlsx report %s: %w", path, err)
+		}
+		return nil
+	}
 	f := excelize.NewFile()
 	defer f.Close()
 	if err := buildWorkbook(ctx, f, rep, opts); err != nil {
@@ -93,12 +139,9 @@ func WriteSummaryXLSX(w io.Writer, run paybatch.RunInfo, sum paybatch.Summary) e
 }
 
 func buildWorkbook(ctx context.Context, f *excelize.File, rep Report, opts XLSXOptions) error {
-	maxRows := opts.MaxRowsPerSheet
-	if maxRows <= 0 || maxRows > ExcelMaxRows {
-		maxRows = ExcelMaxRows
-	}
-	if maxRows < 2 {
-		return fmt.Errorf("MaxRowsPerSheet %d leaves no room for data under the header", opts.MaxRowsPerSheet)
+	maxRows, err := opts.maxRows()
+	if err != nil {
+		return err
 	}
 	st, err := newStyles(f)
 	if err != nil {
@@ -110,11 +153,15 @@ func buildWorkbook(ctx context.Context, f *excelize.File, rep Report, opts XLSXO
 	if err := writeSummarySheet(f, st, rep.Run, rep.Summary); err != nil {
 		return fmt.Errorf("summary sheet: %w", err)
 	}
+	if err := writeCapNote(f, st, rep.Summary, opts.matchedCap()); err != nil {
+		return fmt.Errorf("summary sheet: %w", err)
+	}
 	vals := make([]any, len(ReconColumns))
 	for _, part := range []struct {
 		name string
 		rows iter.Seq2[paybatch.ReconRow, error]
-	}{{SheetExceptions, rep.Exceptions}, {SheetMatched, rep.Matched}} {
+		cap  int64
+	}{{SheetExceptions, rep.Exceptions, -1}, {SheetMatched, rep.Matched, opts.matchedCap()}} {
 		ss := &splitSheet{f: f, st: st, base: part.name, header: ReconColumns, widths: reconWidths, max: maxRows}
 		if err := ss.open(); err != nil {
 			return err
@@ -124,6 +171,9 @@ func buildWorkbook(ctx context.Context, f *excelize.File, rep Report, opts XLSXO
 			for r, err := range part.rows {
 				if err != nil {
 					return fmt.Errorf("%s row %d: %w", part.name, n+1, err)
+				}
+				if part.cap >= 0 && int64(n) >= part.cap {
+					break
 				}
 				if n++; n&4095 == 0 {
 					if err := ctx.Err(); err != nil {
