@@ -46,6 +46,18 @@
 // publishes a progress snapshot (JOURNAL.progress.json, replaced
 // atomically) that `paybatch status` reads instead of failing.
 //
+// # Crash safety of the file
+//
+// A DuckDB checkpoint rewrites metadata blocks that the current header
+// still references in place, so a kill inside it can tear the file. The
+// journal therefore never lets DuckDB checkpoint on its own (no automatic
+// checkpoint, none at shutdown: the WAL carries the run) and checkpoints
+// only in Close, after copying the file and its WAL (fsynced) to
+// JOURNAL.checkpoint and JOURNAL.checkpoint.wal; the copy is removed once
+// the checkpoint completes. Open restores a copy it finds (a checkpoint
+// cut short) before DuckDB reads the file, and DuckDB replays the WAL. See
+// duckdb_checkpoint.go and TestTornCheckpointResumes.
+//
 // # Damage
 //
 // A journal DuckDB cannot read (truncated, overwritten) is reported as

@@ -27,6 +27,10 @@ type Options struct {
 	// 8192); ChunkRows how many input rows Ingest compares at once (default
 	// 20,000). Tests lower them.
 	PageRows, ChunkRows int
+
+	// beforeCheckpoint, when set (tests), runs in Close between taking the
+	// protected copy and the CHECKPOINT.
+	beforeCheckpoint func()
 }
 
 // DuckDB is the journal in a DuckDB file: the embedded default backend.
@@ -41,6 +45,8 @@ type DuckDB struct {
 
 	wmu    sync.Mutex // serialises writer start/stop
 	writer *writer
+
+	beforeCheckpoint func()
 
 	pmu      sync.Mutex // guards the published counts
 	counts   []StateCount
@@ -71,6 +77,10 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 			_ = lk.Release()
 		}
 	}
+	if _, err := restoreCheckpointCopy(path); err != nil {
+		release()
+		return nil, err
+	}
 	if err := createDuckDB(ctx, path); err != nil {
 		release()
 		return nil, err
@@ -85,7 +95,8 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		release()
 		return nil, damaged(path, err)
 	}
-	j := &DuckDB{db: db, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows}
+	j := &DuckDB{db: db, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
+		beforeCheckpoint: opts.beforeCheckpoint}
 	if j.pageRows <= 0 {
 		j.pageRows = pageSize
 	}
@@ -100,13 +111,19 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	return j, nil
 }
 
-// dsn opens a journal with extensions never fetched and memory_limit
+// dsn opens a journal with extensions never fetched, memory_limit
 // bounding DuckDB's buffers (it spills beyond it): with the run's rows paged
 // from the journal, the process's memory stays flat whatever the batch size
-// (BENCHMARKS.md).
+// (BENCHMARKS.md); and a checkpoint_threshold no WAL reaches, so DuckDB
+// never checkpoints on its own: the journal checkpoints only under a
+// protected copy (duckdb_checkpoint.go).
 func dsn(path string) string {
-	return path + "?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit=" + MemoryLimit
+	return path + "?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit=" + MemoryLimit +
+		"&checkpoint_threshold=" + noAutoCheckpoint
 }
+
+// noAutoCheckpoint is a WAL size no journal reaches.
+const noAutoCheckpoint = "1000TB"
 
 // openFile opens an existing journal file, naming damage as damage.
 func openFile(ctx context.Context, path string) (*sql.DB, error) {
@@ -118,6 +135,11 @@ func openFile(ctx context.Context, path string) (*sql.DB, error) {
 		return nil, damaged(path, err)
 	}
 	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, damaged(path, err)
+	}
+	// Nor at Close: Close checkpoints itself, under a protected copy.
+	if _, err := db.ExecContext(ctx, "PRAGMA disable_checkpoint_on_shutdown"); err != nil {
 		db.Close()
 		return nil, damaged(path, err)
 	}
@@ -227,10 +249,15 @@ func (j *DuckDB) SQL() *sql.DB { return j.db }
 // Name is the journal's path.
 func (j *DuckDB) Name() string { return j.path }
 
-// Close flushes and closes the journal and releases its lock (when
-// OpenDuckDB took it).
+// Close flushes the journal, checkpoints it under a protected copy (when
+// its WAL has grown enough, see duckdb_checkpoint.go), closes it and
+// releases its lock (when OpenDuckDB took it).
 func (j *DuckDB) Close() error {
-	err := j.Flush(context.Background())
+	ctx := context.Background()
+	err := j.Flush(ctx)
+	if err == nil {
+		_, err = j.checkpoint(ctx)
+	}
 	if cerr := j.db.Close(); err == nil {
 		err = cerr
 	}

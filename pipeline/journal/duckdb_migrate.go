@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,8 +170,17 @@ func maskRejects(ctx context.Context, tx *sql.Tx) error {
 // Upgrade migrates the journal at path when its schema is older than this
 // binary's, and leaves it untouched (not even opened for writing) when it
 // is current. Readers that ATTACH the file read-only (reconcile) call it
-// first. A damaged file is reported as ErrDamaged.
+// first. A damaged file is reported as ErrDamaged. A checkpoint cut short
+// (its protected copy still beside the file) is undone first, under the
+// lock, by opening the journal (ErrLocked while another process holds it).
 func Upgrade(ctx context.Context, path string) error {
+	if _, err := os.Stat(checkpointCopy(path)); err == nil {
+		j, err := OpenDuckDB(ctx, path, Options{})
+		if err != nil {
+			return err
+		}
+		return j.Close()
+	}
 	v, err := readVersion(ctx, path)
 	if err != nil {
 		return err

@@ -1,0 +1,196 @@
+package journal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// A DuckDB checkpoint is not atomic against a crash: it rewrites metadata
+// blocks that the file's current header still references IN PLACE (one
+// 256 KiB pwrite each), and a SIGKILL inside that write leaves the block
+// half new, half old under the old header — the file no longer opens
+// ("Corrupt database file: computed checksum …"). The WAL, by contrast, is
+// only appended to (a checkpoint marker) until the new header is written,
+// so the file as it was before the checkpoint plus the WAL as it was
+// before the checkpoint always replay to the same journal
+// (TestTornCheckpointResumes, TestWALReplaysOnPreCheckpointFile).
+//
+// So the journal never lets DuckDB checkpoint on its own (dsn: a
+// checkpoint_threshold no WAL reaches; PRAGMA disable_checkpoint_on_shutdown)
+// — during a run the WAL carries every write — and checkpoints only in
+// Close, under a protected copy:
+//
+//  1. copy the WAL and the file to JOURNAL.checkpoint.wal and
+//     JOURNAL.checkpoint (fsynced; the file's copy is renamed into place
+//     last: its presence says the pair is complete);
+//  2. CHECKPOINT;
+//  3. remove the copy.
+//
+// Opening a journal (under its lock) first looks for that copy: present
+// means a checkpoint may have been cut short, and the copy — the journal
+// exactly as it was before it, nothing having been written since — is put
+// back in place of the file and the WAL; DuckDB then replays the WAL as
+// after any crash. A checkpoint that did complete is simply redone later.
+//
+// Copying costs the file's size, so Close checkpoints only when the WAL
+// has grown to an eighth of the file (or the file is small): the copies
+// then cost at most eight times the bytes the runs wrote, and the WAL an
+// open replays stays below an eighth of the file.
+
+// checkpointCopy is the protected copy of the journal at path; its WAL's
+// copy is checkpointCopy(path)+".wal".
+func checkpointCopy(path string) string { return path + ".checkpoint" }
+
+// walPath is DuckDB's write-ahead log of the database file at path.
+func walPath(path string) string { return path + ".wal" }
+
+const (
+	// smallJournal: up to this size Close checkpoints whenever the WAL
+	// holds anything (copying a few MB costs milliseconds).
+	smallJournal = 64 << 20
+	// walShare: above it, Close checkpoints once the WAL reaches 1/walShare
+	// of the file.
+	walShare = 8
+)
+
+// needsCheckpoint says whether Close should fold the WAL into the file.
+func needsCheckpoint(path string) bool {
+	wal, err := os.Stat(walPath(path))
+	if err != nil || wal.Size() == 0 {
+		return false
+	}
+	db, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	return db.Size() <= smallJournal || wal.Size()*walShare >= db.Size()
+}
+
+// checkpoint folds the WAL into the file under a protected copy (see the
+// top of this file). ok is false when the copy could not be made (a full
+// disk): no checkpoint was attempted and the WAL still carries the
+// journal, which loses nothing.
+func (j *DuckDB) checkpoint(ctx context.Context) (ok bool, err error) {
+	if !needsCheckpoint(j.path) {
+		return true, nil
+	}
+	if err := saveCheckpointCopy(j.path); err != nil {
+		return false, nil
+	}
+	if j.beforeCheckpoint != nil {
+		j.beforeCheckpoint()
+	}
+	if _, err := j.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		// The copy stays: the next open puts it back, which is the journal
+		// as it was before this attempt.
+		return false, fmt.Errorf("journal %s: checkpoint (nothing lost: the next open restores the copy taken before it): %w", j.path, err)
+	}
+	return true, dropCheckpointCopy(j.path)
+}
+
+// saveCheckpointCopy copies the WAL, then the file, fsyncs both and the
+// directory, and renames the file's copy into place last.
+func saveCheckpointCopy(path string) error {
+	cp := checkpointCopy(path)
+	tmp, tmpWAL := cp+".tmp", walPath(cp)+".tmp"
+	err := copyFileSync(walPath(path), tmpWAL)
+	if err == nil {
+		err = copyFileSync(path, tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmpWAL, walPath(cp))
+	}
+	if err == nil {
+		err = os.Rename(tmp, cp)
+	}
+	if err == nil {
+		err = syncDir(path)
+	}
+	if err != nil {
+		for _, p := range []string{cp, tmp, walPath(cp), tmpWAL} {
+			_ = os.Remove(p)
+		}
+		return fmt.Errorf("journal %s: checkpoint copy: %w", path, err)
+	}
+	return nil
+}
+
+// dropCheckpointCopy removes the copy after a completed checkpoint: the
+// file's copy first (with it gone, nothing will be restored).
+func dropCheckpointCopy(path string) error {
+	cp := checkpointCopy(path)
+	for _, p := range []string{cp, walPath(cp)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal %s: %w", path, err)
+		}
+	}
+	return syncDir(path)
+}
+
+// restoreCheckpointCopy puts the protected copy back in place of the file
+// and its WAL when a checkpoint was cut short (the caller holds the lock,
+// and DuckDB has not opened the file). Idempotent: a restore cut short is
+// finished by the next one (the WAL's copy is moved first; a missing WAL
+// copy beside the file's copy means it was already moved).
+func restoreCheckpointCopy(path string) (restored bool, err error) {
+	cp := checkpointCopy(path)
+	if _, err := os.Stat(cp); errors.Is(err, fs.ErrNotExist) {
+		// A copy never completed (a .tmp left by a kill) is not a copy.
+		for _, p := range []string{cp + ".tmp", walPath(cp) + ".tmp", walPath(cp)} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return false, fmt.Errorf("journal %s: %w", path, err)
+			}
+		}
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if err := os.Rename(walPath(cp), walPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("journal %s: restoring the copy taken before a checkpoint: %w", path, err)
+	}
+	if err := os.Rename(cp, path); err != nil {
+		return false, fmt.Errorf("journal %s: restoring the copy taken before a checkpoint: %w", path, err)
+	}
+	return true, syncDir(path)
+}
+
+// copyFileSync copies src to a new file dst and fsyncs it.
+func copyFileSync(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
+	}
+	return out.Sync()
+}
+
+// syncDir fsyncs the directory holding path, so renames and removals in it
+// are durable.
+func syncDir(path string) error {
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("journal %s: sync directory: %w", path, err)
+	}
+	return nil
+}
