@@ -52,12 +52,21 @@ func newProgress(w io.Writer, terminal bool, cfg *pipeline.Config) (stop func())
 		return func() { fold.Flush(context.Background()) }
 	}
 	var bar *progressbar.ProgressBar
+	var last pipeline.Progress
 	phase := ""
+	// finish ends a phase's bar. A phase stopped short (Ctrl-C, an error)
+	// keeps the count it reached and says so: Finish would draw 100 %.
 	finish := func() {
-		if bar != nil {
+		if bar == nil {
+			return
+		}
+		if last.Done >= last.Total {
 			_ = bar.Finish()
 			fmt.Fprintln(w)
+			return
 		}
+		_ = bar.Exit()
+		fmt.Fprintf(w, "\n%s stopped at %d of %d rows\n", last.Phase, last.Done, last.Total)
 	}
 	cfg.ProgressEvery = 200 * time.Millisecond
 	cfg.Progress = func(p pipeline.Progress) {
@@ -74,6 +83,7 @@ func newProgress(w io.Writer, terminal bool, cfg *pipeline.Config) (stop func())
 		}
 		bar.Describe(desc)
 		_ = bar.Set(p.Done)
+		last = p
 	}
 	return func() {
 		finish()

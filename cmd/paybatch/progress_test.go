@@ -64,3 +64,32 @@ func TestProgressFoldsWarnings(t *testing.T) {
 		}
 	})
 }
+
+// TestProgressStoppedShortIsNotComplete is #16 finding 8's last part: after
+// Ctrl-C the bar jumped to 100 % (Finish sets the count to the total). A
+// phase stopped short keeps its count and says where it stopped.
+func TestProgressStoppedShortIsNotComplete(t *testing.T) {
+	var out bytes.Buffer
+	cfg := pipeline.Config{Logger: slog.New(slog.NewTextHandler(&out, nil))}
+	stop := newProgress(&out, true, &cfg)
+	cfg.Progress(pipeline.Progress{Phase: "submit", Total: 600, Done: 173})
+	stop() // interrupted
+	s := out.String()
+	for _, bad := range []string{"100%", "600/600"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("a run stopped at 173 of 600 shows %q:\n%s", bad, s)
+		}
+	}
+	if !strings.Contains(s, "submit stopped at 173 of 600 rows") {
+		t.Errorf("output does not say where the run stopped:\n%s", s)
+	}
+
+	// A phase that completed still ends at 100 %.
+	out.Reset()
+	stop = newProgress(&out, true, &cfg)
+	cfg.Progress(pipeline.Progress{Phase: "submit", Total: 600, Done: 600})
+	stop()
+	if s := out.String(); !strings.Contains(s, "100%") || strings.Contains(s, "stopped") {
+		t.Errorf("a completed phase:\n%s", s)
+	}
+}
