@@ -3,11 +3,15 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -52,6 +56,17 @@ var ExportColumns = []Column{{"key", Varchar}, {"provider", Varchar}, {"kind", V
 	{"provider_date", Date}, {"replayed", Boolean}, {"polls", Integer}, {"polled_at", Timestamp}, {"final_at", Timestamp},
 	{"poll_refused_at", Timestamp}}
 
+// ReconcileColumns are the columns of journal_export that reconcile reads
+// (reconcile/sql/journal_lines.sql), what FillReconcile copies: a column
+// reconcile starts reading and this list lacks fails its SQL loudly
+// (TestPostgresJournalThroughCLI reconciles both backends), never reads
+// as NULL.
+var ReconcileColumns = []Column{{"key", Varchar}, {"merchant_transaction_id", Varchar}, {"amount_minor", BigInt},
+	{"provider_amount_minor", BigInt}, {"currency", Varchar}, {"state", Varchar}, {"outcome", Varchar},
+	{"http_status", Integer}, {"provider_status", Varchar}, {"provider_id", Varchar}, {"reason_code", Varchar},
+	{"problem", Varchar}, {"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer},
+	{"collection_date", Date}, {"provider_date", Date}, {"updated_at", Timestamp}}
+
 // RejectColumns are rejects_export's columns, in order.
 var RejectColumns = []Column{{"source_file", Varchar}, {"source_sheet", Varchar}, {"source_row", Integer},
 	{"column_name", Varchar}, {"value", Varchar}, {"reason", Varchar}, {"merchant_transaction_id", Varchar}}
@@ -83,22 +98,48 @@ func CopyQuery(view string, cols []Column) string {
 }
 
 func copyInto(ctx context.Context, j *Journal, view string, cols []Column, app *duckdb.Appender) (int64, error) {
+	w := &rowAppender{app: app, cols: cols, fields: make([][]byte, len(cols)), vals: make([]driver.Value, len(cols))}
+	var rows int64
+	var werr error
+	err := j.copyOut(ctx, view, cols, func(p *batcher, cancel func()) {
+		for b := range p.full {
+			if werr == nil {
+				start := 0
+				for _, end := range b.ends {
+					if werr = w.append(b.data[start:end]); werr != nil {
+						cancel()
+						break
+					}
+					start = end
+					rows++
+				}
+			}
+			p.free <- b.reset()
+		}
+	})
+	if werr != nil {
+		return rows, fmt.Errorf("journal %s: copy %s row %d: %w", j.name, view, rows+1, werr)
+	}
+	return rows, err
+}
+
+// copyOut runs view's COPY, its rows (text format, newlines cut) batched
+// into p.full, while consume, on another goroutine, reads the batches
+// (overlapping the network read with DuckDB's work) until p.full closes,
+// handing each back to p.free; cancel stops the COPY.
+func (j *Journal) copyOut(ctx context.Context, view string, cols []Column, consume func(p *batcher, cancel func())) error {
 	if view != "journal_export" && view != "rejects_export" {
-		return 0, fmt.Errorf("journal %s: copy: %s is not an exported view", j.name, view)
+		return fmt.Errorf("journal %s: copy: %s is not an exported view", j.name, view)
 	}
 	conn, err := j.pool.Acquire(ctx)
 	if err != nil {
-		return 0, j.wrap("copy", err)
+		return j.wrap("copy", err)
 	}
 	defer conn.Release()
 	// Timestamps in UTC, ISO.
 	if _, err := conn.Exec(ctx, `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'`); err != nil {
-		return 0, j.wrap("copy", err)
+		return j.wrap("copy", err)
 	}
-	// The connection's reader batches rows; the appender parses and
-	// appends them on another goroutine, so the network read and the
-	// appends overlap.
-	w := &rowAppender{app: app, cols: cols, fields: make([][]byte, len(cols)), vals: make([]driver.Value, len(cols))}
 	p := &batcher{full: make(chan *batch, 2), free: make(chan *batch, 3)}
 	for range 3 {
 		p.free <- &batch{}
@@ -108,22 +149,9 @@ func copyInto(ctx context.Context, j *Journal, view string, cols []Column, app *
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for b := range p.full {
-			if w.err == nil {
-				for i := range b.ends {
-					start := 0
-					if i > 0 {
-						start = b.ends[i-1]
-					}
-					if w.err = w.append(b.data[start:b.ends[i]]); w.err != nil {
-						cancel()
-						break
-					}
-					w.rows++
-				}
-			}
-			b.data, b.ends = b.data[:0], b.ends[:0]
-			p.free <- b
+		consume(p, cancel)
+		for b := range p.full { // what is left when consume stopped early
+			p.free <- b.reset()
 		}
 	}()
 	_, err = conn.Conn().PgConn().CopyTo(cctx, p, CopyQuery(view, cols))
@@ -132,14 +160,149 @@ func copyInto(ctx context.Context, j *Journal, view string, cols []Column, app *
 	}
 	close(p.full)
 	<-done
-	if w.err != nil {
-		return w.rows, fmt.Errorf("journal %s: copy %s row %d: %w", j.name, view, w.rows+1, w.err)
-	}
 	if err != nil {
-		return w.rows, j.wrap("copy "+view, err)
+		return j.wrap("copy "+view, err)
 	}
-	return w.rows, nil
+	return nil
 }
+
+// CopyTable copies view's rows into the DuckDB table catalog.table on
+// conn, whose columns are cols in that order, and returns how many rows
+// it copied (one snapshot). Each row crosses into DuckDB whole, as one
+// VARCHAR that a table function hands over straight from the COPY (one
+// cgo call a row, where the Appender made one a value), and DuckDB
+// splits, unescapes and casts the rows in one INSERT … SELECT, with no
+// table in between. The casts are exact: bigint text to BIGINT, never
+// through a float; a value that does not cast stops the copy.
+func (j *Journal) CopyTable(ctx context.Context, conn *sql.Conn, catalog, table, view string, cols []Column) (int64, error) {
+	var sfx [8]byte
+	if _, err := rand.Read(sfx[:]); err != nil {
+		return 0, err
+	}
+	fn := "paybatch_copy_" + hex.EncodeToString(sfx[:]) // a table function of this copy only
+	vc, err := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
+	if err != nil {
+		return 0, err
+	}
+	src := &copySource{info: []duckdb.ColumnInfo{{Name: "line", T: vc}}, tabs: len(cols) - 1}
+	if err := duckdb.RegisterTableUDF(conn, fn, duckdb.ParallelChunkTableFunction{
+		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) { return src, nil },
+	}); err != nil {
+		return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
+	}
+	// COPY's text format escapes \\ \b \f \n \r \t \v (and writes NULL
+	// as \N); splitting on \\ first keeps an escaped backslash apart.
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP MACRO paybatch_copy_text(s) AS
+		CASE WHEN s = '\N' THEN NULL WHEN NOT contains(s, '\') THEN s
+		ELSE list_aggr(list_transform(string_split(s, '\\'), x -> replace(replace(replace(replace(replace(replace(
+			x, '\n', chr(10)), '\t', chr(9)), '\r', chr(13)), '\b', chr(8)), '\f', chr(12)), '\v', chr(11))), 'string_agg', '\') END`); err != nil {
+		return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
+	}
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		f := fmt.Sprintf(`f[%d]`, i+1)
+		switch c.Type {
+		case Varchar:
+			sel[i] = `paybatch_copy_text(` + f + `)`
+		case Boolean:
+			sel[i] = `CASE ` + f + ` WHEN 't' THEN true WHEN 'f' THEN false WHEN '\N' THEN NULL ELSE error('not a boolean: ' || ` + f + `) END`
+		default:
+			sel[i] = `CAST(nullif(` + f + `, '\N') AS ` + c.Type.DuckDBType() + `)`
+		}
+	}
+	insert := `INSERT INTO ` + quoteIdent(catalog) + "." + quoteIdent(table) + ` SELECT ` + strings.Join(sel, ", ") +
+		` FROM (SELECT string_split(line, chr(9)) AS f FROM ` + fn + `())`
+	var ierr error
+	err = j.copyOut(ctx, view, cols, func(p *batcher, cancel func()) {
+		src.p = p
+		if _, ierr = conn.ExecContext(ctx, insert); ierr != nil {
+			cancel()
+		}
+	})
+	rows := src.rows.Load()
+	switch {
+	case src.err != nil:
+		return rows, fmt.Errorf("journal %s: copy %s %w", j.name, view, src.err)
+	case err != nil:
+		return rows, err
+	case ierr != nil:
+		return rows, fmt.Errorf("journal %s: copy %s: %w", j.name, view, ierr)
+	case !src.ended.Load():
+		return rows, fmt.Errorf("journal %s: copy %s: DuckDB stopped reading after %d rows", j.name, view, rows)
+	}
+	return rows, nil
+}
+
+// copySource is CopyTable's table function: one VARCHAR column, the COPY's
+// lines as they arrive, filled by as many of DuckDB's threads as it runs
+// (each takes whole batches; the table's row order does not matter).
+type copySource struct {
+	info  []duckdb.ColumnInfo
+	tabs  int // a line has this many tabs
+	p     *batcher
+	rows  atomic.Int64
+	ended atomic.Bool
+	mu    sync.Mutex
+	err   error // the first line refused
+}
+
+// copyLocal is one thread's batch in progress.
+type copyLocal struct {
+	cur  *batch
+	next int // the next line of cur
+}
+
+func (s *copySource) ColumnInfos() []duckdb.ColumnInfo     { return s.info }
+func (s *copySource) Cardinality() *duckdb.CardinalityInfo { return nil }
+func (s *copySource) Init() duckdb.ParallelTableSourceInfo {
+	return duckdb.ParallelTableSourceInfo{}
+}
+func (s *copySource) NewLocalState() any { return &copyLocal{} }
+
+func (s *copySource) FillChunk(ls any, chunk duckdb.DataChunk) error {
+	l := ls.(*copyLocal)
+	n, max := 0, duckdb.GetDataChunkCapacity()
+	for n < max {
+		if l.cur == nil || l.next == len(l.cur.ends) {
+			if l.cur != nil {
+				s.p.free <- l.cur.reset()
+				l.cur = nil
+			}
+			b, ok := <-s.p.full
+			if !ok {
+				s.ended.Store(true)
+				break
+			}
+			l.cur, l.next = b, 0
+		}
+		start := 0
+		if l.next > 0 {
+			start = l.cur.ends[l.next-1]
+		}
+		line := l.cur.data[start:l.cur.ends[l.next]]
+		if k := bytes.Count(line, []byte{'\t'}); k != s.tabs {
+			return s.refuse(fmt.Errorf("%d fields, want %d", k+1, s.tabs+1))
+		}
+		if err := duckdb.SetChunkValue(chunk, 0, n, line); err != nil {
+			return s.refuse(err)
+		}
+		l.next++
+		n++
+	}
+	s.rows.Add(int64(n))
+	return chunk.SetSize(n)
+}
+
+func (s *copySource) refuse(err error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = fmt.Errorf("row %d: %w", s.rows.Load()+1, err)
+	}
+	return err
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // batcher collects COPY's rows (one per Write) into batches of batchRows.
 type batcher struct {
@@ -152,13 +315,18 @@ type batch struct {
 	ends []int
 }
 
+func (b *batch) reset() *batch {
+	b.data, b.ends = b.data[:0], b.ends[:0]
+	return b
+}
+
 const batchRows = 2048
 
 func (p *batcher) Write(line []byte) (int, error) {
 	if p.cur == nil {
 		p.cur = <-p.free
 	}
-	p.cur.data = append(p.cur.data, line...)
+	p.cur.data = append(p.cur.data, bytes.TrimSuffix(line, []byte{'\n'})...)
 	p.cur.ends = append(p.cur.ends, len(p.cur.data))
 	if len(p.cur.ends) == batchRows {
 		p.flush()
@@ -179,12 +347,9 @@ type rowAppender struct {
 	cols   []Column
 	fields [][]byte
 	vals   []driver.Value
-	rows   int64
-	err    error
 }
 
 func (w *rowAppender) append(line []byte) error {
-	line = bytes.TrimSuffix(line, []byte{'\n'})
 	n := 0
 	for {
 		i := bytes.IndexByte(line, '\t')
@@ -314,15 +479,14 @@ func hexVal(c byte) int {
 
 // FillReconcile loads what reconcile reads into the in-memory DuckDB
 // database journal_db attached on conn (reconcile.LoadJournalFrom): the
-// journal's rows (every column of journal_export, so that whatever
-// reconcile's SQL reads of the view is there) and its rejects, each
-// through one COPY into an Appender, behind views named as the DuckDB
-// journal names them.
+// journal's rows (the columns of journal_export reconcile reads,
+// ReconcileColumns) and its rejects, each through one COPY (CopyTable),
+// behind views named as the DuckDB journal names them.
 func (j *Journal) FillReconcile(ctx context.Context, conn *sql.Conn) error {
 	for _, t := range []struct {
 		view string
 		cols []Column
-	}{{"journal_export", ExportColumns}, {"rejects_export", RejectColumns}} {
+	}{{"journal_export", ReconcileColumns}, {"rejects_export", RejectColumns}} {
 		var ddl []string
 		for _, c := range t.cols {
 			ddl = append(ddl, c.Name+" "+c.Type.DuckDBType())
@@ -332,19 +496,8 @@ func (j *Journal) FillReconcile(ctx context.Context, conn *sql.Conn) error {
 			CREATE VIEW journal_db.`+t.view+` AS SELECT * FROM journal_db.`+table); err != nil {
 			return fmt.Errorf("journal %s: %w", j.name, err)
 		}
-		err := conn.Raw(func(dc any) error {
-			app, err := duckdb.NewAppender(dc.(driver.Conn), "journal_db", "", table)
-			if err != nil {
-				return err
-			}
-			if _, err := j.CopyInto(ctx, t.view, t.cols, app); err != nil {
-				app.Close()
-				return err
-			}
-			return app.Close()
-		})
-		if err != nil {
-			return fmt.Errorf("journal %s: %w", j.name, err)
+		if _, err := j.CopyTable(ctx, conn, "journal_db", table, t.view, t.cols); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -55,48 +55,67 @@ func duckTable(tb testing.TB, cols []postgres.Column) (*sql.DB, func(func(*duckd
 	}
 }
 
-// Every value crosses exactly: text with tabs, newlines, backslashes and
-// non-ASCII, NULLs, the extremes of bigint, dates and microseconds.
+// Every value crosses exactly, through both paths (CopyInto's Appender
+// value by value, CopyTable's whole lines split by DuckDB): text with
+// tabs, newlines, backslashes, a literal \N and non-ASCII, NULLs, the
+// extremes of bigint, dates and microseconds.
 func TestCopyIntoExact(t *testing.T) {
 	ctx := context.Background()
 	j := open(t, pgtest.URL(t))
-	nasty := []string{"tab\there", "new\nline", `back\slash`, "cr\rlf", "é ü 中文 💷", `\N`, "", "  spaced  ", "\\x41\\101"}
-	var in []string
+	nasty := []string{"tab\there", "new\nline", `back\slash`, "cr\rlf", "é ü 中文 💷", `\N`, "", "  spaced  ", "\\x41\\101", "plain", `N\`, `lit\n`, `two\\`, "\\\n\t"}
 	for i, s := range nasty {
 		r := row(i, int64(i)*1_000_000_007)
 		r.MerchantTxID, r.Problem = s, s
 		r.Source.Sheet = s
-		if i == 0 {
+		switch i {
+		case 0:
 			r.Amount.Minor = 9223372036854775807
-		}
-		if i == 1 {
+		case 1:
 			r.Amount = paybatch.Money{}
+		case 2:
+			r.Amount.Minor = -9223372036854775808
 		}
-		r.SentAt = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
-		r.CollectionDate = time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC)
+		if i%2 == 0 { // the others keep NULL sent_at and collection_date
+			r.SentAt = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+			r.CollectionDate = time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC)
+		}
 		if _, err := j.Ingest(ctx, seq(r), t0); err != nil {
 			t.Fatal(err)
 		}
-		in = append(in, r.Key)
-	}
-	db, appendTo := duckTable(t, postgres.ExportColumns)
-	var n int64
-	appendTo(func(app *duckdb.Appender) error {
-		var err error
-		n, err = j.CopyInto(ctx, "journal_export", postgres.ExportColumns, app)
-		return err
-	})
-	if n != int64(len(nasty)) {
-		t.Fatalf("copied %d rows", n)
 	}
 	// Compare every column as text, in key order.
 	want := pgDump(t, j, `SELECT key, merchant_transaction_id, problem, source_sheet, coalesce(amount_minor::text, 'NULL'), currency,
-		to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), collection_date::text, replayed::text, source_row::text
-		FROM journal_export ORDER BY key`)
-	got := duckDump(t, db, `SELECT key, merchant_transaction_id, problem, source_sheet, coalesce(amount_minor::VARCHAR, 'NULL'), currency,
-		strftime(sent_at, '%Y-%m-%d %H:%M:%S.%f'), collection_date::VARCHAR, replayed::VARCHAR, source_row::VARCHAR FROM t ORDER BY key`)
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("DuckDB holds\n%q\nPostgreSQL holds\n%q", got, want)
+		coalesce(to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), 'NULL'), coalesce(collection_date::text, 'NULL'),
+		replayed::text, source_row::text FROM journal_export ORDER BY key`)
+	for _, path := range []string{"appender", "table"} {
+		db, appendTo := duckTable(t, postgres.ExportColumns)
+		var n int64
+		if path == "appender" {
+			appendTo(func(app *duckdb.Appender) error {
+				var err error
+				n, err = j.CopyInto(ctx, "journal_export", postgres.ExportColumns, app)
+				return err
+			})
+		} else {
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err = j.CopyTable(ctx, conn, "memory", "t", "journal_export", postgres.ExportColumns)
+			conn.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n != int64(len(nasty)) {
+			t.Fatalf("%s: copied %d rows", path, n)
+		}
+		got := duckDump(t, db, `SELECT key, merchant_transaction_id, problem, source_sheet, coalesce(amount_minor::VARCHAR, 'NULL'), currency,
+			coalesce(strftime(sent_at, '%Y-%m-%d %H:%M:%S.%f'), 'NULL'), coalesce(collection_date::VARCHAR, 'NULL'), replayed::VARCHAR,
+			source_row::VARCHAR FROM t ORDER BY key`)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("%s: DuckDB holds\n%q\nPostgreSQL holds\n%q", path, got, want)
+		}
 	}
 }
 
@@ -164,7 +183,10 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 	if _, err := j.Pool().Exec(ctx, `VACUUM ANALYZE journal`); err != nil {
 		b.Fatal(err)
 	}
-	cols := postgres.ExportColumns // what FillReconcile copies
+	cols := postgres.ReconcileColumns // what FillReconcile copies
+	if os.Getenv("PAYBATCH_BENCH_PG_COLUMNS") == "all" {
+		cols = postgres.ExportColumns
+	}
 	b.Run("floor", func(b *testing.B) {
 		for range b.N {
 			conn, err := j.Pool().Acquire(ctx)
@@ -194,6 +216,26 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 				}
 				return err
 			})
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+	})
+	b.Run("table", func(b *testing.B) { // what FillReconcile runs
+		for range b.N {
+			b.StopTimer()
+			db, _ := duckTable(b, cols)
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			got, err := j.CopyTable(ctx, conn, "memory", "t", "journal_export", cols)
+			if err == nil && got != int64(n) {
+				err = fmt.Errorf("copied %d rows", got)
+			}
+			conn.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
 	})
