@@ -790,8 +790,12 @@ func (r *Reconciler) LoadJournalScope(ctx context.Context, path string, scope Jo
 // attached on conn, the views journal_export and rejects_export with the
 // columns reconcile reads (sql/journal_lines.sql, sql/rejects_to_provider.sql)
 // and load their rows; from there the journal is read as LoadJournal
-// reads a file. name is what messages call the journal.
-func (r *Reconciler) LoadJournalFrom(ctx context.Context, name string, fill func(ctx context.Context, conn *sql.Conn) error) error {
+// reads a file, narrowed to scope (LoadJournalScope). name is what
+// messages call the journal.
+func (r *Reconciler) LoadJournalFrom(ctx context.Context, name string, scope JournalScope, fill func(ctx context.Context, conn *sql.Conn) error) error {
+	if strings.ContainsRune(strings.Join(scope.Files, ""), 0) {
+		return fmt.Errorf("%w: journal scope: a file name contains a NUL byte", paybatch.ErrUnusableFile)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ran, r.built = false, false
@@ -807,7 +811,7 @@ func (r *Reconciler) LoadJournalFrom(ctx context.Context, name string, fill func
 	if err := fill(ctx, conn); err != nil {
 		return fmt.Errorf("reconcile: journal %s: %w", name, err)
 	}
-	return r.loadAttachedJournal(ctx, conn, name, JournalScope{})
+	return r.loadAttachedJournal(ctx, conn, name, scope)
 }
 
 // loadAttachedJournal reads the journal attached on conn as journal_db.

@@ -22,7 +22,7 @@ func newHistoryCmd(e *env) *cobra.Command {
 		asJSON              bool
 	)
 	cmd := &cobra.Command{
-		Use:   "history (--config job.yaml | --journal FILE) [--limit N] [--json]",
+		Use:   "history (--config job.yaml | --journal FILE|URL) [--limit N] [--json]",
 		Short: "List past runs of a job: inputs, counts, totals, exceptions and report",
 		Long: `history lists the runs recorded in a job's journal, newest first: when each
 started, whether it finished (its report written and e-mailed) or the step it
@@ -32,7 +32,8 @@ and in exception, the ledger totals, and the report kept for it
 
 A run that did not finish is carried on by the next 'paybatch run'.`,
 		Example: `  paybatch history --config /etc/paybatch/refunds.yaml
-  paybatch history --journal paybatch-out/journal.duckdb --limit 7 --json`,
+  paybatch history --journal paybatch-out/journal.duckdb --limit 7 --json
+  PGPASSWORD=... paybatch history --journal postgres://paybatch@db.internal/payments`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -44,8 +45,10 @@ A run that did not finish is carried on by the next 'paybatch run'.`,
 					return err
 				}
 				journalPath = plan.Journal
+			case journalPath == "" && e.getenv(job.JournalURLVar) != "":
+				journalPath = e.getenv(job.JournalURLVar)
 			case journalPath == "":
-				return paybatch.WithKind(paybatch.ErrUsage, errors.New("give --config job.yaml or --journal FILE"))
+				return paybatch.WithKind(paybatch.ErrUsage, errors.New("give --config job.yaml or --journal FILE|URL (or set PAYBATCH_JOURNAL_URL)"))
 			}
 			runs, err := job.History(cmd.Context(), journalPath, limit)
 			if err != nil {
@@ -59,7 +62,7 @@ A run that did not finish is carried on by the next 'paybatch run'.`,
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "job file (YAML): read its journal")
-	cmd.Flags().StringVar(&journalPath, "journal", "", "journal file")
+	cmd.Flags().StringVar(&journalPath, "journal", "", "the journal: a DuckDB file or a postgres:// URL (default $PAYBATCH_JOURNAL_URL)")
 	cmd.Flags().IntVar(&limit, "limit", 0, "list only the newest N runs (0 = all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
 	return cmd

@@ -10,14 +10,23 @@ import (
 	"testing"
 
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres/pgtest"
 )
 
 // TestRunReportCoversItsRunAndHistoryListsRuns is #16 finding 10: night 2
 // of a job reconciles night 2's input (not night 1's rows again), each
 // night's report is kept under its own name beside report.xlsx, and
-// `paybatch history` lists both runs.
+// `paybatch history` lists both runs — on a DuckDB journal and on a
+// PostgreSQL one.
 func TestRunReportCoversItsRunAndHistoryListsRuns(t *testing.T) {
-	jobPath, root := exampleJob(t, [2]string{"  - demo/refunds.csv", "  - demo/refunds*.csv"})
+	t.Run("duckdb", func(t *testing.T) { runReportCoversItsRun(t) })
+	t.Run("postgres", func(t *testing.T) {
+		runReportCoversItsRun(t, [2]string{"# journal: ../paybatch-out/journal.duckdb", "journal: " + pgtest.URL(t)})
+	})
+}
+
+func runReportCoversItsRun(t *testing.T, edits ...[2]string) {
+	jobPath, root := exampleJob(t, append([][2]string{{"  - demo/refunds.csv", "  - demo/refunds*.csv"}}, edits...)...)
 	ts := demoSandbox(t)
 	getenv := func(k string) string {
 		return map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL}[k]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 )
 
 // PastRun is one job run as `paybatch history` lists it: what the journal
@@ -40,11 +41,12 @@ func SummaryPath(reportPath string) string {
 	return strings.TrimSuffix(reportPath, ".xlsx") + ".summary.json"
 }
 
-// History lists the runs recorded in the journal at path, newest first
-// (limit <= 0: all). The journal must exist; while a run holds it the
-// error is of kind paybatch.ErrLocked.
+// History lists the runs recorded in the journal at path (a DuckDB file
+// or a postgres:// URL), newest first (limit <= 0: all). The journal must
+// exist; while a run holds a DuckDB file the error is of kind
+// paybatch.ErrLocked (a PostgreSQL journal answers while runs write it).
 func History(ctx context.Context, path string, limit int) ([]PastRun, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(path); !postgres.IsURL(path) && errors.Is(err, fs.ErrNotExist) {
 		return nil, paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("no journal at %s (give the job's journal, or --config with the job file)", path))
 	}
 	j, err := openJournal(ctx, path, nil)

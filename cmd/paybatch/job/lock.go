@@ -106,13 +106,18 @@ func HoldJournal(ctx context.Context, path string) (j *journal.DuckDB, release f
 // it is (ATTACHed read-only); a PostgreSQL journal's lines are copied into
 // rec's DuckDB (postgres.FillReconcile) while runs may be writing it.
 func LoadJournal(ctx context.Context, rec *reconcile.Reconciler, loc string) error {
+	return loadJournalScope(ctx, rec, loc, reconcile.JournalScope{})
+}
+
+// loadJournalScope is LoadJournal narrowed to scope (one run's report).
+func loadJournalScope(ctx context.Context, rec *reconcile.Reconciler, loc string, scope reconcile.JournalScope) error {
 	if !postgres.IsURL(loc) {
-		return rec.LoadJournal(ctx, loc)
+		return rec.LoadJournalScope(ctx, loc, scope)
 	}
 	j, err := openJournal(ctx, loc, nil)
 	if err != nil {
 		return err
 	}
 	defer j.Close()
-	return rec.LoadJournalFrom(ctx, j.Name(), j.(*postgres.Journal).FillReconcile)
+	return rec.LoadJournalFrom(ctx, j.Name(), scope, j.(*postgres.Journal).FillReconcile)
 }

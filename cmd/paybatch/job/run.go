@@ -17,7 +17,6 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/journal"
-	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 	"github.com/paybatch/paybatch/writers"
@@ -526,11 +525,7 @@ func (r *runner) reconcileAndReport(ctx context.Context, c *carried) (paybatch.S
 	for _, in := range c.rec.Inputs {
 		scope.Files = append(scope.Files, in.Path)
 	}
-	load := func() error { return rec.LoadJournalScope(ctx, r.plan.Journal, scope) }
-	if postgres.IsURL(r.plan.Journal) {
-		load = func() error { return LoadJournal(ctx, rec, r.plan.Journal) } // not scoped yet on Postgres
-	}
-	if err := load(); err != nil {
+	if err := loadJournalScope(ctx, rec, r.plan.Journal, scope); err != nil {
 		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
 	if err := rec.LoadLedger(ctx, r.plan.Ledger, r.plan.LedgerSheet); err != nil {
