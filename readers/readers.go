@@ -45,6 +45,13 @@ type Options struct {
 	// reads at the value the spreadsheet last computed (which may be
 	// stale); without it such a cell is refused.
 	AcceptFormulaValues bool
+	// Each, when set, is called by Validate with every row that passed its
+	// own checks, in file order, so a caller that needs more than the
+	// report (the web server's preview) reads the file once. Duplicates
+	// across rows are known only at the end: a row Each saw may still be
+	// rejected as one copy of a repeated id (Report.IsRejected says). An
+	// error from Each stops Validate and is returned.
+	Each func(paybatch.Instruction) error
 }
 
 // cell is one value as read: text, or for a numeric XLSX cell the number

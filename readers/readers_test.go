@@ -374,6 +374,38 @@ func TestValidateDuplicatesAcrossFiles(t *testing.T) {
 	}
 }
 
+// TestValidateEach: Each sees every row that passed its own checks, in
+// file order, once (duplicates included, as IsRejected tells afterwards),
+// and its error stops Validate.
+func TestValidateEach(t *testing.T) {
+	a := writeFile(t, "a.csv", []byte(refundHeader+
+		"ABC123,TX8A3F2C,OR7B9E1D,dup,1,USD\n"+
+		"ABC123,TX8A3F2C,OR7B9E1D,ok-1,2.50,USD\n"+
+		"ABC123,TX8A3F2C,OR7B9E1D,dup,3,USD\n"+
+		"ABC123,TX8A3F2C,OR7B9E1D,bad,3.001,USD\n"))
+	o := opts(paybatch.KindRefund)
+	var seen []string
+	o.Each = func(in paybatch.Instruction) error {
+		seen = append(seen, fmt.Sprintf("%d:%s:%s", in.Source.Row, in.MerchantTxID, in.Amount))
+		return nil
+	}
+	rep, err := Validate(context.Background(), []string{a}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(seen, " "), "2:dup:1.00 3:ok-1:2.50 4:dup:3.00"; got != want {
+		t.Errorf("Each saw %q, want %q", got, want)
+	}
+	if !rep.IsRejected(paybatch.Source{File: a, Row: 2}) || rep.IsRejected(paybatch.Source{File: a, Row: 3}) {
+		t.Error("IsRejected does not tell the duplicates Each saw")
+	}
+	stop := errors.New("stop")
+	o.Each = func(paybatch.Instruction) error { return stop }
+	if _, err := Validate(context.Background(), []string{a}, o); !errors.Is(err, stop) {
+		t.Errorf("Validate = %v, want Each's error", err)
+	}
+}
+
 // TestIDSetCollisions forces every id onto one hash: duplicates must still
 // be exactly the equal ids, in reading order.
 func TestIDSetCollisions(t *testing.T) {

@@ -301,6 +301,12 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 				rep.rejected[errs[0].Source] = struct{}{}
 			} else {
 				sr.cur, sr.minor = curIdx(in.Amount.Currency), in.Amount.Minor
+				if opts.Each != nil {
+					if err := opts.Each(in); err != nil {
+						closeAll()
+						return nil, err
+					}
+				}
 			}
 			if id == "" {
 				continue

@@ -91,6 +91,8 @@ type Reader interface {
 	// Rows returns the rows matching q, ordered by source file, sheet, row
 	// and key.
 	Rows(ctx context.Context, q Query) ([]*Row, error)
+	// CountRows counts the rows matching q (Limit and AfterRow ignored).
+	CountRows(ctx context.Context, q Query) (int, error)
 }
 
 // Recorder keeps what a run read besides the rows it journaled.
@@ -190,6 +192,14 @@ type Query struct {
 	MerchantTxID string
 	// SourceFile keeps the rows journaled from one file.
 	SourceFile string
+	// Outcomes keeps rows with any of these outcomes (none: every
+	// outcome); with States, a row must match both.
+	Outcomes []paybatch.Outcome
+	// AfterRow keeps rows after this source row, and Limit caps how many
+	// are returned (0: all): keyset paging through one SourceFile (one
+	// sheet), a page at a time whatever the file's size.
+	AfterRow int
+	Limit    int
 }
 
 // Ingested is what Ingest made of an input.

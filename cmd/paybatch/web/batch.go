@@ -1,20 +1,20 @@
 package web
 
 import (
+	"cmp"
 	"context"
+	"slices"
 
-	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
-	"github.com/paybatch/paybatch/pipeline/smarterpay"
-	"github.com/paybatch/paybatch/readers"
 )
 
 func batchID(r *http.Request) (int64, error) {
@@ -126,18 +126,14 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u User) error
 	for i, g := range b.Summary.Groups {
 		d.Groups[i].RejectGroup = g
 	}
-	from, to := d.RejPager.offset(pageSize), d.RejPager.offset(pageSize)+pageSize
-	err = readRejectLines(filepath.Join(filepath.Dir(b.Path), "rejects.jsonl"), func(i int, l rejectLine) bool {
-		if i >= to {
-			return false
-		}
-		if i >= from && l.Group < len(d.Groups) {
-			d.Groups[l.Group].Lines = append(d.Groups[l.Group].Lines, l)
-		}
-		return true
-	})
+	lines, err := rejectPage(rejectsPath(b), d.RejPager.Page)
 	if err != nil {
 		return err
+	}
+	for _, l := range lines {
+		if l.Group < len(d.Groups) {
+			d.Groups[l.Group].Lines = append(d.Groups[l.Group].Lines, l)
+		}
 	}
 
 	if b.State.sent() {
@@ -146,7 +142,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u User) error
 		}
 	} else if b.Valid > 0 {
 		d.PrevPager = newPager(r, "preview", b.Valid, pageSize)
-		if d.Preview, err = s.preview(ctx, b, d.PrevPager.offset(pageSize), pageSize); err != nil {
+		if d.Preview, err = s.preview(b, d.PrevPager.Page); err != nil {
 			return err
 		}
 	}
@@ -176,73 +172,78 @@ func (b Batch) sumRejectLines() int {
 	return n
 }
 
-// preview reads the valid rows offset..offset+n as they will be sent. It
-// re-reads the file through the readers, so what is shown is what the
-// engine will read.
-func (s *Server) preview(ctx context.Context, b Batch, offset, n int) ([]previewRow, error) {
-	rejected := map[int]bool{}
-	if err := readRejectLines(filepath.Join(filepath.Dir(b.Path), "rejects.jsonl"), func(_ int, l rejectLine) bool {
-		rejected[l.Row] = true
-		return true
-	}); err != nil {
+// preview is page p of the valid rows as they will be sent, from the
+// preview validation wrote (one seek, whatever the page). For SmarterPay
+// the date is the one Bacs will use (the next collectable banking day, in
+// London), with the requested date beside it when they differ.
+func (s *Server) preview(b Batch, p int) ([]previewRow, error) {
+	recs, err := readPage(previewPath(b), p)
+	if err != nil {
 		return nil, err
 	}
-	rb, err := readers.Open(b.Path, b.readerOptions(s.cfg.Now, s.cfg.MaxUpload))
-	if err != nil {
-		return nil, s.fileErr(&b, err)
-	}
-	defer rb.Close()
-	var out []previewRow
-	i := 0
-	for in, err := range rb.All(ctx) {
-		var re *paybatch.RowError
-		if errors.As(err, &re) {
-			continue
+	m := paybatch.MaskCardNumbers
+	out := make([]previewRow, 0, len(recs))
+	for _, rec := range recs {
+		if len(rec) != pvFields {
+			return nil, fmt.Errorf("batch %d: damaged preview (a record of %d fields)", b.ID, len(rec))
 		}
-		if err != nil {
-			return nil, s.fileErr(&b, err)
-		}
-		if rejected[in.Source.Row] {
-			continue
-		}
-		if i >= offset {
-			out = append(out, s.previewOf(in))
-			if len(out) == n {
-				break
+		row, _ := strconv.Atoi(rec[pvRow])
+		pr := previewRow{Row: row, MerchantTxID: m(rec[pvID]), Account: m(rec[pvAccount]),
+			TransactionRef: m(rec[pvTxRef]), OrderRef: m(rec[pvOrderRef]), Description: m(rec[pvDescription])}
+		if rec[pvCurrency] != "" {
+			c, err := paybatch.ParseCurrency(rec[pvCurrency])
+			if err != nil {
+				return nil, err
+			}
+			minor, err := strconv.ParseInt(rec[pvMinor], 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			amt := paybatch.Money{Currency: c, Minor: minor}
+			pr.Amount, pr.Currency = formatMoney(amt), c.Code()
+			if minor == 0 {
+				pr.Amount = "full amount"
 			}
 		}
-		i++
+		if rec[pvDate] != "" {
+			req, _ := time.Parse(time.DateOnly, rec[pvDate])
+			pr.Date = formatDate(req)
+			if rec[pvBacsDate] != "" {
+				d, _ := time.Parse(time.DateOnly, rec[pvBacsDate])
+				pr.Date = formatDate(d) + " (requested " + formatDate(req) + ")"
+			}
+		}
+		out = append(out, pr)
 	}
 	return out, nil
-}
-
-// previewOf is a row as it will be sent; for SmarterPay the date is the
-// one Bacs will use (the next collectable banking day, in London), with the
-// requested date beside it when they differ.
-func (s *Server) previewOf(in paybatch.Instruction) previewRow {
-	m := paybatch.MaskCardNumbers
-	p := previewRow{Row: in.Source.Row, MerchantTxID: m(in.MerchantTxID), Account: m(in.Account()),
-		TransactionRef: m(in.TransactionRef), OrderRef: m(in.OrderRef), Description: m(in.Description)}
-	if !in.Amount.Currency.IsZero() {
-		p.Amount, p.Currency = formatMoney(in.Amount), in.Amount.Currency.Code()
-		if in.Amount.Minor == 0 {
-			p.Amount = "full amount"
-		}
-	}
-	if !in.CollectionDate.IsZero() {
-		p.Date = formatDate(in.CollectionDate)
-		if d, moved, err := s.bacs.Collectable(in.CollectionDate, smarterpay.Today(s.cfg.Now())); err == nil && moved {
-			p.Date = formatDate(d) + " (requested " + formatDate(in.CollectionDate) + ")"
-		}
-	}
-	return p
 }
 
 // outcomeFilters are the choices of the outcomes filter.
 var outcomeFilters = []string{"all", "succeeded", "failed", "declined", "pending", "other"}
 
-// journalRow is one journaled row of a batch, as the journal's export view
-// shows it (the latest state, even mid-run).
+// outcomeTerms are the journal queries whose union is each filter's rows
+// (a row is in exactly one class besides "all"; outcomeClass names it).
+func outcomeTerms(class string) []journal.Query {
+	st := func(s ...paybatch.State) []paybatch.State { return s }
+	oc := func(o ...paybatch.Outcome) []paybatch.Outcome { return o }
+	switch class {
+	case "succeeded":
+		return []journal.Query{{States: st(paybatch.StateFinal), Outcomes: oc(paybatch.OutcomeSucceeded)}}
+	case "declined":
+		return []journal.Query{{States: st(paybatch.StateDeclined)}}
+	case "failed":
+		return []journal.Query{{States: st(paybatch.StateFinal), Outcomes: oc(paybatch.OutcomeFailed, paybatch.OutcomeCancelled)},
+			{States: st(paybatch.StateRejected, paybatch.StateFailed, paybatch.StateConflict)}}
+	case "pending":
+		return []journal.Query{{States: st(paybatch.StateAccepted, paybatch.StatePending, paybatch.StateSending)}}
+	case "other":
+		return []journal.Query{{States: st(paybatch.StateFinal), Outcomes: oc(paybatch.OutcomePending, "")}}
+	}
+	return []journal.Query{{}}
+}
+
+// journalRow is one journaled row of a batch (the latest state, even
+// mid-run).
 type journalRow struct {
 	Row                                 int
 	MerchantTxID                        string
@@ -268,31 +269,118 @@ func outcomeClass(r journalRow) string {
 	return "other"
 }
 
+// outcomes fills in one page of the batch's outcomes: keyset pages over the
+// journal (rows after ?after=ROW, in row order), so the last page of a
+// million rows costs what the first does. The counts per filter are
+// counted once the batch is finished and kept.
 func (s *Server) outcomes(ctx context.Context, r *http.Request, b Batch, d *batchData) error {
-	rows, err := s.journalRows(ctx, b)
-	if err != nil {
-		return err
-	}
-	d.Filter = r.URL.Query().Get("outcome")
-	if d.Filter == "" {
+	q := r.URL.Query()
+	d.Filter = q.Get("outcome")
+	if !slices.Contains(outcomeFilters, d.Filter) {
 		d.Filter = "all"
 	}
 	d.Filters = outcomeFilters
-	d.OutCounts = map[string]int{"all": len(rows)}
-	var kept []journalRow
-	for _, row := range rows {
-		c := outcomeClass(row)
-		d.OutCounts[c]++
-		if d.Filter == "all" || d.Filter == c {
-			kept = append(kept, row)
-		}
+	after, _ := strconv.Atoi(q.Get("after"))
+	page, _ := strconv.Atoi(q.Get("opage"))
+	page = max(page, 1)
+	if after <= 0 {
+		after, page = 0, 1
 	}
-	d.OutPager = newPager(r, "opage", len(kept), pageSize)
-	from := d.OutPager.offset(pageSize)
-	for _, row := range kept[from:min(from+pageSize, len(kept))] {
+	counts, err := s.outcomeCounts(ctx, b)
+	if err != nil {
+		return err
+	}
+	d.OutCounts = counts
+	rows, next, err := s.outcomePage(ctx, b, d.Filter, after, pageSize)
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
 		d.Outcomes = append(d.Outcomes, outcomeOf(row))
 	}
+	pg := pager{Page: page, Pages: page, From: (page-1)*pageSize + 1, To: (page-1)*pageSize + len(rows), Total: -1}
+	if len(rows) == 0 {
+		pg.From = 0
+	}
+	link := func(after, n int) string {
+		v := url.Values{"outcome": {d.Filter}}
+		if after > 0 {
+			v.Set("after", strconv.Itoa(after))
+			v.Set("opage", strconv.Itoa(n))
+		}
+		return r.URL.Path + "?" + v.Encode() + "#outcomes"
+	}
+	if next > 0 {
+		pg.Next, pg.Pages = link(next, page+1), page+1
+	}
+	if page > 1 {
+		pg.First = link(0, 1)
+	}
+	if counts != nil {
+		pg.Total = counts[d.Filter]
+		pg.Pages = max(1, (pg.Total+pageSize-1)/pageSize)
+	}
+	d.OutPager = pg
 	return nil
+}
+
+// outcomePage returns up to n rows of class after source row after, and
+// the row to continue after (0 at the end). Each term of the class is one
+// keyset query; their rows are merged in row order.
+func (s *Server) outcomePage(ctx context.Context, b Batch, class string, after, n int) ([]journalRow, int, error) {
+	if s.cfg.Journal == nil {
+		return nil, 0, nil
+	}
+	var rows []*journal.Row
+	for _, q := range outcomeTerms(class) {
+		q.SourceFile, q.AfterRow, q.Limit = b.Path, after, n+1
+		rs, err := s.cfg.Journal.Rows(ctx, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("journal rows of batch %d: %w", b.ID, err)
+		}
+		rows = append(rows, rs...)
+	}
+	slices.SortStableFunc(rows, func(x, y *journal.Row) int { return cmp.Compare(x.Source.Row, y.Source.Row) })
+	next := 0
+	if len(rows) > n {
+		rows = rows[:n]
+		next = rows[n-1].Source.Row
+	}
+	out := make([]journalRow, len(rows))
+	for i, r := range rows {
+		out[i] = journalRowOf(r)
+	}
+	return out, next, nil
+}
+
+// outcomeCounts counts the batch's rows per filter once it is finished
+// (the rows no longer change) and keeps the counts; nil while it is being
+// sent (the progress says how far it is).
+func (s *Server) outcomeCounts(ctx context.Context, b Batch) (map[string]int, error) {
+	if !b.State.Finished() || s.cfg.Journal == nil {
+		return nil, nil
+	}
+	s.countsMu.Lock()
+	c, ok := s.counts[b.ID]
+	s.countsMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c = map[string]int{}
+	for _, f := range outcomeFilters {
+		for _, q := range outcomeTerms(f) {
+			q.SourceFile = b.Path
+			n, err := s.cfg.Journal.CountRows(ctx, q)
+			if err != nil {
+				return nil, fmt.Errorf("journal counts of batch %d: %w", b.ID, err)
+			}
+			c[f] += n
+		}
+	}
+	s.countsMu.Lock()
+	s.counts[b.ID] = c
+	s.countsMu.Unlock()
+	return c, nil
 }
 
 func outcomeOf(row journalRow) outcomeRow {
@@ -305,26 +393,36 @@ func outcomeOf(row journalRow) outcomeRow {
 	return o
 }
 
-// journalRows reads the batch's rows from the journal's export view
-// (journal_export: the documented read-only face of the journal).
-func (s *Server) journalRows(ctx context.Context, b Batch) ([]journalRow, error) {
+func journalRowOf(r *journal.Row) journalRow {
+	jr := journalRow{Row: r.Source.Row, MerchantTxID: r.MerchantTxID, State: r.State,
+		Outcome: r.Outcome, ProviderStatus: r.ProviderStatus, ProviderID: r.ProviderID, Problem: r.Problem}
+	if r.Amount.Minor != 0 {
+		jr.Amount = r.Amount
+	}
+	return jr
+}
+
+// eachJournalRow streams the batch's journaled rows in row order, a
+// keyset page at a time (memory bounded whatever the batch size).
+func (s *Server) eachJournalRow(ctx context.Context, b Batch, fn func(journalRow) error) error {
 	if s.cfg.Journal == nil {
-		return nil, nil
+		return nil
 	}
-	rows, err := s.cfg.Journal.Rows(ctx, journal.Query{SourceFile: b.Path})
-	if err != nil {
-		return nil, fmt.Errorf("journal rows of batch %d: %w", b.ID, err)
-	}
-	out := make([]journalRow, 0, len(rows))
-	for _, r := range rows {
-		jr := journalRow{Row: r.Source.Row, MerchantTxID: r.MerchantTxID, State: r.State,
-			Outcome: r.Outcome, ProviderStatus: r.ProviderStatus, ProviderID: r.ProviderID, Problem: r.Problem}
-		if r.Amount.Minor != 0 {
-			jr.Amount = r.Amount
+	for after := 0; ; {
+		rs, err := s.cfg.Journal.Rows(ctx, journal.Query{SourceFile: b.Path, AfterRow: after, Limit: 5000})
+		if err != nil {
+			return fmt.Errorf("journal rows of batch %d: %w", b.ID, err)
 		}
-		out = append(out, jr)
+		for _, r := range rs {
+			if err := fn(journalRowOf(r)); err != nil {
+				return err
+			}
+		}
+		if len(rs) < 5000 {
+			return nil
+		}
+		after = rs[len(rs)-1].Source.Row
 	}
-	return out, nil
 }
 
 // chooseSheet validates the batch again with another sheet of its workbook.

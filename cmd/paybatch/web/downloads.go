@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -36,7 +35,7 @@ func (s *Server) rejectsCSV(w http.ResponseWriter, r *http.Request, _ User) erro
 	cw := csv.NewWriter(w)
 	n := writers.NeutraliseCSV
 	_ = cw.Write([]string{"file", "sheet", "row", "column", "value", "reason", "fix"})
-	err = readRejectLines(filepath.Join(filepath.Dir(b.Path), "rejects.jsonl"), func(_ int, l rejectLine) bool {
+	err = readRejectLines(rejectsPath(b), func(l rejectLine) bool {
 		fix := ""
 		if l.Group < len(b.Summary.Groups) {
 			fix = b.Summary.Groups[l.Group].Fix
@@ -59,26 +58,23 @@ func (s *Server) outcomesCSV(w http.ResponseWriter, r *http.Request, _ User) err
 	if !b.State.sent() {
 		return fmt.Errorf("batch %d has not been sent, so it has no outcomes yet: %w", b.ID, ErrNotFound)
 	}
-	rows, err := s.journalRows(r.Context(), b)
-	if err != nil {
-		return err
-	}
 	attachment(w, downloadName(b, "outcomes.csv"), "text/csv; charset=utf-8")
 	cw := csv.NewWriter(w)
 	n := writers.NeutraliseCSV
 	_ = cw.Write([]string{"row", "merchant_transaction_id", "amount", "currency", "state", "outcome", "provider_status", "provider_id", "problem"})
-	for _, row := range rows {
+	err = s.eachJournalRow(r.Context(), b, func(row journalRow) error {
 		o := outcomeOf(row)
 		amount := ""
 		if !row.Amount.Currency.IsZero() {
 			amount = row.Amount.String()
 		}
-		if err := cw.Write([]string{strconv.Itoa(o.Row), n(o.MerchantTxID), amount, o.Currency, o.State, o.Outcome, n(o.Status),
-			n(paybatch.MaskCardNumbers(row.ProviderID)), n(o.Problem)}); err != nil {
-			break
-		}
-	}
+		return cw.Write([]string{strconv.Itoa(o.Row), n(o.MerchantTxID), amount, o.Currency, o.State, o.Outcome, n(o.Status),
+			n(paybatch.MaskCardNumbers(row.ProviderID)), n(o.Problem)})
+	})
 	cw.Flush()
+	if err != nil {
+		s.log.Error("outcomes.csv", "batch", b.ID, "err", err)
+	}
 	return nil
 }
 

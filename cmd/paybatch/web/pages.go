@@ -61,6 +61,7 @@ const pageSize = 50
 type pager struct {
 	Page, Pages, Total, From, To int
 	Prev, Next                   string // URLs, "" when none
+	First                        string // keyset pages: back to the first page
 }
 
 func newPager(r *http.Request, param string, total, size int) pager {

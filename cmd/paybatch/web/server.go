@@ -69,6 +69,9 @@ type Server struct {
 	handler   http.Handler
 	bacs      *smarterpay.Calendar // the dates SmarterPay will use
 
+	countsMu sync.Mutex
+	counts   map[int64]map[string]int // outcome counts of finished batches
+
 	closeOnce sync.Once
 }
 
@@ -96,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Credentials = func(paybatch.Provider) job.Credentials { return job.Credentials{} }
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger,
-		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar()}
+		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar(), counts: map[int64]map[string]int{}}
 	var err error
 	if s.dummyHash, err = HashPassword("no such user", cfg.KDF); err != nil {
 		return nil, err

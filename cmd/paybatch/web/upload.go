@@ -1,10 +1,8 @@
 package web
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -237,20 +235,53 @@ type rejectLine struct {
 	Reason string `json:"reason"`
 }
 
-// validate reads the stored file through readers.Validate — the CLI's
-// validation — and fills in the batch's counts, summary and rejects.
+// validate reads the stored file once, through readers.Validate — the
+// CLI's validation — and fills in the batch's counts and summary. The same
+// pass writes the preview (every valid row as the engine will read it) to
+// a page file and gathers what the approver needs besides the totals; only
+// when a row it saw turns out to repeat an id (known at the end) is the
+// preview filtered again, from that page file, never from the upload.
 func (s *Server) validate(ctx context.Context, b *Batch) error {
 	sheets, err := readers.Sheets(b.Path)
 	if err != nil {
 		return s.fileErr(b, err)
 	}
 	b.Summary.Sheets = sheets
-	rep, err := readers.Validate(ctx, []string{b.Path}, b.readerOptions(s.cfg.Now, s.cfg.MaxUpload))
+	pw, err := createPageFile(previewPath(*b))
+	if err != nil {
+		return err
+	}
+	fa := s.newFacts(ctx, b)
+	opts := b.readerOptions(s.cfg.Now, s.cfg.MaxUpload)
+	seen := 0
+	opts.Each = func(in paybatch.Instruction) error {
+		seen++
+		rec := s.previewRecord(in, fa.today)
+		if err := fa.add(rec); err != nil {
+			return err
+		}
+		return pw.add(rec...)
+	}
+	rep, err := readers.Validate(ctx, []string{b.Path}, opts)
+	if err == nil {
+		err = pw.close()
+	} else {
+		pw.abort()
+	}
 	if err != nil {
 		return s.fileErr(b, err)
 	}
 	f := rep.Files[0]
 	b.SHA256, b.Rows, b.Valid, b.Rejected = f.SHA256, rep.Rows, rep.Valid, rep.Rejected
+	if seen != rep.Valid {
+		// Some rows the pass saw repeat an id: every copy is refused, so the
+		// preview and the facts are made again without them.
+		if fa, err = s.refilter(ctx, b, rep); err != nil {
+			return s.fileErr(b, err)
+		}
+	} else if err := fa.flush(); err != nil {
+		return s.fileErr(b, err)
+	}
 	if b.Sheet == "" && len(b.Summary.Sheets) > 0 {
 		b.Sheet = b.Summary.Sheets[0]
 	}
@@ -264,15 +295,13 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 		sum.Currencies = append(sum.Currencies, CurrencyTotal{Code: c, Rows: rep.Counts[c], Minor: rep.Totals[c].Minor})
 	}
 	lines := groupRejects(rep.Rejects, &sum, b.Path, b.FileName)
-	if err := writeRejectLines(filepath.Join(filepath.Dir(b.Path), "rejects.jsonl"), lines); err != nil {
+	if err := writeRejectLines(rejectsPath(*b), lines); err != nil {
 		return err
 	}
 	if len(sum.Unknown) > 0 {
 		sum.Warnings = append(sum.Warnings, fmt.Sprintf("Columns not used for a %s batch (ignored): %s", b.Kind, strings.Join(sum.Unknown, ", ")))
 	}
-	if err := s.scanValid(ctx, b, rep, &sum); err != nil {
-		return s.fileErr(b, err)
-	}
+	fa.summarise(&sum, rep)
 	limits := s.limits(b.Provider)
 	rate := limits.Submit.Min(limits.Overall)
 	if ps := rate.PerSecond(); ps > 0 && b.Valid > 0 {
@@ -286,6 +315,166 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 		b.State = StateInvalid
 	}
 	return nil
+}
+
+func previewPath(b Batch) string { return filepath.Join(filepath.Dir(b.Path), "preview.pages") }
+func rejectsPath(b Batch) string { return filepath.Join(filepath.Dir(b.Path), "rejects.pages") }
+
+// refilter rewrites the preview without the rows validation refused at the
+// end (each copy of a repeated id), and gathers the facts again from it.
+func (s *Server) refilter(ctx context.Context, b *Batch, rep *readers.Report) (*facts, error) {
+	old := previewPath(*b)
+	tmp := old + ".all"
+	if err := os.Rename(old, tmp); err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	os.Remove(old + ".idx")
+	pw, err := createPageFile(old)
+	if err != nil {
+		return nil, err
+	}
+	fa := s.newFacts(ctx, b)
+	var werr error
+	err = eachRecord(tmp, func(rec []string) bool {
+		row, _ := strconv.Atoi(rec[pvRow])
+		if rep.IsRejected(paybatch.Source{File: b.Path, Sheet: b.Sheet, Row: row}) {
+			return true
+		}
+		if werr = fa.add(rec); werr == nil {
+			werr = pw.add(rec...)
+		}
+		return werr == nil
+	})
+	if err == nil {
+		err = werr
+	}
+	if err == nil {
+		err = pw.close()
+	} else {
+		pw.abort()
+	}
+	if err == nil {
+		err = fa.flush()
+	}
+	return fa, err
+}
+
+// The fields of a preview record, raw (masked and formatted when shown).
+const (
+	pvRow = iota
+	pvID
+	pvAccount
+	pvTxRef
+	pvOrderRef
+	pvMinor    // "" when the row carries no amount
+	pvCurrency // "" when the row carries no amount
+	pvDate     // requested collection date, YYYY-MM-DD, or ""
+	pvBacsDate // the date Bacs will use when it differs, or ""
+	pvDescription
+	pvFields
+)
+
+func (s *Server) previewRecord(in paybatch.Instruction, today time.Time) []string {
+	rec := make([]string, pvFields)
+	rec[pvRow] = strconv.Itoa(in.Source.Row)
+	rec[pvID], rec[pvAccount], rec[pvTxRef], rec[pvOrderRef], rec[pvDescription] = in.MerchantTxID, in.Account(), in.TransactionRef, in.OrderRef, in.Description
+	if !in.Amount.Currency.IsZero() {
+		rec[pvMinor], rec[pvCurrency] = strconv.FormatInt(in.Amount.Minor, 10), in.Amount.Currency.Code()
+	}
+	if !in.CollectionDate.IsZero() {
+		rec[pvDate] = in.CollectionDate.Format(time.DateOnly)
+		if d, moved, err := s.bacs.Collectable(in.CollectionDate, today); err == nil && moved {
+			rec[pvBacsDate] = d.Format(time.DateOnly)
+		}
+	}
+	return rec
+}
+
+// facts are what the approver needs besides the totals, gathered from the
+// preview records: the ten largest amounts per currency, ids already sent
+// from an earlier batch (the journal will not send them again) and
+// collection dates Bacs will move.
+type facts struct {
+	ctx   context.Context
+	s     *Server
+	b     *Batch
+	today time.Time
+	per   map[string][]LargeRow
+	chunk []string
+	sent  []string
+	nSent int
+	moved int
+}
+
+func (s *Server) newFacts(ctx context.Context, b *Batch) *facts {
+	return &facts{ctx: ctx, s: s, b: b, today: smarterpay.Today(s.cfg.Now()), per: map[string][]LargeRow{}}
+}
+
+func (fa *facts) add(rec []string) error {
+	if rec[pvBacsDate] != "" {
+		fa.moved++
+	}
+	if fa.chunk = append(fa.chunk, rec[pvID]); len(fa.chunk) == 50_000 {
+		if err := fa.flush(); err != nil {
+			return err
+		}
+	}
+	if rec[pvCurrency] == "" {
+		return nil
+	}
+	minor, err := strconv.ParseInt(rec[pvMinor], 10, 64)
+	if err != nil {
+		return err
+	}
+	c := rec[pvCurrency]
+	l := fa.per[c]
+	if len(l) == 10 && minor <= l[9].Minor {
+		return nil
+	}
+	row, _ := strconv.Atoi(rec[pvRow])
+	l = append(l, LargeRow{Row: row, MerchantTxID: paybatch.MaskCardNumbers(rec[pvID]), Code: c, Minor: minor})
+	slices.SortStableFunc(l, func(x, y LargeRow) int { return cmp.Compare(y.Minor, x.Minor) })
+	fa.per[c] = l[:min(len(l), 10)]
+	return nil
+}
+
+// flush asks the journal about the ids gathered so far.
+func (fa *facts) flush() error {
+	if len(fa.chunk) == 0 {
+		return nil
+	}
+	ids, n, err := fa.s.alreadySent(fa.ctx, fa.b, fa.chunk)
+	fa.chunk = fa.chunk[:0]
+	fa.nSent += n
+	if len(fa.sent) < 5 {
+		fa.sent = append(fa.sent, ids...)
+	}
+	return err
+}
+
+func (fa *facts) summarise(sum *Summary, rep *readers.Report) {
+	for _, c := range slices.Sorted(maps.Keys(fa.per)) {
+		sum.Largest = append(sum.Largest, fa.per[c]...)
+	}
+	if fa.nSent > 0 {
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s ids were already sent in an earlier batch (%s): they will not be sent again — the journal answers with what happened to them then.",
+			groupInt(fa.nSent), strings.Join(fa.sent[:min(len(fa.sent), 5)], ", ")))
+	}
+	if fa.moved > 0 {
+		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s collection dates are not collectable Bacs banking days (a weekend, a bank holiday, or inside the 3-day lead time): SmarterPay will use the next collectable day, shown in the preview beside the date requested.", groupInt(fa.moved)))
+	}
+	// Ids that differ only in case: the readers' warning, first five.
+	var caseDups []string
+	for _, w := range rep.Warnings {
+		if len(caseDups) == 5 || len(w.Values) < 2 {
+			continue
+		}
+		caseDups = append(caseDups, fmt.Sprintf("%s (row %d) and %s", paybatch.MaskCardNumbers(w.Values[1]), w.Sources[1].Row, paybatch.MaskCardNumbers(w.Values[0])))
+	}
+	if len(caseDups) > 0 {
+		sum.Warnings = append(sum.Warnings, "Ids that differ only in upper/lower case (the provider may treat them as one): "+strings.Join(caseDups, "; ")+".")
+	}
 }
 
 func (s *Server) fileErr(b *Batch, err error) error {
@@ -385,124 +574,42 @@ func groupRejects(errs []paybatch.RowError, sum *Summary, path, display string) 
 }
 
 func writeRejectLines(path string, lines []rejectLine) error {
-	f, err := os.Create(path)
+	pw, err := createPageFile(path)
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriter(f)
-	enc := json.NewEncoder(bw)
 	for _, l := range lines {
-		if err := enc.Encode(l); err != nil {
-			f.Close()
+		if err := pw.add(strconv.Itoa(l.Group), strconv.Itoa(l.Row), l.Column, l.Value, l.Reason); err != nil {
+			pw.abort()
 			return err
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return pw.close()
 }
 
-// readRejectLines streams the stored rejects, calling fn for each until it
-// returns false.
-func readRejectLines(path string, fn func(i int, l rejectLine) bool) error {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+func rejectLineOf(rec []string) rejectLine {
+	var l rejectLine
+	if len(rec) == 5 {
+		l.Group, _ = strconv.Atoi(rec[0])
+		l.Row, _ = strconv.Atoi(rec[1])
+		l.Column, l.Value, l.Reason = rec[2], rec[3], rec[4]
 	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	dec := json.NewDecoder(bufio.NewReader(f))
-	for i := 0; ; i++ {
-		var l rejectLine
-		if err := dec.Decode(&l); err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		if !fn(i, l) {
-			return nil
-		}
-	}
+	return l
 }
 
-// scanValid reads the valid rows the way the engine will, once, for what
-// the approver needs besides the totals: the ten largest amounts per
-// currency, ids already sent from an earlier batch (the journal will not
-// send them again) and ids that differ only in case.
-func (s *Server) scanValid(ctx context.Context, b *Batch, rep *readers.Report, sum *Summary) error {
-	if b.Valid == 0 {
-		return nil
+// readRejectLines streams the stored rejects until fn returns false.
+func readRejectLines(path string, fn func(l rejectLine) bool) error {
+	return eachRecord(path, func(rec []string) bool { return fn(rejectLineOf(rec)) })
+}
+
+// rejectPage is page p (1-based) of the stored rejects.
+func rejectPage(path string, p int) ([]rejectLine, error) {
+	recs, err := readPage(path, p)
+	out := make([]rejectLine, len(recs))
+	for i, r := range recs {
+		out[i] = rejectLineOf(r)
 	}
-	per := map[string][]LargeRow{}
-	folded := map[string]string{} // lower-case id → first spelling
-	var caseDups []string
-	var chunk []string
-	var sent []string
-	nSent, moved := 0, 0
-	today := smarterpay.Today(s.cfg.Now())
-	flush := func() error {
-		if len(chunk) == 0 {
-			return nil
-		}
-		ids, n, err := s.alreadySent(ctx, b, chunk)
-		chunk = chunk[:0]
-		nSent += n
-		if len(sent) < 5 {
-			sent = append(sent, ids...)
-		}
-		return err
-	}
-	for in, err := range validRows(ctx, b, rep, s.cfg.Now, s.cfg.MaxUpload) {
-		if err != nil {
-			return err
-		}
-		if f := strings.ToLower(in.MerchantTxID); folded[f] == "" {
-			folded[f] = in.MerchantTxID
-		} else if folded[f] != in.MerchantTxID && len(caseDups) < 5 {
-			caseDups = append(caseDups, fmt.Sprintf("%s (row %d) and %s", paybatch.MaskCardNumbers(in.MerchantTxID), in.Source.Row, paybatch.MaskCardNumbers(folded[f])))
-		}
-		if !in.CollectionDate.IsZero() {
-			if _, m, err := s.bacs.Collectable(in.CollectionDate, today); err == nil && m {
-				moved++
-			}
-		}
-		if chunk = append(chunk, in.MerchantTxID); len(chunk) == 50_000 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		if in.Amount.Currency.IsZero() {
-			continue
-		}
-		c := in.Amount.Currency.Code()
-		l := append(per[c], LargeRow{Row: in.Source.Row, MerchantTxID: paybatch.MaskCardNumbers(in.MerchantTxID), Code: c, Minor: in.Amount.Minor})
-		slices.SortStableFunc(l, func(x, y LargeRow) int { return cmp.Compare(y.Minor, x.Minor) })
-		if len(l) > 10 {
-			l = l[:10]
-		}
-		per[c] = l
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	for _, c := range slices.Sorted(maps.Keys(per)) {
-		sum.Largest = append(sum.Largest, per[c]...)
-	}
-	if nSent > 0 {
-		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s ids were already sent in an earlier batch (%s): they will not be sent again — the journal answers with what happened to them then.",
-			groupInt(nSent), strings.Join(sent[:min(len(sent), 5)], ", ")))
-	}
-	if moved > 0 {
-		sum.Warnings = append(sum.Warnings, fmt.Sprintf("%s collection dates are not collectable Bacs banking days (a weekend, a bank holiday, or inside the 3-day lead time): SmarterPay will use the next collectable day, shown in the preview beside the date requested.", groupInt(moved)))
-	}
-	if len(caseDups) > 0 {
-		sum.Warnings = append(sum.Warnings, "Ids that differ only in upper/lower case (the provider may treat them as one): "+strings.Join(caseDups, "; ")+".")
-	}
-	return nil
+	return out, err
 }
 
 // alreadySent returns (up to five of) the ids among ids that the journal
@@ -519,38 +626,4 @@ func (s *Server) alreadySent(ctx context.Context, b *Batch, ids []string) ([]str
 		first[i] = paybatch.MaskCardNumbers(first[i])
 	}
 	return first, n, nil
-}
-
-// validRows streams the rows of a batch that validation accepted, exactly
-// as `paybatch submit` does: the file again, skipping every row the report
-// refused (including each copy of a duplicated id).
-func validRows(ctx context.Context, b *Batch, rep *readers.Report, now func() time.Time, max int64) func(func(paybatch.Instruction, error) bool) {
-	return func(yield func(paybatch.Instruction, error) bool) {
-		rb, err := readers.Open(b.Path, b.readerOptions(now, max))
-		if err != nil {
-			yield(paybatch.Instruction{}, err)
-			return
-		}
-		defer rb.Close()
-		for in, err := range rb.All(ctx) {
-			var re *paybatch.RowError
-			if errors.As(err, &re) {
-				if rep.IsRejected(re.Source) {
-					continue
-				}
-				yield(paybatch.Instruction{}, fmt.Errorf("%w (the file changed since it was validated?)", err))
-				return
-			}
-			if err != nil {
-				yield(paybatch.Instruction{}, err)
-				return
-			}
-			if rep.IsRejected(in.Source) {
-				continue
-			}
-			if !yield(in, nil) {
-				return
-			}
-		}
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -687,5 +688,51 @@ func TestDirectDebitDates(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("preview lacks %q", want)
 		}
+	}
+}
+
+// TestPreviewPagesWithoutDuplicates: the preview is written in the one
+// validation pass; rows found at the end to repeat an id are taken out of
+// it (and of the largest amounts), and every page — read by its offset in
+// the page file — shows the rows after the ones before it.
+func TestPreviewPagesWithoutDuplicates(t *testing.T) {
+	h := newHarness(t)
+	uma := h.signIn("uma")
+	var b strings.Builder
+	b.WriteString("terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n")
+	for i := range 120 {
+		id, amount := fmt.Sprintf("PG-%03d", i), fmt.Sprintf("%d.00", i+1)
+		switch i {
+		case 10, 70: // one id twice; the copy at row 72 is the largest amount
+			id, amount = "PG-DUP", "9999.00"
+		case 100:
+			amount = "1.001" // a reject of its own
+		}
+		fmt.Fprintf(&b, "ABC123,TX%06d,OR%06d,%s,%s,USD\n", i, i, id, amount)
+	}
+	id := h.uploaded(uma, "refund", "pages.csv", []byte(b.String()))
+	bt := h.batch(id)
+	if bt.Rows != 120 || bt.Valid != 117 || bt.Rejected != 3 {
+		t.Fatalf("rows %d valid %d rejected %d", bt.Rows, bt.Valid, bt.Rejected)
+	}
+	if l := bt.Summary.Largest; len(l) != 10 || l[0].MerchantTxID != "PG-119" || l[0].Minor != 12000 {
+		t.Fatalf("largest %+v", l)
+	}
+	var rows []string
+	for p := 1; p <= 3; p++ {
+		page := h.get(uma, fmt.Sprintf("/batches/%d?preview=%d", id, p)).body
+		sec := page[strings.Index(page, `id="preview"`):]
+		sec = sec[:strings.Index(sec, "</section>")]
+		for _, f := range strings.Split(sec, "<td>")[1:] {
+			if strings.HasPrefix(f, "PG-") {
+				rows = append(rows, f[:strings.Index(f, "<")])
+			}
+		}
+		if p == 3 && !strings.Contains(sec, "Valid rows 101–117 of 117") {
+			t.Errorf("page 3 caption: %s", sec)
+		}
+	}
+	if len(rows) != 117 || slices.Contains(rows, "PG-DUP") || slices.Contains(rows, "PG-100") || rows[10] != "PG-011" || rows[116] != "PG-119" {
+		t.Errorf("preview rows (%d): %v", len(rows), rows)
 	}
 }

@@ -231,6 +231,37 @@ func Run(t *testing.T, open Opener) {
 		if got := must(j.Rows(ctx, journal.Query{MerchantTxID: "rf-00004"})); len(got) != 1 || got[0].Amount.Minor != 0 {
 			t.Errorf("by id %+v", got)
 		}
+		// Keyset paging through one file, outcomes, counts.
+		f := journal.Query{SourceFile: "refunds.csv"}
+		var pages []string
+		for q := (journal.Query{SourceFile: f.SourceFile, Limit: 3}); ; {
+			page := must(j.Rows(ctx, q))
+			if len(page) == 0 {
+				break
+			}
+			var ids []string
+			for _, r := range page {
+				ids = append(ids, r.MerchantTxID)
+			}
+			pages = append(pages, strings.Join(ids, ","))
+			q.AfterRow = page[len(page)-1].Source.Row
+		}
+		if got := strings.Join(pages, " | "); got != "rf-00001,rf-00002,rf-00003 | rf-00004" {
+			t.Errorf("keyset pages %q", got)
+		}
+		succ := journal.Query{SourceFile: f.SourceFile, States: []paybatch.State{paybatch.StateFinal}, Outcomes: []paybatch.Outcome{paybatch.OutcomeSucceeded}}
+		if got := must(j.Rows(ctx, succ)); len(got) != 2 || got[1].MerchantTxID != "rf-00002" {
+			t.Errorf("succeeded rows %d", len(got))
+		}
+		if n := must(j.CountRows(ctx, succ)); n != 2 {
+			t.Errorf("CountRows(succeeded) = %d, want 2", n)
+		}
+		if n := must(j.CountRows(ctx, f)); n != 4 {
+			t.Errorf("CountRows(file) = %d, want 4", n)
+		}
+		if n := must(j.CountRows(ctx, journal.Query{SourceFile: "other.csv"})); n != 0 {
+			t.Errorf("CountRows(other file) = %d, want 0", n)
+		}
 	})
 
 	run(t, "RejectsMaskedOnce", func(t *testing.T) {

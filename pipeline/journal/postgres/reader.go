@@ -31,7 +31,34 @@ func (j *Journal) Counts(ctx context.Context) ([]journal.StateCount, error) {
 // Rows returns the rows matching q, ordered by source file, sheet, row and
 // key.
 func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, error) {
-	sql := `SELECT ` + selectColumns + ` FROM journal j WHERE TRUE`
+	where, args := queryWhere(q)
+	if q.AfterRow > 0 {
+		args = append(args, q.AfterRow)
+		where += fmt.Sprintf(` AND j.source_row > $%d`, len(args))
+	}
+	sql := `SELECT ` + selectColumns + ` FROM journal j WHERE ` + where + ` ORDER BY j.source_file, j.source_sheet, j.source_row, j.key`
+	if q.Limit > 0 {
+		sql += fmt.Sprintf(` LIMIT %d`, q.Limit)
+	}
+	rows, err := j.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, j.wrap("read", err)
+	}
+	out, err := pgx.CollectRows(rows, scanRow)
+	return out, j.wrap("read", err)
+}
+
+// CountRows counts the rows matching q.
+func (j *Journal) CountRows(ctx context.Context, q journal.Query) (int, error) {
+	where, args := queryWhere(q)
+	var n int
+	err := j.pool.QueryRow(ctx, `SELECT count(*) FROM journal j WHERE `+where, args...).Scan(&n)
+	return n, j.wrap("count", err)
+}
+
+// queryWhere is q's condition on journal j (without the keyset).
+func queryWhere(q journal.Query) (string, []any) {
+	sql := `TRUE`
 	var args []any
 	if len(q.States) > 0 {
 		states := make([]string, len(q.States))
@@ -40,6 +67,14 @@ func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, er
 		}
 		args = append(args, states)
 		sql += fmt.Sprintf(` AND j.state = ANY($%d)`, len(args))
+	}
+	if len(q.Outcomes) > 0 {
+		outs := make([]string, len(q.Outcomes))
+		for i, o := range q.Outcomes {
+			outs[i] = string(o)
+		}
+		args = append(args, outs)
+		sql += fmt.Sprintf(` AND j.outcome = ANY($%d)`, len(args))
 	}
 	if q.SourceFile != "" {
 		args = append(args, q.SourceFile)
@@ -52,13 +87,7 @@ func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, er
 	if q.Attention {
 		sql += ` AND (j.state NOT IN ('final', 'accepted') OR j.outcome IN ('failed', 'cancelled') OR j.problem <> '')`
 	}
-	sql += ` ORDER BY j.source_file, j.source_sheet, j.source_row, j.key`
-	rows, err := j.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, j.wrap("read", err)
-	}
-	out, err := pgx.CollectRows(rows, scanRow)
-	return out, j.wrap("read", err)
+	return sql, args
 }
 
 // RecordRejects stores rows the readers refused, card numbers masked; one

@@ -1,0 +1,171 @@
+package web
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// A page file holds the records of one list of a batch (the preview of the
+// valid rows, the rejects) written once at upload, and read a page at a
+// time: each record is a count of fields then each field length-prefixed
+// (uvarints), and <path>.idx holds the byte offset of every pageSize-th
+// record (little-endian uint64s). Page n of a million-row batch is one seek
+// and pageSize records, whatever n is.
+type pageWriter struct {
+	path string
+	f    *os.File
+	bw   *bufio.Writer
+	off  int64
+	n    int
+	idx  []byte
+	buf  []byte
+}
+
+func createPageFile(path string) (*pageWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &pageWriter{path: path, f: f, bw: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+// add appends one record.
+func (w *pageWriter) add(fields ...string) error {
+	if w.n%pageSize == 0 {
+		w.idx = binary.LittleEndian.AppendUint64(w.idx, uint64(w.off))
+	}
+	b := binary.AppendUvarint(w.buf[:0], uint64(len(fields)))
+	for _, f := range fields {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	w.buf = b
+	n, err := w.bw.Write(b)
+	w.off += int64(n)
+	w.n++
+	return err
+}
+
+// close finishes the file and writes its index.
+func (w *pageWriter) close() error {
+	err := w.bw.Flush()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.WriteFile(w.path+".idx", w.idx, 0o640)
+	}
+	return err
+}
+
+// abort removes a file that will not be finished.
+func (w *pageWriter) abort() {
+	w.f.Close()
+	os.Remove(w.path)
+	os.Remove(w.path + ".idx")
+}
+
+// readPage returns the records of page p (1-based) of the page file at
+// path; none when the file or the page does not exist.
+func readPage(path string, p int) ([][]string, error) {
+	if p < 1 {
+		return nil, nil
+	}
+	idx, err := os.Open(path + ".idx")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var off [8]byte
+	_, err = idx.ReadAt(off[:], int64(p-1)*8)
+	idx.Close()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReader(io.NewSectionReader(f, int64(binary.LittleEndian.Uint64(off[:])), 1<<62))
+	var out [][]string
+	for len(out) < pageSize {
+		rec, err := readRecord(br)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// eachRecord streams every record of the page file at path (none when it
+// does not exist) until fn returns false.
+func eachRecord(path string, fn func(rec []string) bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 256<<10)
+	for {
+		rec, err := readRecord(br)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if !fn(rec) {
+			return nil
+		}
+	}
+}
+
+func readRecord(br *bufio.Reader) ([]string, error) {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return nil, err // io.EOF at a record boundary: the end
+	}
+	if n > 64 {
+		return nil, errors.New("damaged page file (a record of too many fields)")
+	}
+	rec := make([]string, n)
+	for i := range rec {
+		l, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, unexpected(err)
+		}
+		if l > 1<<24 {
+			return nil, errors.New("damaged page file (a field too long)")
+		}
+		b := make([]byte, l)
+		if _, err := io.ReadFull(br, b); err != nil {
+			return nil, unexpected(err)
+		}
+		rec[i] = string(b)
+	}
+	return rec, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
