@@ -21,11 +21,13 @@ import (
 	"github.com/paybatch/paybatch/cmd/paybatch/web"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+	"github.com/paybatch/paybatch/writers"
 )
 
 // serveFlags are `paybatch serve`'s options.
 type serveFlags struct {
 	addr, dataDir, tlsCert, tlsKey, ledger, thresholds string
+	emailTo                                            []string
 	allowRemoteHTTP, demo                              bool
 	maxUpload                                          int64
 	sessionTTL                                         time.Duration
@@ -43,7 +45,10 @@ grouped by reason, the rows as they will be sent — then submit it for
 approval. Another person (an approver, never the uploader; two above the
 --two-approvers-above thresholds) approves it, and the server sends it
 through the same engine and journal as 'paybatch submit', with live progress,
-per-row outcomes, the reconciled report.xlsx and an audit trail.
+per-row outcomes and an audit trail. A sent batch is reconciled on its page
+against an uploaded ledger (or --ledger, automatically after sending): the
+category table and chart, report.xlsx, CSV, Parquet and JSON downloads, and
+an e-mail of the report to --email-to.
 
 Everything lives in --data-dir: the journal (journal.duckdb, which also holds
 users, sessions, batches, approvals and the audit trail) and the uploads.
@@ -74,6 +79,7 @@ directory.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fl.BoolVar(&f.allowRemoteHTTP, "allow-remote-http", false, "serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)")
 	fl.StringVar(&f.ledger, "ledger", "", "ledger file each sent batch is reconciled against (CSV, XLSX or Parquet) for its report.xlsx")
+	fl.StringSliceVar(&f.emailTo, "email-to", nil, "recipients a batch's report can be e-mailed to from its page (SMTP_* settings as for run)")
 	fl.StringVar(&f.thresholds, "two-approvers-above", "", "per-currency totals above which two approvers are needed, e.g. GBP=10000,EUR=10000")
 	fl.Int64Var(&f.maxUpload, "max-upload", 100<<20, "largest upload accepted, in bytes")
 	fl.DurationVar(&f.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
@@ -196,6 +202,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		Store: store, Journal: j, DataDir: f.dataDir, Credentials: creds, Engine: engine,
 		Thresholds: thresholds, Ledger: f.ledger, MaxUpload: f.maxUpload, SessionTTL: f.sessionTTL,
 		Secure: useTLS, Now: e.now, Logger: e.log,
+		EmailTo: f.emailTo, Mail: func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
 	})
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrResumable, err)

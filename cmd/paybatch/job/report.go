@@ -79,6 +79,12 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 
 // mailReport e-mails the workbook at o.XLSX to o.EmailTo (nothing when
 // there is no recipient) and says where it went.
+// MailReport e-mails the report at o.XLSX with its summary to o.EmailTo
+// (nothing when there is none) — what `run` sends, for the web server.
+func MailReport(ctx context.Context, d Deps, run paybatch.RunInfo, sum paybatch.Summary, o Outputs) error {
+	return mailReport(ctx, d, run, sum, o)
+}
+
 func mailReport(ctx context.Context, d Deps, run paybatch.RunInfo, sum paybatch.Summary, o Outputs) error {
 	if len(o.EmailTo) == 0 {
 		return nil

@@ -84,6 +84,7 @@ type batchData struct {
 	Filters   []string
 	OutCounts map[string]int
 	HasReport bool
+	Reconcile *reconcileView
 }
 
 func (d batchData) refresh() bool {
@@ -151,6 +152,9 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u User) error
 	}
 	if _, err := os.Stat(s.reportPath(b)); err == nil {
 		d.HasReport = true
+	}
+	if d.Reconcile, err = s.reconcileSection(b, u); err != nil {
+		return err
 	}
 	return s.render(w, r, "batch", u, fmt.Sprintf("Batch %d", b.ID), d)
 }

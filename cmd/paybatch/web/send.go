@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,8 +13,6 @@ import (
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/readers"
-	"github.com/paybatch/paybatch/reconcile"
-	"github.com/paybatch/paybatch/writers"
 )
 
 // sender sends approved batches, one at a time, through job.SubmitJournal
@@ -134,7 +131,7 @@ func (q *sender) run(ctx context.Context, id int64) {
 	q.live[id] = pipeline.Progress{Phase: "starting", Total: b.Valid}
 	q.mu.Unlock()
 
-	res, rejects, err := q.sendBatch(ctx, b)
+	res, err := q.sendBatch(ctx, b)
 	if ctx.Err() != nil {
 		// Shutting down: the batch stays "sending" and resumes at the
 		// next start; the journal knows what left.
@@ -147,7 +144,7 @@ func (q *sender) run(ctx context.Context, id int64) {
 	// The report is written before the batch is shown finished, so the
 	// page that reloads at the end offers it.
 	if (to == StateDone || to == StateExceptions) && s.cfg.Ledger != "" {
-		if err := q.report(ctx, b, rejects); err != nil {
+		if _, err := s.reconcileBatch(ctx, b, s.cfg.Ledger, filepath.Base(s.cfg.Ledger), system); err != nil {
 			s.log.Error("report", "batch", id, "err", err)
 			_ = s.store.Audit(ctx, AuditEvent{BatchID: id, User: system, Action: "report failed", Detail: paybatch.MaskCardNumbers(err.Error()), At: s.cfg.Now()})
 		} else {
@@ -194,14 +191,14 @@ func stateCounts(res pipeline.Result) string {
 // must still be the one approved (same SHA-256); job.SubmitJournal
 // validates it again with the same readers, records the rejects, sends the
 // valid rows only when the batch was approved that way, and polls.
-func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, []paybatch.RowError, error) {
+func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, error) {
 	s := q.s
 	sum, err := readers.FileSHA256(ctx, b.Path)
 	if err != nil {
-		return pipeline.Result{}, nil, paybatch.WithKind(paybatch.ErrInput, s.fileErr(&b, err))
+		return pipeline.Result{}, paybatch.WithKind(paybatch.ErrInput, s.fileErr(&b, err))
 	}
 	if sum != b.SHA256 {
-		return pipeline.Result{}, nil, paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("the stored file changed since it was approved (sha256 %s, approved %s)", sum, b.SHA256))
+		return pipeline.Result{}, paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("the stored file changed since it was approved (sha256 %s, approved %s)", sum, b.SHA256))
 	}
 	deps := job.Deps{Now: s.cfg.Now, Log: s.log, Version: "serve",
 		Progress: func(cfg *pipeline.Config, total int) func() {
@@ -217,10 +214,6 @@ func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, []pay
 		Files: []string{b.Path}, Read: b.readerOptions(s.cfg.Now, s.cfg.MaxUpload), AllowPartial: b.ValidOnly,
 		Engine: s.cfg.Engine, Credentials: s.cfg.Credentials(b.Provider),
 	})
-	var rejects []paybatch.RowError
-	if out != nil && out.Validation != nil {
-		rejects = out.Validation.Rejects
-	}
 	var res pipeline.Result
 	if out != nil {
 		res = out.Result
@@ -228,7 +221,7 @@ func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, []pay
 	if err != nil && paybatch.KindOf(err) == paybatch.ErrInput {
 		err = paybatch.WithKind(paybatch.ErrInput, s.fileErr(&b, err))
 	}
-	return res, rejects, err
+	return res, err
 }
 
 // progressView is the progress section of a batch page and each event of
@@ -290,64 +283,4 @@ func (q *sender) view(b Batch) *progressView {
 
 func (s *Server) reportPath(b Batch) string {
 	return filepath.Join(filepath.Dir(b.Path), "report.xlsx")
-}
-
-// report reconciles the batch's journal rows with the ledger and writes
-// report.xlsx beside the upload, with the same reconcile and writers the
-// CLI's `run` uses. The batch's rows are copied out of the journal first
-// (the server holds the journal; reconcile attaches a file read-only).
-func (q *sender) report(ctx context.Context, b Batch, rejects []paybatch.RowError) error {
-	s := q.s
-	dir := filepath.Dir(b.Path)
-	snap := filepath.Join(dir, "journal-snapshot.duckdb")
-	for _, p := range []string{snap, snap + ".wal", snap + ".lock", filepath.Join(dir, "reconcile.duckdb"), filepath.Join(dir, "reconcile.duckdb.wal")} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-	}
-	// The snapshot is a journal of its own (made by the journal package,
-	// with the export views reconcile reads) holding this batch's rows with
-	// their latest states, and its rejects.
-	if err := s.cfg.Journal.Snapshot(ctx, snap, b.Path); err != nil {
-		return err
-	}
-	defer os.Remove(snap)
-	r, err := reconcile.Open(ctx, reconcile.Options{Path: filepath.Join(dir, "reconcile.duckdb")})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		r.Close()
-		os.Remove(filepath.Join(dir, "reconcile.duckdb"))
-	}()
-	if err := r.LoadJournal(ctx, snap); err != nil {
-		return err
-	}
-	if err := r.LoadLedger(ctx, s.cfg.Ledger, ""); err != nil {
-		return err
-	}
-	sum, err := r.Run(ctx)
-	if err != nil {
-		return err
-	}
-	run := paybatch.RunInfo{Provider: b.Provider, Kind: b.Kind, Started: b.UploadedAt,
-		Inputs: []paybatch.InputFile{{Path: b.FileName, SHA256: b.SHA256, Rows: b.Rows}},
-		Ledger: &paybatch.InputFile{Path: filepath.Base(s.cfg.Ledger)}}
-	var exc []paybatch.Category
-	for _, c := range paybatch.Categories {
-		if c != paybatch.CatMatched {
-			exc = append(exc, c)
-		}
-	}
-	rej := func(yield func(paybatch.RowError, error) bool) {
-		for _, re := range rejects {
-			re.Source.File = b.FileName
-			re.Value = paybatch.MaskCardNumbers(re.Value)
-			if !yield(re, nil) {
-				return
-			}
-		}
-	}
-	return writers.WriteXLSX(ctx, s.reportPath(b), writers.Report{Run: run, Summary: sum,
-		Exceptions: r.Rows(ctx, exc...), Matched: r.Rows(ctx, paybatch.CatMatched), Rejected: rej}, writers.XLSXOptions{})
 }

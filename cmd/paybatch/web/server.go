@@ -21,6 +21,7 @@ import (
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/smarterpay"
+	"github.com/paybatch/paybatch/writers"
 )
 
 // limits are the rate limits a send to provider p runs under: the
@@ -48,8 +49,12 @@ type Config struct {
 	// Thresholds: currency code → total in minor units above which a batch
 	// needs two approvers.
 	Thresholds map[string]int64
-	Ledger     string // ledger file reconciled against after sending ("" → no report.xlsx)
-	MaxUpload  int64  // bytes (default 100 MiB)
+	Ledger     string // ledger file reconciled against after sending ("" → no report.xlsx until one is uploaded)
+	// EmailTo are the recipients of the batch report's e-mail; Mail gives
+	// the SMTP settings for them (job.Deps.Mail, as `run` has it).
+	EmailTo    []string
+	Mail       func(to []string) (writers.MailConfig, error)
+	MaxUpload  int64 // bytes (default 100 MiB)
 	SessionTTL time.Duration
 	Secure     bool // served over TLS: cookies are Secure
 	KDF        KDF
@@ -69,6 +74,7 @@ type Server struct {
 	handler   http.Handler
 	bacs      *smarterpay.Calendar // the dates SmarterPay will use
 
+	reconMu  sync.Mutex // one reconciliation at a time
 	countsMu sync.Mutex
 	counts   map[int64]map[string]int // outcome counts of finished batches
 
@@ -128,15 +134,16 @@ func (s *Server) Close() { s.closeOnce.Do(s.send.stop) }
 type perm int
 
 const (
-	permPublic  perm = iota // sign-in page, assets
-	permView                // any signed-in user
-	permUpload              // uploaders
-	permApprove             // approvers
-	permAdmin               // admins
+	permPublic    perm = iota // sign-in page, assets
+	permView                  // any signed-in user
+	permUpload                // uploaders
+	permApprove               // approvers
+	permAdmin                 // admins
+	permReconcile             // uploaders and approvers: reconcile a sent batch, e-mail its report
 )
 
 func (p perm) String() string {
-	return [...]string{"public", "view", "upload", "approve", "admin"}[p]
+	return [...]string{"public", "view", "upload", "approve", "admin", "reconcile"}[p]
 }
 
 // allows is the one place roles meet permissions.
@@ -152,6 +159,8 @@ func allows(r Role, p perm) bool {
 		return r == RoleApprover
 	case permAdmin:
 		return r == RoleAdmin
+	case permReconcile:
+		return r == RoleUploader || r == RoleApprover
 	}
 	return false
 }
@@ -182,6 +191,9 @@ func (s *Server) routes() []route {
 		{"GET /batches/{id}/outcomes.csv", permView, s.outcomesCSV},
 		{"GET /batches/{id}/report.xlsx", permView, s.reportXLSX},
 		{"GET /batches/{id}/original", permView, s.original},
+		{"GET /batches/{id}/exports/{name}", permView, s.export},
+		{"POST /batches/{id}/reconcile", permReconcile, s.reconcile},
+		{"POST /batches/{id}/email", permReconcile, s.email},
 		{"POST /batches/{id}/sheet", permUpload, s.chooseSheet},
 		{"POST /batches/{id}/submit", permUpload, s.submit},
 		{"POST /batches/{id}/discard", permUpload, s.discard},

@@ -89,12 +89,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u User) error {
 	if tmp == "" || fileName == "" {
 		return badInput("choose a file to upload")
 	}
-	f, err := os.Open(tmp)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	b, err := s.ImportBatch(r.Context(), u, k, fileName, sheet, f)
+	b, err := s.importSpooled(r.Context(), u, k, fileName, sheet, tmp)
+	tmp = "" // moved (or removed) by importSpooled
 	if err != nil {
 		return err
 	}
@@ -169,6 +165,25 @@ func storedName(name string) string {
 // used at all (not CSV/XLSX, damaged, encrypted, no header…) is refused
 // with the readers' message and nothing is kept.
 func (s *Server) ImportBatch(ctx context.Context, u User, k paybatch.Kind, fileName, sheet string, content io.Reader) (Batch, error) {
+	tmp, err := s.spool(io.LimitReader(content, s.cfg.MaxUpload+1))
+	if err != nil {
+		return Batch{}, err
+	}
+	return s.importSpooled(ctx, u, k, fileName, sheet, tmp)
+}
+
+// importSpooled moves a spooled upload into its batch's directory (a
+// rename: the bytes are written once) and validates it; the spooled file is
+// gone when it returns.
+func (s *Server) importSpooled(ctx context.Context, u User, k paybatch.Kind, fileName, sheet, tmp string) (Batch, error) {
+	defer os.Remove(tmp)
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return Batch{}, err
+	}
+	if st.Size() > s.cfg.MaxUpload {
+		return Batch{}, &http.MaxBytesError{Limit: s.cfg.MaxUpload}
+	}
 	id, err := s.store.NextBatchID(ctx)
 	if err != nil {
 		return Batch{}, err
@@ -178,22 +193,18 @@ func (s *Server) ImportBatch(ctx context.Context, u User, k paybatch.Kind, fileN
 		return Batch{}, err
 	}
 	path := filepath.Join(dir, storedName(fileName))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
-	if err != nil {
-		return Batch{}, err
+	if _, err := os.Lstat(path); err == nil {
+		return Batch{}, fmt.Errorf("batch %d: %s already exists: %w", id, storedName(fileName), ErrExists)
 	}
-	size, err := io.Copy(f, io.LimitReader(content, s.cfg.MaxUpload+1))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && size > s.cfg.MaxUpload {
-		err = &http.MaxBytesError{Limit: s.cfg.MaxUpload}
-	}
-	if err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		os.RemoveAll(dir)
 		return Batch{}, err
 	}
-	b := Batch{ID: id, Kind: k, Provider: k.Provider(), FileName: fileName, Path: path, Sheet: sheet, Size: size,
+	if err := os.Chmod(path, 0o640); err != nil {
+		os.RemoveAll(dir)
+		return Batch{}, err
+	}
+	b := Batch{ID: id, Kind: k, Provider: k.Provider(), FileName: fileName, Path: path, Sheet: sheet, Size: st.Size(),
 		UploaderID: u.ID, Uploader: u.Name, UploadedAt: s.cfg.Now()}
 	if err := s.validate(ctx, &b); err != nil {
 		os.RemoveAll(dir)
@@ -263,6 +274,9 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 		return pw.add(rec...)
 	}
 	rep, err := readers.Validate(ctx, []string{b.Path}, opts)
+	if ferr := fa.finish(); err == nil {
+		err = ferr
+	}
 	if err == nil {
 		err = pw.close()
 	} else {
@@ -279,8 +293,6 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 		if fa, err = s.refilter(ctx, b, rep); err != nil {
 			return s.fileErr(b, err)
 		}
-	} else if err := fa.flush(); err != nil {
-		return s.fileErr(b, err)
 	}
 	if b.Sheet == "" && len(b.Summary.Sheets) > 0 {
 		b.Sheet = b.Summary.Sheets[0]
@@ -354,8 +366,8 @@ func (s *Server) refilter(ctx context.Context, b *Batch, rep *readers.Report) (*
 	} else {
 		pw.abort()
 	}
-	if err == nil {
-		err = fa.flush()
+	if ferr := fa.finish(); err == nil {
+		err = ferr
 	}
 	return fa, err
 }
@@ -394,21 +406,41 @@ func (s *Server) previewRecord(in paybatch.Instruction, today time.Time) []strin
 // facts are what the approver needs besides the totals, gathered from the
 // preview records: the ten largest amounts per currency, ids already sent
 // from an earlier batch (the journal will not send them again) and
-// collection dates Bacs will move.
+// collection dates Bacs will move. The journal is asked about the ids a
+// chunk at a time by a goroutine of its own, while the file is read.
 type facts struct {
-	ctx   context.Context
 	s     *Server
 	b     *Batch
 	today time.Time
 	per   map[string][]LargeRow
 	chunk []string
-	sent  []string
-	nSent int
 	moved int
+
+	ids   chan []string
+	done  chan struct{}
+	sent  []string // first five, masked
+	nSent int
+	err   error
 }
 
 func (s *Server) newFacts(ctx context.Context, b *Batch) *facts {
-	return &facts{ctx: ctx, s: s, b: b, today: smarterpay.Today(s.cfg.Now()), per: map[string][]LargeRow{}}
+	fa := &facts{s: s, b: b, today: smarterpay.Today(s.cfg.Now()), per: map[string][]LargeRow{},
+		ids: make(chan []string, 2), done: make(chan struct{})}
+	go func() {
+		defer close(fa.done)
+		for chunk := range fa.ids {
+			if fa.err != nil {
+				continue // drain
+			}
+			ids, n, err := s.alreadySent(ctx, b, chunk)
+			fa.nSent += n
+			if len(fa.sent) < 5 {
+				fa.sent = append(fa.sent, ids...)
+			}
+			fa.err = err
+		}
+	}()
+	return fa
 }
 
 func (fa *facts) add(rec []string) error {
@@ -416,9 +448,8 @@ func (fa *facts) add(rec []string) error {
 		fa.moved++
 	}
 	if fa.chunk = append(fa.chunk, rec[pvID]); len(fa.chunk) == 50_000 {
-		if err := fa.flush(); err != nil {
-			return err
-		}
+		fa.ids <- fa.chunk
+		fa.chunk = make([]string, 0, 50_000)
 	}
 	if rec[pvCurrency] == "" {
 		return nil
@@ -439,18 +470,15 @@ func (fa *facts) add(rec []string) error {
 	return nil
 }
 
-// flush asks the journal about the ids gathered so far.
-func (fa *facts) flush() error {
-	if len(fa.chunk) == 0 {
-		return nil
+// finish asks the journal about the last ids and waits for its answers.
+func (fa *facts) finish() error {
+	if len(fa.chunk) > 0 {
+		fa.ids <- fa.chunk
+		fa.chunk = nil
 	}
-	ids, n, err := fa.s.alreadySent(fa.ctx, fa.b, fa.chunk)
-	fa.chunk = fa.chunk[:0]
-	fa.nSent += n
-	if len(fa.sent) < 5 {
-		fa.sent = append(fa.sent, ids...)
-	}
-	return err
+	close(fa.ids)
+	<-fa.done
+	return fa.err
 }
 
 func (fa *facts) summarise(sum *Summary, rep *readers.Report) {

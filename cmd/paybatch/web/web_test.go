@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +25,8 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+	"github.com/paybatch/paybatch/writers"
+	"github.com/paybatch/paybatch/writers/smtptest"
 )
 
 // TestRoutesRoles walks every route of the app with every role (and
@@ -734,5 +739,118 @@ func TestPreviewPagesWithoutDuplicates(t *testing.T) {
 	}
 	if len(rows) != 117 || slices.Contains(rows, "PG-DUP") || slices.Contains(rows, "PG-100") || rows[10] != "PG-011" || rows[116] != "PG-119" {
 		t.Errorf("preview rows (%d): %v", len(rows), rows)
+	}
+}
+
+// uploadLedger posts a ledger to the batch's reconcile form.
+func (h *harness) reconcileWith(c *http.Client, id int64, name string, content []byte) response {
+	h.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if name != "" {
+		fw, _ := mw.CreateFormFile("ledger", name)
+		_, _ = fw.Write(content)
+	}
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/batches/%d/reconcile", h.ts.URL, id), &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return h.do(c, req)
+}
+
+// TestReconcileDownloadsEmail: a sent batch is reconciled against an
+// uploaded ledger (the CLI's reconcile and report code): the page shows the
+// category table and the chart; report.xlsx, the CSV, Parquet and JSON
+// exports and the original download; the report is e-mailed to the
+// configured recipients through a real SMTP server on loopback.
+func TestReconcileDownloadsEmail(t *testing.T) {
+	sink := smtptest.Start(t)
+	h := newHarness(t, func(c *Config) {
+		c.Ledger = "" // nothing configured: the ledger is uploaded
+		c.EmailTo = []string{"finance@example.com"}
+		c.Mail = func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(sink.Env(nil), to) }
+	})
+	uma := h.signIn("uma")
+	id := h.uploaded(uma, "refund", "refunds.csv", demoCSV(t))
+	h.post(uma, fmt.Sprintf("/batches/%d/submit", id), url.Values{})
+	alex := h.signIn("alex")
+	h.post(alex, fmt.Sprintf("/batches/%d/approve", id), url.Values{})
+	if b := h.waitFinished(id); b.State != StateDone && b.State != StateExceptions {
+		t.Fatalf("state %s: %s", b.State, b.Message)
+	}
+	page := h.get(uma, fmt.Sprintf("/batches/%d", id)).body
+	if !strings.Contains(page, "Not reconciled yet") || !strings.Contains(page, `id="reconcile-button"`) {
+		t.Fatal("a sent batch without a ledger does not offer reconciliation")
+	}
+	if res := h.reconcileWith(uma, id, "", nil); res.status != http.StatusBadRequest || !strings.Contains(res.body, "choose a ledger") {
+		t.Fatalf("reconcile without a ledger: %d", res.status)
+	}
+	if res := h.reconcileWith(uma, id, "ledger.pdf", []byte("%PDF-1.4 not a ledger")); res.status != http.StatusUnprocessableEntity || strings.Contains(res.body, h.dir) || !strings.Contains(res.body, "ledger.pdf") {
+		t.Fatalf("reconcile with a PDF: %d %s", res.status, res.body)
+	}
+	lb, _ := fs.ReadFile(paybatch.DemoData(), "ledger.csv")
+	if res := h.reconcileWith(uma, id, "november-ledger.csv", lb); res.status != http.StatusSeeOther {
+		t.Fatalf("reconcile: %d %s", res.status, res.body)
+	}
+	vic := h.signIn("vic")
+	page = h.get(vic, fmt.Sprintf("/batches/%d", id)).body
+	for _, want := range []string{"Reconciled against the ledger <strong>november-ledger.csv</strong> by uma", `id="categories"`, "<svg", `class="bar-matched"`,
+		"match rate", "report.xlsx", "summary.json", ".parquet", ".csv"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("reconciled page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `id="reconcile-button"`) {
+		t.Error("a viewer is offered to reconcile")
+	}
+	// Every download answers, named <batch>-<date>-<what>.
+	var links []string
+	for _, part := range strings.Split(page, `href="`)[1:] {
+		if l := part[:strings.Index(part, `"`)]; strings.HasPrefix(l, fmt.Sprintf("/batches/%d/", id)) && !strings.Contains(l, "?") && !strings.Contains(l, "#") {
+			links = append(links, l)
+		}
+	}
+	kinds := map[string]bool{}
+	for _, l := range links {
+		res := h.get(vic, l)
+		if res.status != http.StatusOK || !strings.Contains(res.header.Get("Content-Disposition"), fmt.Sprintf("batch-%d-", id)) {
+			t.Errorf("GET %s: %d %q", l, res.status, res.header.Get("Content-Disposition"))
+		}
+		kinds[path.Ext(l)] = true
+		switch path.Ext(l) {
+		case ".parquet":
+			if !strings.HasPrefix(res.body, "PAR1") {
+				t.Errorf("%s is not Parquet", l)
+			}
+		case ".json":
+			if !json.Valid([]byte(res.body)) {
+				t.Errorf("%s is not JSON", l)
+			}
+		case ".xlsx":
+			x, err := excelize.OpenReader(strings.NewReader(res.body))
+			if err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			if got := x.GetSheetList(); got[0] != "Summary" {
+				t.Errorf("report sheets %q", got)
+			}
+			x.Close()
+		}
+	}
+	for _, k := range []string{".xlsx", ".csv", ".parquet", ".json", "", ".csv"} {
+		if !kinds[k] {
+			t.Errorf("no %q download among %q", k, links)
+		}
+	}
+	if res := h.get(vic, fmt.Sprintf("/batches/%d/exports/..%%2Fjournal.duckdb", id)); res.status != http.StatusNotFound {
+		t.Errorf("a path out of the exports: %d", res.status)
+	}
+	if res := h.post(uma, fmt.Sprintf("/batches/%d/email", id), url.Values{}); res.status != http.StatusSeeOther {
+		t.Fatalf("e-mail: %d %s", res.status, res.body)
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 || strings.Join(msgs[0].To, ",") != "finance@example.com" {
+		t.Fatalf("mail: %+v", msgs)
+	}
+	if trail := h.get(vic, fmt.Sprintf("/batches/%d", id)).body; !strings.Contains(trail, "report e-mailed") || !strings.Contains(trail, "reconciled and report written") {
+		t.Error("the audit trail lacks the reconciliation or the e-mail")
 	}
 }
