@@ -154,11 +154,34 @@ func (t *throttle) recent(k string) []time.Time {
 	return f
 }
 
-func (t *throttle) failed(user, addr string) {
+func (t *throttle) failed(user, addr string) { t.failedAt(user, addr, t.now()) }
+
+func (t *throttle) failedAt(user, addr string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range throttleKeys(user, addr) {
-		t.failures[k] = append(t.recent(k), t.now())
+		t.failures[k] = append(t.recent(k), at)
+	}
+}
+
+// failedFrom is the audit detail of a failed sign-in: where it came from,
+// which restore reads back.
+const failedFrom = "from "
+
+// restore replays the sign-ins of the audit trail (the server's database)
+// within the window, so a restart does not forgive a password guesser.
+func (t *throttle) restore(events []AuditEvent) {
+	cut := t.now().Add(-t.window)
+	for _, e := range events {
+		if e.At.Before(cut) {
+			continue
+		}
+		switch e.Action {
+		case "sign-in failed":
+			t.failedAt(e.User, strings.TrimPrefix(e.Detail, failedFrom), e.At)
+		case "signed in":
+			t.succeeded(e.User)
+		}
 	}
 }
 
@@ -184,7 +207,11 @@ func (s *Server) signIn(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	if !VerifyPassword(pw, hash) || err != nil || u.Disabled {
 		s.throttle.failed(name, r.RemoteAddr)
-		_ = s.store.Audit(ctx, AuditEvent{User: name, Action: "sign-in failed", At: s.cfg.Now()})
+		host, _, herr := net.SplitHostPort(r.RemoteAddr)
+		if herr != nil {
+			host = r.RemoteAddr
+		}
+		_ = s.store.Audit(ctx, AuditEvent{User: name, Action: "sign-in failed", Detail: failedFrom + host, At: s.cfg.Now()})
 		return User{}, errBadLogin
 	}
 	s.throttle.succeeded(name)

@@ -30,7 +30,11 @@ func (s *Server) loadBatch(r *http.Request) (Batch, error) {
 	if err != nil {
 		return Batch{}, err
 	}
-	return s.store.Batch(r.Context(), id)
+	b, err := s.store.Batch(r.Context(), id)
+	if err != nil {
+		return Batch{}, err
+	}
+	return b, b.loadMapping()
 }
 
 // previewRow is one row as it will be sent.

@@ -193,6 +193,9 @@ func stateCounts(res pipeline.Result) string {
 // valid rows only when the batch was approved that way, and polls.
 func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, error) {
 	s := q.s
+	if err := b.loadMapping(); err != nil {
+		return pipeline.Result{}, paybatch.WithKind(paybatch.ErrInput, err)
+	}
 	sum, err := readers.FileSHA256(ctx, b.Path)
 	if err != nil {
 		return pipeline.Result{}, paybatch.WithKind(paybatch.ErrInput, s.fileErr(&b, err))

@@ -106,7 +106,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger,
 		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar(), counts: map[int64]map[string]int{}}
-	var err error
+	// Throttling survives a restart: failed sign-ins are in the audit trail.
+	signIns, err := cfg.Store.AuditTrail(context.Background(), 0)
+	if err != nil {
+		return nil, fmt.Errorf("web: reading the sign-ins of the audit trail: %w", err)
+	}
+	s.throttle.restore(signIns)
 	if s.dummyHash, err = HashPassword("no such user", cfg.KDF); err != nil {
 		return nil, err
 	}

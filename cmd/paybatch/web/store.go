@@ -124,6 +124,8 @@ type Batch struct {
 	Approvals       int
 	UpdatedAt       time.Time
 	Message         string // why sending stopped, or the final note
+
+	mapping map[string]string // the uploaded header mapping (kept as mapping.yaml beside the file), loaded by loadMapping
 }
 
 // Summary is what validation found, kept with the batch so every page shows

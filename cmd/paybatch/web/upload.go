@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -55,6 +56,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u User) error {
 	}
 	var kind, sheet, fileName string
 	var tmp string
+	var mapping []byte
 	defer func() {
 		if tmp != "" {
 			os.Remove(tmp)
@@ -76,6 +78,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u User) error {
 		case "file":
 			fileName = part.FileName()
 			tmp, err = s.spool(part)
+		case "mapping":
+			if part.FileName() != "" {
+				mapping, err = readMapping(part)
+			}
 		}
 		part.Close()
 		if err != nil {
@@ -89,7 +95,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, u User) error {
 	if tmp == "" || fileName == "" {
 		return badInput("choose a file to upload")
 	}
-	b, err := s.importSpooled(r.Context(), u, k, fileName, sheet, tmp)
+	b, err := s.importSpooled(r.Context(), u, k, fileName, sheet, tmp, mapping)
 	tmp = "" // moved (or removed) by importSpooled
 	if err != nil {
 		return err
@@ -169,13 +175,29 @@ func (s *Server) ImportBatch(ctx context.Context, u User, k paybatch.Kind, fileN
 	if err != nil {
 		return Batch{}, err
 	}
-	return s.importSpooled(ctx, u, k, fileName, sheet, tmp)
+	return s.importSpooled(ctx, u, k, fileName, sheet, tmp, nil)
+}
+
+// readMapping reads an uploaded header mapping (at most 64 KiB) and checks
+// it with the readers' parser, the one `--mapping` uses.
+func readMapping(p io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(p, 64<<10+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 64<<10 {
+		return nil, badInput("the header mapping is larger than 64 KiB")
+	}
+	if _, err := readers.LoadMapping(bytes.NewReader(b)); err != nil {
+		return nil, badInput("the header mapping cannot be used: %v", err)
+	}
+	return b, nil
 }
 
 // importSpooled moves a spooled upload into its batch's directory (a
 // rename: the bytes are written once) and validates it; the spooled file is
 // gone when it returns.
-func (s *Server) importSpooled(ctx context.Context, u User, k paybatch.Kind, fileName, sheet, tmp string) (Batch, error) {
+func (s *Server) importSpooled(ctx context.Context, u User, k paybatch.Kind, fileName, sheet, tmp string, mapping []byte) (Batch, error) {
 	defer os.Remove(tmp)
 	st, err := os.Stat(tmp)
 	if err != nil {
@@ -206,6 +228,16 @@ func (s *Server) importSpooled(ctx context.Context, u User, k paybatch.Kind, fil
 	}
 	b := Batch{ID: id, Kind: k, Provider: k.Provider(), FileName: fileName, Path: path, Sheet: sheet, Size: st.Size(),
 		UploaderID: u.ID, Uploader: u.Name, UploadedAt: s.cfg.Now()}
+	if mapping != nil {
+		if err := os.WriteFile(mappingPath(b), mapping, 0o640); err != nil {
+			os.RemoveAll(dir)
+			return Batch{}, err
+		}
+		if err := b.loadMapping(); err != nil {
+			os.RemoveAll(dir)
+			return Batch{}, badInput("%v", err)
+		}
+	}
 	if err := s.validate(ctx, &b); err != nil {
 		os.RemoveAll(dir)
 		_ = s.store.Audit(ctx, AuditEvent{User: u.Name, Action: "upload refused", Detail: fmt.Sprintf("%s: %v", fileName, err), At: s.cfg.Now()})
@@ -233,7 +265,30 @@ func (e *fileError) Error() string { return e.msg }
 func (e *fileError) Unwrap() error { return e.err }
 
 func (b *Batch) readerOptions(now func() time.Time, max int64) readers.Options {
-	return readers.Options{Kind: b.Kind, Sheet: b.Sheet, Rules: pipeline.RulesFor(b.Provider, now), MaxFileSize: max}
+	o := readers.Options{Kind: b.Kind, Sheet: b.Sheet, Rules: pipeline.RulesFor(b.Provider, now), MaxFileSize: max}
+	o.Aliases = b.mapping
+	return o
+}
+
+func mappingPath(b Batch) string { return filepath.Join(filepath.Dir(b.Path), "mapping.yaml") }
+
+// loadMapping reads the header mapping uploaded with the batch (the CLI's
+// --mapping format), if there was one, into b.
+func (b *Batch) loadMapping() error {
+	f, err := os.Open(mappingPath(*b))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := readers.LoadMapping(f)
+	if err != nil {
+		return fmt.Errorf("batch %d: the header mapping: %w", b.ID, err)
+	}
+	b.mapping = m
+	return nil
 }
 
 // rejectLine is one problem, as stored beside the batch (rejects.jsonl) and

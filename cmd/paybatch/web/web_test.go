@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path"
 	"slices"
@@ -198,6 +199,19 @@ func TestLoginThrottled(t *testing.T) {
 	res := h.post(c, "/login", url.Values{"name": {"alex"}, "password": {testPassword}})
 	if res.status != http.StatusTooManyRequests {
 		t.Fatalf("6th attempt with the right password: %d, want 429", res.status)
+	}
+	// A restart does not forgive: the failures are read back from the
+	// server's database.
+	again, err := New(h.srv.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(url.Values{"name": {"alex"}, "password": {testPassword}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	again.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("after a restart, with the right password: %d, want 429", rec.Code)
 	}
 	h.clock.Add(16 * 60 * 1e9)
 	if res := h.post(c, "/login", url.Values{"name": {"alex"}, "password": {testPassword}}); res.status != http.StatusSeeOther {
@@ -852,5 +866,55 @@ func TestReconcileDownloadsEmail(t *testing.T) {
 	}
 	if trail := h.get(vic, fmt.Sprintf("/batches/%d", id)).body; !strings.Contains(trail, "report e-mailed") || !strings.Contains(trail, "reconciled and report written") {
 		t.Error("the audit trail lacks the reconciliation or the e-mail")
+	}
+}
+
+// TestHeaderMappingUpload: a batch whose headers paybatch does not know is
+// refused; with a header mapping (the CLI's --mapping format) uploaded
+// beside it, it validates, and the server sends it through the same
+// mapping.
+func TestHeaderMappingUpload(t *testing.T) {
+	h := newHarness(t)
+	uma := h.signIn("uma")
+	demo := strings.Split(strings.TrimSpace(string(demoCSV(t))), "\n")
+	csv := "Till,Txn,Order,Cust Ref,Value,Ccy\n" + demo[1] + "\n" + demo[2] + "\n"
+	mapping := "columns:\n  Till: terminal\n  Txn: transaction_reference_id\n  Order: order_reference_id\n  \"Cust Ref\": merchant_transaction_id\n  Value: amount\n  Ccy: currency\n"
+	post := func(mapping string) response {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		_ = mw.WriteField("kind", "refund")
+		fw, _ := mw.CreateFormFile("file", "custom.csv")
+		_, _ = fw.Write([]byte(csv))
+		if mapping != "" {
+			mf, _ := mw.CreateFormFile("mapping", "mapping.yaml")
+			_, _ = mf.Write([]byte(mapping))
+		}
+		_ = mw.Close()
+		req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/upload", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		return h.do(uma, req)
+	}
+	if res := post(""); res.status < 400 || !strings.Contains(res.body, "merchant_transaction_id") {
+		t.Fatalf("without a mapping: %d, want a refusal naming the missing column:\n%s", res.status, res.body)
+	}
+	if res := post("columns:\n  Till: no_such_field\n"); res.status != http.StatusBadRequest || !strings.Contains(res.body, "header mapping") {
+		t.Fatalf("a bad mapping: %d:\n%s", res.status, res.body)
+	}
+	res := post(mapping)
+	if res.status != http.StatusSeeOther {
+		t.Fatalf("with the mapping: %d %s", res.status, res.body)
+	}
+	var id int64
+	fmt.Sscanf(res.header.Get("Location"), "/batches/%d", &id)
+	if b := h.batch(id); b.Valid != 2 || b.Rejected != 0 {
+		t.Fatalf("valid %d rejected %d", b.Valid, b.Rejected)
+	}
+	h.post(uma, fmt.Sprintf("/batches/%d/submit", id), url.Values{})
+	h.post(h.signIn("alex"), fmt.Sprintf("/batches/%d/approve", id), url.Values{})
+	if b := h.waitFinished(id); b.State != StateDone && b.State != StateExceptions {
+		t.Fatalf("state %s: %s", b.State, b.Message)
+	}
+	if n := len(h.sandbox.Operations()); n != 2 {
+		t.Fatalf("%d operations executed, want 2", n)
 	}
 }
