@@ -132,4 +132,8 @@ type RateInfo struct {
 	Remaining int
 	Reset     time.Time
 	Known     bool
+	// Query is set when the response answered a status query (a GET), so
+	// the limit is the provider's status-query limit; otherwise it answered
+	// a payment operation.
+	Query bool
 }

@@ -59,7 +59,13 @@ type Config struct {
 	Provider paybatch.Provider // whose limits apply (default: the instructions' provider)
 	// Pacer is the credential's shared pacing; nil builds one from Limits().
 	Pacer *Pacer
-	// Limits override the documented limits; a field can only lower them.
+	// Contracted is the credential's contracted limit of payment operations
+	// (SmarterPay: of all requests), used instead of the documented one —
+	// typically above it, agreed with the provider. The pacer uses it until
+	// the provider's X-RateLimit-Limit announces less (see Pacer.OnRate).
+	Contracted paybatch.Limit
+	// SubmitRate and StatusRate can only lower the limits (documented or
+	// contracted).
 	SubmitRate paybatch.Limit
 	StatusRate paybatch.Limit
 	// Concurrency fixes the number of requests in flight; 0 sizes it from
@@ -148,12 +154,33 @@ func (c *Config) defaults(p paybatch.Provider, rows int) {
 }
 
 // Limits returns the effective limits: the provider's documented ones,
-// lowered by SubmitRate/StatusRate.
+// with the payment limit replaced by Contracted, lowered by
+// SubmitRate/StatusRate.
 func (c Config) Limits() paybatch.Limits {
-	l := DefaultLimits(c.Provider)
+	l := Contract(DefaultLimits(c.Provider), c.Contracted)
 	l.Submit = l.Submit.Min(c.SubmitRate)
 	l.Status = l.Status.Min(c.StatusRate)
 	return l
+}
+
+// Contract applies a contracted limit to documented limits: it replaces the
+// payment-operation limit (where the provider has none of its own, as
+// SmarterPay, the one limit of every request), and the limit of all
+// requests is raised to at least it. A zero contracted limit changes
+// nothing.
+func Contract(doc paybatch.Limits, contracted paybatch.Limit) paybatch.Limits {
+	if contracted.IsZero() {
+		return doc
+	}
+	if doc.Submit.IsZero() {
+		doc.Overall = contracted
+		return doc
+	}
+	doc.Submit = contracted
+	if !doc.Overall.IsZero() && doc.Overall.PerSecond() < contracted.PerSecond() {
+		doc.Overall = contracted
+	}
+	return doc
 }
 
 // Progress is a snapshot of a running phase.
@@ -570,8 +597,10 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 			r.sent.Add(1)
 		}
 		sctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
+		tx := time.Now()
 		sub, err := r.p.Send(sctx, req, row.Key)
 		cancel()
+		r.th.Observe(time.Since(tx))           // the exchange: its spread is the pacer's jitter allowance
 		r.win.observe(time.Since(t0) - waited) // journal write + exchange
 
 		r.win.release()
@@ -851,6 +880,7 @@ func (r *run) pollRow(ctx context.Context, row *journal.Row) bool {
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	st, err := r.p.Status(sctx, paybatch.ProviderRef{Kind: row.Kind, Terminal: row.Terminal, ID: row.ProviderID})
 	cancel()
+	r.th.Observe(time.Since(t0))
 	r.win.observe(time.Since(t0))
 	r.win.release()
 	now := r.cfg.Now()

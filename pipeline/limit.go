@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -11,70 +13,216 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// pace is the rate the limiters aim for under a limit of N per Per. The
-// providers do not say whether their windows are fixed or sliding; a fixed
-// window that opens at a request holds every request of the next Per, so
-// pacing at exactly N/Per puts N+1 requests in some windows and a little
-// network jitter draws a 429. Pacing at (N−1.5)/Per keeps one and a half
-// requests of margin per window (97 % of 50/s, 99.85 % of 1000/min); small
-// limits keep at least 90 %.
-func pace(l paybatch.Limit) rate.Limit {
-	n := max(float64(l.N)-1.5, 0.9*float64(l.N))
-	return rate.Limit(n / l.Per.Seconds())
+// Pacing. The providers do not say whether their windows are fixed or
+// sliding, nor where a fixed window starts; the sandbox's opens at the first
+// request that arrives after the previous one ended. Two things put N+1
+// requests into one provider window when a client simply spaces them at
+// N/Per: requests arrive with the network's latency jitter (a request sent
+// early can land late, and the window's opener early), and a worker woken
+// late by the scheduler sends right before the next one. So a class of
+// requests is paced by two rules:
+//   - a token bucket of one (golang.org/x/time/rate, burst 1) spaces
+//     departures evenly at (N−½)/(Per+J), never a burst;
+//   - a log of the last N departures holds the next one until the oldest is
+//     Per+J old: no N+1 departures ever fall within Per+J, whatever the
+//     scheduler did, so no N+1 arrivals fall within Per while the arrival
+//     jitter stays below J.
+// J is the spread of the observed request latencies (5th to 95th
+// percentile of the last 256, plus 2 ms), 30 ms until there are 32 samples.
+// That is enough: a window holds N+1 arrivals only when the request that
+// opened it came later, by more than J plus the bucket's slack, than the
+// one N departures after it — a pair from the two tails, and only at a
+// window's opener. At 300/s with 50 ± 10 ms latency it paces at ≈ 98 %.
+
+const (
+	latSamples     = 256
+	defaultJitter  = 30 * time.Millisecond
+	jitterMargin   = 2 * time.Millisecond
+	maxJitter      = 250 * time.Millisecond
+	maxLoggedLimit = 1 << 16 // larger limits are paced by the bucket alone
+)
+
+// pace is the bucket's rate for a limit of N per Per, given the jitter j.
+func pace(l paybatch.Limit, j time.Duration) rate.Limit {
+	n := max(float64(l.N)-0.5, 0.9*float64(l.N))
+	return rate.Limit(n / (l.Per + j).Seconds())
 }
 
-func newLimiter(l paybatch.Limit) *rate.Limiter {
+// class paces one kind of request under one limit.
+type class struct {
+	name  string         // for notices: "payment operations", "status queries", "requests"
+	limit paybatch.Limit // in force: the configured one, or less when the provider announced less
+	lim   *rate.Limiter
+	sent  []time.Time // ring of the last limit.N departures; nil when unlimited or too large
+	next  int
+}
+
+func newClass(name string, l paybatch.Limit, j time.Duration) *class {
+	c := &class{name: name}
+	c.set(l, j)
+	return c
+}
+
+// set puts limit l in force (the ring keeps its newest departures).
+func (c *class) set(l paybatch.Limit, j time.Duration) {
+	c.limit = l
 	if l.IsZero() {
-		return rate.NewLimiter(rate.Inf, 1)
+		c.lim, c.sent = rate.NewLimiter(rate.Inf, 1), nil
+		return
 	}
-	return rate.NewLimiter(pace(l), 1)
+	if c.lim == nil {
+		c.lim = rate.NewLimiter(pace(l, j), 1)
+	} else {
+		c.lim.SetLimit(pace(l, j))
+	}
+	if l.N > maxLoggedLimit {
+		c.sent = nil
+		return
+	}
+	ring := make([]time.Time, l.N)
+	for i := range min(len(c.sent), l.N) { // newest first, backwards
+		ring[l.N-1-i] = c.sent[(c.next-1-i+2*len(c.sent))%len(c.sent)]
+	}
+	c.sent, c.next = ring, 0
 }
 
-// Pacer is the shared pacing of one provider credential: a limiter per
-// request class, one for all requests, and a gate that a 429 (or an
-// exhausted X-RateLimit-Remaining) closes for every worker at once. Create
-// one per provider and credential, give its OnRate to the client, and pass
-// it in Config.Pacer so submissions and polls share it.
-type Pacer struct {
-	limits                  paybatch.Limits
-	submit, status, overall *rate.Limiter
-	gate                    gate
+// due is when the next departure may leave under the log (zero: now).
+func (c *class) due(j time.Duration) time.Time {
+	if len(c.sent) == 0 || c.sent[c.next].IsZero() {
+		return time.Time{}
+	}
+	return c.sent[c.next].Add(c.limit.Per + j)
+}
 
-	mu        sync.Mutex
-	windowEnd map[int]time.Time // advertised limit → estimated end of the provider's current window
+func (c *class) record(t time.Time) {
+	if len(c.sent) == 0 {
+		return
+	}
+	c.sent[c.next] = t
+	c.next = (c.next + 1) % len(c.sent)
+}
+
+// Pacer is the shared pacing of one provider credential: a class per kind
+// of request, one for all requests, and a gate that a 429 (or an exhausted
+// X-RateLimit-Remaining) closes for every worker at once. Create one per
+// provider and credential, give its OnRate to the client, and pass it in
+// Config.Pacer so submissions and polls share it.
+//
+// The limits it starts with are the most it ever uses: when a response's
+// X-RateLimit-Limit announces less for a class, the pacer lowers that
+// class to the announced limit for the rest of its life and says so once
+// (SetNotify); an announcement of more changes nothing.
+type Pacer struct {
+	limits paybatch.Limits // as configured
+	gate   gate
+
+	mu                      sync.Mutex // guards everything below
+	submit, status, overall *class
+	lat                     [latSamples]time.Duration
+	latN                    int // samples taken
+	jitter                  time.Duration
+	windowEnd               map[int]time.Time // advertised limit → estimated end of the provider's current window
+	notify                  func(string)
+	said                    map[string]bool
 }
 
 // NewPacer builds a pacer for the given limits.
 func NewPacer(l paybatch.Limits) *Pacer {
-	return &Pacer{limits: l, submit: newLimiter(l.Submit), status: newLimiter(l.Status), overall: newLimiter(l.Overall)}
+	t := &Pacer{limits: l, jitter: defaultJitter}
+	t.submit = newClass("payment operations", l.Submit, t.jitter)
+	t.status = newClass("status queries", l.Status, t.jitter)
+	t.overall = newClass("requests", l.Overall, t.jitter)
+	return t
 }
 
-// minN is the smallest request count among the pacer's limits.
+// SetNotify sets where the pacer tells a person that it lowered a limit
+// (once per class and limit).
+func (t *Pacer) SetNotify(f func(msg string)) {
+	t.mu.Lock()
+	t.notify = f
+	t.mu.Unlock()
+}
+
+// minN is the smallest request count among the pacer's limits in force.
 func (t *Pacer) minN() int {
 	n := math.MaxInt
-	for _, l := range []paybatch.Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
-		if !l.IsZero() && l.N < n {
-			n = l.N
+	for _, c := range []*class{t.submit, t.status, t.overall} {
+		if !c.limit.IsZero() && c.limit.N < n {
+			n = c.limit.N
 		}
 	}
 	return n
 }
 
-// Limits are the limits the pacer enforces.
-func (t *Pacer) Limits() paybatch.Limits { return t.limits }
+// Limits are the limits the pacer enforces now: the configured ones, lowered
+// where the provider announced less.
+func (t *Pacer) Limits() paybatch.Limits {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return paybatch.Limits{Submit: t.submit.limit, Status: t.status.limit, Overall: t.overall.limit}
+}
+
+// Jitter is the latency spread the pacer currently allows for.
+func (t *Pacer) Jitter() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.jitter
+}
 
 // Pause closes the gate for d: no request of this credential leaves before.
 func (t *Pacer) Pause(d time.Duration) { t.gate.pauseUntil(time.Now().Add(d)) }
 
+// Observe takes one request's latency (departure to answer). Every 32
+// samples the allowance for latency jitter is recomputed from the last 256.
+func (t *Pacer) Observe(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lat[t.latN%latSamples] = d
+	t.latN++
+	if t.latN < 32 || t.latN%32 != 0 {
+		return
+	}
+	s := slices.Clone(t.lat[:min(t.latN, latSamples)])
+	slices.Sort(s)
+	k := len(s) / 20 // 5th and 95th percentiles
+	j := min(max(s[len(s)-1-k]-s[k]+jitterMargin, jitterMargin), maxJitter)
+	if d := j - t.jitter; d > time.Millisecond || d < -time.Millisecond {
+		t.jitter = j
+		for _, c := range []*class{t.submit, t.status, t.overall} {
+			if !c.limit.IsZero() {
+				c.lim.SetLimit(pace(c.limit, j))
+			}
+		}
+	}
+}
+
+// classFor is the class whose limit a response's headers describe: the
+// status class for a status query, else the payment class, else the
+// overall one (SmarterPay has a single limit).
+func (t *Pacer) classFor(info paybatch.RateInfo) *class {
+	if info.Query && !t.status.limit.IsZero() {
+		return t.status
+	}
+	if !info.Query && !t.submit.limit.IsZero() {
+		return t.submit
+	}
+	return t.overall
+}
+
 // OnRate takes a response's X-RateLimit-* headers (the provider clients'
-// OnRate hook). When the provider says the window's budget is (nearly)
-// spent, every worker waits for the window to end. X-RateLimit-Reset is in
-// whole seconds, so the end is estimated more closely where possible: a
-// response with Remaining = Limit−1 came from the request that opened a
-// window, which ends one period of the matching configured limit later
-// (never later than Reset). Without such an estimate the pacer waits for
-// Reset only when the advertised limit is stricter than its own (a
-// credential with a lower limit than configured); otherwise its own pacing
+// OnRate hook).
+//
+// An announced limit below the one in force for the request's class lowers
+// that class (never raises it: a contracted limit is used until the
+// provider says otherwise, and never above what it announces).
+//
+// When the provider says the window's budget is (nearly) spent, every
+// worker waits for the window to end. X-RateLimit-Reset is in whole
+// seconds, so the end is estimated more closely where possible: a response
+// with Remaining = Limit−1 came from the request that opened a window, which
+// ends one period of the matching limit later (never later than Reset).
+// Without such an estimate the pacer waits for Reset only when the
+// advertised limit is stricter than its own; otherwise its own pacing
 // already keeps under the limit and a rounded-up Reset would waste up to a
 // second per window.
 func (t *Pacer) OnRate(info paybatch.RateInfo) {
@@ -83,6 +231,21 @@ func (t *Pacer) OnRate(info paybatch.RateInfo) {
 	}
 	now := time.Now()
 	t.mu.Lock()
+	minN := t.minN() // before any lowering: a window counted at the old pace may be spent
+	var notice string
+	if c := t.classFor(info); !c.limit.IsZero() && info.Limit < c.limit.N {
+		was := c.limit
+		c.set(paybatch.Limit{N: info.Limit, Per: was.Per}, t.jitter)
+		if key := c.name + "/" + c.limit.String(); !t.said[key] {
+			if t.said == nil {
+				t.said = make(map[string]bool)
+			}
+			t.said[key] = true
+			notice = fmt.Sprintf("the provider announces %d %s per %s (X-RateLimit-Limit), below the %s paybatch was using: pacing at %s from now on",
+				info.Limit, c.name, perText(was.Per), was, c.limit)
+		}
+	}
+	notify := t.notify
 	per := t.perFor(info.Limit)
 	if per > 0 && info.Remaining == info.Limit-1 {
 		if t.windowEnd == nil {
@@ -92,13 +255,16 @@ func (t *Pacer) OnRate(info paybatch.RateInfo) {
 	}
 	end := t.windowEnd[info.Limit]
 	t.mu.Unlock()
+	if notice != "" && notify != nil {
+		notify(notice)
+	}
 	if info.Remaining > 1 {
 		return
 	}
 	until := info.Reset
 	if !end.IsZero() && end.After(now) && (until.IsZero() || end.Before(until)) {
 		until = end.Add(2 * time.Millisecond)
-	} else if info.Limit >= t.minN() {
+	} else if info.Limit >= minN {
 		return
 	}
 	if d := until.Sub(now); d > 0 && d <= time.Minute {
@@ -106,35 +272,76 @@ func (t *Pacer) OnRate(info paybatch.RateInfo) {
 	}
 }
 
-// perFor is the period of a configured limit of n requests (0 if none).
+func perText(d time.Duration) string {
+	if d == time.Second {
+		return "second"
+	}
+	return paybatch.Limit{N: 1, Per: d}.String()[2:]
+}
+
+// perFor is the period of a limit in force of n requests (0 if none).
 func (t *Pacer) perFor(n int) time.Duration {
-	for _, l := range []paybatch.Limit{t.limits.Submit, t.limits.Status, t.limits.Overall} {
-		if l.N == n {
-			return l.Per
+	for _, c := range []*class{t.submit, t.status, t.overall} {
+		if c.limit.N == n {
+			return c.limit.Per
 		}
 	}
 	return 0
 }
 
 // wait blocks until a request of the given class may leave: the gate is
-// open and both limiters granted a token. If the gate closed while waiting
-// for a token, the token is given up and the wait starts over, so workers do
-// not all fire at once when a pause ends.
-func (t *Pacer) wait(ctx context.Context, class *rate.Limiter) error {
+// open, both buckets granted a token and both logs allow it. If the gate
+// closed while waiting, the wait starts over, so workers do not all fire at
+// once when a pause ends.
+func (t *Pacer) wait(ctx context.Context, class *class) error {
 	for {
 		if err := t.gate.wait(ctx); err != nil {
 			return err
 		}
-		if err := class.Wait(ctx); err != nil {
+		t.mu.Lock()
+		cl, ol := class.lim, t.overall.lim
+		t.mu.Unlock()
+		if err := cl.Wait(ctx); err != nil {
 			return err
 		}
-		if err := t.overall.Wait(ctx); err != nil {
+		if err := ol.Wait(ctx); err != nil {
 			return err
+		}
+		for {
+			d := t.admit(class)
+			if d <= 0 {
+				break
+			}
+			if err := sleep(ctx, d); err != nil {
+				return err
+			}
 		}
 		if !t.gate.closed() {
 			return nil
 		}
 	}
+}
+
+// admit records a departure of class now, if both logs allow it; otherwise
+// it returns how long to wait.
+func (t *Pacer) admit(c *class) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	var wait time.Duration
+	for _, x := range []*class{c, t.overall} {
+		if d := x.due(t.jitter).Sub(now); d > wait {
+			wait = d
+		}
+	}
+	if wait > 0 {
+		return wait
+	}
+	c.record(now)
+	if c != t.overall {
+		t.overall.record(now)
+	}
+	return 0
 }
 
 // gate pauses every worker until a moment in time.

@@ -75,6 +75,7 @@ type planView struct {
 	MetricsFile  string   `json:"metrics_file,omitempty"`
 	Rate         string   `json:"rate"`
 	StatusRate   string   `json:"status_rate"`
+	Contracted   string   `json:"contracted"`
 	Concurrency  string   `json:"concurrency"`
 	PollDeadline string   `json:"poll_deadline"`
 	AllowPartial bool     `json:"allow_partial"`
@@ -92,6 +93,7 @@ func viewPlan(p *job.Plan, getenv func(string) string) planView {
 		Inputs: p.Inputs, InputPattern: p.InputPattern, Ledger: p.Ledger, Journal: p.Journal,
 		Outputs: p.Outputs, Exports: p.Exports, MetricsFile: p.MetricsFile,
 		Rate: cmp.Or(p.Rate, "provider default"), StatusRate: cmp.Or(p.StatusRate, "provider default"),
+		Contracted:  cmp.Or(p.Contracted, "none (the documented limit)"),
 		Concurrency: "automatic", PollDeadline: p.PollDeadline.String(), AllowPartial: p.AllowPartial,
 		SecretEnv: p.SecretEnv, SecretSet: getenv(p.SecretEnv) != "",
 		BaseURLEnv: p.BaseURLEnv, BaseURL: cmp.Or(getenv(p.BaseURLEnv), defaultBaseURL(p.Provider)),
@@ -155,7 +157,7 @@ func printPlan(w io.Writer, p *job.Plan, getenv func(string) string) {
 	if v.MetricsFile != "" {
 		fmt.Fprintf(w, "metrics     %s\n", v.MetricsFile)
 	}
-	fmt.Fprintf(w, "limits      rate %s, status rate %s, concurrency %s, poll deadline %s\n", v.Rate, v.StatusRate, v.Concurrency, v.PollDeadline)
+	fmt.Fprintf(w, "limits      contracted %s, rate %s, status rate %s, concurrency %s, poll deadline %s\n", v.Contracted, v.Rate, v.StatusRate, v.Concurrency, v.PollDeadline)
 	fmt.Fprintf(w, "partial     %v (rows rejected by validation %s)\n", v.AllowPartial, map[bool]string{true: "are skipped, the rest is sent", false: "stop their whole file"}[v.AllowPartial])
 	fmt.Fprintf(w, "credentials $%s %s; endpoint %s ($%s)\n", v.SecretEnv, set(v.SecretSet), v.BaseURL, v.BaseURLEnv)
 	if len(v.EmailTo) > 0 {

@@ -31,6 +31,7 @@ const (
 // engineFlags are the submission-engine flags submit and status share.
 type engineFlags struct {
 	rate, statusRate string
+	contracted       string
 	concurrency      int
 	pollDeadline     time.Duration
 }
@@ -55,12 +56,18 @@ func (f *engineFlags) engine() (job.Engine, error) {
 			return eng, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--status-rate: %w", err))
 		}
 	}
+	if f.contracted != "" {
+		if eng.Contracted, err = job.ParseContracted(f.contracted); err != nil {
+			return eng, paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--contracted-rate: %w", err))
+		}
+	}
 	return eng, nil
 }
 
 func (f *engineFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.rate, "rate", "", "submission rate N/DURATION, e.g. 50/1s (can only lower the provider's documented limit)")
+	fl.StringVar(&f.contracted, "contracted-rate", "", "the credential's contracted payment limit N/DURATION, e.g. 300/1s, used instead of the documented one until the provider's X-RateLimit-Limit announces less (PROVIDER=N/DURATION,… to name providers)")
+	fl.StringVar(&f.rate, "rate", "", "submission rate N/DURATION, e.g. 50/1s (can only lower the provider's documented or contracted limit)")
 	fl.StringVar(&f.statusRate, "status-rate", "", "status-poll rate N/DURATION (can only lower the documented limit)")
 	fl.IntVar(&f.concurrency, "concurrency", 0, "requests in flight (default: sized from rate × observed latency)")
 	fl.DurationVar(&f.pollDeadline, "poll-deadline", defaultPollWindow, "how long to poll for final statuses; rows still pending are reported pending")
@@ -105,7 +112,7 @@ func newSubmitCmd(e *env) *cobra.Command {
 		ef                                 engineFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "submit --kind KIND [--provider smartretry|smarterpay] [--journal FILE] [--dry-run] [--allow-partial] [--redrive REASON | --redrive-rejected] [--rate N/DUR] [--status-rate N/DUR] [--concurrency N] [--poll-deadline DUR] [--no-poll] FILE...",
+		Use:   "submit --kind KIND [--provider smartretry|smarterpay] [--journal FILE] [--dry-run] [--allow-partial] [--redrive REASON | --redrive-rejected] [--contracted-rate N/DUR] [--rate N/DUR] [--status-rate N/DUR] [--concurrency N] [--poll-deadline DUR] [--no-poll] FILE...",
 		Short: "Submit a batch exactly once, under the provider's rate limit, and poll final statuses",
 		Long: `submit validates the batch files, journals every row in a DuckDB file (default
 <first file>.journal.duckdb) before anything is sent, then sends each row once
@@ -123,6 +130,17 @@ A re-drive uses the row's own idempotency key, so it can never execute twice;
 the provider keeps its answer to a key for 24 h, so within that window a
 re-drive to the same account gets the stored refusal back (submit says so and
 when to try again).
+
+Rate limits: the provider's documented limit per credential (SmartRetry 100
+payment operations/s, SmarterPay 1000 requests/60s) unless the account has a
+contracted one: --contracted-rate 300/1s (or limits.contracted in a job file)
+uses it instead, until the provider's X-RateLimit-Limit header announces less
+— then the announced limit is obeyed and said once; paybatch never goes above
+what the provider announces. --rate only ever lowers the limit in use.
+Pacing keeps the latency jitter it observes as margin (≈ 97–98 % of the limit
+at 50 ± 10 ms), so a run at the limit draws no 429. Rehearse with the
+sandbox: paybatch sandbox --smartretry-payments-limit 300/1s
+--faults 'latency=50ms±10ms'.
 
 Credentials and endpoints come from the environment only:
   SMARTRETRY_API_KEY, SMARTRETRY_BASE_URL (default https://api.smartretry.com;
@@ -144,6 +162,7 @@ another run holds the journal.`,
 		Example: `  export SMARTRETRY_API_KEY=... SMARTRETRY_BASE_URL=http://127.0.0.1:8080   # the sandbox
   paybatch submit --kind refund --dry-run refunds.csv
   paybatch submit --kind refund --rate 50/1s --journal out/journal.duckdb refunds.csv
+  paybatch submit --kind refund --contracted-rate 300/1s refunds.csv   # the account's contracted limit
   SMARTERPAY_TOKEN=... paybatch submit --kind dd-payment --allow-partial collections.xlsx`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

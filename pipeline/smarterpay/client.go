@@ -304,7 +304,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, key s
 		return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassTransient, HTTPStatus: resp.StatusCode,
 			Err: fmt.Errorf("smarterpay: %s %s: reading response: %w", method, path, err)}
 	}
-	c.reportRate(resp.Header)
+	c.reportRate(resp.Header, method == http.MethodGet)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if notJSON(resp.Header, data) {
 			return 0, nil, nil, c.notTheAPI(method, path, resp.StatusCode, "an HTML or other non-JSON page")
@@ -435,11 +435,11 @@ func retryAfter(h string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func (c *Client) reportRate(h http.Header) {
+func (c *Client) reportRate(h http.Header, query bool) {
 	if c.onRate == nil || h.Get("X-RateLimit-Limit") == "" {
 		return
 	}
-	ri := paybatch.RateInfo{Known: true}
+	ri := paybatch.RateInfo{Known: true, Query: query}
 	ri.Limit, _ = strconv.Atoi(h.Get("X-RateLimit-Limit"))
 	ri.Remaining, _ = strconv.Atoi(h.Get("X-RateLimit-Remaining"))
 	if r, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {

@@ -310,7 +310,7 @@ func (c *Client) do(hreq *http.Request) (int, http.Header, []byte, error) {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	c.reportRate(resp.Header)
+	c.reportRate(resp.Header, hreq.Method == http.MethodGet)
 	if err != nil {
 		return 0, nil, nil, &paybatch.ProviderError{Class: paybatch.ClassTransient, HTTPStatus: resp.StatusCode,
 			Err: fmt.Errorf("smartretry: %s %s: reading the response: %w", hreq.Method, hreq.URL.Path, err)}
@@ -362,11 +362,11 @@ func stripURL(err error) error {
 	return err
 }
 
-func (c *Client) reportRate(h http.Header) {
+func (c *Client) reportRate(h http.Header, query bool) {
 	if c.onRate == nil {
 		return
 	}
-	ri := paybatch.RateInfo{}
+	ri := paybatch.RateInfo{Query: query}
 	if v, err := strconv.Atoi(h.Get("X-RateLimit-Limit")); err == nil {
 		ri.Limit, ri.Known = v, true
 	}

@@ -15,9 +15,11 @@
 package job
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -126,15 +128,62 @@ func (d *Deps) progress(cfg *pipeline.Config, total int) func() {
 // Zero values take the provider's documented limits and the engine's
 // defaults.
 type Engine struct {
-	SubmitRate, StatusRate paybatch.Limit // can only lower the documented limits
+	// Contracted holds the contracted payment limit of each provider's
+	// credential (see pipeline.Config.Contracted); the key "" stands for
+	// the provider of the run.
+	Contracted             map[paybatch.Provider]paybatch.Limit
+	SubmitRate, StatusRate paybatch.Limit // can only lower the limits (documented or contracted)
 	Concurrency            int            // 0 → sized from rate × latency
 	PollDeadline           time.Duration  // 0 → the engine's default
 	NoPoll                 bool
 }
 
 func (e Engine) config(d *Deps, p paybatch.Provider) pipeline.Config {
-	return pipeline.Config{Provider: p, SubmitRate: e.SubmitRate, StatusRate: e.StatusRate,
+	c, ok := e.Contracted[p]
+	if !ok {
+		c = e.Contracted[""]
+	}
+	return pipeline.Config{Provider: p, Contracted: c, SubmitRate: e.SubmitRate, StatusRate: e.StatusRate,
 		Concurrency: e.Concurrency, PollDeadline: e.PollDeadline, NoPoll: e.NoPoll, Now: d.Now, Logger: d.Log}
+}
+
+// newPacer builds cfg's pacer (cfg.Pacer) under its limits; a limit the
+// provider announces below them is said once, through d.Say and the log.
+func newPacer(d *Deps, cfg *pipeline.Config) *pipeline.Pacer {
+	p := pipeline.NewPacer(cfg.Limits())
+	p.SetNotify(func(msg string) {
+		d.Log.Warn(msg)
+		d.Say(fmt.Sprintf("%s: %s", cfg.Provider, msg))
+	})
+	cfg.Pacer = p
+	return p
+}
+
+// ParseContracted parses a contracted limit: "N/DURATION" for the provider
+// of the run, or "PROVIDER=N/DURATION[,PROVIDER=N/DURATION]" per provider
+// ("smartretry=300/1s,smarterpay=3000/60s").
+func ParseContracted(s string) (map[paybatch.Provider]paybatch.Limit, error) {
+	out := map[paybatch.Provider]paybatch.Limit{}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		var prov paybatch.Provider
+		if name, lim, ok := strings.Cut(part, "="); ok {
+			p, err := paybatch.ParseProvider(strings.TrimSpace(name))
+			if err != nil {
+				return nil, fmt.Errorf("%q: %w", part, err)
+			}
+			prov, part = p, lim
+		}
+		l, err := paybatch.ParseLimit(part)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := out[prov]; dup {
+			return nil, fmt.Errorf("%q: a second contracted limit for %s", s, cmp.Or(string(prov), "the run's provider"))
+		}
+		out[prov] = l
+	}
+	return out, nil
 }
 
 // NewClient builds provider p's API client from explicit credentials. Errors

@@ -44,6 +44,7 @@ type fileConfig struct {
 	Limits       struct {
 		Rate        string `yaml:"rate"`
 		StatusRate  string `yaml:"status_rate"`
+		Contracted  string `yaml:"contracted"`
 		Concurrency int    `yaml:"concurrency"`
 	} `yaml:"limits"`
 
@@ -85,6 +86,7 @@ type Plan struct {
 	PollDeadline time.Duration
 	Rate         string
 	StatusRate   string
+	Contracted   string // the credential's contracted payment limit (limits.contracted)
 	Concurrency  int
 
 	SecretEnv  string
@@ -140,7 +142,7 @@ func (c fileConfig) resolve(configPath string) (*Plan, error) {
 
 	p := &Plan{ConfigPath: configPath, Sheet: c.Sheet, DecimalComma: c.DecimalComma, AllowPartial: c.AllowPartial,
 		LedgerSheet: c.LedgerSheet, Tolerance: c.Tolerance, MemoryLimit: c.MemoryLimit,
-		Rate: c.Limits.Rate, StatusRate: c.Limits.StatusRate, Concurrency: c.Limits.Concurrency,
+		Rate: c.Limits.Rate, StatusRate: c.Limits.StatusRate, Contracted: c.Limits.Contracted, Concurrency: c.Limits.Concurrency,
 		EmailTo: c.Email.To}
 
 	kind, err := paybatch.ParseKind(c.Kind)
@@ -204,6 +206,11 @@ func (c fileConfig) resolve(configPath string) (*Plan, error) {
 			if _, err := paybatch.ParseLimit(v); err != nil {
 				bad("%s: %v", name, err)
 			}
+		}
+	}
+	if p.Contracted != "" {
+		if _, err := paybatch.ParseLimit(p.Contracted); err != nil {
+			bad("limits.contracted: %v (the contracted limit of the job's credential, e.g. 300/1s)", err)
 		}
 	}
 	if p.Concurrency < 0 {
@@ -313,6 +320,13 @@ func (p *Plan) Engine() (Engine, error) {
 		if e.StatusRate, err = paybatch.ParseLimit(p.StatusRate); err != nil {
 			return e, fmt.Errorf("limits.status_rate: %w", err)
 		}
+	}
+	if p.Contracted != "" {
+		l, err := paybatch.ParseLimit(p.Contracted)
+		if err != nil {
+			return e, fmt.Errorf("limits.contracted: %w", err)
+		}
+		e.Contracted = map[paybatch.Provider]paybatch.Limit{p.Provider: l}
 	}
 	return e, nil
 }

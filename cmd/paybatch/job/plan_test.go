@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paybatch/paybatch"
 )
 
 func TestExampleJobConfigResolves(t *testing.T) {
@@ -38,6 +40,7 @@ func TestJobConfigErrors(t *testing.T) {
 		{"no inputs", "kind: refund\nledger: l.csv\n", "inputs: give at least one"},
 		{"no ledger", "kind: refund\ninputs: [a.csv]\n", "ledger: the merchant ledger"},
 		{"bad rate", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nlimits: {rate: fast}\n", "limits.rate"},
+		{"bad contracted", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nlimits: {contracted: lots}\n", "limits.contracted"},
 		{"bad deadline", "kind: refund\ninputs: [a.csv]\nledger: l.csv\npoll_deadline: soon\n", "poll_deadline"},
 		{"bad export", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nexports: [pdf]\n", "exports"},
 	}
@@ -74,5 +77,65 @@ func TestExpandInputs(t *testing.T) {
 	want := []string{filepath.Join(dir, "a.xlsx"), filepath.Join(dir, "b.csv"), filepath.Join(dir, "sub", "c.csv")}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
+
+// limits.contracted is the job credential's contracted payment limit: the
+// engine paces at it, and limits.rate still only lowers it.
+func TestJobContractedLimit(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "job.yaml")
+	yaml := "kind: refund\ninputs: [a.csv]\nledger: l.csv\nlimits: {contracted: 300/1s}\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := LoadPlan(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := plan.Engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := eng.config(&Deps{}, plan.Provider)
+	if got := cfg.Limits().Submit; got != (paybatch.Limit{N: 300, Per: time.Second}) {
+		t.Errorf("submit limit %v, want the contracted 300/1s", got)
+	}
+	eng.SubmitRate = paybatch.Limit{N: 50, Per: time.Second}
+	if got := eng.config(&Deps{}, plan.Provider).Limits().Submit; got.N != 50 {
+		t.Errorf("limits.rate 50/1s under a contract: %v", got)
+	}
+}
+
+func TestParseContracted(t *testing.T) {
+	sec := func(n int) paybatch.Limit { return paybatch.Limit{N: n, Per: time.Second} }
+	tests := []struct {
+		in      string
+		want    map[paybatch.Provider]paybatch.Limit
+		wantErr string
+	}{
+		{"300/s", map[paybatch.Provider]paybatch.Limit{"": sec(300)}, ""},
+		{"smartretry=300/1s, smarterpay=3000/60s", map[paybatch.Provider]paybatch.Limit{paybatch.SmartRetry: sec(300),
+			paybatch.SmarterPay: {N: 3000, Per: time.Minute}}, ""},
+		{"stripe=300/s", nil, "stripe"},
+		{"300/s,400/s", nil, "a second contracted limit"},
+		{"fast", nil, "N/DURATION"},
+	}
+	for _, tt := range tests {
+		got, err := ParseContracted(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: err %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(tt.want) {
+			t.Errorf("%q: %v, %v", tt.in, got, err)
+			continue
+		}
+		for k, v := range tt.want {
+			if got[k] != v {
+				t.Errorf("%q: %s = %v, want %v", tt.in, k, got[k], v)
+			}
+		}
 	}
 }

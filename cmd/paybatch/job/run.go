@@ -445,8 +445,7 @@ func (r *runner) getSender() (*sender, error) {
 		return nil, paybatch.WithKind(paybatch.ErrConfig, err)
 	}
 	s := &sender{cfg: eng.config(&r.d, r.plan.Provider)}
-	pacer := pipeline.NewPacer(s.cfg.Limits())
-	s.cfg.Pacer = pacer
+	pacer := newPacer(&r.d, &s.cfg)
 	if s.client, err = NewClient(r.plan.Provider, r.creds, pacer); err != nil {
 		return nil, err
 	}

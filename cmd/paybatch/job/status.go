@@ -106,8 +106,7 @@ func pollJournal(ctx context.Context, d Deps, j journal.Journal, req StatusReque
 			continue
 		}
 		cfg := req.Engine.config(&d, p)
-		pacer := pipeline.NewPacer(cfg.Limits())
-		cfg.Pacer = pacer
+		pacer := newPacer(&d, &cfg)
 		client, err := NewClient(p, req.Credentials[p], pacer)
 		if err != nil {
 			return err

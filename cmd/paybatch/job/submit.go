@@ -88,8 +88,7 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 		return out, nil
 	}
 
-	pacer := pipeline.NewPacer(out.Limits)
-	cfg.Pacer = pacer
+	pacer := newPacer(&d, &cfg)
 	client, err := NewClient(prov, req.Credentials, pacer)
 	if err != nil {
 		return out, err
