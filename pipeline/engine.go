@@ -7,6 +7,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -275,7 +276,9 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 	}
 	lim := th.Limits()
 	r := &run{j: j, p: p, cfg: cfg, th: th, log: cfg.Logger}
-	r.win = newWindow(lim.Submit.Min(lim.Overall).PerSecond(), cfg.Concurrency, cfg.MaxConcurrency)
+	rate := lim.Submit.Min(lim.Overall).PerSecond()
+	r.win = newWindow(rate, cfg.Concurrency, cfg.MaxConcurrency)
+	j.SetLinger(linger(rate))
 	r.budget.Store(int64(cfg.RetryBudget))
 	// Requests get a context that survives the run's cancellation by Grace,
 	// so in-flight requests can finish and be journaled.
@@ -287,7 +290,22 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 		r.win.wake()
 		time.AfterFunc(cfg.Grace, reqCancel)
 	})
-	return r, runCtx, func() { stop(); abort(nil); reqCancel() }
+	return r, runCtx, func() { stop(); abort(nil); reqCancel(); j.SetLinger(0) }
+}
+
+// linger is how long the journal lets a commit group gather at a paced
+// rate: about sixteen departures (53 ms at 300/s), at most 100 ms; none
+// when unthrottled, where the changes of many workers meet in every commit
+// anyway. At a limit the rows arrive one at a time and each would be a
+// commit of its own: a DuckDB commit costs 1.5–2 ms of CPU however small
+// (an fsync besides), most of a row's CPU. The intent still commits before
+// its request leaves; rows committed earlier keep the pacer busy meanwhile
+// (the window covers at least half a second of sends).
+func linger(ratePerSec float64) time.Duration {
+	if math.IsInf(ratePerSec, 1) || ratePerSec <= 0 {
+		return 0
+	}
+	return min(time.Duration(16/ratePerSec*float64(time.Second)), 100*time.Millisecond)
 }
 
 // failJournal stops the run on a failed journal write.

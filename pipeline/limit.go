@@ -28,7 +28,8 @@ import (
 //     scheduler did, so no N+1 arrivals fall within Per while the arrival
 //     jitter stays below J.
 // J is the spread of the observed request latencies (5th to 95th
-// percentile of the last 256, plus 2 ms), 30 ms until there are 32 samples.
+// percentile of the last 256, plus 2 ms; at most Per/4), 30 ms until there
+// are 32 samples.
 // That is enough: a window holds N+1 arrivals only when the request that
 // opened it came later, by more than J plus the bucket's slack, than the
 // one N departures after it — a pair from the two tails, and only at a
@@ -38,9 +39,14 @@ const (
 	latSamples     = 256
 	defaultJitter  = 30 * time.Millisecond
 	jitterMargin   = 2 * time.Millisecond
-	maxJitter      = 250 * time.Millisecond
 	maxLoggedLimit = 1 << 16 // larger limits are paced by the bucket alone
 )
+
+// jitter is the allowance j bounded for this class: at most a quarter of
+// its period. On a machine so loaded that latencies spread by 50 ms and more
+// the arrivals really spread that much (a cap of Per/20 drew 429s at load
+// 16 on 2 cores), and one 429 costs every worker a Retry-After of 1 s.
+func (c *class) jitter(j time.Duration) time.Duration { return min(j, c.limit.Per/4) }
 
 // pace is the bucket's rate for a limit of N per Per, given the jitter j.
 func pace(l paybatch.Limit, j time.Duration) rate.Limit {
@@ -71,9 +77,9 @@ func (c *class) set(l paybatch.Limit, j time.Duration) {
 		return
 	}
 	if c.lim == nil {
-		c.lim = rate.NewLimiter(pace(l, j), 1)
+		c.lim = rate.NewLimiter(pace(l, c.jitter(j)), 1)
 	} else {
-		c.lim.SetLimit(pace(l, j))
+		c.lim.SetLimit(pace(l, c.jitter(j)))
 	}
 	if l.N > maxLoggedLimit {
 		c.sent = nil
@@ -91,7 +97,7 @@ func (c *class) due(j time.Duration) time.Time {
 	if len(c.sent) == 0 || c.sent[c.next].IsZero() {
 		return time.Time{}
 	}
-	return c.sent[c.next].Add(c.limit.Per + j)
+	return c.sent[c.next].Add(c.limit.Per + c.jitter(j))
 }
 
 func (c *class) record(t time.Time) {
@@ -185,12 +191,12 @@ func (t *Pacer) Observe(d time.Duration) {
 	s := slices.Clone(t.lat[:min(t.latN, latSamples)])
 	slices.Sort(s)
 	k := len(s) / 20 // 5th and 95th percentiles
-	j := min(max(s[len(s)-1-k]-s[k]+jitterMargin, jitterMargin), maxJitter)
+	j := max(s[len(s)-1-k]-s[k]+jitterMargin, jitterMargin)
 	if d := j - t.jitter; d > time.Millisecond || d < -time.Millisecond {
 		t.jitter = j
 		for _, c := range []*class{t.submit, t.status, t.overall} {
 			if !c.limit.IsZero() {
-				c.lim.SetLimit(pace(c.limit, j))
+				c.lim.SetLimit(pace(c.limit, c.jitter(j)))
 			}
 		}
 	}

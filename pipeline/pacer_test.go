@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,5 +42,58 @@ func TestOnRateClosesTheGateUntilReset(t *testing.T) {
 				t.Errorf("gate closed for %v; want it open", waited)
 			}
 		})
+	}
+}
+
+// No N+1 departures of a class ever fall within its period plus the jitter
+// allowance, however the waiters are scheduled: the log holds the next one
+// until the oldest of the last N is old enough.
+func TestPacerNeverPutsNPlusOneInAWindow(t *testing.T) {
+	p := NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 10, Per: 200 * time.Millisecond}})
+	var (
+		mu   sync.Mutex
+		sent []time.Time
+	)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.wait(context.Background(), p.submit); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			sent = append(sent, time.Now())
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(sent, func(a, b time.Time) int { return a.Compare(b) })
+	for i := 10; i < len(sent); i++ {
+		if d := sent[i].Sub(sent[i-10]); d < 200*time.Millisecond {
+			t.Fatalf("departures %d and %d only %v apart: 11 within one 200 ms window", i-10, i, d)
+		}
+	}
+}
+
+// A provider announcing less than the limit in force for a class lowers
+// that class and says so once; announcing more changes nothing.
+func TestOnRateLowersToTheAnnouncedLimit(t *testing.T) {
+	p := NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 300, Per: time.Second},
+		Status: paybatch.Limit{N: 500, Per: time.Second}, Overall: paybatch.Limit{N: 1000, Per: time.Second}})
+	var notices []string
+	p.SetNotify(func(m string) { notices = append(notices, m) })
+	p.OnRate(paybatch.RateInfo{Known: true, Limit: 1000, Remaining: 900}) // more than ours: nothing
+	p.OnRate(paybatch.RateInfo{Known: true, Limit: 400, Remaining: 300, Query: true})
+	for range 3 {
+		p.OnRate(paybatch.RateInfo{Known: true, Limit: 100, Remaining: 50})
+	}
+	got := p.Limits()
+	if got.Submit != (paybatch.Limit{N: 100, Per: time.Second}) || got.Status != (paybatch.Limit{N: 400, Per: time.Second}) ||
+		got.Overall.N != 1000 {
+		t.Errorf("limits %+v; want submit 100/1s, status 400/1s, overall 1000/1s", got)
+	}
+	if len(notices) != 2 || !strings.Contains(notices[0], "400 status queries") || !strings.Contains(notices[1], "100 payment operations per second") {
+		t.Errorf("notices %q; want one per lowered class", notices)
 	}
 }

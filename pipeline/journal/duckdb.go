@@ -44,8 +44,10 @@ type DuckDB struct {
 	pageRows  int
 	chunkRows int
 
-	wmu    sync.Mutex // serialises writer start/stop
-	writer *writer
+	wmu       sync.Mutex // serialises writer start/stop
+	writer    *GroupWriter
+	committer *duckCommitter
+	linger    time.Duration
 
 	beforeCheckpoint func()
 

@@ -5,47 +5,36 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"sync"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
 
-// State changes go through one writer goroutine that appends them to
-// journal_events in groups: every caller blocks until the group holding its
-// change has been committed, so "state written before the request leaves"
-// holds, while one commit serves every worker that arrived meanwhile. An
-// append costs microseconds where an UPDATE by key costs a millisecond or
-// more in DuckDB; Flush folds the events into journal with one bulk UPDATE.
+// State changes go through a GroupWriter that appends them to
+// journal_events in groups (duckCommitter): an append costs microseconds
+// where an UPDATE by key costs a millisecond or more in DuckDB; Flush folds
+// the events into journal with one bulk UPDATE.
 
-// maxGroup bounds one commit group; queueLen bounds writes waiting for one.
-const (
-	maxGroup = 1024
-	queueLen = 4096
-)
-
-type write struct {
-	row  []driver.Value
-	done chan error
-}
-
-type writer struct {
-	j    *DuckDB
-	in   chan write
-	quit chan struct{}
-	exit chan struct{}
-
+// duckCommitter appends a group to journal_events through an Appender on
+// its own connection; the Appender's Flush is the commit.
+type duckCommitter struct {
 	conn *sql.Conn
 	app  *duckdb.Appender
 	seq  int64
-
-	errMu sync.Mutex
-	err   error // first commit error (sticky)
 }
 
-func (w *writer) failed() error {
-	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	return w.err
+func (c *duckCommitter) Commit(group []Change) (func(*Row) error, error) {
+	for _, ch := range group {
+		c.seq++
+		if err := c.app.AppendRow(eventArgs(c.seq, ch.Row)...); err != nil {
+			return nil, fmt.Errorf("journal: append event %v: %w", ch.Row.Key, err)
+		}
+	}
+	// Flush commits the group: after it returns the changes are durable.
+	if err := c.app.Flush(); err != nil {
+		return nil, fmt.Errorf("journal: commit: %w", err)
+	}
+	return nil, nil
 }
 
 // SaveLater queues r's mutable fields for the next group commit without
@@ -58,15 +47,7 @@ func (j *DuckDB) SaveLater(r *Row) error {
 	if err != nil {
 		return err
 	}
-	if err := w.failed(); err != nil {
-		return err
-	}
-	select {
-	case w.in <- write{row: eventArgs(0, r)}:
-		return nil
-	case <-w.exit:
-		return ErrWriterClosed
-	}
+	return w.SaveLater(r)
 }
 
 // Save durably records r's mutable fields. It returns once committed.
@@ -75,26 +56,21 @@ func (j *DuckDB) Save(r *Row) error {
 	if err != nil {
 		return err
 	}
-	wr := write{row: eventArgs(0, r), done: make(chan error, 1)}
-	select {
-	case w.in <- wr:
-	case <-w.exit:
-		return ErrWriterClosed
-	}
-	select {
-	case err := <-wr.done:
-		return err
-	case <-w.exit:
-		select {
-		case err := <-wr.done:
-			return err
-		default:
-			return ErrWriterClosed
-		}
+	return w.Save(r)
+}
+
+// SetLinger lets the first state change of a commit group wait up to d for
+// others (see GroupWriter.SetLinger); 0 commits at once.
+func (j *DuckDB) SetLinger(d time.Duration) {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	j.linger = d
+	if j.writer != nil {
+		j.writer.SetLinger(d)
 	}
 }
 
-func (j *DuckDB) startWriter() (*writer, error) {
+func (j *DuckDB) startWriter() (*GroupWriter, error) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.writer != nil {
@@ -105,40 +81,37 @@ func (j *DuckDB) startWriter() (*writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	w := &writer{j: j, in: make(chan write, queueLen), quit: make(chan struct{}), exit: make(chan struct{}), conn: conn}
-	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&w.seq); err != nil {
+	c := &duckCommitter{conn: conn}
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&c.seq); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	err = conn.Raw(func(dc any) error {
 		var err error
-		w.app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_events")
+		c.app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_events")
 		return err
 	})
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("journal: appender: %w", err)
 	}
-	j.writer = w
-	go w.run()
-	return w, nil
+	j.writer, j.committer = NewGroupWriter(c, j.linger), c
+	return j.writer, nil
 }
 
 func (j *DuckDB) stopWriter() error {
 	j.wmu.Lock()
-	w := j.writer
-	j.writer = nil
+	w, c := j.writer, j.committer
+	j.writer, j.committer = nil, nil
 	j.wmu.Unlock()
 	if w == nil {
 		return nil
 	}
-	close(w.quit)
-	<-w.exit
-	err := w.failed()
-	if cerr := w.app.Close(); err == nil {
+	err := w.Close()
+	if cerr := c.app.Close(); err == nil {
 		err = cerr
 	}
-	if cerr := w.conn.Close(); err == nil {
+	if cerr := c.conn.Close(); err == nil {
 		err = cerr
 	}
 	return err
@@ -181,76 +154,6 @@ func (j *DuckDB) fold(ctx context.Context) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
-	}
-	return nil
-}
-
-func (w *writer) run() {
-	defer close(w.exit)
-	group := make([]write, 0, maxGroup)
-	for {
-		group = group[:0]
-		select {
-		case <-w.quit:
-			// Commit what is still queued (queued writes were handed over
-			// before the run stopped), then exit.
-			for {
-				select {
-				case wr := <-w.in:
-					group = append(group, wr)
-					if len(group) < maxGroup {
-						continue
-					}
-				default:
-				}
-				if len(group) == 0 {
-					return
-				}
-				w.finish(group, w.commit(group))
-				group = group[:0]
-			}
-		case wr := <-w.in:
-			group = append(group, wr)
-		}
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case wr := <-w.in:
-				group = append(group, wr)
-			default:
-				break drain
-			}
-		}
-		w.finish(group, w.commit(group))
-	}
-}
-
-func (w *writer) finish(group []write, err error) {
-	if err != nil {
-		w.errMu.Lock()
-		if w.err == nil {
-			w.err = err
-		}
-		w.errMu.Unlock()
-	}
-	for _, wr := range group {
-		if wr.done != nil {
-			wr.done <- err
-		}
-	}
-}
-
-func (w *writer) commit(group []write) error {
-	for _, wr := range group {
-		w.seq++
-		wr.row[0] = w.seq
-		if err := w.app.AppendRow(wr.row...); err != nil {
-			return fmt.Errorf("journal: append event %v: %w", wr.row[1], err)
-		}
-	}
-	// Flush commits the group: after it returns the changes are durable.
-	if err := w.app.Flush(); err != nil {
-		return fmt.Errorf("journal: commit: %w", err)
 	}
 	return nil
 }

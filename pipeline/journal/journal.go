@@ -83,6 +83,10 @@ type StateWriter interface {
 	// Flush commits what is queued and makes it visible to Count, Pages
 	// and Tally.
 	Flush(ctx context.Context) error
+	// SetLinger lets the first change of a commit group wait up to d for
+	// others, so that at a rate limit, where changes arrive one at a time,
+	// they still share commits (see GroupWriter); 0 commits at once.
+	SetLinger(d time.Duration)
 }
 
 // Reader answers questions about the whole journal (latest states).

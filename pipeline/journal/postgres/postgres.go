@@ -36,7 +36,8 @@ type Journal struct {
 	pageRows int
 
 	wmu    sync.Mutex
-	writer *writer
+	writer *journal.GroupWriter
+	linger time.Duration
 	fence  *Lease // intents commit only while it is held (see Fence)
 }
 

@@ -4,111 +4,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
-// State changes go through one writer goroutine that commits them in
-// groups: every Save blocks until the group holding its change has been
-// committed ("state written before the request leaves"), while one commit
-// serves every worker that arrived meanwhile. A group is one UPDATE … FROM
-// unnest(…) of the rows' mutable fields, which refuses to move a row's
-// state backwards (see stateRank): when several processes share the
-// journal, a late write cannot undo a later state.
-
-const (
-	maxGroup = 1024
-	queueLen = 4096
-)
+// State changes go through a journal.GroupWriter that commits them in
+// groups (pgCommitter): a group is one UPDATE … FROM unnest(…) of the rows'
+// mutable fields, which refuses to move a row's state backwards (see
+// stateRank): when several processes share the journal, a late write cannot
+// undo a later state, and a Save the journal refused gets
+// ErrStateBackwards.
 
 // ErrStateBackwards is returned by Save when the journal holds a later
 // state for the row than the one being saved (another process moved it on):
 // the caller must not send.
 var ErrStateBackwards = errors.New("the journal holds a later state for this row (another process moved it on)")
 
-type write struct {
-	row  *journal.Row // a copy of the mutable fields
-	done chan error
-}
-
-type writer struct {
-	j    *Journal
-	in   chan write
-	quit chan struct{}
-	exit chan struct{}
-
-	errMu sync.Mutex
-	err   error
-}
-
-func (w *writer) failed() error {
-	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	return w.err
-}
-
-func snapshot(r *journal.Row) *journal.Row {
-	c := *r
-	if r.ProviderAmount != nil {
-		v := *r.ProviderAmount
-		c.ProviderAmount = &v
-	}
-	return &c
-}
-
 // Save durably records r's mutable fields and returns once committed.
-func (j *Journal) Save(r *journal.Row) error {
-	w, err := j.startWriter()
-	if err != nil {
-		return err
-	}
-	wr := write{row: snapshot(r), done: make(chan error, 1)}
-	select {
-	case w.in <- wr:
-	case <-w.exit:
-		return journal.ErrWriterClosed
-	}
-	select {
-	case err := <-wr.done:
-		return err
-	case <-w.exit:
-		select {
-		case err := <-wr.done:
-			return err
-		default:
-			return journal.ErrWriterClosed
-		}
-	}
-}
+func (j *Journal) Save(r *journal.Row) error { return j.startWriter().Save(r) }
 
 // SaveLater queues r's mutable fields for the next group commit.
-func (j *Journal) SaveLater(r *journal.Row) error {
-	w, err := j.startWriter()
-	if err != nil {
-		return err
-	}
-	if err := w.failed(); err != nil {
-		return err
-	}
-	select {
-	case w.in <- write{row: snapshot(r)}:
-		return nil
-	case <-w.exit:
-		return journal.ErrWriterClosed
+func (j *Journal) SaveLater(r *journal.Row) error { return j.startWriter().SaveLater(r) }
+
+// SetLinger lets the first state change of a commit group wait up to d for
+// others (see journal.GroupWriter.SetLinger); 0 commits at once.
+func (j *Journal) SetLinger(d time.Duration) {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	j.linger = d
+	if j.writer != nil {
+		j.writer.SetLinger(d)
 	}
 }
 
-func (j *Journal) startWriter() (*writer, error) {
+func (j *Journal) startWriter() *journal.GroupWriter {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.writer == nil {
-		j.writer = &writer{j: j, in: make(chan write, queueLen), quit: make(chan struct{}), exit: make(chan struct{})}
-		go j.writer.run()
+		j.writer = journal.NewGroupWriter(pgCommitter{j}, j.linger)
 	}
-	return j.writer, nil
+	return j.writer
 }
 
 // Flush commits what is queued (stopping the writer until the next save).
@@ -120,75 +57,10 @@ func (j *Journal) Flush(ctx context.Context) error {
 	if w == nil {
 		return nil
 	}
-	close(w.quit)
-	<-w.exit
-	return w.failed()
+	return w.Close()
 }
 
-func (w *writer) run() {
-	defer close(w.exit)
-	group := make([]write, 0, maxGroup)
-	for {
-		group = group[:0]
-		select {
-		case <-w.quit:
-			for {
-				select {
-				case wr := <-w.in:
-					group = append(group, wr)
-					if len(group) < maxGroup {
-						continue
-					}
-				default:
-				}
-				if len(group) == 0 {
-					return
-				}
-				w.finish(group, w.commit(group))
-				group = group[:0]
-			}
-		case wr := <-w.in:
-			group = append(group, wr)
-		}
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case wr := <-w.in:
-				group = append(group, wr)
-			default:
-				break drain
-			}
-		}
-		w.finish(group, w.commit(group))
-	}
-}
-
-// finish hands each write its result: the group's error, or for a Save
-// whose row the journal refused, ErrStateBackwards.
-func (w *writer) finish(group []write, res commitResult) {
-	if res.err != nil {
-		w.errMu.Lock()
-		if w.err == nil {
-			w.err = res.err
-		}
-		w.errMu.Unlock()
-	}
-	for _, wr := range group {
-		if wr.done == nil {
-			continue
-		}
-		err := res.err
-		if err == nil && !res.applied[wr.row.Key] {
-			err = fmt.Errorf("journal %s: row %s (%s): %w", w.j.name, wr.row.Key, wr.row.State, ErrStateBackwards)
-		}
-		wr.done <- err
-	}
-}
-
-type commitResult struct {
-	applied map[string]bool
-	err     error
-}
+type pgCommitter struct{ j *Journal }
 
 // stateRank orders states: a row may stay in its state or move to a
 // higher rank; sending and failed (a retry) may alternate; a terminal
@@ -210,17 +82,18 @@ WHERE j.key = u.key AND (j.state = u.state OR ` + fmt.Sprintf(stateRank, "j.stat
 	OR (j.state IN ('sending', 'failed') AND u.state IN ('sending', 'failed')))
 RETURNING j.key`
 
-func (w *writer) commit(group []write) commitResult {
+func (c pgCommitter) Commit(group []journal.Change) (func(*journal.Row) error, error) {
+	w := c
 	// The last write of a key in the group wins (one goroutine's writes
 	// arrive in order).
 	last := make(map[string]int, len(group))
-	for i, wr := range group {
-		last[wr.row.Key] = i
+	for i, ch := range group {
+		last[ch.Row.Key] = i
 	}
 	n := len(last)
 	intents := false // a Save into "sending" is in the group
-	for _, wr := range group {
-		intents = intents || (wr.done != nil && wr.row.State == paybatch.StateSending)
+	for _, ch := range group {
+		intents = intents || (ch.Save && ch.Row.State == paybatch.StateSending)
 	}
 	var (
 		keys, states, outcomes, pstatus, pids, oids, reasons, problems = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
@@ -229,11 +102,11 @@ func (w *writer) commit(group []write) commitResult {
 		pamount                                                        = make([]*int64, 0, n)
 		replayed                                                       = make([]bool, 0, n)
 	)
-	for i, wr := range group {
-		if last[wr.row.Key] != i {
+	for i, ch := range group {
+		if last[ch.Row.Key] != i {
 			continue
 		}
-		r := wr.row
+		r := ch.Row
 		keys, states, outcomes = append(keys, r.Key), append(states, string(r.State)), append(outcomes, string(r.Outcome))
 		pstatus, pids, oids = append(pstatus, r.ProviderStatus), append(pids, r.ProviderID), append(oids, r.OrderID)
 		reasons, problems = append(reasons, r.ReasonCode), append(problems, r.Problem)
@@ -249,7 +122,7 @@ func (w *writer) commit(group []write) commitResult {
 	w.j.wmu.Unlock()
 	tx, err := w.j.pool.Begin(ctx)
 	if err != nil {
-		return commitResult{err: fmt.Errorf("journal %s: commit: %w", w.j.name, err)}
+		return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	if fence != nil && intents {
@@ -257,31 +130,36 @@ func (w *writer) commit(group []write) commitResult {
 		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM credential_leases WHERE credential = $1 AND holder = $2 AND epoch = $3
 			AND expires_at > clock_timestamp() FOR SHARE)`, fence.credential, w.j.holder, fence.epoch).Scan(&ok)
 		if err != nil {
-			return commitResult{err: fmt.Errorf("journal %s: commit: %w", w.j.name, err)}
+			return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 		}
 		if !ok {
-			return commitResult{err: fmt.Errorf("journal %s: lease %s: %w", w.j.name, fence.credential, ErrLeaseLost)}
+			return nil, fmt.Errorf("journal %s: lease %s: %w", w.j.name, fence.credential, ErrLeaseLost)
 		}
 	}
 	rows, err := tx.Query(ctx, updateSQL, keys, states, outcomes, pstatus, pids, oids, reasons, problems,
 		https, attempts, updated, sent, pamount, pdate, replayed, polls, polled, final, refused)
 	if err != nil {
-		return commitResult{err: fmt.Errorf("journal %s: commit: %w", w.j.name, err)}
+		return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 	}
 	applied := make(map[string]bool, n)
 	var k string
 	for rows.Next() {
 		if err := rows.Scan(&k); err != nil {
 			rows.Close()
-			return commitResult{err: fmt.Errorf("journal %s: commit: %w", w.j.name, err)}
+			return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 		}
 		applied[k] = true
 	}
 	if err := rows.Err(); err != nil {
-		return commitResult{err: fmt.Errorf("journal %s: commit: %w", w.j.name, err)}
+		return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return commitResult{err: fmt.Errorf("journal %s: commit: %w", w.j.name, err)}
+		return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 	}
-	return commitResult{applied: applied}
+	return func(r *journal.Row) error {
+		if applied[r.Key] {
+			return nil
+		}
+		return fmt.Errorf("journal %s: row %s (%s): %w", w.j.name, r.Key, r.State, ErrStateBackwards)
+	}, nil
 }

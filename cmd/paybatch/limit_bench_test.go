@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
+)
+
+// refundBatch writes n refunds (one per seeded sale) as a CSV batch and
+// returns its path and the sandbox fixtures they refund.
+func refundBatch(tb testing.TB, dir string, n int) (string, *sandbox.Fixtures) {
+	tb.Helper()
+	fx := &sandbox.Fixtures{}
+	path := filepath.Join(dir, "refunds.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "Terminal,Transaction Reference ID,Order Reference ID,Merchant Txn ID,Amount,Currency")
+	for i := range n {
+		tx, ord := fmt.Sprintf("TXB%05d", i), fmt.Sprintf("ORB%05d", i)
+		fx.SmartRetry.Transactions = append(fx.SmartRetry.Transactions, srsandbox.TransactionFixture{
+			TransactionID: tx, OrderID: ord, Terminal: srsandbox.TestTerminal, Type: smartretry.TypeSale,
+			Amount: "100.00", Currency: "USD", Status: smartretry.StatusApproved, MerchantTransactionID: fmt.Sprintf("sale-%07d", i)})
+		fmt.Fprintf(w, "%s,%s,%s,RF-%07d,%d.%02d,USD\n", srsandbox.TestTerminal, tx, ord, i, 10+i%40, (i*10)%50) // never .51–.53
+	}
+	if err := w.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return path, fx
+}
+
+// childRun is what one `paybatch submit` process cost.
+type childRun struct {
+	cpu     time.Duration // user + system
+	maxRSS  int64         // bytes
+	elapsed time.Duration
+}
+
+// submitChild runs the real CLI (this test binary as paybatch) against url.
+func submitChild(tb testing.TB, url string, args ...string) childRun {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"submit", "--kind", "refund", "--no-poll", "--quiet"}, args...)...)
+	cmd.Env = append(os.Environ(), "PAYBATCH_TEST_MAIN=1", "SMARTRETRY_API_KEY="+srsandbox.TestAPIKey, "SMARTRETRY_BASE_URL="+url)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("paybatch submit %v: %v\n%s", args, err, out.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return childRun{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: ru.Maxrss << 10, elapsed: time.Since(start)}
+}
+
+// BenchmarkSubmitCPUAtLimit: CPU per row of the `paybatch submit` process
+// (user + system time of the child ÷ rows) at a contracted 300/s against
+// the sandbox configured with that limit and 50 ± 10 ms latency, beside the
+// same process unthrottled (the baseline); with the rate reached and the
+// 429 count. The sandbox runs in the benchmark's process, so its CPU is not
+// counted.
+//
+//	go test ./cmd/paybatch/ -run '^$' -bench SubmitCPUAtLimit -benchtime 1x
+func BenchmarkSubmitCPUAtLimit(b *testing.B) {
+	const n = 3000
+	for _, bc := range []struct {
+		name    string
+		limit   paybatch.Limit
+		faults  string
+		args    []string
+		perRate float64
+	}{
+		{"contracted=300,latency=50ms±10ms", paybatch.Limit{N: 300, Per: time.Second}, "latency=50ms±10ms", []string{"--contracted-rate", "300/1s"}, 300},
+		{"unthrottled", paybatch.Limit{N: 1 << 30, Per: time.Second}, "", []string{"--contracted-rate", "1000000/1s"}, 0},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				dir := b.TempDir()
+				batch, fx := refundBatch(b, dir, n)
+				ts := sandboxtest.NewServer(b, sandbox.Options{Seed: 1, Fixtures: fx, Faults: bc.faults,
+					SmartRetry: srsandbox.SandboxConfig{PaymentsLimit: bc.limit, OverallLimit: paybatch.Limit{N: 1 << 30, Per: time.Second}, SettleAfter: -1}})
+				b.StartTimer()
+				got := submitChild(b, ts.URL, append(bc.args, "--journal", filepath.Join(dir, "j.duckdb"), batch)...)
+				b.StopTimer()
+				ops := ts.Server.Operations()
+				if len(ops) != n {
+					b.Fatalf("%d operations executed for %d rows", len(ops), n)
+				}
+				rate := float64(len(ops)-1) / ops[len(ops)-1].Time.Sub(ops[0].Time).Seconds()
+				b.ReportMetric(float64(got.cpu.Microseconds())/1000/n, "cpu-ms/row")
+				b.ReportMetric(rate, "rows/s")
+				if bc.perRate > 0 {
+					b.ReportMetric(100*rate/bc.perRate, "%_of_limit")
+				}
+				b.ReportMetric(float64(ts.Server.Stats()[sim.CountRateLimited]), "429s")
+				b.ReportMetric(float64(got.maxRSS)/1e6, "maxRSS-MB")
+				b.StartTimer()
+			}
+		})
+	}
+}
