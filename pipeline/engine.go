@@ -305,7 +305,7 @@ func linger(ratePerSec float64) time.Duration {
 	if math.IsInf(ratePerSec, 1) || ratePerSec <= 0 {
 		return 0
 	}
-	return min(time.Duration(16/ratePerSec*float64(time.Second)), 100*time.Millisecond)
+	return min(time.Duration(32/ratePerSec*float64(time.Second)), 100*time.Millisecond)
 }
 
 // failJournal stops the run on a failed journal write.

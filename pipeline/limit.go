@@ -428,8 +428,11 @@ func (w *window) resize() {
 	} else {
 		want = w.max
 	}
+	was := w.size
 	w.size = min(max(want, w.min), w.max)
-	w.cond.Broadcast()
+	if w.size > was {
+		w.cond.Broadcast() // room for more: wake every waiter (a shrink wakes none)
+	}
 }
 
 // observe feeds one request latency into the estimate.
@@ -452,14 +455,22 @@ func (w *window) acquire(ctx context.Context) error {
 		}
 		w.cond.Wait()
 	}
+	if ctx.Err() != nil {
+		// Woken for a free slot but leaving: pass the wake-up on.
+		w.cond.Signal()
+		return ctx.Err()
+	}
 	w.inUse++
 	return nil
 }
 
+// release frees a slot and wakes one waiter for it. (Waking every waiter on
+// every release — a hundred goroutines at a limit, 300 times a second — was
+// most of the CPU a paced run spent.)
 func (w *window) release() {
 	w.mu.Lock()
 	w.inUse--
-	w.cond.Broadcast()
+	w.cond.Signal()
 	w.mu.Unlock()
 }
 
