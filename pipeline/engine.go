@@ -294,7 +294,7 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 }
 
 // linger is how long the journal lets a commit group gather at a paced
-// rate: about sixteen departures (53 ms at 300/s), at most 100 ms; none
+// rate: about 32 departures (≈ 100 ms at 300/s), at most 100 ms; none
 // when unthrottled, where the changes of many workers meet in every commit
 // anyway. At a limit the rows arrive one at a time and each would be a
 // commit of its own: a DuckDB commit costs 1.5–2 ms of CPU however small
