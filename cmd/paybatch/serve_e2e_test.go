@@ -78,12 +78,25 @@ func e2eXLSX(t *testing.T, path string) {
 	}
 }
 
+// e2eLedger is the demo ledger for the ids of e2eXLSX.
+func e2eLedger(t *testing.T, path string) {
+	t.Helper()
+	raw, err := fs.ReadFile(paybatch.DemoData(), "ledger.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(raw), "RF-", "WEB-")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestServeInBrowser drives the finance flow in headless Chromium against
 // `paybatch serve --demo` (the real server and the sandbox over HTTP): an
 // uploader signs in, uploads an XLSX with rejects, reads the rejects and
 // the preview, submits it for approval and cannot approve it (no button;
 // the POST is refused); an approver approves it; progress reaches 100 %;
-// the per-row outcomes show; report.xlsx downloads and reads back. Every
+// the per-row outcomes show; the batch is reconciled against an uploaded
+// ledger (category table and chart); report.xlsx downloads and reads back. Every
 // page is screenshotted (-update-screenshots writes them to docs/web/).
 func TestServeInBrowser(t *testing.T) {
 	chrome := chromiumPath(t)
@@ -225,8 +238,29 @@ func TestServeInBrowser(t *testing.T) {
 	if o := text("#outcomes table"); strings.Contains(o, "WEB-1001") || !strings.Contains(o, "WEB-1004") {
 		t.Errorf("declined filter:\n%s", o)
 	}
+	// Reconcile against a ledger uploaded on the page (the same reconcile
+	// and report code as `run`): the category table and chart, then the
+	// report it wrote.
+	ledger := filepath.Join(dir, "december-ledger.csv")
+	e2eLedger(t, ledger)
+	run("reconcile with a ledger",
+		chromedp.Navigate(url+"#reconcile"),
+		chromedp.WaitVisible(chromedp.CSS(`#ledger`)),
+		chromedp.SetUploadFiles(chromedp.CSS(`#ledger`), []string{ledger}),
+		chromedp.Submit(chromedp.CSS(`#ledger`)),
+		chromedp.WaitVisible(chromedp.CSS(`#categories`)))
+	recon := text("#reconcile")
+	for _, want := range []string{"december-ledger.csv", "by alex", "match rate", "matched", "status_mismatch", "rejected_before_send", "summary.json"} {
+		if !strings.Contains(recon, want) {
+			t.Errorf("reconciliation lacks %q:\n%s", want, recon)
+		}
+	}
+	if bars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#reconcile svg rect').length`)); err != nil || bars == 0 {
+		t.Errorf("no chart bars (%d, %v)", bars, err)
+	}
+	shot("08-reconcile")
 	progress := chromedp.BrowserEvents(ctx, browser.DownloadProgress)
-	run("download the report", chromedp.Click(chromedp.CSS(`#report-link`)))
+	run("download the report", chromedp.Click(chromedp.CSS(`#report-download`)))
 	var got string
 	for ev, err := range progress {
 		if err != nil {
@@ -263,5 +297,5 @@ func TestServeInBrowser(t *testing.T) {
 
 	signIn("ada")
 	run("admin", chromedp.Navigate(base+"/admin"), chromedp.WaitVisible(chromedp.CSS(`#new-name`)))
-	shot("08-admin")
+	shot("09-admin")
 }
