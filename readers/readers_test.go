@@ -409,7 +409,9 @@ func TestValidateEach(t *testing.T) {
 // TestIDSetCollisions forces every id onto one hash: duplicates must still
 // be exactly the equal ids, in reading order.
 func TestIDSetCollisions(t *testing.T) {
-	for _, hash := range []func(string) uint64{nil, func(string) uint64 { return 42 }} {
+	for _, hash := range []func(string) uint64{nil, func(string) uint64 { return 42 },
+		// equal low 32 bits (what the sort orders by), different high bits
+		func(s string) uint64 { return uint64(len(s))<<32 | 42 }} {
 		s := &idSet{seed: maphash.MakeSeed(), hash: hash}
 		for i, id := range []string{"a", "b", "a", "c", "b", "a", "ab", "AB", "A"} {
 			s.add(id, seenRow{row: uint32(i + 2)})
@@ -433,14 +435,19 @@ func TestIDSetCollisions(t *testing.T) {
 }
 
 func TestRadixSort(t *testing.T) {
-	for _, n := range []int{0, 1, 100, 5000} {
+	for _, n := range []int{0, 1, 100, 5000, 70000} {
 		a := make([]idHash, n)
 		for i := range a {
 			a[i] = idHash{h: uint64(i*2654435761) % 977 << uint(i%60), i: uint32(i)}
 		}
 		want := slices.Clone(a)
-		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(x.h, y.h) })
-		if got := radixSort(a); !slices.Equal(got, want) {
+		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(uint32(x.h), uint32(y.h)) })
+		// in chunks of 1000, as idSet keeps them
+		var chunks [][]idHash
+		for c := range slices.Chunk(a, 1000) {
+			chunks = append(chunks, c)
+		}
+		if got := radixSort(chunks, n); !slices.Equal(got, want) {
 			t.Fatalf("n=%d: radixSort differs from a stable sort", n)
 		}
 	}
