@@ -62,8 +62,11 @@ func convertOne(t testing.TB, r *Reconciler, amount, cur string) (int64, string)
 // other than space/tab/CR/LF), never less.
 func FuzzAmount(f *testing.F) {
 	for _, s := range []string{"10.50", "10.5", "10.005", "-0.01", "+3", ".5", "5.", "007.10", "1e3", "1,000.00",
-		"", " 12.30 ", "\t1\n", "--1", "1.2.3", "999999999999999", "0.000", "7.00", "12.3400", "1 000", "٣"} {
-		for _, c := range []string{"USD", "JPY", "KWD"} {
+		"", " 12.30 ", "\t1\n", "--1", "1.2.3", "999999999999999", "0.000", "7.00", "12.3400", "1 000", "٣",
+		// the short road (12 digits, 3 decimals, read as DECIMAL(18,3)) and its edges
+		"999999999999.999", "9999999999999.999", "-999999999999.99", "0000000000001.500", "+0000000000000.001", "1234567890123", "12345678901234",
+		"1.234", "1.230", "1.2345", "-0.000", "000000000000000000001.00"} {
+		for _, c := range []string{"USD", "JPY", "KWD", "CLF"} {
 			f.Add(s, c)
 		}
 	}

@@ -25,14 +25,23 @@
 CREATE OR REPLACE VIEW checked_/*n*/ AS
 WITH s0 AS (
     SELECT *,
-        -- the amount as written is already plain (the usual text case)
-        regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') AS raw_plain,
-        CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END AS status_raw
+        -- the amount as written is short and plain (the usual text case):
+        -- at most 12 digits, then at most 3 decimals; such an amount is
+        -- read as DECIMAL(18,3), exactly (short_m below)
+        regexp_full_match(amount, '[+-]?[0-9]{1,12}(\.[0-9]{0,3})?') AS short,
     FROM src_/*n*/
+),
+s1 AS (
+    SELECT *,
+        -- the amount as written is already plain
+        CASE WHEN short THEN true
+             ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS raw_plain,
+        CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END AS status_raw
+    FROM s0
 ),
 s AS (
     SELECT
-        src_row, raw_plain, currency AS currency_raw, status_raw,
+        src_row, raw_plain, short, currency AS currency_raw, status_raw,
         -- ids are trimmed of every Unicode space at both ends (readers.TrimID,
         -- the one rule): a ledger's 'A<NBSP>' is the 'A' that was sent
         CASE WHEN merchant_transaction_id IS NULL THEN ''
@@ -47,7 +56,7 @@ s AS (
         amount_frac IS NOT NULL                                                AS typed,
         amount_v, amount_frac, amount_present, amount_shown,
         transaction_id AS provider_id_raw, type AS type_raw, date AS date_raw, reason AS reason_raw
-    FROM s0
+    FROM s1
 ),
 p AS (
     SELECT s.*,
@@ -74,7 +83,14 @@ p AS (
 -- them before its digits are counted (short ones need not)
 z AS (
     SELECT p.*,
-        CASE WHEN typed OR NOT plain OR length(amount) <= 15 THEN amount
+        -- a short amount in a currency of at most 3 decimals takes the cheap
+        -- road: short_m is the amount × 1000, exact (DECIMAL(18,3) holds 12
+        -- digits and 3 decimals, and their product by 1000, with no rounding
+        -- and no overflow), and stands for v with
+        -- fraclen 3; the string work below is for every other amount
+        CASE WHEN short AND exp <= 3
+             THEN (TRY_CAST(amount AS DECIMAL(18,3)) * 1000)::BIGINT END     AS short_m,
+        CASE WHEN typed OR NOT plain OR short_m IS NOT NULL OR length(amount) <= 15 THEN amount
              WHEN NOT contains(amount, '.') THEN regexp_replace(amount, '^([+-]?)0+([0-9])', '\1\2')
              ELSE coalesce(nullif(regexp_replace(regexp_replace(amount, '^([+-]?)0+([0-9])', '\1\2'), '\.?0*$', ''), ''), '0') END AS amount_n
     FROM p
@@ -84,6 +100,7 @@ z AS (
 f AS (
     SELECT z.*,
         CASE WHEN typed THEN amount_frac
+             WHEN short_m IS NOT NULL THEN 3
              WHEN strpos(amount_n, '.') = 0 THEN 0
              ELSE length(amount_n) - strpos(amount_n, '.') END                 AS fraclen
     FROM z
@@ -96,6 +113,7 @@ b AS (
         -- scaling up; a larger amount is too large in any case)
         CASE WHEN exp IS NULL THEN NULL
              WHEN typed THEN CASE WHEN fraclen >= exp OR abs(amount_v) < 100000000000000 THEN amount_v END
+             WHEN short_m IS NOT NULL THEN short_m
              WHEN plain AND length(amount_n) + exp - fraclen <= 18
              THEN TRY_CAST(replace(amount_n, '.', '') AS BIGINT) END           AS v
     FROM f
