@@ -115,7 +115,7 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	}
 	defer conn.Close()
 
-	s := &source{n: r.loads + 1, kind: kind, path: path, sheet: sheet}
+	s := &source{n: r.loads + 1, kind: kind, path: path, sheet: sheet, acceptFormulas: r.opts.AcceptFormulaValues}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".csv", ".txt", ".tsv":
 		s.format = "csv"
@@ -673,7 +673,7 @@ func appendTable(ctx context.Context, conn *sql.Conn, s *source, t *readers.Tabl
 				if c.Formula {
 					app.Close()
 					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: c.Text,
-						Err: fmt.Errorf("%w: the cell holds a formula (last computed value %q, which may be stale); paste the column as values", paybatch.ErrBadField, c.Text)}
+						Err: fmt.Errorf("%w: the cell holds a formula (last computed value %q, which may be stale); paste the column as values, or pass --accept-formula-values to use the computed values", paybatch.ErrBadField, c.Text)}
 				}
 				if c.Text == "" {
 					continue // an empty value is NULL, as DuckDB reads it

@@ -62,6 +62,11 @@ type Options struct {
 	// than a currency's minor unit rounds down for that currency: 0.005 is
 	// 0 cents for USD and 5 fils for KWD.
 	Tolerance decimal.Decimal
+	// AcceptFormulaValues reads an XLSX formula cell in a column reconcile
+	// reads (a ledger's or results file's) at the value the spreadsheet last
+	// computed, which may be stale; without it the file is refused naming
+	// the cell and its computed value (readers.Options.AcceptFormulaValues).
+	AcceptFormulaValues bool
 }
 
 // Reconciler holds one reconciliation: load the inputs, then Run, then read

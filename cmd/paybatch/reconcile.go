@@ -28,6 +28,7 @@ type reconcileFlags struct {
 	parquetDir, jsonOut       string
 	out, csvDir               string
 	emailTo                   []string
+	acceptFormulas            bool
 }
 
 func newReconcileCmd(e *env) *cobra.Command {
@@ -65,6 +66,7 @@ exceptions, 2 for bad input.`,
 	fl.StringVar(&f.jsonOut, "json", "", "write the summary as JSON to FILE ('-' for stdout)")
 	fl.StringVar(&f.out, "out", "", "write the XLSX report (Summary with chart, Exceptions, Matched) to FILE")
 	fl.StringVar(&f.csvDir, "csv", "", "write one CSV per category into DIR")
+	fl.BoolVar(&f.acceptFormulas, "accept-formula-values", false, "read XLSX formula cells of the ledger or results at the value the spreadsheet last computed (refused otherwise: it may be stale)")
 	fl.StringSliceVar(&f.emailTo, "email-to", nil, "e-mail the report to ADDR[,ADDR] (SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM from the environment)")
 	return cmd
 }
@@ -83,7 +85,7 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 	if err != nil || tol.IsNegative() {
 		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("reconcile: --tolerance %q: want a non-negative decimal such as 0.01", f.tolerance))
 	}
-	r, err := reconcile.Open(ctx, reconcile.Options{Path: f.db, MemoryLimit: f.memoryLimit, Tolerance: tol})
+	r, err := reconcile.Open(ctx, reconcile.Options{Path: f.db, MemoryLimit: f.memoryLimit, Tolerance: tol, AcceptFormulaValues: f.acceptFormulas})
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrInput, err)
 	}
