@@ -21,8 +21,11 @@ import (
 // The input differential test (issue #15): random files in every CSV
 // dialect and as XLSX, read through the batch path (readers.Validate) and
 // through the ledger path (LoadLedger + Run: DuckDB's CSV reader or readers
-// in Go), give identical ids, amounts, currencies and positions; a file with
-// a record one path refuses is refused by the other too. The same files
+// in Go) and through the results path (LoadResults + Run, the same roads),
+// give identical ids, amounts, currencies and positions; a file with a
+// record one path refuses is refused by the others too. Every file has a
+// status column: the batch path ignores it, the ledger reads it as the
+// expected status, the results path as the provider's status. The same files
 // are also read with DuckDB's fast road refused (forceGo), so both roads of
 // the ledger path are held to readers.
 
@@ -56,7 +59,8 @@ var dialects = []dialect{
 	{name: "xlsx-numbers", xlsx: true, xlsxFloat: true},
 }
 
-// genRows makes rows: terminal, tx ref, order ref, id, amount, currency.
+// genRows makes rows: terminal, tx ref, order ref, id, amount, currency,
+// status.
 // hostile adds one record both paths must refuse.
 func genRows(rng *rand.Rand, n int, hostile bool, d dialect) [][]string {
 	spaces := []string{"", "", "", " ", "\u00a0", "\u202f", "\u3000", "\t"}
@@ -89,13 +93,14 @@ func genRows(rng *rand.Rand, n int, hostile bool, d dialect) [][]string {
 			// what Excel stores for a computed amount: a binary double printed in full
 			amount = fmt.Sprintf("%.17g", float64(minor)/100) // the test oracle only; never money code
 		}
-		rows = append(rows, []string{"ABC123", "TX8A3F2C", "OR7B9E1D", id, amount, cur})
+		status := pick(rng, []string{"APPROVED", "approved", "successful", " APPROVED "})
+		rows = append(rows, []string{"ABC123", "TX8A3F2C", "OR7B9E1D", id, amount, cur, status})
 	}
 	if hostile && !d.xlsx {
 		i := rng.IntN(len(rows))
 		switch rng.IntN(4) {
 		case 0: // an unquoted thousands separator: a field too many
-			rows[i] = append(rows[i][:4:4], "1", "234.00", "USD")
+			rows[i] = append(rows[i][:4:4], "1", "234.00", "USD", "APPROVED")
 		case 1: // a field too few
 			rows[i] = rows[i][:5]
 		case 2: // over-precise
@@ -109,7 +114,7 @@ func genRows(rng *rand.Rand, n int, hostile bool, d dialect) [][]string {
 	return rows
 }
 
-var diffHeader = []string{"terminal", "transaction_reference_id", "order_reference_id", "merchant_transaction_id", "amount", "currency"}
+var diffHeader = []string{"terminal", "transaction_reference_id", "order_reference_id", "merchant_transaction_id", "amount", "currency", "status"}
 
 func writeDialect(t *testing.T, dir string, d dialect, rows [][]string) string {
 	t.Helper()
@@ -194,13 +199,33 @@ func batchLines(t *testing.T, path string) (lines []inLine, refused error) {
 // ledgerLines reads path as a ledger through LoadLedger and Run; forceGo
 // refuses DuckDB's CSV reader, so readers reads the file in Go.
 func ledgerLines(t *testing.T, path string, forceGo bool) (lines []inLine, refused error) {
+	return sideLines(t, path, kindLedger, forceGo)
+}
+
+// sideLines reads path as a ledger or as a results file (beside a ledger
+// of one line whose id is none of the file's) through Load and Run, and
+// returns the file's lines as loaded; forceGo refuses DuckDB's CSV reader.
+func sideLines(t *testing.T, path string, kind fileKind, forceGo bool) (lines []inLine, refused error) {
 	t.Helper()
 	ctx := context.Background()
 	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, path, ""); err != nil {
+	table := "ledger"
+	if kind == kindResults {
+		table = "provider"
+		other := filepath.Join(t.TempDir(), "other-ledger.csv")
+		if err := os.WriteFile(other, []byte("merchant_transaction_id,amount,currency\nnot-in-the-file,1.00,USD\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadLedger(ctx, other, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadResults(ctx, path, ""); err != nil {
+			return nil, err
+		}
+	} else if err := r.LoadLedger(ctx, path, ""); err != nil {
 		return nil, err
 	}
-	s := r.sources[0]
+	s := r.sources[len(r.sources)-1]
 	if forceGo && s.duckCSV() {
 		conn, err := r.db.Conn(ctx)
 		if err != nil {
@@ -224,7 +249,7 @@ func ledgerLines(t *testing.T, path string, forceGo bool) (lines []inLine, refus
 	if err := r.build(ctx, conn); err != nil {
 		return nil, err
 	}
-	rows, err := conn.QueryContext(ctx, `SELECT source_row, merchant_transaction_id, amount_minor, currency FROM ledger ORDER BY seq`)
+	rows, err := conn.QueryContext(ctx, fmt.Sprintf(`SELECT source_row, merchant_transaction_id, amount_minor, currency FROM %s WHERE seq // 10000000000 = %d ORDER BY seq`, table, s.n))
 	if err != nil {
 		return nil, err
 	}
@@ -255,20 +280,22 @@ func TestInputDifferential(t *testing.T) {
 				rows := genRows(rng, 5+rng.IntN(60), hostile, d)
 				path := writeDialect(t, t.TempDir(), d, rows)
 				blines, berr := batchLines(t, path)
-				for _, forceGo := range []bool{false, true} {
-					llines, lerr := ledgerLines(t, path, forceGo)
-					if (berr != nil) != (lerr != nil) {
-						t.Fatalf("forceGo=%v: batch path %v, ledger path %v", forceGo, berr, lerr)
-					}
-					if berr != nil {
-						continue
-					}
-					if len(blines) != len(llines) {
-						t.Fatalf("forceGo=%v: batch %d lines, ledger %d", forceGo, len(blines), len(llines))
-					}
-					for k := range blines {
-						if blines[k] != llines[k] {
-							t.Errorf("forceGo=%v line %d: batch %+v, ledger %+v", forceGo, k, blines[k], llines[k])
+				for _, kind := range []fileKind{kindLedger, kindResults} {
+					for _, forceGo := range []bool{false, true} {
+						llines, lerr := sideLines(t, path, kind, forceGo)
+						if (berr != nil) != (lerr != nil) {
+							t.Fatalf("%s forceGo=%v: batch path %v, %s path %v", kind, forceGo, berr, kind, lerr)
+						}
+						if berr != nil {
+							continue
+						}
+						if len(blines) != len(llines) {
+							t.Fatalf("%s forceGo=%v: batch %d lines, %s %d", kind, forceGo, len(blines), kind, len(llines))
+						}
+						for k := range blines {
+							if blines[k] != llines[k] {
+								t.Errorf("%s forceGo=%v line %d: batch %+v, %s %+v", kind, forceGo, k, blines[k], kind, llines[k])
+							}
 						}
 					}
 				}
