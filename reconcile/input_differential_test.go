@@ -21,7 +21,8 @@ import (
 // The input differential test (issue #15): random files in every CSV
 // dialect and as XLSX, read through the batch path (readers.Validate) and
 // through the ledger path (LoadLedger + Run: DuckDB's CSV reader or readers
-// in Go) and through the results path (LoadResults + Run, the same roads),
+// in Go) and through the results path (LoadResults + Run, on the road the
+// file takes: DuckDB for a plain CSV, Go for the other dialects),
 // give identical ids, amounts, currencies and positions; a file with a
 // record one path refuses is refused by the others too. Every file has a
 // status column: the batch path ignores it, the ledger reads it as the
@@ -282,6 +283,12 @@ func TestInputDifferential(t *testing.T) {
 				blines, berr := batchLines(t, path)
 				for _, kind := range []fileKind{kindLedger, kindResults} {
 					for _, forceGo := range []bool{false, true} {
+						if kind == kindResults && forceGo {
+							// the Go road is the same code for both kinds
+							// (stageCSV); results take the road the file
+							// gives (DuckDB for plain CSVs, Go for the others)
+							continue
+						}
 						llines, lerr := sideLines(t, path, kind, forceGo)
 						if (berr != nil) != (lerr != nil) {
 							t.Fatalf("%s forceGo=%v: batch path %v, %s path %v", kind, forceGo, berr, kind, lerr)
