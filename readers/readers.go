@@ -116,7 +116,15 @@ func Open(path string, opts Options) (*Batch, error) {
 // openFile opens path for reading as one input file: a regular, non-empty
 // file of at most maxSize bytes.
 func openFile(path string, maxSize int64) (*os.File, int64, error) {
-	f, err := os.Open(path)
+	return openFileWith(path, maxSize, nil)
+}
+
+// openFileWith is openFile through open (nil: os.Open).
+func openFileWith(path string, maxSize int64, open func(string) (*os.File, error)) (*os.File, int64, error) {
+	if open == nil {
+		open = os.Open
+	}
+	f, err := open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, 0, fmt.Errorf("%s: %w: file not found; check the path", path, paybatch.ErrUnusableFile)

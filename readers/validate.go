@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -237,6 +238,78 @@ func radixSort(chunks [][]idHash, n int) []idHash {
 // not with row width or file size; rejects are kept in full. A file-level
 // problem in any file is returned as the error (exit 2: use nothing).
 func Validate(ctx context.Context, paths []string, opts Options) (*Report, error) {
+	if len(paths) > 1<<16-1 {
+		return nil, fmt.Errorf("%w: %d files in one batch; split it", paybatch.ErrUnusableFile, len(paths))
+	}
+	ins := make([]Input, 0, len(paths))
+	defer func() {
+		for _, in := range ins {
+			in.close()
+		}
+	}()
+	for _, p := range paths {
+		in, err := OpenInput(p, opts.MaxFileSize, nil)
+		if err != nil {
+			return nil, err
+		}
+		ins = append(ins, in)
+	}
+	return ValidateInputs(ctx, ins, opts)
+}
+
+// Input is one input file opened once (OpenInput, or any io.ReaderAt):
+// validated, hashed and read again for sending through R, never by its
+// name again, so the bytes sent are the bytes validated.
+type Input struct {
+	Name string // the path, as every message names it
+	R    io.ReaderAt
+	Size int64
+	c    io.Closer // what OpenInput opened
+}
+
+// Close releases what OpenInput opened (nothing for an Input made by hand).
+func (in Input) Close() error { return in.close() }
+
+func (in Input) close() error {
+	if in.c == nil {
+		return nil
+	}
+	return in.c.Close()
+}
+
+// OpenInput opens path as one input file: a regular, non-empty file of at
+// most maxSize bytes (0: DefaultMaxFileSize), through open (nil: os.Open).
+func OpenInput(path string, maxSize int64, open func(string) (*os.File, error)) (Input, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxFileSize
+	}
+	f, size, err := openFileWith(path, maxSize, open)
+	if err != nil {
+		return Input{}, err
+	}
+	return Input{Name: path, R: f, Size: size, c: f}, nil
+}
+
+// FileInput is the open file f as an Input named name, of f's size now,
+// without OpenInput's checks (Validate still refuses an empty or oversize
+// file, naming it); Close closes f.
+func FileInput(name string, f *os.File) (Input, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return Input{}, fmt.Errorf("%s: %w: %v", name, paybatch.ErrUnusableFile, err)
+	}
+	return Input{Name: name, R: f, Size: st.Size(), c: f}, nil
+}
+
+// SHA256 is FileSHA256 of the input, read through R.
+func (in Input) SHA256(ctx context.Context) (string, error) {
+	return readerSHA256(ctx, io.NewSectionReader(in.R, 0, in.Size))
+}
+
+// ValidateInputs is Validate of files already open: each is read once (a
+// CSV is hashed from the same bytes; an XLSX alongside). The inputs stay
+// open; the caller closes them.
+func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, error) {
 	rep := &Report{
 		Totals:   paybatch.Totals{},
 		Counts:   map[string]int{},
@@ -254,29 +327,24 @@ func Validate(ctx context.Context, paths []string, opts Options) (*Report, error
 		curs = append(curs, c)
 		return int16(len(curs) - 1)
 	}
-	if len(paths) > 1<<16-1 {
-		return nil, fmt.Errorf("%w: %d files in one batch; split it", paybatch.ErrUnusableFile, len(paths))
+	if len(ins) > 1<<16-1 {
+		return nil, fmt.Errorf("%w: %d files in one batch; split it", paybatch.ErrUnusableFile, len(ins))
+	}
+	paths := make([]string, len(ins))
+	for i, in := range ins {
+		paths[i] = in.Name
 	}
 	type fileInfo struct{ path, sheet, idColumn string }
 	var files []fileInfo
-	for fi, p := range paths {
-		// One open: a CSV is hashed as its rows are read (the same bytes);
+	for fi, in := range ins {
+		// One read: a CSV is hashed as its rows are read (the same bytes);
 		// an XLSX, which the zip reader reads out of order, alongside.
-		maxSize := opts.MaxFileSize
-		if maxSize <= 0 {
-			maxSize = DefaultMaxFileSize
-		}
-		f, size, err := openFile(p, maxSize)
-		if err != nil {
-			return nil, err
-		}
+		p, f, size := in.Name, in.R, in.Size
 		inline := sha256.New()
 		b, err := openBatch(f, size, p, opts, inline)
 		if err != nil {
-			f.Close()
 			return nil, err
 		}
-		b.closer = f
 		hctx, cancel := context.WithCancel(ctx)
 		sumc := make(chan hashResult, 1)
 		if b.delim != 0 {

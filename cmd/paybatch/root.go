@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"golang.org/x/term"
@@ -30,6 +31,8 @@ type env struct {
 	// checkpoint is job.Deps.Checkpoint: nil in the binary; tests that
 	// kill a run at a step set it (run_test.go's TestMain).
 	checkpoint func(point string)
+	// open is job.Deps.Open (nil: os.Open); tests count the opens.
+	open func(path string) (*os.File, error)
 
 	// Set by the root command before any subcommand runs.
 	log     *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)
@@ -167,5 +170,6 @@ func (e *env) jobDeps() job.Deps {
 		Progress:   func(cfg *pipeline.Config, total int) func() { return progressReporter(e, cfg, total) },
 		Mail:       func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
 		Checkpoint: e.checkpoint,
+		Open:       e.open,
 	}
 }

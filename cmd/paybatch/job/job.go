@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -95,6 +96,10 @@ type Deps struct {
 	// "reconcile", "report", "email"). It is for tests that kill the
 	// process there; nil in the CLI.
 	Checkpoint func(point string)
+	// Open opens an input file (a batch to validate and send); nil →
+	// os.Open. Each input is opened once per Submit or Run and read, hashed
+	// and sent through that one handle (tests count the opens).
+	Open func(path string) (*os.File, error)
 }
 
 func (d *Deps) defaults() {

@@ -62,6 +62,9 @@ func Run(ctx context.Context, d Deps, plan *Plan, creds Credentials) (*Outcome, 
 		out: &Outcome{Processed: []string{}, Skipped: []string{}, Refused: []string{}},
 		m:   runMetrics{RowsByState: map[string]int64{}, MinorByCurr: map[string]int64{}}}
 	err := r.run(ctx)
+	for _, in := range r.inputs {
+		in.Close()
+	}
 	r.writeMetrics(err)
 	return r.out, err
 }
@@ -80,7 +83,11 @@ type runner struct {
 	sender *sender           // made on first use
 	ids    map[string]bool   // run ids in the journal
 	reps   map[string]*input // inputs validated before their run started
-	done   bool              // every run is finished: the metrics' success
+	// inputs are the input files opened so far, each once per Run (input),
+	// with their SHA-256 once computed
+	inputs map[string]readers.Input
+	sums   map[string]string
+	done   bool // every run is finished: the metrics' success
 }
 
 // input is one input file of a run as read now.
@@ -265,14 +272,65 @@ func (r *runner) startRun(ctx context.Context, todo []string) (journal.RunRecord
 	return rec, nil
 }
 
+// input returns the input file at path, opened on first use (Deps.Open):
+// every later read — hash, validation, sending — goes through that handle,
+// so what is sent is what was validated, and a path is opened once.
+func (r *runner) input(path string) (readers.Input, error) {
+	if in, ok := r.inputs[path]; ok {
+		return in, nil
+	}
+	open := r.d.Open
+	if open == nil {
+		open = os.Open
+	}
+	f, err := open(path)
+	if err != nil {
+		return readers.Input{}, fmt.Errorf("%w: %v", paybatch.ErrUnusableFile, err)
+	}
+	in, err := readers.FileInput(path, f)
+	if err != nil {
+		f.Close()
+		return readers.Input{}, err
+	}
+	if r.inputs == nil {
+		r.inputs = map[string]readers.Input{}
+	}
+	r.inputs[path] = in
+	return in, nil
+}
+
+// sha256 is the input file's SHA-256, read through its one handle.
+func (r *runner) sha256(ctx context.Context, path string) (string, error) {
+	if sum, ok := r.sums[path]; ok {
+		return sum, nil
+	}
+	in, err := r.input(path)
+	if err != nil {
+		return "", err
+	}
+	sum, err := in.SHA256(ctx)
+	if err != nil {
+		return "", err
+	}
+	if r.sums == nil {
+		r.sums = map[string]string{}
+	}
+	r.sums[path] = sum
+	return sum, nil
+}
+
 // readInput validates one input file as it is now.
 func (r *runner) readInput(ctx context.Context, s *sender, path string) (*input, error) {
-	sum, err := readers.FileSHA256(ctx, path)
+	sum, err := r.sha256(ctx, path)
 	if err != nil {
 		return nil, classifyIO(paybatch.ErrInput, path, err)
 	}
 	in := &input{rec: journal.RunInput{Path: path, SHA256: sum}}
-	rep, err := readers.Validate(ctx, []string{path}, s.read)
+	h, err := r.input(path)
+	if err != nil {
+		return nil, classifyIO(paybatch.ErrInput, path, err)
+	}
+	rep, err := readers.ValidateInputs(ctx, []readers.Input{h}, s.read)
 	switch {
 	case err != nil && diskFull(err):
 		return nil, errDiskFull(path)
@@ -332,7 +390,7 @@ func (r *runner) carryInput(ctx context.Context, c *carried, rec journal.RunInpu
 	}
 	in := r.reps[rec.Path]
 	if in == nil || in.rec.SHA256 != rec.SHA256 {
-		sum, err := readers.FileSHA256(ctx, rec.Path)
+		sum, err := r.sha256(ctx, rec.Path)
 		if err != nil || sum != rec.SHA256 {
 			r.d.Log.Warn("run input changed or missing since the run started; its report shows what the journal holds", "file", rec.Path, "run", c.rec.ID)
 			r.d.say("warning: %s changed or went away since run %s started; nothing more is sent from it", rec.Path, c.rec.ID)
@@ -390,7 +448,7 @@ func (r *runner) newInputs(ctx context.Context, runs []journal.RunRecord) ([]str
 	}
 	var todo []string
 	for _, in := range r.plan.Inputs {
-		sum, err := readers.FileSHA256(ctx, in)
+		sum, err := r.sha256(ctx, in)
 		if err != nil {
 			return nil, classifyIO(paybatch.ErrInput, in, err)
 		}
@@ -473,7 +531,11 @@ func (r *runner) submitFile(ctx context.Context, s *sender, in string, rep *read
 	stop := r.d.progress(&cfg, rep.Valid)
 	var res pipeline.Result
 	runErr := underLease(ctx, r.j, r.plan.Provider, r.creds, func(ctx context.Context) (err error) {
-		res, err = pipeline.Submit(ctx, r.j, s.client, validRows(ctx, []string{in}, s.read, rep), cfg)
+		h, err := r.input(in)
+		if err != nil {
+			return err
+		}
+		res, err = pipeline.Submit(ctx, r.j, s.client, validRows(ctx, []readers.Input{h}, s.read, rep), cfg)
 		return err
 	})
 	stop()

@@ -75,7 +75,21 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 	cfg := req.Engine.config(&d, prov)
 	out := &SubmitResult{Limits: cfg.Limits()}
 
-	rep, err := readers.Validate(ctx, req.Files, req.Read)
+	// each file is opened once: validated, hashed and sent through one handle
+	ins := make([]readers.Input, 0, len(req.Files))
+	defer func() {
+		for _, in := range ins {
+			in.Close()
+		}
+	}()
+	for _, p := range req.Files {
+		in, err := readers.OpenInput(p, req.Read.MaxFileSize, d.Open)
+		if err != nil {
+			return out, classifyIO(paybatch.ErrInput, p, err)
+		}
+		ins = append(ins, in)
+	}
+	rep, err := readers.ValidateInputs(ctx, ins, req.Read)
 	if err != nil {
 		return out, classifyIO(paybatch.ErrInput, req.Files[0], err)
 	}
@@ -124,7 +138,7 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 	stop := d.progress(&cfg, rep.Valid)
 	var res pipeline.Result
 	runErr := underLease(ctx, j, prov, req.Credentials, func(ctx context.Context) (err error) {
-		res, err = pipeline.Submit(ctx, j, client, validRows(ctx, req.Files, req.Read, rep), cfg)
+		res, err = pipeline.Submit(ctx, j, client, validRows(ctx, ins, req.Read, rep), cfg)
 		return err
 	})
 	stop()
@@ -189,11 +203,12 @@ func recordInputs(ctx context.Context, d Deps, j journal.Journal, rep *readers.R
 	return nil
 }
 
-// validRows streams the files again, skipping the rows validation refused.
-func validRows(ctx context.Context, paths []string, opts readers.Options, rep *readers.Report) iter.Seq2[paybatch.Instruction, error] {
+// validRows streams the files again through the handles they were
+// validated through, skipping the rows validation refused.
+func validRows(ctx context.Context, ins []readers.Input, opts readers.Options, rep *readers.Report) iter.Seq2[paybatch.Instruction, error] {
 	return func(yield func(paybatch.Instruction, error) bool) {
-		for _, p := range paths {
-			if !validRowsOf(ctx, p, opts, rep, yield) {
+		for _, in := range ins {
+			if !validRowsOf(ctx, in, opts, rep, yield) {
 				return
 			}
 		}
@@ -201,8 +216,8 @@ func validRows(ctx context.Context, paths []string, opts readers.Options, rep *r
 }
 
 // validRowsOf yields the valid rows of one file; false means stop.
-func validRowsOf(ctx context.Context, path string, opts readers.Options, rep *readers.Report, yield func(paybatch.Instruction, error) bool) bool {
-	b, err := readers.Open(path, opts)
+func validRowsOf(ctx context.Context, in readers.Input, opts readers.Options, rep *readers.Report, yield func(paybatch.Instruction, error) bool) bool {
+	b, err := readers.OpenReader(in.R, in.Size, in.Name, opts)
 	if err != nil {
 		yield(paybatch.Instruction{}, err)
 		return false
