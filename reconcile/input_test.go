@@ -374,3 +374,40 @@ func TestFieldCountEveryRecord(t *testing.T) {
 		}
 	}
 }
+
+// A Parquet ledger whose lines are all blank — NULL, or only spaces (a
+// no-break space is a space) — has no rows; one blank line before a real
+// one does not hide it. (checkHasLines reads the file's own columns first
+// and checked.sql's rule only when that finds nothing but spaces.)
+func TestParquetBlankLines(t *testing.T) {
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, rows string
+		wantErr    bool
+	}{
+		{"all NULL", `(NULL, NULL, NULL), (NULL, NULL, NULL)`, true},
+		{"only spaces", `(' ', NULL, chr(160)), (NULL, NULL, chr(12288) || ' ')`, true},
+		{"spaces then a line", `(chr(160), NULL, ' '), ('A', '1.00', 'USD')`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".parquet")
+			q := `COPY (SELECT * FROM (VALUES ` + tc.rows + `) t(merchant_transaction_id, amount, currency)) TO ` + quoteLiteral(p) + ` (FORMAT parquet)`
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+			r := MustOpen(t, "")
+			err := r.LoadLedger(context.Background(), p, "")
+			switch {
+			case tc.wantErr && (err == nil || !strings.Contains(err.Error(), "header but no rows")):
+				t.Fatalf("err = %v, want a ledger with a header but no rows", err)
+			case !tc.wantErr && err != nil:
+				t.Fatal(err)
+			}
+		})
+	}
+}

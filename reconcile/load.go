@@ -163,8 +163,32 @@ func checkSource(ctx context.Context, conn *sql.Conn, s *source) error {
 }
 
 // checkHasLines refuses a file without a single non-blank line. Only the
-// start of the file is read (the first line that is not blank ends it).
+// start of the file is read (the first line that is not blank ends it):
+// first the file's own columns, for the first line with any of id, amount,
+// currency or status present — if one of them holds more than spaces the
+// file has a line (reading it through checked_<n>, lookups and all, took a
+// row group per thread: 0.1–0.3 CPU-s per 1M-line Parquet file) — and only
+// when there is no such line, or it is all spaces, checked_<n>'s own rule.
 func checkHasLines(ctx context.Context, conn *sql.Conn, s *source) error {
+	status := roleExpectedStatus
+	if s.kind == kindResults {
+		status = roleStatus
+	}
+	var id, amount, currency, st sql.NullString
+	var present sql.NullBool
+	first := fmt.Sprintf(`SELECT merchant_transaction_id, amount, amount_present, currency, %[2]s FROM src_%[1]d
+		WHERE coalesce(merchant_transaction_id, amount, currency, %[2]s) IS NOT NULL OR amount_present LIMIT 1`, s.n, status)
+	switch err := conn.QueryRowContext(ctx, first).Scan(&id, &amount, &present, &currency, &st); {
+	case errors.Is(err, sql.ErrNoRows):
+		// every role of every line is NULL: blank (checked.sql's rule)
+		return fmt.Errorf("%w: %s: the %s has a header but no rows", paybatch.ErrUnusableFile, s.path, s.kind)
+	case err != nil:
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, s.path, err)
+	case present.Bool || readers.TrimID(id.String) != "" || readers.TrimID(amount.String) != "" ||
+		readers.TrimID(currency.String) != "" || readers.TrimID(st.String) != "":
+		// checked.sql trims these of at most the same spaces: not blank
+		return nil
+	}
 	var n int
 	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM checked_%d WHERE NOT blank LIMIT 1)`, s.n)
 	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
