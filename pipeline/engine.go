@@ -584,6 +584,13 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		row.UpdatedAt = now
 		if err := r.j.Save(row); err != nil {
 			r.win.release()
+			if errors.Is(err, journal.ErrClaimed) {
+				// Another process sharing the journal claimed the row
+				// first and sends it: not this run's to send.
+				*row = before
+				r.log.Info("row claimed by another process", "key", row.Key)
+				return
+			}
 			r.failJournal(err)
 			return
 		}

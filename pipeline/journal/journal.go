@@ -25,6 +25,10 @@ var (
 	ErrDuplicateKey = errors.New("journal holds two rows under one idempotency key")
 	// ErrWriterClosed: a state change arrived after the writer stopped.
 	ErrWriterClosed = errors.New("journal writer closed")
+	// ErrClaimed: an intent (Save into "sending") was refused because
+	// another process sharing the journal claimed the row first (it sends
+	// it); the caller must not send, and may go on with other rows.
+	ErrClaimed = errors.New("another process claimed this row")
 	// ErrNoRun: no run record with that id.
 	ErrNoRun = errors.New("no such run in the journal")
 )

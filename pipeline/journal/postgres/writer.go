@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
 )
@@ -136,6 +138,17 @@ func (c pgCommitter) Commit(group []journal.Change) (func(*journal.Row) error, e
 			return nil, fmt.Errorf("journal %s: lease %s: %w", w.j.name, fence.credential, ErrLeaseLost)
 		}
 	}
+	claimed := map[string]bool(nil) // nil: every key may be written
+	if intents {
+		if claimed, err = c.claim(ctx, tx, group, last); err != nil {
+			return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
+		}
+		if len(claimed) < len(keys) {
+			keys, states, outcomes, pstatus, pids, oids, reasons, problems, https, attempts, updated, sent, pamount, pdate, replayed,
+				polls, polled, final, refused = keepClaimed(claimed, keys, states, outcomes, pstatus, pids, oids, reasons, problems,
+				https, attempts, updated, sent, pamount, pdate, replayed, polls, polled, final, refused)
+		}
+	}
 	rows, err := tx.Query(ctx, updateSQL, keys, states, outcomes, pstatus, pids, oids, reasons, problems,
 		https, attempts, updated, sent, pamount, pdate, replayed, polls, polled, final, refused)
 	if err != nil {
@@ -160,6 +173,60 @@ func (c pgCommitter) Commit(group []journal.Change) (func(*journal.Row) error, e
 		if applied[r.Key] {
 			return nil
 		}
+		if claimed != nil && !claimed[r.Key] {
+			return fmt.Errorf("journal %s: row %s: %w (%w)", w.j.name, r.Key, journal.ErrClaimed, ErrStateBackwards)
+		}
 		return fmt.Errorf("journal %s: row %s (%s): %w", w.j.name, r.Key, r.State, ErrStateBackwards)
 	}, nil
+}
+
+// claim locks, for the group's intents (a Save into "sending"), the rows
+// this process may send: each row is claimed by one process only. An
+// intent's row is claimed when no other transaction holds it (FOR UPDATE
+// SKIP LOCKED: a row another process is claiming right now is skipped,
+// not waited for) and it still holds the attempt count this process read
+// (the intent carries that count plus one), so of two processes that read
+// the same row, the second to claim it finds the count moved on and does
+// not send. claimed holds every key of the group that may be written: the
+// other changes' and the claimed intents'.
+func (c pgCommitter) claim(ctx context.Context, tx pgx.Tx, group []journal.Change, last map[string]int) (map[string]bool, error) {
+	claimed := make(map[string]bool, len(last))
+	var keys []string
+	var from []int32
+	for k, i := range last {
+		ch := group[i]
+		if !ch.Save || ch.Row.State != paybatch.StateSending {
+			claimed[k] = true
+			continue
+		}
+		keys, from = append(keys, k), append(from, int32(ch.Row.Attempts-1))
+	}
+	rows, err := tx.Query(ctx, `SELECT j.key FROM journal j JOIN unnest($1::text[], $2::integer[]) AS c(key, attempts) ON j.key = c.key
+		WHERE j.attempts = c.attempts AND j.state IN ('pending', 'sending', 'failed')
+		FOR UPDATE OF j SKIP LOCKED`, keys, from)
+	if err != nil {
+		return nil, err
+	}
+	var k string
+	_, err = pgx.ForEachRow(rows, []any{&k}, func() error { claimed[k] = true; return nil })
+	return claimed, err
+}
+
+// keepClaimed drops from the update's columns the rows not claimed.
+func keepClaimed(claimed map[string]bool, keys, states, outcomes, pstatus, pids, oids, reasons, problems []string,
+	https, attempts []int32, updated, sent []*time.Time, pamount []*int64, pdate []*time.Time, replayed []bool,
+	polls []int32, polled, final, refused []*time.Time) ([]string, []string, []string, []string, []string, []string, []string, []string,
+	[]int32, []int32, []*time.Time, []*time.Time, []*int64, []*time.Time, []bool, []int32, []*time.Time, []*time.Time, []*time.Time) {
+	n := 0
+	for i, k := range keys {
+		if !claimed[k] {
+			continue
+		}
+		keys[n], states[n], outcomes[n], pstatus[n], pids[n], oids[n], reasons[n], problems[n] = k, states[i], outcomes[i], pstatus[i], pids[i], oids[i], reasons[i], problems[i]
+		https[n], attempts[n], updated[n], sent[n], pamount[n], pdate[n], replayed[n] = https[i], attempts[i], updated[i], sent[i], pamount[i], pdate[i], replayed[i]
+		polls[n], polled[n], final[n], refused[n] = polls[i], polled[i], final[i], refused[i]
+		n++
+	}
+	return keys[:n], states[:n], outcomes[:n], pstatus[:n], pids[:n], oids[:n], reasons[:n], problems[:n], https[:n], attempts[:n],
+		updated[:n], sent[:n], pamount[:n], pdate[:n], replayed[:n], polls[:n], polled[:n], final[:n], refused[:n]
 }
