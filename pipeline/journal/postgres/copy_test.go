@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/pipeline/journal/postgres/pgtest"
 )
@@ -239,6 +241,60 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
 	})
+	// Side by side: the same lines loaded from a DuckDB journal file of the
+	// same rows, the way reconcile reads one (ATTACHed read-only, its
+	// journal_export view read into a table).
+	b.Run("duckdb_journal", func(b *testing.B) {
+		path := duckJournal(b, n)
+		var sel []string
+		for _, c := range cols {
+			sel = append(sel, c.Name)
+		}
+		b.ResetTimer()
+		for range b.N {
+			b.StopTimer()
+			db, _ := duckTable(b, cols)
+			b.StartTimer()
+			if _, err := db.Exec(`ATTACH '` + path + `' AS journal_db (READ_ONLY)`); err != nil {
+				b.Fatal(err)
+			}
+			res, err := db.Exec(`INSERT INTO t SELECT ` + strings.Join(sel, ", ") + ` FROM journal_db.journal_export`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if got, _ := res.RowsAffected(); got != int64(n) {
+				b.Fatalf("copied %d rows", got)
+			}
+			if _, err := db.Exec(`DETACH journal_db`); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+	})
+}
+
+// duckJournal is a DuckDB journal file holding n rows shaped as the
+// benchmark's PostgreSQL rows.
+func duckJournal(b *testing.B, n int) string {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "journal.duckdb")
+	j, err := journal.OpenDuckDB(ctx, path, journal.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.SQL().ExecContext(ctx, `INSERT INTO journal (key, provider, kind, account, merchant_transaction_id, amount_minor, currency,
+		body_sha256, state, outcome, provider_status, provider_id, order_id, reason_code, problem, http_status, attempts,
+		source_file, source_sheet, source_row, created_at, updated_at, sent_at, method, path, body, terminal, transaction_ref,
+		order_ref, mandate, auddis, bank_account, description, default_narrative, replayed, polls, final_at)
+		SELECT 'key-' || lpad(i::VARCHAR, 8, '0'), 'smartretry', 'refund', 'ABC123', 'mtx-' || i, 1000 + i % 5000, 'USD',
+			md5(i::VARCHAR), 'final', 'succeeded', 'APPROVED', 'P' || i, 'O' || i, '', '', 200, 1,
+			'refunds.csv', '', i + 1, now(), now(), now(), 'POST', '/refunds', '{}', 'ABC123', 'TX' || i,
+			'OR' || i, '', '', '', '', '', false, 1, now()
+		FROM range(1, $1 + 1) AS r(i)`, n); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 type discard struct{}
