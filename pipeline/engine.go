@@ -217,6 +217,11 @@ type Result struct {
 	Elapsed       time.Duration
 	// Sent counts the rows whose request left at least once in this run.
 	Sent int
+	// Interrupted is set when the caller's context stopped the run (at
+	// any point: journaling the input, sending, polling): the rows are not
+	// all where the run would have taken them, so the verdict is resumable
+	// whatever the tallies say.
+	Interrupted bool
 	// Untallied is set when a journal write failed (a full disk): the
 	// run's last states could not be folded into the journal, so States,
 	// Outcomes and Totals are empty rather than stale, and Sent says what
@@ -231,7 +236,7 @@ type Result struct {
 // paybatch.ErrExceptions when some need attention (declines, rejects,
 // conflicts, failed or cancelled outcomes), nil when every row is fine.
 func (r Result) Verdict() error {
-	if r.States[paybatch.StateFailed] > 0 || r.States[paybatch.StatePending] > 0 ||
+	if r.Interrupted || r.States[paybatch.StateFailed] > 0 || r.States[paybatch.StatePending] > 0 ||
 		r.States[paybatch.StateSending] > 0 || r.Unresolved > 0 {
 		return paybatch.ErrResumable
 	}
@@ -421,6 +426,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 // as it is read, compared with the journal there, and each phase reads the
 // rows it works on a page at a time (see journal.RunSet).
 func Submit(ctx context.Context, j journal.Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], cfg Config) (Result, error) {
+	res, err := submit(ctx, j, p, src, cfg)
+	return interrupted(ctx, res, err)
+}
+
+// interrupted marks a result whose run the caller's context stopped, and
+// says so in its error (ErrInterrupted) whatever step noticed it.
+func interrupted(ctx context.Context, res Result, err error) (Result, error) {
+	if err == nil || ctx.Err() == nil {
+		return res, err
+	}
+	res.Interrupted = true
+	if !errors.Is(err, ErrInterrupted) {
+		err = fmt.Errorf("%w: %w", ErrInterrupted, err)
+	}
+	return res, err
+}
+
+func submit(ctx context.Context, j journal.Journal, p Provider, src iter.Seq2[paybatch.Instruction, error], cfg Config) (Result, error) {
 	start := time.Now()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -430,11 +453,7 @@ func Submit(ctx context.Context, j journal.Journal, p Provider, src iter.Seq2[pa
 	in, err := j.Ingest(ctx, rowsOf(ctx, p, src, now, &provider), now)
 	res := Result{Rows: in.Rows, New: in.New, Duplicates: in.Duplicates, Conflicts: in.Conflicts, ConflictCount: in.ConflictCount}
 	if err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ErrInterrupted) {
-			// Cancelled while journaling (nothing was sent): an interrupt.
-			err = fmt.Errorf("%w: %w", ErrInterrupted, err)
-		}
-		return res, err
+		return res, err // cancelled while journaling (nothing was sent): Submit calls it an interrupt
 	}
 	cfg.defaults(provider, res.Rows)
 	toSend, err := j.Count(ctx, sendFilter)
@@ -468,13 +487,14 @@ func Poll(ctx context.Context, j journal.Journal, p Provider, cfg Config) (Resul
 	start := time.Now()
 	n, err := j.SelectAccepted(ctx, cfg.Provider)
 	if err != nil {
-		return Result{}, err
+		return interrupted(ctx, Result{}, err)
 	}
 	cfg.defaults(cfg.Provider, n)
 	r, runCtx, cleanup := newRun(ctx, j, p, cfg)
 	defer cleanup()
 	r.pollAll(runCtx)
-	return r.result(ctx, Result{Rows: n}, start)
+	res, err := r.result(ctx, Result{Rows: n}, start)
+	return interrupted(ctx, res, err)
 }
 
 // result folds the run's state changes into the journal table, tallies

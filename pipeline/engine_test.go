@@ -214,13 +214,39 @@ func TestStaleSendingIsNeverResentBlindly(t *testing.T) {
 	}
 }
 
+// An interrupt before or while the input is journaled is resumable too:
+// nothing was sent, the rows are not finished.
+func TestInterruptWhileJournalingIsResumable(t *testing.T) {
+	j := mustJournal(t)
+	f := newFake(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := Submit(ctx, j, f, seq(refunds(100)), fastConfig())
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Verdict() != paybatch.ErrResumable {
+		t.Errorf("verdict = %v, want resumable", res.Verdict())
+	}
+	if f.sends != 0 {
+		t.Errorf("%d sends after an interrupt before anything was journaled", f.sends)
+	}
+}
+
 func TestInterruptLeavesJournalConsistent(t *testing.T) {
 	j := mustJournal(t)
 	f := newFake(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	cfg := fastConfig()
 	cfg.Pacer = NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 100, Per: time.Second}})
-	go func() { time.Sleep(150 * time.Millisecond); cancel() }()
+	// Interrupted mid-send, whatever the machine's load: at the 10th send
+	// (a 150 ms timer could fire while the input was still being
+	// journaled).
+	f.onSend = func(n int) {
+		if n == 10 {
+			cancel()
+		}
+	}
 	ins := refunds(100)
 	res, err := Submit(ctx, j, f, seq(ins), cfg)
 	if !errors.Is(err, ErrInterrupted) {

@@ -33,6 +33,7 @@ type fakeProvider struct {
 	finalAt int // polls until final
 	sends   int
 	sentAt  []time.Time
+	onSend  func(n int) // called with the send count, after it is counted
 }
 
 type fakeStored struct {
@@ -59,6 +60,9 @@ func (f *fakeProvider) Send(ctx context.Context, req paybatch.Request, key strin
 	defer f.mu.Unlock()
 	f.sends++
 	f.sentAt = append(f.sentAt, time.Now())
+	if f.onSend != nil {
+		f.onSend(f.sends)
+	}
 	if f.auth {
 		return paybatch.Submission{}, &paybatch.ProviderError{Class: paybatch.ClassAuth, HTTPStatus: 401}
 	}
