@@ -69,6 +69,11 @@ type Config struct {
 	// contracted).
 	SubmitRate paybatch.Limit
 	StatusRate paybatch.Limit
+	// Linger is how long a journal commit group may gather state changes
+	// (see linger): 0 sizes it from the rate, negative commits each group
+	// at once (one commit per intent at a limit: the baseline of
+	// BenchmarkContractedLimit).
+	Linger time.Duration
 	// Concurrency fixes the number of requests in flight; 0 sizes it from
 	// rate × observed latency (bounded by MaxConcurrency, default 256).
 	Concurrency    int
@@ -283,7 +288,12 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 	r := &run{j: j, p: p, cfg: cfg, th: th, log: cfg.Logger}
 	rate := lim.Submit.Min(lim.Overall).PerSecond()
 	r.win = newWindow(rate, cfg.Concurrency, cfg.MaxConcurrency)
-	j.SetLinger(linger(rate))
+	switch {
+	case cfg.Linger == 0:
+		j.SetLinger(linger(rate))
+	case cfg.Linger > 0:
+		j.SetLinger(cfg.Linger)
+	}
 	r.budget.Store(int64(cfg.RetryBudget))
 	// Requests get a context that survives the run's cancellation by Grace,
 	// so in-flight requests can finish and be journaled.
