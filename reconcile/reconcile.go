@@ -67,6 +67,12 @@ type Options struct {
 	// computed, which may be stale; without it the file is refused naming
 	// the cell and its computed value (readers.Options.AcceptFormulaValues).
 	AcceptFormulaValues bool
+	// Rows says the caller will read the rows (Rows, ExportCSV,
+	// ExportParquet): Run then reads the files once, into the tables the
+	// rows come from, and sums the categories and totals there — one pass
+	// — instead of summing in a pass of its own and reading and checking
+	// the files a second time for the rows.
+	Rows bool
 }
 
 // Reconciler holds one reconciliation: load the inputs, then Run, then read

@@ -24,7 +24,8 @@ import (
 // was duplicated (sql/summary.sql). Otherwise (duplicates, or a journal id
 // both rejected and executed) Run falls back to the exact path: the lines
 // are inserted into the ledger and provider tables and categorised there
-// (sql/categorize.sql), as Rows always needs.
+// (sql/categorize.sql), as Rows always needs. With Options.Rows Run takes
+// that path at once: one pass over the files gives the rows and the sums.
 // A file with a bad line is refused whole with an *InputError naming the
 // lines (row, column, value, reason); that file is then forgotten, so the
 // other loads can be run again.
@@ -40,9 +41,12 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 		return paybatch.Summary{}, fmt.Errorf("reconcile: %w", err)
 	}
 	defer conn.Close()
-	sum, exact, err := r.readSummary(ctx, conn)
-	if err != nil {
-		return paybatch.Summary{}, err
+	var sum paybatch.Summary
+	exact := false
+	if !r.opts.Rows {
+		if sum, exact, err = r.readSummary(ctx, conn); err != nil {
+			return paybatch.Summary{}, err
+		}
 	}
 	if !exact || r.opts.Path != "" {
 		// the exact path, or a --db file that should hold the tables

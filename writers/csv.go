@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
+	"iter"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,17 +91,8 @@ func WriteCSV(ctx context.Context, dir string, rep Report) (paths []string, err 
 		if err != nil {
 			return nil, err
 		}
-		rr := make([]string, len(RejectedColumns))
-		n := 0
-		for re, err := range rep.Rejected {
-			n++
-			if err != nil {
-				return nil, fmt.Errorf("csv export: rejected row %d: %w", n, err)
-			}
-			rejectedRecord(rr, re)
-			if err := o.cw.Write(rr); err != nil {
-				return nil, err
-			}
+		if err := writeRejected(o.cw, rep.Rejected); err != nil {
+			return nil, fmt.Errorf("csv export: %w", err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -123,6 +116,38 @@ func WriteCSV(ctx context.Context, dir string, rep Report) (paths []string, err 
 		paths = append(paths, o.af.path)
 	}
 	return paths, nil
+}
+
+// WriteRejectedCSV writes the reader rejects as rejected.csv holds them
+// (header, then one record per reject; the same neutralising and masking)
+// to w. (reconcile.ExportCSV writes the category files with DuckDB and this
+// one with Go.)
+func WriteRejectedCSV(w io.Writer, rows iter.Seq2[paybatch.RowError, error]) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(RejectedColumns); err != nil {
+		return err
+	}
+	if err := writeRejected(cw, rows); err != nil {
+		return err
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func writeRejected(cw *csv.Writer, rows iter.Seq2[paybatch.RowError, error]) error {
+	rr := make([]string, len(RejectedColumns))
+	n := 0
+	for re, err := range rows {
+		n++
+		if err != nil {
+			return fmt.Errorf("rejected row %d: %w", n, err)
+		}
+		rejectedRecord(rr, re)
+		if err := cw.Write(rr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func csvText(s string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/xuri/excelize/v2"
 )
 
 // TestOutputsWriteThroughSpecialFiles is #16 finding 3: --json, --out and
@@ -76,5 +78,47 @@ func TestRejectsCSVMasksCardNumbers(t *testing.T) {
 	}
 	if strings.Contains(string(b), "4111111111111111") || !strings.Contains(string(b), "411111") {
 		t.Errorf("rejects.csv does not mask the card number:\n%s", b)
+	}
+}
+
+// TestReconcileMatchedRowsCap: --xlsx-matched-rows N keeps every exception
+// and the first N matched rows in the workbook, says so on the Summary, and
+// the CSV export (written by DuckDB) still holds every matched row.
+func TestReconcileMatchedRowsCap(t *testing.T) {
+	const td = "../../reconcile/testdata/"
+	dir := t.TempDir()
+	xlsx, csvDir := filepath.Join(dir, "report.xlsx"), filepath.Join(dir, "csv")
+	out, errs, code := runCmd(t, "reconcile", "--results", td+"results.csv", "--ledger", td+"ledger.csv",
+		"--out", xlsx, "--csv", csvDir, "--xlsx-matched-rows", "1")
+	if code != exitExceptions {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	f, err := excelize.OpenFile(xlsx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	matched, _ := f.GetRows("Matched")
+	if len(matched) != 2 {
+		t.Errorf("Matched sheet has %d rows, want the header and 1 row", len(matched))
+	}
+	b, err := os.ReadFile(filepath.Join(csvDir, "matched.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n") - 1; n < 2 {
+		t.Errorf("matched.csv has %d rows; the fixture has more than 1 matched row", n)
+	}
+	sum, _ := f.GetRows("Summary")
+	found := false
+	for _, r := range sum {
+		found = found || (len(r) > 0 && strings.Contains(r[0], "first 1 of the"))
+	}
+	if !found {
+		t.Errorf("Summary does not say the workbook holds 1 matched row")
+	}
+	if _, errs, code := runCmd(t, "reconcile", "--results", td+"results.csv", "--ledger", td+"ledger.csv",
+		"--out", xlsx, "--xlsx-matched-rows", "-1"); code != exitUsage {
+		t.Errorf("--xlsx-matched-rows -1: exit %d, want usage\n%s", code, errs)
 	}
 }

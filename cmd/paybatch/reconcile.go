@@ -29,6 +29,7 @@ type reconcileFlags struct {
 	out, csvDir               string
 	emailTo                   []string
 	acceptFormulas            bool
+	xlsxMatchedRows           int64
 }
 
 func newReconcileCmd(e *env) *cobra.Command {
@@ -67,6 +68,7 @@ exceptions, 2 for bad input.`,
 	fl.StringVar(&f.out, "out", "", "write the XLSX report (Summary with chart, Exceptions, Matched) to FILE")
 	fl.StringVar(&f.csvDir, "csv", "", "write one CSV per category into DIR")
 	fl.BoolVar(&f.acceptFormulas, "accept-formula-values", false, "read XLSX formula cells of the ledger or results at the value the spreadsheet last computed (refused otherwise: it may be stale)")
+	fl.Int64Var(&f.xlsxMatchedRows, "xlsx-matched-rows", 0, "put at most N matched rows in the --out workbook (every exception always; all matched rows stay in --csv/--parquet; the Summary says so); 0 = every row")
 	fl.StringSliceVar(&f.emailTo, "email-to", nil, "e-mail the report to ADDR[,ADDR] (SMTP_HOST, SMTP_PORT, SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM from the environment)")
 	return cmd
 }
@@ -81,11 +83,15 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 	if f.ledger == "" {
 		return paybatch.WithKind(paybatch.ErrUsage, errors.New("reconcile: --ledger is required"))
 	}
+	if f.xlsxMatchedRows < 0 {
+		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("reconcile: --xlsx-matched-rows %d: want 0 (every row) or a positive cap", f.xlsxMatchedRows))
+	}
 	tol, err := decimal.NewFromString(strings.TrimSpace(f.tolerance))
 	if err != nil || tol.IsNegative() {
 		return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("reconcile: --tolerance %q: want a non-negative decimal such as 0.01", f.tolerance))
 	}
-	r, err := reconcile.Open(ctx, reconcile.Options{Path: f.db, MemoryLimit: f.memoryLimit, Tolerance: tol, AcceptFormulaValues: f.acceptFormulas})
+	r, err := reconcile.Open(ctx, reconcile.Options{Path: f.db, MemoryLimit: f.memoryLimit, Tolerance: tol, AcceptFormulaValues: f.acceptFormulas,
+		Rows: f.out != "" || f.csvDir != "" || f.parquetDir != ""})
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrInput, err)
 	}
@@ -142,7 +148,8 @@ func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *rec
 	if err != nil {
 		return err
 	}
-	o := job.Outputs{XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo}
+	o := job.Outputs{XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo,
+		XLSXMatchedRows: f.xlsxMatchedRows}
 	if o.JSON == "-" {
 		o.JSON = ""
 	}

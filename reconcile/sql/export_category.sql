@@ -1,12 +1,16 @@
 -- One category's rows for a Parquet export, from recon_sorted
 -- (rows_sorted.sql), in Rows' order. Amounts are BIGINT minor units
 -- beside their currency and its exponent (a column cannot carry a different
--- DECIMAL scale per row); amount = amount_minor / 10^exponent.
+-- DECIMAL scale per row); amount = amount_minor / 10^exponent. Statuses
+-- are masked here (paybatch_mask, mask.go) as the reason is in
+-- rows_sorted.sql: card numbers never leave in any column of free text.
 COPY (
     SELECT merchant_transaction_id,
-        ledger_amount_minor, ledger_currency, lc.exp AS ledger_currency_exponent, ledger_status,
+        ledger_amount_minor, ledger_currency, lc.exp AS ledger_currency_exponent,
+        CASE WHEN regexp_matches(ledger_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(ledger_status) ELSE ledger_status END AS ledger_status,
         provider_amount_minor, provider_currency, pc.exp AS provider_currency_exponent,
-        provider_status, provider_id, reason,
+        CASE WHEN regexp_matches(provider_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_status) ELSE provider_status END AS provider_status,
+        provider_id, reason,
         coalesce(s.source_file, ld.source_file) AS source_file,
         coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row,
         requested_date, provider_date,

@@ -57,6 +57,12 @@ type fileConfig struct {
 		To            []string `yaml:"to"`
 		MaxAttachment string   `yaml:"max_attachment"`
 	} `yaml:"email"`
+
+	Report struct {
+		// XLSXMatchedRows caps the matched rows in the workbook (0: all);
+		// see writers.XLSXOptions.MatchedRows.
+		XLSXMatchedRows int64 `yaml:"xlsx_matched_rows"`
+	} `yaml:"report"`
 }
 
 // Plan is a resolved, validated job: absolute paths, parsed values and
@@ -94,6 +100,8 @@ type Plan struct {
 
 	EmailTo       []string
 	MaxAttachment int64
+
+	XLSXMatchedRows int64 // the most matched rows in the workbook (0: every one)
 }
 
 var secretKey = regexp.MustCompile(`(?i)^\s*(api_?key|token|password|secret|bearer)\s*:`)
@@ -143,7 +151,7 @@ func (c fileConfig) resolve(configPath string) (*Plan, error) {
 	p := &Plan{ConfigPath: configPath, Sheet: c.Sheet, DecimalComma: c.DecimalComma, AllowPartial: c.AllowPartial,
 		LedgerSheet: c.LedgerSheet, Tolerance: c.Tolerance, MemoryLimit: c.MemoryLimit,
 		Rate: c.Limits.Rate, StatusRate: c.Limits.StatusRate, Contracted: c.Limits.Contracted, Concurrency: c.Limits.Concurrency,
-		EmailTo: c.Email.To}
+		EmailTo: c.Email.To, XLSXMatchedRows: c.Report.XLSXMatchedRows}
 
 	kind, err := paybatch.ParseKind(c.Kind)
 	if err != nil {
@@ -215,6 +223,9 @@ func (c fileConfig) resolve(configPath string) (*Plan, error) {
 	}
 	if p.Concurrency < 0 {
 		bad("limits.concurrency: must be 0 (automatic) or positive")
+	}
+	if p.XLSXMatchedRows < 0 {
+		bad("report.xlsx_matched_rows: must be 0 (every matched row in the workbook) or a positive cap")
 	}
 
 	defSecret, defURL := "SMARTRETRY_API_KEY", "SMARTRETRY_BASE_URL"

@@ -43,6 +43,7 @@ func TestJobConfigErrors(t *testing.T) {
 		{"bad contracted", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nlimits: {contracted: lots}\n", "limits.contracted"},
 		{"bad deadline", "kind: refund\ninputs: [a.csv]\nledger: l.csv\npoll_deadline: soon\n", "poll_deadline"},
 		{"bad export", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nexports: [pdf]\n", "exports"},
+		{"negative matched cap", "kind: refund\ninputs: [a.csv]\nledger: l.csv\nreport: {xlsx_matched_rows: -1}\n", "report.xlsx_matched_rows"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,6 +22,9 @@ type Outputs struct {
 	JSON          string // the summary, as JSON, to this file
 	EmailTo       []string
 	MaxAttachment int64 // 0 → the mail library's default
+	// XLSXMatchedRows caps the matched rows in the workbook (0: every
+	// one); exceptions are always all in it (writers.XLSXOptions.MatchedRows).
+	XLSXMatchedRows int64
 }
 
 // WriteReport writes the report, the exports and the e-mail, in that order,
@@ -49,13 +52,15 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 		}
 	}
 	if o.XLSX != "" {
-		if err := writers.WriteXLSX(ctx, o.XLSX, report(), writers.XLSXOptions{}); err != nil {
+		if err := writers.WriteXLSX(ctx, o.XLSX, report(), writers.XLSXOptions{MatchedRows: o.XLSXMatchedRows}); err != nil {
 			return written, fmt.Errorf("report %s: %w", o.XLSX, err)
 		}
 		written = append(written, o.XLSX)
 	}
 	if o.CSVDir != "" {
-		files, err := writers.WriteCSV(ctx, o.CSVDir, report())
+		// DuckDB writes the category files itself (COPY), byte for byte
+		// what writers.WriteCSV would: the rows never cross into Go.
+		files, err := r.ExportCSV(ctx, o.CSVDir, rowErrors(rejects))
 		if err != nil {
 			return written, fmt.Errorf("csv export: %w", err)
 		}

@@ -668,7 +668,7 @@ func (r *runner) openReconciler(ctx context.Context) (*reconcile.Reconciler, err
 			return nil, classifyIO(paybatch.ErrResumable, r.plan.Outputs, fmt.Errorf("reconcile database: %w", err))
 		}
 	}
-	opts := reconcile.Options{Path: dbPath, MemoryLimit: r.plan.MemoryLimit}
+	opts := reconcile.Options{Path: dbPath, MemoryLimit: r.plan.MemoryLimit, Rows: true} // a run always writes its report
 	if r.plan.Tolerance != "" {
 		var err error
 		if opts.Tolerance, err = parseTolerance(r.plan.Tolerance); err != nil {
@@ -685,7 +685,8 @@ func ReportName(runID string) string { return "report-" + runID + ".xlsx" }
 
 // outputs says where run id's report and the job's exports go.
 func (r *runner) outputs(id string) Outputs {
-	o := Outputs{XLSX: filepath.Join(r.plan.Outputs, ReportName(id)), EmailTo: r.plan.EmailTo, MaxAttachment: r.plan.MaxAttachment}
+	o := Outputs{XLSX: filepath.Join(r.plan.Outputs, ReportName(id)), EmailTo: r.plan.EmailTo, MaxAttachment: r.plan.MaxAttachment,
+		XLSXMatchedRows: r.plan.XLSXMatchedRows}
 	for _, x := range r.plan.Exports {
 		switch x {
 		case "csv":
