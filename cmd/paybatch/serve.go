@@ -231,6 +231,10 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		ln.Close()
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
+	// status and history, refused the journal's lock, point here.
+	if err := j.HeldByServer(ctx, fmt.Sprintf("%s://%s", scheme, ln.Addr())); err != nil {
+		e.log.Warn("serve: could not say where the journal is held", "err", err)
+	}
 	fmt.Fprintf(e.stdout, "paybatch serve: listening on %s://%s (data in %s)\n", scheme, ln.Addr(), f.dataDir)
 	errc := make(chan error, 1)
 	go func() {

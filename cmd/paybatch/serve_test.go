@@ -140,3 +140,20 @@ func TestServeDemo(t *testing.T) {
 		t.Fatalf("%d batches after a restart, want the one demo batch", n)
 	}
 }
+
+// TestStatusHistoryPointToServer: while `paybatch serve` holds its
+// journal, status and history are refused the lock and say where to look:
+// the server's address.
+func TestStatusHistoryPointToServer(t *testing.T) {
+	data := t.TempDir()
+	base, _, _, _ := startServe(t, nil, "--demo", "--data-dir", data)
+	jp := filepath.Join(data, "journal.duckdb")
+	out, _, _ := runCLI(t, nil, "status", "--journal", jp)
+	if !strings.Contains(out, "paybatch serve") || !strings.Contains(out, base) {
+		t.Errorf("status of a journal the server holds does not point to %s:\n%s", base, out)
+	}
+	_, stderr, code := runCLI(t, nil, "history", "--journal", jp)
+	if code == 0 || !strings.Contains(stderr, base) {
+		t.Errorf("history of a journal the server holds: code %d, does not point to %s:\n%s", code, base, stderr)
+	}
+}

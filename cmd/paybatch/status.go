@@ -120,6 +120,15 @@ func printStatus(w io.Writer, path string, counts []journal.StateCount, attentio
 // printProgress shows what the run holding the journal is doing.
 func printProgress(w io.Writer, path string, p journal.Progress, now time.Time) {
 	fmt.Fprintf(w, "journal: %s\n", path)
+	if p.Server != "" {
+		fmt.Fprintf(w, "paybatch serve (pid %d) holds this journal: see its batches, progress and outcomes at %s\n", p.PID, p.Server)
+		fmt.Fprintf(w, "its journal counts as of %s:\n", p.CountsAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8s\n", "provider", "kind", "state", "outcome", "rows")
+		for _, c := range p.Counts {
+			fmt.Fprintf(w, "%-11s %-10s %-9s %-10s %8d\n", c.Provider, c.Kind, c.State, c.Outcome, c.Rows)
+		}
+		return
+	}
 	fmt.Fprintf(w, "another paybatch run (pid %d) holds this journal; its progress as of %s (%s ago):\n",
 		p.PID, p.Updated.UTC().Format(time.RFC3339), now.Sub(p.Updated).Round(time.Second))
 	if p.Phase != "" {

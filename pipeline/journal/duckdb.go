@@ -51,9 +51,10 @@ type DuckDB struct {
 
 	beforeCheckpoint func()
 
-	pmu      sync.Mutex // guards the published counts
+	pmu      sync.Mutex // guards the published counts and server
 	counts   []StateCount
 	countsAt time.Time
+	server   string // the address of the paybatch serve holding the journal
 }
 
 var _ Journal = (*DuckDB)(nil)
@@ -289,7 +290,20 @@ func (j *DuckDB) Publish(ctx context.Context, p Progress) error {
 		j.pmu.Unlock()
 	}
 	p.Counts, p.CountsAt = counts, at
+	j.pmu.Lock()
+	p.Server = j.server
+	j.pmu.Unlock()
 	return j.lock.Publish(p)
+}
+
+// HeldByServer records that a `paybatch serve` at url holds the journal:
+// every progress snapshot says so from now on (status and history, refused
+// the lock, point there), starting with one published now.
+func (j *DuckDB) HeldByServer(ctx context.Context, url string) error {
+	j.pmu.Lock()
+	j.server = url
+	j.pmu.Unlock()
+	return j.Publish(ctx, Progress{Phase: "serve"})
 }
 
 // tableCounts counts the journal table (as of the last fold).

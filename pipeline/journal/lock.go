@@ -73,6 +73,9 @@ type Progress struct {
 	// refreshed between phases and poll rounds, not at every request).
 	Counts   []StateCount `json:"counts,omitempty"`
 	CountsAt time.Time    `json:"counts_at,omitzero"`
+	// Server is the address of the `paybatch serve` that holds the journal
+	// ("" for a run): status and history send people there.
+	Server string `json:"server,omitempty"`
 }
 
 // Publish replaces the progress snapshot atomically (a reader sees the old

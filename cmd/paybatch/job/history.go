@@ -50,6 +50,11 @@ func History(ctx context.Context, path string, limit int) ([]PastRun, error) {
 		return nil, paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("no journal at %s (give the job's journal, or --config with the job file)", path))
 	}
 	j, err := openJournal(ctx, path, nil)
+	if errors.Is(err, paybatch.ErrLocked) {
+		if p, ok, perr := journal.ReadProgress(path); perr == nil && ok && p.Server != "" {
+			return nil, paybatch.WithKind(paybatch.ErrLocked, fmt.Errorf("paybatch serve (pid %d) holds journal %s: its batches and their history are at %s", p.PID, path, p.Server))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
