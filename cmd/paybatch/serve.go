@@ -27,7 +27,7 @@ import (
 // serveFlags are `paybatch serve`'s options.
 type serveFlags struct {
 	addr, dataDir, tlsCert, tlsKey, ledger, thresholds string
-	emailTo                                            []string
+	emailTo, schedules                                 []string
 	allowRemoteHTTP, demo                              bool
 	maxUpload                                          int64
 	sessionTTL                                         time.Duration
@@ -60,6 +60,10 @@ SMARTRETRY_BASE_URL, SMARTERPAY_TOKEN, SMARTERPAY_BASE_URL.
 Plain HTTP is served on a loopback address only; anywhere else give
 --tls-cert and --tls-key (or --allow-remote-http behind a TLS proxy).
 
+--schedule "CRON=JOBFILE" runs a job file (as 'paybatch run --config JOBFILE')
+at its times inside the server, instead of cron: one job at a time, a job
+still running at its next time skipped, each job with a journal of its own.
+
 --demo needs nothing else: it starts the built-in sandbox, creates demo users
 (printed at start) and the demo batch awaiting approval, in a new data
 directory.`,
@@ -79,6 +83,7 @@ directory.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fl.BoolVar(&f.allowRemoteHTTP, "allow-remote-http", false, "serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)")
 	fl.StringVar(&f.ledger, "ledger", "", "ledger file each sent batch is reconciled against (CSV, XLSX or Parquet) for its report.xlsx")
+	fl.StringArrayVar(&f.schedules, "schedule", nil, "run a job file on a cron schedule inside the server, CRON=JOBFILE (repeatable), e.g. \"15 2 * * *=/etc/paybatch/refunds.yaml\"")
 	fl.StringSliceVar(&f.emailTo, "email-to", nil, "recipients a batch's report can be e-mailed to from its page (SMTP_* settings as for run)")
 	fl.StringVar(&f.thresholds, "two-approvers-above", "", "per-currency totals above which two approvers are needed, e.g. GBP=10000,EUR=10000")
 	fl.Int64Var(&f.maxUpload, "max-upload", 100<<20, "largest upload accepted, in bytes")
@@ -189,6 +194,11 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		}
 	}
 
+	jobs, err := parseSchedules(f.schedules, filepath.Join(f.dataDir, "journal.duckdb"))
+	if err != nil {
+		return paybatch.WithKind(paybatch.ErrUsage, err)
+	}
+
 	j, release, err := job.HoldJournal(ctx, filepath.Join(f.dataDir, "journal.duckdb"))
 	if err != nil {
 		return err
@@ -231,6 +241,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		ln.Close()
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
+	stopSchedules := startSchedules(sendCtx, e, jobs)
+	defer stopSchedules()
 	// status and history, refused the journal's lock, point here.
 	if err := j.HeldByServer(ctx, fmt.Sprintf("%s://%s", scheme, ln.Addr())); err != nil {
 		e.log.Warn("serve: could not say where the journal is held", "err", err)
@@ -251,7 +263,8 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = hs.Shutdown(sctx)
-	srv.Close() // a batch being sent stays "sending" and resumes at the next start
+	stopSchedules() // a scheduled job in progress resumes from its journal at its next time
+	srv.Close()     // a batch being sent stays "sending" and resumes at the next start
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return paybatch.WithKind(paybatch.ErrResumable, fmt.Errorf("serve: %w", err))
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -155,5 +156,46 @@ func TestStatusHistoryPointToServer(t *testing.T) {
 	_, stderr, code := runCLI(t, nil, "history", "--journal", jp)
 	if code == 0 || !strings.Contains(stderr, base) {
 		t.Errorf("history of a journal the server holds: code %d, does not point to %s:\n%s", code, base, stderr)
+	}
+}
+
+// TestServeRunsScheduledJobs: `serve --schedule` runs a job file through
+// job.Run at its cron times, inside the server: the example job's rows are
+// each executed once however often the schedule fires (the later runs find
+// nothing new), and its report is written. A schedule that cannot be read,
+// or a job on the server's own journal, stops the server at start.
+func TestServeRunsScheduledJobs(t *testing.T) {
+	jobPath, root := exampleJob(t)
+	ts := demoSandbox(t)
+	vars := map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL}
+	data := t.TempDir()
+	_, stderr, code := runCLI(t, vars, "serve", "--addr", "127.0.0.1:0", "--data-dir", data, "--schedule", "every night="+jobPath)
+	if code != exitUsage || !strings.Contains(stderr, "--schedule") {
+		t.Fatalf("a bad cron spec: code %d: %s", code, stderr)
+	}
+	own := filepath.Join(root, "own.yaml")
+	raw, _ := os.ReadFile(jobPath)
+	if err := os.WriteFile(own, []byte(strings.Replace(string(raw), "# journal: ../paybatch-out/journal.duckdb", "journal: "+filepath.Join(data, "journal.duckdb"), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, vars, "serve", "--addr", "127.0.0.1:0", "--data-dir", data, "--schedule", "@daily="+own); code != exitUsage || !strings.Contains(stderr, "server's own") {
+		t.Fatalf("a job on the server's journal: code %d: %s", code, stderr)
+	}
+
+	startServe(t, vars, "--data-dir", data, "--schedule", "@every 1s="+jobPath)
+	report := filepath.Join(root, "paybatch-out", "report.xlsx")
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if _, err := os.Stat(report); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduled job wrote no report")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // a few more times: nothing new to send
+	if n := len(ts.Server.Operations()); n != 8 {
+		t.Fatalf("%d operations executed, want each of the 8 rows once", n)
 	}
 }

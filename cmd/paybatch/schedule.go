@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/cmd/paybatch/job"
+)
+
+// scheduled is one job file `serve` runs on a cron schedule.
+type scheduled struct {
+	spec, path string
+	sched      cron.Schedule
+}
+
+// parseSchedules reads --schedule values, "CRON=JOBFILE" (five-field cron,
+// or @daily, @every 1h …). Each job file is loaded now, so a bad one stops
+// the server at start rather than at 02:15; a job whose journal is the
+// server's own is refused (the server holds that one for its life: the job
+// would never get its lock).
+func parseSchedules(values []string, serverJournal string) ([]scheduled, error) {
+	var out []scheduled
+	for _, v := range values {
+		spec, path, ok := strings.Cut(v, "=")
+		spec, path = strings.TrimSpace(spec), strings.TrimSpace(path)
+		if !ok || spec == "" || path == "" {
+			return nil, fmt.Errorf("--schedule %q: want CRON=JOBFILE, e.g. \"15 2 * * *=/etc/paybatch/refunds.yaml\"", v)
+		}
+		sched, err := cron.ParseStandard(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--schedule %q: %w", v, err)
+		}
+		plan, err := job.LoadPlan(path)
+		if err != nil {
+			return nil, fmt.Errorf("--schedule %q: %w", v, err)
+		}
+		if a, err := filepath.Abs(plan.Journal); err == nil && a == serverJournal {
+			return nil, fmt.Errorf("--schedule %q: the job's journal is the server's own (%s), which the server holds while it runs; give the job a journal of its own (journal: in the job file)", v, plan.Journal)
+		}
+		out = append(out, scheduled{spec: spec, path: path, sched: sched})
+	}
+	return out, nil
+}
+
+// startSchedules runs each job through job.Run — what `paybatch run` does —
+// at its times, one job at a time in this process: a job still running
+// when its next time comes is skipped, never started twice, and no two
+// jobs of the server race for a journal's lock. stop waits for a job in
+// progress to be interrupted (it resumes from its journal at the next
+// time).
+func startSchedules(ctx context.Context, e *env, jobs []scheduled) (stop func()) {
+	if len(jobs) == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	var one sync.Mutex // one job at a time
+	for _, j := range jobs {
+		c.Schedule(j.sched, cron.FuncJob(func() {
+			one.Lock()
+			defer one.Unlock()
+			if ctx.Err() != nil {
+				return
+			}
+			runScheduled(ctx, e, j)
+		}))
+		e.log.Info("serve: scheduled", "job", j.path, "cron", j.spec)
+	}
+	c.Start()
+	return sync.OnceFunc(func() {
+		cancel()
+		<-c.Stop().Done()
+	})
+}
+
+func runScheduled(ctx context.Context, e *env, j scheduled) {
+	plan, err := job.LoadPlan(j.path) // read at each time: an edited job file is taken as it is now
+	if err == nil {
+		var out *job.Outcome
+		out, err = job.Run(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv))
+		if err == nil || paybatch.KindOf(err) == paybatch.ErrExceptions {
+			e.log.Info("serve: scheduled job done", "job", j.path, "processed", len(out.Processed), "skipped", len(out.Skipped), "report", out.Report, "err", errString(err))
+			return
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		e.log.Info("serve: scheduled job interrupted; it resumes at its next time", "job", j.path)
+		return
+	}
+	e.log.Error("serve: scheduled job failed", "job", j.path, "err", paybatch.MaskCardNumbers(err.Error()))
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return paybatch.MaskCardNumbers(err.Error())
+}
