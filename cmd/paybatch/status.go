@@ -73,11 +73,12 @@ published no progress.`,
 			case rep.Running != nil:
 				printProgress(e.stdout, rep.Journal, *rep.Running, time.Now())
 			case asJSON:
-				if jerr := writeStatusJSON(e.stdout, rep.Journal, rep.Counts, rep.Attention, rep.Rejects); jerr != nil {
+				if jerr := writeStatusJSON(e.stdout, rep.Journal, rep.Counts, rep.Attention, rep.Rejects, rep.Dates); jerr != nil {
 					return jerr
 				}
 			default:
 				printStatus(e.stdout, rep.Journal, rep.Counts, rep.Attention, rep.Rejects)
+				printDates(e.stdout, "\nDirect Debit dates (requested → used by SmarterPay; expected: not sent yet, the date Bacs would use today)", rep.Dates)
 			}
 			return err
 		},
@@ -171,6 +172,21 @@ type statusRowJSON struct {
 	Problem      string `json:"problem,omitempty"`
 	Attempts     int    `json:"attempts"`
 	UpdatedAt    string `json:"updated_at"`
+	// Direct Debit: the collection/credit date asked for, the one the
+	// provider stored, and whether they differ
+	RequestedDate string `json:"requested_date,omitempty"`
+	ProviderDate  string `json:"provider_date,omitempty"`
+	DateMoved     bool   `json:"date_moved,omitempty"`
+}
+
+type dateJSON struct {
+	Kind          string `json:"kind"`
+	RequestedDate string `json:"requested_date"`
+	Date          string `json:"date,omitempty"` // the date used; absent when none can be (problem)
+	Expected      bool   `json:"expected"`       // computed: not sent yet
+	Moved         bool   `json:"moved"`
+	Problem       string `json:"problem,omitempty"`
+	Rows          int    `json:"rows"`
 }
 
 type rejectJSON struct {
@@ -183,7 +199,7 @@ type rejectJSON struct {
 	Reason       string `json:"reason"`
 }
 
-func writeStatusJSON(w io.Writer, path string, counts []journal.StateCount, attention []*journal.Row, rejects []journal.Reject) error {
+func writeStatusJSON(w io.Writer, path string, counts []journal.StateCount, attention []*journal.Row, rejects []journal.Reject, dates []job.DatePlan) error {
 	type countJSON struct {
 		Provider string `json:"provider"`
 		Kind     string `json:"kind"`
@@ -196,7 +212,16 @@ func writeStatusJSON(w io.Writer, path string, counts []journal.StateCount, atte
 		Counts    []countJSON     `json:"counts"`
 		Attention []statusRowJSON `json:"attention"`
 		Rejects   []rejectJSON    `json:"rejects"`
-	}{Journal: path, Counts: []countJSON{}, Attention: []statusRowJSON{}, Rejects: []rejectJSON{}}
+		Dates     []dateJSON      `json:"dates"`
+	}{Journal: path, Counts: []countJSON{}, Attention: []statusRowJSON{}, Rejects: []rejectJSON{}, Dates: []dateJSON{}}
+	for _, p := range dates {
+		d := dateJSON{Kind: string(p.Kind), RequestedDate: p.Requested.Format(time.DateOnly), Expected: p.Expected,
+			Moved: p.Moved, Problem: p.Problem, Rows: p.Rows}
+		if !p.Date.IsZero() {
+			d.Date = p.Date.Format(time.DateOnly)
+		}
+		out.Dates = append(out.Dates, d)
+	}
 	for _, r := range rejects {
 		out.Rejects = append(out.Rejects, rejectJSON{MerchantTxID: r.MerchantTxID, File: r.Source.File, Sheet: r.Source.Sheet,
 			Row: r.Source.Row, Column: r.Column, Value: r.Value, Reason: r.Reason})
@@ -211,6 +236,13 @@ func writeStatusJSON(w io.Writer, path string, counts []journal.StateCount, atte
 			UpdatedAt: r.UpdatedAt.UTC().Format(time.RFC3339)}
 		if r.Amount.Minor != 0 {
 			row.Amount, row.Currency = r.Amount.String(), r.Amount.Currency.Code()
+		}
+		if !r.CollectionDate.IsZero() {
+			row.RequestedDate = r.CollectionDate.Format(time.DateOnly)
+		}
+		if !r.ProviderDate.IsZero() {
+			row.ProviderDate = r.ProviderDate.Format(time.DateOnly)
+			row.DateMoved = !r.CollectionDate.IsZero() && !r.ProviderDate.Equal(r.CollectionDate)
 		}
 		out.Attention = append(out.Attention, row)
 	}

@@ -199,6 +199,7 @@ another run holds the journal.`,
 				printRejects(e.stderr, rep.Rejects, 20)
 			case rep != nil && dryRun && err == nil:
 				printDryRun(e.stdout, k, rep, out.Limits)
+				printDates(e.stdout, "dates Bacs will use (the next collectable banking day, London)", out.Dates)
 				err = printProbe(cmd.Context(), e.stdout, k.Provider(), req.Credentials)
 			case out.Sent && asJSON:
 				if jerr := writeResultJSON(e.stdout, out.Result, rep.Rejected, out.Journal); jerr != nil && err == nil {
@@ -252,6 +253,34 @@ func printDryRun(w io.Writer, k paybatch.Kind, rep *readers.Report, l paybatch.L
 	rate := l.Submit.Min(l.Overall)
 	eta := time.Duration(float64(rep.Valid) / rate.PerSecond() * float64(time.Second)).Round(time.Second)
 	fmt.Fprintf(w, "rate: %s → about %s to submit %d rows (plus status polling)\n", rate, eta, rep.Valid)
+}
+
+// printDates lists Direct Debit rows by requested date and the date used,
+// saying when it moved.
+func printDates(w io.Writer, title string, ps []job.DatePlan) {
+	if len(ps) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", title)
+	for i, p := range ps {
+		if i == 30 {
+			fmt.Fprintf(w, "  … and %d more dates (--json for all)\n", len(ps)-30)
+			break
+		}
+		req := p.Requested.Format(time.DateOnly)
+		if p.Problem != "" {
+			fmt.Fprintf(w, "  %-10s requested %s → none: %s  %8d rows\n", p.Kind, req, p.Problem, p.Rows)
+			continue
+		}
+		note := ""
+		if p.Moved {
+			note = "moved"
+		}
+		if p.Expected {
+			note = strings.TrimSpace(note + " (expected)")
+		}
+		fmt.Fprintf(w, "  %-10s requested %s → %s  %-16s %8d rows\n", p.Kind, req, p.Date.Format(time.DateOnly), note, p.Rows)
+	}
 }
 
 func printResult(w io.Writer, res pipeline.Result, rejected int, journal string) {

@@ -30,6 +30,9 @@ type StatusReport struct {
 	Counts    []journal.StateCount
 	Attention []*journal.Row   // rows that are not final-and-fine
 	Rejects   []journal.Reject // rows refused by validation, never sent
+	// Dates: Direct Debit rows by requested date and the date used (the
+	// provider's, or the one Bacs will use for rows still to send).
+	Dates []DatePlan
 	// Running is the progress of the run that holds the journal, when one
 	// does (then only Journal is set besides it: the journal cannot be
 	// read while another process has it).
@@ -81,6 +84,9 @@ func Status(ctx context.Context, d Deps, req StatusRequest) (*StatusReport, erro
 		return nil, journalFailed(req.Journal, err)
 	}
 	if rep.Rejects, err = j.Rejects(ctx); err != nil {
+		return nil, journalFailed(req.Journal, err)
+	}
+	if rep.Dates, err = journalDates(ctx, j, d.Now()); err != nil {
 		return nil, journalFailed(req.Journal, err)
 	}
 	if pollErr != nil {

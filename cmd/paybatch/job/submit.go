@@ -45,6 +45,7 @@ type SubmitResult struct {
 	Result     pipeline.Result
 	Journal    string
 	Redriven   int // refused rows set to be sent again (Redrive)
+	Dates      []DatePlan // dry run (SmarterPay): the dates Bacs will use
 }
 
 // Submit validates the files, journals every valid row before anything is
@@ -99,6 +100,11 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 			rep.Rejected, rep.Rows, rep.Valid))
 	}
 	if req.DryRun {
+		if prov == paybatch.SmarterPay {
+			if out.Dates, err = planDates(ctx, validRows(ctx, req.Files, req.Read, rep), d.Now()); err != nil {
+				return out, classifyIO(paybatch.ErrInput, req.Files[0], err)
+			}
+		}
 		return out, nil
 	}
 
