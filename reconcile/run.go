@@ -263,9 +263,9 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	var total, lRows, pRows, nLedger, nProvider, blankL, blankP int64
 	for rows.Next() {
 		var cat string
-		var lc, pc, pcls, lsum, psum, nsum sql.NullInt64
+		var lc, pc, pcls, lsum, psum, nsum, ldsum sql.NullInt64
 		var n, nl, np int64
-		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np, &nsum); err != nil {
+		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np, &nsum, &ldsum); err != nil {
 			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
 		}
 		if cat == "lines" { // the number of lines of each side
@@ -297,8 +297,10 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 			if err := ct.Totals.Add(paybatch.Money{Currency: lcur, Minor: lsum.Int64}); err != nil {
 				return sum, false, err
 			}
-			if err := sum.LedgerTotals.Add(paybatch.Money{Currency: lcur, Minor: lsum.Int64}); err != nil {
-				return sum, false, err
+			if ldsum.Valid { // its lines expecting done (README: totals)
+				if err := sum.LedgerTotals.Add(paybatch.Money{Currency: lcur, Minor: ldsum.Int64}); err != nil {
+					return sum, false, err
+				}
 			}
 		case pok && psum.Valid: // no ledger line: counted with its provider line
 			if err := ct.Totals.Add(paybatch.Money{Currency: pcur, Minor: psum.Int64}); err != nil {

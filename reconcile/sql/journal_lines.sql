@@ -18,8 +18,10 @@ SELECT
     key,
     nullif(trim(merchant_transaction_id), '') AS merchant_transaction_id,
     -- an operation that did not happen carries the amount the provider
-    -- recorded, if any: a cancelled DD payment collected nothing
-    CASE WHEN (state = 'final' AND outcome IN ('failed', 'cancelled')) OR state = 'declined'
+    -- recorded, if any: a cancelled DD payment collected nothing, and a
+    -- row refused (by the provider or before sending) has no provider
+    -- amount — the amount asked for is not one
+    CASE WHEN (state = 'final' AND outcome IN ('failed', 'cancelled')) OR state IN ('declined', 'rejected', 'conflict')
          THEN provider_amount_minor ELSE amount_minor END AS amount_minor,
     upper(nullif(trim(currency), '')) AS currency,
     CASE

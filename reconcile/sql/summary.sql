@@ -93,7 +93,10 @@ d AS (
 per_line AS (
     SELECT unmatched_id, lid, pid, lpack, ppack, lv, lc, pc, pcls, pv,
         -- done without an amount (a void): its ledger amount is not compared
-        CASE WHEN lid IS NOT NULL AND pid IS NOT NULL AND pcls = 1 AND pv IS NULL THEN lv END AS nv,
+        CASE WHEN lid IS NOT NULL AND pid IS NOT NULL AND pcls = 1 AND lcls = 1 AND pv IS NULL THEN lv END AS nv,
+        -- a ledger line expecting cancelled/declined/failed expects no money
+        -- to move: it is not in the ledger's totals
+        CASE WHEN lcls = 1 THEN lv END AS ldv,
         CASE
             WHEN unjoined AND packed                           THEN 'blank'
             WHEN unjoined                                      THEN 'bad'
@@ -116,6 +119,7 @@ per_group AS (
         sum(lv)         AS ledger_minor,
         sum(pv)         AS provider_minor,
         sum(nv)         AS noamount_minor,
+        sum(ldv)        AS ledger_done_minor,
         count(lpack)    AS l_rows,
         count(ppack)    AS p_rows
     FROM per_line
@@ -129,7 +133,7 @@ per_unmatched AS (
              ELSE any_value(category) END AS category,
         any_value(lc) AS lc, any_value(pc) AS pc, any_value(pcls) AS pcls,
         sum(ids) AS ids, sum(ledger_minor) AS ledger_minor, sum(provider_minor) AS provider_minor,
-        sum(noamount_minor) AS noamount_minor,
+        sum(noamount_minor) AS noamount_minor, sum(ledger_done_minor) AS ledger_done_minor,
         sum(l_rows) AS l_rows, sum(p_rows) AS p_rows
     FROM per_group
     GROUP BY unmatched_id,
@@ -144,11 +148,12 @@ SELECT category, lc, pc, pcls,
     sum(provider_minor)::BIGINT AS provider_minor,
     sum(l_rows)::BIGINT         AS l_rows,
     sum(p_rows)::BIGINT         AS p_rows,
-    sum(noamount_minor)::BIGINT AS noamount_minor
+    sum(noamount_minor)::BIGINT AS noamount_minor,
+    sum(ledger_done_minor)::BIGINT AS ledger_done_minor
 FROM per_unmatched
 GROUP BY ALL
 UNION ALL
 SELECT 'lines', NULL, NULL, NULL, 0, NULL, NULL,
     (SELECT count(*) FROM ledger_csv) + /*ledger_count*/,
     (SELECT count(*) FROM provider_csv) + /*provider_count*/,
-    NULL;
+    NULL, NULL;
