@@ -44,7 +44,7 @@ type SubmitResult struct {
 	Sent       bool
 	Result     pipeline.Result
 	Journal    string
-	Redriven   int // refused rows set to be sent again (Redrive)
+	Redriven   int        // refused rows set to be sent again (Redrive)
 	Dates      []DatePlan // dry run (SmarterPay): the dates Bacs will use
 }
 
@@ -101,7 +101,7 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 	}
 	if req.DryRun {
 		if prov == paybatch.SmarterPay {
-			if out.Dates, err = planDates(ctx, validRows(ctx, req.Files, req.Read, rep), d.Now()); err != nil {
+			if out.Dates, err = planDates(ctx, validRows(ctx, ins, req.Read, rep), d.Now()); err != nil {
 				return out, classifyIO(paybatch.ErrInput, req.Files[0], err)
 			}
 		}
