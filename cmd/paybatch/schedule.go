@@ -97,6 +97,15 @@ func runScheduled(ctx context.Context, e *env, j scheduled) {
 	e.log.Error("serve: scheduled job failed", "job", j.path, "err", paybatch.MaskCardNumbers(err.Error()))
 }
 
+// scheduleLines are the schedules as the admin page shows them.
+func scheduleLines(jobs []scheduled) []string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.spec+" → "+j.path)
+	}
+	return out
+}
+
 func errString(err error) string {
 	if err == nil {
 		return ""

@@ -213,6 +213,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		Thresholds: thresholds, Ledger: f.ledger, MaxUpload: f.maxUpload, SessionTTL: f.sessionTTL,
 		Secure: useTLS, Now: e.now, Logger: e.log,
 		EmailTo: f.emailTo, Mail: func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
+		Schedule: scheduleLines(jobs),
 	})
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrResumable, err)

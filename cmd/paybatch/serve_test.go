@@ -182,7 +182,10 @@ func TestServeRunsScheduledJobs(t *testing.T) {
 		t.Fatalf("a job on the server's journal: code %d: %s", code, stderr)
 	}
 
-	startServe(t, vars, "--data-dir", data, "--schedule", "@every 1s="+jobPath)
+	if _, stderr, code := runCLI(t, map[string]string{envPassword: "a long enough password"}, "user", "add", "ada", "--role", "admin", "--data-dir", data); code != 0 {
+		t.Fatalf("user add: %s", stderr)
+	}
+	base, _, _, _ := startServe(t, vars, "--data-dir", data, "--schedule", "@every 1s="+jobPath)
 	report := filepath.Join(root, "paybatch-out", "report.xlsx")
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -193,6 +196,21 @@ func TestServeRunsScheduledJobs(t *testing.T) {
 			t.Fatal("the scheduled job wrote no report")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The admin page says what runs when.
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	if res, err := c.PostForm(base+"/login", url.Values{"name": {"ada"}, "password": {"a long enough password"}}); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("sign in: %v %v", err, res)
+	}
+	res, err := c.Get(base + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `id="schedule"`) || !strings.Contains(string(body), "@every 1s") {
+		t.Errorf("the admin page does not show the schedule:\n%s", body)
 	}
 	time.Sleep(3 * time.Second) // a few more times: nothing new to send
 	if n := len(ts.Server.Operations()); n != 8 {

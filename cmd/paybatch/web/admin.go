@@ -29,6 +29,7 @@ type adminData struct {
 	Credentials []credentialView
 	Limits      []limitView
 	Thresholds  []string
+	Schedule    []string
 	MinPassword int
 }
 
@@ -37,7 +38,7 @@ func (s *Server) adminPage(w http.ResponseWriter, r *http.Request, u User) error
 	if err != nil {
 		return err
 	}
-	d := adminData{Users: users, Roles: Roles, MinPassword: MinPasswordLen}
+	d := adminData{Users: users, Roles: Roles, MinPassword: MinPasswordLen, Schedule: s.cfg.Schedule}
 	for _, p := range []paybatch.Provider{paybatch.SmartRetry, paybatch.SmarterPay} {
 		c := s.cfg.Credentials(p)
 		sv, uv := job.Standard(p)

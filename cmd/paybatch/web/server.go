@@ -52,8 +52,11 @@ type Config struct {
 	Ledger     string // ledger file reconciled against after sending ("" → no report.xlsx until one is uploaded)
 	// EmailTo are the recipients of the batch report's e-mail; Mail gives
 	// the SMTP settings for them (job.Deps.Mail, as `run` has it).
-	EmailTo    []string
-	Mail       func(to []string) (writers.MailConfig, error)
+	EmailTo []string
+	Mail    func(to []string) (writers.MailConfig, error)
+	// Schedule describes the job files the server runs on a schedule
+	// ("CRON → JOBFILE"), for the admin page.
+	Schedule   []string
 	MaxUpload  int64 // bytes (default 100 MiB)
 	SessionTTL time.Duration
 	Secure     bool // served over TLS: cookies are Secure
