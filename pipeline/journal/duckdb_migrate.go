@@ -18,21 +18,22 @@ import (
 //go:embed migrations/duckdb/*.sql
 var duckdbMigrations embed.FS
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
+// Migration is one numbered schema change of a backend.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
 }
 
-// migrations lists a backend's migrations in order; file names are
-// NNNN_name.sql, numbered from 1 without gaps.
-func migrations(fsys fs.FS, dir string) ([]migration, error) {
+// Migrations lists a backend's migrations (the files of dir in fsys) in
+// order; file names are NNNN_name.sql, numbered from 1 without gaps. Every
+// backend numbers the same changes alike.
+func Migrations(fsys fs.FS, dir string) ([]Migration, error) {
 	ents, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []migration
+	var out []Migration
 	for _, e := range ents {
 		name := e.Name()
 		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
@@ -44,20 +45,30 @@ func migrations(fsys fs.FS, dir string) ([]migration, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, migration{version: v, name: rest, sql: string(b)})
+		out = append(out, Migration{Version: v, Name: rest, SQL: string(b)})
 	}
-	sort.Slice(out, func(i, k int) bool { return out[i].version < out[k].version })
+	sort.Slice(out, func(i, k int) bool { return out[i].Version < out[k].Version })
 	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: want version %d (numbered from 1 without gaps)", m.version, m.name, i+1)
+		if m.Version != i+1 {
+			return nil, fmt.Errorf("migration %04d_%s: want version %d (numbered from 1 without gaps)", m.Version, m.Name, i+1)
 		}
 	}
 	return out, nil
 }
 
+// NewerSchema is the error for a journal whose schema version (found) is
+// newer than the migrations this binary knows (nil when it is not).
+func NewerSchema(name string, found, known int) error {
+	if found <= known {
+		return nil
+	}
+	return fmt.Errorf("journal %s has schema version %d, this paybatch knows %d: %w (use a newer paybatch)",
+		name, found, known, ErrNewerSchema)
+}
+
 // SchemaVersion is the schema version this binary writes (DuckDB backend).
 func SchemaVersion() int {
-	ms, err := migrations(duckdbMigrations, "migrations/duckdb")
+	ms, err := Migrations(duckdbMigrations, "migrations/duckdb")
 	if err != nil {
 		return 0
 	}
@@ -69,7 +80,7 @@ func SchemaVersion() int {
 // with ctx: a migration is short, and an interrupt (Ctrl-C) lands after it.
 func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
 	ctx = context.WithoutCancel(ctx)
-	ms, err := migrations(duckdbMigrations, "migrations/duckdb")
+	ms, err := Migrations(duckdbMigrations, "migrations/duckdb")
 	if err != nil {
 		return 0, fmt.Errorf("journal: %w", err)
 	}
@@ -81,9 +92,8 @@ func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
 	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&found); err != nil {
 		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
 	}
-	if found > len(ms) {
-		return found, fmt.Errorf("journal %s has schema version %d, this paybatch knows %d: %w (use a newer paybatch)",
-			name, found, len(ms), ErrNewerSchema)
+	if err := NewerSchema(name, found, len(ms)); err != nil {
+		return found, err
 	}
 	if found == 0 {
 		// A new journal (or one from before versioning) gets every
@@ -95,29 +105,29 @@ func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
 	}
 	for _, m := range ms[found:] {
 		if err := apply(ctx, db, m); err != nil {
-			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
+			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.Version, m.Name, err)
 		}
 	}
 	return found, nil
 }
 
 // apply runs migrations in one transaction, recording each.
-func apply(ctx context.Context, db *sql.DB, ms ...migration) error {
+func apply(ctx context.Context, db *sql.DB, ms ...Migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	for _, m := range ms {
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("%04d_%s: %w", m.version, m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("%04d_%s: %w", m.Version, m.Name, err)
 		}
-		if step := goStep(m.version); step != nil {
+		if step := goStep(m.Version); step != nil {
 			if err := step(ctx, tx); err != nil {
-				return fmt.Errorf("%04d_%s: %w", m.version, m.name, err)
+				return fmt.Errorf("%04d_%s: %w", m.Version, m.Name, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, ?, ?)`, m.version, m.name, time.Now().UTC()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version VALUES (?, ?, ?)`, m.Version, m.Name, time.Now().UTC()); err != nil {
 			return err
 		}
 	}

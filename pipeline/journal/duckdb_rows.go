@@ -95,25 +95,25 @@ func eventArgs(seq int64, r *Row) []driver.Value {
 		nullTime(r.PollRefusedAt)}
 }
 
-// scanRow reads one journal row in journalColumns order.
-func scanRow(sc interface{ Scan(...any) error }) (*Row, error) {
+// ScanRow reads one journal row in journalColumns order (every backend
+// selects the same columns in that order). Times come back in UTC.
+func ScanRow(sc interface{ Scan(...any) error }) (*Row, error) {
 	var (
-		r                                                  Row
-		provider, kind, state, outcome, currency, body     string
-		amount, pAmount                                    sql.NullInt64
-		sentAt, collDate, pDate, polledAt, finalAt, refuse sql.NullTime
-		httpStatus, attempts, srcRow, polls                int64
+		r                                                                    Row
+		provider, kind, state, outcome, currency, body                       string
+		amount, pAmount, httpStatus, attempts, srcRow, polls                 sql.NullInt64
+		created, updated, sentAt, collDate, pDate, polledAt, finalAt, refuse sql.NullTime
 	)
 	err := sc.Scan(&r.Key, &provider, &kind, &r.Account, &r.MerchantTxID, &amount, &currency, &r.BodySHA256,
 		&state, &outcome, &r.ProviderStatus, &r.ProviderID, &r.OrderID, &r.ReasonCode, &r.Problem, &httpStatus, &attempts,
-		&r.Source.File, &r.Source.Sheet, &srcRow, &r.CreatedAt, &r.UpdatedAt, &sentAt,
+		&r.Source.File, &r.Source.Sheet, &srcRow, &created, &updated, &sentAt,
 		&r.Method, &r.Path, &body, &r.Terminal, &r.TransactionRef, &r.OrderRef, &r.Mandate, &r.Auddis, &r.BankAccount, &collDate,
 		&r.Description, &r.DefaultNarrative, &pAmount, &pDate, &r.Replayed, &polls, &polledAt, &finalAt, &refuse)
 	if err != nil {
 		return nil, err
 	}
 	r.Provider, r.Kind, r.State, r.Outcome = paybatch.Provider(provider), paybatch.Kind(kind), paybatch.State(state), paybatch.Outcome(outcome)
-	r.HTTPStatus, r.Attempts, r.Source.Row, r.Polls = int(httpStatus), int(attempts), int(srcRow), int(polls)
+	r.HTTPStatus, r.Attempts, r.Source.Row, r.Polls = int(httpStatus.Int64), int(attempts.Int64), int(srcRow.Int64), int(polls.Int64)
 	r.Body = []byte(body)
 	if currency != "" {
 		cur, err := paybatch.ParseCurrency(currency)
@@ -129,8 +129,14 @@ func scanRow(sc interface{ Scan(...any) error }) (*Row, error) {
 		v := pAmount.Int64
 		r.ProviderAmount = &v
 	}
-	r.SentAt, r.CollectionDate, r.ProviderDate = sentAt.Time, collDate.Time, pDate.Time
-	r.PolledAt, r.FinalAt, r.PollRefusedAt = polledAt.Time, finalAt.Time, refuse.Time
+	utc := func(t sql.NullTime) time.Time {
+		if !t.Valid {
+			return time.Time{}
+		}
+		return t.Time.UTC()
+	}
+	r.CreatedAt, r.UpdatedAt, r.SentAt, r.CollectionDate, r.ProviderDate = utc(created), utc(updated), utc(sentAt), utc(collDate), utc(pDate)
+	r.PolledAt, r.FinalAt, r.PollRefusedAt = utc(polledAt), utc(finalAt), utc(refuse)
 	return &r, nil
 }
 
@@ -142,7 +148,7 @@ func (j *DuckDB) readRows(ctx context.Context, q string, args ...any) ([]*Row, e
 	defer rs.Close()
 	var out []*Row
 	for rs.Next() {
-		r, err := scanRow(rs)
+		r, err := ScanRow(rs)
 		if err != nil {
 			return nil, fmt.Errorf("journal: read: %w", err)
 		}

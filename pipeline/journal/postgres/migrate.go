@@ -4,10 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,40 +14,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations lists the PostgreSQL migrations in order (NNNN_name.sql,
-// numbered from 1 without gaps, the DuckDB journal's numbers).
-func migrations() ([]migration, error) {
-	ents, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range ents {
-		name := e.Name()
-		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("migration %s: want NNNN_name.sql", name)
-		}
-		b, err := fs.ReadFile(migrationFiles, "migrations/"+name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: rest, sql: string(b)})
-	}
-	sort.Slice(out, func(i, k int) bool { return out[i].version < out[k].version })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %04d_%s: want version %d", m.version, m.name, i+1)
-		}
-	}
-	return out, nil
+// migrations lists the PostgreSQL migrations in order (the DuckDB
+// journal's numbers).
+func migrations() ([]journal.Migration, error) {
+	return journal.Migrations(migrationFiles, "migrations")
 }
 
 // SchemaVersion is the schema version this binary writes.
@@ -91,19 +57,18 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, name string) (int, error) 
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&found); err != nil {
 		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
 	}
-	if found > len(ms) {
-		return found, fmt.Errorf("journal %s has schema version %d, this paybatch knows %d: %w (use a newer paybatch)",
-			name, found, len(ms), journal.ErrNewerSchema)
+	if err := journal.NewerSchema(name, found, len(ms)); err != nil {
+		return found, err
 	}
 	if found == len(ms) {
 		return found, nil
 	}
 	for _, m := range ms[found:] {
-		if _, err := tx.Exec(ctx, m.sql); err != nil {
-			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.Version, m.Name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.version, m.name, err)
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			return found, fmt.Errorf("journal %s: migration %04d_%s: %w", name, m.Version, m.Name, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,40 +69,6 @@ func utc(t *time.Time) time.Time {
 	return t.UTC()
 }
 
-// scanRow reads one row in selectColumns order.
-func scanRow(sc pgx.CollectableRow) (*journal.Row, error) {
-	var (
-		r                                                   journal.Row
-		provider, kind, state, outcome, currency, body      string
-		amount, pAmount                                     *int64
-		created, updated                                    time.Time
-		sentAt, collDate, pDate, polledAt, finalAt, refused *time.Time
-		httpStatus, attempts, srcRow, polls                 int32
-	)
-	err := sc.Scan(&r.Key, &provider, &kind, &r.Account, &r.MerchantTxID, &amount, &currency, &r.BodySHA256,
-		&state, &outcome, &r.ProviderStatus, &r.ProviderID, &r.OrderID, &r.ReasonCode, &r.Problem, &httpStatus, &attempts,
-		&r.Source.File, &r.Source.Sheet, &srcRow, &created, &updated, &sentAt,
-		&r.Method, &r.Path, &body, &r.Terminal, &r.TransactionRef, &r.OrderRef, &r.Mandate, &r.Auddis, &r.BankAccount, &collDate,
-		&r.Description, &r.DefaultNarrative, &pAmount, &pDate, &r.Replayed, &polls, &polledAt, &finalAt, &refused)
-	if err != nil {
-		return nil, err
-	}
-	r.Provider, r.Kind, r.State, r.Outcome = paybatch.Provider(provider), paybatch.Kind(kind), paybatch.State(state), paybatch.Outcome(outcome)
-	r.HTTPStatus, r.Attempts, r.Source.Row, r.Polls = int(httpStatus), int(attempts), int(srcRow), int(polls)
-	r.Body = []byte(body)
-	if currency != "" {
-		cur, err := paybatch.ParseCurrency(currency)
-		if err != nil {
-			return nil, fmt.Errorf("journal row %s: %w", r.Key, err)
-		}
-		r.Amount.Currency = cur
-	}
-	if amount != nil {
-		r.Amount.Minor = *amount
-	}
-	r.ProviderAmount = pAmount
-	r.CreatedAt, r.UpdatedAt = created.UTC(), updated.UTC()
-	r.SentAt, r.CollectionDate, r.ProviderDate = utc(sentAt), utc(collDate), utc(pDate)
-	r.PolledAt, r.FinalAt, r.PollRefusedAt = utc(polledAt), utc(finalAt), utc(refused)
-	return &r, nil
-}
+// scanRow reads one row in selectColumns order (the DuckDB journal's
+// column order: journal.ScanRow reads both).
+func scanRow(sc pgx.CollectableRow) (*journal.Row, error) { return journal.ScanRow(sc) }
