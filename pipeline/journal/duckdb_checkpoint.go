@@ -93,6 +93,24 @@ func (j *DuckDB) checkpoint(ctx context.Context) (ok bool, err error) {
 	return true, dropCheckpointCopy(j.path)
 }
 
+// largeWAL: at this size of WAL, Flush checkpoints before folding (see
+// checkpointLargeWAL).
+const largeWAL = 64 << 20
+
+// checkpointLargeWAL is the checkpoint Flush takes during a run once the
+// WAL passes largeWAL (and the file/WAL ratio of needsCheckpoint holds):
+// the same protected checkpoint as Close's, taken with the journal's
+// writer stopped. Without it a run's changes stay pinned in DuckDB's
+// memory until Close, and a large enough run fails at memory_limit.
+func (j *DuckDB) checkpointLargeWAL(ctx context.Context) error {
+	wal, err := os.Stat(walPath(j.path))
+	if err != nil || wal.Size() < largeWAL {
+		return nil
+	}
+	_, err = j.checkpoint(ctx)
+	return err
+}
+
 // saveCheckpointCopy copies the WAL, then the file, fsyncs both and the
 // directory, and renames the file's copy into place last.
 func saveCheckpointCopy(path string) error {

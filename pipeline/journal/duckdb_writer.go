@@ -124,6 +124,13 @@ func (j *DuckDB) Flush(ctx context.Context) error {
 	if err := j.stopWriter(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
+	// A large run's appended changes, never checkpointed, stay pinned in
+	// DuckDB's memory; folding them all at once on top of that ran a
+	// 1M-row submit out of memory_limit. With the writer stopped, fold the
+	// WAL into the file first (under the protected copy) when it is large.
+	if err := j.checkpointLargeWAL(ctx); err != nil {
+		return err
+	}
 	if err := j.fold(ctx); err != nil {
 		return err
 	}
