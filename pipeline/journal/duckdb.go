@@ -260,7 +260,7 @@ func (j *DuckDB) Close() error {
 	ctx := context.Background()
 	err := j.Flush(ctx)
 	if err == nil {
-		_, err = j.checkpoint(ctx)
+		err = j.checkpoint(ctx, closeWAL)
 	}
 	if cerr := j.db.Close(); err == nil {
 		err = cerr

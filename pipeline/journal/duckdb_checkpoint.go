@@ -58,10 +58,21 @@ const (
 	walShare = 8
 )
 
-// needsCheckpoint says whether Close should fold the WAL into the file.
-func needsCheckpoint(path string) bool {
+// Close checkpoints whenever the WAL holds anything (closeWAL); Flush,
+// during a run, only once the WAL reaches largeWAL — a run's changes, never
+// checkpointed, otherwise stay pinned in DuckDB's memory until Close, and a
+// large enough run failed at memory_limit (the 1M-row submit's fold).
+const (
+	closeWAL = 1
+	largeWAL = 64 << 20
+)
+
+// needsCheckpoint says whether to fold the WAL into the file: the WAL has
+// at least minWAL bytes, and the file is small or the WAL has grown to
+// 1/walShare of it.
+func needsCheckpoint(path string, minWAL int64) bool {
 	wal, err := os.Stat(walPath(path))
-	if err != nil || wal.Size() == 0 {
+	if err != nil || wal.Size() < minWAL {
 		return false
 	}
 	db, err := os.Stat(path)
@@ -72,15 +83,16 @@ func needsCheckpoint(path string) bool {
 }
 
 // checkpoint folds the WAL into the file under a protected copy (see the
-// top of this file). ok is false when the copy could not be made (a full
-// disk): no checkpoint was attempted and the WAL still carries the
-// journal, which loses nothing.
-func (j *DuckDB) checkpoint(ctx context.Context) (ok bool, err error) {
-	if !needsCheckpoint(j.path) {
-		return true, nil
+// top of this file) when needsCheckpoint(minWAL) says so; the caller makes
+// sure nothing else writes meanwhile (Close; Flush with its writer
+// stopped). When the copy cannot be made (a full disk) no checkpoint is
+// attempted and the WAL still carries the journal, which loses nothing.
+func (j *DuckDB) checkpoint(ctx context.Context, minWAL int64) error {
+	if !needsCheckpoint(j.path, minWAL) {
+		return nil
 	}
 	if err := saveCheckpointCopy(j.path); err != nil {
-		return false, nil
+		return nil
 	}
 	if j.beforeCheckpoint != nil {
 		j.beforeCheckpoint()
@@ -88,27 +100,9 @@ func (j *DuckDB) checkpoint(ctx context.Context) (ok bool, err error) {
 	if _, err := j.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		// The copy stays: the next open puts it back, which is the journal
 		// as it was before this attempt.
-		return false, fmt.Errorf("journal %s: checkpoint (nothing lost: the next open restores the copy taken before it): %w", j.path, err)
+		return fmt.Errorf("journal %s: checkpoint (nothing lost: the next open restores the copy taken before it): %w", j.path, err)
 	}
-	return true, dropCheckpointCopy(j.path)
-}
-
-// largeWAL: at this size of WAL, Flush checkpoints before folding (see
-// checkpointLargeWAL).
-const largeWAL = 64 << 20
-
-// checkpointLargeWAL is the checkpoint Flush takes during a run once the
-// WAL passes largeWAL (and the file/WAL ratio of needsCheckpoint holds):
-// the same protected checkpoint as Close's, taken with the journal's
-// writer stopped. Without it a run's changes stay pinned in DuckDB's
-// memory until Close, and a large enough run fails at memory_limit.
-func (j *DuckDB) checkpointLargeWAL(ctx context.Context) error {
-	wal, err := os.Stat(walPath(j.path))
-	if err != nil || wal.Size() < largeWAL {
-		return nil
-	}
-	_, err = j.checkpoint(ctx)
-	return err
+	return dropCheckpointCopy(j.path)
 }
 
 // saveCheckpointCopy copies the WAL, then the file, fsyncs both and the

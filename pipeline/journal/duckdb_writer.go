@@ -124,11 +124,9 @@ func (j *DuckDB) Flush(ctx context.Context) error {
 	if err := j.stopWriter(); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	// A large run's appended changes, never checkpointed, stay pinned in
-	// DuckDB's memory; folding them all at once on top of that ran a
-	// 1M-row submit out of memory_limit. With the writer stopped, fold the
-	// WAL into the file first (under the protected copy) when it is large.
-	if err := j.checkpointLargeWAL(ctx); err != nil {
+	// With the writer stopped, a large WAL is folded into the file before
+	// the fold (see largeWAL).
+	if err := j.checkpoint(ctx, largeWAL); err != nil {
 		return err
 	}
 	if err := j.fold(ctx); err != nil {
