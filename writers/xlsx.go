@@ -138,23 +138,34 @@ func WriteSummaryXLSX(w io.Writer, run paybatch.RunInfo, sum paybatch.Summary) e
 	return err
 }
 
+// startWorkbook names the first sheet Summary and writes it (with the note
+// on matched rows left out of the workbook), returning the styles the data
+// sheets use; both workbook writers start this way.
+func startWorkbook(f *excelize.File, rep Report, matchedCap int64) (*styles, error) {
+	st, err := newStyles(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
+		return nil, err
+	}
+	if err := writeSummarySheet(f, st, rep.Run, rep.Summary); err != nil {
+		return nil, fmt.Errorf("summary sheet: %w", err)
+	}
+	if err := writeCapNote(f, st, rep.Summary, matchedCap); err != nil {
+		return nil, fmt.Errorf("summary sheet: %w", err)
+	}
+	return st, nil
+}
+
 func buildWorkbook(ctx context.Context, f *excelize.File, rep Report, opts XLSXOptions) error {
 	maxRows, err := opts.maxRows()
 	if err != nil {
 		return err
 	}
-	st, err := newStyles(f)
+	st, err := startWorkbook(f, rep, opts.matchedCap())
 	if err != nil {
 		return err
-	}
-	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
-		return err
-	}
-	if err := writeSummarySheet(f, st, rep.Run, rep.Summary); err != nil {
-		return fmt.Errorf("summary sheet: %w", err)
-	}
-	if err := writeCapNote(f, st, rep.Summary, opts.matchedCap()); err != nil {
-		return fmt.Errorf("summary sheet: %w", err)
 	}
 	vals := make([]any, len(ReconColumns))
 	for _, part := range []struct {

@@ -63,18 +63,9 @@ type leanWorkbook struct {
 func writeLeanXLSX(ctx context.Context, w io.Writer, rep Report, maxRows int, matchedCap int64) error {
 	f := excelize.NewFile()
 	defer f.Close()
-	st, err := newStyles(f)
+	st, err := startWorkbook(f, rep, matchedCap)
 	if err != nil {
 		return err
-	}
-	if err := f.SetSheetName("Sheet1", SheetSummary); err != nil {
-		return err
-	}
-	if err := writeSummarySheet(f, st, rep.Run, rep.Summary); err != nil {
-		return fmt.Errorf("summary sheet: %w", err)
-	}
-	if err := writeCapNote(f, st, rep.Summary, matchedCap); err != nil {
-		return fmt.Errorf("summary sheet: %w", err)
 	}
 	if f.SharedStrings == nil {
 		return fmt.Errorf("excelize shared string table not available")
