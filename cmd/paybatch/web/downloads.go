@@ -83,10 +83,16 @@ func (s *Server) reportXLSX(w http.ResponseWriter, r *http.Request, _ User) erro
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(s.reportPath(b))
+	err = serveFile(w, r, s.reportPath(b), downloadName(b, "report.xlsx"), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("batch %d has no report yet (it is written after sending, when a ledger is configured): %w", b.ID, ErrNotFound)
 	}
+	return err
+}
+
+// serveFile serves the file at path as a download called name.
+func serveFile(w http.ResponseWriter, r *http.Request, path, name, ctype string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -95,7 +101,7 @@ func (s *Server) reportXLSX(w http.ResponseWriter, r *http.Request, _ User) erro
 	if err != nil {
 		return err
 	}
-	attachment(w, downloadName(b, "report.xlsx"), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	attachment(w, name, ctype)
 	http.ServeContent(w, r, "", st.ModTime(), f)
 	return nil
 }

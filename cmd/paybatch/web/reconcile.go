@@ -361,18 +361,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, _ User) error {
 		case ".parquet":
 			p, ctype = filepath.Join(exportsDir(b), "parquet", name), "application/vnd.apache.parquet"
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		attachment(w, downloadName(b, name), ctype)
-		http.ServeContent(w, r, "", st.ModTime(), f)
-		return nil
+		return serveFile(w, r, p, downloadName(b, name), ctype)
 	}
 	return fmt.Errorf("batch %d has no export %q (reconcile it first): %w", b.ID, name, ErrNotFound)
 }
