@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 	spsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
@@ -23,14 +20,7 @@ import (
 // date Bacs will use per requested date, flagged when moved, and status
 // (text and --json) the date SmarterPay stored.
 func TestDatesInDryRunAndStatus(t *testing.T) {
-	fx, err := fs.ReadFile(paybatch.DemoData(), "fixtures.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixtures, err := sandbox.LoadFixtures(bytes.NewReader(fx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixtures := demoFixtures(t)
 	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 3, Fixtures: fixtures,
 		SmarterPay: spsandbox.SandboxConfig{SubmitAfter: 50 * time.Millisecond, SettleAfter: 50 * time.Millisecond}})
 	sat := time.Now().UTC().AddDate(0, 1, 0)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,14 +19,7 @@ import (
 // collected on the Monday, and the report says so; a collected payment
 // shows no reason; a cancelled one shows no amount collected.
 func TestReportShowsDirectDebitFacts(t *testing.T) {
-	fx, err := fs.ReadFile(paybatch.DemoData(), "fixtures.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixtures, err := sandbox.LoadFixtures(bytes.NewReader(fx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixtures := demoFixtures(t)
 	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 3, Fixtures: fixtures,
 		SmarterPay: spsandbox.SandboxConfig{SubmitAfter: 50 * time.Millisecond, SettleAfter: 50 * time.Millisecond}})
 	sat := time.Now().UTC().AddDate(0, 1, 0)

@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
@@ -87,14 +85,7 @@ func TestSubmitRedriveRefusedRows(t *testing.T) {
 // sandboxWith is the demo sandbox with extra SmartRetry transactions.
 func sandboxWith(t *testing.T, extra ...srsandbox.TransactionFixture) *sandboxtest.Server {
 	t.Helper()
-	f, err := fs.ReadFile(paybatch.DemoData(), "fixtures.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx, err := sandbox.LoadFixtures(bytes.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fx := demoFixtures(t)
 	fx.SmartRetry.Transactions = append(fx.SmartRetry.Transactions, extra...)
 	return sandboxtest.NewServer(t, sandbox.Options{Fixtures: fx, Seed: 7, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 100 * time.Millisecond}})
 }

@@ -95,7 +95,8 @@ func exampleJob(t *testing.T, edits ...[2]string) (jobPath, root string) {
 	return jobPath, root
 }
 
-func demoSandbox(t *testing.T) *sandboxtest.Server {
+// demoFixtures is the demo's sandbox fixtures (paybatch.DemoData).
+func demoFixtures(t *testing.T) *sandbox.Fixtures {
 	t.Helper()
 	f, err := fs.ReadFile(paybatch.DemoData(), "fixtures.json")
 	if err != nil {
@@ -105,6 +106,12 @@ func demoSandbox(t *testing.T) *sandboxtest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fx
+}
+
+func demoSandbox(t *testing.T) *sandboxtest.Server {
+	t.Helper()
+	fx := demoFixtures(t)
 	return sandboxtest.NewServer(t, sandbox.Options{Fixtures: fx, Seed: 7, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 100 * time.Millisecond}})
 }
 

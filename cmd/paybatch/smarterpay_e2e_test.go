@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +17,7 @@ import (
 // CLI against the combined sandbox over HTTP — submit, then status, then
 // reconcile — and checks the sandbox's record of what it executed.
 func TestDirectDebitEndToEnd(t *testing.T) {
-	fx, err := fs.ReadFile(paybatch.DemoData(), "fixtures.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixtures, err := sandbox.LoadFixtures(bytes.NewReader(fx))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixtures := demoFixtures(t)
 	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 3, Fixtures: fixtures, Faults: "5xx=0.1,lost=0.1",
 		SmarterPay: spsandbox.SandboxConfig{SubmitAfter: 100 * time.Millisecond, SettleAfter: 100 * time.Millisecond}})
 
