@@ -24,6 +24,8 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres/pgtest"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 )
@@ -55,20 +57,28 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 // harness is the real server on a real listener, with a real journal
-// (DuckDB in a temp dir) and the real sandbox over HTTP.
+// (DuckDB in a temp dir, or a fresh PostgreSQL database: newHarnessOn) and
+// the real sandbox over HTTP.
 type harness struct {
 	t       testing.TB
 	srv     *Server
 	ts      *httptest.Server
 	sandbox *sandbox.Server
 	store   *DuckStore
-	journal *journal.DuckDB
+	journal Journal
 	clock   *clock
 	users   map[string]User
 	dir     string
 }
 
 func newHarness(t testing.TB, tweak ...func(*Config)) *harness {
+	t.Helper()
+	return newHarnessOn(t, "duckdb", tweak...)
+}
+
+// newHarnessOn is newHarness on a journal of backend "duckdb" or
+// "postgres" (skipped without a test cluster, see pgtest).
+func newHarnessOn(t testing.TB, backend string, tweak ...func(*Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -87,13 +97,31 @@ func newHarness(t testing.TB, tweak ...func(*Config)) *harness {
 	sbts := httptest.NewServer(sb)
 	t.Cleanup(func() { sb.Close(); sbts.Close() })
 
-	j, err := journal.OpenDuckDB(ctx, filepath.Join(dir, "journal.duckdb"), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := OpenStore(ctx, j)
-	if err != nil {
-		t.Fatal(err)
+	var j Journal
+	var store *DuckStore
+	switch backend {
+	case "duckdb":
+		dj, err := journal.OpenDuckDB(ctx, filepath.Join(dir, "journal.duckdb"), journal.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = dj
+		store, err = OpenStore(ctx, dj)
+		if err != nil {
+			t.Fatal(err)
+		}
+	case "postgres":
+		pj, err := postgres.Open(ctx, pgtest.URL(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j = pj
+		store, err = OpenPostgresStore(ctx, pj)
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("no journal backend %q", backend)
 	}
 	ledger := filepath.Join(dir, "ledger.csv")
 	lb, _ := fs.ReadFile(paybatch.DemoData(), "ledger.csv")

@@ -36,12 +36,26 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// Journal is what the server needs of the journal it sends through: the
+// journal API both backends implement (journal.DuckDB, postgres.Journal),
+// and two reads of one batch's file — the upload page's "already sent"
+// warning and the copy of its rows that reconcile reads.
+type Journal interface {
+	journal.Journal
+	// IDsFromOtherFiles returns up to limit of the ids among ids that the
+	// journal holds from a source file other than file, and how many.
+	IDsFromOtherFiles(ctx context.Context, file string, ids []string, limit int) ([]string, int, error)
+	// Snapshot writes a new DuckDB journal file at path holding the rows
+	// (latest states) and rejects of sourceFiles.
+	Snapshot(ctx context.Context, path string, sourceFiles ...string) error
+}
+
 // Config is everything the server is given; nothing is read from the
 // environment or from package state.
 type Config struct {
 	Store   Store
-	Journal *journal.DuckDB // the one journal every batch is sent through (held for the server's life)
-	DataDir string          // uploads are kept in DataDir/uploads/<batch id>/
+	Journal Journal // the one journal every batch is sent through (held for the server's life)
+	DataDir string  // uploads are kept in DataDir/uploads/<batch id>/
 	// Credentials gives a provider's credential and endpoint (the CLI reads
 	// them from the environment); Engine tunes the engine for every send.
 	Credentials func(p paybatch.Provider) job.Credentials

@@ -459,7 +459,7 @@ func TestMakerChecker(t *testing.T) {
 
 // TestConcurrentApprovalsOneSubmission: two approvers at the same moment,
 // each double-clicking, start one submission; every row is executed once.
-func TestConcurrentApprovalsOneSubmission(t *testing.T) {
+func testConcurrentApprovalsOneSubmission(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	id := h.uploaded(uma, "refund", "refunds.csv", demoCSV(t))
@@ -558,7 +558,7 @@ func TestTwoApproversRace(t *testing.T) {
 
 // TestSendProgressOutcomesReport: approve → the engine sends → outcomes,
 // downloads; report.xlsx reads back with excelize.
-func TestSendProgressOutcomesReport(t *testing.T) {
+func testSendProgressOutcomesReport(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	id := h.uploaded(uma, "refund", "refunds.xlsx", rejectsXLSX(t))
@@ -776,7 +776,7 @@ func (h *harness) reconcileWith(c *http.Client, id int64, name string, content [
 // category table and the chart; report.xlsx, the CSV, Parquet and JSON
 // exports and the original download; the report is e-mailed to the
 // configured recipients through a real SMTP server on loopback.
-func TestReconcileDownloadsEmail(t *testing.T) {
+func testReconcileDownloadsEmail(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	sink := smtptest.Start(t)
 	h := newHarness(t, func(c *Config) {
 		c.Ledger = "" // nothing configured: the ledger is uploaded
