@@ -12,6 +12,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 )
 
 // scheduled is one job file `serve` runs on a cron schedule.
@@ -23,9 +24,10 @@ type scheduled struct {
 // parseSchedules reads --schedule values, "CRON=JOBFILE" (five-field cron,
 // or @daily, @every 1h …). Each job file is loaded now, so a bad one stops
 // the server at start rather than at 02:15; a job whose journal is the
-// server's own is refused (the server holds that one for its life: the job
-// would never get its lock).
-func parseSchedules(values []string, serverJournal string) ([]scheduled, error) {
+// server's own DuckDB file is refused (the server holds that one for its
+// life: the job would never get its lock). A PostgreSQL journal, the
+// server's or another, is shared.
+func parseSchedules(e *env, values []string, serverJournal string) ([]scheduled, error) {
 	var out []scheduled
 	for _, v := range values {
 		spec, path, ok := strings.Cut(v, "=")
@@ -37,9 +39,13 @@ func parseSchedules(values []string, serverJournal string) ([]scheduled, error) 
 		if err != nil {
 			return nil, fmt.Errorf("--schedule %q: %w", v, err)
 		}
-		plan, err := job.LoadPlan(path)
+		plan, err := loadScheduled(e, path)
 		if err != nil {
 			return nil, fmt.Errorf("--schedule %q: %w", v, err)
+		}
+		if postgres.IsURL(plan.Journal) {
+			out = append(out, scheduled{spec: spec, path: path, sched: sched})
+			continue
 		}
 		if a, err := filepath.Abs(plan.Journal); err == nil && a == serverJournal {
 			return nil, fmt.Errorf("--schedule %q: the job's journal is the server's own (%s), which the server holds while it runs; give the job a journal of its own (journal: in the job file)", v, plan.Journal)
@@ -80,8 +86,21 @@ func startSchedules(ctx context.Context, e *env, jobs []scheduled) (stop func())
 	})
 }
 
+// loadScheduled loads a scheduled job file as `paybatch run` does: without
+// a journal: in it, $PAYBATCH_JOURNAL_URL names the journal.
+func loadScheduled(e *env, path string) (*job.Plan, error) {
+	plan, err := job.LoadPlan(path)
+	if err != nil {
+		return nil, err
+	}
+	if u := e.getenv(job.JournalURLVar); u != "" && !plan.JournalSet {
+		plan.Journal = u
+	}
+	return plan, nil
+}
+
 func runScheduled(ctx context.Context, e *env, j scheduled) {
-	plan, err := job.LoadPlan(j.path) // read at each time: an edited job file is taken as it is now
+	plan, err := loadScheduled(e, j.path) // read at each time: an edited job file is taken as it is now
 	if err == nil {
 		var out *job.Outcome
 		out, err = job.Run(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv))

@@ -19,6 +19,8 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/cmd/paybatch/web"
+	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/writers"
@@ -26,12 +28,13 @@ import (
 
 // serveFlags are `paybatch serve`'s options.
 type serveFlags struct {
-	addr, dataDir, tlsCert, tlsKey, ledger, thresholds string
-	emailTo, schedules                                 []string
-	allowRemoteHTTP, demo                              bool
-	maxUpload                                          int64
-	sessionTTL                                         time.Duration
-	ef                                                 engineFlags
+	addr, dataDir, journal, tlsCert, tlsKey, ledger string
+	thresholds                                      string
+	emailTo, schedules                              []string
+	allowRemoteHTTP, demo                           bool
+	maxUpload                                       int64
+	sessionTTL                                      time.Duration
+	ef                                              engineFlags
 }
 
 func newServeCmd(e *env) *cobra.Command {
@@ -54,6 +57,12 @@ Everything lives in --data-dir: the journal (journal.duckdb, which also holds
 users, sessions, batches, approvals and the audit trail) and the uploads.
 Create the first admin with 'paybatch user add NAME --role admin'.
 
+--journal postgres://… (or PAYBATCH_JOURNAL_URL) keeps the journal — with
+the users, batches and audit trail — in PostgreSQL instead, shared with
+'paybatch run', 'status' and 'history' in other processes and on other
+hosts while the server runs (the password from PGPASSWORD, never in the
+URL); uploads stay in --data-dir.
+
 Credentials come from the environment, as for submit: SMARTRETRY_API_KEY,
 SMARTRETRY_BASE_URL, SMARTERPAY_TOKEN, SMARTERPAY_BASE_URL.
 
@@ -62,7 +71,8 @@ Plain HTTP is served on a loopback address only; anywhere else give
 
 --schedule "CRON=JOBFILE" runs a job file (as 'paybatch run --config JOBFILE')
 at its times inside the server, instead of cron: one job at a time, a job
-still running at its next time skipped, each job with a journal of its own.
+still running at its next time skipped. A job whose journal is the
+server's PostgreSQL journal shares it as any other process does.
 
 --demo needs nothing else: it starts the built-in sandbox, creates demo users
 (printed at start) and the demo batch awaiting approval, in a new data
@@ -79,6 +89,7 @@ directory.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (plain HTTP only on loopback; port 0 picks a free one)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "where the journal and uploads live (default ./paybatch-data; --demo: a new directory)")
+	fl.StringVar(&f.journal, "journal", "", "the journal: a postgres:// URL (shared with other processes) or a DuckDB file (default DATA_DIR/journal.duckdb, or $"+job.JournalURLVar+")")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fl.BoolVar(&f.allowRemoteHTTP, "allow-remote-http", false, "serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy)")
@@ -194,20 +205,17 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		}
 	}
 
-	jobs, err := parseSchedules(f.schedules, filepath.Join(f.dataDir, "journal.duckdb"))
+	loc := serverJournal(e, f.journal, f.dataDir)
+	jobs, err := parseSchedules(e, f.schedules, loc)
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
 
-	j, release, err := job.HoldJournal(ctx, filepath.Join(f.dataDir, "journal.duckdb"))
+	j, store, release, err := openServerJournal(ctx, loc)
 	if err != nil {
 		return err
 	}
 	defer release()
-	store, err := web.OpenStore(ctx, j)
-	if err != nil {
-		return paybatch.WithKind(paybatch.ErrResumable, err)
-	}
 	srv, err := web.New(web.Config{
 		Store: store, Journal: j, DataDir: f.dataDir, Credentials: creds, Engine: engine,
 		Thresholds: thresholds, Ledger: f.ledger, MaxUpload: f.maxUpload, SessionTTL: f.sessionTTL,
@@ -244,11 +252,15 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	}
 	stopSchedules := startSchedules(sendCtx, e, jobs)
 	defer stopSchedules()
-	// status and history, refused the journal's lock, point here.
-	if err := j.HeldByServer(ctx, fmt.Sprintf("%s://%s", scheme, ln.Addr())); err != nil {
-		e.log.Warn("serve: could not say where the journal is held", "err", err)
+	// status and history, refused a DuckDB journal's lock, point here.
+	if hj, ok := j.(interface {
+		HeldByServer(ctx context.Context, url string) error
+	}); ok {
+		if err := hj.HeldByServer(ctx, fmt.Sprintf("%s://%s", scheme, ln.Addr())); err != nil {
+			e.log.Warn("serve: could not say where the journal is held", "err", err)
+		}
 	}
-	fmt.Fprintf(e.stdout, "paybatch serve: listening on %s://%s (data in %s)\n", scheme, ln.Addr(), f.dataDir)
+	fmt.Fprintf(e.stdout, "paybatch serve: listening on %s://%s (data in %s, journal %s)\n", scheme, ln.Addr(), f.dataDir, j.Name())
 	errc := make(chan error, 1)
 	go func() {
 		if useTLS {
@@ -271,6 +283,45 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	}
 	fmt.Fprintln(e.stdout, "paybatch serve stopped")
 	return nil
+}
+
+// serverJournal is where the server's journal is: --journal, else
+// $PAYBATCH_JOURNAL_URL, else DATA_DIR/journal.duckdb.
+func serverJournal(e *env, flag, dataDir string) string {
+	if flag != "" {
+		return flag
+	}
+	if u := e.getenv(job.JournalURLVar); u != "" {
+		return u
+	}
+	return filepath.Join(dataDir, "journal.duckdb")
+}
+
+// openServerJournal opens the journal at loc for the process's life (see
+// job.HoldJournal: a DuckDB file is locked, a PostgreSQL journal shared)
+// and the web store (users, batches, approvals, audit trail) in it.
+func openServerJournal(ctx context.Context, loc string) (web.Journal, *web.DuckStore, func(), error) {
+	j, release, err := job.HoldJournal(ctx, loc)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var wj web.Journal
+	var store *web.DuckStore
+	switch hj := j.(type) {
+	case *journal.DuckDB:
+		wj = hj
+		store, err = web.OpenStore(ctx, hj)
+	case *postgres.Journal:
+		wj = hj
+		store, err = web.OpenPostgresStore(ctx, hj)
+	default:
+		err = fmt.Errorf("journal %s: the web server cannot run on a %T", j.Name(), j)
+	}
+	if err != nil {
+		release()
+		return nil, nil, nil, paybatch.WithKind(paybatch.ErrResumable, err)
+	}
+	return wj, store, release, nil
 }
 
 // startDemoSandbox copies the demo data into dir and serves the sandbox on

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,7 +21,7 @@ import (
 const envPassword = "PAYBATCH_PASSWORD"
 
 func newUserCmd(e *env) *cobra.Command {
-	var dataDir string
+	var dataDir, journalLoc string
 	cmd := &cobra.Command{
 		Use:   "user add|disable|enable|reset-password",
 		Short: "Manage the web app's users from the command line (the first admin, a lost password)",
@@ -30,12 +29,14 @@ func newUserCmd(e *env) *cobra.Command {
 Passwords are never flags: they are read from $PAYBATCH_PASSWORD, else from the
 terminal without echo, else from the first line of stdin. Every change signs
 the user out everywhere. Stop the server first (it holds the journal), or use
-its admin page.`,
+its admin page. A server on a PostgreSQL journal (serve --journal postgres://…,
+or PAYBATCH_JOURNAL_URL) shares it: give the same --journal while it runs.`,
 		Example: `  paybatch user add ada --role admin --data-dir /var/lib/paybatch
   printf '%s\n' "$NEW_PASSWORD" | paybatch user reset-password uma --data-dir /var/lib/paybatch
   paybatch user disable uma --data-dir /var/lib/paybatch`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", "paybatch-data", "the server's data directory")
+	cmd.PersistentFlags().StringVar(&journalLoc, "journal", "", "the server's journal, as serve --journal (default DATA_DIR/journal.duckdb, or $"+job.JournalURLVar+")")
 	var role string
 	add := &cobra.Command{
 		Use:   "add NAME --role viewer|uploader|approver|admin",
@@ -53,7 +54,7 @@ its admin page.`,
 			if err != nil {
 				return err
 			}
-			return withStore(cmd.Context(), dataDir, func(s web.Store) error {
+			return withStore(cmd.Context(), serverJournal(e, journalLoc, dataDir), func(s web.Store) error {
 				hash, err := web.HashPassword(pw, web.DefaultKDF)
 				if err != nil {
 					return err
@@ -78,7 +79,7 @@ its admin page.`,
 				if err := fn(nil); err != nil {
 					return err
 				}
-				return withStore(cmd.Context(), dataDir, func(s web.Store) error {
+				return withStore(cmd.Context(), serverJournal(e, journalLoc, dataDir), func(s web.Store) error {
 					u, err := s.UserByName(cmd.Context(), args[0])
 					if err != nil {
 						return err
@@ -159,8 +160,8 @@ func readNewPassword(e *env) (string, error) {
 
 // withStore opens the data directory's journal (exit 4 when the server
 // holds it) and runs fn on the web store in it.
-func withStore(ctx context.Context, dataDir string, fn func(web.Store) error) error {
-	j, release, err := job.HoldJournal(ctx, filepath.Join(dataDir, "journal.duckdb"))
+func withStore(ctx context.Context, loc string, fn func(web.Store) error) error {
+	_, s, release, err := openServerJournal(ctx, loc)
 	if err != nil {
 		if paybatch.KindOf(err) == paybatch.ErrLocked {
 			return fmt.Errorf("%w; the server holds it: stop it, or use its admin page", err)
@@ -168,10 +169,6 @@ func withStore(ctx context.Context, dataDir string, fn func(web.Store) error) er
 		return err
 	}
 	defer release()
-	s, err := web.OpenStore(ctx, j)
-	if err != nil {
-		return paybatch.WithKind(paybatch.ErrResumable, err)
-	}
 	err = fn(s)
 	if errors.Is(err, web.ErrNotFound) || errors.Is(err, web.ErrExists) {
 		return paybatch.WithKind(paybatch.ErrUsage, err)

@@ -84,15 +84,23 @@ func openDuckDB(ctx context.Context, path string, lk *journal.Lock) (*journal.Du
 	return nil, classifyIO(paybatch.ErrInput, path, err)
 }
 
-// HoldJournal takes the journal's lock and opens it for a process that
-// keeps it for its life (paybatch serve): cron's `run` and the CLI get
-// ErrLocked meanwhile. release closes the journal and drops the lock.
-func HoldJournal(ctx context.Context, path string) (j *journal.DuckDB, release func(), err error) {
-	lk, err := lockJournal(path)
+// HoldJournal opens the journal at loc for a process that keeps it for its
+// life (paybatch serve). A DuckDB file is locked first, so cron's `run`
+// and the CLI get ErrLocked meanwhile; a PostgreSQL journal (postgres://…)
+// is shared with other processes (row claims and credential leases keep
+// them apart). release closes the journal and drops the lock.
+func HoldJournal(ctx context.Context, loc string) (j journal.Journal, release func(), err error) {
+	if postgres.IsURL(loc) {
+		if j, err = openJournal(ctx, loc, nil); err != nil {
+			return nil, nil, err
+		}
+		return j, func() { _ = j.Close() }, nil
+	}
+	lk, err := lockJournal(loc)
 	if err != nil {
 		return nil, nil, err
 	}
-	if j, err = openDuckDB(ctx, path, lk); err != nil {
+	if j, err = openDuckDB(ctx, loc, lk); err != nil {
 		_ = lk.Release()
 		return nil, nil, err
 	}
