@@ -101,6 +101,12 @@ type Reader interface {
 	Rows(ctx context.Context, q Query) ([]*Row, error)
 	// CountRows counts the rows matching q (Limit and AfterRow ignored).
 	CountRows(ctx context.Context, q Query) (int, error)
+	// IDsFromOtherFiles returns, in journal order, up to limit of the ids
+	// among ids that the journal holds from a source file other than file,
+	// and how many such rows there are (a new batch repeating ids already
+	// journaled). It consumes ids as they come, and all of them unless it
+	// fails.
+	IDsFromOtherFiles(ctx context.Context, file string, ids iter.Seq[string], limit int) ([]string, int, error)
 }
 
 // Recorder keeps what a run read besides the rows it journaled.

@@ -68,33 +68,3 @@ func TestSnapshot(t *testing.T) {
 		t.Fatalf("snapshot rows %+v rejects %+v", got, rj)
 	}
 }
-
-func TestIDsFromOtherFiles(t *testing.T) {
-	ctx := context.Background()
-	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	now := time.Now()
-	src := func(yield func(*Row, error) bool) {
-		for i, k := range []string{"a", "b", "c"} {
-			file := "one.csv"
-			if k == "c" {
-				file = "two.csv"
-			}
-			r := &Row{Key: k, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, MerchantTxID: "id-" + k, State: paybatch.StatePending,
-				BodySHA256: "h", Source: paybatch.Source{File: file, Row: i + 2}, CreatedAt: now, UpdatedAt: now}
-			if !yield(r, nil) {
-				return
-			}
-		}
-	}
-	if _, err := j.Ingest(ctx, src, now); err != nil {
-		t.Fatal(err)
-	}
-	got, n, err := j.IDsFromOtherFiles(ctx, "two.csv", []string{"id-a", "id-b", "id-c", "id-z"}, 1)
-	if err != nil || n != 2 || len(got) != 1 || got[0] != "id-a" {
-		t.Fatalf("got %v, %d, %v", got, n, err)
-	}
-}

@@ -37,14 +37,12 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // Journal is what the server needs of the journal it sends through: the
-// journal API both backends implement (journal.DuckDB, postgres.Journal),
-// and two reads of one batch's file — the upload page's "already sent"
-// warning and the copy of its rows that reconcile reads.
+// journal API both backends implement (journal.DuckDB, postgres.Journal;
+// with IDsFromOtherFiles for the upload page's "already sent" warning and
+// PageBounds for the outcome pages), and the copy of one batch's rows that
+// reconcile reads.
 type Journal interface {
 	journal.Journal
-	// IDsFromOtherFiles returns up to limit of the ids among ids that the
-	// journal holds from a source file other than file, and how many.
-	IDsFromOtherFiles(ctx context.Context, file string, ids []string, limit int) ([]string, int, error)
 	// Snapshot writes a new DuckDB journal file at path holding the rows
 	// (latest states) and rejects of sourceFiles.
 	Snapshot(ctx context.Context, path string, sourceFiles ...string) error

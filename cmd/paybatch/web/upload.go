@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"maps"
 	"mime/multipart"
 	"net/http"
@@ -461,8 +462,9 @@ func (s *Server) previewRecord(in paybatch.Instruction, today time.Time) []strin
 // facts are what the approver needs besides the totals, gathered from the
 // preview records: the ten largest amounts per currency, ids already sent
 // from an earlier batch (the journal will not send them again) and
-// collection dates Bacs will move. The journal is asked about the ids a
-// chunk at a time by a goroutine of its own, while the file is read.
+// collection dates Bacs will move. The ids stream to the journal, a chunk
+// at a time, on a goroutine of its own while the file is read; it asks
+// once, at the end (and not at all when it holds no other file's rows).
 type facts struct {
 	s     *Server
 	b     *Batch
@@ -480,31 +482,35 @@ type facts struct {
 
 func (s *Server) newFacts(ctx context.Context, b *Batch) *facts {
 	fa := &facts{s: s, b: b, today: smarterpay.Today(s.cfg.Now()), per: map[string][]LargeRow{},
-		ids: make(chan []string, 2), done: make(chan struct{})}
+		ids: make(chan []string, 2), done: make(chan struct{}), chunk: make([]string, 0, idChunk)}
 	go func() {
 		defer close(fa.done)
-		for chunk := range fa.ids {
-			if fa.err != nil {
-				continue // drain
+		fa.sent, fa.nSent, fa.err = s.alreadySent(ctx, b, func(yield func(string) bool) {
+			for chunk := range fa.ids {
+				for _, id := range chunk {
+					if !yield(id) {
+						return
+					}
+				}
 			}
-			ids, n, err := s.alreadySent(ctx, b, chunk)
-			fa.nSent += n
-			if len(fa.sent) < 5 {
-				fa.sent = append(fa.sent, ids...)
-			}
-			fa.err = err
+		})
+		for range fa.ids {
+			// drain what a failed lookup did not take
 		}
 	}()
 	return fa
 }
 
+// idChunk is how many ids travel to the journal's goroutine at once.
+const idChunk = 8192
+
 func (fa *facts) add(rec []string) error {
 	if rec[pvBacsDate] != "" {
 		fa.moved++
 	}
-	if fa.chunk = append(fa.chunk, rec[pvID]); len(fa.chunk) == 50_000 {
+	if fa.chunk = append(fa.chunk, rec[pvID]); len(fa.chunk) == idChunk {
 		fa.ids <- fa.chunk
-		fa.chunk = make([]string, 0, 50_000)
+		fa.chunk = make([]string, 0, idChunk)
 	}
 	if rec[pvCurrency] == "" {
 		return nil
@@ -696,9 +702,12 @@ func rejectPage(path string, p int) ([]rejectLine, error) {
 }
 
 // alreadySent returns (up to five of) the ids among ids that the journal
-// holds from another file, and how many there are.
-func (s *Server) alreadySent(ctx context.Context, b *Batch, ids []string) ([]string, int, error) {
+// holds from another file, masked, and how many there are; it takes every
+// id.
+func (s *Server) alreadySent(ctx context.Context, b *Batch, ids iter.Seq[string]) ([]string, int, error) {
 	if s.cfg.Journal == nil {
+		for range ids {
+		}
 		return nil, 0, nil
 	}
 	first, n, err := s.cfg.Journal.IDsFromOtherFiles(ctx, b.Path, ids, 5)

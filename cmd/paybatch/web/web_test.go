@@ -25,6 +25,8 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
+	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/journaltest"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
 	"github.com/paybatch/paybatch/writers"
 	"github.com/paybatch/paybatch/writers/smtptest"
@@ -628,6 +630,57 @@ func TestWarnsIdsDifferingOnlyInCase(t *testing.T) {
 	id := h.uploaded(uma, "refund", "case.csv", []byte(csv))
 	if w := strings.Join(h.batch(id).Summary.Warnings, "\n"); !strings.Contains(w, "differ only in upper/lower case") || !strings.Contains(w, "rf-77 (row 3)") {
 		t.Errorf("warnings: %q", w)
+	}
+}
+
+// TestWarnsIdsAlreadySentInLaterChunks: ids the journal holds from an
+// earlier file are found wherever they sit in a large upload (the ids reach
+// the journal in chunks, while the file is read), counted in full and the
+// first named on the validation page; an upload repeating none of them gets
+// no warning, and neither does one against a journal holding only other ids.
+func TestWarnsIdsAlreadySentInLaterChunks(t *testing.T) {
+	h := newHarness(t)
+	uma := h.signIn("uma")
+	const n = 3*idChunk + 17
+	upload := func(name string, idOf func(i int) string) Batch {
+		var b strings.Builder
+		b.WriteString("terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n")
+		for i := range n {
+			fmt.Fprintf(&b, "ABC123,TX%06d,OR%06d,%s,1.00,USD\n", i, i, idOf(i))
+		}
+		bt := h.batch(h.uploaded(uma, "refund", name, []byte(b.String())))
+		if bt.Valid != n {
+			t.Fatalf("%s: %d valid of %d", name, bt.Valid, n)
+		}
+		return bt
+	}
+	fresh := func(i int) string { return fmt.Sprintf("fresh-%06d", i) }
+	if w := upload("empty-journal.csv", fresh).Summary.Warnings; len(w) != 0 {
+		t.Errorf("against an empty journal: %q", w)
+	}
+	// The journal holds three ids from an earlier file: one in the upload's
+	// first chunk, two in its last, and one id no upload has.
+	sent := map[int]bool{5: true, 3 * idChunk: true, n - 1: true}
+	var rows []*journal.Row
+	for i := range sent {
+		rows = append(rows, journaltest.Row(i, 100))
+		rows[len(rows)-1].MerchantTxID, rows[len(rows)-1].Source.File = fresh(i), "earlier.csv"
+	}
+	rows = append(rows, journaltest.Row(n+1, 100))
+	rows[len(rows)-1].Source.File = "earlier.csv"
+	if _, err := h.journal.Ingest(context.Background(), journaltest.Seq(rows...), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if w := upload("other-ids.csv", func(i int) string { return fmt.Sprintf("other-%06d", i) }).Summary.Warnings; len(w) != 0 {
+		t.Errorf("no id repeated: %q", w)
+	}
+	bt := upload("repeats.csv", fresh)
+	want := fmt.Sprintf("3 ids were already sent in an earlier batch (%s, %s, %s)", fresh(5), fresh(3*idChunk), fresh(n-1))
+	if w := strings.Join(bt.Summary.Warnings, "\n"); !strings.Contains(w, want) {
+		t.Errorf("warnings %q, want %q", w, want)
+	}
+	if page := h.get(uma, fmt.Sprintf("/batches/%d", bt.ID)).body; !strings.Contains(page, want) {
+		t.Errorf("the validation page does not show %q", want)
 	}
 }
 

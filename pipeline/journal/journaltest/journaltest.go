@@ -376,4 +376,65 @@ func Run(t *testing.T, open Opener) {
 			t.Errorf("%d rows paged", n)
 		}
 	})
+	run(t, "IDsFromOtherFiles", func(t *testing.T) {
+		j := open(t, "i")
+		defer j.Close()
+		// counted yields ids and counts how many were taken: the method
+		// must take them all (an upload's reader is waiting on it).
+		taken := 0
+		counted := func(ids ...string) iter.Seq[string] {
+			taken = 0
+			return func(yield func(string) bool) {
+				for _, id := range ids {
+					taken++
+					if !yield(id) {
+						return
+					}
+				}
+			}
+		}
+		ask := func(file string, limit int, ids ...string) ([]string, int) {
+			first, n, err := j.IDsFromOtherFiles(ctx, file, counted(ids...), limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if taken != len(ids) {
+				t.Fatalf("%d of %d ids taken", taken, len(ids))
+			}
+			return first, n
+		}
+		if first, n := ask("new.csv", 5, "rf-00001", "rf-00002"); n != 0 || len(first) != 0 {
+			t.Fatalf("empty journal: %v, %d", first, n)
+		}
+		var rows []*journal.Row
+		for i := range 6 {
+			r := Row(i, int64(100+i))
+			if i >= 4 {
+				r.Source.File = "old.csv"
+			}
+			rows = append(rows, r)
+		}
+		must(j.Ingest(ctx, Seq(rows...), base))
+		// Asked as the file those rows came from: none is from another file
+		// but rf-00004 and rf-00005.
+		if first, n := ask("refunds.csv", 5, "rf-00001", "rf-00002", "rf-00009"); n != 0 || len(first) != 0 {
+			t.Fatalf("same file: %v, %d", first, n)
+		}
+		first, n := ask("new.csv", 2, "rf-00005", "RF-00001", "rf-00003", "rf-00009", "rf-00000", "rf-00003")
+		// In journal order (source file, row), limited to 2, counted in full;
+		// an id differing in case is not the same id.
+		if n != 3 || len(first) != 2 || first[0] != "rf-00005" || first[1] != "rf-00000" {
+			t.Fatalf("new file: %v, %d", first, n)
+		}
+		if first, n := ask("old.csv", 5, "rf-00004", "rf-00001"); n != 1 || len(first) != 1 || first[0] != "rf-00001" {
+			t.Fatalf("old file: %v, %d", first, n)
+		}
+		many := make([]string, 0, 20_000)
+		for i := range 20_000 {
+			many = append(many, fmt.Sprintf("rf-%05d", 20_000-i))
+		}
+		if first, n := ask("new.csv", 5, many...); n != 5 || len(first) != 5 || first[0] != "rf-00004" || first[4] != "rf-00003" {
+			t.Fatalf("20,000 ids: %v, %d", first, n)
+		}
+	})
 }

@@ -10,37 +10,8 @@ import (
 )
 
 // What the web server reads of one batch, as the DuckDB journal answers it
-// (journal.DuckDB's IDsFromOtherFiles and Snapshot): the server works the
-// same on either backend.
-
-// IDsFromOtherFiles returns, in journal order, up to limit of the ids among
-// ids that the journal holds from a source file other than file, and how
-// many there are — rows already journaled (whatever their state) that a
-// new batch would repeat. The ids travel as one array parameter.
-func (j *Journal) IDsFromOtherFiles(ctx context.Context, file string, ids []string, limit int) ([]string, int, error) {
-	if len(ids) == 0 {
-		return nil, 0, nil
-	}
-	rows, err := j.pool.Query(ctx, `SELECT merchant_transaction_id FROM journal
-		WHERE source_file <> $1 AND merchant_transaction_id = ANY($2)
-		ORDER BY source_file, source_row`, file, ids)
-	if err != nil {
-		return nil, 0, j.wrap("ids", err)
-	}
-	defer rows.Close()
-	var out []string
-	n := 0
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, 0, j.wrap("ids", err)
-		}
-		if n++; len(out) < limit {
-			out = append(out, id)
-		}
-	}
-	return out, n, j.wrap("ids", rows.Err())
-}
+// (journal.DuckDB's Snapshot): the server works the same on either backend.
+// (IDsFromOtherFiles, which every journal answers, is in ids.go.)
 
 // Snapshot writes a new DuckDB journal file at path holding the rows (with
 // their latest states) and the rejects of the given source files — what
