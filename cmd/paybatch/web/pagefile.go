@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"time"
 )
 
 // A page file holds the records of one list of a batch (the preview of the
@@ -35,16 +37,50 @@ func createPageFile(path string) (*pageWriter, error) {
 
 // add appends one record.
 func (w *pageWriter) add(fields ...string) error {
+	w.start(len(fields))
+	for _, f := range fields {
+		w.field(f)
+	}
+	return w.finish()
+}
+
+// start begins a record of n fields, each then given by field, int or
+// date, and the record written by finish.
+func (w *pageWriter) start(n int) {
 	if w.n%pageSize == 0 {
 		w.idx = binary.LittleEndian.AppendUint64(w.idx, uint64(w.off))
 	}
-	b := binary.AppendUvarint(w.buf[:0], uint64(len(fields)))
-	for _, f := range fields {
-		b = binary.AppendUvarint(b, uint64(len(f)))
-		b = append(b, f...)
+	w.buf = binary.AppendUvarint(w.buf[:0], uint64(n))
+}
+
+func (w *pageWriter) field(f string) {
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(f)))
+	w.buf = append(w.buf, f...)
+}
+
+// int is the field strconv.FormatInt(i, 10).
+func (w *pageWriter) int(i int64) {
+	var d [20]byte
+	w.bytes(strconv.AppendInt(d[:0], i, 10))
+}
+
+// date is the field t.Format(time.DateOnly), or "" for the zero time.
+func (w *pageWriter) date(t time.Time) {
+	var d [16]byte
+	if t.IsZero() {
+		w.bytes(nil)
+		return
 	}
-	w.buf = b
-	n, err := w.bw.Write(b)
+	w.bytes(t.AppendFormat(d[:0], time.DateOnly))
+}
+
+func (w *pageWriter) bytes(b []byte) {
+	w.buf = binary.AppendUvarint(w.buf, uint64(len(b)))
+	w.buf = append(w.buf, b...)
+}
+
+func (w *pageWriter) finish() error {
+	n, err := w.bw.Write(w.buf)
 	w.off += int64(n)
 	w.n++
 	return err

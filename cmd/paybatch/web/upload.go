@@ -323,11 +323,9 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 	seen := 0
 	opts.Each = func(in paybatch.Instruction) error {
 		seen++
-		rec := s.previewRecord(in, fa.today)
-		if err := fa.add(rec); err != nil {
-			return err
-		}
-		return pw.add(rec...)
+		bacs := s.bacsDate(in, fa.today)
+		fa.add(in.Source.Row, in.MerchantTxID, in.Amount, !bacs.IsZero())
+		return writePreview(pw, in, bacs)
 	}
 	rep, err := readers.Validate(ctx, []string{b.Path}, opts)
 	if ferr := fa.finish(); err == nil {
@@ -409,7 +407,7 @@ func (s *Server) refilter(ctx context.Context, b *Batch, rep *readers.Report) (*
 		if rep.IsRejected(paybatch.Source{File: b.Path, Sheet: b.Sheet, Row: row}) {
 			return true
 		}
-		if werr = fa.add(rec); werr == nil {
+		if werr = fa.addRecord(rec); werr == nil {
 			werr = pw.add(rec...)
 		}
 		return werr == nil
@@ -443,20 +441,38 @@ const (
 	pvFields
 )
 
-func (s *Server) previewRecord(in paybatch.Instruction, today time.Time) []string {
-	rec := make([]string, pvFields)
-	rec[pvRow] = strconv.Itoa(in.Source.Row)
-	rec[pvID], rec[pvAccount], rec[pvTxRef], rec[pvOrderRef], rec[pvDescription] = in.MerchantTxID, in.Account(), in.TransactionRef, in.OrderRef, in.Description
-	if !in.Amount.Currency.IsZero() {
-		rec[pvMinor], rec[pvCurrency] = strconv.FormatInt(in.Amount.Minor, 10), in.Amount.Currency.Code()
+// bacsDate is the date Bacs will use for in's collection date when it
+// differs from the date requested (zero otherwise).
+func (s *Server) bacsDate(in paybatch.Instruction, today time.Time) time.Time {
+	if in.CollectionDate.IsZero() {
+		return time.Time{}
 	}
-	if !in.CollectionDate.IsZero() {
-		rec[pvDate] = in.CollectionDate.Format(time.DateOnly)
-		if d, moved, err := s.bacs.Collectable(in.CollectionDate, today); err == nil && moved {
-			rec[pvBacsDate] = d.Format(time.DateOnly)
-		}
+	if d, moved, err := s.bacs.Collectable(in.CollectionDate, today); err == nil && moved {
+		return d
 	}
-	return rec
+	return time.Time{}
+}
+
+// writePreview appends in's preview record (the pv* fields) to the page
+// file, formatting the numbers in place: one row costs no allocation.
+func writePreview(pw *pageWriter, in paybatch.Instruction, bacs time.Time) error {
+	pw.start(pvFields)
+	pw.int(int64(in.Source.Row))
+	pw.field(in.MerchantTxID)
+	pw.field(in.Account())
+	pw.field(in.TransactionRef)
+	pw.field(in.OrderRef)
+	if in.Amount.Currency.IsZero() {
+		pw.field("")
+		pw.field("")
+	} else {
+		pw.int(in.Amount.Minor)
+		pw.field(in.Amount.Currency.Code())
+	}
+	pw.date(in.CollectionDate)
+	pw.date(bacs)
+	pw.field(in.Description)
+	return pw.finish()
 }
 
 // facts are what the approver needs besides the totals, gathered from the
@@ -504,31 +520,46 @@ func (s *Server) newFacts(ctx context.Context, b *Batch) *facts {
 // idChunk is how many ids travel to the journal's goroutine at once.
 const idChunk = 8192
 
-func (fa *facts) add(rec []string) error {
-	if rec[pvBacsDate] != "" {
-		fa.moved++
-	}
-	if fa.chunk = append(fa.chunk, rec[pvID]); len(fa.chunk) == idChunk {
-		fa.ids <- fa.chunk
-		fa.chunk = make([]string, 0, idChunk)
-	}
-	if rec[pvCurrency] == "" {
-		return nil
-	}
-	minor, err := strconv.ParseInt(rec[pvMinor], 10, 64)
+// addRecord is add of a preview record read back from its page file.
+func (fa *facts) addRecord(rec []string) error {
+	row, err := strconv.Atoi(rec[pvRow])
 	if err != nil {
 		return err
 	}
-	c := rec[pvCurrency]
-	l := fa.per[c]
-	if len(l) == 10 && minor <= l[9].Minor {
-		return nil
+	var m paybatch.Money
+	if rec[pvCurrency] != "" {
+		if m.Currency, err = paybatch.ParseCurrency(rec[pvCurrency]); err != nil {
+			return err
+		}
+		if m.Minor, err = strconv.ParseInt(rec[pvMinor], 10, 64); err != nil {
+			return err
+		}
 	}
-	row, _ := strconv.Atoi(rec[pvRow])
-	l = append(l, LargeRow{Row: row, MerchantTxID: paybatch.MaskCardNumbers(rec[pvID]), Code: c, Minor: minor})
+	fa.add(row, rec[pvID], m, rec[pvBacsDate] != "")
+	return nil
+}
+
+// add takes one valid row: its id for the journal's question, its amount
+// for the largest ten of its currency, and whether Bacs moves its date.
+func (fa *facts) add(row int, id string, amount paybatch.Money, moved bool) {
+	if moved {
+		fa.moved++
+	}
+	if fa.chunk = append(fa.chunk, id); len(fa.chunk) == idChunk {
+		fa.ids <- fa.chunk
+		fa.chunk = make([]string, 0, idChunk)
+	}
+	if amount.Currency.IsZero() {
+		return
+	}
+	c := amount.Currency.Code()
+	l := fa.per[c]
+	if len(l) == 10 && amount.Minor <= l[9].Minor {
+		return
+	}
+	l = append(l, LargeRow{Row: row, MerchantTxID: paybatch.MaskCardNumbers(id), Code: c, Minor: amount.Minor})
 	slices.SortStableFunc(l, func(x, y LargeRow) int { return cmp.Compare(y.Minor, x.Minor) })
 	fa.per[c] = l[:min(len(l), 10)]
-	return nil
 }
 
 // finish asks the journal about the last ids and waits for its answers.
