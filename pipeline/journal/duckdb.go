@@ -342,7 +342,12 @@ func (j *DuckDB) counts0(ctx context.Context, q string) ([]StateCount, error) {
 func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	where, args := q.where()
 	const order = " ORDER BY source_file, source_sheet, source_row, key"
-	if q.Limit <= 0 || q.SourceFile == "" {
+	if q.ThroughRow > 0 {
+		// The page's range is known (PageBounds): one bounded read.
+		where += " AND source_row <= ?"
+		args = append(args, q.ThroughRow)
+	}
+	if q.Limit <= 0 || q.SourceFile == "" || q.ThroughRow > 0 {
 		if q.AfterRow > 0 {
 			where += " AND source_row > ?"
 			args = append(args, q.AfterRow)

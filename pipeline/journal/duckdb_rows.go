@@ -159,3 +159,41 @@ func (j *DuckDB) readRows(ctx context.Context, q string, args ...any) ([]*Row, e
 	}
 	return out, nil
 }
+
+// PageBounds numbers the rows matching q in source row order over the
+// narrow columns and keeps every size-th and the last.
+func (j *DuckDB) PageBounds(ctx context.Context, q Query, size int) (PageBounds, error) {
+	where, args := q.where()
+	return scanPageBounds(ctx, j.db, `SELECT source_row, rn, n FROM (SELECT source_row,
+		row_number() OVER (ORDER BY source_row) AS rn, count(*) OVER () AS n FROM (`+narrowRowsSQL+`) WHERE `+where+`)
+		WHERE rn % ? = 0 OR rn = n ORDER BY rn`, size, args...)
+}
+
+// scanPageBounds reads PageBounds from rows of (source_row, number, count).
+func scanPageBounds(ctx context.Context, db *sql.DB, q string, size int, args ...any) (PageBounds, error) {
+	var pb PageBounds
+	if size <= 0 {
+		return pb, fmt.Errorf("journal: page bounds: page size %d", size)
+	}
+	rs, err := db.QueryContext(ctx, q, append(args, size)...)
+	if err != nil {
+		return pb, fmt.Errorf("journal: page bounds: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var row, rn, n int
+		if err := rs.Scan(&row, &rn, &n); err != nil {
+			return pb, fmt.Errorf("journal: page bounds: %w", err)
+		}
+		if rn%size == 0 {
+			pb.Ends = append(pb.Ends, row)
+		}
+		if rn == n {
+			pb.Last, pb.Rows = row, n
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return pb, fmt.Errorf("journal: page bounds: %w", err)
+	}
+	return pb, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -101,6 +102,11 @@ type Reader interface {
 	Rows(ctx context.Context, q Query) ([]*Row, error)
 	// CountRows counts the rows matching q (Limit and AfterRow ignored).
 	CountRows(ctx context.Context, q Query) (int, error)
+	// PageBounds returns where each page of size rows of the rows matching
+	// q (SourceFile set, in source row order; AfterRow, ThroughRow and
+	// Limit ignored) ends — computed once for rows that no longer change
+	// (a finished batch), it lets every page be read as one bounded range.
+	PageBounds(ctx context.Context, q Query, size int) (PageBounds, error)
 	// IDsFromOtherFiles returns, in journal order, up to limit of the ids
 	// among ids that the journal holds from a source file other than file,
 	// and how many such rows there are (a new batch repeating ids already
@@ -214,6 +220,36 @@ type Query struct {
 	// sheet), a page at a time whatever the file's size.
 	AfterRow int
 	Limit    int
+	// ThroughRow, when set, keeps rows up to this source row (inclusive):
+	// with AfterRow, the range a keyset page lies in, known from the
+	// listing's PageBounds, so the page is read without searching for
+	// where it ends.
+	ThroughRow int
+}
+
+// PageBounds are where the pages of a keyset listing of one file end (see
+// Reader.PageBounds): Ends[k] is the source row of the (k+1)·size-th row
+// matching the query, Last the source row of the last one, Rows how many
+// match. The rows after any source row a up to and including
+// Ends[i+1] — i the first index with Ends[i] > a — are more than size (or
+// all that are left when there is no Ends[i+1]: up to Last).
+type PageBounds struct {
+	Ends []int
+	Last int
+	Rows int
+}
+
+// Through is the source row to read through for the next limit (≤ size+1)
+// rows after source row after, and whether there are any.
+func (pb PageBounds) Through(after int) (int, bool) {
+	if pb.Rows == 0 || after >= pb.Last {
+		return 0, false
+	}
+	i, _ := slices.BinarySearch(pb.Ends, after+1)
+	if i+1 < len(pb.Ends) {
+		return pb.Ends[i+1], true
+	}
+	return pb.Last, true
 }
 
 // Ingested is what Ingest made of an input.

@@ -340,9 +340,32 @@ func (s *Server) outcomePage(ctx context.Context, b Batch, class string, after, 
 		return nil, 0, nil
 	}
 	var rows []*journal.Row
-	for _, q := range outcomeTerms(class) {
+	for ti, q := range outcomeTerms(class) {
 		q.SourceFile, q.AfterRow, q.Limit = b.Path, after, n+1
+		key := boundsKey{b.ID, class, ti, n}
+		pb, ok, err := s.pageBounds(ctx, b, key, q, n)
+		if err != nil {
+			return nil, 0, fmt.Errorf("journal page bounds of batch %d: %w", b.ID, err)
+		}
+		if ok {
+			// The rows after `after` that fill a page lie up to this row:
+			// one bounded read, none when there are no more.
+			through, more := pb.Through(after)
+			if !more {
+				continue
+			}
+			q.ThroughRow = through
+		}
 		rs, err := s.cfg.Journal.Rows(ctx, q)
+		if err == nil && q.ThroughRow > 0 && q.ThroughRow < pb.Last && len(rs) <= n {
+			// Fewer rows than the bounds promise: the rows changed since
+			// they were counted. Forget them and read the keyset page.
+			s.countsMu.Lock()
+			delete(s.bounds, key)
+			s.countsMu.Unlock()
+			q.ThroughRow = 0
+			rs, err = s.cfg.Journal.Rows(ctx, q)
+		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("journal rows of batch %d: %w", b.ID, err)
 		}
@@ -359,6 +382,47 @@ func (s *Server) outcomePage(ctx context.Context, b Batch, class string, after, 
 		out[i] = journalRowOf(r)
 	}
 	return out, next, nil
+}
+
+// boundsKey names one term of one outcome filter of a batch.
+type boundsKey struct {
+	batch int64
+	class string
+	term  int
+	size  int
+}
+
+// maxBounds caps how many listings' page bounds are kept (a million-row
+// batch's "all" is 20,000 ints).
+const maxBounds = 64
+
+// pageBounds returns where the pages of q end, for a finished batch (its
+// rows no longer change, as for outcomeCounts): counted once, at the first
+// view of the filter, and kept. ok is false while the batch is being sent.
+func (s *Server) pageBounds(ctx context.Context, b Batch, key boundsKey, q journal.Query, size int) (journal.PageBounds, bool, error) {
+	if !b.State.Finished() {
+		return journal.PageBounds{}, false, nil
+	}
+	s.countsMu.Lock()
+	pb, ok := s.bounds[key]
+	s.countsMu.Unlock()
+	if ok {
+		return pb, true, nil
+	}
+	pb, err := s.cfg.Journal.PageBounds(ctx, q, size)
+	if err != nil {
+		return pb, false, err
+	}
+	s.countsMu.Lock()
+	if len(s.bounds) >= maxBounds {
+		for k := range s.bounds {
+			delete(s.bounds, k)
+			break
+		}
+	}
+	s.bounds[key] = pb
+	s.countsMu.Unlock()
+	return pb, true, nil
 }
 
 // outcomeCounts counts the batch's rows per filter once it is finished

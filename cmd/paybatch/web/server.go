@@ -91,7 +91,8 @@ type Server struct {
 
 	reconMu  sync.Mutex // one reconciliation at a time
 	countsMu sync.Mutex
-	counts   map[int64]map[string]int // outcome counts of finished batches
+	counts   map[int64]map[string]int         // outcome counts of finished batches
+	bounds   map[boundsKey]journal.PageBounds // outcome page bounds of finished batches (at most maxBounds)
 
 	closeOnce sync.Once
 }
@@ -120,7 +121,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.Credentials = func(paybatch.Provider) job.Credentials { return job.Credentials{} }
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger,
-		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar(), counts: map[int64]map[string]int{}}
+		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar(), counts: map[int64]map[string]int{},
+		bounds: map[boundsKey]journal.PageBounds{}}
 	// Throttling survives a restart: failed sign-ins are in the audit trail.
 	signIns, err := cfg.Store.AuditTrail(context.Background(), 0)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -435,6 +436,66 @@ func Run(t *testing.T, open Opener) {
 		}
 		if first, n := ask("new.csv", 5, many...); n != 5 || len(first) != 5 || first[0] != "rf-00004" || first[4] != "rf-00003" {
 			t.Fatalf("20,000 ids: %v, %d", first, n)
+		}
+	})
+	run(t, "PageBoundsAndThroughRow", func(t *testing.T) {
+		j := open(t, "k")
+		defer j.Close()
+		// 40 rows of refunds.csv at every third source row, one in four
+		// declined, and rows of another file with the same source rows.
+		var rows []*journal.Row
+		for i := range 40 {
+			r := Row(3*i, int64(100+i))
+			if i%4 == 0 {
+				r.State = paybatch.StateDeclined
+			}
+			o := Row(1000+i, 100)
+			o.Source.File, o.Source.Row = "other.csv", r.Source.Row
+			rows = append(rows, o, r)
+		}
+		must(j.Ingest(ctx, Seq(rows...), base))
+		all := journal.Query{SourceFile: "refunds.csv"}
+		declined := journal.Query{SourceFile: "refunds.csv", States: []paybatch.State{paybatch.StateDeclined}}
+		none := journal.Query{SourceFile: "refunds.csv", States: []paybatch.State{paybatch.StateFailed}}
+		const size = 6
+		for _, c := range []struct {
+			name string
+			q    journal.Query
+			want journal.PageBounds
+		}{
+			// Row(3i) is source row 3i+2: the 6th row is i=5 (17), …
+			{"all", all, journal.PageBounds{Ends: []int{17, 35, 53, 71, 89, 107}, Last: 119, Rows: 40}},
+			// declined are i = 0, 4, …, 36: the 6th is i=20 (62), the last i=36 (110).
+			{"declined", declined, journal.PageBounds{Ends: []int{62}, Last: 110, Rows: 10}},
+			{"none", none, journal.PageBounds{}},
+		} {
+			pb := must(j.PageBounds(ctx, c.q, size))
+			if !slices.Equal(pb.Ends, c.want.Ends) || pb.Last != c.want.Last || pb.Rows != c.want.Rows {
+				t.Errorf("%s: bounds %+v, want %+v", c.name, pb, c.want)
+			}
+			// Every page read as one bounded range is the keyset page.
+			for after := 0; after <= 125; after++ {
+				q := c.q
+				q.AfterRow, q.Limit = after, size+1
+				want := must(j.Rows(ctx, q))
+				through, ok := pb.Through(after)
+				if !ok {
+					if len(want) != 0 {
+						t.Fatalf("%s after %d: no rows said, %d found", c.name, after, len(want))
+					}
+					continue
+				}
+				q.ThroughRow = through
+				got := must(j.Rows(ctx, q))
+				if len(got) != len(want) {
+					t.Fatalf("%s after %d through %d: %d rows, want %d", c.name, after, through, len(got), len(want))
+				}
+				for i := range got {
+					if got[i].Key != want[i].Key {
+						t.Fatalf("%s after %d: row %d is %s, want %s", c.name, after, i, got[i].Key, want[i].Key)
+					}
+				}
+			}
 		}
 	})
 }

@@ -36,6 +36,10 @@ func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, er
 		args = append(args, q.AfterRow)
 		where += fmt.Sprintf(` AND j.source_row > $%d`, len(args))
 	}
+	if q.ThroughRow > 0 {
+		args = append(args, q.ThroughRow)
+		where += fmt.Sprintf(` AND j.source_row <= $%d`, len(args))
+	}
 	sql := `SELECT ` + selectColumns + ` FROM journal j WHERE ` + where + ` ORDER BY j.source_file, j.source_sheet, j.source_row, j.key`
 	if q.Limit > 0 {
 		sql += fmt.Sprintf(` LIMIT %d`, q.Limit)
@@ -54,6 +58,38 @@ func (j *Journal) CountRows(ctx context.Context, q journal.Query) (int, error) {
 	var n int
 	err := j.pool.QueryRow(ctx, `SELECT count(*) FROM journal j WHERE `+where, args...).Scan(&n)
 	return n, j.wrap("count", err)
+}
+
+// PageBounds numbers the rows matching q in source row order and keeps
+// every size-th and the last (the journal_source index gives the order).
+func (j *Journal) PageBounds(ctx context.Context, q journal.Query, size int) (journal.PageBounds, error) {
+	var pb journal.PageBounds
+	if size <= 0 {
+		return pb, fmt.Errorf("journal %s: page bounds: page size %d", j.name, size)
+	}
+	where, args := queryWhere(q)
+	args = append(args, size)
+	rows, err := j.pool.Query(ctx, fmt.Sprintf(`SELECT source_row, rn, n FROM (SELECT j.source_row,
+		row_number() OVER (ORDER BY j.source_row) AS rn, count(*) OVER () AS n FROM journal j WHERE %s) s
+		WHERE rn %% $%d = 0 OR rn = n ORDER BY rn`, where, len(args)), args...)
+	if err != nil {
+		return pb, j.wrap("page bounds", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row int32
+		var rn, n int64
+		if err := rows.Scan(&row, &rn, &n); err != nil {
+			return pb, j.wrap("page bounds", err)
+		}
+		if rn%int64(size) == 0 {
+			pb.Ends = append(pb.Ends, int(row))
+		}
+		if rn == n {
+			pb.Last, pb.Rows = int(row), int(n)
+		}
+	}
+	return pb, j.wrap("page bounds", rows.Err())
 }
 
 // queryWhere is q's condition on journal j (without the keyset).
