@@ -347,12 +347,16 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 		where += " AND source_row <= ?"
 		args = append(args, q.ThroughRow)
 	}
+	wide, narrow, err := j.latest(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if q.Limit <= 0 || q.SourceFile == "" || q.ThroughRow > 0 {
 		if q.AfterRow > 0 {
 			where += " AND source_row > ?"
 			args = append(args, q.AfterRow)
 		}
-		sq := "SELECT * FROM (" + latestRowsSQL() + ") WHERE " + where + order
+		sq := "SELECT * FROM (" + wide + ") WHERE " + where + order
 		if q.Limit > 0 {
 			sq += fmt.Sprintf(" LIMIT %d", q.Limit)
 		}
@@ -371,7 +375,7 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 			cargs = append(cargs, int64(q.AfterRow)+w)
 		}
 		var n int
-		if err := j.db.QueryRowContext(ctx, `SELECT count(*), min(source_row), max(source_row) FROM (SELECT source_row FROM (`+narrowRowsSQL+`) WHERE `+cond+order+
+		if err := j.db.QueryRowContext(ctx, `SELECT count(*), min(source_row), max(source_row) FROM (SELECT source_row FROM (`+narrow+`) WHERE `+cond+order+
 			fmt.Sprintf(" LIMIT %d)", q.Limit), cargs...).Scan(&n, &lo, &hi); err != nil {
 			return nil, fmt.Errorf("journal: read: %w", err)
 		}
@@ -382,7 +386,7 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	if !lo.Valid {
 		return nil, nil
 	}
-	sq := "SELECT * FROM (" + latestRowsSQL() + ") WHERE " + where + " AND source_row BETWEEN ? AND ?" + order + fmt.Sprintf(" LIMIT %d", q.Limit)
+	sq := "SELECT * FROM (" + wide + ") WHERE " + where + " AND source_row BETWEEN ? AND ?" + order + fmt.Sprintf(" LIMIT %d", q.Limit)
 	return j.readRows(ctx, sq, append(args, lo.Int64, hi.Int64)...)
 }
 
@@ -394,11 +398,34 @@ const narrowRowsSQL = `SELECT j.key, j.source_file, j.source_sheet, j.source_row
 	FROM journal AS j LEFT JOIN (SELECT key, state, outcome, problem FROM journal_events
 		QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) AS e ON e.key = j.key`
 
+// narrowColumns are narrowRowsSQL's columns.
+const narrowColumns = `key, source_file, source_sheet, source_row, merchant_transaction_id, state, outcome, problem`
+
+// latest returns what reads of the latest rows select from, with every
+// column (wide) and with narrowRowsSQL's: the journal table itself when no
+// state change waits to be folded into it — the usual case outside a run,
+// as Flush folds them — so that a condition on state or outcome reaches
+// the table scan; else the journal with the latest events applied.
+func (j *DuckDB) latest(ctx context.Context) (wide, narrow string, err error) {
+	var pending bool
+	if err := j.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM journal_events)`).Scan(&pending); err != nil {
+		return "", "", fmt.Errorf("journal: read: %w", err)
+	}
+	if pending {
+		return latestRowsSQL(), narrowRowsSQL, nil
+	}
+	return "SELECT " + journalColumns + " FROM journal", "SELECT " + narrowColumns + " FROM journal", nil
+}
+
 // CountRows counts the rows matching q (latest states).
 func (j *DuckDB) CountRows(ctx context.Context, q Query) (int, error) {
 	where, args := q.where()
+	_, narrow, err := j.latest(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n int
-	if err := j.db.QueryRowContext(ctx, "SELECT count(*) FROM ("+narrowRowsSQL+") WHERE "+where, args...).Scan(&n); err != nil {
+	if err := j.db.QueryRowContext(ctx, "SELECT count(*) FROM ("+narrow+") WHERE "+where, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("journal: count: %w", err)
 	}
 	return n, nil

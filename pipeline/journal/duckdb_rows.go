@@ -164,8 +164,12 @@ func (j *DuckDB) readRows(ctx context.Context, q string, args ...any) ([]*Row, e
 // narrow columns and keeps every size-th and the last.
 func (j *DuckDB) PageBounds(ctx context.Context, q Query, size int) (PageBounds, error) {
 	where, args := q.where()
+	_, narrow, err := j.latest(ctx)
+	if err != nil {
+		return PageBounds{}, err
+	}
 	return scanPageBounds(ctx, j.db, `SELECT source_row, rn, n FROM (SELECT source_row,
-		row_number() OVER (ORDER BY source_row) AS rn, count(*) OVER () AS n FROM (`+narrowRowsSQL+`) WHERE `+where+`)
+		row_number() OVER (ORDER BY source_row) AS rn, count(*) OVER () AS n FROM (`+narrow+`) WHERE `+where+`)
 		WHERE rn % ? = 0 OR rn = n ORDER BY rn`, size, args...)
 }
 
