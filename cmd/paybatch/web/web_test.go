@@ -639,6 +639,10 @@ func TestWarnsIdsDifferingOnlyInCase(t *testing.T) {
 // first named on the validation page; an upload repeating none of them gets
 // no warning, and neither does one against a journal holding only other ids.
 func TestWarnsIdsAlreadySentInLaterChunks(t *testing.T) {
+	onBothJournals(t, testWarnsIdsAlreadySentInLaterChunks)
+}
+
+func testWarnsIdsAlreadySentInLaterChunks(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	const n = 3*idChunk + 17
