@@ -316,3 +316,38 @@ func BenchmarkXLSXInflate(b *testing.B) {
 	})
 	reportRows(b, rows, start)
 }
+
+// BenchmarkCSVSource is the reader's own tokenizer (csvSource: the
+// byte-level path, sniffing, blank-row skipping) reading every record, no
+// validation: to set beside BenchmarkCSVRaw.
+func BenchmarkCSVSource(b *testing.B) {
+	rows := benchRows()
+	p := benchCSV(b, rows)
+	start := time.Now()
+	peak(b, func() {
+		start = time.Now()
+		for range b.N {
+			f, _ := os.Open(p)
+			s, err := openCSV(f, p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for {
+				_, _, err := s.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			f.Close()
+			if n != rows+1 {
+				b.Fatalf("read %d records", n)
+			}
+		}
+	})
+	reportRows(b, rows, start)
+}

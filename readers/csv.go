@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/transform"
@@ -16,16 +18,47 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// csvSource reads a CSV with encoding/csv (ReuseRecord, no reflection: the
-// hot path maps fields by index itself; gocsv's reflection costs 2-3× here).
+// csvSource reads a CSV. The common record — no quote anywhere in its
+// line, at most maxColumns fields — is split at the delimiter by a
+// byte-level tokenizer over blocks of whole lines (one string per block, its
+// cells sub-strings of it: no allocation per record). From the first line
+// that holds a '"' (or on a read error) the rest of the text goes to
+// encoding/csv (ReuseRecord, no reflection: the hot path maps fields by index
+// itself; gocsv's reflection costs 2-3× here). Both give the same records,
+// line numbers and errors: FuzzCSVTokenizer holds the tokenizer to
+// encoding/csv.
 type csvSource struct {
 	path  string
 	plain bool // UTF-8 (a BOM allowed), LF or CRLF line ends, no "sep=" line
-	r     *csv.Reader
+	comma rune
 	cells []cell
-	// lineOffset is 1 when a "sep=" line was consumed before the reader.
+	// lineOffset is 1 when a "sep=" line was consumed before the text.
 	lineOffset int
+
+	// The byte-level path: in is the decoded text; carry the start of a
+	// line read with the last block; blk the block of whole lines being
+	// split (next), pos the next line in it; line the lines passed so far.
+	in        io.Reader
+	carry     []byte
+	scratch   []byte
+	eof, done bool // done: nothing more for the byte-level path after blk
+	blk       string
+	pos       int
+	line      int
+	blockSize int  // 0: csvBlock (tests use tiny blocks)
+	slow      bool // tests: encoding/csv from the first byte
+	// borrow lets fill split blocks into strings over the read-ahead
+	// batch's own buffer (see Batch.borrowed).
+	borrow bool
+
+	// r reads the rest of the text once the byte-level path handed over;
+	// rOffset is added to its line numbers (the lines before its text).
+	r       *csv.Reader
+	rOffset int
 }
+
+// csvBlock is how much text the byte-level path reads at once.
+const csvBlock = 32 << 10
 
 // openCSV sniffs the text encoding (UTF-8 with or without BOM, UTF-16 LE/BE
 // with BOM), the line endings (LF, CRLF, or CR alone as old Mac exports
@@ -77,12 +110,161 @@ func openCSV(f io.Reader, path string) (*csvSource, error) {
 			comma, skip, plain = m, 1, false
 		}
 	}
-	r := csv.NewReader(tr)
-	r.Comma = comma
+	return &csvSource{path: path, comma: comma, in: tr, lineOffset: skip, plain: plain}, nil
+}
+
+// handOver sends the rest of the text — rest, then what is still unread —
+// to encoding/csv, whose first line is line lines after the byte-level
+// path's start.
+func (s *csvSource) handOver(rest io.Reader, lines int) {
+	r := csv.NewReader(bufio.NewReaderSize(rest, 64<<10))
+	r.Comma = s.comma
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
-	return &csvSource{path: path, r: r, lineOffset: skip, plain: plain}, nil
+	s.r, s.rOffset = r, s.lineOffset+lines
 }
+
+// readBlock reads the next block of text into dst (reused): the start
+// of a line carried over from the last block, then up to a block more. It
+// returns the text and end, the length of its whole lines (all of it at the
+// end of the text); the rest is carried over. A line with a '"' and all
+// after it, or the text from a read error on, go to encoding/csv instead:
+// end stops before them (ok is false after a read error: no text).
+func (s *csvSource) readBlock(dst []byte) (text []byte, end int, ok bool) {
+	size := s.blockSize
+	if size <= 0 {
+		size = csvBlock
+	}
+	dst = append(dst[:0], s.carry...)
+	dst = slices.Grow(dst, max(size-len(dst), 0))
+	for {
+		for len(dst) < cap(dst) && !s.eof {
+			k, err := s.in.Read(dst[len(dst):cap(dst)])
+			dst = dst[:len(dst)+k]
+			if err == io.EOF {
+				s.eof = true
+			} else if err != nil {
+				// encoding/csv returns the records before the error, then
+				// the error, as it did before this path existed.
+				s.handOver(io.MultiReader(bytes.NewReader(bytes.Clone(dst)), errReader{err}), s.line)
+				s.carry, s.done = nil, true
+				return dst, 0, false
+			}
+		}
+		end = len(dst)
+		if !s.eof {
+			if end = bytes.LastIndexByte(dst, '\n') + 1; end == 0 {
+				dst = slices.Grow(dst, cap(dst)) // a line longer than the block
+				continue
+			}
+		}
+		break
+	}
+	s.carry = append(s.carry[:0], dst[end:]...)
+	s.done = s.eof && len(s.carry) == 0
+	if q := bytes.IndexByte(dst[:end], '"'); q >= 0 {
+		ls := bytes.LastIndexByte(dst[:q], '\n') + 1
+		s.handOver(io.MultiReader(bytes.NewReader(bytes.Clone(dst[ls:])), s.in), s.line+bytes.Count(dst[:ls], []byte{'\n'}))
+		s.carry, s.done, end = nil, true, ls
+	}
+	return dst, end, true
+}
+
+// nextBlock reads the next block of whole lines into blk (a string of its
+// own, for next).
+func (s *csvSource) nextBlock() {
+	text, end, _ := s.readBlock(s.scratch)
+	s.scratch = text
+	s.blk, s.pos = string(text[:end]), 0
+}
+
+// fill splits the next block of text into b's rows, their cells strings
+// over b.text (read into it, and reused once b is: see Batch.borrowed) —
+// or the lines left of a block next read, as strings of their own. It
+// returns false when the text went to encoding/csv or is all read: the
+// caller reads rows through next.
+func (s *csvSource) fill(b *rowBatch) bool {
+	if !s.borrow || s.r != nil || s.pos >= len(s.blk) && s.done {
+		return false
+	}
+	if s.pos < len(s.blk) {
+		blk := s.blk[s.pos:]
+		s.blk, s.pos = "", 0
+		s.split(b, blk)
+		return true
+	}
+	text, end, _ := s.readBlock(b.text)
+	b.text = text
+	s.split(b, unsafe.String(unsafe.SliceData(text), end))
+	return true
+}
+
+// split appends the records of blk, whole lines with no '"', to b.
+func (s *csvSource) split(b *rowBatch, blk string) {
+	for pos := 0; pos < len(blk); {
+		var ln string
+		ln, pos = nextLine(blk, pos)
+		s.line++
+		if ln == "" {
+			continue
+		}
+		start := len(b.cells)
+		var blank bool
+		b.cells, blank = appendFields(b.cells, ln, byte(s.comma))
+		if n := len(b.cells) - start; n > maxColumns {
+			b.cells, b.err = b.cells[:start], tooWide(s.path, s.line+s.lineOffset, n)
+			return
+		}
+		if blank {
+			b.cells = b.cells[:start]
+			continue
+		}
+		b.rows = append(b.rows, s.line+s.lineOffset)
+		b.ends = append(b.ends, len(b.cells))
+	}
+}
+
+// nextLine returns the line of blk at pos — without its LF, nor a CR before
+// it or before the end of the text, as encoding/csv reads it — and where
+// the next line starts.
+func nextLine(blk string, pos int) (string, int) {
+	ln := blk[pos:]
+	if i := strings.IndexByte(ln, '\n'); i >= 0 {
+		ln = ln[:i]
+		pos += i + 1
+	} else {
+		pos = len(blk)
+	}
+	if n := len(ln); n > 0 && ln[n-1] == '\r' {
+		ln = ln[:n-1]
+	}
+	return ln, pos
+}
+
+// appendFields appends the fields of ln (no '"' in it), split at every
+// comma as encoding/csv splits them, and reports whether all are blank.
+func appendFields(cells []cell, ln string, comma byte) ([]cell, bool) {
+	blank := true
+	for {
+		i := strings.IndexByte(ln, comma)
+		v := ln
+		if i >= 0 {
+			v = ln[:i]
+		}
+		if blank && (len(v) > 0 && v[0] > ' ' && v[0] < 0x80 || strings.TrimSpace(v) != "") {
+			blank = false
+		}
+		cells = append(cells, cell{s: v})
+		if i < 0 {
+			return cells, blank
+		}
+		ln = ln[i+1:]
+	}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // crToLF turns every CR into LF (for a file whose lines end in CR alone).
 type crToLF struct{ r io.Reader }
@@ -143,6 +325,48 @@ done:
 }
 
 func (s *csvSource) next() (int, []cell, error) {
+	if s.slow && s.r == nil {
+		s.handOver(s.in, 0)
+		s.done = true
+	}
+	for {
+		if s.pos >= len(s.blk) {
+			if s.r != nil {
+				return s.nextCSV()
+			}
+			if s.done {
+				return 0, nil, io.EOF
+			}
+			s.nextBlock()
+			continue
+		}
+		// One line of blk: no '"' in it, so encoding/csv would split it at
+		// every delimiter; a line with nothing else is skipped.
+		var ln string
+		ln, s.pos = nextLine(s.blk, s.pos)
+		s.line++
+		if ln == "" {
+			continue
+		}
+		var blank bool
+		s.cells, blank = appendFields(s.cells[:0], ln, byte(s.comma))
+		line := s.line + s.lineOffset
+		if len(s.cells) > maxColumns {
+			return 0, nil, tooWide(s.path, line, len(s.cells))
+		}
+		if blank {
+			continue
+		}
+		return line, s.cells, nil
+	}
+}
+
+func tooWide(path string, line, n int) error {
+	return fmt.Errorf("%s line %d: %w: %d columns (more than %d); a batch needs a dozen — delete the unused columns", path, line, paybatch.ErrUnusableFile, n, maxColumns)
+}
+
+// nextCSV is next through encoding/csv.
+func (s *csvSource) nextCSV() (int, []cell, error) {
 	for {
 		rec, err := s.r.Read()
 		if err == io.EOF {
@@ -154,20 +378,19 @@ func (s *csvSource) next() (int, []cell, error) {
 				switch {
 				case errors.Is(pe.Err, csv.ErrQuote):
 					return 0, nil, fmt.Errorf(`%s row %d: %w: a quoted value is never closed (a " opens it and no " ends it), or has text after its closing quote; a value in quotes must end with its quote, and a " inside it is written twice (e.g. "12"" pipe")`,
-						s.path, pe.StartLine+s.lineOffset, paybatch.ErrUnusableFile)
+						s.path, pe.StartLine+s.rOffset, paybatch.ErrUnusableFile)
 				case errors.Is(pe.Err, csv.ErrBareQuote):
 					return 0, nil, fmt.Errorf(`%s row %d: %w: a " inside a value that is not in quotes; put the whole value in double quotes and double the " inside it (e.g. "12"" pipe")`,
-						s.path, pe.Line+s.lineOffset, paybatch.ErrUnusableFile)
+						s.path, pe.Line+s.rOffset, paybatch.ErrUnusableFile)
 				}
 				return 0, nil, fmt.Errorf("%s row %d: %w: malformed CSV (%v); a field with a quote, delimiter or line break must be quoted, with quotes doubled inside",
-					s.path, pe.StartLine+s.lineOffset, paybatch.ErrUnusableFile, pe.Err)
+					s.path, pe.StartLine+s.rOffset, paybatch.ErrUnusableFile, pe.Err)
 			}
 			return 0, nil, fmt.Errorf("%s: %w: %v", s.path, paybatch.ErrUnusableFile, err)
 		}
 		if len(rec) > maxColumns {
 			line, _ := s.r.FieldPos(0)
-			line += s.lineOffset
-			return 0, nil, fmt.Errorf("%s line %d: %w: %d columns (more than %d); a batch needs a dozen — delete the unused columns", s.path, line, paybatch.ErrUnusableFile, len(rec), maxColumns)
+			return 0, nil, tooWide(s.path, line+s.rOffset, len(rec))
 		}
 		blank := true
 		for _, v := range rec {
@@ -180,7 +403,7 @@ func (s *csvSource) next() (int, []cell, error) {
 			continue
 		}
 		line, _ := s.r.FieldPos(0)
-		line += s.lineOffset
+		line += s.rOffset
 		s.cells = s.cells[:0]
 		for _, v := range rec {
 			s.cells = append(s.cells, cell{s: v})

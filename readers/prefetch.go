@@ -30,7 +30,14 @@ type rowBatch struct {
 	rows  []int
 	ends  []int // cells of row k are cells[ends[k-1]:ends[k]]
 	cells []cell
-	err   error // after the rows: io.EOF at the end, or the fatal error
+	err   error  // after the rows: io.EOF at the end, or the fatal error
+	text  []byte // a borrowing source's block, the cells' text (see blockFiller)
+}
+
+// blockFiller is a source that can fill a whole batch at once from a block
+// of its text held in the batch (csvSource in borrowed mode).
+type blockFiller interface {
+	fill(b *rowBatch) bool
 }
 
 func newPrefetcher(src source) *prefetcher {
@@ -54,15 +61,10 @@ func (p *prefetcher) run() {
 				cells: make([]cell, 0, prefetchRows*8),
 			}
 		}
-		for len(b.rows) < prefetchRows {
-			row, cells, err := p.src.next()
-			if err != nil {
-				b.err = err
-				break
-			}
-			b.rows = append(b.rows, row)
-			b.cells = append(b.cells, cells...)
-			b.ends = append(b.ends, len(b.cells))
+		// One block of text per batch (the next block needs a buffer of
+		// its own); rows one by one when the source is not filling blocks.
+		if f, ok := p.src.(blockFiller); !ok || !f.fill(b) {
+			p.readRows(b)
 		}
 		select {
 		case p.ch <- b:
@@ -72,6 +74,19 @@ func (p *prefetcher) run() {
 		if b.err != nil {
 			return
 		}
+	}
+}
+
+func (p *prefetcher) readRows(b *rowBatch) {
+	for len(b.rows) < prefetchRows {
+		row, cells, err := p.src.next()
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.rows = append(b.rows, row)
+		b.cells = append(b.cells, cells...)
+		b.ends = append(b.ends, len(b.cells))
 	}
 }
 

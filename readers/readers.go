@@ -89,6 +89,13 @@ type Batch struct {
 	lastCode string
 	lastCur  paybatch.Currency
 
+	// borrowed: the rows' cells are strings over the read-ahead batch's
+	// buffer, rewritten once the next batch is taken (openBatch with
+	// borrow). Nothing read from them may be kept past the row: Validate
+	// copies the id into its arena and reads a rejected row again from
+	// copies of its cells.
+	borrowed bool
+
 	delim  rune        // CSV: every record must have the header's number of fields
 	sheets []string    // XLSX: the workbook's sheets
 	closer io.Closer   // the file Open opened; nil for OpenReader
@@ -151,12 +158,14 @@ func openFileWith(path string, maxSize int64, open func(string) (*os.File, error
 // message: it sniffs CSV vs XLSX by content (not extension) and reads the
 // header. r is read, never closed; Close releases what the Batch holds.
 func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, error) {
-	return openBatch(r, size, name, opts, nil)
+	return openBatch(r, size, name, opts, nil, false)
 }
 
 // openBatch is OpenReader; a CSV's bytes are also written to hw (nil: not)
 // as they are read, so one pass reads and hashes the file (see Validate).
-func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer) (*Batch, error) {
+// With borrow, a CSV's rows after the first are read into reused buffers
+// (see Batch.borrowed).
+func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer, borrow bool) (*Batch, error) {
 	spec, err := specFor(opts.Kind)
 	if err != nil {
 		return nil, err
@@ -184,6 +193,9 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 	// The header and first row were read here, so file-level problems are
 	// Open's errors; from now on rows are read ahead in a goroutine that
 	// Close stops.
+	if cs, ok := o.src.(*csvSource); ok && borrow {
+		cs.borrow, b.borrowed = true, true
+	}
 	b.src = newPrefetcher(o.src)
 	return b, nil
 }
@@ -231,7 +243,7 @@ func openSource(r io.ReaderAt, size int64, name, sheet string, acceptFormulas bo
 	if err != nil {
 		return opened{}, err
 	}
-	return opened{src: cs, delim: cs.r.Comma, plain: cs.plain}, nil
+	return opened{src: cs, delim: cs.comma, plain: cs.plain}, nil
 }
 
 func quoteSheets(names []string) string {

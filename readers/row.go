@@ -307,9 +307,12 @@ func (b *Batch) currency(code string) (paybatch.Currency, error) {
 	if code == b.lastCode && !b.lastCur.IsZero() {
 		return b.lastCur, nil
 	}
+	// The code may be a borrowed cell (Batch.borrowed), and ParseCurrency
+	// keeps an upper-case code as given: parse a copy.
+	code = strings.Clone(code)
 	c, err := paybatch.ParseCurrency(code)
 	if err == nil {
-		b.lastCode, b.lastCur = strings.Clone(code), c
+		b.lastCode, b.lastCur = code, c
 	}
 	return c, err
 }

@@ -341,7 +341,9 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 		// an XLSX, which the zip reader reads out of order, alongside.
 		p, f, size := in.Name, in.R, in.Size
 		inline := sha256.New()
-		b, err := openBatch(f, size, p, opts, inline)
+		// Without Each no instruction leaves this loop: the rows can be
+		// read into reused buffers (Batch.borrowed).
+		b, err := openBatch(f, size, p, opts, inline, opts.Each == nil)
 		if err != nil {
 			return nil, err
 		}
@@ -380,6 +382,15 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 			var in paybatch.Instruction
 			var id string
 			in, id, errs = b.parseRow(row, cells, errs[:0])
+			if len(errs) > 0 && b.borrowed {
+				// A reject keeps values of the row: read it again from
+				// copies that are its own.
+				own := make([]cell, len(cells))
+				for i, c := range cells {
+					own[i] = cell{s: strings.Clone(c.s), num: c.num, formula: c.formula}
+				}
+				in, id, errs = b.parseRow(row, own, errs[:0])
+			}
 			sr := seenRow{file: uint16(fi), cur: -1, row: uint32(row)}
 			if len(errs) > 0 {
 				for i := range errs {
