@@ -417,20 +417,77 @@ func TestIDSetCollisions(t *testing.T) {
 			s.add(id, seenRow{row: uint32(i + 2)})
 		}
 		got, caseOnly := s.duplicates()
-		slices.SortFunc(caseOnly, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
-		if want := [][]uint32{{0, 8}, {6, 7}}; !slices.EqualFunc(caseOnly, want, slices.Equal) {
-			t.Errorf("case-only groups %v, want %v", caseOnly, want)
+		// entries by their row (rows 2, 3, … in reading order)
+		rows := func(gs [][]uint32) [][]uint32 {
+			var out [][]uint32
+			for _, g := range gs {
+				var r []uint32
+				for _, at := range g {
+					sr, _ := s.entry(at)
+					r = append(r, sr.row-2)
+				}
+				out = append(out, r)
+			}
+			slices.SortFunc(out, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
+			return out
 		}
-		slices.SortFunc(got, func(x, y []uint32) int { return int(x[0]) - int(y[0]) })
+		if want := [][]uint32{{0, 8}, {6, 7}}; !slices.EqualFunc(rows(caseOnly), want, slices.Equal) {
+			t.Errorf("case-only groups %v, want %v", rows(caseOnly), want)
+		}
 		want := [][]uint32{{0, 2, 5}, {1, 4}}
-		if !slices.EqualFunc(got, want, slices.Equal) {
-			t.Errorf("duplicates() = %v, want %v", got, want)
+		if !slices.EqualFunc(rows(got), want, slices.Equal) {
+			t.Errorf("duplicates() = %v, want %v", rows(got), want)
 		}
-		for i, dup := range []bool{true, true, true, false, true, true, false, false, false} {
-			if s.row(uint32(i)).dup != dup {
-				t.Errorf("row %d dup = %v", i, !dup)
+		dup := map[uint32]bool{}
+		for _, h := range radixSort(s.hashes, int(s.n)) {
+			sr, _ := s.entry(h.at)
+			dup[sr.row-2] = sr.dup
+		}
+		for i, d := range []bool{true, true, true, false, true, true, false, false, false} {
+			if dup[uint32(i)] != d {
+				t.Errorf("row %d dup = %v", i, !d)
 			}
 		}
+	}
+}
+
+// TestIDSetEntries: every entry reads back as added, across arena chunks,
+// at the ends of each field's range.
+func TestIDSetEntries(t *testing.T) {
+	s := &idSet{seed: maphash.MakeSeed()}
+	mk := func(i int) (seenRow, string) {
+		sr := seenRow{row: uint32(i * 7919), file: uint16(i % 65535), cur: int16(i%300) - 1, minor: int64(i) * 1_000_000_007}
+		switch i % 5 {
+		case 0:
+			sr.row, sr.minor = 1<<32-1, 1e15
+		case 1:
+			sr.minor = -int64(i)
+		case 2:
+			sr.file, sr.cur, sr.minor = 65535, 32766, 1<<63-1
+		}
+		return sr, strings.Repeat("é", i%200) + fmt.Sprint(i)
+	}
+	const n = 60000 // ≈ 12 MB of entries: a dozen chunks
+	for i := range n {
+		sr, id := mk(i)
+		s.add(id, sr)
+	}
+	if len(s.arenas) < 5 {
+		t.Fatalf("%d chunks", len(s.arenas))
+	}
+	i := 0
+	for _, c := range s.hashes {
+		for _, h := range c {
+			sr, id := s.entry(h.at)
+			wsr, wid := mk(i)
+			if sr != wsr || id != wid {
+				t.Fatalf("entry %d: %+v %q, want %+v %q", i, sr, id, wsr, wid)
+			}
+			i++
+		}
+	}
+	if i != n {
+		t.Fatalf("%d entries", i)
 	}
 }
 
@@ -438,10 +495,10 @@ func TestRadixSort(t *testing.T) {
 	for _, n := range []int{0, 1, 100, 5000, 70000} {
 		a := make([]idHash, n)
 		for i := range a {
-			a[i] = idHash{h: uint64(i*2654435761) % 977 << uint(i%60), i: uint32(i)}
+			a[i] = idHash{h: uint32(uint64(i*2654435761) % 977 << uint(i%60)), at: uint32(i)}
 		}
 		want := slices.Clone(a)
-		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(uint32(x.h), uint32(y.h)) })
+		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(x.h, y.h) })
 		// in chunks of 1000, as idSet keeps them
 		var chunks [][]idHash
 		for c := range slices.Chunk(a, 1000) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash/maphash"
@@ -44,40 +45,43 @@ func (r *Report) IsRejected(src paybatch.Source) bool {
 	return ok
 }
 
-// seenRow is what duplicate detection keeps per distinct
-// merchant_transaction_id (24 bytes): enough to count a valid row once
-// duplicates are known, to name each copy, and to find its id in the arena.
+// seenRow is what duplicate detection knows of a row with an id: enough to
+// take a valid row out of the totals once it is known to be a copy, and to
+// name each copy.
 type seenRow struct {
 	minor int64
-	idOff uint32 // chunk<<20 | offset in chunk
 	row   uint32
 	file  uint16
-	idLen uint16
 	cur   int16 // index into curs; -1 when the row was rejected
 	dup   bool
 }
 
-// idSet finds repeated ids. Each row's id goes into an arena and its 64-bit
-// hash into a list, both in chunks (so growing never copies: a slice of a
-// million hashes grown by append cost a third of Validate's CPU in page
-// faults and copying); at the end the hashes are sorted by their low 32
-// bits and only rows in one run of equal bits have their ids compared,
-// exactly.
+// idSet finds repeated ids. Each row is one entry in an arena of chunks
+// (its row, file, currency, amount and id, as varints and bytes: ≈ 26 bytes
+// for a 17-byte id) and the low 32 bits of its id's hash, with where the
+// entry is, go into a list, both in chunks (so growing never copies); at
+// the end the list is sorted by hash and only rows in one run of equal
+// bits have their ids compared, exactly.
 // That is sequential memory traffic instead of a hash-map probe per row
 // (which dominated the profile: a cache miss for every one of a million
-// rows), and ≈ 60 bytes per row.
+// rows), and ≈ 42 bytes per row with the sort's array: every byte is memory
+// the process must fault in, which on this kind of machine costs more than
+// the work on it (the 74 bytes of fixed-size records before were a third
+// of Validate's CPU).
 type idSet struct {
 	seed   maphash.Seed
-	arenas [][]byte    // chunks of arenaChunk bytes
-	rows   [][]seenRow // chunks of rowChunk rows
-	hashes [][]idHash  // chunks of rowChunk
+	arenas [][]byte   // chunks of arenaChunk bytes
+	hashes [][]idHash // chunks of rowChunk
 	n      uint32
+	dup    map[uint32]bool     // entries of a repeated id (duplicates sets it)
 	hash   func(string) uint64 // nil: maphash; tests force collisions
 }
 
+// idHash is the low 32 bits of an id's hash and where its entry is
+// (chunk<<20 | offset): entries are added in reading order, so that order
+// is the order of at.
 type idHash struct {
-	h uint64
-	i uint32
+	h, at uint32
 }
 
 const (
@@ -85,26 +89,43 @@ const (
 	rowChunk   = 1 << 14
 )
 
-func (s *idSet) row(i uint32) *seenRow { return &s.rows[i/rowChunk][i%rowChunk] }
+// entry decodes the entry at at.
+func (s *idSet) entry(at uint32) (seenRow, string) {
+	a := s.arenas[at>>20][at&(arenaChunk-1):]
+	var v [5]uint64
+	for i := range v {
+		var k int
+		if i == 3 {
+			var m int64
+			m, k = binary.Varint(a)
+			v[i] = uint64(m)
+		} else {
+			v[i], k = binary.Uvarint(a)
+		}
+		a = a[k:]
+	}
+	sr := seenRow{row: uint32(v[0]), file: uint16(v[1]), cur: int16(v[2]) - 1, minor: int64(v[3]), dup: s.dup[at]}
+	return sr, string(a[:v[4]])
+}
 
-func (s *idSet) id(i uint32) string {
-	r := s.row(i)
-	a := s.arenas[r.idOff>>20]
-	off := r.idOff & (arenaChunk - 1)
-	return string(a[off : off+uint32(r.idLen)])
+func (s *idSet) id(at uint32) string {
+	_, id := s.entry(at)
+	return id
 }
 
 func (s *idSet) add(id string, sr seenRow) {
-	if len(s.arenas) == 0 || len(s.arenas[len(s.arenas)-1])+len(id) > arenaChunk {
-		s.arenas = append(s.arenas, make([]byte, 0, arenaChunk))
+	if need := 5*binary.MaxVarintLen64 + len(id); len(s.arenas) == 0 || len(s.arenas[len(s.arenas)-1])+need > arenaChunk {
+		s.arenas = append(s.arenas, make([]byte, 0, max(arenaChunk, need)))
 	}
 	last := len(s.arenas) - 1
-	sr.idOff, sr.idLen = uint32(last)<<20|uint32(len(s.arenas[last])), uint16(len(id))
-	s.arenas[last] = append(s.arenas[last], id...)
-	if s.n%rowChunk == 0 {
-		s.rows = append(s.rows, make([]seenRow, 0, rowChunk))
-	}
-	s.rows[len(s.rows)-1] = append(s.rows[len(s.rows)-1], sr)
+	a := s.arenas[last]
+	at := uint32(last)<<20 | uint32(len(a))
+	a = binary.AppendUvarint(a, uint64(sr.row))
+	a = binary.AppendUvarint(a, uint64(sr.file))
+	a = binary.AppendUvarint(a, uint64(sr.cur+1))
+	a = binary.AppendVarint(a, sr.minor)
+	a = binary.AppendUvarint(a, uint64(len(id)))
+	s.arenas[last] = append(a, id...)
 	var h uint64
 	if s.hash != nil {
 		h = s.hash(id)
@@ -114,35 +135,38 @@ func (s *idSet) add(id string, sr seenRow) {
 	if s.n%rowChunk == 0 {
 		s.hashes = append(s.hashes, make([]idHash, 0, rowChunk))
 	}
-	s.hashes[len(s.hashes)-1] = append(s.hashes[len(s.hashes)-1], idHash{h, s.n})
+	s.hashes[len(s.hashes)-1] = append(s.hashes[len(s.hashes)-1], idHash{uint32(h), at})
 	s.n++
 }
 
-// duplicates returns every id that occurs more than once, each as the
-// indexes of its rows in reading order, and marks those rows dup. The
+// duplicates returns every id that occurs more than once, each as its
+// rows' entries in reading order, and marks those rows dup. The
 // hashes are of the case-folded id, so the same pass finds the ids that
 // differ only in case (caseOnly: one row of each spelling).
 func (s *idSet) duplicates() (dups, caseOnly [][]uint32) {
 	h := radixSort(s.hashes, int(s.n))
 	for i := 0; i < len(h); {
 		j := i + 1
-		for j < len(h) && uint32(h[j].h) == uint32(h[i].h) {
+		for j < len(h) && h[j].h == h[i].h {
 			j++
 		}
 		if j-i > 1 {
 			groups := map[string][]uint32{}
 			var order []string
 			for _, e := range h[i:j] {
-				id := s.id(e.i)
+				id := s.id(e.at)
 				if _, ok := groups[id]; !ok {
 					order = append(order, id)
 				}
-				groups[id] = append(groups[id], e.i)
+				groups[id] = append(groups[id], e.at)
 			}
 			for _, id := range order {
 				if g := groups[id]; len(g) > 1 {
 					for _, k := range g {
-						s.row(k).dup = true
+						if s.dup == nil {
+							s.dup = map[uint32]bool{}
+						}
+						s.dup[k] = true
 					}
 					dups = append(dups, g)
 				}
@@ -196,7 +220,7 @@ func (s *idSet) foldHash(id string) uint64 {
 // rows whose low bits collide (about n²/2³³ pairs, ≈ 100 at a million rows)
 // only have their ids compared for nothing.
 func radixSort(chunks [][]idHash, n int) []idHash {
-	low32 := func(x, y idHash) int { return cmp.Compare(uint32(x.h), uint32(y.h)) }
+	low32 := func(x, y idHash) int { return cmp.Compare(x.h, y.h) }
 	a := make([]idHash, n)
 	if n < 256 {
 		a = a[:0]
@@ -317,14 +341,18 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 		rejected: map[paybatch.Source]struct{}{},
 	}
 	ids := &idSet{seed: maphash.MakeSeed()}
+	// The valid rows' totals per currency, as read; the copies of a
+	// repeated id are taken out at the end.
 	var curs []paybatch.Currency
+	var sums []int64
+	var counts []int
 	curIdx := func(c paybatch.Currency) int16 {
 		for i, x := range curs {
 			if x == c {
 				return int16(i)
 			}
 		}
-		curs = append(curs, c)
+		curs, sums, counts = append(curs, c), append(sums, 0), append(counts, 0)
 		return int16(len(curs) - 1)
 	}
 	if len(ins) > 1<<16-1 {
@@ -410,6 +438,10 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 			if id == "" {
 				continue
 			}
+			if sr.cur >= 0 {
+				sums[sr.cur] += sr.minor
+				counts[sr.cur]++
+			}
 			ids.add(id, sr)
 		}
 		b.explainMerged(rep.Rejects[firstReject:])
@@ -430,22 +462,25 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 	}
 	// Every copy of a duplicated id is rejected; count what stayed valid.
 	dups, caseOnly := ids.duplicates()
-	for i := range ids.n {
-		if sr := ids.row(i); sr.cur >= 0 && !sr.dup {
-			if c := curs[sr.cur]; !c.IsZero() { // void rows carry no amount
-				rep.Counts[c.Code()]++
-				t := rep.Totals[c.Code()]
-				t.Currency = c
-				t.Minor += sr.minor
-				rep.Totals[c.Code()] = t
+	for _, g := range dups {
+		for _, k := range g {
+			if sr, _ := ids.entry(k); sr.cur >= 0 {
+				sums[sr.cur] -= sr.minor
+				counts[sr.cur]--
 			}
+		}
+	}
+	for i, c := range curs {
+		if counts[i] > 0 && !c.IsZero() { // void rows carry no amount
+			rep.Counts[c.Code()] = counts[i]
+			rep.Totals[c.Code()] = paybatch.Money{Currency: c, Minor: sums[i]}
 		}
 	}
 	for _, g := range dups {
 		id := ids.id(g[0])
 		copies := make([]seenRow, len(g))
 		for i, k := range g {
-			copies[i] = *ids.row(k)
+			copies[i], _ = ids.entry(k)
 		}
 		where := make([]string, len(copies))
 		for i, c := range copies {
@@ -462,10 +497,11 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 		}
 	}
 	for _, g := range caseOnly {
-		w := Warning{Column: files[ids.row(g[0]).file].idColumn}
+		first, _ := ids.entry(g[0])
+		w := Warning{Column: files[first.file].idColumn}
 		var quoted []string
 		for _, k := range g {
-			sr := ids.row(k)
+			sr, _ := ids.entry(k)
 			f := files[sr.file]
 			w.Sources = append(w.Sources, paybatch.Source{File: f.path, Sheet: f.sheet, Row: int(sr.row)})
 			w.Values = append(w.Values, ids.id(k))
