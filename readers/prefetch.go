@@ -10,7 +10,11 @@ import (
 // other. It owns that goroutine: close stops it and waits for it. Memory is
 // bounded by the channel: at most prefetchDepth+2 batches of prefetchRows.
 type prefetcher struct {
-	src  source
+	src source
+	// work, when set, is run by the reading goroutine on a batch it has
+	// filled while the consumer still has batches waiting (so both cores
+	// share the rows' parsing; see Batch.parseAhead). It fills b.parsed.
+	work func(b *rowBatch)
 	ch   chan *rowBatch
 	free chan *rowBatch // consumed batches, reused so reading allocates little
 	done chan struct{}
@@ -32,6 +36,10 @@ type rowBatch struct {
 	cells []cell
 	err   error  // after the rows: io.EOF at the end, or the fatal error
 	text  []byte // a borrowing source's block, the cells' text (see blockFiller)
+	// parsed[k] is row k parsed by the reading goroutine (work), when
+	// worked.
+	parsed []rowVerdict
+	worked bool
 }
 
 // blockFiller is a source that can fill a whole batch at once from a block
@@ -40,8 +48,8 @@ type blockFiller interface {
 	fill(b *rowBatch) bool
 }
 
-func newPrefetcher(src source) *prefetcher {
-	p := &prefetcher{src: src, ch: make(chan *rowBatch, prefetchDepth), free: make(chan *rowBatch, prefetchDepth+2), done: make(chan struct{})}
+func newPrefetcher(src source, work func(*rowBatch)) *prefetcher {
+	p := &prefetcher{src: src, work: work, ch: make(chan *rowBatch, prefetchDepth), free: make(chan *rowBatch, prefetchDepth+2), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.run()
 	return p
@@ -53,7 +61,7 @@ func (p *prefetcher) run() {
 		var b *rowBatch
 		select {
 		case b = <-p.free:
-			b.rows, b.ends, b.cells = b.rows[:0], b.ends[:0], b.cells[:0]
+			b.rows, b.ends, b.cells, b.parsed, b.worked = b.rows[:0], b.ends[:0], b.cells[:0], b.parsed[:0], false
 		default:
 			b = &rowBatch{
 				rows:  make([]int, 0, prefetchRows),
@@ -65,6 +73,10 @@ func (p *prefetcher) run() {
 		// its own); rows one by one when the source is not filling blocks.
 		if f, ok := p.src.(blockFiller); !ok || !f.fill(b) {
 			p.readRows(b)
+		}
+		if p.work != nil && len(p.ch) > 0 {
+			p.work(b)
+			b.worked = true
 		}
 		select {
 		case p.ch <- b:
@@ -91,24 +103,31 @@ func (p *prefetcher) readRows(b *rowBatch) {
 }
 
 func (p *prefetcher) next() (int, []cell, error) {
+	row, cells, _, err := p.nextParsed()
+	return row, cells, err
+}
+
+// nextParsed is next, with the row as the reading goroutine parsed it
+// (nil when it did not).
+func (p *prefetcher) nextParsed() (int, []cell, *rowVerdict, error) {
 	for {
 		if p.cur != nil {
 			if p.i < len(p.cur.rows) {
-				start := 0
-				if p.i > 0 {
-					start = p.cur.ends[p.i-1]
+				row, cells := p.cur.rows[p.i], p.cur.row(p.i)
+				var v *rowVerdict
+				if p.cur.worked {
+					v = &p.cur.parsed[p.i]
 				}
-				row, cells := p.cur.rows[p.i], p.cur.cells[start:p.cur.ends[p.i]:p.cur.ends[p.i]]
 				p.i++
-				return row, cells, nil
+				return row, cells, v, nil
 			}
 			if p.cur.err != nil {
-				return 0, nil, p.cur.err
+				return 0, nil, nil, p.cur.err
 			}
 		}
 		b, ok := <-p.ch
 		if !ok {
-			return 0, nil, io.EOF
+			return 0, nil, nil, io.EOF
 		}
 		if p.cur != nil { // the caller is done with its cells: reuse the batch
 			select {
@@ -118,6 +137,15 @@ func (p *prefetcher) next() (int, []cell, error) {
 		}
 		p.cur, p.i = b, 0
 	}
+}
+
+// row is the cells of row k.
+func (b *rowBatch) row(k int) []cell {
+	start := 0
+	if k > 0 {
+		start = b.ends[k-1]
+	}
+	return b.cells[start:b.ends[k]:b.ends[k]]
 }
 
 // close is idempotent: a second Close returns the first one's result.

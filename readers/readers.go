@@ -86,8 +86,8 @@ type Batch struct {
 	rows        int
 	headerCells []string
 
-	lastCode string
-	lastCur  paybatch.Currency
+	cc      curCache // parseRow's
+	ccAhead curCache // parseAhead's (the read-ahead goroutine)
 
 	// borrowed: the rows' cells are strings over the read-ahead batch's
 	// buffer, rewritten once the next batch is taken (openBatch with
@@ -193,10 +193,12 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 	// The header and first row were read here, so file-level problems are
 	// Open's errors; from now on rows are read ahead in a goroutine that
 	// Close stops.
+	var work func(*rowBatch)
 	if cs, ok := o.src.(*csvSource); ok && borrow {
 		cs.borrow, b.borrowed = true, true
+		work = b.parseAhead
 	}
-	b.src = newPrefetcher(o.src)
+	b.src = newPrefetcher(o.src, work)
 	return b, nil
 }
 
@@ -327,6 +329,21 @@ func (b *Batch) nextRow() (int, []cell, error) {
 		b.rows++
 	}
 	return row, cells, err
+}
+
+// nextParsed is nextRow, with the row as the read-ahead goroutine parsed
+// it when it did (Batch.parseAhead; nil otherwise).
+func (b *Batch) nextParsed() (int, []cell, *rowVerdict, error) {
+	p, ok := b.src.(*prefetcher)
+	if b.peeked || !ok {
+		row, cells, err := b.nextRow()
+		return row, cells, nil, err
+	}
+	row, cells, v, err := p.nextParsed()
+	if err == nil {
+		b.rows++
+	}
+	return row, cells, v, err
 }
 
 // All streams rows in file order: (instruction, nil) for a valid row,

@@ -23,6 +23,7 @@ var gbp = paybatch.MustCurrency("GBP")
 // rowCtx collects the problems of one row.
 type rowCtx struct {
 	b     *Batch
+	cc    *curCache
 	src   paybatch.Source
 	cells []cell
 	errs  []paybatch.RowError
@@ -76,7 +77,13 @@ func cellText(c cell) string {
 // duplicate detection; "" if unusable), and the row's problems appended to
 // errs.
 func (b *Batch) parseRow(row int, cells []cell, errs []paybatch.RowError) (paybatch.Instruction, string, []paybatch.RowError) {
-	r := rowCtx{b: b, src: paybatch.Source{File: b.path, Sheet: b.sheet, Row: row}, cells: cells, errs: errs}
+	return b.parseRowWith(&b.cc, row, cells, errs)
+}
+
+// parseRowWith is parseRow with the currency cache cc: two goroutines
+// may parse rows of one batch at once, each with its own cache.
+func (b *Batch) parseRowWith(cc *curCache, row int, cells []cell, errs []paybatch.RowError) (paybatch.Instruction, string, []paybatch.RowError) {
+	r := rowCtx{b: b, cc: cc, src: paybatch.Source{File: b.path, Sheet: b.sheet, Row: row}, cells: cells, errs: errs}
 	if b.delim != 0 && len(cells) != b.cm.width {
 		// A field too many (an unquoted "1,234.56") or too few shifts the
 		// values under the wrong headers: the row cannot be read with
@@ -233,7 +240,7 @@ func (r *rowCtx) money(def paybatch.Currency) paybatch.Money {
 	}
 	code := cellText(ccell)
 	if code != "" {
-		c, err := r.b.currency(code)
+		c, err := r.cc.currency(code)
 		switch {
 		case err != nil:
 			r.fail(fCurrency, code, fmt.Errorf("%w; use a 3-letter ISO 4217 code such as GBP, USD, EUR", err))
@@ -301,18 +308,23 @@ func hasControl(s string) bool {
 	return false
 }
 
-// currency is paybatch.ParseCurrency with a one-entry cache: batches are
+// curCache is paybatch.ParseCurrency with a one-entry cache: batches are
 // mostly one currency.
-func (b *Batch) currency(code string) (paybatch.Currency, error) {
-	if code == b.lastCode && !b.lastCur.IsZero() {
-		return b.lastCur, nil
+type curCache struct {
+	code string
+	cur  paybatch.Currency
+}
+
+func (cc *curCache) currency(code string) (paybatch.Currency, error) {
+	if code == cc.code && !cc.cur.IsZero() {
+		return cc.cur, nil
 	}
 	// The code may be a borrowed cell (Batch.borrowed), and ParseCurrency
 	// keeps an upper-case code as given: parse a copy.
 	code = strings.Clone(code)
 	c, err := paybatch.ParseCurrency(code)
 	if err == nil {
-		b.lastCode, b.lastCur = code, c
+		cc.code, cc.cur = code, c
 	}
 	return c, err
 }

@@ -36,7 +36,7 @@ func csvRead(t testing.TB, data []byte, block int, slow, borrow bool, rd func(io
 	for n, errs := 0, 0; errs < 20; n++ {
 		if borrow && n == 2 {
 			s.borrow = true
-			p := newPrefetcher(s)
+			p := newPrefetcher(s, nil)
 			defer p.close()
 			src = p
 		}

@@ -398,7 +398,7 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 				closeAll()
 				return nil, fmt.Errorf("%s: validation stopped: %w", p, ctx.Err())
 			}
-			row, cells, err := b.nextRow()
+			row, cells, pv, err := b.nextParsed()
 			if err == io.EOF {
 				break
 			}
@@ -409,15 +409,17 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 			rep.Rows++
 			var in paybatch.Instruction
 			var id string
-			in, id, errs = b.parseRow(row, cells, errs[:0])
-			if len(errs) > 0 && b.borrowed {
-				// A reject keeps values of the row: read it again from
-				// copies that are its own.
-				own := make([]cell, len(cells))
-				for i, c := range cells {
-					own[i] = cell{s: strings.Clone(c.s), num: c.num, formula: c.formula}
-				}
-				in, id, errs = b.parseRow(row, own, errs[:0])
+			switch {
+			case pv != nil: // parsed by the read-ahead goroutine
+				id, errs = pv.id, pv.errs
+				in.Amount = paybatch.Money{Currency: pv.cur, Minor: pv.minor}
+			case b.borrowed:
+				var v rowVerdict
+				v, errs = b.verdict(&b.cc, row, cells, errs)
+				id, errs = v.id, v.errs
+				in.Amount = paybatch.Money{Currency: v.cur, Minor: v.minor}
+			default:
+				in, id, errs = b.parseRow(row, cells, errs[:0])
 			}
 			sr := seenRow{file: uint16(fi), cur: -1, row: uint32(row)}
 			if len(errs) > 0 {
@@ -525,6 +527,43 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 	rep.Rejected = len(rep.rejected)
 	rep.Valid = rep.Rows - rep.Rejected
 	return rep, nil
+}
+
+// rowVerdict is what Validate needs of a parsed row: its id (borrowed
+// from the batch, see Batch.borrowed), its amount when valid, its problems
+// (its own: read from copies of the cells) when not.
+type rowVerdict struct {
+	id    string
+	cur   paybatch.Currency
+	minor int64
+	errs  []paybatch.RowError
+}
+
+// verdict parses a row of a borrowed batch with the cache cc.
+func (b *Batch) verdict(cc *curCache, row int, cells []cell, errs []paybatch.RowError) (rowVerdict, []paybatch.RowError) {
+	in, id, errs := b.parseRowWith(cc, row, cells, errs[:0])
+	if len(errs) > 0 {
+		// A reject keeps values of the row: read it again from copies
+		// that are its own.
+		own := make([]cell, len(cells))
+		for i, c := range cells {
+			own[i] = cell{s: strings.Clone(c.s), num: c.num, formula: c.formula}
+		}
+		in, id, errs = b.parseRowWith(cc, row, own, errs[:0])
+		return rowVerdict{id: id, errs: slices.Clone(errs)}, errs
+	}
+	return rowVerdict{id: id, cur: in.Amount.Currency, minor: in.Amount.Minor}, errs
+}
+
+// parseAhead is the read-ahead goroutine's share of Validate's work (see
+// prefetcher.work): it parses a batch's rows with a cache of its own.
+func (b *Batch) parseAhead(rb *rowBatch) {
+	var errs []paybatch.RowError
+	for k, row := range rb.rows {
+		var v rowVerdict
+		v, errs = b.verdict(&b.ccAhead, row, rb.row(k), errs)
+		rb.parsed = append(rb.parsed, v)
+	}
 }
 
 func rowLabel(file string, row int64, withFile bool) string {
