@@ -439,8 +439,8 @@ func TestIDSetCollisions(t *testing.T) {
 			t.Errorf("duplicates() = %v, want %v", rows(got), want)
 		}
 		dup := map[uint32]bool{}
-		for _, h := range radixSort(s.hashes, int(s.n)) {
-			sr, _ := s.entry(h.at)
+		for _, at := range s.all() {
+			sr, _ := s.entry(at)
 			dup[sr.row-2] = sr.dup
 		}
 		for i, d := range []bool{true, true, true, false, true, true, false, false, false} {
@@ -475,27 +475,41 @@ func TestIDSetEntries(t *testing.T) {
 	if len(s.arenas) < 5 {
 		t.Fatalf("%d chunks", len(s.arenas))
 	}
-	i := 0
-	for _, c := range s.hashes {
-		for _, h := range c {
-			sr, id := s.entry(h.at)
-			wsr, wid := mk(i)
-			if sr != wsr || id != wid {
-				t.Fatalf("entry %d: %+v %q, want %+v %q", i, sr, id, wsr, wid)
-			}
-			i++
+	all := s.all()
+	for i, at := range all {
+		sr, id := s.entry(at)
+		wsr, wid := mk(i)
+		if sr != wsr || id != wid {
+			t.Fatalf("entry %d: %+v %q, want %+v %q", i, sr, id, wsr, wid)
 		}
 	}
-	if i != n {
-		t.Fatalf("%d entries", i)
+	if len(all) != n {
+		t.Fatalf("%d entries", len(all))
 	}
 }
 
-func TestRadixSort(t *testing.T) {
+// all is every entry of s, in reading order.
+func (s *idSet) all() []uint32 {
+	var at []uint32
+	for _, bk := range s.buckets {
+		for _, c := range bk {
+			for _, e := range c {
+				at = append(at, e.at)
+			}
+		}
+	}
+	slices.Sort(at)
+	return at
+}
+
+func TestSortBucket(t *testing.T) {
+	var count [1<<12 + 1]int32
+	var scratch []idHash
 	for _, n := range []int{0, 1, 100, 5000, 70000} {
 		a := make([]idHash, n)
 		for i := range a {
-			a[i] = idHash{h: uint32(uint64(i*2654435761) % 977 << uint(i%60)), at: uint32(i)}
+			// one bucket: equal top 8 bits; many equal hashes
+			a[i] = idHash{h: 0xAB<<24 | uint32(uint64(i*2654435761)%977<<uint(i%20))&0xffffff, at: uint32(i)}
 		}
 		want := slices.Clone(a)
 		slices.SortStableFunc(want, func(x, y idHash) int { return cmp.Compare(x.h, y.h) })
@@ -504,8 +518,8 @@ func TestRadixSort(t *testing.T) {
 		for c := range slices.Chunk(a, 1000) {
 			chunks = append(chunks, c)
 		}
-		if got := radixSort(chunks, n); !slices.Equal(got, want) {
-			t.Fatalf("n=%d: radixSort differs from a stable sort", n)
+		if scratch = sortBucket(chunks, scratch, &count); !slices.Equal(scratch, want) {
+			t.Fatalf("n=%d: sortBucket differs from a stable sort", n)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/paybatch/paybatch"
 )
@@ -70,11 +71,15 @@ type seenRow struct {
 // of Validate's CPU).
 type idSet struct {
 	seed   maphash.Seed
-	arenas [][]byte   // chunks of arenaChunk bytes
-	hashes [][]idHash // chunks of rowChunk
-	n      uint32
-	dup    map[uint32]bool     // entries of a repeated id (duplicates sets it)
-	hash   func(string) uint64 // nil: maphash; tests force collisions
+	arenas [][]byte // chunks of arenaChunk bytes
+	// buckets[h>>24] lists the hashes whose top 8 bits are h>>24, in
+	// reading order, in chunks of bucketChunk: the scatter of a radix sort
+	// done as rows are read (by both cores), so the end sorts 256 small
+	// lists in cache, half on each core.
+	buckets [256][][]idHash
+	n       uint32
+	dup     map[uint32]bool     // entries of a repeated id (duplicates sets it)
+	hash    func(string) uint64 // nil: maphash; tests force collisions
 }
 
 // idHash is the low 32 bits of an id's hash and where its entry is
@@ -85,8 +90,8 @@ type idHash struct {
 }
 
 const (
-	arenaChunk = 1 << 20
-	rowChunk   = 1 << 14
+	arenaChunk  = 1 << 20
+	bucketChunk = 1 << 10
 )
 
 // entry decodes the entry at at.
@@ -132,10 +137,12 @@ func (s *idSet) add(id string, sr seenRow) {
 	} else {
 		h = s.foldHash(id)
 	}
-	if s.n%rowChunk == 0 {
-		s.hashes = append(s.hashes, make([]idHash, 0, rowChunk))
+	bk := &s.buckets[uint32(h)>>24]
+	if n := len(*bk); n == 0 || len((*bk)[n-1]) == bucketChunk {
+		*bk = append(*bk, make([]idHash, 0, bucketChunk))
 	}
-	s.hashes[len(s.hashes)-1] = append(s.hashes[len(s.hashes)-1], idHash{uint32(h), at})
+	tail := &(*bk)[len(*bk)-1]
+	*tail = append(*tail, idHash{uint32(h), at})
 	s.n++
 }
 
@@ -144,7 +151,83 @@ func (s *idSet) add(id string, sr seenRow) {
 // hashes are of the case-folded id, so the same pass finds the ids that
 // differ only in case (caseOnly: one row of each spelling).
 func (s *idSet) duplicates() (dups, caseOnly [][]uint32) {
-	h := radixSort(s.hashes, int(s.n))
+	// Each half of the buckets on its own goroutine; the groups of the
+	// first half, then the second.
+	type result struct{ dups, caseOnly [][]uint32 }
+	var res [2]result
+	var wg sync.WaitGroup
+	for half := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var scratch []idHash
+			var count [1<<12 + 1]int32
+			for bk := half * 128; bk < half*128+128; bk++ {
+				scratch = sortBucket(s.buckets[bk], scratch, &count)
+				d, c := s.groups(scratch)
+				res[half].dups = append(res[half].dups, d...)
+				res[half].caseOnly = append(res[half].caseOnly, c...)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, r := range res {
+		dups, caseOnly = append(dups, r.dups...), append(caseOnly, r.caseOnly...)
+	}
+	for _, g := range dups {
+		for _, k := range g {
+			if s.dup == nil {
+				s.dup = map[uint32]bool{}
+			}
+			s.dup[k] = true
+		}
+	}
+	return dups, caseOnly
+}
+
+// sortBucket returns the chunks' hashes (one bucket: equal top 8 bits) in
+// dst, sorted by hash, stably (equal hashes stay in reading order): a
+// counting pass on the next 12 bits scatters them into lists of an entry
+// or two, each then sorted by insertion. count is the caller's scratch.
+func sortBucket(chunks [][]idHash, dst []idHash, count *[1<<12 + 1]int32) []idHash {
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	dst = slices.Grow(dst[:0], n)[:n]
+	*count = [1<<12 + 1]int32{}
+	for _, c := range chunks {
+		for _, e := range c {
+			count[(e.h>>12)&0xfff+1]++
+		}
+	}
+	for i := 1; i < len(count); i++ {
+		count[i] += count[i-1]
+	}
+	next := *count
+	for _, c := range chunks {
+		for _, e := range c {
+			d := (e.h >> 12) & 0xfff
+			dst[next[d]] = e
+			next[d]++
+		}
+	}
+	for d := range 1 << 12 {
+		b := dst[count[d]:count[d+1]]
+		for i := 1; i < len(b); i++ { // stable insertion sort by the low 12 bits
+			for j := i; j > 0 && b[j].h < b[j-1].h; j-- {
+				b[j], b[j-1] = b[j-1], b[j]
+			}
+		}
+	}
+	return dst
+}
+
+// groups finds, in hashes sorted by hash, the ids that occur more than
+// once (each as its rows' entries in reading order) and the ids that
+// differ only in case (one entry of each spelling). Only rows in one run
+// of equal hashes have their ids compared, exactly.
+func (s *idSet) groups(h []idHash) (dups, caseOnly [][]uint32) {
 	for i := 0; i < len(h); {
 		j := i + 1
 		for j < len(h) && h[j].h == h[i].h {
@@ -162,12 +245,6 @@ func (s *idSet) duplicates() (dups, caseOnly [][]uint32) {
 			}
 			for _, id := range order {
 				if g := groups[id]; len(g) > 1 {
-					for _, k := range g {
-						if s.dup == nil {
-							s.dup = map[uint32]bool{}
-						}
-						s.dup[k] = true
-					}
 					dups = append(dups, g)
 				}
 			}
@@ -209,50 +286,6 @@ func (s *idSet) foldHash(id string) uint64 {
 		}
 	}
 	return maphash.Bytes(s.seed, b)
-}
-
-// radixSort concatenates the chunks (n hashes in all) sorted by the low
-// 32 bits of the hash, stably (so equal bits stay in reading order): one
-// counting pass scatters them by bits 16-31 into buckets of a few entries
-// each, and each bucket is then sorted by bits 0-15 in cache. Linear time and one fresh array, where a comparison sort of a
-// million entries cost ten times as much and a second scatter pass another
-// array to fault in. 32 bits are enough to bring equal hashes together:
-// rows whose low bits collide (about n²/2³³ pairs, ≈ 100 at a million rows)
-// only have their ids compared for nothing.
-func radixSort(chunks [][]idHash, n int) []idHash {
-	low32 := func(x, y idHash) int { return cmp.Compare(x.h, y.h) }
-	a := make([]idHash, n)
-	if n < 256 {
-		a = a[:0]
-		for _, c := range chunks {
-			a = append(a, c...)
-		}
-		slices.SortStableFunc(a, low32)
-		return a
-	}
-	var start [1<<16 + 1]int
-	for _, c := range chunks {
-		for _, e := range c {
-			start[(e.h>>16)&0xffff+1]++
-		}
-	}
-	for i := 1; i < len(start); i++ {
-		start[i] += start[i-1]
-	}
-	next := start
-	for _, c := range chunks {
-		for _, e := range c {
-			d := (e.h >> 16) & 0xffff
-			a[next[d]] = e
-			next[d]++
-		}
-	}
-	for d := range 1 << 16 {
-		if b := a[start[d]:start[d+1]]; len(b) > 1 {
-			slices.SortStableFunc(b, low32)
-		}
-	}
-	return a
 }
 
 // Validate reads whole files (streaming) and returns the complete verdict,
