@@ -29,8 +29,11 @@ type rowCtx struct {
 	errs  []paybatch.RowError
 }
 
+// fail records a problem of the row. The value is copied: a cell's text
+// shares its memory with the rest of its block of the file (see
+// csvSource), which a kept reject must not hold on to.
 func (r *rowCtx) fail(f field, value string, err error) {
-	r.errs = append(r.errs, paybatch.RowError{Source: r.src, Column: r.b.colName(f), Value: value, Err: err})
+	r.errs = append(r.errs, paybatch.RowError{Source: r.src, Column: r.b.colName(f), Value: strings.Clone(value), Err: err})
 }
 
 func (b *Batch) colName(f field) string {

@@ -456,6 +456,7 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 			}
 			sr := seenRow{file: uint16(fi), cur: -1, row: uint32(row)}
 			if len(errs) > 0 {
+				id := strings.Clone(id) // kept with the rejects (see rowCtx.fail)
 				for i := range errs {
 					errs[i].MerchantTxID = id // "" when the id itself was unreadable
 				}
