@@ -236,18 +236,8 @@ func journalExport(ctx context.Context, e *env, loc, out string) error {
 			return err
 		}
 		defer j.Close()
-		err = conn.Raw(func(dc any) error {
-			app, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_export")
-			if err != nil {
-				return err
-			}
-			if _, err := j.(*postgres.Journal).CopyInto(ctx, "journal_export", postgres.ExportColumns, app); err != nil {
-				app.Close()
-				return err
-			}
-			return app.Close()
-		})
-		if err != nil {
+		// reconcile's path: typed vectors straight from the COPY (CopyTable)
+		if _, err := j.(*postgres.Journal).CopyTable(ctx, conn, "memory", "journal_export", "journal_export", postgres.ExportColumns); err != nil {
 			return err
 		}
 	} else {
