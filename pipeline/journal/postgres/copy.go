@@ -180,7 +180,7 @@ func (j *Journal) CopyTable(ctx context.Context, conn *sql.Conn, catalog, table,
 // oneThread sets conn's database to run one thread until restore: with
 // more, one of DuckDB's worker threads runs the copy's single-threaded
 // INSERT while the connection's own thread polls for work in a loop, a
-// core spent waiting (measured at 300k rows: 1.3–1.4 s of CPU against
+// core spent waiting (measured at 300k rows: 1.1–1.4 s of CPU against
 // 0.8 s with one thread); with one, the connection's thread runs the
 // INSERT, and the table function's callbacks run on the Go thread that
 // called it.

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"syscall"
@@ -122,9 +121,9 @@ func TestCopyTableExact(t *testing.T) {
 }
 
 // The typed table function loads the same rows, every column of
-// journal_export, as the path it replaced: the COPY's whole lines handed
-// to DuckDB as VARCHAR and split, unescaped and cast in SQL (the macro
-// and casts below are that path's, as of c33be70).
+// journal_export, as the path it replaced (copyTableSQL): the COPY's
+// whole lines handed to DuckDB as VARCHAR and split, unescaped and cast
+// in SQL.
 func TestCopyTableSameAsSQLSplit(t *testing.T) {
 	ctx := context.Background()
 	j := nastyJournal(t)
@@ -133,47 +132,18 @@ func TestCopyTableSameAsSQLSplit(t *testing.T) {
 	if _, err := copyTable(t, j, db, "t", "journal_export", cols); err != nil {
 		t.Fatal(err)
 	}
-	// The old path, fed the same COPY's lines.
-	var lines bytes.Buffer
-	conn, err := j.Pool().Acquire(ctx)
+	// The old path, one VARCHAR a row split and cast in SQL, on its own
+	// COPY of the same rows.
+	if _, err := db.Exec(`CREATE TABLE old (` + ddl(cols) + `)`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'`); err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Conn().PgConn().CopyTo(ctx, &lines, postgres.CopyQuery("journal_export", cols))
-	conn.Release()
+	_, err = postgres.CopyTableSQL(j, ctx, conn, "memory", "old", "journal_export", cols, false)
+	conn.Close()
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`CREATE TABLE lines (line VARCHAR); CREATE TABLE old (` + ddl(cols) + `)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.SplitAfter(strings.TrimSuffix(lines.String(), "\n"), "\n") {
-		if _, err := db.Exec(`INSERT INTO lines VALUES ($1)`, strings.TrimSuffix(l, "\n")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := db.Exec(`CREATE OR REPLACE TEMP MACRO paybatch_copy_text(s) AS
-		CASE WHEN s = '\N' THEN NULL WHEN NOT contains(s, '\') THEN s
-		ELSE list_aggr(list_transform(string_split(s, '\\'), x -> replace(replace(replace(replace(replace(replace(
-			x, '\n', chr(10)), '\t', chr(9)), '\r', chr(13)), '\b', chr(8)), '\f', chr(12)), '\v', chr(11))), 'string_agg', '\') END`); err != nil {
-		t.Fatal(err)
-	}
-	sel := make([]string, len(cols))
-	for i, c := range cols {
-		f := fmt.Sprintf(`f[%d]`, i+1)
-		switch c.Type {
-		case postgres.Varchar:
-			sel[i] = `paybatch_copy_text(` + f + `)`
-		case postgres.Boolean:
-			sel[i] = `CASE ` + f + ` WHEN 't' THEN true WHEN 'f' THEN false WHEN '\N' THEN NULL ELSE error('not a boolean: ' || ` + f + `) END`
-		default:
-			sel[i] = `CAST(nullif(` + f + `, '\N') AS ` + c.Type.DuckDBType() + `)`
-		}
-	}
-	if _, err := db.Exec(`INSERT INTO old SELECT ` + strings.Join(sel, ", ") + ` FROM (SELECT string_split(line, chr(9)) AS f FROM lines)`); err != nil {
 		t.Fatal(err)
 	}
 	var nOld, nNew, onlyOld, onlyNew int
@@ -242,9 +212,14 @@ func duckDump(t testing.TB, db *sql.DB, q string) []string {
 }
 
 // BenchmarkCopyJournalLines: reconcile's load of journal lines from
-// PostgreSQL (COPY → CopyTable's typed table function) against the floor, the same COPY
-// read and discarded by the client, in the same run. Rows:
-// PAYBATCH_BENCH_PG_ROWS (default 1,000,000).
+// PostgreSQL against the floor (the same COPY read and discarded by the
+// client), in the same run: table is CopyTable (typed vectors from the
+// COPY, one DuckDB thread), what FillReconcile runs; sqlsplit and
+// sqlsplit1 the path it replaced (one VARCHAR a row, split and cast in
+// SQL) on DuckDB's default threads and on one; duckdb_journal the same
+// lines loaded from a DuckDB journal file. cpu-s/op is this process's CPU
+// (PostgreSQL's is not in it). Rows: PAYBATCH_BENCH_PG_ROWS (default
+// 1,000,000).
 func BenchmarkCopyJournalLines(b *testing.B) {
 	ctx := context.Background()
 	n := 1_000_000
@@ -295,6 +270,48 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 			db := duckTable(b, cols)
 			b.StartTimer()
 			got, err := copyTable(b, j, db, "t", "journal_export", cols)
+			if err == nil && got != int64(n) {
+				err = fmt.Errorf("copied %d rows", got)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+	})
+	b.Run("sqlsplit", func(b *testing.B) { // CopyTable until b113fba
+		cpuMetric(b)
+		for range b.N {
+			b.StopTimer()
+			db := duckTable(b, cols)
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			got, err := postgres.CopyTableSQL(j, ctx, conn, "memory", "t", "journal_export", cols, false)
+			conn.Close()
+			if err == nil && got != int64(n) {
+				err = fmt.Errorf("copied %d rows", got)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+	})
+	b.Run("sqlsplit1", func(b *testing.B) { // CopyTable until b113fba
+		cpuMetric(b)
+		for range b.N {
+			b.StopTimer()
+			db := duckTable(b, cols)
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			got, err := postgres.CopyTableSQL(j, ctx, conn, "memory", "t", "journal_export", cols, true)
+			conn.Close()
 			if err == nil && got != int64(n) {
 				err = fmt.Errorf("copied %d rows", got)
 			}
