@@ -40,8 +40,8 @@
 -- its own count(*) instead parsed the file twice: 1M lines, Run 1.0-1.2 s
 -- became 1.4 s (BENCHMARKS.md).
 --
--- Output: one row per (category, ledger currency, provider currency,
--- provider class) with the count of ids, the sums of their ledger and
+-- Output: rows of (category, ledger currency, provider currency,
+-- provider class) — several may share these, Run adds them up — with the count of ids, the sums of their ledger and
 -- provider amounts, and l_rows/p_rows, and the ledger amount of ids done
 -- without a provider amount (voids, noamount_minor); then the row 'lines' with the number
 -- of lines of each side in l_rows/p_rows. $tols is the --tolerance in minor
@@ -74,84 +74,89 @@ j AS (
     FROM ledger_lines AS l
     FULL OUTER JOIN provider_lines AS p ON p.id = l.id
 ),
+-- Each joined row is reduced to a small integer key that says everything the
+-- sums depend on, and its two amounts (lv, pv). Grouping 1M rows by one
+-- BIGINT costs a fraction of grouping them by the category's text and the
+-- currencies (BENCHMARKS.md). The key, from bit 0 up:
+--   0-3   category number, 1-based in the list of the final SELECT
+--   4-12  ledger currency number (0: none)    13-21 provider currency number
+--   22-23 provider class   24-25 ledger class
+--   26    a ledger line    27 a provider line  28 the provider line has an amount
 d AS (
     SELECT lid, pid, lpack, ppack,
-        -- a blank line or one with a problem has no id, so it never joins:
-        -- both ids NULL, and a pack only if blank
-        lid IS NULL AND pid IS NULL                   AS unjoined,
-        coalesce(lpack, ppack) IS NOT NULL            AS packed,
-        CASE WHEN lid IS NULL OR pid IS NULL THEN coalesce(lid, pid) END AS unmatched_id,
         (lpack & 2251799813685247) - 1125899906842624 AS lv,
-        (lpack >> 51) & 511                           AS lc,
-        lpack >> 61                                   AS lcls,
         CASE WHEN (ppack >> 60) & 1 = 1
              THEN (ppack & 2251799813685247) - 1125899906842624 END AS pv,
-        nullif((ppack >> 51) & 511, 0)                AS pc,
+        (lpack >> 51) & 511                           AS lc,
+        (ppack >> 51) & 511                           AS pc,
+        lpack >> 61                                   AS lcls,
         ppack >> 61                                   AS pcls
     FROM j
 ),
 per_line AS (
-    SELECT unmatched_id, lid, pid, lpack, ppack, lv, lc, pc, pcls, pv,
-        -- done without an amount (a void): its ledger amount is not compared
-        CASE WHEN lid IS NOT NULL AND pid IS NOT NULL AND pcls = 1 AND lcls = 1 AND pv IS NULL THEN lv END AS nv,
-        -- a ledger line expecting cancelled/declined/failed expects no money
-        -- to move: it is not in the ledger's totals
-        CASE WHEN lcls = 1 THEN lv END AS ldv,
+    SELECT
+        -- an id on one side only (a few per cent): grouped by itself below
+        CASE WHEN lid IS NULL OR pid IS NULL THEN coalesce(lid, pid) END AS unmatched_id,
+        lv, pv,
         CASE
-            WHEN unjoined AND packed                           THEN 'blank'
-            WHEN unjoined                                      THEN 'bad'
-            WHEN pid IS NOT NULL AND pcls = 0                  THEN 'rejected_before_send'
-            WHEN pid IS NULL                                   THEN 'missing_at_provider'
-            WHEN lid IS NULL                                   THEN 'missing_in_ledger'
-            WHEN pcls = 3                                      THEN 'pending'
-            WHEN pc IS NOT NULL AND pc <> lc                   THEN 'currency_mismatch'
-            WHEN pcls <> lcls                                  THEN 'status_mismatch'
+            -- a blank line or one with a problem has no id, so it never
+            -- joins: both ids NULL, and a pack only if blank
+            WHEN lid IS NULL AND pid IS NULL AND coalesce(lpack, ppack) IS NOT NULL THEN 1 -- blank
+            WHEN lid IS NULL AND pid IS NULL                   THEN 2  -- bad
+            WHEN pid IS NOT NULL AND pcls = 0                  THEN 3  -- rejected_before_send
+            WHEN pid IS NULL                                   THEN 4  -- missing_at_provider
+            WHEN lid IS NULL                                   THEN 5  -- missing_in_ledger
+            WHEN pcls = 3                                      THEN 6  -- pending
+            WHEN pc <> 0 AND pc <> lc                          THEN 7  -- currency_mismatch
+            WHEN pcls <> lcls                                  THEN 8  -- status_mismatch
             WHEN pcls = 1 AND pv IS NOT NULL
-                 AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 'amount_mismatch'
-            ELSE 'matched'
-        END AS category
+                 AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 9 -- amount_mismatch
+            ELSE 10                                                -- matched
+        END
+        | (coalesce(lc, 0) << 4) | (coalesce(pc, 0) << 13)
+        | (coalesce(pcls, 0) << 22) | (coalesce(lcls, 0) << 24)
+        | (CASE WHEN lpack IS NOT NULL THEN 67108864 ELSE 0 END)
+        | (CASE WHEN ppack IS NOT NULL THEN 134217728 ELSE 0 END)
+        | (CASE WHEN pv IS NOT NULL THEN 268435456 ELSE 0 END) AS key
     FROM d
 ),
 -- matched rows fold into a few groups; each unmatched id keeps its own
-per_group AS (
-    SELECT unmatched_id, category, lc, pc, pcls,
-        count(*)        AS ids,
-        sum(lv)         AS ledger_minor,
-        sum(pv)         AS provider_minor,
-        sum(nv)         AS noamount_minor,
-        sum(ldv)        AS ledger_done_minor,
-        count(lpack)    AS l_rows,
-        count(ppack)    AS p_rows
+per_group AS MATERIALIZED (
+    SELECT key, unmatched_id, count(*) AS ids, sum(lv) AS lsum, sum(pv) AS psum
     FROM per_line
     GROUP BY ALL
 ),
+per_key AS (
+    SELECT key, sum(ids) AS ids, sum(lsum) AS lsum, sum(psum) AS psum,
+        key & 15 AS cat, (key >> 4) & 511 AS lc, (key >> 13) & 511 AS pc,
+        (key >> 22) & 3 AS pcls, (key >> 24) & 3 AS lcls,
+        (key >> 26) & 1 = 1 AS has_l, (key >> 27) & 1 = 1 AS has_p, (key >> 28) & 1 = 1 AS has_pv
+    FROM per_group
+    GROUP BY key
+)
+SELECT
+    ['blank', 'bad', 'rejected_before_send', 'missing_at_provider', 'missing_in_ledger', 'pending',
+     'currency_mismatch', 'status_mismatch', 'amount_mismatch', 'matched'][cat] AS category,
+    lc,
+    nullif(pc, 0)                                              AS pc,
+    CASE WHEN has_p THEN pcls END                              AS pcls,
+    ids::BIGINT                                                AS ids,
+    lsum::BIGINT                                               AS ledger_minor,
+    psum::BIGINT                                               AS provider_minor,
+    CASE WHEN has_l THEN ids ELSE 0 END::BIGINT                AS l_rows,
+    CASE WHEN has_p THEN ids ELSE 0 END::BIGINT                AS p_rows,
+    -- done without an amount (a void): its ledger amount is not compared
+    CASE WHEN has_l AND has_p AND pcls = 1 AND lcls = 1 AND NOT has_pv THEN lsum END::BIGINT AS noamount_minor,
+    -- a ledger line expecting cancelled/declined/failed expects no money
+    -- to move: it is not in the ledger's totals
+    CASE WHEN has_l AND lcls = 1 THEN lsum END::BIGINT         AS ledger_done_minor
+FROM per_key
+UNION ALL
 -- an unmatched id is grouped by itself alone (its lines may differ in
 -- category or currency): more than one line is a one-sided duplicate
-per_unmatched AS (
-    SELECT
-        CASE WHEN unmatched_id IS NOT NULL AND sum(ids) > 1 THEN 'multi'
-             ELSE any_value(category) END AS category,
-        any_value(lc) AS lc, any_value(pc) AS pc, any_value(pcls) AS pcls,
-        sum(ids) AS ids, sum(ledger_minor) AS ledger_minor, sum(provider_minor) AS provider_minor,
-        sum(noamount_minor) AS noamount_minor, sum(ledger_done_minor) AS ledger_done_minor,
-        sum(l_rows) AS l_rows, sum(p_rows) AS p_rows
-    FROM per_group
-    GROUP BY unmatched_id,
-        CASE WHEN unmatched_id IS NULL THEN category END,
-        CASE WHEN unmatched_id IS NULL THEN lc END,
-        CASE WHEN unmatched_id IS NULL THEN pc END,
-        CASE WHEN unmatched_id IS NULL THEN pcls END
-)
-SELECT category, lc, pc, pcls,
-    sum(ids)::BIGINT            AS ids,
-    sum(ledger_minor)::BIGINT   AS ledger_minor,
-    sum(provider_minor)::BIGINT AS provider_minor,
-    sum(l_rows)::BIGINT         AS l_rows,
-    sum(p_rows)::BIGINT         AS p_rows,
-    sum(noamount_minor)::BIGINT AS noamount_minor,
-    sum(ledger_done_minor)::BIGINT AS ledger_done_minor
-FROM per_unmatched
-GROUP BY ALL
+SELECT 'multi', NULL, NULL, NULL, 0, NULL, NULL, 0, 0, NULL, NULL
+FROM (SELECT unmatched_id FROM per_group WHERE unmatched_id IS NOT NULL
+      GROUP BY unmatched_id HAVING sum(ids) > 1 LIMIT 1)
 UNION ALL
 SELECT 'lines', NULL, NULL, NULL, 0, NULL, NULL,
     (SELECT count(*) FROM ledger_csv) + /*ledger_count*/,
