@@ -144,9 +144,15 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 // writeReconcileOutputs writes every output asked for once the
 // reconciliation has run; with --json - the summary goes to stdout.
 func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary) error {
-	run, err := reconcileRunInfo(ctx, e, f, r)
-	if err != nil {
-		return err
+	// What was reconciled (the inputs, their SHA-256, a journal's facts)
+	// is read only by the workbook's Summary and the e-mail: without
+	// either, hashing both files would be work nothing reads (#19).
+	run := paybatch.RunInfo{Started: e.now(), Version: version}
+	if f.out != "" || len(f.emailTo) > 0 {
+		var err error
+		if run, err = reconcileRunInfo(ctx, e, f, r); err != nil {
+			return err
+		}
 	}
 	o := job.Outputs{XLSX: f.out, CSVDir: f.csvDir, ParquetDir: f.parquetDir, JSON: f.jsonOut, EmailTo: f.emailTo,
 		XLSXMatchedRows: f.xlsxMatchedRows}
