@@ -172,20 +172,7 @@ func (r *Reconciler) removeTmp() {
 
 // isoCodes lists every ISO 4217 code paybatch knows (every three-letter
 // code paybatch.ParseCurrency accepts), in order.
-func isoCodes() []string {
-	var codes []string
-	for a := 'A'; a <= 'Z'; a++ {
-		for b := 'A'; b <= 'Z'; b++ {
-			for c := 'A'; c <= 'Z'; c++ {
-				code := string([]rune{a, b, c})
-				if cur, err := paybatch.ParseCurrency(code); err == nil && cur.Code() == code {
-					codes = append(codes, code)
-				}
-			}
-		}
-	}
-	return codes
-}
+func isoCodes() []string { return paybatch.CurrencyCodes() }
 
 // unknownCurrencies returns the codes that are not ISO 4217 codes.
 func unknownCurrencies(codes []string) []string {
