@@ -753,13 +753,22 @@ type JournalScope struct {
 	// it (the run's start): a path reused night after night does not bring
 	// back earlier nights' finished rows. Zero: any time.
 	Since time.Time
+	// Open, when set, narrows the rows still open that the report covers
+	// besides Files' to those of these files: on a journal shared with
+	// other jobs and processes (PostgreSQL), their rows in flight are not
+	// this run's. Nil: every open row.
+	Open []string
 }
 
 func (s JournalScope) rowsCond() string {
 	if len(s.Files) == 0 {
 		return ""
 	}
-	cond := `(class = 'pending' OR class IS NULL OR (list_contains(` + literalList(s.Files) + `, source_file)`
+	open := `class = 'pending' OR class IS NULL`
+	if s.Open != nil {
+		open = `((` + open + `) AND list_contains(` + literalList(s.Open) + `, source_file))`
+	}
+	cond := `(` + open + ` OR (list_contains(` + literalList(s.Files) + `, source_file)`
 	if !s.Since.IsZero() {
 		cond += ` AND updated_at >= TIMESTAMP ` + quoteLiteral(s.Since.UTC().Format("2006-01-02 15:04:05.999999"))
 	}
@@ -785,7 +794,7 @@ func literalList(ss []string) string {
 // LoadJournalScope is LoadJournal for the rows scope covers (one run's
 // report: its inputs' rows plus every row still open).
 func (r *Reconciler) LoadJournalScope(ctx context.Context, path string, scope JournalScope) error {
-	if strings.ContainsRune(strings.Join(scope.Files, ""), 0) {
+	if strings.ContainsRune(strings.Join(scope.Files, "")+strings.Join(scope.Open, ""), 0) {
 		return fmt.Errorf("%w: journal scope: a file name contains a NUL byte", paybatch.ErrUnusableFile)
 	}
 	r.mu.Lock()
@@ -817,7 +826,7 @@ func (r *Reconciler) LoadJournalScope(ctx context.Context, path string, scope Jo
 // reads a file, narrowed to scope (LoadJournalScope). name is what
 // messages call the journal.
 func (r *Reconciler) LoadJournalFrom(ctx context.Context, name string, scope JournalScope, fill func(ctx context.Context, conn *sql.Conn) error) error {
-	if strings.ContainsRune(strings.Join(scope.Files, ""), 0) {
+	if strings.ContainsRune(strings.Join(scope.Files, "")+strings.Join(scope.Open, ""), 0) {
 		return fmt.Errorf("%w: journal scope: a file name contains a NUL byte", paybatch.ErrUnusableFile)
 	}
 	r.mu.Lock()

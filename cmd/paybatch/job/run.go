@@ -17,6 +17,7 @@ import (
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/readers"
 	"github.com/paybatch/paybatch/reconcile"
 	"github.com/paybatch/paybatch/writers"
@@ -135,7 +136,7 @@ func (r *runner) run(ctx context.Context) (err error) {
 	var unfinished []journal.RunRecord
 	for _, rr := range all {
 		r.ids[rr.ID] = true
-		if !rr.Done() {
+		if !rr.Done() && r.ownRun(rr) {
 			unfinished = append(unfinished, rr)
 		}
 	}
@@ -189,6 +190,25 @@ func worst(vs []error) error {
 		}
 	}
 	return out
+}
+
+// shared reports whether the journal is shared with other jobs and
+// processes (PostgreSQL): its runs and open rows are not all this job's.
+func (r *runner) shared() bool { return postgres.IsURL(r.plan.Journal) }
+
+// ownRun reports whether run rr is this job's to carry on: on a journal of
+// its own, every run; on a shared journal, a run that took one of this
+// job's inputs (another job's unfinished run is its own to finish).
+func (r *runner) ownRun(rr journal.RunRecord) bool {
+	if !r.shared() {
+		return true
+	}
+	for _, in := range rr.Inputs {
+		if slices.Contains(r.plan.Inputs, in.Path) {
+			return true
+		}
+	}
+	return false
 }
 
 // nextStep names the first step run rr had not finished.
@@ -585,6 +605,9 @@ func (r *runner) reconcileAndReport(ctx context.Context, c *carried) (paybatch.S
 	scope := reconcile.JournalScope{Since: c.rec.Started}
 	for _, in := range c.rec.Inputs {
 		scope.Files = append(scope.Files, in.Path)
+	}
+	if r.shared() { // the open rows of this job's inputs only, not other processes' in flight
+		scope.Open = append(slices.Clone(scope.Files), r.plan.Inputs...)
 	}
 	if err := loadJournalScope(ctx, rec, r.plan.Journal, scope); err != nil {
 		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
