@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybatch/paybatch/pipeline/journal/postgres/pgtest"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 	spsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smarterpay"
@@ -57,11 +58,21 @@ func TestDatesInDryRunAndStatus(t *testing.T) {
 		}
 	}
 
-	journal := filepath.Join(dir, "journal.duckdb")
+	// status shows the dates SmarterPay stored, on either journal.
+	t.Run("duckdb", func(t *testing.T) {
+		statusShowsDates(t, vars, filepath.Join(dir, "journal.duckdb"), batch, day, wedDay)
+	})
+	t.Run("postgres", func(t *testing.T) { statusShowsDates(t, vars, pgtest.URL(t), batch, day, wedDay) })
+}
+
+// statusShowsDates submits batch (two rows asked for day, a Saturday, one
+// for wedDay) through journal and checks that status (text and --json)
+// shows the dates SmarterPay stored, the Saturday's moved.
+func statusShowsDates(t *testing.T, vars map[string]string, journal, batch, day, wedDay string) {
 	if out, errs, code := runCLI(t, vars, "submit", "--kind", "dd-payment", "--journal", journal, "--poll-deadline", "30s", batch); code != exitOK && code != exitExceptions {
 		t.Fatalf("submit: exit %d\n%s\n%s", code, out, errs)
 	}
-	out, errs, _ = runCLI(t, vars, "status", "--journal", journal, "--poll-deadline", "0")
+	out, errs, _ := runCLI(t, vars, "status", "--journal", journal, "--poll-deadline", "0")
 	for _, want := range []string{"Direct Debit dates", "dd-payment requested " + day + " → "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s\n%s", want, out, errs)

@@ -58,7 +58,7 @@ func journalDates(ctx context.Context, j journal.Journal, now time.Time) ([]Date
 		DateCounts(context.Context) ([]journal.DateCount, error)
 	})
 	if !ok {
-		return nil, nil // a backend without it (PostgreSQL): no dates shown
+		return nil, nil // a backend without it: no dates shown (both DuckDB and PostgreSQL have it)
 	}
 	counts, err := dj.DateCounts(ctx)
 	if err != nil {
