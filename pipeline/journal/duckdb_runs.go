@@ -24,7 +24,7 @@ func (j *DuckDB) StartRun(ctx context.Context, r RunStart) error {
 		return fmt.Errorf("journal: run %s: %w", r.ID, err)
 	}
 	if n > 0 {
-		return fmt.Errorf("journal: run %s already recorded", r.ID)
+		return fmt.Errorf("journal: run %s: %w", r.ID, ErrRunExists)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, started_at) VALUES (?, ?)`, r.ID, r.Started.UTC()); err != nil {
 		return fmt.Errorf("journal: run %s: %w", r.ID, err)

@@ -32,6 +32,9 @@ var (
 	ErrClaimed = errors.New("another process claimed this row")
 	// ErrNoRun: no run record with that id.
 	ErrNoRun = errors.New("no such run in the journal")
+	// ErrRunExists: StartRun was given an id the journal already records
+	// (on a shared journal, another process may have taken it meanwhile).
+	ErrRunExists = errors.New("a run with this id is already recorded")
 )
 
 // Journal is the durable record of every instruction paybatch has taken on.

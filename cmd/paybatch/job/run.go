@@ -58,8 +58,31 @@ type Outcome struct {
 // otherwise the error's kind says what happened (ErrExceptions when the run
 // finished with exceptions). The Outcome is never nil.
 func Run(ctx context.Context, d Deps, plan *Plan, creds Credentials) (*Outcome, error) {
+	return runOn(ctx, d, plan, creds, nil)
+}
+
+// HeldJournal is a journal a process holds open for its life (paybatch
+// serve's), which a job can run on in the same process (RunOn).
+type HeldJournal interface {
+	journal.Journal
+	// Snapshot writes a new DuckDB journal file at path holding the rows
+	// (latest states) and rejects of sourceFiles: what reconcile reads
+	// while the holder keeps the journal open.
+	Snapshot(ctx context.Context, path string, sourceFiles ...string) error
+}
+
+// RunOn is Run on a journal this process already holds (serve --schedule
+// on the server's own DuckDB journal, which nobody else can open):
+// plan.Journal names it, nothing is locked, opened or closed, and the
+// report reconciles a snapshot of the job's rows. The caller makes sure no
+// other run set works the journal meanwhile (one per journal).
+func RunOn(ctx context.Context, d Deps, plan *Plan, creds Credentials, j HeldJournal) (*Outcome, error) {
+	return runOn(ctx, d, plan, creds, j)
+}
+
+func runOn(ctx context.Context, d Deps, plan *Plan, creds Credentials, held HeldJournal) (*Outcome, error) {
 	d.defaults()
-	r := &runner{d: d, plan: plan, creds: creds, start: d.Now(),
+	r := &runner{d: d, plan: plan, creds: creds, start: d.Now(), held: held,
 		out: &Outcome{Processed: []string{}, Skipped: []string{}, Refused: []string{}},
 		m:   runMetrics{RowsByState: map[string]int64{}, MinorByCurr: map[string]int64{}}}
 	err := r.run(ctx)
@@ -80,6 +103,7 @@ type runner struct {
 	m     runMetrics
 
 	lock   *journal.Lock     // the journal's, held for the whole call
+	held   HeldJournal       // the journal the caller holds (RunOn), else nil
 	j      journal.Journal   // the journal while open (closed while reconciling)
 	sender *sender           // made on first use
 	ids    map[string]bool   // run ids in the journal
@@ -112,14 +136,16 @@ func (r *runner) run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(r.plan.Outputs, 0o755); err != nil {
 		return classifyIO(paybatch.ErrConfig, r.plan.Outputs, fmt.Errorf("outputs: %w", err))
 	}
-	lk, err := lockJournal(r.plan.Journal)
-	if err != nil {
-		return err
+	if r.held == nil {
+		lk, err := lockJournal(r.plan.Journal)
+		if err != nil {
+			return err
+		}
+		if lk != nil {
+			defer lk.Release()
+		}
+		r.lock = lk
 	}
-	if lk != nil {
-		defer lk.Release()
-	}
-	r.lock = lk
 	defer func() {
 		if cerr := r.closeJournal(); cerr != nil && err == nil {
 			err = cerr
@@ -193,8 +219,9 @@ func worst(vs []error) error {
 }
 
 // shared reports whether the journal is shared with other jobs and
-// processes (PostgreSQL): its runs and open rows are not all this job's.
-func (r *runner) shared() bool { return postgres.IsURL(r.plan.Journal) }
+// processes (PostgreSQL), or with the process holding it (RunOn): its
+// runs and open rows are not all this job's.
+func (r *runner) shared() bool { return r.held != nil || postgres.IsURL(r.plan.Journal) }
 
 // ownRun reports whether run rr is this job's to carry on: on a journal of
 // its own, every run; on a shared journal, a run that took one of this
@@ -230,6 +257,10 @@ func (r *runner) openJournal(ctx context.Context) error {
 	if r.j != nil {
 		return nil
 	}
+	if r.held != nil {
+		r.j = r.held
+		return nil
+	}
 	j, err := openJournal(ctx, r.plan.Journal, r.lock)
 	if err != nil {
 		return err
@@ -242,7 +273,12 @@ func (r *runner) closeJournal() error {
 	if r.j == nil {
 		return nil
 	}
-	err := r.j.Close()
+	var err error
+	if r.held != nil { // the holder closes it: make this job's changes visible
+		err = r.j.Flush(context.Background())
+	} else {
+		err = r.j.Close()
+	}
 	r.j = nil
 	if err != nil {
 		return journalFailed(r.plan.Journal, err)
@@ -261,17 +297,24 @@ func (r *runner) mark(ctx context.Context, id string, step journal.Step, detail 
 	return nil
 }
 
+// newRunID is the id of a run starting now: the start time, with a suffix
+// when the journal holds a run with that id already.
+func (r *runner) newRunID() string {
+	base := r.start.UTC().Format("2006-01-02T150405Z")
+	id := base
+	for n := 2; r.ids[id]; n++ {
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+	return id
+}
+
 // startRun validates the new inputs and records a run that takes them in.
 func (r *runner) startRun(ctx context.Context, todo []string) (journal.RunRecord, error) {
 	s, err := r.getSender()
 	if err != nil {
 		return journal.RunRecord{}, err
 	}
-	id := r.start.UTC().Format("2006-01-02T150405Z")
-	for n := 2; r.ids[id]; n++ {
-		id = fmt.Sprintf("%s-%d", r.start.UTC().Format("2006-01-02T150405Z"), n)
-	}
-	rs := journal.RunStart{ID: id, Started: r.d.Now()}
+	rs := journal.RunStart{ID: r.newRunID(), Started: r.d.Now()}
 	r.reps = map[string]*input{}
 	for _, path := range todo {
 		in, err := r.readInput(ctx, s, path)
@@ -281,9 +324,19 @@ func (r *runner) startRun(ctx context.Context, todo []string) (journal.RunRecord
 		r.reps[path] = in
 		rs.Inputs = append(rs.Inputs, in.rec)
 	}
-	if err := r.j.StartRun(context.WithoutCancel(ctx), rs); err != nil {
-		return journal.RunRecord{}, journalFailed(r.plan.Journal, err)
+	for tries := 1; ; tries++ {
+		err := r.j.StartRun(context.WithoutCancel(ctx), rs)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, journal.ErrRunExists) || tries == 100 {
+			return journal.RunRecord{}, journalFailed(r.plan.Journal, err)
+		}
+		// another process sharing the journal started a run in the same second
+		r.ids[rs.ID] = true
+		rs.ID = r.newRunID()
 	}
+	id := rs.ID
 	r.ids[id] = true
 	rec, err := r.j.Run(ctx, id)
 	if err != nil {
@@ -609,7 +662,7 @@ func (r *runner) reconcileAndReport(ctx context.Context, c *carried) (paybatch.S
 	if r.shared() { // the open rows of this job's inputs only, not other processes' in flight
 		scope.Open = append(slices.Clone(scope.Files), r.plan.Inputs...)
 	}
-	if err := loadJournalScope(ctx, rec, r.plan.Journal, scope); err != nil {
+	if err := r.loadJournal(ctx, rec, scope); err != nil {
 		return sum, classifyIO(paybatch.ErrResumable, r.plan.Outputs, err)
 	}
 	if err := rec.LoadLedger(ctx, r.plan.Ledger, r.plan.LedgerSheet); err != nil {
@@ -665,6 +718,33 @@ func (r *runner) reconcileAndReport(ctx context.Context, c *carried) (paybatch.S
 	r.out.Exceptions = Exceptions(sum)
 	r.m.Exceptions += r.out.Exceptions
 	return sum, nil
+}
+
+// loadJournal loads the journal's rows scope covers into rec: the journal
+// itself (a DuckDB file ATTACHed read-only, PostgreSQL copied), or, on a
+// journal the caller holds open (RunOn), a snapshot of the rows of the
+// files scope names (scope.Open).
+func (r *runner) loadJournal(ctx context.Context, rec *reconcile.Reconciler, scope reconcile.JournalScope) error {
+	if r.held == nil {
+		return loadJournalScope(ctx, rec, r.plan.Journal, scope)
+	}
+	snap := filepath.Join(r.plan.Outputs, "journal-snapshot.duckdb")
+	clear := func() error {
+		for _, p := range []string{snap, snap + ".wal", snap + ".lock"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := clear(); err != nil { // left by a killed run
+		return err
+	}
+	defer clear()
+	if err := r.held.Snapshot(ctx, snap, scope.Open...); err != nil {
+		return err
+	}
+	return rec.LoadJournalScope(ctx, snap, scope)
 }
 
 // copyLatest makes report.xlsx a copy of the run's dated report.

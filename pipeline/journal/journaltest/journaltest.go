@@ -316,8 +316,8 @@ func Run(t *testing.T, open Opener) {
 		if err := j.StartRun(ctx, journal.RunStart{ID: "r1", Started: base, Inputs: ins}); err != nil {
 			t.Fatal(err)
 		}
-		if err := j.StartRun(ctx, journal.RunStart{ID: "r1", Started: base}); err == nil {
-			t.Error("a run id started twice")
+		if err := j.StartRun(ctx, journal.RunStart{ID: "r1", Started: base}); !errors.Is(err, journal.ErrRunExists) {
+			t.Errorf("a run id started twice: %v, want ErrRunExists", err)
 		}
 		if err := j.StartRun(ctx, journal.RunStart{ID: "r2", Started: base.Add(24 * time.Hour)}); err != nil {
 			t.Fatal(err)

@@ -22,7 +22,7 @@ func (j *Journal) StartRun(ctx context.Context, r journal.RunStart) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO runs (id, started_at) VALUES ($1, $2)`, r.ID, r.Started.UTC()); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
-			return fmt.Errorf("journal %s: run %s already exists", j.name, r.ID)
+			return fmt.Errorf("journal %s: run %s: %w", j.name, r.ID, journal.ErrRunExists)
 		}
 		return j.wrap("runs", err)
 	}
