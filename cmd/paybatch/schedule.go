@@ -23,11 +23,10 @@ type scheduled struct {
 
 // parseSchedules reads --schedule values, "CRON=JOBFILE" (five-field cron,
 // or @daily, @every 1h …). Each job file is loaded now, so a bad one stops
-// the server at start rather than at 02:15; a job whose journal is the
-// server's own DuckDB file is refused (the server holds that one for its
-// life: the job would never get its lock). A PostgreSQL journal, the
-// server's or another, is shared.
-func parseSchedules(e *env, values []string, serverJournal string) ([]scheduled, error) {
+// the server at start rather than at 02:15. A job whose journal is the
+// server's own DuckDB file runs on the journal the server holds (see
+// runScheduled); a PostgreSQL journal, the server's or another, is shared.
+func parseSchedules(e *env, values []string) ([]scheduled, error) {
 	var out []scheduled
 	for _, v := range values {
 		spec, path, ok := strings.Cut(v, "=")
@@ -39,16 +38,8 @@ func parseSchedules(e *env, values []string, serverJournal string) ([]scheduled,
 		if err != nil {
 			return nil, fmt.Errorf("--schedule %q: %w", v, err)
 		}
-		plan, err := loadScheduled(e, path)
-		if err != nil {
+		if _, err := loadScheduled(e, path); err != nil {
 			return nil, fmt.Errorf("--schedule %q: %w", v, err)
-		}
-		if postgres.IsURL(plan.Journal) {
-			out = append(out, scheduled{spec: spec, path: path, sched: sched})
-			continue
-		}
-		if a, err := filepath.Abs(plan.Journal); err == nil && a == serverJournal {
-			return nil, fmt.Errorf("--schedule %q: the job's journal is the server's own (%s), which the server holds while it runs; give the job a journal of its own (journal: in the job file)", v, plan.Journal)
 		}
 		out = append(out, scheduled{spec: spec, path: path, sched: sched})
 	}
@@ -61,7 +52,7 @@ func parseSchedules(e *env, values []string, serverJournal string) ([]scheduled,
 // jobs of the server race for a journal's lock. stop waits for a job in
 // progress to be interrupted (it resumes from its journal at the next
 // time).
-func startSchedules(ctx context.Context, e *env, jobs []scheduled) (stop func()) {
+func startSchedules(ctx context.Context, e *env, jobs []scheduled, own ownJournal) (stop func()) {
 	if len(jobs) == 0 {
 		return func() {}
 	}
@@ -75,7 +66,7 @@ func startSchedules(ctx context.Context, e *env, jobs []scheduled) (stop func())
 			if ctx.Err() != nil {
 				return
 			}
-			runScheduled(ctx, e, j)
+			runScheduled(ctx, e, j, own)
 		}))
 		e.log.Info("serve: scheduled", "job", j.path, "cron", j.spec)
 	}
@@ -99,11 +90,39 @@ func loadScheduled(e *env, path string) (*job.Plan, error) {
 	return plan, nil
 }
 
-func runScheduled(ctx context.Context, e *env, j scheduled) {
+// ownJournal is the server's journal, for jobs that name it.
+type ownJournal struct {
+	loc  string // as the server opened it (an absolute DuckDB path, or a URL)
+	j    job.HeldJournal
+	turn sync.Locker // held by the server's sends too (web.Config.JournalTurn)
+}
+
+// on reports whether a job's journal is the server's own DuckDB file.
+func (o ownJournal) on(plan *job.Plan) bool {
+	if o.j == nil || postgres.IsURL(plan.Journal) || postgres.IsURL(o.loc) {
+		return false
+	}
+	a, err := filepath.Abs(plan.Journal)
+	return err == nil && a == o.loc
+}
+
+// runScheduled runs a job at its time. A job on a journal of its own, or on
+// a PostgreSQL journal (shared by any number of processes), runs as `paybatch
+// run` does. A job on the server's own DuckDB file, which the server holds
+// for its life (one writer per file: the job could never open it), runs on
+// the journal the server holds (job.RunOn), taking turns with the server's
+// sends: a DuckDB journal works one run set at a time.
+func runScheduled(ctx context.Context, e *env, j scheduled, own ownJournal) {
 	plan, err := loadScheduled(e, j.path) // read at each time: an edited job file is taken as it is now
 	if err == nil {
 		var out *job.Outcome
-		out, err = job.Run(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv))
+		if own.on(plan) {
+			own.turn.Lock()
+			out, err = job.RunOn(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv), own.j)
+			own.turn.Unlock()
+		} else {
+			out, err = job.Run(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv))
+		}
 		if err == nil || paybatch.KindOf(err) == paybatch.ErrExceptions {
 			e.log.Info("serve: scheduled job done", "job", j.path, "processed", len(out.Processed), "skipped", len(out.Skipped), "report", out.Report, "err", errString(err))
 			return

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,7 +73,9 @@ Plain HTTP is served on a loopback address only; anywhere else give
 --schedule "CRON=JOBFILE" runs a job file (as 'paybatch run --config JOBFILE')
 at its times inside the server, instead of cron: one job at a time, a job
 still running at its next time skipped. A job whose journal is the
-server's PostgreSQL journal shares it as any other process does.
+server's PostgreSQL journal shares it as any other process does; a job
+whose journal is the server's own DuckDB file runs on the journal the
+server holds, taking turns with the server's sends.
 
 --demo needs nothing else: it starts the built-in sandbox, creates demo users
 (printed at start) and the demo batch awaiting approval, in a new data
@@ -206,7 +209,12 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	}
 
 	loc := serverJournal(e, f.journal, f.dataDir)
-	jobs, err := parseSchedules(e, f.schedules, loc)
+	if !postgres.IsURL(loc) {
+		if loc, err = filepath.Abs(loc); err != nil {
+			return paybatch.WithKind(paybatch.ErrUsage, fmt.Errorf("--journal: %w", err))
+		}
+	}
+	jobs, err := parseSchedules(e, f.schedules)
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrUsage, err)
 	}
@@ -216,8 +224,9 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		return err
 	}
 	defer release()
+	var turn sync.Mutex // the server's sends and the scheduled jobs on its DuckDB journal take turns
 	srv, err := web.New(web.Config{
-		Store: store, Journal: j, DataDir: f.dataDir, Credentials: creds, Engine: engine,
+		Store: store, Journal: j, JournalTurn: &turn, DataDir: f.dataDir, Credentials: creds, Engine: engine,
 		Thresholds: thresholds, Ledger: f.ledger, MaxUpload: f.maxUpload, SessionTTL: f.sessionTTL,
 		Secure: useTLS, Now: e.now, Logger: e.log,
 		EmailTo: f.emailTo, Mail: func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
@@ -250,7 +259,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		ln.Close()
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
-	stopSchedules := startSchedules(sendCtx, e, jobs)
+	stopSchedules := startSchedules(sendCtx, e, jobs, ownJournal{loc: loc, j: j, turn: &turn})
 	defer stopSchedules()
 	// status and history, refused a DuckDB journal's lock, point here.
 	if hj, ok := j.(interface {

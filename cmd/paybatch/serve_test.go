@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,6 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paybatch/paybatch/pipeline/sandbox"
+	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
+	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
+	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
 var serveRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
@@ -162,8 +168,8 @@ func TestStatusHistoryPointToServer(t *testing.T) {
 // TestServeRunsScheduledJobs: `serve --schedule` runs a job file through
 // job.Run at its cron times, inside the server: the example job's rows are
 // each executed once however often the schedule fires (the later runs find
-// nothing new), and its report is written. A schedule that cannot be read,
-// or a job on the server's own journal, stops the server at start.
+// nothing new), and its report is written. A schedule that cannot be read
+// stops the server at start.
 func TestServeRunsScheduledJobs(t *testing.T) {
 	jobPath, root := exampleJob(t)
 	ts := demoSandbox(t)
@@ -173,15 +179,6 @@ func TestServeRunsScheduledJobs(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "--schedule") {
 		t.Fatalf("a bad cron spec: code %d: %s", code, stderr)
 	}
-	own := filepath.Join(root, "own.yaml")
-	raw, _ := os.ReadFile(jobPath)
-	if err := os.WriteFile(own, []byte(strings.Replace(string(raw), "# journal: ../paybatch-out/journal.duckdb", "journal: "+filepath.Join(data, "journal.duckdb"), 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, code := runCLI(t, vars, "serve", "--addr", "127.0.0.1:0", "--data-dir", data, "--schedule", "@daily="+own); code != exitUsage || !strings.Contains(stderr, "server's own") {
-		t.Fatalf("a job on the server's journal: code %d: %s", code, stderr)
-	}
-
 	if _, stderr, code := runCLI(t, map[string]string{envPassword: "a long enough password"}, "user", "add", "ada", "--role", "admin", "--data-dir", data); code != 0 {
 		t.Fatalf("user add: %s", stderr)
 	}
@@ -215,5 +212,115 @@ func TestServeRunsScheduledJobs(t *testing.T) {
 	time.Sleep(3 * time.Second) // a few more times: nothing new to send
 	if n := len(ts.Server.Operations()); n != 8 {
 		t.Fatalf("%d operations executed, want each of the 8 rows once", n)
+	}
+}
+
+// TestServeRunsScheduledJobOnItsOwnJournal: a scheduled job whose journal
+// is the server's own DuckDB file (which the server holds: the job could
+// never open it) runs on the journal the server holds, in the same
+// process, while the server sends an approved batch through it: both
+// finish, each row is executed exactly once, and the job's report and the
+// batch's are written. (It was refused at start before.)
+func TestServeRunsScheduledJobOnItsOwnJournal(t *testing.T) {
+	const n = 40
+	fx := demoFixtures(t)
+	for i := range n {
+		fx.SmartRetry.Transactions = append(fx.SmartRetry.Transactions, srsandbox.TransactionFixture{
+			TransactionID: fmt.Sprintf("TXW%05d", i), OrderID: fmt.Sprintf("ORW%05d", i), Terminal: srsandbox.TestTerminal,
+			Type: smartretry.TypeSale, Amount: "100.00", Currency: "USD", Status: smartretry.StatusApproved})
+	}
+	ts := sandboxtest.NewServer(t, sandbox.Options{Seed: 5, Fixtures: fx, Faults: "5xx=0.1,lost=0.05",
+		SmartRetry: srsandbox.SandboxConfig{SettleAfter: 100 * time.Millisecond}})
+	data := t.TempDir()
+	jobPath, root := exampleJob(t, [2]string{"# journal: ../paybatch-out/journal.duckdb", "journal: " + filepath.Join(data, "journal.duckdb")})
+	var batch, ledger strings.Builder
+	batch.WriteString("terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n")
+	ledger.WriteString("merchant_transaction_id,amount,currency,type,date,expected_status\n")
+	for i := range n {
+		fmt.Fprintf(&batch, "%s,TXW%05d,ORW%05d,web-%05d,10.00,USD\n", srsandbox.TestTerminal, i, i, i)
+		fmt.Fprintf(&ledger, "web-%05d,10.00,USD,refund,2026-11-21,succeeded\n", i)
+	}
+	ledgerPath := filepath.Join(root, "web-ledger.csv")
+	writeFile(t, ledgerPath, ledger.String())
+	vars := map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL, envPassword: "a long enough password"}
+	for _, u := range [][2]string{{"uma", "uploader"}, {"alex", "approver"}} {
+		if _, stderr, code := runCLI(t, vars, "user", "add", u[0], "--role", u[1], "--data-dir", data); code != 0 {
+			t.Fatalf("user add: %s", stderr)
+		}
+	}
+	base, _, _, out := startServe(t, vars, "--data-dir", data, "--rate", "20/1s", "--poll-deadline", "60s", "--ledger", ledgerPath,
+		"--schedule", "@every 1s="+jobPath)
+	signIn := func(name string) *http.Client {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		res, err := c.PostForm(base+"/login", url.Values{"name": {name}, "password": {"a long enough password"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return c
+	}
+	get := func(c *http.Client, u string) (int, string) {
+		res, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	uma := signIn("uma")
+	pr, pw := io.Pipe()
+	res, err := uma.Post(base+"/upload", newMultipartForm(pw, "refund", "web.csv", []byte(batch.String())), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if !strings.HasSuffix(res.Request.URL.Path, "/batches/1") {
+		t.Fatalf("upload ended on %s (%d)", res.Request.URL, res.StatusCode)
+	}
+	if res, err = uma.PostForm(base+"/batches/1/submit", nil); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	alex := signIn("alex")
+	if res, err = alex.PostForm(base+"/batches/1/approve", url.Values{"comment": {"ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+
+	report := filepath.Join(root, "paybatch-out", "report.xlsx")
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		_, page := get(alex, base+"/batches/1")
+		_, rerr := os.Stat(report)
+		if strings.Contains(page, "state-done") && rerr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not finished: batch done %v, job report %v\n%s", strings.Contains(page, "state-done"), rerr, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if strings.Contains(out.String(), "scheduled job failed") {
+		t.Errorf("the scheduled job failed:\n%s", out.String())
+	}
+	if code, body := get(alex, base+"/batches/1/report.xlsx"); code != http.StatusOK || !strings.HasPrefix(body, "PK") {
+		t.Errorf("report.xlsx of the web batch: %d", code)
+	}
+	time.Sleep(2 * time.Second) // the job's later times: nothing new to send
+	seen := map[string]int{}
+	for _, op := range ts.Server.Operations() {
+		seen[op.Reference]++
+	}
+	for i := range n {
+		if id := fmt.Sprintf("web-%05d", i); seen[id] != 1 {
+			t.Errorf("%s executed %d times, want once", id, seen[id])
+		}
+	}
+	for i := 1; i <= 8; i++ {
+		if id := fmt.Sprintf("RF-100%d", i); seen[id] != 1 {
+			t.Errorf("%s (the scheduled job's) executed %d times, want once", id, seen[id])
+		}
 	}
 }

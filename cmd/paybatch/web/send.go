@@ -213,6 +213,10 @@ func (q *sender) sendBatch(ctx context.Context, b Batch) (pipeline.Result, error
 			}
 			return func() {}
 		}}
+	if t := s.cfg.JournalTurn; t != nil {
+		t.Lock()
+		defer t.Unlock()
+	}
 	out, err := job.SubmitJournal(ctx, deps, s.cfg.Journal, job.SubmitRequest{
 		Files: []string{b.Path}, Read: b.readerOptions(s.cfg.Now, s.cfg.MaxUpload), AllowPartial: b.ValidOnly,
 		Engine: s.cfg.Engine, Credentials: s.cfg.Credentials(b.Provider),

@@ -53,7 +53,11 @@ type Journal interface {
 type Config struct {
 	Store   Store
 	Journal Journal // the one journal every batch is sent through (held for the server's life)
-	DataDir string  // uploads are kept in DataDir/uploads/<batch id>/
+	// JournalTurn, when set, is held around each batch's send: jobs the
+	// server runs on a schedule on the same DuckDB journal (job.RunOn)
+	// take it too, so that one run set at a time works the journal.
+	JournalTurn sync.Locker
+	DataDir     string // uploads are kept in DataDir/uploads/<batch id>/
 	// Credentials gives a provider's credential and endpoint (the CLI reads
 	// them from the environment); Engine tunes the engine for every send.
 	Credentials func(p paybatch.Provider) job.Credentials
