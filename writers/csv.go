@@ -25,39 +25,15 @@ const RejectedCSV = "rejected.csv"
 // numbers in free text are masked. All files are written under temporary
 // names and renamed into place only once every one of them is complete.
 func WriteCSV(ctx context.Context, dir string, rep Report) (paths []string, err error) {
-	type out struct {
-		af *atomicFile
-		cw *csv.Writer
+	e, err := CreateCSVExport(dir)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("csv export: %w", err)
-	}
-	files := map[paybatch.Category]*out{}
-	var order []*out
 	defer func() {
 		if err != nil {
-			for _, o := range order {
-				o.af.abort()
-			}
+			e.Abort()
 		}
 	}()
-	open := func(name string, header []string) (*out, error) {
-		af, err := createAtomic(filepath.Join(dir, name))
-		if err != nil {
-			return nil, err
-		}
-		o := &out{af: af, cw: csv.NewWriter(af.w)}
-		order = append(order, o)
-		return o, o.cw.Write(header)
-	}
-	for _, c := range paybatch.Categories {
-		o, err := open(string(c)+".csv", ReconColumns)
-		if err != nil {
-			return nil, err
-		}
-		files[c] = o
-	}
-	rec := make([]string, len(ReconColumns))
 	for _, part := range []struct {
 		name string
 		rows func(yield func(paybatch.ReconRow, error) bool)
@@ -76,46 +52,115 @@ func WriteCSV(ctx context.Context, dir string, rep Report) (paths []string, err 
 					return nil, err
 				}
 			}
-			o, ok := files[r.Category]
-			if !ok {
-				return nil, fmt.Errorf("csv export: %s row %d (%s): unknown category %q", part.name, n, r.MerchantTxID, r.Category)
+			if err := e.Write(r); err != nil {
+				return nil, fmt.Errorf("csv export: %s row %d: %w", part.name, n, err)
 			}
-			reconRecord(rec, r)
-			if err := o.cw.Write(rec); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if rep.Rejected != nil {
-		o, err := open(RejectedCSV, RejectedColumns)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeRejected(o.cw, rep.Rejected); err != nil {
-			return nil, fmt.Errorf("csv export: %w", err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for _, o := range order {
+	return e.Commit(rep.Rejected)
+}
+
+// CSVExport writes the per-category CSV files of WriteCSV one row at a
+// time, so that a caller already reading the rows for another output (the
+// workbook) writes the CSV files from the same read: CreateCSVExport, Write
+// every row, then Commit (or Abort). The files are byte for byte those of
+// WriteCSV for the same rows.
+type CSVExport struct {
+	dir   string
+	files map[paybatch.Category]*csvOut
+	order []*csvOut
+	rec   []string
+}
+
+type csvOut struct {
+	af *atomicFile
+	cw *csv.Writer
+}
+
+// CreateCSVExport starts the export into dir: a temporary file with its
+// header for every category.
+func CreateCSVExport(dir string) (*CSVExport, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("csv export: %w", err)
+	}
+	e := &CSVExport{dir: dir, files: map[paybatch.Category]*csvOut{}, rec: make([]string, len(ReconColumns))}
+	for _, c := range paybatch.Categories {
+		o, err := e.open(string(c)+".csv", ReconColumns)
+		if err != nil {
+			e.Abort()
+			return nil, err
+		}
+		e.files[c] = o
+	}
+	return e, nil
+}
+
+func (e *CSVExport) open(name string, header []string) (*csvOut, error) {
+	af, err := createAtomic(filepath.Join(e.dir, name))
+	if err != nil {
+		return nil, err
+	}
+	o := &csvOut{af: af, cw: csv.NewWriter(af.w)}
+	e.order = append(e.order, o)
+	return o, o.cw.Write(header)
+}
+
+// Write adds r to its category's file.
+func (e *CSVExport) Write(r paybatch.ReconRow) error {
+	o, ok := e.files[r.Category]
+	if !ok {
+		return fmt.Errorf("%s: unknown category %q", r.MerchantTxID, r.Category)
+	}
+	reconRecord(e.rec, r)
+	return o.cw.Write(e.rec)
+}
+
+// Commit writes rejected.csv when rejected is not nil, then puts every
+// file in place (only once all of them are complete). It returns the paths
+// written, in paybatch.Categories order, then rejected.csv. After an error
+// nothing of the export is left but the files already placed.
+func (e *CSVExport) Commit(rejected iter.Seq2[paybatch.RowError, error]) (paths []string, err error) {
+	defer func() {
+		if err != nil {
+			e.Abort()
+		}
+	}()
+	if rejected != nil {
+		o, err := e.open(RejectedCSV, RejectedColumns)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeRejected(o.cw, rejected); err != nil {
+			return nil, fmt.Errorf("csv export: %w", err)
+		}
+	}
+	for _, o := range e.order {
 		o.cw.Flush()
 		if err := o.cw.Error(); err != nil {
 			return nil, fmt.Errorf("write %s: %w", o.af.path, err)
 		}
 	}
 	// Every file is complete: move them all into place.
-	for i, o := range order {
+	for i, o := range e.order {
 		if err := o.af.commit(); err != nil {
-			for _, rest := range order[i+1:] {
-				rest.af.abort()
-			}
-			order = nil
+			e.order = e.order[i+1:]
 			return paths, err
 		}
 		paths = append(paths, o.af.path)
 	}
+	e.order = nil
 	return paths, nil
+}
+
+// Abort removes the files not yet in place.
+func (e *CSVExport) Abort() {
+	for _, o := range e.order {
+		o.af.abort()
+	}
+	e.order = nil
 }
 
 // WriteRejectedCSV writes the reader rejects as rejected.csv holds them

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strings"
 
 	"github.com/paybatch/paybatch"
@@ -51,15 +52,42 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 			Rejected:   rowErrors(rejects),
 		}
 	}
+	// With the workbook of every row, the CSV files are written from the
+	// rows the workbook reads (one read of the rows for both); otherwise
+	// DuckDB writes them itself (COPY), byte for byte what
+	// writers.WriteCSV would: the rows never cross into Go.
+	csvFromRows := o.XLSX != "" && o.CSVDir != "" && o.XLSXMatchedRows == 0
 	if o.XLSX != "" {
-		if err := writers.WriteXLSX(ctx, o.XLSX, report(), writers.XLSXOptions{MatchedRows: o.XLSXMatchedRows}); err != nil {
+		rep := report()
+		var csvx *writers.CSVExport
+		var excDone, matchedDone bool
+		if csvFromRows {
+			var err error
+			if csvx, err = writers.CreateCSVExport(o.CSVDir); err != nil {
+				return written, fmt.Errorf("csv export: %w", err)
+			}
+			rep.Exceptions, rep.Matched = teeCSV(rep.Exceptions, csvx, &excDone), teeCSV(rep.Matched, csvx, &matchedDone)
+		}
+		if err := writers.WriteXLSX(ctx, o.XLSX, rep, writers.XLSXOptions{MatchedRows: o.XLSXMatchedRows}); err != nil {
+			if csvx != nil {
+				csvx.Abort()
+			}
 			return written, fmt.Errorf("report %s: %w", o.XLSX, err)
 		}
 		written = append(written, o.XLSX)
+		if csvx != nil {
+			if !excDone || !matchedDone { // the workbook stopped reading: the files would miss rows
+				csvx.Abort()
+				return written, errors.New("csv export: the workbook did not read every row")
+			}
+			files, err := csvx.Commit(rowErrors(rejects))
+			written = append(written, files...)
+			if err != nil {
+				return written, fmt.Errorf("csv export: %w", err)
+			}
+		}
 	}
-	if o.CSVDir != "" {
-		// DuckDB writes the category files itself (COPY), byte for byte
-		// what writers.WriteCSV would: the rows never cross into Go.
+	if o.CSVDir != "" && !csvFromRows {
 		files, err := r.ExportCSV(ctx, o.CSVDir, rowErrors(rejects))
 		if err != nil {
 			return written, fmt.Errorf("csv export: %w", err)
@@ -148,6 +176,32 @@ func exceptionCategories() []paybatch.Category {
 		}
 	}
 	return out
+}
+
+// teeCSV is rows, each row also written to csvx as it passes; a failed
+// write ends the sequence with its error. *done says the rows were read to
+// their end. It may be read once: a second read would write the rows twice.
+func teeCSV(rows iter.Seq2[paybatch.ReconRow, error], csvx *writers.CSVExport, done *bool) iter.Seq2[paybatch.ReconRow, error] {
+	started := false
+	return func(yield func(paybatch.ReconRow, error) bool) {
+		if started {
+			yield(paybatch.ReconRow{}, errors.New("csv export: the rows were read twice"))
+			return
+		}
+		started = true
+		for row, err := range rows {
+			if err == nil {
+				if werr := csvx.Write(row); werr != nil {
+					yield(paybatch.ReconRow{}, fmt.Errorf("csv export: %w", werr))
+					return
+				}
+			}
+			if !yield(row, err) {
+				return
+			}
+		}
+		*done = true
+	}
 }
 
 func rowErrors(errs []paybatch.RowError) func(yield func(paybatch.RowError, error) bool) {
