@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"iter"
 	"os"
 	"path/filepath"
 	"strings"
@@ -534,94 +533,6 @@ func (r *Reconciler) scan(ctx context.Context, q string, each func(*sql.Rows) er
 		}
 	}
 	return rows.Err()
-}
-
-// Rows streams the reconciled rows of the given categories (all when none
-// are given) in category precedence, then id, then line order. Duplicates
-// and rejections give one row per line (see sql/recon_rows.sql). Stop early
-// by breaking out of the loop; an error ends the sequence.
-func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.Seq2[paybatch.ReconRow, error] {
-	return func(yield func(paybatch.ReconRow, error) bool) {
-		ranges, err := r.ensureBuilt(ctx)
-		if err != nil {
-			yield(paybatch.ReconRow{}, err)
-			return
-		}
-		want := map[paybatch.Category]bool{}
-		for _, c := range cats {
-			want[c] = true
-		}
-		curs, err := r.currencies(ctx)
-		if err != nil {
-			yield(paybatch.ReconRow{}, err)
-			return
-		}
-		page := int64(r.pageRows)
-		if page <= 0 {
-			page = defaultPageRows
-		}
-		for _, cr := range ranges {
-			if len(cats) > 0 && !want[cr.cat] {
-				continue
-			}
-			for first := cr.first; first <= cr.last; first += page {
-				if !r.rowsPage(ctx, curs, first, min(first+page-1, cr.last), yield) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// defaultPageRows is how many rows Rows asks DuckDB for at a time: the
-// driver holds a query's whole result in memory before the first row.
-const defaultPageRows = 65536
-
-// rowsPage yields the rows first to last of recon_sorted; false when the
-// caller stopped or an error ended the sequence.
-func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Currency, first, last int64, yield func(paybatch.ReconRow, error) bool) bool {
-	rows, err := r.db.QueryContext(ctx, query("rows_page"), sql.Named("first", first), sql.Named("last", last))
-	if err != nil {
-		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: sql/rows_page.sql: %w", err))
-		return false
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			cat, id                                   string
-			lMinor, pMinor                            sql.NullInt64
-			lCur, lStatus, pCur, pStatus, pID, reason sql.NullString
-			srcFile, srcSheet                         sql.NullString
-			srcRow                                    sql.NullInt64
-			reqDate, provDate                         sql.NullTime
-		)
-		if err := rows.Scan(&cat, &id, &lMinor, &lCur, &lStatus, &pMinor, &pCur, &pStatus, &pID, &reason,
-			&srcFile, &srcSheet, &srcRow, &reqDate, &provDate); err != nil {
-			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
-			return false
-		}
-		row := paybatch.ReconRow{
-			Category: paybatch.Category(cat), MerchantTxID: id,
-			LedgerStatus: lStatus.String, ProviderStatus: pStatus.String,
-			ProviderID: pID.String, Reason: reason.String,
-			Source:        paybatch.Source{File: srcFile.String, Sheet: srcSheet.String, Row: int(srcRow.Int64)},
-			RequestedDate: reqDate.Time, ProviderDate: provDate.Time,
-		}
-		if lMinor.Valid {
-			row.LedgerAmount = &paybatch.Money{Currency: curs[lCur.String], Minor: lMinor.Int64}
-		}
-		if pMinor.Valid && pCur.Valid {
-			row.ProviderAmount = &paybatch.Money{Currency: curs[pCur.String], Minor: pMinor.Int64}
-		}
-		if !yield(row, nil) {
-			return false
-		}
-	}
-	if err := rows.Err(); err != nil {
-		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
-		return false
-	}
-	return true
 }
 
 // ExportParquet writes one Parquet file per non-empty category into dir,

@@ -1,12 +1,14 @@
--- One page of recon_sorted (rows_sorted.sql): rows $first to $last by place.
--- The rowid range is pushed into the table scan, so a page reads its own
--- row groups only. A line loaded from a file is named by its load.
-SELECT s.category, s.merchant_transaction_id,
-    s.ledger_amount_minor, s.ledger_currency, s.ledger_status,
-    s.provider_amount_minor, s.provider_currency, s.provider_status, s.provider_id, s.reason,
-    coalesce(s.source_file, ld.source_file), coalesce(s.source_sheet, ld.source_sheet), s.source_row,
-    s.requested_date, s.provider_date
-FROM recon_sorted AS s
-LEFT JOIN loads AS ld ON ld.load_no = s.src_load
-WHERE s.rowid BETWEEN $first AND $last
-ORDER BY s.rowid;
+-- One page of recon_sorted (rows_sorted.sql): rows $first to $last by place,
+-- rowid first. The rowid range is pushed into the table scan, so a page
+-- reads its own row groups only. No ORDER BY and no join: a plain scan
+-- keeps the table's order (preserve_insertion_order, on by default), which
+-- Rows checks by the rowids, and Rows names a line loaded from a file from
+-- its load (src_load) itself. The sort of each page and the join with
+-- loads cost as much as the rest of the page.
+SELECT rowid, category, merchant_transaction_id,
+    ledger_amount_minor, ledger_currency, ledger_status,
+    provider_amount_minor, provider_currency, provider_status, provider_id, reason,
+    source_file, source_sheet, source_row,
+    requested_date, provider_date, src_load
+FROM recon_sorted
+WHERE rowid BETWEEN $first AND $last;

@@ -1,0 +1,181 @@
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// Rows streams the reconciled rows of the given categories (all when none
+// are given) in category precedence, then id, then line order. Duplicates
+// and rejections give one row per line (see sql/recon_rows.sql). Stop early
+// by breaking out of the loop; an error ends the sequence.
+func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.Seq2[paybatch.ReconRow, error] {
+	return func(yield func(paybatch.ReconRow, error) bool) {
+		ranges, err := r.ensureBuilt(ctx)
+		if err != nil {
+			yield(paybatch.ReconRow{}, err)
+			return
+		}
+		want := map[paybatch.Category]bool{}
+		for _, c := range cats {
+			want[c] = true
+		}
+		curs, err := r.currencies(ctx)
+		if err != nil {
+			yield(paybatch.ReconRow{}, err)
+			return
+		}
+		files, err := r.loadSources(ctx)
+		if err != nil {
+			yield(paybatch.ReconRow{}, err)
+			return
+		}
+		page := int64(r.pageRows)
+		if page <= 0 {
+			page = defaultPageRows
+		}
+		for _, cr := range ranges {
+			if len(cats) > 0 && !want[cr.cat] {
+				continue
+			}
+			for first := cr.first; first <= cr.last; first += page {
+				if !r.rowsPage(ctx, curs, files, first, min(first+page-1, cr.last), yield) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// defaultPageRows is how many rows Rows asks DuckDB for at a time: the
+// driver holds a query's whole result in memory before the first row.
+const defaultPageRows = 65536
+
+// loadSources returns the file and sheet of every file load by its number:
+// a row loaded from a file names its load (recon_sorted.src_load), not the
+// file (sql/recon_rows.sql).
+func (r *Reconciler) loadSources(ctx context.Context) (map[int64]paybatch.Source, error) {
+	out := map[int64]paybatch.Source{}
+	err := r.scan(ctx, `SELECT load_no, source_file, source_sheet FROM loads`, func(rows *sql.Rows) error {
+		var n int64
+		var s paybatch.Source
+		err := rows.Scan(&n, &s.File, &s.Sheet)
+		out[n] = s
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: loads: %w", err)
+	}
+	return out, nil
+}
+
+// errRowOrder is a page of recon_sorted that did not come back whole and in
+// rowid order (sql/rows_page.sql relies on DuckDB keeping a table scan in
+// insertion order).
+var errRowOrder = errors.New("reconcile: rows: recon_sorted did not come back in its order")
+
+// rowsPage yields the rows first to last of recon_sorted; false when the
+// caller stopped or an error ended the sequence. The page is read through
+// the driver's own rows (database/sql's Scan cost as much again as DuckDB's
+// query) and checked to be rows first to last, in that order.
+func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Currency, files map[int64]paybatch.Source,
+	first, last int64, yield func(paybatch.ReconRow, error) bool) bool {
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
+		return false
+	}
+	defer conn.Close()
+	stopped := false
+	err = conn.Raw(func(dc any) error {
+		q, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return fmt.Errorf("driver %T cannot query", dc)
+		}
+		rows, err := q.QueryContext(ctx, query("rows_page"), []driver.NamedValue{
+			{Name: "first", Ordinal: 1, Value: first}, {Name: "last", Ordinal: 2, Value: last}})
+		if err != nil {
+			return fmt.Errorf("sql/rows_page.sql: %w", err)
+		}
+		defer rows.Close()
+		v := make([]driver.Value, len(rows.Columns()))
+		if len(v) != 17 {
+			return fmt.Errorf("sql/rows_page.sql: %d columns, want 17", len(v))
+		}
+		next := first
+		for {
+			if err := rows.Next(v); err == io.EOF {
+				break
+			} else if err != nil {
+				return err
+			}
+			if id, _ := v[0].(int64); id != next {
+				return errRowOrder
+			}
+			next++
+			row, err := pageRow(v, curs, files)
+			if err != nil {
+				return err
+			}
+			if !yield(row, nil) {
+				stopped = true
+				return nil
+			}
+		}
+		if next != last+1 {
+			return errRowOrder
+		}
+		return nil
+	})
+	if err != nil {
+		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
+		return false
+	}
+	return !stopped
+}
+
+// pageRow is one row of sql/rows_page.sql as a ReconRow.
+func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, error) {
+	str := func(i int) string { s, _ := v[i].(string); return s }
+	row := paybatch.ReconRow{
+		Category: paybatch.Category(str(1)), MerchantTxID: str(2),
+		LedgerStatus: str(5), ProviderStatus: str(8), ProviderID: str(9), Reason: str(10),
+		Source: paybatch.Source{File: str(11), Sheet: str(12)},
+	}
+	if n, ok := v[16].(int64); ok { // loaded from a file: named by its load
+		if src, ok := files[n]; ok {
+			if v[11] == nil {
+				row.Source.File = src.File
+			}
+			if v[12] == nil {
+				row.Source.Sheet = src.Sheet
+			}
+		}
+	}
+	switch n := v[13].(type) {
+	case int32:
+		row.Source.Row = int(n)
+	case int64:
+		row.Source.Row = int(n)
+	case nil:
+	default:
+		return row, fmt.Errorf("source_row %T", v[13])
+	}
+	row.RequestedDate, _ = v[14].(time.Time)
+	row.ProviderDate, _ = v[15].(time.Time)
+	if m, ok := v[3].(int64); ok {
+		row.LedgerAmount = &paybatch.Money{Currency: curs[str(4)], Minor: m}
+	}
+	if m, ok := v[6].(int64); ok && v[7] != nil {
+		row.ProviderAmount = &paybatch.Money{Currency: curs[str(7)], Minor: m}
+	}
+	return row, nil
+}
