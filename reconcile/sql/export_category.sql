@@ -7,9 +7,9 @@
 COPY (
     SELECT merchant_transaction_id,
         ledger_amount_minor, ledger_currency, lc.exp AS ledger_currency_exponent,
-        CASE WHEN regexp_matches(ledger_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(ledger_status) ELSE ledger_status END AS ledger_status,
+        CASE WHEN strlen(ledger_status) >= 13 AND regexp_matches(ledger_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(ledger_status) ELSE ledger_status END AS ledger_status,
         provider_amount_minor, provider_currency, pc.exp AS provider_currency_exponent,
-        CASE WHEN regexp_matches(provider_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_status) ELSE provider_status END AS provider_status,
+        CASE WHEN strlen(provider_status) >= 13 AND regexp_matches(provider_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_status) ELSE provider_status END AS provider_status,
         provider_id, reason,
         coalesce(s.source_file, ld.source_file) AS source_file,
         coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row,

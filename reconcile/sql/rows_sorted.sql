@@ -52,7 +52,7 @@ SELECT x.category, x.merchant_transaction_id, x.ledger_seq, pr.seq AS provider_s
     x.ledger_amount_minor, x.ledger_currency, x.ledger_status,
     pr.amount_minor AS provider_amount_minor, pr.currency AS provider_currency,
     pr.status AS provider_status, pr.provider_id,
-    CASE WHEN regexp_matches(pr.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(pr.reason) ELSE pr.reason END AS reason,
+    CASE WHEN strlen(pr.reason) >= 13 AND regexp_matches(pr.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(pr.reason) ELSE pr.reason END AS reason,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_file  ELSE x.l_file  END AS source_file,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_sheet ELSE x.l_sheet END AS source_sheet,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_row   ELSE x.l_row   END AS source_row,
@@ -70,7 +70,7 @@ WHERE pr.seq IS NULL
 UNION ALL
 SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
     p.status, p.provider_id,
-    CASE WHEN regexp_matches(p.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(p.reason) ELSE p.reason END,
+    CASE WHEN strlen(p.reason) >= 13 AND regexp_matches(p.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(p.reason) ELSE p.reason END,
     p.source_file, p.source_sheet, p.source_row, p.requested_date, p.provider_date, p.seq // 10000000000
 FROM recon AS r
 JOIN provider AS p ON p.seq = r.orphan_seq;
