@@ -58,7 +58,11 @@ func (s *Server) reconcileBatch(ctx context.Context, b Batch, ledger, ledgerName
 		return reconciled{}, err
 	}
 	defer os.Remove(snap)
-	r, err := reconcile.Open(ctx, reconcile.Options{Path: db})
+	// Rows: the report below reads every row, so Run reads the files once,
+	// into the rows' tables, as `paybatch run` and `reconcile --out` do
+	// (without it Run summed in a pass of its own and the report read and
+	// checked both files a second time).
+	r, err := reconcile.Open(ctx, reconcile.Options{Path: db, Rows: true})
 	if err != nil {
 		return reconciled{}, err
 	}
