@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -280,6 +281,87 @@ func TestRowsOptionOnePass(t *testing.T) {
 			}
 			if lines[0] != lines[1] {
 				t.Errorf("line counts: two passes %v, one pass %v", lines[0], lines[1])
+			}
+		})
+	}
+}
+
+// TestExportParquetInRowsOrder: export_category.sql reads recon_sorted
+// alone, without ORDER BY (a plain scan keeps the table's order). Every
+// Parquet file holds, in file order, exactly the rows of the query it
+// replaced (joins with currencies and loads, ORDER BY rowid): the results
+// fixture, and a journal (its own source per line, id-less rejects).
+func TestExportParquetInRowsOrder(t *testing.T) {
+	const reference = `SELECT merchant_transaction_id,
+        ledger_amount_minor, ledger_currency, lc.exp AS ledger_currency_exponent,
+        CASE WHEN regexp_matches(ledger_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(ledger_status) ELSE ledger_status END AS ledger_status,
+        provider_amount_minor, provider_currency, pc.exp AS provider_currency_exponent,
+        CASE WHEN regexp_matches(provider_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_status) ELSE provider_status END AS provider_status,
+        provider_id, reason,
+        coalesce(s.source_file, ld.source_file) AS source_file,
+        coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row,
+        requested_date, provider_date,
+        requested_date IS NOT NULL AND provider_date IS NOT NULL AND provider_date <> requested_date AS date_moved
+    FROM recon_sorted AS s
+    LEFT JOIN currencies AS lc ON lc.code = ledger_currency
+    LEFT JOIN currencies AS pc ON pc.code = provider_currency
+    LEFT JOIN loads AS ld ON ld.load_no = s.src_load
+    WHERE s.rowid BETWEEN $first AND $last
+    ORDER BY s.rowid`
+	ctx := context.Background()
+	for _, journal := range []bool{false, true} {
+		t.Run(fmt.Sprint("journal=", journal), func(t *testing.T) {
+			r := MustOpen(t, "")
+			if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if journal {
+				err = r.LoadJournal(ctx, journalFromCSV(t, t.TempDir()))
+			} else {
+				err = r.LoadResults(ctx, "testdata/results.csv", "")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if _, err := r.ExportParquet(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			ranges, err := r.ensureBuilt(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := func(q string, args ...any) []string {
+				rows, err := r.db.QueryContext(ctx, `SELECT t::VARCHAR FROM (`+q+`) AS t`, args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				var out []string
+				for rows.Next() {
+					var s string
+					if err := rows.Scan(&s); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, s)
+				}
+				return out
+			}
+			several := false
+			for _, cr := range ranges {
+				want := text(reference, sql.Named("first", cr.first), sql.Named("last", cr.last))
+				got := text(`SELECT * FROM read_parquet(?, hive_partitioning = false)`, filepath.Join(dir, string(cr.cat)+".parquet"))
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("%s.parquet:\n%s\nwant:\n%s", cr.cat, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				several = several || len(want) > 2
+			}
+			if !several {
+				t.Error("no category of several rows: the order is not tested")
 			}
 		})
 	}

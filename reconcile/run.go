@@ -548,11 +548,19 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
 	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, query("export_loads")); err != nil {
+		return nil, fmt.Errorf("reconcile: sql/export_loads.sql: %w", err)
+	}
 	var out []string
 	for _, cr := range ranges {
 		final := filepath.Join(dir, string(cr.cat)+".parquet")
 		tmp := filepath.Join(dir, "."+string(cr.cat)+".parquet.tmp")
-		if _, err := r.db.ExecContext(ctx, query("export_category"),
+		if _, err := conn.ExecContext(ctx, query("export_category"),
 			sql.Named("first", cr.first), sql.Named("last", cr.last), sql.Named("path", tmp)); err != nil {
 			os.Remove(tmp)
 			return out, fmt.Errorf("reconcile: parquet export %s: %w", final, err)

@@ -4,21 +4,24 @@
 -- DECIMAL scale per row); amount = amount_minor / 10^exponent. Statuses
 -- are masked here (paybatch_mask, mask.go) as the reason is in
 -- rows_sorted.sql: card numbers never leave in any column of free text.
+--
+-- The table alone is read, with no join and no ORDER BY: a plain scan keeps
+-- the table's order (preserve_insertion_order, on by default), which is
+-- Rows' order; the sort of the rows by rowid took half the export's time.
+-- A line loaded from a file is named by its load: the variables
+-- pb_load_files and pb_load_sheets (maps load_no → file, sheet of loads)
+-- are set by ExportParquet on the connection that runs this.
 COPY (
     SELECT merchant_transaction_id,
-        ledger_amount_minor, ledger_currency, lc.exp AS ledger_currency_exponent,
+        ledger_amount_minor, ledger_currency, ledger_exp AS ledger_currency_exponent,
         CASE WHEN strlen(ledger_status) >= 13 AND regexp_matches(ledger_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(ledger_status) ELSE ledger_status END AS ledger_status,
-        provider_amount_minor, provider_currency, pc.exp AS provider_currency_exponent,
+        provider_amount_minor, provider_currency, provider_exp AS provider_currency_exponent,
         CASE WHEN strlen(provider_status) >= 13 AND regexp_matches(provider_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_status) ELSE provider_status END AS provider_status,
         provider_id, reason,
-        coalesce(s.source_file, ld.source_file) AS source_file,
-        coalesce(s.source_sheet, ld.source_sheet) AS source_sheet, source_row,
+        coalesce(source_file, map_extract_value(getvariable('pb_load_files'), src_load)) AS source_file,
+        coalesce(source_sheet, map_extract_value(getvariable('pb_load_sheets'), src_load)) AS source_sheet, source_row,
         requested_date, provider_date,
         requested_date IS NOT NULL AND provider_date IS NOT NULL AND provider_date <> requested_date AS date_moved
-    FROM recon_sorted AS s
-    LEFT JOIN currencies AS lc ON lc.code = ledger_currency
-    LEFT JOIN currencies AS pc ON pc.code = provider_currency
-    LEFT JOIN loads AS ld ON ld.load_no = s.src_load
-    WHERE s.rowid BETWEEN $first AND $last -- the category (rows_ranges.sql)
-    ORDER BY s.rowid
+    FROM recon_sorted
+    WHERE rowid BETWEEN $first AND $last -- the category (rows_ranges.sql)
 ) TO $path (FORMAT parquet);

@@ -78,11 +78,16 @@ JOIN provider AS p ON p.seq = r.orphan_seq;
 -- export read it through the connection pool, and a TEMP table is seen by
 -- the connection that wrote it only (Rows read inside Rows failed).
 CREATE OR REPLACE TABLE recon_sorted AS
-SELECT category, merchant_transaction_id,
-    ledger_amount_minor, ledger_currency, ledger_status,
-    provider_amount_minor, provider_currency, provider_status, provider_id, reason,
-    source_file, source_sheet, source_row, requested_date, provider_date, src_load
-FROM recon_rows_lp
-ORDER BY list_position(getvariable('category_order'), category), merchant_transaction_id, ledger_seq NULLS FIRST, provider_seq NULLS FIRST;
+SELECT x.category, x.merchant_transaction_id,
+    x.ledger_amount_minor, x.ledger_currency, x.ledger_status,
+    x.provider_amount_minor, x.provider_currency, x.provider_status, x.provider_id, x.reason,
+    x.source_file, x.source_sheet, x.source_row, x.requested_date, x.provider_date, x.src_load,
+    -- the currencies' exponents, for the Parquet export (export_category.sql
+    -- reads this table alone, so that its scan keeps the table's order)
+    lc.exp AS ledger_exp, pc.exp AS provider_exp
+FROM recon_rows_lp AS x
+LEFT JOIN currencies AS lc ON lc.code = x.ledger_currency
+LEFT JOIN currencies AS pc ON pc.code = x.provider_currency
+ORDER BY list_position(getvariable('category_order'), x.category), x.merchant_transaction_id, x.ledger_seq NULLS FIRST, x.provider_seq NULLS FIRST;
 DROP TABLE recon_rows_l;
 DROP TABLE recon_rows_lp;
