@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,13 +27,26 @@ import (
 // CPU seconds (the child's rusage) and peak RSS.
 //
 //	go test ./cmd/paybatch -run '^$' -bench 'FullReport1M$' -benchtime 1x
+//
+// $PAYBATCH_BENCH_BIN names a paybatch binary already built (so that the
+// build need not run under the bench lock); $PAYBATCH_BENCH_IDS another
+// number of ids (the 10M run: -bench 'FullReport1M$/(reconcile-json|full-report)$').
 func BenchmarkFullReport1M(b *testing.B) {
-	const n = 1_000_000
+	n := 1_000_000
+	if s := os.Getenv("PAYBATCH_BENCH_IDS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1000 {
+			b.Fatalf("PAYBATCH_BENCH_IDS=%q: want a number of ids ≥ 1000", s)
+		}
+	}
 	const memLimit = "1GB"
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "paybatch")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
+	bin := os.Getenv("PAYBATCH_BENCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "paybatch")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
 	}
 	inputs := os.Getenv("PAYBATCH_BENCH_DIR") // keep the generated inputs there between runs
 	if inputs == "" {
