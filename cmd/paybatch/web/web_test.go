@@ -247,7 +247,7 @@ func TestPasswordHash(t *testing.T) {
 // TestUploadValidationPage: an XLSX with rejects through the same readers
 // as the CLI: counts, totals in each currency's decimals, rejects grouped
 // by reason with the card number masked, the preview, rejects.csv.
-func TestUploadValidationPage(t *testing.T) {
+func testUploadValidationPage(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	id := h.uploaded(uma, "refund", "refunds.xlsx", rejectsXLSX(t))
@@ -416,7 +416,7 @@ func zipBomb(t *testing.T) []byte {
 
 // TestMakerChecker: nobody approves their own batch — no button, and the
 // POST is refused — whatever their role; rejecting needs a comment.
-func TestMakerChecker(t *testing.T) {
+func testMakerChecker(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	id := h.uploaded(uma, "refund", "refunds.csv", demoCSV(t))
@@ -690,7 +690,7 @@ func testWarnsIdsAlreadySentInLaterChunks(t *testing.T, newHarness func(testing.
 
 // TestResumeStoppedBatch: a send stopped by a refused credential stays
 // "stopped"; once fixed, an approver resumes it and nothing is sent twice.
-func TestResumeStoppedBatch(t *testing.T) {
+func testResumeStoppedBatch(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	var key atomic.Value
 	key.Store("wrong key")
 	h := newHarness(t, func(c *Config) {
@@ -743,7 +743,7 @@ func newMultipart(w io.Writer, fields map[string]string, name string, content []
 // TestDirectDebitDates: the preview shows the date Bacs will use, with the
 // requested date beside it when SmarterPay moves it, and a warning says how
 // many moved.
-func TestDirectDebitDates(t *testing.T) {
+func testDirectDebitDates(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	// A Monday far enough ahead; its Saturday before is not a banking day.
 	h.clock.t = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
@@ -771,7 +771,7 @@ func TestDirectDebitDates(t *testing.T) {
 // validation pass; rows found at the end to repeat an id are taken out of
 // it (and of the largest amounts), and every page — read by its offset in
 // the page file — shows the rows after the ones before it.
-func TestPreviewPagesWithoutDuplicates(t *testing.T) {
+func testPreviewPagesWithoutDuplicates(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	var b strings.Builder
@@ -930,7 +930,7 @@ func testReconcileDownloadsEmail(t *testing.T, newHarness func(testing.TB, ...fu
 // refused; with a header mapping (the CLI's --mapping format) uploaded
 // beside it, it validates, and the server sends it through the same
 // mapping.
-func TestHeaderMappingUpload(t *testing.T) {
+func testHeaderMappingUpload(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
 	h := newHarness(t)
 	uma := h.signIn("uma")
 	demo := strings.Split(strings.TrimSpace(string(demoCSV(t))), "\n")
