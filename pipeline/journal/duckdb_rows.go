@@ -160,6 +160,34 @@ func (j *DuckDB) readRows(ctx context.Context, q string, args ...any) ([]*Row, e
 	return out, nil
 }
 
+// CountStates groups the rows matching q by state and outcome.
+func (j *DuckDB) CountStates(ctx context.Context, q Query) ([]StateCount, error) {
+	where, args := q.where()
+	_, narrow, err := j.latest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := j.db.QueryContext(ctx, `SELECT state, outcome, count(*) FROM (`+narrow+`) WHERE `+where+` GROUP BY ALL ORDER BY ALL`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: count: %w", err)
+	}
+	defer rs.Close()
+	var out []StateCount
+	for rs.Next() {
+		var c StateCount
+		var s, o string
+		if err := rs.Scan(&s, &o, &c.Rows); err != nil {
+			return nil, fmt.Errorf("journal: count: %w", err)
+		}
+		c.State, c.Outcome = paybatch.State(s), paybatch.Outcome(o)
+		out = append(out, c)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("journal: count: %w", err)
+	}
+	return out, nil
+}
+
 // PageBounds numbers the rows matching q in source row order over the
 // narrow columns and keeps every size-th and the last.
 func (j *DuckDB) PageBounds(ctx context.Context, q Query, size int) (PageBounds, error) {

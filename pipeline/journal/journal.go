@@ -105,6 +105,10 @@ type Reader interface {
 	Rows(ctx context.Context, q Query) ([]*Row, error)
 	// CountRows counts the rows matching q (Limit and AfterRow ignored).
 	CountRows(ctx context.Context, q Query) (int, error)
+	// CountStates counts the rows matching q by state and outcome, in one
+	// pass (Provider and Kind are left empty; Limit, AfterRow and
+	// ThroughRow ignored).
+	CountStates(ctx context.Context, q Query) ([]StateCount, error)
 	// PageBounds returns where each page of size rows of the rows matching
 	// q (SourceFile set, in source row order; AfterRow, ThroughRow and
 	// Limit ignored) ends — computed once for rows that no longer change

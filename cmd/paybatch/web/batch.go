@@ -438,15 +438,21 @@ func (s *Server) outcomeCounts(ctx context.Context, b Batch) (map[string]int, er
 	if ok {
 		return c, nil
 	}
+	// One pass over the batch's rows by state and outcome; each filter
+	// counts the pairs its terms match (as Rows would select them).
+	states, err := s.cfg.Journal.CountStates(ctx, journal.Query{SourceFile: b.Path})
+	if err != nil {
+		return nil, fmt.Errorf("journal counts of batch %d: %w", b.ID, err)
+	}
 	c = map[string]int{}
 	for _, f := range outcomeFilters {
+		c[f] = 0
 		for _, q := range outcomeTerms(f) {
-			q.SourceFile = b.Path
-			n, err := s.cfg.Journal.CountRows(ctx, q)
-			if err != nil {
-				return nil, fmt.Errorf("journal counts of batch %d: %w", b.ID, err)
+			for _, sc := range states {
+				if (len(q.States) == 0 || slices.Contains(q.States, sc.State)) && (len(q.Outcomes) == 0 || slices.Contains(q.Outcomes, sc.Outcome)) {
+					c[f] += sc.Rows
+				}
 			}
-			c[f] += n
 		}
 	}
 	s.countsMu.Lock()

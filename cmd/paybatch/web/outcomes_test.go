@@ -111,6 +111,15 @@ func testOutcomePagesOfFinishedBatch(t *testing.T, newHarness func(testing.TB, .
 	}
 	bt = h.batch(bt.ID)
 	check(bt, "finished")
+	counts, err := h.srv.outcomeCounts(ctx, bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range outcomeFilters {
+		if counts[f] != len(want(f)) {
+			t.Errorf("count of %s: %d, want %d", f, counts[f], len(want(f)))
+		}
+	}
 	if len(h.srv.bounds) == 0 {
 		t.Fatalf("no bounds kept for a finished batch")
 	}

@@ -457,6 +457,11 @@ func Run(t *testing.T, open Opener) {
 		all := journal.Query{SourceFile: "refunds.csv"}
 		declined := journal.Query{SourceFile: "refunds.csv", States: []paybatch.State{paybatch.StateDeclined}}
 		none := journal.Query{SourceFile: "refunds.csv", States: []paybatch.State{paybatch.StateFailed}}
+		counts := must(j.CountStates(ctx, all))
+		if len(counts) != 2 || counts[0].State != paybatch.StateDeclined || counts[0].Rows != 10 ||
+			counts[1].State != paybatch.StatePending || counts[1].Rows != 30 {
+			t.Errorf("CountStates of refunds.csv: %+v", counts)
+		}
 		const size = 6
 		for _, c := range []struct {
 			name string

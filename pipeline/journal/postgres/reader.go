@@ -32,6 +32,12 @@ func (j *Journal) Counts(ctx context.Context) ([]journal.StateCount, error) {
 // key.
 func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, error) {
 	where, args := queryWhere(q)
+	if q.SourceFile != "" && (q.AfterRow > 0 || q.ThroughRow > 0 || q.Limit > 0) {
+		var err error
+		if where, args, err = j.oneSheet(ctx, q.SourceFile, where, args); err != nil {
+			return nil, err
+		}
+	}
 	if q.AfterRow > 0 {
 		args = append(args, q.AfterRow)
 		where += fmt.Sprintf(` AND j.source_row > $%d`, len(args))
@@ -60,6 +66,23 @@ func (j *Journal) CountRows(ctx context.Context, q journal.Query) (int, error) {
 	return n, j.wrap("count", err)
 }
 
+// CountStates groups the rows matching q by state and outcome (one scan).
+func (j *Journal) CountStates(ctx context.Context, q journal.Query) ([]journal.StateCount, error) {
+	where, args := queryWhere(q)
+	rows, err := j.pool.Query(ctx, `SELECT j.state, j.outcome, count(*) FROM journal j WHERE `+where+` GROUP BY 1, 2 ORDER BY 1, 2`, args...)
+	if err != nil {
+		return nil, j.wrap("count", err)
+	}
+	out, err := pgx.CollectRows(rows, func(sc pgx.CollectableRow) (journal.StateCount, error) {
+		var c journal.StateCount
+		var s, o string
+		err := sc.Scan(&s, &o, &c.Rows)
+		c.State, c.Outcome = paybatch.State(s), paybatch.Outcome(o)
+		return c, err
+	})
+	return out, j.wrap("count", err)
+}
+
 // PageBounds numbers the rows matching q in source row order and keeps
 // every size-th and the last (the journal_source index gives the order).
 func (j *Journal) PageBounds(ctx context.Context, q journal.Query, size int) (journal.PageBounds, error) {
@@ -68,6 +91,12 @@ func (j *Journal) PageBounds(ctx context.Context, q journal.Query, size int) (jo
 		return pb, fmt.Errorf("journal %s: page bounds: page size %d", j.name, size)
 	}
 	where, args := queryWhere(q)
+	if q.SourceFile != "" {
+		var err error
+		if where, args, err = j.oneSheet(ctx, q.SourceFile, where, args); err != nil {
+			return pb, err
+		}
+	}
 	args = append(args, size)
 	rows, err := j.pool.Query(ctx, fmt.Sprintf(`SELECT source_row, rn, n FROM (SELECT j.source_row,
 		row_number() OVER (ORDER BY j.source_row) AS rn, count(*) OVER () AS n FROM journal j WHERE %s) s
@@ -90,6 +119,24 @@ func (j *Journal) PageBounds(ctx context.Context, q journal.Query, size int) (jo
 		}
 	}
 	return pb, j.wrap("page bounds", rows.Err())
+}
+
+// oneSheet adds the sheet to a condition on file when all the file's rows
+// come from one sheet (a CSV, or an XLSX batch: the usual case), found by
+// two probes of the journal_source index (source_file, source_sheet,
+// source_row): a keyset page is then a range scan of that index in order,
+// where without the sheet it walks every entry of the file (a deep page of
+// a million-row batch took 0.27 s).
+func (j *Journal) oneSheet(ctx context.Context, file, where string, args []any) (string, []any, error) {
+	var lo, hi *string
+	if err := j.pool.QueryRow(ctx, `SELECT min(source_sheet), max(source_sheet) FROM journal WHERE source_file = $1`, file).Scan(&lo, &hi); err != nil {
+		return "", nil, j.wrap("read", err)
+	}
+	if lo == nil || hi == nil || *lo != *hi {
+		return where, args, nil
+	}
+	args = append(args, *lo)
+	return where + fmt.Sprintf(` AND j.source_sheet = $%d`, len(args)), args, nil
 }
 
 // queryWhere is q's condition on journal j (without the keyset).
