@@ -557,7 +557,9 @@ func (fa *facts) add(row int, id string, amount paybatch.Money, moved bool) {
 	if len(l) == 10 && amount.Minor <= l[9].Minor {
 		return
 	}
-	l = append(l, LargeRow{Row: row, MerchantTxID: paybatch.MaskCardNumbers(id), Code: c, Minor: amount.Minor})
+	// A clone: the reader's cell strings share 32 KB blocks, and these few
+	// stay for the batch's life.
+	l = append(l, LargeRow{Row: row, MerchantTxID: strings.Clone(paybatch.MaskCardNumbers(id)), Code: c, Minor: amount.Minor})
 	slices.SortStableFunc(l, func(x, y LargeRow) int { return cmp.Compare(y.Minor, x.Minor) })
 	fa.per[c] = l[:min(len(l), 10)]
 }
