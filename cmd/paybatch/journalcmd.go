@@ -236,7 +236,7 @@ func journalExport(ctx context.Context, e *env, loc, out string) error {
 			return err
 		}
 		defer j.Close()
-		// reconcile's path: typed vectors straight from the COPY (CopyTable)
+		// reconcile's path (CopyTable): the COPY's lines split and cast by DuckDB
 		if _, err := j.(*postgres.Journal).CopyTable(ctx, conn, "memory", "journal_export", "journal_export", postgres.ExportColumns); err != nil {
 			return err
 		}

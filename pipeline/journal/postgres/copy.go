@@ -10,16 +10,15 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
 
 // Copying out: a query's rows leave PostgreSQL by COPY … TO STDOUT (text
 // format, one CopyData message per row) and enter DuckDB through a table
-// function that fills typed vectors, field by field converted to the
-// target column's type — never row by row through database/sql, never a
-// value at a time through an Appender, and never through a float.
+// function, one VARCHAR a row, split and cast exactly in SQL (CopyTable) —
+// never row by row through database/sql, never a value at a time through
+// an Appender, and never through a float.
 
 // Type is a DuckDB column type CopyTable can fill.
 type Type int
@@ -134,28 +133,50 @@ func (j *Journal) copyOut(ctx context.Context, view string, cols []Column, consu
 
 // CopyTable copies view's rows into the DuckDB table catalog.table on
 // conn, whose columns are cols in that order, and returns how many rows
-// it copied (one snapshot). A DuckDB table function (copySource) fills
-// typed vectors straight from the COPY's text lines — split, unescaped
-// and parsed in Go, exactly (bigint text to int64, never through a
-// float) — and one INSERT … SELECT * reads it: no VARCHAR line for
-// DuckDB to split and cast, no Appender call per value. A value that does
-// not parse stops the copy, naming its row, column and value. The
-// database runs one thread meanwhile (oneThread).
+// it copied (one snapshot). Each row crosses into DuckDB whole, as one
+// VARCHAR that a table function hands over straight from the COPY (one
+// cgo call a row, where an Appender makes one a value), and DuckDB
+// splits, unescapes and casts the rows in one INSERT … SELECT, with no
+// table in between. The casts are exact: bigint text to BIGINT, never
+// through a float; a value that does not cast stops the copy.
 func (j *Journal) CopyTable(ctx context.Context, conn *sql.Conn, catalog, table, view string, cols []Column) (int64, error) {
-	src, err := newCopySource(cols)
+	var sfx [8]byte
+	if _, err := rand.Read(sfx[:]); err != nil {
+		return 0, err
+	}
+	fn := "paybatch_copy_" + hex.EncodeToString(sfx[:]) // a table function of this copy only
+	vc, err := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
 	if err != nil {
+		return 0, err
+	}
+	src := &copySource{info: []duckdb.ColumnInfo{{Name: "line", T: vc}}, tabs: len(cols) - 1}
+	if err := duckdb.RegisterTableUDF(conn, fn, duckdb.ParallelChunkTableFunction{
+		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) { return src, nil },
+	}); err != nil {
 		return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
 	}
-	fn, err := src.register(conn)
-	if err != nil {
+	// COPY's text format escapes \\ \b \f \n \r \t \v (and writes NULL
+	// as \N); splitting on \\ first keeps an escaped backslash apart.
+	if _, err := conn.ExecContext(ctx, `CREATE OR REPLACE TEMP MACRO paybatch_copy_text(s) AS
+		CASE WHEN s = '\N' THEN NULL WHEN NOT contains(s, '\') THEN s
+		ELSE list_aggr(list_transform(string_split(s, '\\'), x -> replace(replace(replace(replace(replace(replace(
+			x, '\n', chr(10)), '\t', chr(9)), '\r', chr(13)), '\b', chr(8)), '\f', chr(12)), '\v', chr(11))), 'string_agg', '\') END`); err != nil {
 		return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
 	}
-	insert := `INSERT INTO ` + quoteIdent(catalog) + "." + quoteIdent(table) + ` SELECT * FROM ` + fn + `()`
-	restore, err := oneThread(ctx, conn)
-	if err != nil {
-		return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		f := fmt.Sprintf(`f[%d]`, i+1)
+		switch c.Type {
+		case Varchar:
+			sel[i] = `paybatch_copy_text(` + f + `)`
+		case Boolean:
+			sel[i] = `CASE ` + f + ` WHEN 't' THEN true WHEN 'f' THEN false WHEN '\N' THEN NULL ELSE error('not a boolean: ' || ` + f + `) END`
+		default:
+			sel[i] = `CAST(nullif(` + f + `, '\N') AS ` + c.Type.DuckDBType() + `)`
+		}
 	}
-	defer restore()
+	insert := `INSERT INTO ` + quoteIdent(catalog) + "." + quoteIdent(table) + ` SELECT ` + strings.Join(sel, ", ") +
+		` FROM (SELECT string_split(line, chr(9)) AS f FROM ` + fn + `())`
 	var ierr error
 	err = j.copyOut(ctx, view, cols, func(p *batcher, cancel func()) {
 		src.p = p
@@ -177,31 +198,12 @@ func (j *Journal) CopyTable(ctx context.Context, conn *sql.Conn, catalog, table,
 	return rows, nil
 }
 
-// oneThread sets conn's database to run one thread until restore: with
-// more, one of DuckDB's worker threads runs the copy's single-threaded
-// INSERT while the connection's own thread polls for work in a loop, a
-// core spent waiting (measured at 300k rows: 1.1–1.4 s of CPU against
-// 0.8 s with one thread); with one, the connection's thread runs the
-// INSERT, and the table function's callbacks run on the Go thread that
-// called it.
-func oneThread(ctx context.Context, conn *sql.Conn) (restore func(), err error) {
-	var threads int64
-	if err := conn.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&threads); err != nil {
-		return nil, err
-	}
-	if _, err := conn.ExecContext(ctx, `SET threads = 1`); err != nil {
-		return nil, err
-	}
-	return func() {
-		conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`SET threads = %d`, threads))
-	}, nil
-}
-
-// copySource is CopyTable's table function: cols' typed columns, filled
-// from the COPY's lines as they arrive, in their order, on one thread.
+// copySource is CopyTable's table function: one VARCHAR column, the COPY's
+// lines as they arrive, filled by as many of DuckDB's threads as it runs
+// (each takes whole batches; the table's row order does not matter).
 type copySource struct {
 	info  []duckdb.ColumnInfo
-	cols  []Column
+	tabs  int // a line has this many tabs
 	p     *batcher
 	rows  atomic.Int64
 	ended atomic.Bool
@@ -209,46 +211,18 @@ type copySource struct {
 	err   error // the first line refused
 }
 
-func newCopySource(cols []Column) (*copySource, error) {
-	s := &copySource{cols: cols}
-	for _, c := range cols {
-		t, err := duckdb.NewTypeInfo([...]duckdb.Type{duckdb.TYPE_VARCHAR, duckdb.TYPE_BIGINT, duckdb.TYPE_INTEGER,
-			duckdb.TYPE_BOOLEAN, duckdb.TYPE_DATE, duckdb.TYPE_TIMESTAMP}[c.Type])
-		if err != nil {
-			return nil, err
-		}
-		s.info = append(s.info, duckdb.ColumnInfo{Name: c.Name, T: t})
-	}
-	return s, nil
-}
-
-// register makes s a table function of conn, under a name of this copy
-// only, and returns the name.
-func (s *copySource) register(conn *sql.Conn) (string, error) {
-	var sfx [8]byte
-	if _, err := rand.Read(sfx[:]); err != nil {
-		return "", err
-	}
-	fn := "paybatch_copy_" + hex.EncodeToString(sfx[:])
-	return fn, duckdb.RegisterTableUDF(conn, fn, duckdb.ParallelChunkTableFunction{
-		BindArguments: func(map[string]any, ...any) (duckdb.ParallelChunkTableSource, error) { return s, nil },
-	})
-}
-
-// copyLocal is the batch in progress.
+// copyLocal is one thread's batch in progress.
 type copyLocal struct {
-	cur    *batch
-	next   int      // the next line of cur
-	fields [][]byte // the line's fields
-	buf    []byte   // an unescaped field
+	cur  *batch
+	next int // the next line of cur
 }
 
 func (s *copySource) ColumnInfos() []duckdb.ColumnInfo     { return s.info }
 func (s *copySource) Cardinality() *duckdb.CardinalityInfo { return nil }
 func (s *copySource) Init() duckdb.ParallelTableSourceInfo {
-	return duckdb.ParallelTableSourceInfo{MaxThreads: 1}
+	return duckdb.ParallelTableSourceInfo{}
 }
-func (s *copySource) NewLocalState() any { return &copyLocal{fields: make([][]byte, len(s.cols))} }
+func (s *copySource) NewLocalState() any { return &copyLocal{} }
 
 func (s *copySource) FillChunk(ls any, chunk duckdb.DataChunk) error {
 	l := ls.(*copyLocal)
@@ -270,8 +244,12 @@ func (s *copySource) FillChunk(ls any, chunk duckdb.DataChunk) error {
 		if l.next > 0 {
 			start = l.cur.ends[l.next-1]
 		}
-		if err := s.fill(l, chunk, n, l.cur.data[start:l.cur.ends[l.next]]); err != nil {
-			return s.refuse(int64(n), err)
+		line := l.cur.data[start:l.cur.ends[l.next]]
+		if k := bytes.Count(line, []byte{'\t'}); k != s.tabs {
+			return s.refuse(fmt.Errorf("%d fields, want %d", k+1, s.tabs+1))
+		}
+		if err := duckdb.SetChunkValue(chunk, 0, n, line); err != nil {
+			return s.refuse(err)
 		}
 		l.next++
 		n++
@@ -280,171 +258,13 @@ func (s *copySource) FillChunk(ls any, chunk duckdb.DataChunk) error {
 	return chunk.SetSize(n)
 }
 
-// fill sets row n of chunk from one COPY text line.
-func (s *copySource) fill(l *copyLocal, chunk duckdb.DataChunk, n int, line []byte) error {
-	k := 0
-	for {
-		i := bytes.IndexByte(line, '\t')
-		if k == len(l.fields) {
-			return fmt.Errorf("more than %d fields", len(l.fields))
-		}
-		if i < 0 {
-			l.fields[k] = line
-			k++
-			break
-		}
-		l.fields[k] = line[:i]
-		k++
-		line = line[i+1:]
-	}
-	if k != len(l.fields) {
-		return fmt.Errorf("%d fields, want %d", k, len(l.fields))
-	}
-	for c, f := range l.fields {
-		if err := l.set(chunk, c, n, s.cols[c].Type, f); err != nil {
-			return fmt.Errorf("column %s: %q: %w", s.cols[c].Name, f, err)
-		}
-	}
-	return nil
-}
-
-// set parses f, a field of COPY's text format, as t into row n of column
-// c: \N is NULL, text is unescaped, numbers are exact.
-func (l *copyLocal) set(chunk duckdb.DataChunk, c, n int, t Type, f []byte) error {
-	if len(f) == 2 && f[0] == '\\' && f[1] == 'N' {
-		return chunk.SetValue(c, n, nil)
-	}
-	switch t {
-	case Varchar:
-		if bytes.IndexByte(f, '\\') >= 0 {
-			var err error
-			if l.buf, err = unescape(l.buf[:0], f); err != nil {
-				return err
-			}
-			f = l.buf
-		}
-		return duckdb.SetChunkValue(chunk, c, n, f) // DuckDB copies the bytes
-	case BigInt:
-		v, err := parseInt(f, 64)
-		if err != nil {
-			return err
-		}
-		return duckdb.SetChunkValue(chunk, c, n, v)
-	case Integer:
-		v, err := parseInt(f, 32)
-		if err != nil {
-			return err
-		}
-		return duckdb.SetChunkValue(chunk, c, n, int32(v))
-	case Boolean:
-		switch string(f) {
-		case "t":
-			return duckdb.SetChunkValue(chunk, c, n, true)
-		case "f":
-			return duckdb.SetChunkValue(chunk, c, n, false)
-		}
-		return fmt.Errorf("not a boolean")
-	case Date, Timestamp:
-		v, err := parseTime(f, t == Date)
-		if err != nil {
-			return err
-		}
-		return duckdb.SetChunkValue(chunk, c, n, v)
-	}
-	return fmt.Errorf("unknown column type %d", t)
-}
-
-func (s *copySource) refuse(n int64, err error) error {
+func (s *copySource) refuse(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err == nil {
-		s.err = fmt.Errorf("row %d: %w", s.rows.Load()+n+1, err)
+		s.err = fmt.Errorf("row %d: %w", s.rows.Load()+1, err)
 	}
 	return err
-}
-
-// parseInt reads a decimal integer of bits bits, exactly: an optional
-// minus sign and digits, nothing else.
-func parseInt(f []byte, bits uint) (int64, error) {
-	neg := len(f) > 0 && f[0] == '-'
-	d := f
-	if neg {
-		d = f[1:]
-	}
-	if len(d) == 0 {
-		return 0, fmt.Errorf("not an integer")
-	}
-	limit := uint64(1) << (bits - 1) // |min|; max is limit-1
-	var v uint64
-	for _, c := range d {
-		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("not an integer")
-		}
-		if v > (limit-uint64(c-'0'))/10 {
-			return 0, fmt.Errorf("out of range for %d-bit integer", bits)
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	if neg {
-		return -int64(v-1) - 1, nil // -limit fits
-	}
-	if v == limit {
-		return 0, fmt.Errorf("out of range for %d-bit integer", bits)
-	}
-	return int64(v), nil
-}
-
-// parseTime reads PostgreSQL's ISO output (DateStyle ISO, time zone UTC):
-// YYYY-MM-DD, or with date false YYYY-MM-DD HH:MM:SS and up to six
-// digits of fraction. Anything else (BC, five-digit years, infinity) is
-// refused, never guessed.
-func parseTime(f []byte, date bool) (time.Time, error) {
-	bad := func() (time.Time, error) {
-		if date {
-			return time.Time{}, fmt.Errorf("not a date (YYYY-MM-DD)")
-		}
-		return time.Time{}, fmt.Errorf("not a timestamp (YYYY-MM-DD HH:MM:SS.ffffff)")
-	}
-	num := func(b []byte) int {
-		v := 0
-		for _, c := range b {
-			if c < '0' || c > '9' {
-				return -1
-			}
-			v = v*10 + int(c-'0')
-		}
-		return v
-	}
-	if len(f) < 10 || f[4] != '-' || f[7] != '-' || (date && len(f) != 10) {
-		return bad()
-	}
-	y, mo, d := num(f[:4]), num(f[5:7]), num(f[8:10])
-	hh, mi, ss, ns := 0, 0, 0, 0
-	if !date {
-		if len(f) < 19 || f[10] != ' ' || f[13] != ':' || f[16] != ':' {
-			return bad()
-		}
-		hh, mi, ss = num(f[11:13]), num(f[14:16]), num(f[17:19])
-		if frac := f[19:]; len(frac) > 0 {
-			if len(frac) < 2 || len(frac) > 7 || frac[0] != '.' {
-				return bad()
-			}
-			if ns = num(frac[1:]); ns < 0 {
-				return bad()
-			}
-			for range 10 - len(frac) { // to nanoseconds
-				ns *= 10
-			}
-		}
-	}
-	if y < 1 || mo < 1 || mo > 12 || d < 1 || hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59 {
-		return bad()
-	}
-	t := time.Date(y, time.Month(mo), d, hh, mi, ss, ns, time.UTC)
-	if t.Day() != d { // 2026-02-30 would normalise to March
-		return bad()
-	}
-	return t, nil
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -484,71 +304,6 @@ func (p *batcher) flush() {
 		p.full <- p.cur
 		p.cur = nil
 	}
-}
-
-// unescape undoes COPY's text escapes (\\, \t, \n, \r, \b, \f, \v, octal
-// \NNN and hex \xHH), appending the text to out.
-func unescape(out, f []byte) ([]byte, error) {
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i == len(f) {
-			return out, fmt.Errorf("trailing backslash")
-		}
-		switch c = f[i]; c {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'v':
-			out = append(out, '\v')
-		case 'x':
-			v, k := 0, 0
-			for ; k < 2 && i+1 < len(f) && isHex(f[i+1]); k++ {
-				i++
-				v = v*16 + hexVal(f[i])
-			}
-			if k == 0 {
-				out = append(out, 'x')
-			} else {
-				out = append(out, byte(v))
-			}
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			v := int(c - '0')
-			for k := 1; k < 3 && i+1 < len(f) && f[i+1] >= '0' && f[i+1] <= '7'; k++ {
-				i++
-				v = v*8 + int(f[i]-'0')
-			}
-			out = append(out, byte(v))
-		default:
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c >= 'a':
-		return int(c-'a') + 10
-	case c >= 'A':
-		return int(c-'A') + 10
-	}
-	return int(c - '0')
 }
 
 // FillReconcile loads what reconcile reads into the in-memory DuckDB

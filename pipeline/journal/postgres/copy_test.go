@@ -120,58 +120,6 @@ func TestCopyTableExact(t *testing.T) {
 	}
 }
 
-// The typed table function loads the same rows, every column of
-// journal_export, as the path it replaced (copyTableSQL): the COPY's
-// whole lines handed to DuckDB as VARCHAR and split, unescaped and cast
-// in SQL.
-func TestCopyTableSameAsSQLSplit(t *testing.T) {
-	ctx := context.Background()
-	j := nastyJournal(t)
-	cols := postgres.ExportColumns
-	db := duckTable(t, cols)
-	if _, err := copyTable(t, j, db, "t", "journal_export", cols); err != nil {
-		t.Fatal(err)
-	}
-	// The old path, one VARCHAR a row split and cast in SQL, on its own
-	// COPY of the same rows.
-	if _, err := db.Exec(`CREATE TABLE old (` + ddl(cols) + `)`); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = postgres.CopyTableSQL(j, ctx, conn, "memory", "old", "journal_export", cols, false)
-	conn.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var nOld, nNew, onlyOld, onlyNew int
-	if err := db.QueryRow(`SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM t),
-		(SELECT count(*) FROM (SELECT * FROM old EXCEPT ALL SELECT * FROM t)),
-		(SELECT count(*) FROM (SELECT * FROM t EXCEPT ALL SELECT * FROM old))`).Scan(&nOld, &nNew, &onlyOld, &onlyNew); err != nil {
-		t.Fatal(err)
-	}
-	if nOld != len(nasty) || nNew != nOld || onlyOld != 0 || onlyNew != 0 {
-		t.Fatalf("old path %d rows, new %d; %d only in the old, %d only in the new:\nold %q\nnew %q", nOld, nNew, onlyOld, onlyNew,
-			duckDump(t, db, `SELECT * FROM old EXCEPT ALL SELECT * FROM t`), duckDump(t, db, `SELECT * FROM t EXCEPT ALL SELECT * FROM old`))
-	}
-	// EXCEPT compares NULL as equal to NULL: the NULLs are where they were.
-	want := 0
-	for i := range nasty {
-		if i%2 == 1 && i%3 != 0 {
-			want++
-		}
-	}
-	var nulls int
-	if err := db.QueryRow(`SELECT count(*) FROM t WHERE sent_at IS NULL AND collection_date IS NULL`).Scan(&nulls); err != nil {
-		t.Fatal(err)
-	}
-	if nulls != want {
-		t.Fatalf("%d rows without sent_at and collection_date, want %d", nulls, want)
-	}
-}
-
 func pgDump(t testing.TB, j *postgres.Journal, q string) []string {
 	rows, err := j.Pool().Query(context.Background(), q)
 	if err != nil {
@@ -213,13 +161,10 @@ func duckDump(t testing.TB, db *sql.DB, q string) []string {
 
 // BenchmarkCopyJournalLines: reconcile's load of journal lines from
 // PostgreSQL against the floor (the same COPY read and discarded by the
-// client), in the same run: table is CopyTable (typed vectors from the
-// COPY, one DuckDB thread), what FillReconcile runs; sqlsplit and
-// sqlsplit1 the path it replaced (one VARCHAR a row, split and cast in
-// SQL) on DuckDB's default threads and on one; duckdb_journal the same
-// lines loaded from a DuckDB journal file. cpu-s/op is this process's CPU
-// (PostgreSQL's is not in it). Rows: PAYBATCH_BENCH_PG_ROWS (default
-// 1,000,000).
+// client), in the same run: table is CopyTable, what FillReconcile runs;
+// duckdb_journal the same lines loaded from a DuckDB journal file.
+// cpu-s/op is this process's CPU (PostgreSQL's is not in it). Rows:
+// PAYBATCH_BENCH_PG_ROWS (default 1,000,000).
 func BenchmarkCopyJournalLines(b *testing.B) {
 	ctx := context.Background()
 	n := 1_000_000
@@ -270,48 +215,6 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 			db := duckTable(b, cols)
 			b.StartTimer()
 			got, err := copyTable(b, j, db, "t", "journal_export", cols)
-			if err == nil && got != int64(n) {
-				err = fmt.Errorf("copied %d rows", got)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
-	})
-	b.Run("sqlsplit", func(b *testing.B) { // CopyTable until b113fba
-		cpuMetric(b)
-		for range b.N {
-			b.StopTimer()
-			db := duckTable(b, cols)
-			conn, err := db.Conn(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			got, err := postgres.CopyTableSQL(j, ctx, conn, "memory", "t", "journal_export", cols, false)
-			conn.Close()
-			if err == nil && got != int64(n) {
-				err = fmt.Errorf("copied %d rows", got)
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
-	})
-	b.Run("sqlsplit1", func(b *testing.B) { // CopyTable until b113fba
-		cpuMetric(b)
-		for range b.N {
-			b.StopTimer()
-			db := duckTable(b, cols)
-			conn, err := db.Conn(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			got, err := postgres.CopyTableSQL(j, ctx, conn, "memory", "t", "journal_export", cols, true)
-			conn.Close()
 			if err == nil && got != int64(n) {
 				err = fmt.Errorf("copied %d rows", got)
 			}
