@@ -335,6 +335,13 @@ func TestJournalMemoryLimit(t *testing.T) {
 	if lim != "122.0 MiB" { // 128 MB
 		t.Fatalf("memory_limit = %q", lim)
 	}
+	var bg bool
+	if err := j.db.QueryRow(`SELECT current_setting('allocator_background_threads')`).Scan(&bg); err != nil {
+		t.Fatal(err)
+	}
+	if !bg {
+		t.Fatal("allocator_background_threads is off: freed memory stays with the process")
+	}
 }
 
 // TestOneLockAndProgress: the journal's one lock file; while it is held,
