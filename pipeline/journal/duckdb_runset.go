@@ -33,12 +33,15 @@ import (
 // them, and a run killed mid-way leaves nothing in them that the next run
 // needs. One run set at a time per journal (the lock makes it one process).
 
+// Halving both (from 20,000 and 8,192) took the Go heap's peak of a
+// 200k-row submit from 73 to 43 MB (BENCHMARKS.md, #19); each chunk's
+// comparison scans the journal's keys, so smaller chunks cost more scans.
 const (
 	// chunkRows is how many input rows ingest holds and compares at once.
-	chunkRows = 20_000
+	chunkRows = 10_000
 	// pageSize is how many rows of a phase are in memory at once (plus the
 	// requests in flight).
-	pageSize = 8192
+	pageSize = 4096
 )
 
 func (j *DuckDB) execAll(ctx context.Context, stmts ...string) error {
