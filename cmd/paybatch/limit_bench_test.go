@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,9 +77,22 @@ func submitChild(tb testing.TB, url string, args ...string) childRun {
 // 429 count. The sandbox runs in the benchmark's process, so its CPU is not
 // counted.
 //
+// Each iteration also runs a batch a fifth the size, so the process's fixed
+// cost (start-up, opening and closing the journal, reading the file) and
+// the cost of each further row are told apart: slope-ms/row is
+// (CPU(n) − CPU(n/5)) ÷ (n − n/5), fixed-ms what CPU(n) has beyond n × slope.
+// PAYBATCH_BENCH_ROWS sets n (default 3,000).
+//
 //	go test ./cmd/paybatch/ -run '^$' -bench SubmitCPUAtLimit -benchtime 1x
 func BenchmarkSubmitCPUAtLimit(b *testing.B) {
-	const n = 3000
+	n := 3000
+	if s := os.Getenv("PAYBATCH_BENCH_ROWS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 10 {
+			b.Fatalf("PAYBATCH_BENCH_ROWS=%q: want a count of at least 10", s)
+		}
+		n = v
+	}
 	for _, bc := range []struct {
 		name    string
 		limit   paybatch.Limit
@@ -90,26 +104,35 @@ func BenchmarkSubmitCPUAtLimit(b *testing.B) {
 		{"unthrottled", paybatch.Limit{N: 1 << 30, Per: time.Second}, "", []string{"--contracted-rate", "1000000/1s"}, 0},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			for b.Loop() {
-				b.StopTimer()
+			// one submits rows refunds to a fresh sandbox and journal.
+			one := func(rows int) (childRun, float64, int64) {
 				dir := b.TempDir()
-				batch, fx := refundBatch(b, dir, n)
+				batch, fx := refundBatch(b, dir, rows)
 				ts := sandboxtest.NewServer(b, sandbox.Options{Seed: 1, Fixtures: fx, Faults: bc.faults,
 					SmartRetry: srsandbox.SandboxConfig{PaymentsLimit: bc.limit, OverallLimit: paybatch.Limit{N: 1 << 30, Per: time.Second}, SettleAfter: -1}})
-				b.StartTimer()
 				got := submitChild(b, ts.URL, append(bc.args, "--journal", filepath.Join(dir, "j.duckdb"), batch)...)
-				b.StopTimer()
 				ops := ts.Server.Operations()
-				if len(ops) != n {
-					b.Fatalf("%d operations executed for %d rows", len(ops), n)
+				if len(ops) != rows {
+					b.Fatalf("%d operations executed for %d rows", len(ops), rows)
 				}
 				rate := float64(len(ops)-1) / ops[len(ops)-1].Time.Sub(ops[0].Time).Seconds()
-				b.ReportMetric(float64(got.cpu.Microseconds())/1000/n, "cpu-ms/row")
+				return got, rate, ts.Server.Stats()[sim.CountRateLimited]
+			}
+			for b.Loop() {
+				b.StopTimer()
+				small, _, small429 := one(n / 5)
+				b.StartTimer()
+				got, rate, n429 := one(n)
+				b.StopTimer()
+				slope := float64((got.cpu - small.cpu).Microseconds()) / 1000 / float64(n-n/5)
+				b.ReportMetric(float64(got.cpu.Microseconds())/1000/float64(n), "cpu-ms/row")
+				b.ReportMetric(slope, "slope-ms/row")
+				b.ReportMetric(float64(got.cpu.Microseconds())/1000-slope*float64(n), "fixed-ms")
 				b.ReportMetric(rate, "rows/s")
 				if bc.perRate > 0 {
 					b.ReportMetric(100*rate/bc.perRate, "%_of_limit")
 				}
-				b.ReportMetric(float64(ts.Server.Stats()[sim.CountRateLimited]), "429s")
+				b.ReportMetric(float64(n429+small429), "429s")
 				b.ReportMetric(float64(got.maxRSS)/1e6, "maxRSS-MB")
 				b.StartTimer()
 			}
