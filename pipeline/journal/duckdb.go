@@ -119,10 +119,11 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 // bounding DuckDB's buffers (it spills beyond it): with the run's rows paged
 // from the journal, the process's memory stays flat whatever the batch size
 // (BENCHMARKS.md); the allocator's background threads, which hand memory
-// DuckDB freed back to the system on time (a 200k-row submit peaked 50 MB
-// lower with them, #19); and a checkpoint_threshold no WAL reaches, so
-// DuckDB never checkpoints on its own: the journal checkpoints only under a
-// protected copy (duckdb_checkpoint.go).
+// DuckDB freed back to the system on time (a 200k-row submit, measured with
+// one DuckDB thread, peaked 50 MB lower with them, #19); and a
+// checkpoint_threshold no WAL reaches, so DuckDB never checkpoints on its
+// own: the journal checkpoints only under a protected copy
+// (duckdb_checkpoint.go).
 func dsn(path string) string {
 	return path + "?autoinstall_known_extensions=false&autoload_known_extensions=false&memory_limit=" + MemoryLimit +
 		"&allocator_background_threads=true&checkpoint_threshold=" + noAutoCheckpoint
