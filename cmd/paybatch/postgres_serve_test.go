@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -161,25 +160,8 @@ credentials:
 	t.Cleanup(func() { _ = cron.Process.Kill() })
 
 	// The web batch: uploaded by uma, approved by alex, over HTTP.
-	signIn := func(name string) *http.Client {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar}
-		res, err := c.PostForm(base+"/login", url.Values{"name": {name}, "password": {password}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return c
-	}
-	get := func(c *http.Client, u string) (int, string) {
-		res, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	signIn := func(name string) *http.Client { return signInAs(t, base, name, password) }
+	get := func(c *http.Client, u string) (int, string) { return getPage(t, c, u) }
 	uma := signIn("uma")
 	pr, pw := io.Pipe()
 	res, err := uma.Post(base+"/upload", newMultipartForm(pw, "refund", "web.csv", files["web"]), pr)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -61,25 +60,8 @@ func TestServeKilledMidSendResumesExactlyOnce(t *testing.T) {
 		t.Fatal("serve did not start")
 		return nil, ""
 	}
-	client := func(base, name string) *http.Client {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar}
-		res, err := c.PostForm(base+"/login", url.Values{"name": {name}, "password": {"a long enough password"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return c
-	}
-	page := func(c *http.Client, u string) string {
-		res, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return string(b)
-	}
+	client := func(base, name string) *http.Client { return signInAs(t, base, name, "a long enough password") }
+	page := func(c *http.Client, u string) string { _, body := getPage(t, c, u); return body }
 
 	first, base := start()
 	uma := client(base, "uma")

@@ -250,25 +250,8 @@ func TestServeRunsScheduledJobOnItsOwnJournal(t *testing.T) {
 	}
 	base, _, _, out := startServe(t, vars, "--data-dir", data, "--rate", "20/1s", "--poll-deadline", "60s", "--ledger", ledgerPath,
 		"--schedule", "@every 1s="+jobPath)
-	signIn := func(name string) *http.Client {
-		jar, _ := cookiejar.New(nil)
-		c := &http.Client{Jar: jar}
-		res, err := c.PostForm(base+"/login", url.Values{"name": {name}, "password": {"a long enough password"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return c
-	}
-	get := func(c *http.Client, u string) (int, string) {
-		res, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
+	signIn := func(name string) *http.Client { return signInAs(t, base, name, "a long enough password") }
+	get := func(c *http.Client, u string) (int, string) { return getPage(t, c, u) }
 	uma := signIn("uma")
 	pr, pw := io.Pipe()
 	res, err := uma.Post(base+"/upload", newMultipartForm(pw, "refund", "web.csv", []byte(batch.String())), pr)
@@ -323,4 +306,30 @@ func TestServeRunsScheduledJobOnItsOwnJournal(t *testing.T) {
 			t.Errorf("%s (the scheduled job's) executed %d times, want once", id, seen[id])
 		}
 	}
+}
+
+// signInAs signs name in to the server at base and returns a client that
+// carries the session cookie.
+func signInAs(t *testing.T, base, name, password string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	res, err := c.PostForm(base+"/login", url.Values{"name": {name}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return c
+}
+
+// getPage fetches u with c and returns the status code and the body.
+func getPage(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
