@@ -139,7 +139,41 @@ func (j *Journal) copyOut(ctx context.Context, view string, cols []Column, consu
 // splits, unescapes and casts the rows in one INSERT … SELECT, with no
 // table in between. The casts are exact: bigint text to BIGINT, never
 // through a float; a value that does not cast stops the copy.
+//
+// The copy runs on one DuckDB thread (copyThreads): DuckDB's threads
+// setting is the database's, lowered for the copy and restored after it,
+// so nothing else should run on conn's database meanwhile (reconcile
+// holds its lock).
 func (j *Journal) CopyTable(ctx context.Context, conn *sql.Conn, catalog, table, view string, cols []Column) (int64, error) {
+	return j.copyTable(ctx, conn, catalog, table, view, cols, copyThreads)
+}
+
+// copyThreads is how many DuckDB threads CopyTable's INSERT runs on. One:
+// the INSERT keeps insertion order, so its pipeline runs on one thread
+// whatever the setting, and with more threads the connection's own thread
+// polls DuckDB's scheduler in a loop meanwhile (perf, 300k rows: ~25 % of
+// the client's CPU in pthread_mutex_lock/unlock and Executor::ExecuteTask);
+// with one thread that thread runs the pipeline itself (BENCHMARKS.md).
+const copyThreads = 1
+
+// copyTable is CopyTable on threads DuckDB threads (0: as set).
+func (j *Journal) copyTable(ctx context.Context, conn *sql.Conn, catalog, table, view string, cols []Column, threads int) (n int64, err error) {
+	if threads > 0 {
+		var was int
+		if err := conn.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&was); err != nil {
+			return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
+		}
+		if was != threads {
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`SET threads = %d`, threads)); err != nil {
+				return 0, fmt.Errorf("journal %s: copy %s: %w", j.name, view, err)
+			}
+			defer func() {
+				if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`SET threads = %d`, was)); rerr != nil && err == nil {
+					err = fmt.Errorf("journal %s: copy %s: restore threads: %w", j.name, view, rerr)
+				}
+			}()
+		}
+	}
 	var sfx [8]byte
 	if _, err := rand.Read(sfx[:]); err != nil {
 		return 0, err

@@ -29,6 +29,11 @@ func duckTable(tb testing.TB, cols []postgres.Column) *sql.DB {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
+	if set := os.Getenv("PAYBATCH_BENCH_DUCKDB_SET"); set != "" { // e.g. "SET threads = 1"
+		if _, err := db.Exec(set); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	if _, err := db.Exec(`CREATE TABLE t (` + ddl(cols) + `)`); err != nil {
 		tb.Fatal(err)
 	}
@@ -224,6 +229,29 @@ func BenchmarkCopyJournalLines(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
 	})
+	// Side by side: the same copy on DuckDB's default threads (one a core),
+	// as CopyTable ran before 2026-12-04 02:00.
+	b.Run("table_default_threads", func(b *testing.B) {
+		cpuMetric(b)
+		for range b.N {
+			b.StopTimer()
+			db := duckTable(b, cols)
+			conn, err := db.Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			got, err := j.CopyTableThreads(ctx, conn, "memory", "t", "journal_export", cols, 0)
+			conn.Close()
+			if err == nil && got != int64(n) {
+				err = fmt.Errorf("copied %d rows", got)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds()*float64(b.N), "rows/s")
+	})
 	// Side by side: the same lines loaded from a DuckDB journal file of the
 	// same rows, the way reconcile reads one (ATTACHed read-only, its
 	// journal_export view read into a table).
@@ -300,3 +328,118 @@ func cpuTime() time.Duration {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// reconcile's load from PostgreSQL (FillReconcile, on a DuckDB set to
+// several threads) holds, in every column reconcile reads, exactly what
+// the DuckDB journal file of the same rows exports: the nasty texts,
+// bigint's extremes, NULL and non-NULL dates, final states with the
+// provider's amount and date, microsecond timestamps. And the copy leaves
+// DuckDB's threads setting as it found it.
+func TestFillReconcileSameAsDuckDBJournal(t *testing.T) {
+	ctx := context.Background()
+	pg := open(t, pgtest.URL(t))
+	path := filepath.Join(t.TempDir(), "journal.duckdb")
+	dj, err := journal.OpenDuckDB(ctx, path, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func() []*journal.Row {
+		var rs []*journal.Row
+		for i, s := range nasty {
+			r := row(i, int64(i)*1_000_000_007)
+			r.MerchantTxID, r.Source.Sheet, r.Source.File = s, s, s
+			switch i {
+			case 0:
+				r.Amount.Minor = 9223372036854775807
+			case 1:
+				r.Amount = paybatch.Money{}
+			case 2:
+				r.Amount.Minor = -9223372036854775808
+			}
+			if i%2 == 0 {
+				r.CollectionDate = time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC)
+			}
+			rs = append(rs, r)
+		}
+		return rs
+	}
+	for _, j := range []journal.Journal{pg, dj} {
+		rs := rows()
+		if _, err := j.Ingest(ctx, seq(rs...), t0); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rs {
+			s := nasty[i]
+			r.State, r.ProviderStatus, r.ReasonCode, r.Problem, r.ProviderID = paybatch.StateSending, s, s, s, s
+			r.Attempts++ // an intent claims the row at the attempt count read (claim)
+			r.UpdatedAt = t0.Add(time.Duration(i)*time.Second + 123456*time.Microsecond)
+			r.SentAt = r.UpdatedAt
+			if err := j.Save(r); err != nil {
+				t.Fatal(err)
+			}
+			switch i % 4 {
+			case 0:
+				r.State, r.Outcome, r.HTTPStatus = paybatch.StateFinal, paybatch.OutcomeSucceeded, 200
+			case 1:
+				r.State, r.Outcome, r.HTTPStatus = paybatch.StateFinal, paybatch.OutcomeFailed, 200
+			case 2:
+				r.State, r.HTTPStatus = paybatch.StateDeclined, 402
+			case 3:
+				continue // still sending
+			}
+			amt := int64(i) - 9223372036854775807
+			r.ProviderAmount = &amt
+			r.ProviderDate = time.Date(2026, 12, 31-i, 0, 0, 0, 0, time.UTC)
+			r.UpdatedAt = r.UpdatedAt.Add(time.Microsecond)
+			if err := j.Save(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := j.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dj.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("duckdb", "?autoinstall_known_extensions=false&autoload_known_extensions=false&threads=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `ATTACH ':memory:' AS journal_db; ATTACH '`+path+`' AS file_db (READ_ONLY)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.FillReconcile(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	var threads int
+	if err := conn.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&threads); err != nil || threads != 3 {
+		t.Errorf("threads after the copy: %d %v, want 3 as set", threads, err)
+	}
+	var sel []string
+	for _, c := range postgres.ReconcileColumns {
+		sel = append(sel, fmt.Sprintf(`coalesce(%s::VARCHAR, '<NULL>')`, c.Name))
+	}
+	dump := func(catalog string) []string {
+		return duckDump(t, db, `SELECT `+strings.Join(sel, ", ")+` FROM `+catalog+`.journal_export ORDER BY key`)
+	}
+	got, want := dump("journal_db"), dump("file_db")
+	if len(got) != len(nasty) {
+		t.Fatalf("PostgreSQL load holds %d rows, want %d", len(got), len(nasty))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d:\nfrom PostgreSQL %q\nfrom DuckDB     %q", i, got[i], want[i])
+		}
+	}
+	if !strings.Contains(strings.Join(got, "\n"), "-9223372036854775808") || !strings.Contains(strings.Join(got, "\n"), "2024-02-29") {
+		t.Errorf("the extremes did not reach the comparison:\n%s", strings.Join(got, "\n"))
+	}
+}
