@@ -260,18 +260,43 @@ func TestTwoProcessesTwoCredentials(t *testing.T) {
 	b.wait(t, "process B")
 	by := exactlyOnce(t, operations(t, ts.URL), n)
 	allAccepted(t, url, n)
+	if len(by[1]) != n || len(by[2]) != n {
+		t.FailNow() // exactlyOnce said why
+	}
+	// The rate is measured while both credentials are being sent, leaving
+	// out each one's first and last tenth: the start (a process starting,
+	// its first connections, the pacer's first window) and the end (a row
+	// refused with a 429 is retried after its backoff) are not the rate a
+	// credential is worked at, and on a loaded machine they alone took a
+	// whole-span rate under 95 % (93.2/s at load 24).
+	from, to := by[1][n/10].Time, by[1][n-1-n/10].Time
+	if f := by[2][n/10].Time; f.After(from) {
+		from = f
+	}
+	if e := by[2][n-1-n/10].Time; e.Before(to) {
+		to = e
+	}
 	for i := 1; i <= 2; i++ {
 		ops := by[i]
-		span := ops[len(ops)-1].Time.Sub(ops[0].Time)
-		got := float64(len(ops)-1) / span.Seconds()
-		t.Logf("credential %d: %d operations in %s = %.1f/s (limit %d/s)", i, len(ops), span.Round(time.Millisecond), got, rate)
+		whole := ops[len(ops)-1].Time.Sub(ops[0].Time)
+		var in []sim.Operation
+		for _, op := range ops {
+			if !op.Time.Before(from) && !op.Time.After(to) {
+				in = append(in, op)
+			}
+		}
+		if len(in) < n/2 {
+			t.Errorf("credential %d: %d of its %d operations while both credentials were sent (want ≥ %d): not worked in parallel",
+				i, len(in), n, n/2)
+			continue
+		}
+		span := in[len(in)-1].Time.Sub(in[0].Time)
+		got := float64(len(in)-1) / span.Seconds()
+		t.Logf("credential %d: %d operations in %s = %.1f/s while both were sent (whole span: %d in %s = %.1f/s; limit %d/s)",
+			i, len(in), span.Round(time.Millisecond), got, len(ops), whole.Round(time.Millisecond), float64(len(ops)-1)/whole.Seconds(), rate)
 		if got < 0.95*rate {
 			t.Errorf("credential %d sent at %.1f/s, under 95%% of its %d/s", i, got, rate)
 		}
-	}
-	// The credentials were worked at the same time, not one after the other.
-	if by[1][0].Time.After(by[2][len(by[2])-1].Time) || by[2][0].Time.After(by[1][len(by[1])-1].Time) {
-		t.Error("the two credentials were not worked in parallel")
 	}
 }
 
