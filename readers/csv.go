@@ -47,9 +47,10 @@ type csvSource struct {
 	line      int
 	blockSize int  // 0: csvBlock (tests use tiny blocks)
 	slow      bool // tests: encoding/csv from the first byte
-	// borrow lets fill split blocks into strings over the read-ahead
-	// batch's own buffer (see Batch.borrowed).
-	borrow bool
+	// fills lets the read-ahead split whole blocks into its batches
+	// (fill); borrow, into strings over the batch's own buffer (see
+	// Batch.borrowed) rather than a string of their own per block.
+	fills, borrow bool
 
 	// r reads the rest of the text once the byte-level path handed over;
 	// rOffset is added to its line numbers (the lines before its text).
@@ -179,18 +180,25 @@ func (s *csvSource) nextBlock() {
 }
 
 // fill splits the next block of text into b's rows, their cells strings
-// over b.text (read into it, and reused once b is: see Batch.borrowed) —
-// or the lines left of a block next read, as strings of their own. It
-// returns false when the text went to encoding/csv or is all read: the
-// caller reads rows through next.
+// over b.text when borrowing (read into it, and reused once b is: see
+// Batch.borrowed), else over a string of the block's own — or the lines
+// left of a block next read, as strings of their own. It returns false
+// when the text went to encoding/csv or is all read: the caller reads rows
+// through next.
 func (s *csvSource) fill(b *rowBatch) bool {
-	if !s.borrow || s.r != nil || s.pos >= len(s.blk) && s.done {
+	if !s.fills || s.r != nil || s.pos >= len(s.blk) && s.done {
 		return false
 	}
 	if s.pos < len(s.blk) {
 		blk := s.blk[s.pos:]
 		s.blk, s.pos = "", 0
 		s.split(b, blk)
+		return true
+	}
+	if !s.borrow {
+		text, end, _ := s.readBlock(s.scratch)
+		s.scratch = text
+		s.split(b, string(text[:end]))
 		return true
 	}
 	text, end, _ := s.readBlock(b.text)

@@ -3,6 +3,8 @@ package readers
 import (
 	"io"
 	"sync"
+
+	"github.com/paybatch/paybatch"
 )
 
 // prefetcher reads rows from a source in its own goroutine, a batch ahead,
@@ -23,6 +25,10 @@ type prefetcher struct {
 	cerr error
 	cur  *rowBatch
 	i    int
+	// ahead says when work runs (tests hold every choice to one result);
+	// batches counts the batches read, for aheadOdd.
+	ahead   aheadMode
+	batches int
 }
 
 const (
@@ -37,8 +43,9 @@ type rowBatch struct {
 	err   error  // after the rows: io.EOF at the end, or the fatal error
 	text  []byte // a borrowing source's block, the cells' text (see blockFiller)
 	// parsed[k] is row k parsed by the reading goroutine (work), when
-	// worked.
+	// worked; ins[k] its instruction, when its rows are not borrowed.
 	parsed []rowVerdict
+	ins    []paybatch.Instruction
 	worked bool
 }
 
@@ -48,8 +55,8 @@ type blockFiller interface {
 	fill(b *rowBatch) bool
 }
 
-func newPrefetcher(src source, work func(*rowBatch)) *prefetcher {
-	p := &prefetcher{src: src, work: work, ch: make(chan *rowBatch, prefetchDepth), free: make(chan *rowBatch, prefetchDepth+2), done: make(chan struct{})}
+func newPrefetcher(src source, work func(*rowBatch), ahead aheadMode) *prefetcher {
+	p := &prefetcher{src: src, work: work, ahead: ahead, ch: make(chan *rowBatch, prefetchDepth), free: make(chan *rowBatch, prefetchDepth+2), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.run()
 	return p
@@ -61,7 +68,7 @@ func (p *prefetcher) run() {
 		var b *rowBatch
 		select {
 		case b = <-p.free:
-			b.rows, b.ends, b.cells, b.parsed, b.worked = b.rows[:0], b.ends[:0], b.cells[:0], b.parsed[:0], false
+			b.rows, b.ends, b.cells, b.parsed, b.ins, b.worked = b.rows[:0], b.ends[:0], b.cells[:0], b.parsed[:0], b.ins[:0], false
 		default:
 			b = &rowBatch{
 				rows:  make([]int, 0, prefetchRows),
@@ -74,7 +81,7 @@ func (p *prefetcher) run() {
 		if f, ok := p.src.(blockFiller); !ok || !f.fill(b) {
 			p.readRows(b)
 		}
-		if p.work != nil && len(p.ch) > 0 {
+		if p.work != nil && p.worksOn() {
 			p.work(b)
 			b.worked = true
 		}
@@ -87,6 +94,20 @@ func (p *prefetcher) run() {
 			return
 		}
 	}
+}
+
+// worksOn says whether the reading goroutine parses the batch it just
+// read: when the consumer has batches waiting (it is the slower side), or
+// as a test's ahead says.
+func (p *prefetcher) worksOn() bool {
+	p.batches++
+	switch p.ahead {
+	case aheadAlways:
+		return true
+	case aheadOdd:
+		return p.batches%2 == 1
+	}
+	return len(p.ch) > 0
 }
 
 func (p *prefetcher) readRows(b *rowBatch) {
@@ -103,31 +124,35 @@ func (p *prefetcher) readRows(b *rowBatch) {
 }
 
 func (p *prefetcher) next() (int, []cell, error) {
-	row, cells, _, err := p.nextParsed()
+	row, cells, _, _, err := p.nextParsed()
 	return row, cells, err
 }
 
 // nextParsed is next, with the row as the reading goroutine parsed it
-// (nil when it did not).
-func (p *prefetcher) nextParsed() (int, []cell, *rowVerdict, error) {
+// (nil when it did not), and its instruction when it kept it.
+func (p *prefetcher) nextParsed() (int, []cell, *rowVerdict, *paybatch.Instruction, error) {
 	for {
 		if p.cur != nil {
 			if p.i < len(p.cur.rows) {
 				row, cells := p.cur.rows[p.i], p.cur.row(p.i)
 				var v *rowVerdict
+				var in *paybatch.Instruction
 				if p.cur.worked {
 					v = &p.cur.parsed[p.i]
+					if p.i < len(p.cur.ins) {
+						in = &p.cur.ins[p.i]
+					}
 				}
 				p.i++
-				return row, cells, v, nil
+				return row, cells, v, in, nil
 			}
 			if p.cur.err != nil {
-				return 0, nil, nil, p.cur.err
+				return 0, nil, nil, nil, p.cur.err
 			}
 		}
 		b, ok := <-p.ch
 		if !ok {
-			return 0, nil, nil, io.EOF
+			return 0, nil, nil, nil, io.EOF
 		}
 		if p.cur != nil { // the caller is done with its cells: reuse the batch
 			select {

@@ -52,7 +52,25 @@ type Options struct {
 	// rejected as one copy of a repeated id (Report.IsRejected says). An
 	// error from Each stops Validate and is returned.
 	Each func(paybatch.Instruction) error
+
+	// For tests: ahead picks when the read-ahead goroutine parses a
+	// batch of rows (see aheadMode); csvBlock is the CSV byte-level
+	// path's block size (0: csvBlock).
+	ahead    aheadMode
+	csvBlock int
 }
+
+// aheadMode says when Validate's read-ahead goroutine parses the batches
+// of rows it read (prefetcher.work). Only tests choose anything but
+// aheadAuto, to hold the paths to each other.
+type aheadMode int
+
+const (
+	aheadAuto   aheadMode = iota // when the consumer has batches waiting (it is behind)
+	aheadNever                   // the one-core path: rows one by one, parsed by the consumer
+	aheadAlways                  // every batch
+	aheadOdd                     // every other batch
+)
 
 // cell is one value as read: text, or for a numeric XLSX cell the number
 // exactly as the XML stores it.
@@ -158,14 +176,27 @@ func openFileWith(path string, maxSize int64, open func(string) (*os.File, error
 // message: it sniffs CSV vs XLSX by content (not extension) and reads the
 // header. r is read, never closed; Close releases what the Batch holds.
 func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, error) {
-	return openBatch(r, size, name, opts, nil, false)
+	return openBatch(r, size, name, opts, nil, readRows)
 }
 
+// readMode is how openBatch's read-ahead reads a CSV's rows.
+type readMode int
+
+const (
+	// readRows: row by row, each parsed by the consumer (Batch.All).
+	readRows readMode = iota
+	// readOwned: whole blocks of text into batches of rows, strings of
+	// their own, parsed on both cores (Validate with Each).
+	readOwned
+	// readBorrowed: readOwned into reused buffers (Validate without
+	// Each; see Batch.borrowed).
+	readBorrowed
+)
+
 // openBatch is OpenReader; a CSV's bytes are also written to hw (nil: not)
-// as they are read, so one pass reads and hashes the file (see Validate).
-// With borrow, a CSV's rows after the first are read into reused buffers
-// (see Batch.borrowed).
-func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer, borrow bool) (*Batch, error) {
+// as they are read, so one pass reads and hashes the file (see Validate),
+// and its rows after the first are read as mode says.
+func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer, mode readMode) (*Batch, error) {
 	spec, err := specFor(opts.Kind)
 	if err != nil {
 		return nil, err
@@ -186,6 +217,10 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 	}
 	b := &Batch{path: name, opts: opts, spec: spec, src: o.src, sheet: o.sheet, date1904: o.date1904, delim: o.delim, sheets: o.sheets}
 	b.xs, _ = o.src.(*xlsxSource)
+	cs, isCSV := o.src.(*csvSource)
+	if isCSV {
+		cs.blockSize = opts.csvBlock
+	}
 	if err := b.readHeader(aliases); err != nil {
 		o.src.close()
 		return nil, err
@@ -194,11 +229,14 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 	// Open's errors; from now on rows are read ahead in a goroutine that
 	// Close stops.
 	var work func(*rowBatch)
-	if cs, ok := o.src.(*csvSource); ok && borrow {
-		cs.borrow, b.borrowed = true, true
+	if isCSV && mode != readRows && opts.ahead != aheadNever {
+		cs.fills = true
+		if mode == readBorrowed {
+			cs.borrow, b.borrowed = true, true
+		}
 		work = b.parseAhead
 	}
-	b.src = newPrefetcher(o.src, work)
+	b.src = newPrefetcher(o.src, work, opts.ahead)
 	return b, nil
 }
 
@@ -332,18 +370,19 @@ func (b *Batch) nextRow() (int, []cell, error) {
 }
 
 // nextParsed is nextRow, with the row as the read-ahead goroutine parsed
-// it when it did (Batch.parseAhead; nil otherwise).
-func (b *Batch) nextParsed() (int, []cell, *rowVerdict, error) {
+// it when it did (Batch.parseAhead; nil otherwise): its verdict, and its
+// instruction when the row is not borrowed.
+func (b *Batch) nextParsed() (int, []cell, *rowVerdict, *paybatch.Instruction, error) {
 	p, ok := b.src.(*prefetcher)
 	if b.peeked || !ok {
 		row, cells, err := b.nextRow()
-		return row, cells, nil, err
+		return row, cells, nil, nil, err
 	}
-	row, cells, v, err := p.nextParsed()
+	row, cells, v, in, err := p.nextParsed()
 	if err == nil {
 		b.rows++
 	}
-	return row, cells, v, err
+	return row, cells, v, in, err
 }
 
 // All streams rows in file order: (instruction, nil) for a valid row,

@@ -17,10 +17,10 @@ import (
 // csvRead is everything a csvSource yields for data: each row's line and
 // cells, and each error, in order, up to EOF (or 20 errors: encoding/csv
 // reads on after a malformed record, and so must the byte-level path).
-// With borrow, the rows after the first two (a header and a first row, as
-// openBatch reads them) come through the read-ahead in borrowed blocks,
-// which stops at the first error.
-func csvRead(t testing.TB, data []byte, block int, slow, borrow bool, rd func(io.Reader) io.Reader) (string, error) {
+// With a mode other than readRows, the rows after the first two (a header
+// and a first row, as openBatch reads them) come through the read-ahead in
+// blocks (owned or borrowed), which stops at the first error.
+func csvRead(t testing.TB, data []byte, block int, slow bool, mode readMode, rd func(io.Reader) io.Reader) (string, error) {
 	t.Helper()
 	var in io.Reader = bytes.NewReader(data)
 	if rd != nil {
@@ -34,9 +34,10 @@ func csvRead(t testing.TB, data []byte, block int, slow, borrow bool, rd func(io
 	var src source = s
 	var out strings.Builder
 	for n, errs := 0, 0; errs < 20; n++ {
+		borrow := mode != readRows
 		if borrow && n == 2 {
-			s.borrow = true
-			p := newPrefetcher(s, nil)
+			s.fills, s.borrow = true, mode == readBorrowed
+			p := newPrefetcher(s, nil, aheadAuto)
 			defer p.close()
 			src = p
 		}
@@ -68,20 +69,20 @@ func csvRead(t testing.TB, data []byte, block int, slow, borrow bool, rd func(io
 // error or its wording, or where reading stops.
 func checkTokenizer(t testing.TB, data []byte, rd func(io.Reader) io.Reader) {
 	t.Helper()
-	want, werr := csvRead(t, data, 0, true, false, rd)
+	want, werr := csvRead(t, data, 0, true, readRows, rd)
 	for _, block := range []int{1, 2, 3, 7, 64, 0} {
-		for _, borrow := range []bool{false, true} {
-			got, gerr := csvRead(t, data, block, false, borrow, rd)
+		for _, mode := range []readMode{readRows, readOwned, readBorrowed} {
+			got, gerr := csvRead(t, data, block, false, mode, rd)
 			if fmt.Sprint(werr) != fmt.Sprint(gerr) {
 				t.Fatalf("block %d: open error %v, encoding/csv %v", block, gerr, werr)
 			}
 			w := want
-			if borrow {
+			if mode != readRows {
 				// the read-ahead stops at the first error after the first two rows
 				w = firstErrorAfter(want, 2)
 			}
 			if got != w {
-				t.Fatalf("block %d, borrow %v: data %q\nbyte-level:\n%s\nencoding/csv:\n%s", block, borrow, data, got, w)
+				t.Fatalf("block %d, mode %d: data %q\nbyte-level:\n%s\nencoding/csv:\n%s", block, mode, data, got, w)
 			}
 		}
 	}
@@ -99,9 +100,10 @@ func firstErrorAfter(out string, n int) string {
 	return out
 }
 
-// FuzzCSVTokenizer holds the byte-level tokenizer to encoding/csv.
-func FuzzCSVTokenizer(f *testing.F) {
-	for _, s := range []string{
+// csvSeeds are CSV texts of every dialect and trap the tokenizer knows
+// (FuzzCSVTokenizer's and FuzzValidateEach's seeds).
+func csvSeeds() []string {
+	return []string{
 		refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,m-1,49.99,USD\n",
 		refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,m-1,49.99,USD",
 		refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,m-1,49.99,USD\r",
@@ -120,7 +122,12 @@ func FuzzCSVTokenizer(f *testing.F) {
 		"a,b\n" + strings.Repeat("x,", 1023) + "x\n",
 		"a,b\n\xff\xfe,\x00\n\u00a0,\u3000\n",
 		"\xff\xfea\x00,\x00b\x00\n\x001\x00,\x002\x00\n\x00",
-	} {
+	}
+}
+
+// FuzzCSVTokenizer holds the byte-level tokenizer to encoding/csv.
+func FuzzCSVTokenizer(f *testing.F) {
+	for _, s := range csvSeeds() {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -194,7 +201,7 @@ func TestTokenizerReadError(t *testing.T) {
 			return io.MultiReader(io.LimitReader(r, int64(after)), iotest.ErrReader(boom))
 		}
 		checkTokenizer(t, data, rd)
-		got, _ := csvRead(t, data, 0, false, false, rd)
+		got, _ := csvRead(t, data, 0, false, readRows, rd)
 		if !strings.Contains(got, "disk on fire") {
 			t.Fatalf("read error lost:\n%s", got)
 		}
@@ -208,7 +215,7 @@ func TestTokenizerReadError(t *testing.T) {
 // buffers; nothing of a row may outlive it. Over a file of many blocks, with
 // currencies in every case, rejected rows, duplicates and case-only twins
 // far apart, its report must be the report of the same file read into
-// strings of their own (with Each set), and name only what the file says.
+// strings of their own (the one-core path), and name only what the file says.
 func TestValidateBorrowedRows(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(refundHeader)
@@ -242,23 +249,12 @@ func TestValidateBorrowedRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Each = func(paybatch.Instruction) error { return nil }
+	o.ahead = aheadNever // the one-core path: row by row, strings of their own
 	own, err := Validate(context.Background(), []string{p}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	show := func(r *Report) string {
-		var s strings.Builder
-		fmt.Fprintf(&s, "rows %d valid %d rejected %d totals %v counts %v files %v\n", r.Rows, r.Valid, r.Rejected, r.Totals.Strings(), r.Counts, r.Files)
-		for _, e := range r.Rejects {
-			fmt.Fprintf(&s, "%v|%q|%q|%q\n", e.Source, e.Column, e.Value, e.MerchantTxID)
-			s.WriteString(e.Error() + "\n")
-		}
-		for _, w := range r.Warnings {
-			fmt.Fprintf(&s, "%v %q %q %s\n", w.Sources, w.Column, w.Values, w.Message)
-		}
-		return s.String()
-	}
-	if g, w := show(borrowed), show(own); g != w {
+	if g, w := showReport(borrowed), showReport(own); g != w {
 		t.Fatalf("borrowed rows:\n%.3000s\nown rows:\n%.3000s", g, w)
 	}
 	for code := range borrowed.Totals {

@@ -403,8 +403,14 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 		p, f, size := in.Name, in.R, in.Size
 		inline := sha256.New()
 		// Without Each no instruction leaves this loop: the rows can be
-		// read into reused buffers (Batch.borrowed).
-		b, err := openBatch(f, size, p, opts, inline, opts.Each == nil)
+		// read into reused buffers (Batch.borrowed). With it, the rows are
+		// strings of their own, parsed on both cores all the same: Each
+		// is called here, in file order.
+		mode := readBorrowed
+		if opts.Each != nil {
+			mode = readOwned
+		}
+		b, err := openBatch(f, size, p, opts, inline, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -431,7 +437,7 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 				closeAll()
 				return nil, fmt.Errorf("%s: validation stopped: %w", p, ctx.Err())
 			}
-			row, cells, pv, err := b.nextParsed()
+			row, cells, pv, pin, err := b.nextParsed()
 			if err == io.EOF {
 				break
 			}
@@ -445,6 +451,9 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 			switch {
 			case pv != nil: // parsed by the read-ahead goroutine
 				id, errs = pv.id, pv.errs
+				if pin != nil { // the whole instruction of an owned row (readOwned)
+					in = *pin
+				}
 				in.Amount = paybatch.Money{Currency: pv.cur, Minor: pv.minor}
 			case b.borrowed:
 				var v rowVerdict
@@ -565,7 +574,8 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 
 // rowVerdict is what Validate needs of a parsed row: its id (borrowed
 // from the batch, see Batch.borrowed), its amount when valid, its problems
-// (its own: read from copies of the cells) when not.
+// (its own: read from copies of the cells) when not. (The whole
+// instruction of a row that is not borrowed, for Each, is in rowBatch.ins.)
 type rowVerdict struct {
 	id    string
 	cur   paybatch.Currency
@@ -591,11 +601,25 @@ func (b *Batch) verdict(cc *curCache, row int, cells []cell, errs []paybatch.Row
 
 // parseAhead is the read-ahead goroutine's share of Validate's work (see
 // prefetcher.work): it parses a batch's rows with a cache of its own.
+// A row of a batch that is not borrowed is parsed once, its instruction
+// kept whole, exactly as the consumer's parseRow would (rows, rejects and
+// their order do not depend on which goroutine parsed a row:
+// TestEachParallelMatchesSerial).
 func (b *Batch) parseAhead(rb *rowBatch) {
 	var errs []paybatch.RowError
 	for k, row := range rb.rows {
 		var v rowVerdict
-		v, errs = b.verdict(&b.ccAhead, row, rb.row(k), errs)
+		if b.borrowed {
+			v, errs = b.verdict(&b.ccAhead, row, rb.row(k), errs)
+		} else {
+			var in paybatch.Instruction
+			in, v.id, errs = b.parseRowWith(&b.ccAhead, row, rb.row(k), errs[:0])
+			v.cur, v.minor = in.Amount.Currency, in.Amount.Minor
+			if len(errs) > 0 {
+				v.errs = slices.Clone(errs)
+			}
+			rb.ins = append(rb.ins, in)
+		}
 		rb.parsed = append(rb.parsed, v)
 	}
 }
