@@ -1,10 +1,17 @@
 package web
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -61,5 +68,93 @@ func TestWritePreviewRecord(t *testing.T) {
 	recs, err = readPage(path, 2)
 	if err != nil || len(recs) != 1 || !slices.Equal(recs[0], []string{strconv.Itoa(pageSize), "x"}) {
 		t.Fatalf("page 2: %q, %v", recs, err)
+	}
+}
+
+// TestPageFileManyBuffers: records written across many of the writer's
+// buffers (handed to its goroutine as they fill) read back in order, each
+// page from its offset; a file that cannot be written (/dev/full) is an
+// error from finish or close, not a short file taken for whole.
+func TestPageFileManyBuffers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "many.pages")
+	pw, err := createPageFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40_000 // ≈ 4 MB: some 16 buffers
+	long := strings.Repeat("v", 90)
+	for i := range n {
+		pw.start(3)
+		pw.int(int64(i))
+		pw.field(long[:i%91])
+		pw.date(time.Date(2026, 1, 1+i%300, 0, 0, 0, 0, time.UTC))
+		if err := pw.finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pw.close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []int{1, 2, 397, n / pageSize} {
+		recs, err := readPage(path, p)
+		if err != nil || len(recs) != pageSize {
+			t.Fatalf("page %d: %d records, %v", p, len(recs), err)
+		}
+		for k, rec := range recs {
+			i := (p-1)*pageSize + k
+			want := []string{strconv.Itoa(i), long[:i%91], time.Date(2026, 1, 1+i%300, 0, 0, 0, 0, time.UTC).Format(time.DateOnly)}
+			if !slices.Equal(rec, want) {
+				t.Fatalf("page %d record %d = %q, want %q", p, k, rec, want)
+			}
+		}
+	}
+	if recs, err := readPage(path, n/pageSize+1); err != nil || len(recs) != 0 {
+		t.Fatalf("past the end: %q, %v", recs, err)
+	}
+
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	pw, err = createPageFile("/dev/full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.path = filepath.Join(t.TempDir(), "full.pages") // where close would put the index
+	var werr error
+	for i := 0; i < n && werr == nil; i++ {
+		werr = pw.add(long)
+	}
+	if cerr := pw.close(); cerr == nil || werr != nil && !errors.Is(werr, syscall.ENOSPC) {
+		t.Fatalf("writing to a full disk: finish %v, close %v", werr, cerr)
+	}
+}
+
+// TestCopyOverlapped: the spool's copy writes exactly what it read, at
+// sizes around its buffer's; a read error or a write error is its error.
+func TestCopyOverlapped(t *testing.T) {
+	const size = 1 << 20
+	for _, n := range []int{0, 1, size - 1, size, size + 1, 3*size + size/2, 7 * size} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(i*7 + i>>11)
+		}
+		var dst bytes.Buffer
+		got, err := copyOverlapped(&dst, iotest.HalfReader(bytes.NewReader(src)))
+		if err != nil || got != int64(n) || !bytes.Equal(dst.Bytes(), src) {
+			t.Fatalf("%d bytes: copied %d (%d equal: %v), %v", n, got, dst.Len(), bytes.Equal(dst.Bytes(), src), err)
+		}
+	}
+	boom := errors.New("connection reset")
+	var dst bytes.Buffer
+	if _, err := copyOverlapped(&dst, io.MultiReader(bytes.NewReader(make([]byte, 3*size)), iotest.ErrReader(boom))); !errors.Is(err, boom) {
+		t.Fatalf("read error: %v", err)
+	}
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	defer f.Close()
+	if _, err := copyOverlapped(f, bytes.NewReader(make([]byte, 5*size))); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write error: %v", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -134,7 +135,7 @@ func (s *Server) spool(p io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = io.Copy(f, p)
+	_, err = copyOverlapped(f, p)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -143,6 +144,59 @@ func (s *Server) spool(p io.Reader) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// copyOverlapped is io.Copy with the writes on a goroutine of their own,
+// so reading the next buffer (the multipart boundary scan of an upload)
+// overlaps writing the last (≈ 50 ms of write system calls for a 50 MB
+// upload). It returns the bytes written and the first error, a read's or
+// a write's.
+func copyOverlapped(dst io.Writer, src io.Reader) (int64, error) {
+	const size, bufs = 1 << 20, 3
+	full, free := make(chan []byte, bufs), make(chan []byte, bufs)
+	for range bufs {
+		free <- make([]byte, size)
+	}
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	var failed atomic.Bool
+	go func() {
+		var r result
+		for b := range full {
+			if r.err == nil {
+				var k int
+				k, r.err = dst.Write(b)
+				r.n += int64(k)
+				failed.Store(r.err != nil)
+			}
+			free <- b[:cap(b)]
+		}
+		done <- r
+	}()
+	var rerr error
+	for rerr == nil && !failed.Load() {
+		b := <-free
+		n, err := io.ReadFull(src, b)
+		if n > 0 {
+			full <- b[:n]
+		}
+		switch err {
+		case nil:
+		case io.EOF, io.ErrUnexpectedEOF:
+			rerr = io.EOF
+		default:
+			rerr = err
+		}
+	}
+	close(full)
+	r := <-done
+	if rerr != nil && rerr != io.EOF {
+		return r.n, rerr
+	}
+	return r.n, r.err // nil, or the write error that stopped the copy
 }
 
 // storedName makes a file name safe to keep on disk.
