@@ -50,3 +50,46 @@ func registerMask(ctx context.Context, db *sql.DB) error {
 	}
 	return nil
 }
+
+// scrubMasks masks card numbers (paybatch_mask) in every text column of
+// every table of the database file: the ids lines are matched on
+// (merchant_transaction_id) must be kept as written while the reconcile
+// runs — two card numbers can mask alike — so they are masked only once it
+// is done, as Close leaves the file. Every other text column is masked
+// before it is stored (to_ledger.sql, to_provider.sql,
+// journal_to_provider.sql); the scrub covers them too, and the stage tables
+// of XLSX sheets and CSVs read in Go.
+func scrubMasks(ctx context.Context, db *sql.DB) error {
+	rows, err := db.QueryContext(ctx, `SELECT c.table_name, c.column_name
+		FROM duckdb_columns() AS c
+		JOIN duckdb_tables() AS t USING (database_oid, schema_oid, table_oid)
+		WHERE c.database_name = current_database() AND c.data_type = 'VARCHAR' AND NOT t.temporary
+		ORDER BY c.table_name, c.column_index`)
+	if err != nil {
+		return fmt.Errorf("reconcile: mask the database file: %w", err)
+	}
+	var cols [][2]string
+	for rows.Next() {
+		var t, c string
+		if err := rows.Scan(&t, &c); err != nil {
+			rows.Close()
+			return fmt.Errorf("reconcile: mask the database file: %w", err)
+		}
+		cols = append(cols, [2]string{t, c})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reconcile: mask the database file: %w", err)
+	}
+	for _, tc := range cols {
+		t, c := quoteIdent(tc[0]), quoteIdent(tc[1])
+		q := `UPDATE ` + t + ` SET ` + c + ` = paybatch_mask(` + c + `) WHERE strlen(` + c + `) >= 13 AND regexp_matches(` + c + `, '[0-9]([ -]?[0-9]){12}')`
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("reconcile: mask the database file: %s.%s: %w", tc[0], tc[1], err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `CHECKPOINT`); err != nil {
+		return fmt.Errorf("reconcile: mask the database file: %w", err)
+	}
+	return nil
+}

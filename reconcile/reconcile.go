@@ -154,10 +154,19 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 }
 
 // Close releases DuckDB and removes the spill directory Open made.
+//
+// A --db file (Options.Path) is left with the card numbers of every text
+// column masked (scrubMasks): its tables hold the ids the lines were matched
+// on as written until then.
 func (r *Reconciler) Close() error {
 	var err error
 	if r.db != nil {
-		err = r.db.Close()
+		if r.opts.Path != "" {
+			err = scrubMasks(context.Background(), r.db)
+		}
+		if cerr := r.db.Close(); err == nil {
+			err = cerr
+		}
 	}
 	r.removeTmp()
 	return err

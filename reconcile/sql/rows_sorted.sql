@@ -78,7 +78,11 @@ JOIN provider AS p ON p.seq = r.orphan_seq;
 -- export read it through the connection pool, and a TEMP table is seen by
 -- the connection that wrote it only (Rows read inside Rows failed).
 CREATE OR REPLACE TABLE recon_sorted AS
-SELECT x.category, x.merchant_transaction_id,
+SELECT x.category,
+    -- the id as it leaves (rows, exports): card numbers masked (mask.go);
+    -- sorted and matched on as written
+    CASE WHEN strlen(x.merchant_transaction_id) >= 13 AND regexp_matches(x.merchant_transaction_id, '[0-9]([ -]?[0-9]){12}')
+         THEN paybatch_mask(x.merchant_transaction_id) ELSE x.merchant_transaction_id END AS merchant_transaction_id,
     x.ledger_amount_minor, x.ledger_currency, x.ledger_status,
     x.provider_amount_minor, x.provider_currency, x.provider_status, x.provider_id, x.reason,
     x.source_file, x.source_sheet, x.source_row, x.requested_date, x.provider_date, x.src_load,
