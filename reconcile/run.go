@@ -66,6 +66,9 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 			return paybatch.Summary{}, fmt.Errorf("reconcile: count lines: %w", err)
 		}
 	}
+	if err := r.checkDifference(sum); err != nil {
+		return paybatch.Summary{}, err
+	}
 	r.sum, r.ran = sum, true
 	return sum, nil
 }
@@ -262,7 +265,8 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	var total, lRows, pRows, nLedger, nProvider, blankL, blankP int64
 	for rows.Next() {
 		var cat string
-		var lc, pc, pcls, lsum, psum, nsum, ldsum sql.NullInt64
+		var lc, pc, pcls sql.NullInt64
+		var lsum, psum, nsum, ldsum minorSum // HUGEINT sums, checked (totals.go)
 		var n, nl, np int64
 		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np, &nsum, &ldsum); err != nil {
 			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
@@ -293,26 +297,25 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		pcur, pok := cur(pc)
 		switch {
 		case lok && lsum.Valid: // counted with its ledger line
-			if err := ct.Totals.Add(paybatch.Money{Currency: lcur, Minor: lsum.Int64}); err != nil {
+			if err := r.addTotal(ct.Totals, lcur, lsum, kindLedger, cat+" total"); err != nil {
 				return sum, false, err
 			}
-			if ldsum.Valid { // its lines expecting done (README: totals)
-				if err := sum.LedgerTotals.Add(paybatch.Money{Currency: lcur, Minor: ldsum.Int64}); err != nil {
-					return sum, false, err
-				}
+			// its lines expecting done (README: totals)
+			if err := r.addTotal(sum.LedgerTotals, lcur, ldsum, kindLedger, "ledger total"); err != nil {
+				return sum, false, err
 			}
 		case pok && psum.Valid: // no ledger line: counted with its provider line
-			if err := ct.Totals.Add(paybatch.Money{Currency: pcur, Minor: psum.Int64}); err != nil {
+			if err := r.addTotal(ct.Totals, pcur, psum, kindResults, cat+" total"); err != nil {
 				return sum, false, err
 			}
 		}
-		if lok && nsum.Valid { // done without a provider amount (voids)
-			if err := sum.NoProviderAmount.Add(paybatch.Money{Currency: lcur, Minor: nsum.Int64}); err != nil {
+		if lok { // done without a provider amount (voids)
+			if err := r.addTotal(sum.NoProviderAmount, lcur, nsum, kindLedger, "total without a provider amount"); err != nil {
 				return sum, false, err
 			}
 		}
-		if pcls.Valid && pcls.Int64 == 1 && pok && psum.Valid { // executed and done
-			if err := sum.ProviderTotals.Add(paybatch.Money{Currency: pcur, Minor: psum.Int64}); err != nil {
+		if pcls.Valid && pcls.Int64 == 1 && pok { // executed and done
+			if err := r.addTotal(sum.ProviderTotals, pcur, psum, kindResults, "provider total"); err != nil {
 				return sum, false, err
 			}
 		}
@@ -465,24 +468,31 @@ func (r *Reconciler) reconSummary(ctx context.Context) (paybatch.Summary, error)
 	if err != nil {
 		return paybatch.Summary{}, fmt.Errorf("reconcile: sql/counts.sql: %w", err)
 	}
+	var over error
 	err = r.scan(ctx, query("category_totals"), func(rows *sql.Rows) error {
 		var cat, code string
-		var minor int64
+		var minor minorSum
 		if err := rows.Scan(&cat, &code, &minor); err != nil {
 			return err
 		}
-		return sum.Categories[paybatch.Category(cat)].Totals.Add(paybatch.Money{Currency: curs[code], Minor: minor})
+		if err := r.addTotal(sum.Categories[paybatch.Category(cat)].Totals, curs[code], minor, "", cat+" total"); err != nil && over == nil {
+			over = err
+		}
+		return nil
 	})
 	if err != nil {
 		return paybatch.Summary{}, fmt.Errorf("reconcile: sql/category_totals.sql: %w", err)
 	}
-	if sum.LedgerTotals, err = r.totals(ctx, "ledger_totals", curs); err != nil {
+	if over != nil {
+		return paybatch.Summary{}, over
+	}
+	if sum.LedgerTotals, err = r.totals(ctx, "ledger_totals", curs, kindLedger, "ledger total"); err != nil {
 		return paybatch.Summary{}, err
 	}
-	if sum.ProviderTotals, err = r.totals(ctx, "provider_totals", curs); err != nil {
+	if sum.ProviderTotals, err = r.totals(ctx, "provider_totals", curs, kindResults, "provider total"); err != nil {
 		return paybatch.Summary{}, err
 	}
-	if sum.NoProviderAmount, err = r.totals(ctx, "no_amount_totals", curs); err != nil {
+	if sum.NoProviderAmount, err = r.totals(ctx, "no_amount_totals", curs, kindLedger, "total without a provider amount"); err != nil {
 		return paybatch.Summary{}, err
 	}
 	if total > 0 {
@@ -505,18 +515,27 @@ func (r *Reconciler) currencies(ctx context.Context) (map[string]paybatch.Curren
 	return out, err
 }
 
-func (r *Reconciler) totals(ctx context.Context, name string, curs map[string]paybatch.Currency) (paybatch.Totals, error) {
+// totals sums sql/<name>.sql's rows (currency, HUGEINT sum) per currency;
+// a sum beyond int64 is an OverflowError naming the files of kind.
+func (r *Reconciler) totals(ctx context.Context, name string, curs map[string]paybatch.Currency, kind fileKind, what string) (paybatch.Totals, error) {
 	t := paybatch.Totals{}
+	var over error
 	err := r.scan(ctx, query(name), func(rows *sql.Rows) error {
 		var code string
-		var minor int64
+		var minor minorSum
 		if err := rows.Scan(&code, &minor); err != nil {
 			return err
 		}
-		return t.Add(paybatch.Money{Currency: curs[code], Minor: minor})
+		if err := r.addTotal(t, curs[code], minor, kind, what); err != nil && over == nil {
+			over = err
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: sql/%s.sql: %w", name, err)
+	}
+	if over != nil {
+		return nil, over
 	}
 	return t, nil
 }

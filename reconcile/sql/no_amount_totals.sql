@@ -2,7 +2,8 @@
 -- recording an amount (a void), per currency: Summary.NoProviderAmount, left
 -- out of the difference. Each ledger line (expecting done: the others are
 -- not in the ledger's totals) counts once.
-SELECT currency, sum(amount_minor)::BIGINT
+-- Sums are HUGEINT, exact: Run refuses one beyond int64 (totals.go).
+SELECT currency, sum(amount_minor)
 FROM ledger
 SEMI JOIN (
     SELECT merchant_transaction_id FROM provider

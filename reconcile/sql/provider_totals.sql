@@ -1,5 +1,6 @@
 -- Every operation that was executed and happened (class done), per currency.
-SELECT currency, sum(amount_minor)::BIGINT
+-- Sums are HUGEINT, exact: Run refuses one beyond int64 (totals.go).
+SELECT currency, sum(amount_minor)
 FROM provider
 WHERE class = 'done' AND amount_minor IS NOT NULL
 GROUP BY currency;

@@ -141,15 +141,16 @@ SELECT
     nullif(pc, 0)                                              AS pc,
     CASE WHEN has_p THEN pcls END                              AS pcls,
     ids::BIGINT                                                AS ids,
-    lsum::BIGINT                                               AS ledger_minor,
-    psum::BIGINT                                               AS provider_minor,
+    -- the sums stay HUGEINT (exact): Run refuses one beyond int64 (totals.go)
+    lsum                                                       AS ledger_minor,
+    psum                                                       AS provider_minor,
     CASE WHEN has_l THEN ids ELSE 0 END::BIGINT                AS l_rows,
     CASE WHEN has_p THEN ids ELSE 0 END::BIGINT                AS p_rows,
     -- done without an amount (a void): its ledger amount is not compared
-    CASE WHEN has_l AND has_p AND pcls = 1 AND lcls = 1 AND NOT has_pv THEN lsum END::BIGINT AS noamount_minor,
+    CASE WHEN has_l AND has_p AND pcls = 1 AND lcls = 1 AND NOT has_pv THEN lsum END AS noamount_minor,
     -- a ledger line expecting cancelled/declined/failed expects no money
     -- to move: it is not in the ledger's totals
-    CASE WHEN has_l AND lcls = 1 THEN lsum END::BIGINT         AS ledger_done_minor
+    CASE WHEN has_l AND lcls = 1 THEN lsum END                 AS ledger_done_minor
 FROM per_key
 UNION ALL
 -- an unmatched id is grouped by itself alone (its lines may differ in
