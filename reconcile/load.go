@@ -290,7 +290,7 @@ func problems(ctx context.Context, conn *sql.Conn, s *source) error {
 		}
 		ie.Problems = append(ie.Problems, &paybatch.RowError{
 			Source: paybatch.Source{File: path, Sheet: sheet, Row: row},
-			Column: hm.column(role), Value: paybatch.MaskCardNumbers(value),
+			Column: hm.column(role), Value: value,
 			Err: fmt.Errorf("%w: %s", sentinelOf[role], reason),
 		})
 	}
@@ -696,15 +696,15 @@ func appendTable(ctx context.Context, conn *sql.Conn, s *source, t *readers.Tabl
 				src := paybatch.Source{File: s.path, Sheet: s.sheet, Row: row}
 				if c.Formula {
 					app.Close()
-					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: paybatch.MaskCardNumbers(c.Text),
-						Err: fmt.Errorf("%w: the cell holds a formula (last computed value %q, which may be stale); paste the column as values, or pass --accept-formula-values to use the computed values", paybatch.ErrBadField, paybatch.MaskCardNumbers(c.Text))}
+					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: c.Text,
+						Err: fmt.Errorf("%w: the cell holds a formula (last computed value %q, which may be stale); paste the column as values, or pass --accept-formula-values to use the computed values", paybatch.ErrBadField, c.Text)}
 				}
 				if c.Text == "" {
 					continue // an empty value is NULL, as DuckDB reads it
 				}
 				if !utf8.ValidString(c.Text) {
 					app.Close()
-					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: paybatch.MaskCardNumbers(strings.ToValidUTF8(c.Text, "?")),
+					return &paybatch.RowError{Source: src, Column: s.hm.column(role), Value: strings.ToValidUTF8(c.Text, "?"),
 						Err: fmt.Errorf("%w: not UTF-8 text; save the file as UTF-8 (in Excel: CSV UTF-8)", paybatch.ErrUnusableFile)}
 				}
 				v := c.Text

@@ -79,7 +79,7 @@ JOIN provider AS p ON p.seq = r.orphan_seq;
 -- the connection that wrote it only (Rows read inside Rows failed).
 CREATE OR REPLACE TABLE recon_sorted AS
 SELECT x.category,
-    -- the id as it leaves (rows, exports): card numbers masked (mask.go);
+    -- the id as it leaves (rows, exports): card numbers masked (mask.go),
     -- sorted and matched on as written
     CASE WHEN strlen(x.merchant_transaction_id) >= 13 AND regexp_matches(x.merchant_transaction_id, '[0-9]([ -]?[0-9]){12}')
          THEN paybatch_mask(x.merchant_transaction_id) ELSE x.merchant_transaction_id END AS merchant_transaction_id,
