@@ -90,9 +90,35 @@ type source struct {
 }
 
 func (s *source) sql(name string) string {
-	q := strings.ReplaceAll(query(name), "/*n*/", strconv.Itoa(s.n))
+	q := query(name)
+	if name == "checked" {
+		q = s.checkedSQL(q)
+	}
+	q = strings.ReplaceAll(q, "/*n*/", strconv.Itoa(s.n))
 	q = strings.ReplaceAll(q, "/*spaces*/", spacesSQL())
 	return strings.ReplaceAll(q, "/*kind*/", quoteLiteral(string(s.kind)))
+}
+
+// checkedSQL is sql/checked.sql for s: a ledger without an expected-status
+// column has a NULL status on every line, so the two blocks between
+// /*status{*/ and /*}status*/ (the status columns and their lookups) are
+// replaced by what they give for a NULL status — no class, and no word —
+// and the joins are left out (two hash-join probes per line).
+func (s *source) checkedSQL(q string) string {
+	if _, ok := s.hm.original[roleExpectedStatus]; ok || s.kind != kindLedger {
+		return q
+	}
+	for _, with := range []string{
+		"NULL::VARCHAR AS class, NULL::TINYINT AS vocab_cls_no, '' AS status_word,",
+		"",
+	} {
+		i, j := strings.Index(q, "/*status{*/"), strings.Index(q, "/*}status*/")
+		if i < 0 || j < i {
+			panic("reconcile: sql/checked.sql: unbalanced /*status{*/ block")
+		}
+		q = q[:i] + with + q[j+len("/*}status*/"):]
+	}
+	return q
 }
 
 // spacesSQL is readers.Spaces() as a DuckDB string expression (chr codes:

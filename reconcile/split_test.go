@@ -82,3 +82,31 @@ func TestCategorizeSplitMatchesGroupBy(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckedSQLSkipsStatusLookups: a ledger without an expected-status
+// column is checked without the status lookups (checkedSQL), any other file
+// with them; both forms are valid SQL that reconciles (the other tests).
+func TestCheckedSQLSkipsStatusLookups(t *testing.T) {
+	for _, c := range []struct {
+		kind   fileKind
+		roles  []string
+		lookup bool
+	}{
+		{kindLedger, []string{roleID, roleAmount, roleCurrency}, false},
+		{kindLedger, []string{roleID, roleAmount, roleCurrency, roleExpectedStatus}, true},
+		{kindResults, []string{roleID, roleAmount, roleCurrency, roleStatus}, true},
+	} {
+		hm := headerMap{original: map[string]string{}}
+		for _, r := range c.roles {
+			hm.original[r] = r
+		}
+		s := &source{n: 1, kind: c.kind, hm: hm}
+		q := s.sql("checked")
+		if got := strings.Contains(q, "status_lookup"); got != c.lookup {
+			t.Errorf("%s %v: status lookups %v, want %v", c.kind, c.roles, got, c.lookup)
+		}
+		if strings.Contains(q, "/*status{*/") != c.lookup {
+			t.Errorf("%s %v: block markers left as they should not be", c.kind, c.roles)
+		}
+	}
+}
