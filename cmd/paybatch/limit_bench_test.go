@@ -52,6 +52,7 @@ func refundBatch(tb testing.TB, dir string, n int) (string, *sandbox.Fixtures) {
 type childRun struct {
 	cpu     time.Duration // user + system
 	maxRSS  int64         // bytes
+	csw     int64         // context switches, voluntary and not
 	elapsed time.Duration
 }
 
@@ -67,7 +68,7 @@ func submitChild(tb testing.TB, url string, args ...string) childRun {
 		tb.Fatalf("paybatch submit %v: %v\n%s", args, err, out.String())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return childRun{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: ru.Maxrss << 10, elapsed: time.Since(start)}
+	return childRun{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: ru.Maxrss << 10, csw: ru.Nvcsw + ru.Nivcsw, elapsed: time.Since(start)}
 }
 
 // BenchmarkSubmitCPUAtLimit: CPU per row of the `paybatch submit` process
@@ -127,6 +128,7 @@ func BenchmarkSubmitCPUAtLimit(b *testing.B) {
 				slope := float64((got.cpu - small.cpu).Microseconds()) / 1000 / float64(n-n/5)
 				b.ReportMetric(float64(got.cpu.Microseconds())/1000/float64(n), "cpu-ms/row")
 				b.ReportMetric(slope, "slope-ms/row")
+				b.ReportMetric(float64(got.csw-small.csw)/float64(n-n/5), "slope-csw/row")
 				b.ReportMetric(float64(got.cpu.Microseconds())/1000-slope*float64(n), "fixed-ms")
 				b.ReportMetric(rate, "rows/s")
 				if bc.perRate > 0 {
