@@ -49,6 +49,8 @@ type DuckDB struct {
 	committer *duckCommitter
 	linger    time.Duration
 
+	threads threadPolicy // DuckDB's thread count (duckdb_threads.go)
+
 	beforeCheckpoint func()
 
 	pmu      sync.Mutex // guards the published counts and server
@@ -111,6 +113,11 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		db.Close()
 		release()
 		return nil, damaged(path, err)
+	}
+	if err := j.initThreads(ctx); err != nil {
+		db.Close()
+		release()
+		return nil, err
 	}
 	return j, nil
 }
@@ -226,7 +233,8 @@ func createDuckDB(ctx context.Context, path string) error {
 			return fmt.Errorf("journal %s: %w", path, err)
 		}
 	}
-	db, err := sql.Open("duckdb", dsn(tmp))
+	// An empty journal: one thread (see duckdb_threads.go).
+	db, err := sql.Open("duckdb", dsn(tmp)+"&threads=1")
 	if err != nil {
 		return fmt.Errorf("journal %s: %w", path, err)
 	}

@@ -170,6 +170,11 @@ func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err er
 		ord++
 		chunk = append(chunk, staged{ord, row})
 		if len(chunk) == size {
+			// An input of more than a chunk: DuckDB gets every core
+			// (duckdb_threads.go).
+			if err := in.j.growThreads(ctx); err != nil {
+				return err
+			}
 			if err := in.compare(ctx, chunk); err != nil {
 				return err
 			}

@@ -67,6 +67,9 @@ func (j *DuckDB) SetLinger(d time.Duration) {
 	j.linger = d
 	if j.writer != nil {
 		j.writer.SetLinger(d)
+		// A setting is not worth failing a run for: the next start or stop
+		// of the writer sets the count again.
+		_ = j.paceThreads(context.Background(), d > 0)
 	}
 }
 
@@ -95,6 +98,11 @@ func (j *DuckDB) startWriter() (*GroupWriter, error) {
 		conn.Close()
 		return nil, fmt.Errorf("journal: appender: %w", err)
 	}
+	if err := j.paceThreads(ctx, j.linger > 0); err != nil {
+		c.app.Close()
+		conn.Close()
+		return nil, err
+	}
 	j.writer, j.committer = NewGroupWriter(c, j.linger), c
 	return j.writer, nil
 }
@@ -113,6 +121,11 @@ func (j *DuckDB) stopWriter() error {
 	}
 	if cerr := c.conn.Close(); err == nil {
 		err = cerr
+	}
+	// Folds and checkpoints run with the writer stopped, on the threads the
+	// journal's size calls for.
+	if terr := j.paceThreads(context.Background(), false); err == nil {
+		err = terr
 	}
 	return err
 }
