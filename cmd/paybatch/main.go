@@ -55,7 +55,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "paybatch: second signal, exiting now (the journal is consistent; re-run to resume)")
 		os.Exit(exitResumable)
 	}()
-	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
+		paced: (&oneCore{}).paced})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, errorLine(err))
 	}

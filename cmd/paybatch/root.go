@@ -33,6 +33,10 @@ type env struct {
 	checkpoint func(point string)
 	// open is job.Deps.Open (nil: os.Open); tests count the opens.
 	open func(path string) (*os.File, error)
+	// paced is job.Deps.Paced: the binary's process narrows Go to one core
+	// while a run's requests are paced (cores.go); nil in tests that run
+	// commands in their own process.
+	paced func() (done func())
 
 	// Set by the root command before any subcommand runs.
 	log     *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)
@@ -171,5 +175,6 @@ func (e *env) jobDeps() job.Deps {
 		Mail:       func(to []string) (writers.MailConfig, error) { return writers.MailConfigFromEnv(e.getenv, to) },
 		Checkpoint: e.checkpoint,
 		Open:       e.open,
+		Paced:      e.paced,
 	}
 }

@@ -100,6 +100,9 @@ type Deps struct {
 	// os.Open. Each input is opened once per Submit or Run and read, hashed
 	// and sent through that one handle (tests count the opens).
 	Open func(path string) (*os.File, error)
+	// Paced is pipeline.Config.Paced for every run of the job (nil: the
+	// engine changes nothing).
+	Paced func() (done func())
 }
 
 func (d *Deps) defaults() {
@@ -149,7 +152,7 @@ func (e Engine) config(d *Deps, p paybatch.Provider) pipeline.Config {
 		c = e.Contracted[""]
 	}
 	return pipeline.Config{Provider: p, Contracted: c, SubmitRate: e.SubmitRate, StatusRate: e.StatusRate,
-		Concurrency: e.Concurrency, PollDeadline: e.PollDeadline, NoPoll: e.NoPoll, Now: d.Now, Logger: d.Log}
+		Concurrency: e.Concurrency, PollDeadline: e.PollDeadline, NoPoll: e.NoPoll, Now: d.Now, Logger: d.Log, Paced: d.Paced}
 }
 
 // newPacer builds cfg's pacer (cfg.Pacer) under its limits; a limit the
