@@ -259,7 +259,7 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		ln.Close()
 		return paybatch.WithKind(paybatch.ErrResumable, err)
 	}
-	stopSchedules := startSchedules(sendCtx, e, jobs, ownJournal{loc: loc, j: j, turn: &turn})
+	stopSchedules := startSchedules(sendCtx, e, jobs, ownJournal{loc: loc, j: j, turn: srv.JournalTurn()})
 	defer stopSchedules()
 	// status and history, refused a DuckDB journal's lock, point here.
 	if hj, ok := j.(interface {

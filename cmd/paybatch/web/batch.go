@@ -334,19 +334,18 @@ func (s *Server) outcomes(ctx context.Context, r *http.Request, b Batch, d *batc
 
 // outcomePage returns up to n rows of class after source row after, and
 // the row to continue after (0 at the end). Each term of the class is one
-// keyset query; their rows are merged in row order.
+// query; their rows are merged in row order. With the batch's outcome
+// index (a finished batch, counted: outcomeIndexOf) a term's page is one
+// bounded read, or none for a term with no rows; without it, a keyset page.
 func (s *Server) outcomePage(ctx context.Context, b Batch, class string, after, n int) ([]journalRow, int, error) {
 	if s.cfg.Journal == nil {
 		return nil, 0, nil
 	}
+	x := s.outcomeIndexOf(b)
 	var rows []*journal.Row
 	for ti, q := range outcomeTerms(class) {
 		q.SourceFile, q.AfterRow, q.Limit = b.Path, after, n+1
-		key := boundsKey{b.ID, class, ti, n}
-		pb, ok, err := s.pageBounds(ctx, b, key, q, n)
-		if err != nil {
-			return nil, 0, fmt.Errorf("journal page bounds of batch %d: %w", b.ID, err)
-		}
+		pb, ok := x.pageBounds(termKey{class, ti}, n)
 		if ok {
 			// The rows after `after` that fill a page lie up to this row:
 			// one bounded read, none when there are no more.
@@ -359,10 +358,9 @@ func (s *Server) outcomePage(ctx context.Context, b Batch, class string, after, 
 		rs, err := s.cfg.Journal.Rows(ctx, q)
 		if err == nil && q.ThroughRow > 0 && q.ThroughRow < pb.Last && len(rs) <= n {
 			// Fewer rows than the bounds promise: the rows changed since
-			// they were counted. Forget them and read the keyset page.
-			s.countsMu.Lock()
-			delete(s.bounds, key)
-			s.countsMu.Unlock()
+			// they were counted (by a process the server does not see).
+			// Count again, and read the keyset page.
+			s.dropOutcomeIndex(b.ID, x)
 			q.ThroughRow = 0
 			rs, err = s.cfg.Journal.Rows(ctx, q)
 		}
@@ -384,81 +382,17 @@ func (s *Server) outcomePage(ctx context.Context, b Batch, class string, after, 
 	return out, next, nil
 }
 
-// boundsKey names one term of one outcome filter of a batch.
-type boundsKey struct {
-	batch int64
-	class string
-	term  int
-	size  int
-}
-
-// maxBounds caps how many listings' page bounds are kept (a million-row
-// batch's "all" is 20,000 ints).
-const maxBounds = 64
-
-// pageBounds returns where the pages of q end, for a finished batch (its
-// rows no longer change, as for outcomeCounts): counted once, at the first
-// view of the filter, and kept. ok is false while the batch is being sent.
-func (s *Server) pageBounds(ctx context.Context, b Batch, key boundsKey, q journal.Query, size int) (journal.PageBounds, bool, error) {
-	if !b.State.Finished() {
-		return journal.PageBounds{}, false, nil
-	}
-	s.countsMu.Lock()
-	pb, ok := s.bounds[key]
-	s.countsMu.Unlock()
-	if ok {
-		return pb, true, nil
-	}
-	pb, err := s.cfg.Journal.PageBounds(ctx, q, size)
-	if err != nil {
-		return pb, false, err
-	}
-	s.countsMu.Lock()
-	if len(s.bounds) >= maxBounds {
-		for k := range s.bounds {
-			delete(s.bounds, k)
-			break
-		}
-	}
-	s.bounds[key] = pb
-	s.countsMu.Unlock()
-	return pb, true, nil
-}
-
-// outcomeCounts counts the batch's rows per filter once it is finished
-// (the rows no longer change) and keeps the counts; nil while it is being
-// sent (the progress says how far it is).
+// outcomeCounts is the batch's rows per filter once it is finished and
+// counted (outcomeIndexOf); nil while it is being sent (the progress says
+// how far it is) or counted.
 func (s *Server) outcomeCounts(ctx context.Context, b Batch) (map[string]int, error) {
-	if !b.State.Finished() || s.cfg.Journal == nil {
+	x := s.outcomeIndexOf(b)
+	if x == nil {
 		return nil, nil
 	}
-	s.countsMu.Lock()
-	c, ok := s.counts[b.ID]
-	s.countsMu.Unlock()
-	if ok {
-		return c, nil
-	}
-	// One pass over the batch's rows by state and outcome; each filter
-	// counts the pairs its terms match (as Rows would select them).
-	states, err := s.cfg.Journal.CountStates(ctx, journal.Query{SourceFile: b.Path})
-	if err != nil {
-		return nil, fmt.Errorf("journal counts of batch %d: %w", b.ID, err)
-	}
-	c = map[string]int{}
-	for _, f := range outcomeFilters {
-		c[f] = 0
-		for _, q := range outcomeTerms(f) {
-			for _, sc := range states {
-				if (len(q.States) == 0 || slices.Contains(q.States, sc.State)) && (len(q.Outcomes) == 0 || slices.Contains(q.Outcomes, sc.Outcome)) {
-					c[f] += sc.Rows
-				}
-			}
-		}
-	}
-	s.countsMu.Lock()
-	s.counts[b.ID] = c
-	s.countsMu.Unlock()
-	return c, nil
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.counts, nil
 }
 
 func outcomeOf(row journalRow) outcomeRow {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,25 +104,27 @@ func testOutcomePagesOfFinishedBatch(t *testing.T, newHarness func(testing.TB, .
 		}
 	}
 	check(bt, "while sending")
-	if len(h.srv.bounds) != 0 {
-		t.Fatalf("bounds kept for a batch being sent")
+	if len(h.srv.indexes) != 0 {
+		t.Fatalf("an outcome index kept for a batch being sent")
 	}
 	if _, err := h.store.Transition(ctx, bt.ID, []State{bt.State}, StateExceptions, "", AuditEvent{User: "test", Action: "test", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	bt = h.batch(bt.ID)
-	check(bt, "finished")
-	counts, err := h.srv.outcomeCounts(ctx, bt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range outcomeFilters {
-		if counts[f] != len(want(f)) {
-			t.Errorf("count of %s: %d, want %d", f, counts[f], len(want(f)))
+	check(bt, "finished") // keyset pages while the index is counted, bounded reads as it fills in
+	x := waitOutcomeIndex(t, h.srv, bt)
+	checkCounts := func(when string) {
+		t.Helper()
+		counts := waitOutcomeIndex(t, h.srv, bt).counts
+		for _, f := range outcomeFilters {
+			if counts[f] != len(want(f)) {
+				t.Errorf("%s: count of %s: %d, want %d", when, f, counts[f], len(want(f)))
+			}
 		}
 	}
-	if len(h.srv.bounds) == 0 {
-		t.Fatalf("no bounds kept for a finished batch")
+	checkCounts("finished")
+	if len(x.bounds) != 7 {
+		t.Fatalf("bounds of %d filter terms kept, want 7", len(x.bounds))
 	}
 	check(bt, "finished, bounds kept")
 
@@ -143,4 +146,117 @@ func testOutcomePagesOfFinishedBatch(t *testing.T, newHarness func(testing.TB, .
 		t.Fatal(err)
 	}
 	check(bt, "after rows changed")
+
+	// Later polls move more rows, as a scheduled job on the server's
+	// journal does: through the server's journal turn. The counts kept
+	// for the batch are counted again, and the pages follow.
+	turn := h.srv.JournalTurn()
+	turn.Lock()
+	moved := 0
+	for _, r := range rows {
+		if r.State != paybatch.StatePending || moved == 2*pageSize+7 {
+			continue
+		}
+		r.State, r.Outcome, r.UpdatedAt = paybatch.StateDeclined, "", time.Now()
+		if err := h.journal.Save(r); err != nil {
+			t.Fatal(err)
+		}
+		class[r.Source.Row] = "declined"
+		moved++
+	}
+	if err := h.journal.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	turn.Unlock()
+	checkCounts("after a later poll")
+	check(bt, "after a later poll")
+}
+
+// waitOutcomeIndex waits for the batch's outcome index to be counted at
+// the server's current journal version, and returns it.
+func waitOutcomeIndex(t *testing.T, s *Server, b Batch) *outcomeIndex {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if x := s.outcomeIndexOf(b); x != nil && isDone(x.done) {
+			if x.err != nil {
+				t.Fatal(x.err)
+			}
+			return x
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the outcome index was not counted in a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOutcomeCountsAfterOtherProcesses: rows changed where the server does
+// not see it (another process on a shared PostgreSQL journal: no turn
+// taken) are counted again once the index is older than outcomeIndexTTL,
+// in the background, while the old counts serve.
+func TestOutcomeCountsAfterOtherProcesses(t *testing.T) {
+	onBothJournals(t, func(t *testing.T, newHarness func(testing.TB, ...func(*Config)) *harness) {
+		var mu sync.Mutex
+		now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		h := newHarness(t, func(c *Config) { c.Now = clock })
+		uma := h.signIn("uma")
+		var csv strings.Builder
+		csv.WriteString("terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n")
+		for i := range 120 {
+			fmt.Fprintf(&csv, "ABC123,TX%06d,OR%06d,op-%06d,1.00,USD\n", i, i, i)
+		}
+		bt := h.batch(h.uploaded(uma, "refund", "other.csv", []byte(csv.String())))
+		ctx := context.Background()
+		var rows []*journal.Row
+		for i := range 120 {
+			rows = append(rows, &journal.Row{Key: fmt.Sprintf("pb1-other-%06d", i), Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC123",
+				MerchantTxID: fmt.Sprintf("op-%06d", i), Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: 100},
+				BodySHA256: fmt.Sprint(i), State: paybatch.StatePending, Source: paybatch.Source{File: bt.Path, Sheet: bt.Sheet, Row: i + 2},
+				CreatedAt: clock(), UpdatedAt: clock()})
+		}
+		if _, err := h.journal.Ingest(ctx, func(yield func(*journal.Row, error) bool) {
+			for _, r := range rows {
+				if !yield(r, nil) {
+					return
+				}
+			}
+		}, clock()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.store.Transition(ctx, bt.ID, []State{bt.State}, StateExceptions, "", AuditEvent{User: "test", Action: "test", At: clock()}); err != nil {
+			t.Fatal(err)
+		}
+		bt = h.batch(bt.ID)
+		if c := waitOutcomeIndex(t, h.srv, bt).counts; c["pending"] != 120 || c["succeeded"] != 0 {
+			t.Fatalf("counts %v", c)
+		}
+		for _, r := range rows[:70] {
+			r.State, r.Outcome = paybatch.StateFinal, paybatch.OutcomeSucceeded
+			if err := h.journal.Save(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.journal.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if c := waitOutcomeIndex(t, h.srv, bt).counts; c["pending"] != 120 {
+			t.Fatalf("counted again before its time: %v", c)
+		}
+		mu.Lock()
+		now = now.Add(outcomeIndexTTL + time.Second)
+		mu.Unlock()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			c := waitOutcomeIndex(t, h.srv, bt).counts
+			if c["pending"] == 50 && c["succeeded"] == 70 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("counts after the TTL: %v", c)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
 }

@@ -152,10 +152,13 @@ func (q *sender) run(ctx context.Context, id int64) {
 				Detail: "against ledger " + filepath.Base(s.cfg.Ledger), At: s.cfg.Now()})
 		}
 	}
-	if _, terr := s.store.Transition(ctx, id, []State{StateSending}, to, msg,
-		AuditEvent{User: system, Action: "sending finished: " + to.Label(), Detail: detail, At: s.cfg.Now()}); terr != nil {
+	fb, terr := s.store.Transition(ctx, id, []State{StateSending}, to, msg,
+		AuditEvent{User: system, Action: "sending finished: " + to.Label(), Detail: detail, At: s.cfg.Now()})
+	if terr != nil {
 		s.log.Error("send: finish", "batch", id, "err", terr)
+		return
 	}
+	s.warmOutcomes(fb) // its outcome pages are counted now, not at the first view
 }
 
 // outcomeState is the batch state a finished send leads to, by the kind of

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -93,10 +94,17 @@ type Server struct {
 	handler   http.Handler
 	bacs      *smarterpay.Calendar // the dates SmarterPay will use
 
-	reconMu  sync.Mutex // one reconciliation at a time
-	countsMu sync.Mutex
-	counts   map[int64]map[string]int         // outcome counts of finished batches
-	bounds   map[boundsKey]journal.PageBounds // outcome page bounds of finished batches (at most maxBounds)
+	reconMu sync.Mutex // one reconciliation at a time
+
+	// The outcome indexes of finished batches (outcomeindex.go), kept while
+	// journalVersion, counted up by each turn on the journal, is theirs.
+	turn           journalTurn
+	journalVersion atomic.Int64
+	idxMu          sync.Mutex
+	indexes        map[int64]indexEntry
+	bgCtx          context.Context // background counting; Close cancels it and waits
+	stopBG         context.CancelFunc
+	bg             sync.WaitGroup
 
 	closeOnce sync.Once
 }
@@ -125,8 +133,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.Credentials = func(paybatch.Provider) job.Credentials { return job.Credentials{} }
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger,
-		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar(), counts: map[int64]map[string]int{},
-		bounds: map[boundsKey]journal.PageBounds{}}
+		throttle: newThrottle(5, 15*time.Minute, cfg.Now), bacs: smarterpay.NewCalendar(), indexes: map[int64]indexEntry{}}
+	if cfg.JournalTurn == nil {
+		cfg.JournalTurn = &sync.Mutex{}
+	}
+	s.turn = journalTurn{Locker: cfg.JournalTurn, s: s}
+	s.cfg.JournalTurn = s.turn
+	s.bgCtx, s.stopBG = context.WithCancel(context.Background())
 	// Throttling survives a restart: failed sign-ins are in the audit trail.
 	signIns, err := cfg.Store.AuditTrail(context.Background(), 0)
 	if err != nil {
@@ -154,7 +167,13 @@ func (s *Server) Start(ctx context.Context) error { return s.send.start(ctx) }
 
 // Close stops sending (the journal stays consistent: a stopped batch
 // resumes at the next Start) and waits for the sender to finish.
-func (s *Server) Close() { s.closeOnce.Do(s.send.stop) }
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.send.stop()
+		s.stopBG()
+		s.bg.Wait()
+	})
+}
 
 // perm is what a route needs.
 type perm int
