@@ -10,6 +10,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline"
+	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/journal/postgres"
 	"github.com/paybatch/paybatch/pipeline/journal/postgres/pgtest"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sim"
@@ -87,5 +88,72 @@ func TestTwoProcessesOneCredentialClaimRows(t *testing.T) {
 		if c.State != paybatch.StateAccepted && c.State != paybatch.StateFinal {
 			t.Errorf("%d rows left %s", c.Rows, c.State)
 		}
+	}
+}
+
+// A row in flight in another live process ("sending": its intent committed,
+// its answer not yet) is not claimed by a process that read it in that
+// state — the flake of TestTwoProcessesOneCredentialClaimRows at load 15,
+// where a process paging behind the other resent 80 of its rows in flight
+// (80 replays). Once that process is gone (its session closed, however it
+// ended) the row is claimed and resent under its key; under a lease the
+// holder claims it at once (it took the credential over).
+func TestClaimSkipsRowInFlightElsewhere(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	a, err := postgres.Open(ctx, url, postgres.Options{}) // closed below, as if it ended
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, url)
+	for _, j := range []*postgres.Journal{a, b} {
+		if _, err := j.Ingest(ctx, seq(row(1, 100), row(2, 200)), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		r := row(i, int64(i)*100)
+		r.State, r.Attempts = paybatch.StateSending, 1
+		if err := a.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b read the rows as they now are (sending, attempt 1) and tries them.
+	r := row(1, 100)
+	r.State, r.Attempts = paybatch.StateSending, 2
+	if err := b.Save(r); !errors.Is(err, journal.ErrClaimed) {
+		t.Fatalf("a row in flight in a live process was claimed by another: %v", err)
+	}
+	// Under a lease, c takes it (and a would be fenced out).
+	c := open(t, url)
+	if _, err := c.Ingest(ctx, seq(row(1, 100), row(2, 200)), t0); err != nil {
+		t.Fatal(err)
+	}
+	l, err := c.TryLease(ctx, "smartretry:test", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Fence(l)
+	r = row(2, 200)
+	r.State, r.Attempts = paybatch.StateSending, 2
+	if err := c.Save(r); err != nil {
+		t.Fatalf("the lease holder could not claim a row in flight under no lease: %v", err)
+	}
+	// a dies: its session closes; b claims what a left sending.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = row(1, 100)
+		r.State, r.Attempts = paybatch.StateSending, 2
+		err := b.Save(r)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, journal.ErrClaimed) || time.Now().After(deadline) {
+			t.Fatalf("a row left sending by a closed process not claimed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the server ending a's session
 	}
 }

@@ -10,6 +10,7 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,7 +32,16 @@ type Journal struct {
 	holder string // this process's name in leases and progress
 
 	rsMu sync.Mutex    // one statement at a time on rs
-	rs   *pgxpool.Conn // holds the run set's temporary tables
+	rs   *pgxpool.Conn // holds the run set's temporary tables and claimKey's lock
+
+	// claimKey names this process on the rows it claims (journal.claimed_by):
+	// the advisory lock (claimSpace, claimKey) is held on rs for as long as
+	// the journal is open, so other processes can tell a live claimer (its
+	// rows "sending" are in flight) from a dead one (they are to resend).
+	claimKey int32
+
+	closeOnce sync.Once // Close runs once; a second Close returns the first's error
+	closeErr  error
 
 	pageRows int
 
@@ -89,7 +99,44 @@ func Open(ctx context.Context, url string, opt Options) (*Journal, error) {
 		pool.Close()
 		return nil, fmt.Errorf("journal %s: run set: %w", name, err)
 	}
+	if j.claimKey, err = takeClaimKey(ctx, j.rs); err != nil {
+		j.rs.Release()
+		pool.Close()
+		return nil, fmt.Errorf("journal %s: claim key: %w", name, err)
+	}
 	return j, nil
+}
+
+// claimSpace is the first half of the advisory locks that name live
+// processes (claimKey); migrateLock is a one-number lock, never in it.
+const claimSpace = 0x70617963 // "payc"
+
+// takeClaimKey takes, on rs, a session advisory lock (claimSpace, k) for a
+// random k that no other process holds, and returns k. The server releases
+// it when the session ends, however the process ended; TCP keepalives on
+// the session let it notice a host that vanished within about a minute.
+func takeClaimKey(ctx context.Context, rs *pgxpool.Conn) (int32, error) {
+	if _, err := rs.Exec(ctx, `SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3`); err != nil {
+		return 0, err
+	}
+	for range 16 {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, err
+		}
+		k := int32(binary.BigEndian.Uint32(b[:]) & 0x7fffffff)
+		if k == 0 {
+			continue
+		}
+		var ok bool
+		if err := rs.QueryRow(ctx, `SELECT pg_try_advisory_lock($1::integer, $2::integer)`, int32(claimSpace), k).Scan(&ok); err != nil {
+			return 0, err
+		}
+		if ok {
+			return k, nil
+		}
+	}
+	return 0, errors.New("every key tried is held by another process")
 }
 
 // The run set of this process: temporary tables of its own connection,
@@ -118,11 +165,25 @@ func (j *Journal) Pool() *pgxpool.Pool { return j.pool }
 
 // Close flushes pending state changes and closes the journal.
 func (j *Journal) Close() error {
+	j.closeOnce.Do(func() { j.closeErr = j.close() })
+	return j.closeErr
+}
+
+func (j *Journal) close() error {
 	err := j.Flush(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, derr := j.pool.Exec(ctx, `DELETE FROM progress WHERE holder = $1`, j.holder); derr != nil && err == nil {
 		err = fmt.Errorf("journal %s: %w", j.name, derr)
+	}
+	// The claim key now, not when the server gets round to ending the
+	// session: a process opening the journal next claims at once what this
+	// one left "sending".
+	j.rsMu.Lock()
+	_, uerr := j.rs.Exec(ctx, `SELECT pg_advisory_unlock($1::integer, $2::integer)`, int32(claimSpace), j.claimKey)
+	j.rsMu.Unlock()
+	if uerr != nil && err == nil {
+		err = fmt.Errorf("journal %s: %w", j.name, uerr)
 	}
 	j.rs.Release()
 	j.pool.Close()

@@ -140,7 +140,7 @@ func (c pgCommitter) Commit(group []journal.Change) (func(*journal.Row) error, e
 	}
 	claimed := map[string]bool(nil) // nil: every key may be written
 	if intents {
-		if claimed, err = c.claim(ctx, tx, group, last); err != nil {
+		if claimed, err = c.claim(ctx, tx, group, last, fence != nil); err != nil {
 			return nil, fmt.Errorf("journal %s: commit: %w", w.j.name, err)
 		}
 		if len(claimed) < len(keys) {
@@ -184,12 +184,20 @@ func (c pgCommitter) Commit(group []journal.Change) (func(*journal.Row) error, e
 // this process may send: each row is claimed by one process only. An
 // intent's row is claimed when no other transaction holds it (FOR UPDATE
 // SKIP LOCKED: a row another process is claiming right now is skipped,
-// not waited for) and it still holds the attempt count this process read
+// not waited for), it still holds the attempt count this process read
 // (the intent carries that count plus one), so of two processes that read
 // the same row, the second to claim it finds the count moved on and does
-// not send. claimed holds every key of the group that may be written: the
+// not send — and, when it is "sending", the process that claimed it is
+// gone (its claimKey lock is free): a row in flight in a live process,
+// which this one read while it was in flight, is that process's to finish;
+// a row left "sending" by a process that died is resent under its key.
+// Under a lease (fenced) the last rule is waived: the lease holder alone
+// sends for the credential, and a row "sending" under an earlier holder is
+// its to resend once it has taken the lease over, whether or not that
+// holder's session is still open. A claimed row records this process's
+// claimKey. claimed holds every key of the group that may be written: the
 // other changes' and the claimed intents'.
-func (c pgCommitter) claim(ctx context.Context, tx pgx.Tx, group []journal.Change, last map[string]int) (map[string]bool, error) {
+func (c pgCommitter) claim(ctx context.Context, tx pgx.Tx, group []journal.Change, last map[string]int, fenced bool) (map[string]bool, error) {
 	claimed := make(map[string]bool, len(last))
 	var keys []string
 	var from []int32
@@ -201,9 +209,16 @@ func (c pgCommitter) claim(ctx context.Context, tx pgx.Tx, group []journal.Chang
 		}
 		keys, from = append(keys, k), append(from, int32(ch.Row.Attempts-1))
 	}
-	rows, err := tx.Query(ctx, `SELECT j.key FROM journal j JOIN unnest($1::text[], $2::integer[]) AS c(key, attempts) ON j.key = c.key
-		WHERE j.attempts = c.attempts AND j.state IN ('pending', 'sending', 'failed')
-		FOR UPDATE OF j SKIP LOCKED`, keys, from)
+	rows, err := tx.Query(ctx, `WITH c AS (
+			SELECT j.key FROM journal j JOIN unnest($1::text[], $2::integer[]) AS c(key, attempts) ON j.key = c.key
+			WHERE j.attempts = c.attempts AND j.state IN ('pending', 'sending', 'failed')
+				AND ($4 OR j.state <> 'sending' OR j.claimed_by IS NULL OR j.claimed_by = $3 OR NOT EXISTS (
+					SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+						AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+						AND l.classid = $5::integer::oid AND l.objid = j.claimed_by::oid))
+			FOR UPDATE OF j SKIP LOCKED)
+		UPDATE journal SET claimed_by = $3 FROM c WHERE journal.key = c.key RETURNING journal.key`,
+		keys, from, c.j.claimKey, fenced, int32(claimSpace))
 	if err != nil {
 		return nil, err
 	}
