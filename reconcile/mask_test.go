@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/writers/cardtest"
 )
 
@@ -78,4 +79,52 @@ func TestCardNumbersMaskedInEveryOutput(t *testing.T) {
 			r.Close()
 		})
 	}
+}
+
+// TestDBFileMaskedWithXLSXInputs: a ledger and results read from XLSX go
+// through stage tables holding every cell as written; with a database file
+// (Options.Path) every table — stage tables, the lines, recon and the rows —
+// is left with card numbers masked once Close returns, ids included, and
+// Rows gives the ids and the provider's transaction ids masked.
+func TestDBFileMaskedWithXLSXInputs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := cardtest.Numbers
+	ledger := csvToXLSX(t, writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency,type\n"+
+		c[0]+",1.00,USD,refund "+c[1]+"\nA,2.00,USD,refund\n"))
+	results := csvToXLSX(t, writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status,transaction_id\n"+
+		c[0]+",1.00,USD,APPROVED,"+c[2]+"\nA,2.50,USD,APPROVED,tx-2\n"+c[3]+",3.00,USD,APPROVED,x\n"))
+	db := filepath.Join(t.TempDir(), "recon.duckdb")
+	r, err := Open(ctx, Options{Path: db, TempDir: t.TempDir(), MemoryLimit: "512MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := sum.Categories[paybatch.CatMatched].Count; n != 1 { // the card-number id matched as written
+		t.Errorf("matched %d, want 1", n)
+	}
+	var text []string
+	for _, row := range collectRows(t, r) {
+		text = append(text, row.MerchantTxID, row.ProviderID, row.ProviderStatus, row.LedgerStatus, row.Reason)
+	}
+	all := strings.Join(text, "\n")
+	for _, l := range cardtest.Text("Rows", all) {
+		t.Errorf("unmasked card number: %s", l)
+	}
+	if !strings.Contains(all, "411111******1111") {
+		t.Errorf("Rows lack the masked id:\n%s", all)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cardtest.NoLeaks(t, db)
 }
