@@ -199,23 +199,30 @@ func (s *Server) count(ctx context.Context, b Batch, x *outcomeIndex) error {
 		}
 		return n
 	}
+	// The counts, and the (empty) bounds of every term with no rows, at
+	// once: a filter with no rows needs no query from now on.
 	c := map[string]int{}
+	x.mu.Lock()
 	for _, f := range outcomeFilters {
-		for _, q := range outcomeTerms(f) {
-			c[f] += matches(q)
+		for ti, q := range outcomeTerms(f) {
+			n := matches(q)
+			c[f] += n
+			if n == 0 {
+				x.bounds[termKey{f, ti}] = journal.PageBounds{}
+			}
 		}
 	}
-	x.mu.Lock()
 	x.counts = c
 	x.mu.Unlock()
 	for _, f := range outcomeFilters {
 		for ti, q := range outcomeTerms(f) {
-			var pb journal.PageBounds
-			if matches(q) > 0 {
-				q.SourceFile = b.Path
-				if pb, err = s.cfg.Journal.PageBounds(ctx, q, pageSize); err != nil {
-					return fmt.Errorf("journal page bounds of batch %d: %w", b.ID, err)
-				}
+			if matches(q) == 0 {
+				continue
+			}
+			q.SourceFile = b.Path
+			pb, err := s.cfg.Journal.PageBounds(ctx, q, pageSize)
+			if err != nil {
+				return fmt.Errorf("journal page bounds of batch %d: %w", b.ID, err)
 			}
 			x.mu.Lock()
 			x.bounds[termKey{f, ti}] = pb
