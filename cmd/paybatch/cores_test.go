@@ -35,3 +35,17 @@ func TestOneCore(t *testing.T) {
 		t.Fatalf("after another phase: GOMAXPROCS %d, want %d", got, before)
 	}
 }
+
+// TestScheduledJobsInServeKeepEveryCore: a job that `serve --schedule` runs
+// must not narrow the server's process to one core while it is paced (the
+// server keeps rendering pages and validating uploads meanwhile), while the
+// same job under `paybatch run` may.
+func TestScheduledJobsInServeKeepEveryCore(t *testing.T) {
+	e := &env{paced: (&oneCore{}).paced}
+	if e.jobDeps().Paced == nil {
+		t.Fatal("run's deps lost the paced hook")
+	}
+	if e.scheduledDeps().Paced != nil {
+		t.Fatal("serve's scheduled jobs narrow the whole server to one core while paced")
+	}
+}

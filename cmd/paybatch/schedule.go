@@ -106,6 +106,16 @@ func (o ownJournal) on(plan *job.Plan) bool {
 	return err == nil && a == o.loc
 }
 
+// scheduledDeps is job.Deps for a job run inside `serve`: never narrowed to
+// one core while paced (cores.go), because the server's process is not idle
+// between a scheduled job's requests — it renders pages and validates uploads
+// (on both cores) for everyone meanwhile, and a paced job can last hours.
+func (e *env) scheduledDeps() job.Deps {
+	d := e.jobDeps()
+	d.Paced = nil
+	return d
+}
+
 // runScheduled runs a job at its time. A job on a journal of its own, or on
 // a PostgreSQL journal (shared by any number of processes), runs as `paybatch
 // run` does. A job on the server's own DuckDB file, which the server holds
@@ -118,10 +128,10 @@ func runScheduled(ctx context.Context, e *env, j scheduled, own ownJournal) {
 		var out *job.Outcome
 		if own.on(plan) {
 			own.turn.Lock()
-			out, err = job.RunOn(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv), own.j)
+			out, err = job.RunOn(ctx, e.scheduledDeps(), plan, plan.Credentials(e.getenv), own.j)
 			own.turn.Unlock()
 		} else {
-			out, err = job.Run(ctx, e.jobDeps(), plan, plan.Credentials(e.getenv))
+			out, err = job.Run(ctx, e.scheduledDeps(), plan, plan.Credentials(e.getenv))
 		}
 		if err == nil || paybatch.KindOf(err) == paybatch.ErrExceptions {
 			e.log.Info("serve: scheduled job done", "job", j.path, "processed", len(out.Processed), "skipped", len(out.Skipped), "report", out.Report, "err", errString(err))
