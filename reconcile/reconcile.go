@@ -68,10 +68,10 @@ type Options struct {
 	// the cell and its computed value (readers.Options.AcceptFormulaValues).
 	AcceptFormulaValues bool
 	// Rows says the caller will read the rows (Rows, ExportCSV,
-	// ExportParquet): Run then reads the files once, into the tables the
-	// rows come from, and sums the categories and totals there — one pass
-	// — instead of summing in a pass of its own and reading and checking
-	// the files a second time for the rows.
+	// ExportParquet): Run then reads the files once and writes the report
+	// rows in that pass, summing the categories and totals from them,
+	// instead of summing in a pass of its own and reading and checking the
+	// files a second time for the rows.
 	Rows bool
 }
 
@@ -90,7 +90,10 @@ type Reconciler struct {
 	built    bool       // recon (one row per id, for Rows) is built for the current loads
 	ranges   []catRange // recon_sorted is written: each category's rows in it (nil: not yet)
 	pageRows int        // rows per query when Rows reads recon_sorted (0: defaultPageRows)
-	sum      paybatch.Summary
+	// noRowsPass: Options.Rows takes the exact path even when Run's rows
+	// pass would serve (tests compare the two)
+	noRowsPass bool
+	sum        paybatch.Summary
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }

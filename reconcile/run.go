@@ -23,8 +23,11 @@ import (
 // was duplicated (sql/summary.sql). Otherwise (duplicates, or a journal id
 // both rejected and executed) Run falls back to the exact path: the lines
 // are inserted into the ledger and provider tables and categorised there
-// (sql/categorize.sql), as Rows always needs. With Options.Rows Run takes
-// that path at once: one pass over the files gives the rows and the sums.
+// (sql/categorize.sql). With Options.Rows the single pass writes the
+// report rows themselves, sorted, and the sums are read from them
+// (rowsPass: no second read of the files, no categorising join); a
+// duplicate, a line with a problem, a journal or a --db file take the exact
+// path instead.
 // A file with a bad line is refused whole with an *InputError naming the
 // lines (row, column, value, reason); that file is then forgotten, so the
 // other loads can be run again.
@@ -42,9 +45,31 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	defer conn.Close()
 	var sum paybatch.Summary
 	exact := false
-	if !r.opts.Rows {
-		if sum, exact, err = r.readSummary(ctx, conn); err != nil {
+	r.ranges = nil
+	switch {
+	case !r.opts.Rows:
+		if sum, exact, err = r.readSummary(ctx, conn, r.fastSummary); err != nil {
 			return paybatch.Summary{}, err
+		}
+	case r.opts.Path == "" && len(r.journals) == 0 && !r.built && !r.noRowsPass:
+		// one pass gives the summary and the rows (rowsPass)
+		var ranges []catRange
+		pass := func(ctx context.Context, conn *sql.Conn) (s paybatch.Summary, ok bool, err error) {
+			s, ranges, ok, err = r.rowsPass(ctx, conn)
+			return s, ok, err
+		}
+		if sum, exact, err = r.readSummary(ctx, conn, pass); err != nil {
+			return paybatch.Summary{}, err
+		}
+		if exact {
+			if total := sumCount(sum); total > 0 {
+				sum.MatchRate = float64(sum.Categories[paybatch.CatMatched].Count) / float64(total)
+			}
+			if err := r.checkDifference(sum); err != nil {
+				return paybatch.Summary{}, err
+			}
+			r.sum, r.ran, r.ranges = sum, true, ranges
+			return sum, nil
 		}
 	}
 	if !exact || r.opts.Path != "" {
@@ -73,12 +98,22 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 	return sum, nil
 }
 
-// readSummary runs fastSummary; when DuckDB's CSV reader refuses a CSV,
-// that file (or, when the message names none, every CSV DuckDB reads) is
-// read in Go instead (stageCSV, which reads it or names what is wrong) and
-// the pass runs once more.
-func (r *Reconciler) readSummary(ctx context.Context, conn *sql.Conn) (paybatch.Summary, bool, error) {
-	sum, exact, err := r.fastSummary(ctx, conn)
+// sumCount is the number of ids in every category.
+func sumCount(sum paybatch.Summary) int64 {
+	var n int64
+	for _, ct := range sum.Categories {
+		n += ct.Count
+	}
+	return n
+}
+
+// readSummary runs pass (fastSummary or rowsPass); when DuckDB's CSV reader
+// refuses a CSV, that file (or, when the message names none, every CSV
+// DuckDB reads) is read in Go instead (stageCSV, which reads it or names
+// what is wrong) and the pass runs once more.
+func (r *Reconciler) readSummary(ctx context.Context, conn *sql.Conn,
+	pass func(context.Context, *sql.Conn) (paybatch.Summary, bool, error)) (paybatch.Summary, bool, error) {
+	sum, exact, err := pass(ctx, conn)
 	var ie *InputError
 	if err == nil || ctx.Err() != nil || errors.As(err, &ie) {
 		return sum, exact, err
@@ -96,7 +131,7 @@ func (r *Reconciler) readSummary(ctx context.Context, conn *sql.Conn) (paybatch.
 	if !staged {
 		return sum, exact, err
 	}
-	return r.fastSummary(ctx, conn)
+	return pass(ctx, conn)
 }
 
 // build inserts every file's lines into ledger and provider (once per
@@ -143,7 +178,7 @@ func (r *Reconciler) ensureBuilt(ctx context.Context) ([]catRange, error) {
 	if !r.ran {
 		return nil, ErrNotRun
 	}
-	if r.built && r.ranges != nil {
+	if r.ranges != nil { // recon_sorted is written (build, or Run's rowsPass)
 		return r.ranges, nil
 	}
 	conn, err := r.db.Conn(ctx)
@@ -250,83 +285,11 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
 	}
 	defer rows.Close()
-	sum = paybatch.Summary{Categories: map[paybatch.Category]paybatch.CategoryTotals{},
-		LedgerTotals: paybatch.Totals{}, ProviderTotals: paybatch.Totals{}, NoProviderAmount: paybatch.Totals{}}
-	for _, c := range paybatch.Categories {
-		sum.Categories[c] = paybatch.CategoryTotals{Totals: paybatch.Totals{}}
+	sum, st, err := r.summaryRows(rows, curs, byNo)
+	if err != nil || !st.exact {
+		return sum, false, err
 	}
-	cur := func(no sql.NullInt64) (paybatch.Currency, bool) {
-		if !no.Valid || no.Int64 < 1 || int(no.Int64) > len(byNo) {
-			return paybatch.Currency{}, false
-		}
-		return curs[byNo[no.Int64-1].code], true
-	}
-	exact = true
-	var total, lRows, pRows, nLedger, nProvider, blankL, blankP int64
-	for rows.Next() {
-		var cat string
-		var lc, pc, pcls sql.NullInt64
-		var lsum, psum, nsum, ldsum minorSum // HUGEINT sums, checked (totals.go)
-		var n, nl, np int64
-		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np, &nsum, &ldsum); err != nil {
-			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
-		}
-		if cat == "lines" { // the number of lines of each side
-			nLedger, nProvider = nl, np
-			continue
-		}
-		lRows += nl
-		pRows += np
-		if cat == "blank" { // counted as lines, nothing else
-			blankL += nl
-			blankP += np
-			continue
-		}
-		if cat == "bad" || cat == "multi" {
-			exact = false
-			continue
-		}
-		c := paybatch.Category(cat)
-		ct, ok := sum.Categories[c]
-		if !ok {
-			return sum, false, fmt.Errorf("reconcile: sql/summary.sql: unknown category %q", cat)
-		}
-		ct.Count += n
-		total += n
-		lcur, lok := cur(lc)
-		pcur, pok := cur(pc)
-		switch {
-		case lok && lsum.Valid: // counted with its ledger line
-			if err := r.addTotal(ct.Totals, lcur, lsum, kindLedger, cat+" total"); err != nil {
-				return sum, false, err
-			}
-			// its lines expecting done (README: totals)
-			if err := r.addTotal(sum.LedgerTotals, lcur, ldsum, kindLedger, "ledger total"); err != nil {
-				return sum, false, err
-			}
-		case pok && psum.Valid: // no ledger line: counted with its provider line
-			if err := r.addTotal(ct.Totals, pcur, psum, kindResults, cat+" total"); err != nil {
-				return sum, false, err
-			}
-		}
-		if lok { // done without a provider amount (voids)
-			if err := r.addTotal(sum.NoProviderAmount, lcur, nsum, kindLedger, "total without a provider amount"); err != nil {
-				return sum, false, err
-			}
-		}
-		if pcls.Valid && pcls.Int64 == 1 && pok { // executed and done
-			if err := r.addTotal(sum.ProviderTotals, pcur, psum, kindResults, "provider total"); err != nil {
-				return sum, false, err
-			}
-		}
-		sum.Categories[c] = ct
-	}
-	if err := rows.Err(); err != nil {
-		return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
-	}
-	if !exact {
-		return sum, false, nil
-	}
+	total, lRows, pRows, nLedger, nProvider, blankL, blankP := st.total, st.lRows, st.pRows, st.nLedger, st.nProvider, st.blankL, st.blankP
 	// a joined row per line on each side, or some id has one line on a side
 	// and several on the other (sql/summary.sql)
 	if lRows != nLedger || pRows != nProvider {
@@ -349,6 +312,93 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 		sum.MatchRate = float64(sum.Categories[paybatch.CatMatched].Count) / float64(total)
 	}
 	return sum, true, nil
+}
+
+// summaryStats is what summaryRows counted besides the summary.
+type summaryStats struct {
+	exact bool // no 'bad' or 'multi' row
+	// ids counted; joined rows holding a ledger / provider line (blank
+	// lines included); the 'lines' row; blank lines of each side
+	total, lRows, pRows, nLedger, nProvider, blankL, blankP int64
+}
+
+// summaryRows reads the rows of sql/summary.sql (or sql/rows_pass_summary.sql,
+// the same columns) into a Summary, MatchRate left to the caller.
+func (r *Reconciler) summaryRows(rows *sql.Rows, curs map[string]paybatch.Currency, byNo []currencyNo) (paybatch.Summary, summaryStats, error) {
+	sum := paybatch.Summary{Categories: map[paybatch.Category]paybatch.CategoryTotals{},
+		LedgerTotals: paybatch.Totals{}, ProviderTotals: paybatch.Totals{}, NoProviderAmount: paybatch.Totals{}}
+	for _, c := range paybatch.Categories {
+		sum.Categories[c] = paybatch.CategoryTotals{Totals: paybatch.Totals{}}
+	}
+	cur := func(no sql.NullInt64) (paybatch.Currency, bool) {
+		if !no.Valid || no.Int64 < 1 || int(no.Int64) > len(byNo) {
+			return paybatch.Currency{}, false
+		}
+		return curs[byNo[no.Int64-1].code], true
+	}
+	st := summaryStats{exact: true}
+	for rows.Next() {
+		var cat string
+		var lc, pc, pcls sql.NullInt64
+		var lsum, psum, nsum, ldsum minorSum // HUGEINT sums, checked (totals.go)
+		var n, nl, np int64
+		if err := rows.Scan(&cat, &lc, &pc, &pcls, &n, &lsum, &psum, &nl, &np, &nsum, &ldsum); err != nil {
+			return sum, st, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+		}
+		if cat == "lines" { // the number of lines of each side
+			st.nLedger, st.nProvider = nl, np
+			continue
+		}
+		st.lRows += nl
+		st.pRows += np
+		if cat == "blank" { // counted as lines, nothing else
+			st.blankL += nl
+			st.blankP += np
+			continue
+		}
+		if cat == "bad" || cat == "multi" {
+			st.exact = false
+			continue
+		}
+		c := paybatch.Category(cat)
+		ct, ok := sum.Categories[c]
+		if !ok {
+			return sum, st, fmt.Errorf("reconcile: sql/summary.sql: unknown category %q", cat)
+		}
+		ct.Count += n
+		st.total += n
+		lcur, lok := cur(lc)
+		pcur, pok := cur(pc)
+		switch {
+		case lok && lsum.Valid: // counted with its ledger line
+			if err := r.addTotal(ct.Totals, lcur, lsum, kindLedger, cat+" total"); err != nil {
+				return sum, st, err
+			}
+			// its lines expecting done (README: totals)
+			if err := r.addTotal(sum.LedgerTotals, lcur, ldsum, kindLedger, "ledger total"); err != nil {
+				return sum, st, err
+			}
+		case pok && psum.Valid: // no ledger line: counted with its provider line
+			if err := r.addTotal(ct.Totals, pcur, psum, kindResults, cat+" total"); err != nil {
+				return sum, st, err
+			}
+		}
+		if lok { // done without a provider amount (voids)
+			if err := r.addTotal(sum.NoProviderAmount, lcur, nsum, kindLedger, "total without a provider amount"); err != nil {
+				return sum, st, err
+			}
+		}
+		if pcls.Valid && pcls.Int64 == 1 && pok { // executed and done
+			if err := r.addTotal(sum.ProviderTotals, pcur, psum, kindResults, "provider total"); err != nil {
+				return sum, st, err
+			}
+		}
+		sum.Categories[c] = ct
+	}
+	if err := rows.Err(); err != nil {
+		return sum, st, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+	}
+	return sum, st, nil
 }
 
 // summarySQL is sql/summary.sql over every load: one SELECT of packed

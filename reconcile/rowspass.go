@@ -1,0 +1,168 @@
+package reconcile
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/paybatch/paybatch"
+)
+
+// rowsPass is Run's single pass when the rows are wanted (Options.Rows):
+// the files are read once into recon_sorted, the joined rows with the
+// columns a report row shows, sorted (sql/rows_pass.sql); the summary is
+// summed from it (sql/rows_pass_summary.sql) and each category's place in
+// it is known from the counts. exact is false when the usual case does not
+// hold (a duplicate id, a line with a problem): Run then takes the exact
+// path, which writes recon_sorted again.
+// A journal, or a --db file that should hold the tables, is not for this
+// pass (the caller decides).
+func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, ranges []catRange, exact bool, err error) {
+	curs, byNo, err := r.currencyNumbers(ctx, conn)
+	if err != nil {
+		return sum, nil, false, err
+	}
+	tols := make([]int64, len(byNo))
+	exps := make([]int32, len(byNo))
+	for i, t := range byNo {
+		tols[i] = t.tol
+		exps[i] = int32(curs[t.code].Exponent())
+	}
+	// A CSV DuckDB reads has no row numbers: for this pass its src_<n> numbers
+	// its records in file order (the row numbers the text copy's rowids give,
+	// insertLines); the plain view is put back after.
+	var numbered []*source
+	defer func() {
+		for _, s := range numbered {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), csvView(s)); rerr != nil && err == nil {
+				err = fmt.Errorf("reconcile: %s: %w", s.path, rerr)
+			}
+		}
+	}()
+	var ledger, provider []string
+	for _, s := range r.sources {
+		if s.duckCSV() && !s.copied {
+			q := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * EXCLUDE (src_row), (row_number() OVER () + 1)::INTEGER AS src_row FROM %s`, s.n, s.csvRead)
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
+			}
+			numbered = append(numbered, s)
+		}
+		if s.kind == kindLedger { // the status masked as to_ledger.sql does
+			ledger = append(ledger, fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS lpack,
+        amount_minor AS l_amount, currency AS l_currency,
+        CASE WHEN strlen(status_text) >= 13 AND regexp_matches(status_text, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(status_text) ELSE status_text END AS l_status, seq AS l_seq FROM checked_%d`, s.n))
+			continue
+		}
+		// free text and the provider's id: card numbers masked (mask.go),
+		// as to_ledger.sql, to_provider.sql and rows_sorted.sql each do
+		provider = append(provider, fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS ppack,
+        amount_minor AS p_amount, currency AS p_currency,
+        CASE WHEN strlen(status_text) >= 13 AND regexp_matches(status_text, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(status_text) ELSE status_text END AS p_status,
+        CASE WHEN strlen(provider_id) >= 13 AND regexp_matches(provider_id, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_id) ELSE provider_id END AS provider_id,
+        CASE WHEN strlen(reason) >= 13 AND regexp_matches(reason, '[0-9]([ -]?[0-9]){12}') THEN
+            CASE WHEN regexp_matches(paybatch_mask(reason), '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(paybatch_mask(reason)) ELSE paybatch_mask(reason) END
+        ELSE reason END AS reason,
+        seq AS p_seq FROM checked_%d`, s.n))
+	}
+	if len(provider) == 0 {
+		provider = append(provider, `SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack, NULL::BIGINT AS p_amount, NULL::VARCHAR AS p_currency,
+        NULL::VARCHAR AS p_status, NULL::VARCHAR AS provider_id, NULL::VARCHAR AS reason, NULL::BIGINT AS p_seq WHERE false`)
+	}
+	const sep = "\n    UNION ALL\n    "
+	q := strings.NewReplacer("/*ledger*/", strings.Join(ledger, sep), "/*provider*/", strings.Join(provider, sep)).Replace(query("rows_pass"))
+	if _, err := conn.ExecContext(ctx, q, sql.Named("tols", tols), sql.Named("exps", exps)); err != nil {
+		if ctx.Err() != nil {
+			return sum, nil, false, fmt.Errorf("reconcile: %w", ctx.Err())
+		}
+		return sum, nil, false, fmt.Errorf("reconcile: sql/rows_pass.sql: %w", err)
+	}
+
+	// Every line is in the table at least once (a full outer join); a load
+	// with more rows than lines has a line joined twice: a duplicate.
+	type sideLoad struct {
+		ledger bool
+		load   int64
+	}
+	type loadStat struct{ rows, maxRow int64 }
+	stats := map[sideLoad]loadStat{}
+	err = scanConn(ctx, conn, `SELECT true, l_seq // 10000000000, count(*), max(l_seq % 10000000000) FROM recon_sorted WHERE l_seq IS NOT NULL GROUP BY ALL
+		UNION ALL
+		SELECT false, p_seq // 10000000000, count(*), max(p_seq % 10000000000) FROM recon_sorted WHERE p_seq IS NOT NULL GROUP BY ALL`,
+		func(rows *sql.Rows) error {
+			var k sideLoad
+			var st loadStat
+			err := rows.Scan(&k.ledger, &k.load, &st.rows, &st.maxRow)
+			stats[k] = st
+			return err
+		})
+	if err != nil {
+		return sum, nil, false, fmt.Errorf("reconcile: rows pass: %w", err)
+	}
+	var nLedger, nProvider int64
+	for _, s := range r.sources {
+		st := stats[sideLoad{s.kind == kindLedger, int64(s.n)}]
+		n := st.maxRow - 1 // records numbered from 2 (the header is row 1)
+		if !slices.Contains(numbered, s) {
+			if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM src_%d`, s.n)).Scan(&n); err != nil {
+				return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
+			}
+		}
+		if st.rows != n {
+			return sum, nil, false, nil // a line joined more than once
+		}
+		if s.kind == kindLedger {
+			nLedger += n
+		} else {
+			nProvider += n
+		}
+	}
+	// an unmatched id with more than one line (on its one side)
+	var multi int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM recon_sorted WHERE key & 15 IN (4, 5) GROUP BY merchant_transaction_id HAVING count(*) > 1 LIMIT 1)`).Scan(&multi); err != nil {
+		return sum, nil, false, fmt.Errorf("reconcile: rows pass: %w", err)
+	}
+	if multi > 0 {
+		return sum, nil, false, nil
+	}
+	rows, err := conn.QueryContext(ctx, query("rows_pass_summary"))
+	if err != nil {
+		return sum, nil, false, fmt.Errorf("reconcile: sql/rows_pass_summary.sql: %w", err)
+	}
+	sum, st, err := r.summaryRows(rows, curs, byNo)
+	rows.Close()
+	if err != nil || !st.exact {
+		return sum, nil, false, err
+	}
+	if st.lRows != nLedger || st.pRows != nProvider {
+		return sum, nil, false, nil
+	}
+	// recon_sorted holds the categories in precedence order, one row per id
+	ranges = []catRange{}
+	var next int64
+	for _, c := range paybatch.Categories {
+		if n := sum.Categories[c].Count; n > 0 {
+			ranges = append(ranges, catRange{cat: c, first: next, last: next + n - 1})
+			next += n
+		}
+	}
+	r.ledgerLines, r.providerLines = nLedger-st.blankL, nProvider-st.blankP
+	return sum, ranges, true, nil
+}
+
+// scanConn runs q on conn and calls each for every row.
+func scanConn(ctx context.Context, conn *sql.Conn, q string, each func(*sql.Rows) error, args ...any) error {
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

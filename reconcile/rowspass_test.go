@@ -1,0 +1,202 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/paybatch/paybatch"
+)
+
+// rowsPassRun reconciles ledger and results with Options.Rows, through Run's
+// rows pass or (exact) the exact path of before, and returns everything a
+// report reads: the summary, the lines, every row, and the bytes of the CSV
+// and Parquet exports.
+type rowsPassOut struct {
+	sum        paybatch.Summary
+	lines      [2]int64
+	rows       []paybatch.ReconRow
+	csv, pq    map[string]string
+	builtAfter bool // Run took the exact path
+	err        error
+}
+
+func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool) rowsPassOut {
+	t.Helper()
+	ctx := context.Background()
+	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.noRowsPass = exact
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	var out rowsPassOut
+	if out.sum, out.err = r.Run(ctx); out.err != nil {
+		return out
+	}
+	out.builtAfter = r.built
+	out.lines[0], out.lines[1] = r.Lines()
+	out.rows = collectRows(t, r)
+	dir := t.TempDir()
+	files := func(paths []string, err error) map[string]string {
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[filepath.Base(p)] = string(b)
+		}
+		return m
+	}
+	out.csv = files(r.ExportCSV(ctx, filepath.Join(dir, "csv"), nil))
+	out.pq = files(r.ExportParquet(ctx, filepath.Join(dir, "pq")))
+	return out
+}
+
+// TestRowsPass: with Options.Rows, Run's one pass (rowsPass: the report
+// rows written by the pass that sums the summary) gives what the exact path
+// gives — the same summary (also the same as summary.sql's, without Rows),
+// lines, rows in the same order, and byte-identical CSV and Parquet exports —
+// and hands every case it does not serve (a duplicate id on either side, a
+// line with a problem) to the exact path.
+func TestRowsPass(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// generated: every category of the usual case, ids out of order
+	rng := rand.New(rand.NewPCG(6, 42))
+	ledger, prov := generate(rng, 3000, false, true)
+	var lrows, prows [][]string
+	for _, l := range ledger {
+		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
+	}
+	for i, p := range prov {
+		reason := ""
+		if i%97 == 0 {
+			reason = fmt.Sprintf("card 4111 1111 1111 %04d declined; ref 12345678901234567890", i)
+		}
+		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf(" TX%d ", i), reason})
+	}
+	rng.Shuffle(len(lrows), func(i, j int) { lrows[i], lrows[j] = lrows[j], lrows[i] })
+	rng.Shuffle(len(prows), func(i, j int) { prows[i], prows[j] = prows[j], prows[i] })
+	genLedger, genResults := filepath.Join(dir, "gen_ledger.csv"), filepath.Join(dir, "gen_results.csv")
+	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
+	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prows)
+
+	// large: several of DuckDB's 4 MB CSV buffers, read on several threads,
+	// so the row numbers must follow the file, not the reading order
+	const big = 100_000
+	var lb, pb strings.Builder
+	lb.WriteString("merchant_transaction_id,amount,currency,description\n")
+	pb.WriteString("merchant_transaction_id,amount,currency,status,transaction_id\n")
+	perm := rand.New(rand.NewPCG(7, 1)).Perm(big)
+	for i, k := range perm {
+		fmt.Fprintf(&lb, "ID%07d,%d.%02d,USD,refund of order number %d for the customer\n", k, k%5000, k%100, k)
+		if i%50 != 3 {
+			amount := k % 5000
+			if i%101 == 0 {
+				amount++
+			}
+			fmt.Fprintf(&pb, "ID%07d,%d.%02d,USD,APPROVED,TX%d\n", perm[(i*7)%big], amount, k%100, i)
+		}
+	}
+	// perm[(i*7)%big] pairs other ids with other amounts: a mix of matched
+	// (when equal) and mismatched rows; big is not a multiple of 7
+	bigLedger, bigResults := write("big_ledger.csv", lb.String()), write("big_results.csv", pb.String())
+
+	cases := []struct {
+		name, ledger, results string
+		pass                  bool // the rows pass serves it
+		refused               bool // a line has a problem: both paths refuse
+	}{
+		{"generated", genLedger, genResults, true, false},
+		{"generated_parquet_ledger", csvToParquet(t, genLedger), genResults, true, false},
+		{"blank_lines_and_text", write("l1.csv", "merchant_transaction_id,amount,currency,expected_status\nA1,10.00,USD,\n,,,\nA2, 5.5 ,usd,done\nA3,7,JPY,declined\n\"=cmd|' /C calc'!A0\",1.00,EUR,\n"),
+			write("r1.csv", "merchant_transaction_id,amount,currency,status,reason,transaction_id\nA1,10.00,USD,APPROVED,,T1\n,,,,,\nA2,5.50,USD, approved ,\"card 5500-0000-0000-0004 \"\"declined\"\"\",T2\nA4,1,JPY,DECLINED,x,T4\n\"=cmd|' /C calc'!A0\",1.00,EUR,APPROVED,,\n"),
+			true, false},
+		{"large", bigLedger, bigResults, true, false},
+		{"duplicate_in_ledger", write("l2.csv", "merchant_transaction_id,amount,currency\nB1,1.00,USD\nB1,1.00,USD\nB2,2.00,USD\n"),
+			write("r2.csv", "merchant_transaction_id,amount,currency,status\nB1,1.00,USD,APPROVED\nB2,2.00,USD,APPROVED\n"), false, false},
+		{"duplicate_at_provider", write("l3.csv", "merchant_transaction_id,amount,currency\nC1,1.00,USD\nC2,2.00,USD\n"),
+			write("r3.csv", "merchant_transaction_id,amount,currency,status\nC1,1.00,USD,APPROVED\nC1,1.00,USD,APPROVED\nC2,2.00,USD,APPROVED\n"), false, false},
+		{"unmatched_twice", write("l4.csv", "merchant_transaction_id,amount,currency\nD1,1.00,USD\nD1,3.00,USD\nD2,2.00,USD\n"),
+			write("r4.csv", "merchant_transaction_id,amount,currency,status\nD2,2.00,USD,APPROVED\nD3,2.00,USD,APPROVED\nD3,2.00,USD,DECLINED\n"), false, false},
+		{"bad_amount", write("l5.csv", "merchant_transaction_id,amount,currency\nE1,1.00,USD\nE2,2.005,USD\n"),
+			write("r5.csv", "merchant_transaction_id,amount,currency,status\nE1,1.00,USD,APPROVED\n"), false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pass := rowsPassRun(t, tc.ledger, tc.results, true, false)
+			exact := rowsPassRun(t, tc.ledger, tc.results, true, true)
+			if tc.refused {
+				if pass.err == nil || exact.err == nil || pass.err.Error() != exact.err.Error() {
+					t.Fatalf("errors differ or missing:\npass:  %v\nexact: %v", pass.err, exact.err)
+				}
+				return
+			}
+			if pass.err != nil || exact.err != nil {
+				t.Fatalf("pass: %v, exact: %v", pass.err, exact.err)
+			}
+			if pass.builtAfter == tc.pass || !exact.builtAfter {
+				t.Fatalf("paths taken: rows pass served = %v, want %v (exact path built: %v)", !pass.builtAfter, tc.pass, exact.builtAfter)
+			}
+			single := rowsPassRun(t, tc.ledger, tc.results, false, false)
+			if !reflect.DeepEqual(pass.sum, exact.sum) || !reflect.DeepEqual(pass.sum, single.sum) {
+				t.Errorf("summaries differ:\npass:   %+v\nexact:  %+v\nsingle: %+v", pass.sum, exact.sum, single.sum)
+			}
+			if pass.lines != exact.lines || pass.lines != single.lines {
+				t.Errorf("lines: pass %v, exact %v, single %v", pass.lines, exact.lines, single.lines)
+			}
+			if len(pass.rows) != len(exact.rows) {
+				t.Fatalf("%d rows, exact path %d", len(pass.rows), len(exact.rows))
+			}
+			bad := 0
+			for i := range pass.rows {
+				if !reflect.DeepEqual(pass.rows[i], exact.rows[i]) && bad < 5 {
+					bad++
+					t.Errorf("row %d:\npass:  %+v\nexact: %+v", i, pass.rows[i], exact.rows[i])
+				}
+			}
+			for _, kind := range []struct {
+				name      string
+				got, want map[string]string
+			}{{"csv", pass.csv, exact.csv}, {"parquet", pass.pq, exact.pq}} {
+				if len(kind.got) != len(kind.want) {
+					t.Errorf("%s: files %d, exact path %d", kind.name, len(kind.got), len(kind.want))
+				}
+				for name, want := range kind.want {
+					if kind.got[name] != want {
+						t.Errorf("%s export %s differs from the exact path's", kind.name, name)
+					}
+				}
+			}
+			if tc.name == "blank_lines_and_text" {
+				for _, row := range pass.rows {
+					if strings.Contains(row.Reason, "5500-0000-0000-0004") {
+						t.Errorf("card number not masked: %q", row.Reason)
+					}
+				}
+			}
+		})
+	}
+}
