@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,28 @@ func TestMetricsFileKeepsLastSuccessOnFailure(t *testing.T) {
 	b, _ = os.ReadFile(p)
 	if !strings.Contains(string(b), "paybatch_last_success_timestamp_seconds 1.79e+09") || !strings.Contains(string(b), "paybatch_last_run_success 0") {
 		t.Fatalf("failed run lost the last success time:\n%s", b)
+	}
+}
+
+// TestMetricsAmountNeverWraps: the submitted amount per currency is summed
+// checked across a run's inputs; a sum past int64 drops that currency's
+// gauge instead of writing a wrapped (negative) amount.
+func TestMetricsAmountNeverWraps(t *testing.T) {
+	m := runMetrics{RowsByState: map[string]int64{}, MinorByCurr: map[string]int64{}}
+	m.addMinor("USD", math.MaxInt64-5)
+	m.addMinor("USD", 10)
+	m.addMinor("USD", 1) // stays dropped
+	m.addMinor("GBP", 250)
+	m.addMinor("GBP", 250)
+	if !m.Overflowed["USD"] || m.Overflowed["GBP"] || m.MinorByCurr["GBP"] != 500 {
+		t.Fatalf("metrics after overflow: %+v", m)
+	}
+	p := filepath.Join(t.TempDir(), "paybatch.prom")
+	if err := writeMetricsFile(p, m); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if strings.Contains(string(b), `currency="USD"`) || !strings.Contains(string(b), `paybatch_amount_minor_units{currency="GBP"} 500`) {
+		t.Fatalf("metrics file:\n%s", b)
 	}
 }

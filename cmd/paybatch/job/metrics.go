@@ -16,15 +16,36 @@ import (
 
 // runMetrics is what a run reports to node_exporter's textfile collector.
 type runMetrics struct {
-	RowsByState  map[string]int64 // journal state → rows
-	MinorByCurr  map[string]int64 // currency → minor units submitted (exact integers)
-	RateLimited  int64            // 429 answers seen
+	RowsByState map[string]int64 // journal state → rows
+	MinorByCurr map[string]int64 // currency → minor units submitted (exact integers)
+	// Overflowed holds the currencies whose submitted sum passed int64:
+	// their amount gauge is left out rather than written wrapped.
+	Overflowed   map[string]bool
+	RateLimited  int64 // 429 answers seen
 	Retries      int64
 	Duration     time.Duration
 	Success      bool      // the run finished (with or without exceptions)
 	LastSuccess  time.Time // set when Success
 	Exceptions   int64
 	FilesSkipped int64
+}
+
+// addMinor adds n minor units to currency c's submitted amount, checked:
+// a sum past int64 marks the currency Overflowed instead of wrapping.
+func (m *runMetrics) addMinor(c string, n int64) {
+	if m.Overflowed[c] {
+		return
+	}
+	s := m.MinorByCurr[c] + n
+	if (s > m.MinorByCurr[c]) != (n > 0) && n != 0 {
+		if m.Overflowed == nil {
+			m.Overflowed = map[string]bool{}
+		}
+		m.Overflowed[c] = true
+		delete(m.MinorByCurr, c)
+		return
+	}
+	m.MinorByCurr[c] = s
 }
 
 // writeMetricsFile writes Prometheus text format with writers.WriteFileAtomic
@@ -60,6 +81,9 @@ func writeMetricsFile(path string, m runMetrics) error {
 		rows.WithLabelValues(state).Set(float64(n))
 	}
 	for cur, n := range m.MinorByCurr {
+		if m.Overflowed[cur] {
+			continue
+		}
 		amount.WithLabelValues(cur).Set(float64(n))
 	}
 	for name, v := range gauges {

@@ -628,7 +628,7 @@ func (r *runner) tally(res pipeline.Result) {
 	r.m.Retries += res.Retries
 	for _, t := range res.Totals {
 		for c, amt := range t {
-			r.m.MinorByCurr[c] += amt.Minor
+			r.m.addMinor(c, amt.Minor)
 		}
 	}
 	r.out.Submitted += res.New
