@@ -24,6 +24,9 @@ const (
 	childEnv     = "PAYBATCH_CRASH_CHILD" // journal path
 	childURLEnv  = "PAYBATCH_CRASH_URL"
 	childRowsEnv = "PAYBATCH_CRASH_ROWS"
+	// childCheckpointEnv set: the child's DuckDB journal checkpoints
+	// between every two pages of 4 rows (TestCrashResumeCheckpointing).
+	childCheckpointEnv = "PAYBATCH_CRASH_CHECKPOINT"
 )
 
 // crashChild is the submit process the crash test kills: the engine with
@@ -31,7 +34,13 @@ const (
 func crashChild() int {
 	n, _ := strconv.Atoi(os.Getenv(childRowsEnv))
 	ctx := context.Background()
-	j, err := openAt(ctx, os.Getenv(childEnv)) // a DuckDB path or a postgres:// URL
+	var j journal.Journal
+	var err error
+	if os.Getenv(childCheckpointEnv) != "" {
+		j, err = journal.OpenDuckDB(ctx, os.Getenv(childEnv), journal.Options{PageRows: 4, CheckpointWAL: 1})
+	} else {
+		j, err = openAt(ctx, os.Getenv(childEnv)) // a DuckDB path or a postgres:// URL
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -90,6 +99,15 @@ func TestCrashResume(t *testing.T) {
 	crashResume(t, func(t *testing.T) string { return t.TempDir() + "/j.duckdb" })
 }
 
+// TestCrashResumeCheckpointing: the same SIGKILL rounds with the journal
+// checkpointing during the run between every two pages of 4 rows (as a
+// large run does when its WAL grows, #19), so kills land inside those
+// checkpoints and between them too.
+func TestCrashResumeCheckpointing(t *testing.T) {
+	t.Setenv(childCheckpointEnv, "1")
+	crashResume(t, func(t *testing.T) string { return t.TempDir() + "/j.duckdb" })
+}
+
 // crashResume runs the SIGKILL rounds on the journals newJournal names (a
 // DuckDB path or a postgres:// URL, a new empty journal per call).
 func crashResume(t *testing.T, newJournal func(t *testing.T) string) {
@@ -101,9 +119,13 @@ func crashResume(t *testing.T, newJournal func(t *testing.T) string) {
 	ref := sandboxtest.NewServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
 		Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
 	refPath := newJournal(t)
+	t0 := time.Now()
 	if code := runChild(t, refPath, ref.URL, n, 0); code != exitExceptions {
 		t.Fatalf("reference run exit %d", code)
 	}
+	// Kills land anywhere in a clean run's time (longer on a loaded
+	// machine, or with checkpoints between pages).
+	window := time.Since(t0) * 9 / 10
 	refJ := openTest(t, refPath)
 	want := dump(t, refJ)
 	refJ.Close()
@@ -122,11 +144,12 @@ func crashResume(t *testing.T, newJournal func(t *testing.T) string) {
 				}
 				// Kill at a random moment in the first rounds of each
 				// attempt; from the 3rd attempt on, mostly let it finish.
-				// A clean child takes ~0.3–1 s (process start, DuckDB open,
-				// ingest, sends, polls), so kills land in every phase.
+				// A clean child takes ~0.3–1 s on a quiet machine (process
+				// start, DuckDB open, ingest, sends, polls), so kills land
+				// in every phase.
 				var killAfter time.Duration
 				if attempt < 2 || rng.IntN(4) == 0 {
-					killAfter = time.Duration(20+rng.IntN(800)) * time.Millisecond
+					killAfter = 20*time.Millisecond + time.Duration(rng.Int64N(int64(window)))
 				}
 				code := runChild(t, path, ts.URL, n, killAfter)
 				if code == -1 {

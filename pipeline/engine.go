@@ -597,8 +597,37 @@ pages:
 				r.done.Add(1)
 			})
 		}
+		if p = r.checkpoint(p); p == nil {
+			return
+		}
 	}
 	p.Wait()
+}
+
+// checkpointer is a journal whose run must pause its writes now and then
+// for a checkpoint (DuckDB holds every change not yet checkpointed in
+// memory: without them a large run grows until its memory limit).
+type checkpointer interface {
+	CheckpointDue() bool
+	Checkpoint(ctx context.Context) error
+}
+
+// checkpoint runs between two pages of a phase: when the journal wants a
+// checkpoint, it waits for the workers of the pages handed out so far
+// (their intents and answers are journaled), lets the journal checkpoint,
+// and returns a new pool for the next pages; nil when the checkpoint
+// failed (the run is stopped).
+func (r *run) checkpoint(p *pool.Pool) *pool.Pool {
+	cp, ok := r.j.(checkpointer)
+	if !ok || !cp.CheckpointDue() {
+		return p
+	}
+	p.Wait()
+	if err := cp.Checkpoint(r.ctx); err != nil {
+		r.failJournal(err)
+		return nil
+	}
+	return pool.New().WithMaxGoroutines(r.cfg.MaxConcurrency)
 }
 
 // sendRow drives one row to accepted, declined, rejected, conflict or
@@ -927,6 +956,9 @@ func (r *run) pollAll(ctx context.Context) {
 						r.done.Add(1)
 					}
 				})
+			}
+			if p = r.checkpoint(p); p == nil {
+				return
 			}
 		}
 		p.Wait()

@@ -51,10 +51,12 @@
 // A DuckDB checkpoint rewrites metadata blocks that the current header
 // still references in place, so a kill inside it can tear the file. The
 // journal therefore never lets DuckDB checkpoint on its own (no automatic
-// checkpoint, none at shutdown: the WAL carries the run) and checkpoints
-// only in Close, after copying the file and its WAL (fsynced) to
-// JOURNAL.checkpoint and JOURNAL.checkpoint.wal; the copy is removed once
-// the checkpoint completes. Open restores a copy it finds (a checkpoint
+// checkpoint, none at shutdown) and checkpoints itself — in Close, and
+// during a run each time the WAL reaches a few MB, with the writes paused
+// (DuckDB holds what is not checkpointed in memory) — after copying the
+// file and its WAL (fsynced) to JOURNAL.checkpoint and
+// JOURNAL.checkpoint.wal; the copy is removed once the checkpoint
+// completes. Open restores a copy it finds (a checkpoint
 // cut short) before DuckDB reads the file, and DuckDB replays the WAL. See
 // duckdb_checkpoint.go and TestTornCheckpointResumes.
 //

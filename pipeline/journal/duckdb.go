@@ -28,6 +28,9 @@ type Options struct {
 	// 8192); ChunkRows how many input rows Ingest compares at once (default
 	// 20,000). Tests lower them.
 	PageRows, ChunkRows int
+	// CheckpointWAL is the WAL size at which a run pauses its writes for a
+	// checkpoint (CheckpointDue; default runWAL). Tests lower it.
+	CheckpointWAL int64
 
 	// beforeCheckpoint, when set (tests), runs in Close between taking the
 	// protected copy and the CHECKPOINT.
@@ -43,6 +46,7 @@ type DuckDB struct {
 
 	pageRows  int
 	chunkRows int
+	runWAL    int64
 
 	wmu       sync.Mutex // serialises writer start/stop
 	writer    *GroupWriter
@@ -102,12 +106,16 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		return nil, damaged(path, err)
 	}
 	j := &DuckDB{db: db, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
+		runWAL:           opts.CheckpointWAL,
 		beforeCheckpoint: opts.beforeCheckpoint}
 	if j.pageRows <= 0 {
 		j.pageRows = pageSize
 	}
 	if j.chunkRows <= 0 {
 		j.chunkRows = chunkRows
+	}
+	if j.runWAL <= 0 {
+		j.runWAL = runWAL
 	}
 	if err := j.fold(ctx); err != nil {
 		db.Close()

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // A DuckDB checkpoint is not atomic against a crash: it rewrites metadata
@@ -22,14 +24,23 @@ import (
 //
 // So the journal never lets DuckDB checkpoint on its own (dsn: a
 // checkpoint_threshold no WAL reaches; PRAGMA disable_checkpoint_on_shutdown)
-// — during a run the WAL carries every write — and checkpoints only in
-// Close, under a protected copy:
+// and checkpoints itself, with nothing being written, under a protected
+// copy:
 //
 //  1. copy the WAL and the file to JOURNAL.checkpoint.wal and
 //     JOURNAL.checkpoint (fsynced; the file's copy is renamed into place
 //     last: its presence says the pair is complete);
-//  2. CHECKPOINT;
+//  2. CHECKPOINT (retried while another write transaction runs);
 //  3. remove the copy.
+//
+// It does so in Close, in Flush when the WAL is large, and during a run
+// each time the WAL reaches runWAL (Options.CheckpointWAL): between two
+// chunks of Ingest, and between two pages of a phase (the engine waits for
+// the page's workers, then calls Checkpoint). DuckDB holds every change
+// not yet checkpointed in memory — journal rows appended in chunks, state
+// changes appended in small groups — so without these a run's memory grew
+// with its rows until memory_limit (#19: a 1M-row submit failed mid-send
+// at 64 MB).
 //
 // Opening a journal (under its lock) first looks for that copy: present
 // means a checkpoint may have been cut short, and the copy — the journal
@@ -40,7 +51,9 @@ import (
 // Copying costs the file's size, so Close checkpoints only when the WAL
 // has grown to an eighth of the file (or the file is small): the copies
 // then cost at most eight times the bytes the runs wrote, and the WAL an
-// open replays stays below an eighth of the file.
+// open replays stays below an eighth of the file. A run's checkpoints
+// bound memory instead, so they come every runWAL bytes whatever the
+// file's size: a 1M-row submit copies its file (≈ 200 MB) ≈ 60 times.
 
 // checkpointCopy is the protected copy of the journal at path; its WAL's
 // copy is checkpointCopy(path)+".wal".
@@ -62,9 +75,13 @@ const (
 // during a run, only once the WAL reaches largeWAL — a run's changes, never
 // checkpointed, otherwise stay pinned in DuckDB's memory until Close, and a
 // large enough run failed at memory_limit (the 1M-row submit's fold).
+//
+// runWAL is the WAL size at which a run checkpoints (see the top of this
+// file): ≈ 16 MB of WAL is ≈ 30k rows ingested or 50k state changes.
 const (
 	closeWAL = 1
 	largeWAL = 64 << 20
+	runWAL   = 16 << 20
 )
 
 // needsCheckpoint says whether to fold the WAL into the file: the WAL has
@@ -91,19 +108,51 @@ func (j *DuckDB) checkpoint(ctx context.Context, minWAL int64) error {
 	if !needsCheckpoint(j.path, minWAL) {
 		return nil
 	}
+	return j.checkpointNow(ctx)
+}
+
+// walSize is the size of the WAL of the journal at path (0 when there is
+// none).
+func walSize(path string) int64 {
+	wal, err := os.Stat(walPath(path))
+	if err != nil {
+		return 0
+	}
+	return wal.Size()
+}
+
+// checkpointNow folds the WAL into the file under a protected copy.
+// Neither reads in flight (the page reader's prefetch) nor another
+// connection's open write transaction stop a CHECKPOINT here
+// (TestCheckpointBetweenPages); should one fail because "there are other
+// write transactions active", it is tried again until checkpointWait.
+// FORCE CHECKPOINT, which waits by itself, is not used: with a read
+// transaction open, it and the transaction's rollback never returned.
+func (j *DuckDB) checkpointNow(ctx context.Context) error {
 	if err := saveCheckpointCopy(j.path); err != nil {
 		return nil
 	}
 	if j.beforeCheckpoint != nil {
 		j.beforeCheckpoint()
 	}
-	if _, err := j.db.ExecContext(ctx, "CHECKPOINT"); err != nil {
-		// The copy stays: the next open puts it back, which is the journal
-		// as it was before this attempt.
-		return fmt.Errorf("journal %s: checkpoint (nothing lost: the next open restores the copy taken before it): %w", j.path, err)
+	deadline := time.Now().Add(checkpointWait)
+	for {
+		_, err := j.db.ExecContext(ctx, "CHECKPOINT")
+		if err == nil {
+			return dropCheckpointCopy(j.path)
+		}
+		if !strings.Contains(err.Error(), "other write transactions") || time.Now().After(deadline) {
+			// The copy stays: the next open puts it back, which is the
+			// journal as it was before this attempt.
+			return fmt.Errorf("journal %s: checkpoint (nothing lost: the next open restores the copy taken before it): %w", j.path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return dropCheckpointCopy(j.path)
 }
+
+// checkpointWait bounds how long a checkpoint waits for other write
+// transactions (the web server's) to end.
+const checkpointWait = 30 * time.Second
 
 // saveCheckpointCopy copies the WAL, then the file, fsyncs both and the
 // directory, and renames the file's copy into place last.

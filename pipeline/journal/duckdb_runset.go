@@ -179,6 +179,9 @@ func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err er
 				return err
 			}
 			chunk = chunk[:0]
+			if err := in.checkpoint(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	if err := in.compare(ctx, chunk); err != nil {
@@ -199,6 +202,20 @@ func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err er
 		return fmt.Errorf("journal: conflicts: %w", err)
 	}
 	return nil
+}
+
+// checkpoint folds the WAL into the file (under the protected copy) once it
+// reaches the journal's run threshold: DuckDB holds the rows appended since
+// the last checkpoint in memory, and a large input's ingest was the peak of
+// a 1M-row submit's memory (#19).
+func (in *ingester) checkpoint(ctx context.Context) error {
+	if walSize(in.j.path) < in.j.runWAL {
+		return nil
+	}
+	if err := in.flush(); err != nil {
+		return err
+	}
+	return in.j.checkpointNow(context.WithoutCancel(ctx))
 }
 
 // flush commits what the appenders hold: the run's keys before the journal

@@ -151,6 +151,42 @@ func (j *DuckDB) Flush(ctx context.Context) error {
 	return nil
 }
 
+// CheckpointDue says whether the run's writes should pause for a
+// Checkpoint: the WAL has reached the journal's run threshold
+// (Options.CheckpointWAL). Until a checkpoint DuckDB keeps the changes the
+// WAL holds in memory (the state changes appended to journal_events, the
+// fold's updates), and a large run failed mid-send at its memory_limit
+// (#19). It costs a stat.
+func (j *DuckDB) CheckpointDue() bool { return walSize(j.path) >= j.runWAL }
+
+// Checkpoint stops the writer (committing what is queued), folds the WAL
+// into the file under the protected copy (duckdb_checkpoint.go), so that
+// DuckDB lets go of the memory it held, then folds the recorded state
+// changes into the journal table (their updates go to the next checkpoint). The caller has stopped its writes
+// (Save, SaveLater) meanwhile — the engine waits for a page's workers —
+// and the next write starts the writer again. Reads may run meanwhile (the
+// page reader fetching the next page). A crash at any point in it
+// loses nothing: the fold is one transaction, and a checkpoint cut short is
+// undone by the next open.
+func (j *DuckDB) Checkpoint(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := j.stopWriter(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if walSize(j.path) >= j.runWAL {
+		if err := j.checkpointNow(ctx); err != nil {
+			return err
+		}
+	}
+	if err := j.fold(ctx); err != nil {
+		return err
+	}
+	j.pmu.Lock()
+	j.counts = nil
+	j.pmu.Unlock()
+	return nil
+}
+
 func (j *DuckDB) fold(ctx context.Context) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {

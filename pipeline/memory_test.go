@@ -1,0 +1,45 @@
+package pipeline
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/pipeline/journal"
+)
+
+// TestLargeSubmitStaysInsideMemoryLimit is the reproduction of the 1M-row
+// submit that failed mid-send at a 64 MB memory_limit ("journal: read: Out
+// of Memory Error … 60.9 MiB/61.0 MiB used", #19): the run's state changes,
+// appended to journal_events, stay in DuckDB's memory until a checkpoint,
+// and the journal checkpointed only in Flush, after the send phase. A
+// smaller limit and batch stand in for the 1M rows at 64 MB: before the
+// run's checkpoints (between pages, and between chunks of the ingest) this
+// failed mid-send ("journal: read: Out of Memory Error: could not allocate
+// block of size 256.0 KiB (45.5 MiB/45.7 MiB used)").
+func TestLargeSubmitStaysInsideMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("submits 200k rows")
+	}
+	const n, limit = 200_000, "64MB"
+	ctx := context.Background()
+	j, err := journal.OpenDuckDB(ctx, t.TempDir()+"/j.duckdb", journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.SQL().ExecContext(ctx, "SET memory_limit = '"+limit+"'"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Pacer: NewPacer(paybatch.Limits{}), Provider: paybatch.SmartRetry, PollInitial: time.Millisecond, PollDeadline: time.Hour}
+	start := time.Now()
+	res, err := Submit(ctx, j, nullProvider{}, genRefunds(n), cfg)
+	if err != nil {
+		t.Fatalf("submit of %d rows at memory_limit %s: %v", n, limit, err)
+	}
+	if res.States[paybatch.StateFinal] != n {
+		t.Fatalf("%v, want %d final", res.States, n)
+	}
+	t.Logf("%d rows in %v", n, time.Since(start))
+}
