@@ -53,7 +53,7 @@ import (
 // then cost at most eight times the bytes the runs wrote, and the WAL an
 // open replays stays below an eighth of the file. A run's checkpoints
 // bound memory instead, so they come every runWAL bytes whatever the
-// file's size: a 1M-row submit copies its file (≈ 200 MB) ≈ 60 times.
+// file's size: a 1M-row submit copies its file (up to ≈ 200 MB) ≈ 25 times.
 
 // checkpointCopy is the protected copy of the journal at path; its WAL's
 // copy is checkpointCopy(path)+".wal".
@@ -77,11 +77,14 @@ const (
 // large enough run failed at memory_limit (the 1M-row submit's fold).
 //
 // runWAL is the WAL size at which a run checkpoints (see the top of this
-// file): ≈ 16 MB of WAL is ≈ 30k rows ingested or 50k state changes.
+// file): 64 MB of WAL is ≈ 100k rows ingested or ≈ 200k state changes. At
+// 16 MB a 1M-row submit ran a third slower (the copies) with no lower peak
+// at the 128 MB memory_limit; 16 MB is what lets a 200k-row submit pass at
+// a 64 MB limit (TestLargeSubmitStaysInsideMemoryLimit, BENCHMARKS.md #19).
 const (
 	closeWAL = 1
 	largeWAL = 64 << 20
-	runWAL   = 16 << 20
+	runWAL   = 64 << 20
 )
 
 // needsCheckpoint says whether to fold the WAL into the file: the WAL has
