@@ -88,7 +88,7 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	}
 	type loadStat struct{ rows, maxRow int64 }
 	stats := map[sideLoad]loadStat{}
-	err = scanConn(ctx, conn, `SELECT true, l_seq // 10000000000, count(*), max(l_seq % 10000000000) FROM recon_sorted WHERE l_seq IS NOT NULL GROUP BY ALL
+	err = scanWith(ctx, conn, `SELECT true, l_seq // 10000000000, count(*), max(l_seq % 10000000000) FROM recon_sorted WHERE l_seq IS NOT NULL GROUP BY ALL
 		UNION ALL
 		SELECT false, p_seq // 10000000000, count(*), max(p_seq % 10000000000) FROM recon_sorted WHERE p_seq IS NOT NULL GROUP BY ALL`,
 		func(rows *sql.Rows) error {
@@ -152,9 +152,15 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	return sum, ranges, true, nil
 }
 
-// scanConn runs q on conn and calls each for every row.
-func scanConn(ctx context.Context, conn *sql.Conn, q string, each func(*sql.Rows) error, args ...any) error {
-	rows, err := conn.QueryContext(ctx, q, args...)
+// querier is what scanWith reads from: the reconciler's *sql.DB or one of
+// its connections.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// scanWith runs q on db and calls each for every row.
+func scanWith(ctx context.Context, db querier, q string, each func(*sql.Rows) error, args ...any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}

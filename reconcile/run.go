@@ -591,17 +591,7 @@ func (r *Reconciler) totals(ctx context.Context, name string, curs map[string]pa
 }
 
 func (r *Reconciler) scan(ctx context.Context, q string, each func(*sql.Rows) error, args ...any) error {
-	rows, err := r.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := each(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return scanWith(ctx, r.db, q, each, args...)
 }
 
 // ExportParquet writes one Parquet file per non-empty category into dir,
