@@ -3,9 +3,7 @@ package journal
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
-	"iter"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,25 +34,7 @@ func TestCheckpointWhileProgressCounts(t *testing.T) {
 		rows = 2_000
 	}
 	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	usd := paybatch.MustCurrency("USD")
-	row := func(i int) *Row {
-		id := fmt.Sprintf("RF-%07d", i)
-		return &Row{Key: "pb1-ck-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
-			Account: "ABC123", MerchantTxID: id, Amount: paybatch.Money{Currency: usd, Minor: int64(100 + i%5000)},
-			BodySHA256: "h-" + id, State: paybatch.StatePending, Source: paybatch.Source{File: "ck.csv", Row: i + 2},
-			CreatedAt: at, UpdatedAt: at, Method: "POST", Path: "/v1/payments/refund/ABC123",
-			Body: []byte(`{}`), Terminal: "ABC123", TransactionRef: "TXS" + id, OrderRef: "ORS" + id}
-	}
-	var src iter.Seq2[*Row, error] = func(yield func(*Row, error) bool) {
-		for i := range rows {
-			if !yield(row(i), nil) {
-				return
-			}
-		}
-	}
-	if _, err := j.Ingest(ctx, src, at); err != nil {
-		t.Fatal(err)
-	}
+	row := ingestRefunds(ctx, t, j, rows, "ck", at)
 	for round, st := range []paybatch.State{paybatch.StateSending, paybatch.StateAccepted, paybatch.StateFinal} {
 		for i := range rows {
 			r := row(i)

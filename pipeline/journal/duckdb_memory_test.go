@@ -40,25 +40,7 @@ func TestLargeRunStaysInsideMemoryLimit(t *testing.T) {
 	}
 	const rows = 200_000
 	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	usd := paybatch.MustCurrency("USD")
-	row := func(i int) *Row {
-		id := fmt.Sprintf("RF-%07d", i)
-		return &Row{Key: "pb1-mem-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
-			Account: "ABC123", MerchantTxID: id, Amount: paybatch.Money{Currency: usd, Minor: int64(100 + i%5000)},
-			BodySHA256: "h-" + id, State: paybatch.StatePending, Source: paybatch.Source{File: "mem.csv", Row: i + 2},
-			CreatedAt: at, UpdatedAt: at, Method: "POST", Path: "/v1/payments/refund/ABC123",
-			Body: []byte(`{}`), Terminal: "ABC123", TransactionRef: "TXS" + id, OrderRef: "ORS" + id}
-	}
-	var src iter.Seq2[*Row, error] = func(yield func(*Row, error) bool) {
-		for i := range rows {
-			if !yield(row(i), nil) {
-				return
-			}
-		}
-	}
-	if _, err := j.Ingest(ctx, src, at); err != nil {
-		t.Fatal(err)
-	}
+	row := ingestRefunds(ctx, t, j, rows, "mem", at)
 	// State changes through the group writer, as a submit and a poll
 	// journal them, then one Flush (the fold) at the end of the run.
 	for _, st := range []paybatch.State{paybatch.StateSending, paybatch.StateFinal} {
@@ -189,4 +171,31 @@ func TestCheckpointBetweenPages(t *testing.T) {
 	if err != nil || n != rows {
 		t.Fatalf("%d accepted (%v), want %d", n, err, rows)
 	}
+}
+
+// ingestRefunds journals n pending SmartRetry refunds (keys pb1-<name>-RF-…,
+// source <name>.csv, amounts 1.00–50.99 USD) at at, and returns the function
+// that builds row i again, for the state changes a test then writes.
+func ingestRefunds(ctx context.Context, t testing.TB, j *DuckDB, n int, name string, at time.Time) func(i int) *Row {
+	t.Helper()
+	usd := paybatch.MustCurrency("USD")
+	row := func(i int) *Row {
+		id := fmt.Sprintf("RF-%07d", i)
+		return &Row{Key: "pb1-" + name + "-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
+			Account: "ABC123", MerchantTxID: id, Amount: paybatch.Money{Currency: usd, Minor: int64(100 + i%5000)},
+			BodySHA256: "h-" + id, State: paybatch.StatePending, Source: paybatch.Source{File: name + ".csv", Row: i + 2},
+			CreatedAt: at, UpdatedAt: at, Method: "POST", Path: "/v1/payments/refund/ABC123",
+			Body: []byte(`{}`), Terminal: "ABC123", TransactionRef: "TXS" + id, OrderRef: "ORS" + id}
+	}
+	var src iter.Seq2[*Row, error] = func(yield func(*Row, error) bool) {
+		for i := range n {
+			if !yield(row(i), nil) {
+				return
+			}
+		}
+	}
+	if _, err := j.Ingest(ctx, src, at); err != nil {
+		t.Fatal(err)
+	}
+	return row
 }
