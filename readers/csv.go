@@ -56,7 +56,36 @@ type csvSource struct {
 	// rOffset is added to its line numbers (the lines before its text).
 	r       *csv.Reader
 	rOffset int
+
+	// Positions (see Position): base is the file offset of the text's
+	// first byte (after a BOM and a "sep=" line; -1 when text offsets are
+	// not file offsets: UTF-16); inOff the text read from in so far; blkOff
+	// the text offset of blk (and of the block readBlock last read); rBase
+	// the text offset where r's input starts, and rLine the file line at
+	// r's InputOffset. With positions set, next records lastPos and split
+	// the position of every row it appends.
+	base      int64
+	crOnly    bool
+	inOff     int64
+	blkOff    int64
+	rBase     int64
+	rLine     int
+	positions bool
+	lastPos   Position
 }
+
+// Position is where a row of a CSV starts in its file: a byte offset at a
+// record boundary at or before the row (only blank lines or blank records
+// between), and the line number there as rows are numbered. Validate gives
+// it to Each; OpenAt reads the file from it again. The zero Position (Line
+// 0) is none: a row of an XLSX, or of a UTF-16 text.
+type Position struct {
+	Offset int64
+	Line   int
+}
+
+// Valid reports whether p is a position OpenAt can start at.
+func (p Position) Valid() bool { return p.Line > 0 }
 
 // csvBlock is how much text the byte-level path reads at once.
 const csvBlock = 32 << 10
@@ -71,14 +100,17 @@ func openCSV(f io.Reader, path string) (*csvSource, error) {
 	bom, _ := br.Peek(3)
 	var rd io.Reader = br
 	plain := true
+	var base int64 // the file offset of the text (-1: UTF-16, not a file offset)
 	switch {
 	case bytes.HasPrefix(bom, []byte{0xEF, 0xBB, 0xBF}):
 		br.Discard(3)
+		base = 3
 	case bytes.HasPrefix(bom, []byte{0xFF, 0xFE}):
-		rd, plain = transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), false
+		rd, plain, base = transform.NewReader(br, unicode.UTF16(unicode.LittleEndian, unicode.ExpectBOM).NewDecoder()), false, -1
 	case bytes.HasPrefix(bom, []byte{0xFE, 0xFF}):
-		rd, plain = transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), false
+		rd, plain, base = transform.NewReader(br, unicode.UTF16(unicode.BigEndian, unicode.ExpectBOM).NewDecoder()), false, -1
 	}
+	crOnly := false
 	tr := bufio.NewReaderSize(rd, 64<<10)
 	peek, err := tr.Peek(64 << 10)
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
@@ -88,7 +120,7 @@ func openCSV(f io.Reader, path string) (*csvSource, error) {
 		// CR-only line endings: encoding/csv ends records at LF only, so
 		// every CR becomes LF (a CR inside a quoted value is a line break
 		// either way).
-		tr, plain = bufio.NewReaderSize(crToLF{tr}, 64<<10), false
+		tr, plain, crOnly = bufio.NewReaderSize(crToLF{tr}, 64<<10), false, true
 		peek, err = tr.Peek(64 << 10)
 	}
 	if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
@@ -110,19 +142,42 @@ func openCSV(f io.Reader, path string) (*csvSource, error) {
 		if strings.HasSuffix(line, "\n") {
 			comma, skip, plain = m, 1, false
 		}
+		if base >= 0 {
+			base += int64(len(line)) // one byte of the file for one of the text
+		}
 	}
-	return &csvSource{path: path, comma: comma, in: tr, lineOffset: skip, plain: plain}, nil
+	return &csvSource{path: path, comma: comma, in: tr, lineOffset: skip, plain: plain, base: base, crOnly: crOnly}, nil
+}
+
+// seek makes the source read the text of r (size bytes) from pos on, as
+// if it had read every row before it (see OpenAt).
+func (s *csvSource) seek(r io.ReaderAt, size int64, pos Position) error {
+	if s.base < 0 {
+		return fmt.Errorf("%s: %w: a UTF-16 text cannot be read from a row", s.path, paybatch.ErrUnusableFile)
+	}
+	if !pos.Valid() || pos.Offset < s.base || pos.Offset > size || pos.Line <= s.lineOffset {
+		return fmt.Errorf("%s: %w: no row starts at offset %d, line %d", s.path, paybatch.ErrUnusableFile, pos.Offset, pos.Line)
+	}
+	var in io.Reader = io.NewSectionReader(r, pos.Offset, size-pos.Offset)
+	if s.crOnly {
+		in = crToLF{in}
+	}
+	s.in, s.inOff = in, pos.Offset-s.base
+	s.carry, s.blk, s.pos, s.eof, s.done, s.r = s.carry[:0], "", 0, false, false, nil
+	s.line = pos.Line - 1 - s.lineOffset
+	return nil
 }
 
 // handOver sends the rest of the text — rest, then what is still unread —
 // to encoding/csv, whose first line is line lines after the byte-level
-// path's start.
-func (s *csvSource) handOver(rest io.Reader, lines int) {
+// path's start, at text offset at.
+func (s *csvSource) handOver(rest io.Reader, lines int, at int64) {
 	r := csv.NewReader(bufio.NewReaderSize(rest, 64<<10))
 	r.Comma = s.comma
 	r.FieldsPerRecord = -1
 	r.ReuseRecord = true
 	s.r, s.rOffset = r, s.lineOffset+lines
+	s.rBase, s.rLine = at, s.rOffset+1
 }
 
 // readBlock reads the next block of text into dst (reused): the start
@@ -136,18 +191,20 @@ func (s *csvSource) readBlock(dst []byte) (text []byte, end int, ok bool) {
 	if size <= 0 {
 		size = csvBlock
 	}
+	s.blkOff = s.inOff - int64(len(s.carry))
 	dst = append(dst[:0], s.carry...)
 	dst = slices.Grow(dst, max(size-len(dst), 0))
 	for {
 		for len(dst) < cap(dst) && !s.eof {
 			k, err := s.in.Read(dst[len(dst):cap(dst)])
 			dst = dst[:len(dst)+k]
+			s.inOff += int64(k)
 			if err == io.EOF {
 				s.eof = true
 			} else if err != nil {
 				// encoding/csv returns the records before the error, then
 				// the error, as it did before this path existed.
-				s.handOver(io.MultiReader(bytes.NewReader(bytes.Clone(dst)), errReader{err}), s.line)
+				s.handOver(io.MultiReader(bytes.NewReader(bytes.Clone(dst)), errReader{err}), s.line, s.blkOff)
 				s.carry, s.done = nil, true
 				return dst, 0, false
 			}
@@ -165,7 +222,7 @@ func (s *csvSource) readBlock(dst []byte) (text []byte, end int, ok bool) {
 	s.done = s.eof && len(s.carry) == 0
 	if q := bytes.IndexByte(dst[:end], '"'); q >= 0 {
 		ls := bytes.LastIndexByte(dst[:q], '\n') + 1
-		s.handOver(io.MultiReader(bytes.NewReader(bytes.Clone(dst[ls:])), s.in), s.line+bytes.Count(dst[:ls], []byte{'\n'}))
+		s.handOver(io.MultiReader(bytes.NewReader(bytes.Clone(dst[ls:])), s.in), s.line+bytes.Count(dst[:ls], []byte{'\n'}), s.blkOff+int64(ls))
 		s.carry, s.done, end = nil, true, ls
 	}
 	return dst, end, true
@@ -190,26 +247,28 @@ func (s *csvSource) fill(b *rowBatch) bool {
 		return false
 	}
 	if s.pos < len(s.blk) {
-		blk := s.blk[s.pos:]
+		blk, off := s.blk[s.pos:], s.blkOff+int64(s.pos)
 		s.blk, s.pos = "", 0
-		s.split(b, blk)
+		s.split(b, blk, off)
 		return true
 	}
 	if !s.borrow {
 		text, end, _ := s.readBlock(s.scratch)
 		s.scratch = text
-		s.split(b, string(text[:end]))
+		s.split(b, string(text[:end]), s.blkOff)
 		return true
 	}
 	text, end, _ := s.readBlock(b.text)
 	b.text = text
-	s.split(b, unsafe.String(unsafe.SliceData(text), end))
+	s.split(b, unsafe.String(unsafe.SliceData(text), end), s.blkOff)
 	return true
 }
 
-// split appends the records of blk, whole lines with no '"', to b.
-func (s *csvSource) split(b *rowBatch, blk string) {
+// split appends the records of blk, whole lines with no '"' at text
+// offset off, to b.
+func (s *csvSource) split(b *rowBatch, blk string, off int64) {
 	for pos := 0; pos < len(blk); {
+		lineStart := pos
 		var ln string
 		ln, pos = nextLine(blk, pos)
 		s.line++
@@ -229,6 +288,9 @@ func (s *csvSource) split(b *rowBatch, blk string) {
 		}
 		b.rows = append(b.rows, s.line+s.lineOffset)
 		b.ends = append(b.ends, len(b.cells))
+		if s.positions {
+			b.pos = append(b.pos, Position{Offset: s.base + off + int64(lineStart), Line: s.line + s.lineOffset})
+		}
 	}
 }
 
@@ -334,7 +396,7 @@ done:
 
 func (s *csvSource) next() (int, []cell, error) {
 	if s.slow && s.r == nil {
-		s.handOver(s.in, 0)
+		s.handOver(s.in, s.line, s.inOff)
 		s.done = true
 	}
 	for {
@@ -350,6 +412,7 @@ func (s *csvSource) next() (int, []cell, error) {
 		}
 		// One line of blk: no '"' in it, so encoding/csv would split it at
 		// every delimiter; a line with nothing else is skipped.
+		start := s.pos
 		var ln string
 		ln, s.pos = nextLine(s.blk, s.pos)
 		s.line++
@@ -365,6 +428,9 @@ func (s *csvSource) next() (int, []cell, error) {
 		if blank {
 			continue
 		}
+		if s.positions {
+			s.lastPos = Position{Offset: s.base + s.blkOff + int64(start), Line: line}
+		}
 		return line, s.cells, nil
 	}
 }
@@ -376,6 +442,7 @@ func tooWide(path string, line, n int) error {
 // nextCSV is next through encoding/csv.
 func (s *csvSource) nextCSV() (int, []cell, error) {
 	for {
+		at := Position{Offset: s.base + s.rBase + s.r.InputOffset(), Line: s.rLine}
 		rec, err := s.r.Read()
 		if err == io.EOF {
 			return 0, nil, io.EOF
@@ -400,6 +467,14 @@ func (s *csvSource) nextCSV() (int, []cell, error) {
 			line, _ := s.r.FieldPos(0)
 			return 0, nil, tooWide(s.path, line+s.rOffset, len(rec))
 		}
+		if s.positions {
+			// The next record starts on the line after this one's last:
+			// the line its last field starts on, and the line breaks in it
+			// (encoding/csv counts lines at LF, and gives a CRLF inside
+			// quotes as LF).
+			last, _ := s.r.FieldPos(len(rec) - 1)
+			s.rLine = last + s.rOffset + strings.Count(rec[len(rec)-1], "\n") + 1
+		}
 		blank := true
 		for _, v := range rec {
 			if len(v) > 0 && v[0] > ' ' && v[0] < 0x80 || strings.TrimSpace(v) != "" {
@@ -412,6 +487,9 @@ func (s *csvSource) nextCSV() (int, []cell, error) {
 		}
 		line, _ := s.r.FieldPos(0)
 		line += s.rOffset
+		if s.positions {
+			s.lastPos = at
+		}
 		s.cells = s.cells[:0]
 		for _, v := range rec {
 			s.cells = append(s.cells, cell{s: v})
@@ -421,6 +499,15 @@ func (s *csvSource) nextCSV() (int, []cell, error) {
 }
 
 func (s *csvSource) close() error { return nil }
+
+// position is the Position of the row next returned last (with positions
+// set, and a text whose offsets are file offsets; none otherwise).
+func (s *csvSource) position() Position {
+	if s.base < 0 {
+		return Position{}
+	}
+	return s.lastPos
+}
 
 // validUTF8Prefix reports whether b is valid UTF-8, allowing b to end in
 // the middle of a character (it is a prefix of the file).

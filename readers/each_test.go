@@ -36,21 +36,91 @@ func validateEach(t testing.TB, data []byte, o Options, ahead aheadMode, block, 
 	var out strings.Builder
 	n := 0
 	o.ahead, o.csvBlock = ahead, block
-	o.Each = func(in paybatch.Instruction) error {
+	var rows []eachRow
+	o.Each = func(in paybatch.Instruction, at Position) error {
 		n++
-		fmt.Fprintf(&out, "each %+v\n", in)
+		fmt.Fprintf(&out, "each %+v at %+v\n", in, at)
+		rows = append(rows, eachRow{fmt.Sprintf("%+v", in), at})
 		if n == failAt {
 			return fmt.Errorf("hook failed at row %d", in.Source.Row)
 		}
 		return nil
 	}
 	rep, err := ValidateInputs(context.Background(), []Input{{Name: "f.csv", R: bytes.NewReader(data), Size: int64(len(data))}}, o)
+	if failAt == 0 {
+		checkOpenAt(t, data, o, rows, err)
+	}
 	if err != nil {
 		fmt.Fprintf(&out, "error: %v\n", err)
 		return out.String()
 	}
 	out.WriteString(showReport(rep))
 	return out.String()
+}
+
+// eachRow is a row Validate gave Each, and where it said the row starts.
+type eachRow struct {
+	in string // the instruction, %+v
+	at Position
+}
+
+// checkOpenAt fails unless reading data again from the position of a row
+// Each was given (OpenAt, Batch.All) yields that row and then the rows
+// Each was given after it, in order — the same instructions — and ends
+// where Validate ended (the same error, vErr, when the file had one). Rows
+// of a text without positions (UTF-16) must have none. A sample of the
+// rows is tried: all of a short file, every 37th of a long one.
+func checkOpenAt(t testing.TB, data []byte, o Options, rows []eachRow, vErr error) {
+	t.Helper()
+	o.Each = nil
+	for i := 0; i < len(rows); i++ {
+		if len(rows) > 60 && i%37 != 0 && i != len(rows)-1 {
+			continue
+		}
+		at := rows[i].at
+		b, err := OpenAt(bytes.NewReader(data), int64(len(data)), "f.csv", o, at)
+		if !at.Valid() {
+			if err == nil {
+				b.Close()
+				t.Fatalf("row %d (%s) has no position, yet OpenAt opened it", i, rows[i].in)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("OpenAt(%+v) for %s: %v", at, rows[i].in, err)
+		}
+		j := i
+		var end error
+		for in, err := range b.All(context.Background()) {
+			var re *paybatch.RowError
+			if errors.As(err, &re) {
+				continue
+			}
+			if err != nil {
+				end = err
+				break
+			}
+			if j >= len(rows) {
+				t.Fatalf("from %+v: row %+v after the last row Validate gave Each", at, in)
+			}
+			if got := fmt.Sprintf("%+v", in); got != rows[j].in {
+				t.Fatalf("from %+v (row %d of Each): row %d is\n%s\nValidate gave Each\n%s", at, i, j, got, rows[j].in)
+			}
+			j++
+			if j-i > 150 && vErr == nil {
+				break // far enough
+			}
+		}
+		b.Close()
+		if j-i <= 150 || vErr != nil {
+			if j != len(rows) {
+				t.Fatalf("from %+v: %d rows, Validate gave Each %d after it (end: %v)", at, j-i, len(rows)-i, end)
+			}
+			if fmt.Sprint(end) != fmt.Sprint(vErr) && !(end == nil && vErr == nil) {
+				t.Fatalf("from %+v: the read ended with %v, Validate with %v", at, end, vErr)
+			}
+		}
+	}
 }
 
 // checkEachPaths fails when Validate with Each reads data differently on
@@ -216,7 +286,7 @@ func TestEachErrorStopsRead(t *testing.T) {
 		o := opts(paybatch.KindRefund)
 		o.ahead = ahead
 		last := 1 // the header
-		o.Each = func(in paybatch.Instruction) error {
+		o.Each = func(in paybatch.Instruction, _ Position) error {
 			if in.Source.Row != last+1 {
 				t.Fatalf("ahead %d: row %d after row %d", ahead, in.Source.Row, last)
 			}
@@ -231,5 +301,122 @@ func TestEachErrorStopsRead(t *testing.T) {
 		if !errors.Is(err, boom) || last != 30001 {
 			t.Fatalf("ahead %d: err %v, last row %d", ahead, err, last)
 		}
+	}
+}
+
+// dialectRows is a refund file in the dialect d, with quoted values that
+// hold line breaks (LF and CRLF), doubled quotes, blank lines and blank
+// records, and rejects among the valid rows.
+func dialectRows(d string) []byte {
+	delim, nl := ",", "\n"
+	var b bytes.Buffer
+	switch d {
+	case "bom-semicolon-crlf":
+		b.WriteString("\xef\xbb\xbf")
+		delim, nl = ";", "\r\n"
+	case "sep-line":
+		delim, nl = ";", "\r\n"
+		b.WriteString("sep=;\r\n")
+	case "cr-only":
+		nl = "\r"
+	case "tab":
+		delim = "\t"
+	}
+	b.WriteString(strings.ReplaceAll(strings.TrimSuffix(refundHeader, "\n"), ",", delim) + delim + "note" + nl)
+	for i := range 70 {
+		fields := []string{"ABC123", "TX8A3F2C", "OR7B9E1D", fmt.Sprintf("id-%03d", i), fmt.Sprintf("%d.%02d", 1+i, i%100), "USD", "n"}
+		switch i % 11 {
+		case 2:
+			fields[4] = "1.001" // a reject
+		case 4:
+			fields[2] = "\"OR7B9E1D\""
+			if d != "cr-only" {
+				fields[6] = "\"a" + delim + "\r\nline two\"" // CRLF inside quotes
+			}
+		case 5:
+			fields[6] = "\"a \"\"7\"\"" + strings.Repeat(nl+"line", 2) + "\"" // line ends inside quotes, doubled quotes
+			if nl == "\r\n" {
+				fields[6] = "\"a \"\"7\"\"" + "\nline two\nthree\"" // LF inside quotes in a CRLF file
+			}
+		case 6:
+			fields[6] = "\"" + nl + nl + "\"" // only line ends inside quotes
+		case 7:
+			b.WriteString(nl + nl)
+		case 8:
+			b.WriteString(strings.Repeat(delim, 5) + nl)
+		case 9:
+			fields[0] = "BAD TERMINAL" // a reject
+		}
+		b.WriteString(strings.Join(fields, delim) + nl)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte(nl)) // the last row without its line end
+}
+
+// TestOpenAtEveryRow: reading a CSV again from the position Validate gave
+// Each for any of its rows yields exactly the rows Validate gave Each from
+// there on, in every dialect (BOM, semicolon, CRLF, a "sep=" line, CR-only
+// line ends, TAB), across quoted values that hold line breaks, blank lines,
+// blank records and rejects, on both of Validate's paths.
+func TestOpenAtEveryRow(t *testing.T) {
+	for _, d := range []string{"plain", "bom-semicolon-crlf", "sep-line", "cr-only", "tab"} {
+		t.Run(d, func(t *testing.T) {
+			data := dialectRows(d)
+			for _, ahead := range []aheadMode{aheadNever, aheadAlways} {
+				for _, block := range []int{16, 0} {
+					out := validateEach(t, data, opts(paybatch.KindRefund), ahead, block, 0)
+					if n := strings.Count(out, "\neach "); n < 50 {
+						t.Fatalf("%d rows reached Each:\n%s", n, out)
+					}
+					if strings.Contains(out, "at {Offset:0 Line:0}") {
+						t.Fatalf("a row without a position:\n%s", out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestOpenAtRefuses: OpenAt reads only a CSV, from a position that can be
+// one (a UTF-16 text has none), and never panics on a wrong one.
+func TestOpenAtRefuses(t *testing.T) {
+	o := opts(paybatch.KindRefund)
+	xlsx, err := os.ReadFile(filepath.Join("testdata", "lo", "lo_refund.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	utf16 := []byte("\xff\xfe")
+	for _, r := range refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,m-1,49.99,USD\n" {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	csv := []byte(refundHeader + "ABC123,TX8A3F2C,OR7B9E1D,m-1,49.99,USD\n")
+	for _, c := range []struct {
+		name string
+		data []byte
+		at   Position
+	}{
+		{"xlsx", xlsx, Position{Offset: 100, Line: 2}},
+		{"utf16", utf16, Position{Offset: 200, Line: 2}},
+		{"none", csv, Position{}},
+		{"past the end", csv, Position{Offset: int64(len(csv)) + 1, Line: 2}},
+		{"negative", csv, Position{Offset: -5, Line: 2}},
+	} {
+		b, err := OpenAt(bytes.NewReader(c.data), int64(len(c.data)), "f", o, c.at)
+		if err == nil {
+			b.Close()
+			t.Errorf("%s: OpenAt(%+v) opened", c.name, c.at)
+		} else if !errors.Is(err, paybatch.ErrUnusableFile) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	// A position in the middle of a row reads what is there as rows, and
+	// ends: it cannot know better, and must not fail worse.
+	for off := int64(0); off <= int64(len(csv)); off++ {
+		b, err := OpenAt(bytes.NewReader(csv), int64(len(csv)), "f", o, Position{Offset: off, Line: 2})
+		if err != nil {
+			continue
+		}
+		for range b.All(context.Background()) {
+		}
+		b.Close()
 	}
 }

@@ -29,6 +29,11 @@ type prefetcher struct {
 	// batches counts the batches read, for aheadOdd.
 	ahead   aheadMode
 	batches int
+	// at, when set, gives the position of the row src.next returned
+	// last (a CSV read for Each: see Position); pos is the position of the
+	// row nextParsed returned last.
+	at  func() Position
+	pos Position
 }
 
 const (
@@ -40,8 +45,9 @@ type rowBatch struct {
 	rows  []int
 	ends  []int // cells of row k are cells[ends[k-1]:ends[k]]
 	cells []cell
-	err   error  // after the rows: io.EOF at the end, or the fatal error
-	text  []byte // a borrowing source's block, the cells' text (see blockFiller)
+	err   error      // after the rows: io.EOF at the end, or the fatal error
+	text  []byte     // a borrowing source's block, the cells' text (see blockFiller)
+	pos   []Position // where each row starts, when the source gives positions
 	// parsed[k] is row k parsed by the reading goroutine (work), when
 	// worked; ins[k] its instruction, when its rows are not borrowed.
 	parsed []rowVerdict
@@ -68,7 +74,7 @@ func (p *prefetcher) run() {
 		var b *rowBatch
 		select {
 		case b = <-p.free:
-			b.rows, b.ends, b.cells, b.parsed, b.ins, b.worked = b.rows[:0], b.ends[:0], b.cells[:0], b.parsed[:0], b.ins[:0], false
+			b.rows, b.ends, b.cells, b.parsed, b.ins, b.pos, b.worked = b.rows[:0], b.ends[:0], b.cells[:0], b.parsed[:0], b.ins[:0], b.pos[:0], false
 		default:
 			b = &rowBatch{
 				rows:  make([]int, 0, prefetchRows),
@@ -120,6 +126,9 @@ func (p *prefetcher) readRows(b *rowBatch) {
 		b.rows = append(b.rows, row)
 		b.cells = append(b.cells, cells...)
 		b.ends = append(b.ends, len(b.cells))
+		if p.at != nil {
+			b.pos = append(b.pos, p.at())
+		}
 	}
 }
 
@@ -135,6 +144,9 @@ func (p *prefetcher) nextParsed() (int, []cell, *rowVerdict, *paybatch.Instructi
 		if p.cur != nil {
 			if p.i < len(p.cur.rows) {
 				row, cells := p.cur.rows[p.i], p.cur.row(p.i)
+				if p.i < len(p.cur.pos) {
+					p.pos = p.cur.pos[p.i]
+				}
 				var v *rowVerdict
 				var in *paybatch.Instruction
 				if p.cur.worked {

@@ -50,8 +50,10 @@ type Options struct {
 	// report (the web server's preview) reads the file once. Duplicates
 	// across rows are known only at the end: a row Each saw may still be
 	// rejected as one copy of a repeated id (Report.IsRejected says). An
-	// error from Each stops Validate and is returned.
-	Each func(paybatch.Instruction) error
+	// error from Each stops Validate and is returned. at is where the row
+	// starts in a CSV (OpenAt reads the file again from there); none
+	// (at.Valid() false) for an XLSX or a UTF-16 text.
+	Each func(in paybatch.Instruction, at Position) error
 
 	// For tests: ahead picks when the read-ahead goroutine parses a
 	// batch of rows (see aheadMode); csvBlock is the CSV byte-level
@@ -101,6 +103,8 @@ type Batch struct {
 	peeked      bool // the first data row is held in peekRow/peekCells
 	peekRow     int
 	peekCells   []cell
+	peekPos     Position
+	pos         Position // where the row nextRow/nextParsed returned last starts (see Position)
 	rows        int
 	headerCells []string
 
@@ -176,7 +180,16 @@ func openFileWith(path string, maxSize int64, open func(string) (*os.File, error
 // message: it sniffs CSV vs XLSX by content (not extension) and reads the
 // header. r is read, never closed; Close releases what the Batch holds.
 func OpenReader(r io.ReaderAt, size int64, name string, opts Options) (*Batch, error) {
-	return openBatch(r, size, name, opts, nil, readRows)
+	return openBatch(r, size, name, opts, nil, readRows, nil)
+}
+
+// OpenAt is OpenReader with the rows read from at on: at is a Position
+// Validate gave Each for this CSV, read with the same options, and the rows
+// from there are read as Validate read them — the same rows, row numbers,
+// values and verdicts (the header is read from the start of the file, as
+// ever). An XLSX, a UTF-16 text or a position that is none is an error.
+func OpenAt(r io.ReaderAt, size int64, name string, opts Options, at Position) (*Batch, error) {
+	return openBatch(r, size, name, opts, nil, readRows, &at)
 }
 
 // readMode is how openBatch's read-ahead reads a CSV's rows.
@@ -195,8 +208,10 @@ const (
 
 // openBatch is OpenReader; a CSV's bytes are also written to hw (nil: not)
 // as they are read, so one pass reads and hashes the file (see Validate),
-// and its rows after the first are read as mode says.
-func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer, mode readMode) (*Batch, error) {
+// and its rows after the first are read as mode says — from at on, when at
+// is not nil (OpenAt). With readOwned, a CSV's rows come with their
+// positions (Batch.pos).
+func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Writer, mode readMode, at *Position) (*Batch, error) {
 	spec, err := specFor(opts.Kind)
 	if err != nil {
 		return nil, err
@@ -220,10 +235,22 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 	cs, isCSV := o.src.(*csvSource)
 	if isCSV {
 		cs.blockSize = opts.csvBlock
+		cs.positions = mode == readOwned && cs.base >= 0
+	}
+	if at != nil && !isCSV {
+		o.src.close()
+		return nil, fmt.Errorf("%s: %w: only a CSV is read from a row on", b.where(), paybatch.ErrUnusableFile)
 	}
 	if err := b.readHeader(aliases); err != nil {
 		o.src.close()
 		return nil, err
+	}
+	if at != nil {
+		if err := cs.seek(r, size, *at); err != nil {
+			o.src.close()
+			return nil, err
+		}
+		b.peeked = false
 	}
 	// The header and first row were read here, so file-level problems are
 	// Open's errors; from now on rows are read ahead in a goroutine that
@@ -236,7 +263,11 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 		}
 		work = b.parseAhead
 	}
-	b.src = newPrefetcher(o.src, work, opts.ahead)
+	p := newPrefetcher(o.src, work, opts.ahead)
+	if isCSV && cs.positions {
+		p.at = cs.position
+	}
+	b.src = p
 	return b, nil
 }
 
@@ -330,6 +361,9 @@ func (b *Batch) readHeader(aliases map[string]field) error {
 	}
 	b.peeked, b.peekRow = true, row
 	b.peekCells = append(b.peekCells[:0], cells...)
+	if cs, ok := b.src.(*csvSource); ok && cs.positions {
+		b.peekPos = cs.position()
+	}
 	return nil
 }
 
@@ -360,11 +394,15 @@ func (b *Batch) nextRow() (int, []cell, error) {
 	if b.peeked {
 		b.peeked = false
 		b.rows++
+		b.pos = b.peekPos
 		return b.peekRow, b.peekCells, nil
 	}
 	row, cells, err := b.src.next()
 	if err == nil {
 		b.rows++
+		if p, ok := b.src.(*prefetcher); ok {
+			b.pos = p.pos
+		}
 	}
 	return row, cells, err
 }
@@ -381,6 +419,7 @@ func (b *Batch) nextParsed() (int, []cell, *rowVerdict, *paybatch.Instruction, e
 	row, cells, v, in, err := p.nextParsed()
 	if err == nil {
 		b.rows++
+		b.pos = p.pos
 	}
 	return row, cells, v, in, err
 }

@@ -385,7 +385,7 @@ func TestValidateEach(t *testing.T) {
 		"ABC123,TX8A3F2C,OR7B9E1D,bad,3.001,USD\n"))
 	o := opts(paybatch.KindRefund)
 	var seen []string
-	o.Each = func(in paybatch.Instruction) error {
+	o.Each = func(in paybatch.Instruction, _ Position) error {
 		seen = append(seen, fmt.Sprintf("%d:%s:%s", in.Source.Row, in.MerchantTxID, in.Amount))
 		return nil
 	}
@@ -400,7 +400,7 @@ func TestValidateEach(t *testing.T) {
 		t.Error("IsRejected does not tell the duplicates Each saw")
 	}
 	stop := errors.New("stop")
-	o.Each = func(paybatch.Instruction) error { return stop }
+	o.Each = func(paybatch.Instruction, Position) error { return stop }
 	if _, err := Validate(context.Background(), []string{a}, o); !errors.Is(err, stop) {
 		t.Errorf("Validate = %v, want Each's error", err)
 	}

@@ -248,7 +248,7 @@ func TestValidateBorrowedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Each = func(paybatch.Instruction) error { return nil }
+	o.Each = func(paybatch.Instruction, Position) error { return nil }
 	o.ahead = aheadNever // the one-core path: row by row, strings of their own
 	own, err := Validate(context.Background(), []string{p}, o)
 	if err != nil {

@@ -410,7 +410,7 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 		if opts.Each != nil {
 			mode = readOwned
 		}
-		b, err := openBatch(f, size, p, opts, inline, mode)
+		b, err := openBatch(f, size, p, opts, inline, mode, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -474,7 +474,7 @@ func ValidateInputs(ctx context.Context, ins []Input, opts Options) (*Report, er
 			} else {
 				sr.cur, sr.minor = curIdx(in.Amount.Currency), in.Amount.Minor
 				if opts.Each != nil {
-					if err := opts.Each(in); err != nil {
+					if err := opts.Each(in, b.pos); err != nil {
 						closeAll()
 						return nil, err
 					}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
@@ -147,7 +146,7 @@ func (s *Server) batchPage(w http.ResponseWriter, r *http.Request, u User) error
 		}
 	} else if b.Valid > 0 {
 		d.PrevPager = newPager(r, "preview", b.Valid, pageSize)
-		if d.Preview, err = s.preview(b, d.PrevPager.Page); err != nil {
+		if d.Preview, err = s.preview(ctx, b, d.PrevPager.Page); err != nil {
 			return err
 		}
 	}
@@ -178,52 +177,6 @@ func (b Batch) sumRejectLines() int {
 		n += g.Rows
 	}
 	return n
-}
-
-// preview is page p of the valid rows as they will be sent, from the
-// preview validation wrote (one seek, whatever the page). For SmarterPay
-// the date is the one Bacs will use (the next collectable banking day, in
-// London), with the requested date beside it when they differ.
-func (s *Server) preview(b Batch, p int) ([]previewRow, error) {
-	recs, err := readPage(previewPath(b), p)
-	if err != nil {
-		return nil, err
-	}
-	m := paybatch.MaskCardNumbers
-	out := make([]previewRow, 0, len(recs))
-	for _, rec := range recs {
-		if len(rec) != pvFields {
-			return nil, fmt.Errorf("batch %d: damaged preview (a record of %d fields)", b.ID, len(rec))
-		}
-		row, _ := strconv.Atoi(rec[pvRow])
-		pr := previewRow{Row: row, MerchantTxID: m(rec[pvID]), Account: m(rec[pvAccount]),
-			TransactionRef: m(rec[pvTxRef]), OrderRef: m(rec[pvOrderRef]), Description: m(rec[pvDescription])}
-		if rec[pvCurrency] != "" {
-			c, err := paybatch.ParseCurrency(rec[pvCurrency])
-			if err != nil {
-				return nil, err
-			}
-			minor, err := strconv.ParseInt(rec[pvMinor], 10, 64)
-			if err != nil {
-				return nil, err
-			}
-			amt := paybatch.Money{Currency: c, Minor: minor}
-			pr.Amount, pr.Currency = formatMoney(amt), c.Code()
-			if minor == 0 {
-				pr.Amount = "full amount"
-			}
-		}
-		if rec[pvDate] != "" {
-			req, _ := time.Parse(time.DateOnly, rec[pvDate])
-			pr.Date = formatDate(req)
-			if rec[pvBacsDate] != "" {
-				d, _ := time.Parse(time.DateOnly, rec[pvBacsDate])
-				pr.Date = formatDate(d) + " (requested " + formatDate(req) + ")"
-			}
-		}
-		out = append(out, pr)
-	}
-	return out, nil
 }
 
 // outcomeFilters are the choices of the outcomes filter.

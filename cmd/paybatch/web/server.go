@@ -93,6 +93,9 @@ type Server struct {
 	send      *sender
 	handler   http.Handler
 	bacs      *smarterpay.Calendar // the dates SmarterPay will use
+	// previewFile: a CSV's preview is also written to a page file (tests
+	// compare its pages with the pages read from the upload; preview.go).
+	previewFile bool
 
 	reconMu sync.Mutex // one reconciliation at a time
 

@@ -358,50 +358,40 @@ type rejectLine struct {
 
 // validate reads the stored file once, through readers.Validate — the
 // CLI's validation — and fills in the batch's counts and summary. The same
-// pass writes the preview (every valid row as the engine will read it) to
-// a page file and gathers what the approver needs besides the totals; only
-// when a row it saw turns out to repeat an id (known at the end) is the
-// preview filtered again, from that page file, never from the upload.
+// pass gathers what the approver needs besides the totals and the preview
+// (previewPass: for a CSV, where each page starts in the upload; else a page
+// file). Only when a row it saw turns out to repeat an id (known at the end)
+// are the rows read again without it.
 func (s *Server) validate(ctx context.Context, b *Batch) error {
 	sheets, err := readers.Sheets(b.Path)
 	if err != nil {
 		return s.fileErr(b, err)
 	}
 	b.Summary.Sheets = sheets
-	pw, err := createPageFile(previewPath(*b))
-	if err != nil {
-		return err
-	}
-	fa := s.newFacts(ctx, b)
-	opts := b.readerOptions(s.cfg.Now, s.cfg.MaxUpload)
-	seen := 0
-	opts.Each = func(in paybatch.Instruction) error {
-		seen++
+	// One clock for the whole validation, kept with the preview: a page
+	// read later from the upload is read as of this moment.
+	at := s.cfg.Now()
+	pv := s.newPreviewPass(b, at)
+	fa := s.newFacts(ctx, b, at)
+	opts := s.readerOptionsAt(*b, at)
+	opts.Each = func(in paybatch.Instruction, pos readers.Position) error {
 		bacs := s.bacsDate(in, fa.today)
 		fa.add(in.Source.Row, in.MerchantTxID, in.Amount, !bacs.IsZero())
-		return writePreview(pw, in, bacs)
+		return pv.add(in, pos, bacs)
 	}
 	rep, err := readers.Validate(ctx, []string{b.Path}, opts)
 	if ferr := fa.finish(); err == nil {
 		err = ferr
 	}
 	if err == nil {
-		err = pw.close()
-	} else {
-		pw.abort()
+		fa, err = pv.finish(ctx, rep, fa)
 	}
 	if err != nil {
+		pv.abort()
 		return s.fileErr(b, err)
 	}
 	f := rep.Files[0]
 	b.SHA256, b.Rows, b.Valid, b.Rejected = f.SHA256, rep.Rows, rep.Valid, rep.Rejected
-	if seen != rep.Valid {
-		// Some rows the pass saw repeat an id: every copy is refused, so the
-		// preview and the facts are made again without them.
-		if fa, err = s.refilter(ctx, b, rep); err != nil {
-			return s.fileErr(b, err)
-		}
-	}
 	if b.Sheet == "" && len(b.Summary.Sheets) > 0 {
 		b.Sheet = b.Summary.Sheets[0]
 	}
@@ -440,9 +430,10 @@ func (s *Server) validate(ctx context.Context, b *Batch) error {
 func previewPath(b Batch) string { return filepath.Join(filepath.Dir(b.Path), "preview.pages") }
 func rejectsPath(b Batch) string { return filepath.Join(filepath.Dir(b.Path), "rejects.pages") }
 
-// refilter rewrites the preview without the rows validation refused at the
-// end (each copy of a repeated id), and gathers the facts again from it.
-func (s *Server) refilter(ctx context.Context, b *Batch, rep *readers.Report) (*facts, error) {
+// refilter rewrites the preview page file without the rows validation
+// refused at the end (each copy of a repeated id; the rows of sheet), and
+// gathers the facts again from it.
+func (s *Server) refilter(ctx context.Context, b *Batch, rep *readers.Report, sheet string, at time.Time) (*facts, error) {
 	old := previewPath(*b)
 	tmp := old + ".all"
 	if err := os.Rename(old, tmp); err != nil {
@@ -454,11 +445,11 @@ func (s *Server) refilter(ctx context.Context, b *Batch, rep *readers.Report) (*
 	if err != nil {
 		return nil, err
 	}
-	fa := s.newFacts(ctx, b)
+	fa := s.newFacts(ctx, b, at)
 	var werr error
 	err = eachRecord(tmp, func(rec []string) bool {
 		row, _ := strconv.Atoi(rec[pvRow])
-		if rep.IsRejected(paybatch.Source{File: b.Path, Sheet: b.Sheet, Row: row}) {
+		if rep.IsRejected(paybatch.Source{File: b.Path, Sheet: sheet, Row: row}) {
 			return true
 		}
 		if werr = fa.addRecord(rec); werr == nil {
@@ -550,8 +541,9 @@ type facts struct {
 	err   error
 }
 
-func (s *Server) newFacts(ctx context.Context, b *Batch) *facts {
-	fa := &facts{s: s, b: b, today: smarterpay.Today(s.cfg.Now()), per: map[string][]LargeRow{},
+// newFacts gathers the facts of b's rows as of at (the validation's clock).
+func (s *Server) newFacts(ctx context.Context, b *Batch, at time.Time) *facts {
+	fa := &facts{s: s, b: b, today: smarterpay.Today(at), per: map[string][]LargeRow{},
 		ids: make(chan []string, 2), done: make(chan struct{}), chunk: make([]string, 0, idChunk)}
 	go func() {
 		defer close(fa.done)
