@@ -347,6 +347,49 @@ func BenchmarkUploadValidation(b *testing.B) {
 	}
 }
 
+// BenchmarkPreviewPages1M renders the validation page of a
+// 1,000,000-row CSV batch in server time at the first, a middle and the
+// last page of its preview (read from the upload on demand: preview.go)
+// and of its rejects, each viewed once before timing. Target (#18): every
+// page < 200 ms. (BenchmarkBatchPages1M times the first and last again,
+// beside the outcome pages.)
+func BenchmarkPreviewPages1M(b *testing.B) {
+	path := benchCSV(b, 1_000_000)
+	h := newHarness(b, func(c *Config) { c.MaxUpload = 1 << 30 })
+	uma := h.signIn("uma")
+	ctype, body := multipartUpload(b, path)
+	rec := h.serve(b, uma, http.MethodPost, "/upload", ctype, body)
+	if rec.Code != http.StatusSeeOther {
+		b.Fatalf("upload: %d %s", rec.Code, rec.Body.String())
+	}
+	loc := rec.Header().Get("Location")
+	id, _ := strconv.ParseInt(filepath.Base(loc), 10, 64)
+	bt := h.batch(id)
+	lastPrev, lastRej := (bt.Valid+pageSize-1)/pageSize, (bt.Rejected+pageSize-1)/pageSize
+	for _, p := range []struct {
+		name       string
+		prev, rejs int
+	}{{"first", 1, 1}, {"middle", lastPrev / 2, lastRej / 2}, {"last", lastPrev, lastRej}} {
+		target := fmt.Sprintf("%s?preview=%d&rejects=%d", loc, p.prev, p.rejs)
+		t0 := time.Now()
+		rec := h.serve(b, uma, http.MethodGet, target, "", nil)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d", target, rec.Code)
+		}
+		if want := fmt.Sprintf("Valid rows %d–", (p.prev-1)*pageSize+1); !strings.Contains(rec.Body.String(), want) {
+			b.Fatalf("%s lacks %q", target, want)
+		}
+		b.Logf("%s (preview page %d, rejects page %d): first view %v", p.name, p.prev, p.rejs, time.Since(t0))
+		b.Run(p.name, func(b *testing.B) {
+			for b.Loop() {
+				if rec := h.serve(b, uma, http.MethodGet, target, "", nil); rec.Code != http.StatusOK {
+					b.Fatalf("%s: %d", target, rec.Code)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkBatchPages1M renders the pages of a 1,000,000-row batch in
 // server time: the first and last page of the rejects and of the preview
 // while it awaits approval, then (its rows journaled, as after sending)
