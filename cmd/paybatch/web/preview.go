@@ -56,10 +56,19 @@ type previewPass struct {
 	sheet string // the sheet rows come from (the reader's, also when b.Sheet is "")
 
 	marks []readers.Position // every pageSize-th row given to Each (a CSV)
+	last  readers.Position   // the last row given to Each (a CSV)
+	span  int64              // the most bytes a page may span in the upload (maxPreviewSpan)
 	pw    *pageWriter        // the page file (an XLSX, a UTF-16 text; or tests)
 	file  bool               // write the page file even when positions come (tests)
 	err   error
 }
+
+// maxPreviewSpan bounds the bytes of the upload a preview page is read
+// from (from its first row to its last). A page of 50 rows of a batch is a
+// few KB; only rows refused by the thousand between valid ones make it
+// longer, and such a batch keeps its preview in a page file instead, so
+// that no page costs more than reading this much (≈ 40,000 short rows).
+const maxPreviewSpan = 2 << 20
 
 // removePreview removes what an earlier validation of b left.
 func removePreview(b Batch) {
@@ -70,7 +79,11 @@ func removePreview(b Batch) {
 
 func (s *Server) newPreviewPass(b *Batch, at time.Time) *previewPass {
 	removePreview(*b)
-	return &previewPass{s: s, b: b, at: at, file: s.previewFile}
+	span := s.previewSpan
+	if span <= 0 {
+		span = maxPreviewSpan
+	}
+	return &previewPass{s: s, b: b, at: at, file: s.previewFile, span: span}
 }
 
 // add takes a row given to Each: its position, or its preview record when
@@ -79,8 +92,11 @@ func (p *previewPass) add(in paybatch.Instruction, at readers.Position, bacs tim
 	if p.seen == 0 {
 		p.sheet = in.Source.Sheet
 	}
-	if at.Valid() && p.seen%pageSize == 0 {
-		p.marks = append(p.marks, at)
+	if at.Valid() {
+		if p.seen%pageSize == 0 {
+			p.marks = append(p.marks, at)
+		}
+		p.last = at
 	}
 	p.seen++
 	if !at.Valid() || p.file {
@@ -105,10 +121,26 @@ func (p *previewPass) abort() {
 // positioned reports whether the preview is read from the upload.
 func (p *previewPass) positioned() bool { return len(p.marks) > 0 }
 
+// sparse reports whether a page would span more than p.span bytes of the
+// upload: from one mark to the next (or to the last row).
+func (p *previewPass) sparse() bool {
+	for i, m := range p.marks {
+		next := p.last.Offset
+		if i+1 < len(p.marks) {
+			next = p.marks[i+1].Offset
+		}
+		if next-m.Offset > p.span {
+			return true
+		}
+	}
+	return false
+}
+
 // finish completes the preview once validation is done: when rows it saw
 // were refused at the end (rep.Valid < seen), the rows are read again
 // without them and the facts gathered again, which it returns; otherwise
-// fa.
+// fa. A CSV whose pages would span too much of it (sparse) gets its page
+// file from a second read.
 func (p *previewPass) finish(ctx context.Context, rep *readers.Report, fa *facts) (*facts, error) {
 	paged := p.pw != nil
 	if paged {
@@ -128,43 +160,73 @@ func (p *previewPass) finish(ctx context.Context, rep *readers.Report, fa *facts
 	if !p.positioned() {
 		return fa, nil
 	}
-	if !dups {
+	sparse := p.sparse()
+	if sparse && paged {
+		return fa, nil // the page file is there (tests)
+	}
+	if !dups && !sparse {
 		pages := make([]previewEntry, len(p.marks))
 		for i, m := range p.marks {
 			pages[i] = previewEntry{at: m}
 		}
 		return fa, writePreviewIndex(*p.b, p.at, pages, nil)
 	}
-	// Rows Each was given are refused at the end: read the upload again,
-	// skipping them, for the facts and for where each page starts (the
-	// mark at or before its first row, and how many rows Each was given
-	// from there to it).
-	fa = p.s.newFacts(ctx, p.b, p.at)
+	// Read the upload again: without the rows refused at the end, for the
+	// facts and for where each page starts (the mark at or before its first
+	// row, and how many rows Each was given from there to it); or, sparse,
+	// into the page file.
+	if dups {
+		fa = p.s.newFacts(ctx, p.b, p.at)
+	}
+	var pw *pageWriter
+	if sparse {
+		var err error
+		if pw, err = createPageFile(previewPath(*p.b)); err != nil {
+			return nil, err
+		}
+		p.pw = pw // abort removes it
+	}
 	var pages []previewEntry
 	var drop []uint32
+	var werr error
 	kept, j := 0, 0
 	err := p.s.readPreviewRows(ctx, *p.b, p.at, p.marks[0], 0, func(in paybatch.Instruction) bool {
 		defer func() { j++ }()
-		if rep.IsRejected(in.Source) {
+		if dups && rep.IsRejected(in.Source) {
 			drop = append(drop, uint32(in.Source.Row))
 			return true
 		}
-		if kept%pageSize == 0 {
-			pages = append(pages, previewEntry{at: p.marks[j/pageSize], skip: j % pageSize})
-		}
 		kept++
 		bacs := p.s.bacsDate(in, fa.today)
-		fa.add(in.Source.Row, in.MerchantTxID, in.Amount, !bacs.IsZero())
+		if dups {
+			fa.add(in.Source.Row, in.MerchantTxID, in.Amount, !bacs.IsZero())
+		}
+		if sparse {
+			werr = writePreview(pw, in, bacs)
+			return werr == nil
+		}
+		if (kept-1)%pageSize == 0 {
+			pages = append(pages, previewEntry{at: p.marks[j/pageSize], skip: j % pageSize})
+		}
 		return true
 	})
-	if ferr := fa.finish(); err == nil {
-		err = ferr
+	if err == nil {
+		err = werr
+	}
+	if dups {
+		if ferr := fa.finish(); err == nil {
+			err = ferr
+		}
 	}
 	if err == nil && (j != p.seen || kept != rep.Valid) {
 		err = fmt.Errorf("batch %d: the upload read again gave %d rows (%d kept), validation %d (%d valid)", p.b.ID, j, kept, p.seen, rep.Valid)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if sparse {
+		p.pw = nil
+		return fa, pw.close()
 	}
 	return fa, writePreviewIndex(*p.b, p.at, pages, drop)
 }

@@ -232,3 +232,56 @@ func TestXLSXPreviewWithoutDuplicates(t *testing.T) {
 		}
 	}
 }
+
+// TestSparsePreviewKeepsPageFile: a CSV whose valid rows sit among
+// thousands of refused ones would make a page read that much of the upload;
+// such a batch keeps its preview in a page file (read once more at upload)
+// — the same pages as read from the upload, repeated ids left out.
+func TestSparsePreviewKeepsPageFile(t *testing.T) {
+	h := newHarness(t)
+	uma := h.signIn("uma")
+	var b strings.Builder
+	b.WriteString("terminal,transaction_reference_id,order_reference_id,merchant_transaction_id,amount,currency\n")
+	for i := range 3000 {
+		id, amount := fmt.Sprintf("SP-%04d", i), "1.001" // refused
+		if i%23 == 0 || i > 2500 && i%3 == 0 {
+			amount = fmt.Sprintf("%d.00", i+1)
+		}
+		if i == 23 || i == 2700 {
+			id = "SP-DUP"
+		}
+		fmt.Fprintf(&b, "ABC123,TX%06d,OR%06d,%s,%s,USD\n", i, i, id, amount)
+	}
+	data := []byte(b.String())
+	dense := h.batch(h.uploaded(uma, "refund", "dense.csv", data))
+	h.srv.previewSpan = 2000
+	sparse := h.batch(h.uploaded(uma, "refund", "sparse.csv", data))
+	if _, err := os.Stat(previewAtPath(dense)); err != nil {
+		t.Fatalf("the dense upload has no preview index: %v", err)
+	}
+	if _, err := os.Stat(previewAtPath(sparse)); !os.IsNotExist(err) {
+		t.Errorf("the sparse upload has a preview index: %v", err)
+	}
+	if dense.Valid != sparse.Valid || sparse.Valid < 250 || !reflect.DeepEqual(dense.Summary.Largest, sparse.Summary.Largest) {
+		t.Fatalf("valid %d vs %d; largest %v vs %v", dense.Valid, sparse.Valid, dense.Summary.Largest, sparse.Summary.Largest)
+	}
+	ctx := context.Background()
+	for p := 1; p <= (dense.Valid+pageSize-1)/pageSize; p++ {
+		want, ok, err := h.srv.previewAt(ctx, dense, p)
+		if err != nil || !ok {
+			t.Fatalf("page %d from the upload: %v %v", p, ok, err)
+		}
+		got, err := h.srv.preview(ctx, sparse, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("page %d from the page file:\n%+v\nfrom the upload:\n%+v", p, got, want)
+		}
+		for _, r := range got {
+			if r.MerchantTxID == "SP-DUP" {
+				t.Fatalf("page %d shows a repeated id", p)
+			}
+		}
+	}
+}

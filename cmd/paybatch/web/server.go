@@ -96,6 +96,7 @@ type Server struct {
 	// previewFile: a CSV's preview is also written to a page file (tests
 	// compare its pages with the pages read from the upload; preview.go).
 	previewFile bool
+	previewSpan int64 // tests: maxPreviewSpan when 0
 
 	reconMu sync.Mutex // one reconciliation at a time
 
