@@ -27,6 +27,11 @@ func (r *Reconciler) ExportCSV(ctx context.Context, dir string, rejected iter.Se
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("csv export: %w", err)
 	}
+	release, err := r.oneThread(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	byCat := map[paybatch.Category]catRange{}
 	for _, cr := range ranges {
 		byCat[cr.cat] = cr

@@ -94,6 +94,7 @@ type Reconciler struct {
 	// pass would serve (tests compare the two)
 	noRowsPass bool
 	sum        paybatch.Summary
+	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }

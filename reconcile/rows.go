@@ -24,6 +24,12 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 			yield(paybatch.ReconRow{}, err)
 			return
 		}
+		release, err := r.oneThread(ctx)
+		if err != nil {
+			yield(paybatch.ReconRow{}, err)
+			return
+		}
+		defer release()
 		want := map[paybatch.Category]bool{}
 		for _, c := range cats {
 			want[c] = true

@@ -607,6 +607,11 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
 	}
+	release, err := r.oneThread(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)

@@ -1,0 +1,56 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// DuckDB's threads while the report rows are written and read. The steps
+// that write and read them — Run's rows pass (sql/rows_pass.sql: the join,
+// the sort, the table), the pages Rows reads, the Parquet and CSV COPYs —
+// gain little from a second thread on this 2-core machine and pay for it:
+// while a worker runs a task, the thread that asked for the query waits for
+// it by polling DuckDB's executor under its locks (the journal saw the same,
+// pipeline/journal/duckdb_threads.go). Measured in process on 1M ids (#19,
+// BENCHMARKS.md "Full report"): the rows pass 4.0–4.4 cpu-s with one thread
+// against 4.0–7.9 with two, the Parquet export 0.7–0.8 against 1.5–1.9, and
+// the wall time no longer with one under load. So those steps run with one
+// thread; the setting is the database's, so it stays narrowed while any of
+// them runs (they may run side by side: Rows beside ExportParquet) and
+// returns to what it was when the last one ends. Run's summary alone
+// (reconcile --json) and the exact path keep DuckDB's default.
+type threadTurns struct {
+	mu   sync.Mutex
+	n    int   // steps running on one thread
+	full int64 // the setting before the first of them
+}
+
+// oneThread narrows DuckDB to one thread until release is called.
+func (r *Reconciler) oneThread(ctx context.Context) (release func(), err error) {
+	t := &r.threads
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
+		if err := r.db.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&t.full); err != nil {
+			return nil, fmt.Errorf("reconcile: threads: %w", err)
+		}
+		if t.full > 1 {
+			if _, err := r.db.ExecContext(ctx, `SET threads = 1`); err != nil {
+				return nil, fmt.Errorf("reconcile: threads: %w", err)
+			}
+		}
+	}
+	t.n++
+	once := sync.Once{}
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.n--; t.n == 0 && t.full > 1 {
+				// Best effort: a failure leaves one thread, slower, never wrong.
+				r.db.ExecContext(context.Background(), fmt.Sprintf(`SET threads = %d`, t.full))
+			}
+		})
+	}, nil
+}

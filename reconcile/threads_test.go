@@ -1,0 +1,77 @@
+package reconcile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestOneThreadForRows: the rows pass, Rows and the exports run DuckDB on
+// one thread (threads.go) — also side by side — and leave the setting as
+// they found it; Run without Options.Rows (reconcile --json) does not touch it.
+func TestOneThreadForRows(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ledger, results := filepath.Join(dir, "l.csv"), filepath.Join(dir, "r.csv")
+	os.WriteFile(ledger, []byte("merchant_transaction_id,amount,currency\nA,1.00,USD\nB,2.00,USD\nC,3.00,USD\n"), 0o644)
+	os.WriteFile(results, []byte("merchant_transaction_id,amount,currency,status\nA,1.00,USD,APPROVED\nB,2.50,USD,APPROVED\n"), 0o644)
+	for _, rows := range []bool{false, true} {
+		r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "256MB", Rows: rows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		threads := func() int64 {
+			var n int64
+			if err := r.db.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if _, err := r.db.ExecContext(ctx, `SET threads = 3`); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadResults(ctx, results, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r.ranges == nil && rows {
+			t.Fatal("Run with Rows did not take the rows pass")
+		}
+		if got := threads(); got != 3 {
+			t.Fatalf("Rows=%v: threads %d after Run, want 3 (as it was)", rows, got)
+		}
+		n := 0
+		for _, err := range r.Rows(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := threads(); got != 1 {
+				t.Fatalf("threads %d while Rows reads, want 1", got)
+			}
+			if n++; n == 1 { // an export beside the rows: still one thread after it
+				if _, err := r.ExportParquet(ctx, filepath.Join(t.TempDir(), "pq")); err != nil {
+					t.Fatal(err)
+				}
+				if got := threads(); got != 1 {
+					t.Fatalf("threads %d after an export beside Rows, want 1 until Rows ends", got)
+				}
+			}
+		}
+		if n != 3 {
+			t.Fatalf("%d rows, want 3", n)
+		}
+		if _, err := r.ExportCSV(ctx, filepath.Join(t.TempDir(), "csv"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := threads(); got != 3 {
+			t.Fatalf("threads %d after Rows and the exports, want 3 (as it was)", got)
+		}
+		r.Close()
+	}
+}
