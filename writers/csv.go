@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/paybatch/paybatch"
 )
@@ -72,9 +75,12 @@ type CSVExport struct {
 	dir   string
 	files map[paybatch.Category]*csvOut
 	order []*csvOut
-	rec   []string
+	line  []byte
 }
 
+// csvOut is one file of the export: a category's, whose lines are built by
+// appendReconLine and written to af as they are, or rejected.csv, written
+// through cw.
 type csvOut struct {
 	af *atomicFile
 	cw *csv.Writer
@@ -86,26 +92,29 @@ func CreateCSVExport(dir string) (*CSVExport, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("csv export: %w", err)
 	}
-	e := &CSVExport{dir: dir, files: map[paybatch.Category]*csvOut{}, rec: make([]string, len(ReconColumns))}
+	e := &CSVExport{dir: dir, files: map[paybatch.Category]*csvOut{}}
 	for _, c := range paybatch.Categories {
-		o, err := e.open(string(c)+".csv", ReconColumns)
+		af, err := createAtomic(filepath.Join(e.dir, string(c)+".csv"))
 		if err != nil {
 			e.Abort()
 			return nil, err
 		}
+		o := &csvOut{af: af}
+		e.order = append(e.order, o)
 		e.files[c] = o
+		e.line = e.line[:0]
+		for i, h := range ReconColumns {
+			if i > 0 {
+				e.line = append(e.line, ',')
+			}
+			e.line = appendCSVField(e.line, h)
+		}
+		if _, err := af.w.Write(append(e.line, '\n')); err != nil {
+			e.Abort()
+			return nil, err
+		}
 	}
 	return e, nil
-}
-
-func (e *CSVExport) open(name string, header []string) (*csvOut, error) {
-	af, err := createAtomic(filepath.Join(e.dir, name))
-	if err != nil {
-		return nil, err
-	}
-	o := &csvOut{af: af, cw: csv.NewWriter(af.w)}
-	e.order = append(e.order, o)
-	return o, o.cw.Write(header)
 }
 
 // Write adds r to its category's file.
@@ -114,8 +123,9 @@ func (e *CSVExport) Write(r paybatch.ReconRow) error {
 	if !ok {
 		return fmt.Errorf("%s: unknown category %q", r.MerchantTxID, r.Category)
 	}
-	reconRecord(e.rec, r)
-	return o.cw.Write(e.rec)
+	e.line = appendReconLine(e.line[:0], r)
+	_, err := o.af.w.Write(e.line)
+	return err
 }
 
 // Commit writes rejected.csv when rejected is not nil, then puts every
@@ -129,15 +139,23 @@ func (e *CSVExport) Commit(rejected iter.Seq2[paybatch.RowError, error]) (paths 
 		}
 	}()
 	if rejected != nil {
-		o, err := e.open(RejectedCSV, RejectedColumns)
+		af, err := createAtomic(filepath.Join(e.dir, RejectedCSV))
 		if err != nil {
 			return nil, err
+		}
+		o := &csvOut{af: af, cw: csv.NewWriter(af.w)}
+		e.order = append(e.order, o)
+		if err := o.cw.Write(RejectedColumns); err != nil {
+			return nil, fmt.Errorf("write %s: %w", o.af.path, err)
 		}
 		if err := writeRejected(o.cw, rejected); err != nil {
 			return nil, fmt.Errorf("csv export: %w", err)
 		}
 	}
 	for _, o := range e.order {
+		if o.cw == nil {
+			continue
+		}
 		o.cw.Flush()
 		if err := o.cw.Error(); err != nil {
 			return nil, fmt.Errorf("write %s: %w", o.af.path, err)
@@ -202,38 +220,125 @@ func csvText(s string) string {
 	return s
 }
 
-func csvAmount(m *paybatch.Money) (string, string) {
-	if m == nil {
-		return "", ""
+// appendReconLine appends r as one line of its category's CSV file: the
+// bytes encoding/csv writes for its fields (reconRecord in the tests) (comma-separated, "\n"
+// at the end, quoted as csv.Writer quotes), without building the record:
+// the amounts, the row and the dates are appended as they are formatted
+// (TestReconLineEqualsEncodingCSV).
+func appendReconLine(b []byte, r paybatch.ReconRow) []byte {
+	b = appendCSVField(b, string(r.Category))
+	b = append(b, ',')
+	b = appendCSVField(b, csvText(r.MerchantTxID))
+	b = appendCSVAmount(append(b, ','), r.LedgerAmount)
+	b = append(b, ',')
+	b = appendCSVField(b, NeutraliseCSV(r.LedgerStatus))
+	b = appendCSVAmount(append(b, ','), r.ProviderAmount)
+	b = append(b, ',')
+	b = appendCSVField(b, NeutraliseCSV(r.ProviderStatus))
+	b = append(b, ',')
+	b = appendCSVField(b, csvText(r.ProviderID))
+	b = append(b, ',')
+	b = appendCSVField(b, NeutraliseCSV(r.Reason))
+	b = append(b, ',')
+	b = appendCSVField(b, csvText(r.Source.File))
+	b = append(b, ',')
+	b = appendCSVField(b, csvText(r.Source.Sheet))
+	b = append(b, ',')
+	if r.Source.Row > 0 {
+		b = strconv.AppendInt(b, int64(r.Source.Row), 10)
 	}
-	return m.String(), m.Currency.Code()
+	b = append(b, ',')
+	if !r.RequestedDate.IsZero() {
+		b = r.RequestedDate.AppendFormat(b, "2006-01-02")
+	}
+	b = append(b, ',')
+	if !r.ProviderDate.IsZero() {
+		b = r.ProviderDate.AppendFormat(b, "2006-01-02")
+	}
+	b = append(b, ',')
+	if r.DateMoved() {
+		b = append(b, "moved"...)
+	}
+	return append(b, '\n')
 }
 
-func reconRecord(rec []string, r paybatch.ReconRow) {
-	rec[0] = string(r.Category)
-	rec[1] = csvText(r.MerchantTxID)
-	rec[2], rec[3] = csvAmount(r.LedgerAmount)
-	rec[4] = NeutraliseCSV(r.LedgerStatus)
-	rec[5], rec[6] = csvAmount(r.ProviderAmount)
-	rec[7] = NeutraliseCSV(r.ProviderStatus)
-	rec[8] = csvText(r.ProviderID)
-	rec[9] = NeutraliseCSV(r.Reason)
-	rec[10] = csvText(r.Source.File)
-	rec[11] = csvText(r.Source.Sheet)
-	rec[12] = ""
-	if r.Source.Row > 0 {
-		rec[12] = strconv.Itoa(r.Source.Row)
+// appendCSVAmount appends the amount and currency fields of m (two empty
+// fields when nil): paybatch.Money.String and the code; an amount never
+// needs quoting.
+func appendCSVAmount(b []byte, m *paybatch.Money) []byte {
+	if m == nil {
+		return append(b, ',')
 	}
-	rec[13], rec[14], rec[15] = "", "", ""
-	if !r.RequestedDate.IsZero() {
-		rec[13] = r.RequestedDate.Format("2006-01-02")
+	b = appendFixed(b, m.Minor, m.Currency.Exponent())
+	b = append(b, ',')
+	return appendCSVField(b, m.Currency.Code())
+}
+
+// appendFixed appends minor/10^exp with exactly exp decimals, as
+// paybatch.Money.String writes it: 123450, 2 → "1234.50"; 1500, 0 → "1500";
+// -5, 2 → "-0.05".
+func appendFixed(b []byte, minor int64, exp int) []byte {
+	u := uint64(minor)
+	if minor < 0 {
+		b = append(b, '-')
+		u = -u
 	}
-	if !r.ProviderDate.IsZero() {
-		rec[14] = r.ProviderDate.Format("2006-01-02")
+	if exp <= 0 {
+		return strconv.AppendUint(b, u, 10)
 	}
-	if r.DateMoved() {
-		rec[15] = "moved"
+	pow := uint64(1)
+	for range exp {
+		pow *= 10
 	}
+	b = strconv.AppendUint(b, u/pow, 10)
+	b = append(b, '.')
+	var digits [20]byte
+	d := strconv.AppendUint(digits[:0], u%pow, 10)
+	for range exp - len(d) {
+		b = append(b, '0')
+	}
+	return append(b, d...)
+}
+
+// appendCSVField appends one field as encoding/csv's Writer writes it
+// (Comma ',', UseCRLF false): quoted, with its quotes doubled, when
+// csvNeedsQuotes; as it is otherwise.
+func appendCSVField(b []byte, f string) []byte {
+	if !csvNeedsQuotes(f) {
+		return append(b, f...)
+	}
+	b = append(b, '"')
+	for {
+		i := strings.IndexByte(f, '"')
+		if i < 0 {
+			break
+		}
+		b = append(b, f[:i+1]...)
+		b = append(b, '"')
+		f = f[i+1:]
+	}
+	b = append(b, f...)
+	return append(b, '"')
+}
+
+// csvNeedsQuotes is encoding/csv's rule (Writer.fieldNeedsQuotes, Comma
+// ','): a field holding a comma, a quote, CR or LF, the field `\.`, or
+// one starting with a Unicode space.
+func csvNeedsQuotes(f string) bool {
+	if f == "" {
+		return false
+	}
+	if f == `\.` {
+		return true
+	}
+	for i := 0; i < len(f); i++ {
+		switch f[i] {
+		case '\n', '\r', '"', ',':
+			return true
+		}
+	}
+	r, _ := utf8.DecodeRuneInString(f)
+	return unicode.IsSpace(r)
 }
 
 func rejectedRecord(rec []string, re paybatch.RowError) {
