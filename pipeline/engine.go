@@ -685,7 +685,8 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 		// requests into one provider window). The wait re-checks the 429
 		// gate: nothing leaves during Retry-After.
 		tw := time.Now()
-		if err := r.th.wait(ctx, r.th.submit); err != nil {
+		dep, err := r.th.wait(ctx, r.th.submit)
+		if err != nil {
 			r.win.release()
 			// Interrupted before the request left: the row goes back to
 			// what it was, so it is not reported as "sending" (a crash
@@ -703,7 +704,7 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 			left = true
 			r.sent.Add(1)
 		}
-		sctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
+		sctx, cancel := context.WithTimeout(r.th.trace(r.reqCtx, dep), r.cfg.RequestTimeout)
 		tx := time.Now()
 		sub, err := r.p.Send(sctx, req, row.Key)
 		cancel()
@@ -871,11 +872,12 @@ func (r *run) resolveStale(ctx context.Context, row *journal.Row) bool {
 		r.persist(row)
 		return false
 	}
-	if err := r.th.wait(ctx, r.th.status); err != nil {
+	dep, err := r.th.wait(ctx, r.th.status)
+	if err != nil {
 		return false
 	}
 	r.requests.Add(1)
-	lctx, cancel := context.WithTimeout(r.reqCtx, r.cfg.RequestTimeout)
+	lctx, cancel := context.WithTimeout(r.th.trace(r.reqCtx, dep), r.cfg.RequestTimeout)
 	sub, err := lk.Lookup(lctx, row.Instruction())
 	cancel()
 	row.UpdatedAt = r.cfg.Now()
@@ -983,13 +985,14 @@ func (r *run) pollRow(ctx context.Context, row *journal.Row) bool {
 	if err := r.win.acquire(ctx); err != nil {
 		return false
 	}
-	if err := r.th.wait(ctx, r.th.status); err != nil {
+	dep, err := r.th.wait(ctx, r.th.status)
+	if err != nil {
 		r.win.release()
 		return false
 	}
 	r.requests.Add(1)
 	t0 := time.Now()
-	sctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	sctx, cancel := context.WithTimeout(r.th.trace(ctx, dep), r.cfg.RequestTimeout)
 	st, err := r.p.Status(sctx, paybatch.ProviderRef{Kind: row.Kind, Terminal: row.Terminal, ID: row.ProviderID})
 	cancel()
 	r.th.Observe(time.Since(t0))

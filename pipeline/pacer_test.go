@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -59,7 +61,7 @@ func TestPacerNeverPutsNPlusOneInAWindow(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.wait(context.Background(), p.submit); err != nil {
+			if _, err := p.wait(context.Background(), p.submit); err != nil {
 				t.Error(err)
 			}
 			mu.Lock()
@@ -95,5 +97,41 @@ func TestOnRateLowersToTheAnnouncedLimit(t *testing.T) {
 	}
 	if len(notices) != 2 || !strings.Contains(notices[0], "400 status queries") || !strings.Contains(notices[1], "100 payment operations per second") {
 		t.Errorf("notices %q; want one per lowered class", notices)
+	}
+}
+
+// A departure counts in the log from the moment its request was written,
+// not from its admission: a worker run late after the pacer let it go
+// (a loaded machine) makes the request N departures later wait for its
+// real departure, so the two cannot land in one provider window.
+func TestPacerLogsTheWriteNotTheAdmission(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	per := 100 * time.Millisecond
+	p := NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 2, Per: per}})
+	first, err := p.wait(context.Background(), p.submit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.wait(context.Background(), p.submit); err != nil {
+		t.Fatal(err)
+	}
+	const late = 60 * time.Millisecond
+	time.Sleep(late) // the first worker runs late
+	req, err := http.NewRequestWithContext(p.trace(context.Background(), first), http.MethodPost, srv.URL, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	p.mu.Lock()
+	due := p.submit.due(p.jitter)
+	p.mu.Unlock()
+	if min := first.at.Add(late + per); due.Before(min) {
+		t.Fatalf("the third departure may leave %v after the first's admission; want at least %v (written %v late)",
+			due.Sub(first.at), late+per, late)
 	}
 }

@@ -386,9 +386,14 @@ func TestRateSteadyAtLimit(t *testing.T) {
 	// The pacer's margin follows the latency spread it observes: ≈ 97–98 %
 	// on a quiet machine, less on one so loaded that latencies spread by
 	// 50 ms and more (then arrivals do too, and a 429 would cost a second).
-	// BenchmarkContractedLimit measures the figure.
-	if achieved < 0.85*50 {
-		t.Errorf("achieved %.2f/s, want ≥ 42.5/s", achieved)
+	// BenchmarkContractedLimit measures the figure. What this test holds on
+	// any machine is the pace of the widest allowance the pacer ever takes
+	// (a quarter period: 49.5 per 1.25 s = 39.6/s), less 5 %; at load 15 the
+	// observed spread reached that cap and the run paced at 39.8/s, which a
+	// fixed 85 % of the limit failed.
+	t.Logf("the pacer's jitter allowance at the end: %v", pacer.Jitter())
+	if floor := 0.95 * 49.5 / 1.25; achieved < floor {
+		t.Errorf("achieved %.2f/s, want ≥ %.1f/s", achieved, floor)
 	}
 	if achieved > 50.5 {
 		t.Errorf("achieved %.2f/s, above the limit", achieved)
