@@ -61,8 +61,11 @@ type blockFiller interface {
 	fill(b *rowBatch) bool
 }
 
-func newPrefetcher(src source, work func(*rowBatch), ahead aheadMode) *prefetcher {
-	p := &prefetcher{src: src, work: work, ahead: ahead, ch: make(chan *rowBatch, prefetchDepth), free: make(chan *rowBatch, prefetchDepth+2), done: make(chan struct{})}
+// newPrefetcher starts reading src ahead; at, when not nil, gives the
+// position of each row read (see prefetcher.at): it is set before the
+// reading goroutine starts, which reads it.
+func newPrefetcher(src source, work func(*rowBatch), ahead aheadMode, at func() Position) *prefetcher {
+	p := &prefetcher{src: src, work: work, ahead: ahead, at: at, ch: make(chan *rowBatch, prefetchDepth), free: make(chan *rowBatch, prefetchDepth+2), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.run()
 	return p

@@ -263,11 +263,11 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 		}
 		work = b.parseAhead
 	}
-	p := newPrefetcher(o.src, work, opts.ahead)
+	var posOf func() Position
 	if isCSV && cs.positions {
-		p.at = cs.position
+		posOf = cs.position
 	}
-	b.src = p
+	b.src = newPrefetcher(o.src, work, opts.ahead, posOf)
 	return b, nil
 }
 

@@ -37,7 +37,7 @@ func csvRead(t testing.TB, data []byte, block int, slow bool, mode readMode, rd 
 		borrow := mode != readRows
 		if borrow && n == 2 {
 			s.fills, s.borrow = true, mode == readBorrowed
-			p := newPrefetcher(s, nil, aheadAuto)
+			p := newPrefetcher(s, nil, aheadAuto, nil)
 			defer p.close()
 			src = p
 		}

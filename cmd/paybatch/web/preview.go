@@ -58,6 +58,8 @@ type previewPass struct {
 	marks []readers.Position // every pageSize-th row given to Each (a CSV)
 	last  readers.Position   // the last row given to Each (a CSV)
 	span  int64              // the most bytes a page may span in the upload (maxPreviewSpan)
+	from  bool               // the rows come with positions (a CSV): the preview is read from the upload
+	lost  bool               // a row came without one all the same
 	pw    *pageWriter        // the page file (an XLSX, a UTF-16 text; or tests)
 	file  bool               // write the page file even when positions come (tests)
 	err   error
@@ -87,24 +89,28 @@ func (s *Server) newPreviewPass(b *Batch, at time.Time) *previewPass {
 }
 
 // add takes a row given to Each: its position, or its preview record when
-// the file gives no positions.
+// the file gives no positions (known at its first row).
 func (p *previewPass) add(in paybatch.Instruction, at readers.Position, bacs time.Time) error {
 	if p.seen == 0 {
 		p.sheet = in.Source.Sheet
+		if !at.Valid() || p.file {
+			if p.pw, p.err = createPageFile(previewPath(*p.b)); p.err != nil {
+				return p.err
+			}
+		}
+		p.from = at.Valid()
 	}
-	if at.Valid() {
+	if p.from {
+		if !at.Valid() {
+			p.lost = true // cannot happen; if it did, the marks would be wrong: the page file it is (finish)
+		}
 		if p.seen%pageSize == 0 {
 			p.marks = append(p.marks, at)
 		}
 		p.last = at
 	}
 	p.seen++
-	if !at.Valid() || p.file {
-		if p.pw == nil {
-			if p.pw, p.err = createPageFile(previewPath(*p.b)); p.err != nil {
-				return p.err
-			}
-		}
+	if p.pw != nil {
 		return writePreview(p.pw, in, bacs)
 	}
 	return nil
@@ -119,7 +125,7 @@ func (p *previewPass) abort() {
 }
 
 // positioned reports whether the preview is read from the upload.
-func (p *previewPass) positioned() bool { return len(p.marks) > 0 }
+func (p *previewPass) positioned() bool { return p.from && len(p.marks) > 0 }
 
 // sparse reports whether a page would span more than p.span bytes of the
 // upload: from one mark to the next (or to the last row).
@@ -160,7 +166,7 @@ func (p *previewPass) finish(ctx context.Context, rep *readers.Report, fa *facts
 	if !p.positioned() {
 		return fa, nil
 	}
-	sparse := p.sparse()
+	sparse := p.sparse() || p.lost
 	if sparse && paged {
 		return fa, nil // the page file is there (tests)
 	}
