@@ -121,14 +121,15 @@ func (s *source) checkedSQL(q string) string {
 	return q
 }
 
-// spacesSQL is readers.Spaces() as a DuckDB string expression (chr codes:
-// no control character inside the SQL text).
+// spacesSQL is readers.Spaces() as a DuckDB string literal holding the
+// characters themselves (the tab, the line breaks and the Unicode spaces;
+// none is a quote). A literal, not chr(9) || chr(10) || … (25 calls): DuckDB
+// folds that expression again in every optimizer pass wherever it appears,
+// which made binding a checked_<n> view cost twice as much — ~30 ms of
+// every reconcile's fixed cost (BENCHMARKS.md, #19). The literal holds line
+// breaks: the placeholder must never stand in a -- comment of the SQL.
 func spacesSQL() string {
-	var parts []string
-	for _, r := range readers.Spaces() {
-		parts = append(parts, fmt.Sprintf("chr(%d)", r))
-	}
-	return "(" + strings.Join(parts, " || ") + ")"
+	return "'" + readers.Spaces() + "'"
 }
 
 func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet string) error {
