@@ -46,6 +46,15 @@ func convertOne(t testing.TB, r *Reconciler, amount, cur string) (int64, string)
 	if err := conn.QueryRowContext(ctx, `SELECT amount_minor, problem.reason FROM checked_999`).Scan(&minor, &problem); err != nil {
 		t.Fatalf("amount %q: %v", amount, err)
 	}
+	// the fast road (packed_999) takes a line only as checked_999 does
+	var good, ok, same bool
+	if err := conn.QueryRowContext(ctx, `SELECT p.good, c.ok, p.pack IS NOT DISTINCT FROM c.pack AND p.id = c.id
+		FROM packed_999 AS p, checked_999 AS c`).Scan(&good, &ok, &same); err != nil {
+		t.Fatalf("amount %q: %v", amount, err)
+	}
+	if good && !(ok && same) {
+		t.Fatalf("amount %q %s: packed_999 takes the line (good), checked_999 ok=%t, same pack and id %t", amount, cur, ok, same)
+	}
 	if problem != nil {
 		return 0, *problem
 	}

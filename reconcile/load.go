@@ -230,7 +230,9 @@ func checkHasLines(ctx context.Context, conn *sql.Conn, s *source) error {
 // dropSource removes what loading s created (a failed load leaves nothing).
 func dropSource(conn *sql.Conn, s *source) {
 	ctx := context.Background()
-	conn.ExecContext(ctx, fmt.Sprintf(`DROP VIEW IF EXISTS checked_%d`, s.n))
+	for _, v := range []string{"packed", "checked", "lines"} {
+		conn.ExecContext(ctx, fmt.Sprintf(`DROP VIEW IF EXISTS %s_%d`, v, s.n))
+	}
 	conn.ExecContext(ctx, fmt.Sprintf(`DROP VIEW IF EXISTS src_%d`, s.n))
 	conn.ExecContext(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS stage_%d`, s.n))
 	conn.ExecContext(ctx, `DELETE FROM loads WHERE load_no = ?`, s.n)

@@ -277,15 +277,13 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	for i, t := range byNo {
 		tols[i] = t.tol
 	}
-	rows, err := conn.QueryContext(ctx, r.summarySQL(), sql.Named("tols", tols), sql.Named("loads", r.journalLoads()))
-	if err != nil {
-		if ctx.Err() != nil {
-			return sum, false, fmt.Errorf("reconcile: %w", ctx.Err())
-		}
-		return sum, false, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+	// the lines on the fast road first (packed_<n>); a line off it (or
+	// with a problem) is 'bad' there, and the pass runs again over
+	// checked_<n>, which converts every line (sql/checked.sql)
+	sum, st, err := r.summaryPass(ctx, conn, "packed", curs, byNo, tols)
+	if err == nil && st.bad && !st.multi {
+		sum, st, err = r.summaryPass(ctx, conn, "checked", curs, byNo, tols)
 	}
-	defer rows.Close()
-	sum, st, err := r.summaryRows(rows, curs, byNo)
 	if err != nil || !st.exact {
 		return sum, false, err
 	}
@@ -314,9 +312,25 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	return sum, true, nil
 }
 
+// summaryPass runs sql/summary.sql over every file's view (view: "packed"
+// or "checked", sql/checked.sql) and reads its rows.
+func (r *Reconciler) summaryPass(ctx context.Context, conn *sql.Conn, view string,
+	curs map[string]paybatch.Currency, byNo []currencyNo, tols []int64) (paybatch.Summary, summaryStats, error) {
+	rows, err := conn.QueryContext(ctx, r.summarySQL(view), sql.Named("tols", tols), sql.Named("loads", r.journalLoads()))
+	if err != nil {
+		if ctx.Err() != nil {
+			return paybatch.Summary{}, summaryStats{}, fmt.Errorf("reconcile: %w", ctx.Err())
+		}
+		return paybatch.Summary{}, summaryStats{}, fmt.Errorf("reconcile: sql/summary.sql: %w", err)
+	}
+	defer rows.Close()
+	return r.summaryRows(rows, curs, byNo)
+}
+
 // summaryStats is what summaryRows counted besides the summary.
 type summaryStats struct {
-	exact bool // no 'bad' or 'multi' row
+	exact      bool // no 'bad' or 'multi' row
+	bad, multi bool // a 'bad' row, a 'multi' row
 	// ids counted; joined rows holding a ledger / provider line (blank
 	// lines included); the 'lines' row; blank lines of each side
 	total, lRows, pRows, nLedger, nProvider, blankL, blankP int64
@@ -358,6 +372,7 @@ func (r *Reconciler) summaryRows(rows *sql.Rows, curs map[string]paybatch.Curren
 		}
 		if cat == "bad" || cat == "multi" {
 			st.exact = false
+			st.bad, st.multi = st.bad || cat == "bad", st.multi || cat == "multi"
 			continue
 		}
 		c := paybatch.Category(cat)
@@ -402,14 +417,18 @@ func (r *Reconciler) summaryRows(rows *sql.Rows, curs map[string]paybatch.Curren
 }
 
 // summarySQL is sql/summary.sql over every load: one SELECT of packed
-// lines per file (its checked_<n> view) on its side, and one for the
-// journals' lines on the provider side.
-func (r *Reconciler) summarySQL() string {
+// lines per file (its view packed_<n> or checked_<n>) on its side, and one
+// for the journals' lines on the provider side.
+func (r *Reconciler) summarySQL(view string) string {
+	ok := "ok"
+	if view == "packed" {
+		ok = "good"
+	}
 	var ledger, provider, ledgerCSV, providerCSV, nLedger, nProvider []string
 	for _, s := range r.sources {
 		// a blank line is joined too (as 'blank'), so that the lines of a
 		// file are its records
-		line := fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS %%s FROM checked_%d`, s.n)
+		line := fmt.Sprintf(`SELECT CASE WHEN %[1]s THEN id END AS id, CASE WHEN %[1]s THEN pack WHEN blank THEN 1125899906842624 END AS %%s FROM %[2]s_%[3]d`, ok, view, s.n)
 		// a CSV read by DuckDB is counted where it is joined (ledger_csv,
 		// provider_csv: one parse of the file); any other file by its
 		// reader's own count (Parquet metadata, a table's row count)

@@ -1,12 +1,18 @@
--- The lines of one loaded file, each checked and converted: the view
--- checked_<n> over src_<n>, the file's columns by role (see load.go: a view
--- over read_parquet or read_csv, or over the stage table an XLSX sheet or a
--- CSV's text copy was appended to). Placeholders, replaced by the loader with
--- its own values (never user input): /*n*/ the load number, /*kind*/ 'ledger'
--- or 'results'. Blank lines (no id, amount, currency or status) are marked
--- and left out; they are not data. The view is read by summary.sql (Run's
--- single pass), by to_ledger.sql / to_provider.sql (materialising the lines
--- for Rows), and by problems.sql, so all three accept exactly the same lines.
+-- The lines of one loaded file, each checked and converted: three views
+-- over src_<n>, the file's columns by role (see load.go: a view over
+-- read_parquet or read_csv, or over the stage table an XLSX sheet or a
+-- CSV's text copy was appended to). lines_<n> trims the id and looks up the
+-- currency and the status; checked_<n> converts every amount and names each
+-- line's problem; packed_<n> packs the lines on the fast road for Run's
+-- single pass (see there). Placeholders, replaced by the loader with its
+-- own values (never user input): /*n*/ the load number, /*kind*/ 'ledger' or
+-- 'results', and the spaces placeholder the Unicode spaces as a string
+-- literal (load.go: spacesSQL; it holds line breaks, so it is never written
+-- in a comment). Blank lines (no id, amount, currency or status) are marked
+-- and left out; they are not data. checked_<n> is read by summary.sql (Run's single pass, when a line
+-- is off packed_<n>'s road), by to_ledger.sql / to_provider.sql and
+-- rows_pass.sql (the lines for Rows), and by problems.sql, so all accept
+-- exactly the same lines.
 --
 -- Amount rule (the same as paybatch.ParseSignedMoney): optional sign, digits
 -- and at most one '.', no more significant decimals than the currency's
@@ -22,7 +28,7 @@
 -- as written ('USD', 'APPROVED'); only a value that is not found is trimmed
 -- and case-folded for a second lookup. Strings are trimmed only where they
 -- start or end with a space.
-CREATE OR REPLACE VIEW checked_/*n*/ AS
+CREATE OR REPLACE VIEW lines_/*n*/ AS
 WITH s0 AS (
     SELECT *,
         -- the amount as written is short and plain (the usual text case):
@@ -86,7 +92,16 @@ p AS (
     /*status{*/LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
     LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
         AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END/*}status*/
-),
+)
+SELECT p.*,
+    (id = '' AND amount_empty AND currency = '' AND status_word = '')      AS blank,
+    -- a ledger line without an expected status expects the operation done
+    CASE WHEN /*kind*/ = 'ledger' AND status_word = '' THEN 1 ELSE vocab_cls_no END AS cls_no
+FROM p;
+
+-- checked_<n>: every line of lines_<n> converted, with its problem.
+CREATE OR REPLACE VIEW checked_/*n*/ AS
+WITH
 -- leading zeros and trailing decimal zeros are never significant: a long
 -- plain amount ('000000000000000001.00', '10.000000000000000000') loses
 -- them before its digits are counted (short ones need not)
@@ -102,7 +117,7 @@ z AS (
         CASE WHEN typed OR NOT plain OR short_m IS NOT NULL OR length(amount) <= 15 THEN amount
              WHEN NOT contains(amount, '.') THEN regexp_replace(amount, '^([+-]?)0+([0-9])', '\1\2')
              ELSE coalesce(nullif(regexp_replace(regexp_replace(amount, '^([+-]?)0+([0-9])', '\1\2'), '\.?0*$', ''), ''), '0') END AS amount_n
-    FROM p
+    FROM lines_/*n*/ AS p
 ),
 -- digits after the '.', and the amount's digits as one integer:
 -- '12.5' → fraclen 1, v 125
@@ -116,7 +131,6 @@ f AS (
 ),
 b AS (
     SELECT f.*,
-        (id = '' AND amount_empty AND currency = '' AND status_word = '')      AS blank,
         -- v has at most length(amount) digits; scaled by 10^(exp - fraclen)
         -- it stays below 10^18, inside BIGINT (typed: |v| < 10^14 before
         -- scaling up; a larger amount is too large in any case)
@@ -145,9 +159,7 @@ m AS (
 ),
 m2 AS (
     SELECT m.*,
-        CASE WHEN abs(scaled) <= 1000000000000000 THEN scaled END AS amount_minor,
-        -- a ledger line without an expected status expects the operation done
-        CASE WHEN /*kind*/ = 'ledger' AND status_word = '' THEN 1 ELSE vocab_cls_no END AS cls_no
+        CASE WHEN abs(scaled) <= 1000000000000000 THEN scaled END AS amount_minor
     FROM m
 )
 SELECT
@@ -197,3 +209,45 @@ SELECT
         WHEN NOT ok THEN {'role': 'amount', 'value': coalesce(amount_shown, amount), 'reason': 'cannot be read'}
     END AS problem
 FROM m2;
+
+-- packed_<n>: the lines of lines_<n> on the fast road, packed for Run's
+-- single pass (summary.sql) in one projection, without checked_<n>'s
+-- string work: a short text amount (see short_m) or a typed one, in a
+-- currency of at most 3 decimals. good: the line is on that road and loads,
+-- with checked_<n>'s ok, id and pack exactly (FuzzAmount and
+-- TestPackedMatchesChecked hold them equal). A line that is not good and
+-- not blank may still load (a long amount, a currency with 4 decimals) or
+-- have a problem: the pass sees it as 'bad' and Run reads the files again
+-- through checked_<n>, which decides. Evaluating checked_<n>'s conversion
+-- chain for every line cost ~0.1 cpu-s per 1M lines (BENCHMARKS.md, #19).
+CREATE OR REPLACE VIEW packed_/*n*/ AS
+SELECT src_row, id, blank, good,
+    CASE WHEN good THEN (cls_no::BIGINT << 61) | (1::BIGINT << 60) | (cur_no::BIGINT << 51)
+        | (amount_minor + 1125899906842624) END AS pack
+FROM (
+    SELECT src_row, id, blank, cls_no, cur_no, amount_minor,
+        id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS good
+    FROM (
+        SELECT src_row, id, blank, cls_no, cur_no,
+            CASE
+                -- short: m is the amount × 1000 (short_m in checked_<n>)
+                WHEN m IS NOT NULL THEN
+                    CASE WHEN exp = 3 THEN m
+                         WHEN m % [1000, 100, 10][exp + 1] = 0 THEN m // [1000, 100, 10][exp + 1]
+                    END
+                -- typed: amount_v is the unscaled integer, amount_frac its
+                -- scale; |amount_v| < 10^12 keeps amount_minor below 10^15
+                WHEN typed AND amount_present AND exp <= 3 AND amount_frac <= 6
+                     AND amount_v IS NOT NULL AND abs(amount_v) < 1000000000000 THEN
+                    CASE WHEN amount_frac <= exp THEN amount_v * [1, 10, 100, 1000][exp - amount_frac + 1]
+                         WHEN amount_v % [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1] = 0
+                         THEN amount_v // [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1]
+                    END
+            END AS amount_minor
+        FROM (
+            SELECT src_row, id, blank, cls_no, cur_no, exp, typed, amount_present, amount_frac, amount_v,
+                CASE WHEN short AND exp <= 3 THEN (TRY_CAST(amount AS DECIMAL(18,3)) * 1000)::BIGINT END AS m
+            FROM lines_/*n*/
+        )
+    )
+);

@@ -1,7 +1,9 @@
 -- Run's single pass: every line of every loaded file is read once (through
--- its checked_<n> view), the two sides are joined on merchant_transaction_id,
--- and the ids are categorised and counted per category and currency without
--- writing a row anywhere.
+-- its packed_<n> view, checked.sql), the two sides are joined on
+-- merchant_transaction_id, and the ids are categorised and counted per
+-- category and currency without writing a row anywhere. When a line is off
+-- packed_<n>'s fast road (it comes out as 'bad'), Run runs the pass again
+-- through checked_<n>, which converts every line, and decides there.
 --
 -- The placeholders are replaced by Run with one SELECT per load (UNION ALL),
 -- the CSVs DuckDB reads in ledger_csv/provider_csv, every other load in

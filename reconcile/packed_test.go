@@ -1,0 +1,122 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestPackedMatchesChecked holds packed_<n> (Run's fast road, sql/checked.sql)
+// to checked_<n>: every line packed_<n> calls good is ok in checked_<n> with
+// the same id and pack, and both agree on which lines are blank. Lines of
+// every shape — short and long text amounts, signs, leading and trailing
+// zeros, spaces, too many decimals, typed amounts of every scale, currencies
+// exact, in lower case, padded, unknown or missing, statuses of both sides,
+// ids with spaces — in a ledger and a results file; some of each road.
+func TestPackedMatchesChecked(t *testing.T) {
+	ctx := context.Background()
+	r := MustOpen(t, "")
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	amounts := []string{"10.50", "10.5", "10.005", "-0.01", "+3", ".5", "5.", "007.10", "1e3", "1,000.00", "",
+		" 12.30 ", "\t1\n", "12.3400", "0.000", "7.00", "7.10", "999999999999.999", "9999999999999.999",
+		"-999999999999.99", "0000000000001.500", "1234567890123", "1.234", "1.230", "1.2345", "-0.000", "12\u00a0"}
+	currencies := []string{"USD", "JPY", "KWD", "CLF", "usd", " EUR", "XXX", "", "Jpy"}
+	ids := []string{"A", " B", "C ", "", "\u00a0D", "é", "E\u3000"}
+	type typed struct {
+		v       string // the unscaled integer, or NULL
+		frac    int
+		present bool
+	}
+	typedAmounts := []typed{{"1050", 2, true}, {"105", 1, true}, {"7", 0, true}, {"10005", 3, true}, {"700", 2, true},
+		{"-1", 2, true}, {"NULL", 2, false}, {"NULL", 2, true}, {"999999999999", 2, true}, {"1000000000000", 2, true},
+		{"123456789", 6, true}, {"120000000", 6, true}, {"5", 9, true}, {"-99999999999", 0, true}}
+	cols := make([]string, len(stageRoles))
+	for i, role := range stageRoles {
+		cols[i] = role + " VARCHAR"
+	}
+	for n, kind := range []fileKind{kindLedger, kindResults, kindLedger, kindResults} {
+		n += 990
+		isTyped := n >= 992
+		s := &source{n: n, kind: kind}
+		if kind == kindLedger {
+			s.hm.original = map[string]string{roleExpectedStatus: "expected_status"}
+		}
+		src := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, %s FROM stage_%d`, n, textAmount, n)
+		if isTyped {
+			src = fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * EXCLUDE (v, frac, present), NULL::VARCHAR AS amount_shown,
+				CASE WHEN present THEN v END AS amount_v, frac AS amount_frac, present AS amount_present FROM stage_%d`, n, n)
+		}
+		stage := `CREATE OR REPLACE TABLE stage_%d (` + strings.Join(cols, ", ") + `, src_row INTEGER`
+		if isTyped {
+			stage += `, v BIGINT, frac INTEGER, present BOOLEAN`
+		}
+		for _, q := range []string{fmt.Sprintf(stage+`)`, n), src, s.sql("checked")} {
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		statuses := []string{"", "APPROVED", "declined", " Pending ", "maybe", "done", "NOT_DONE"}
+		row := 2
+		insert := func(id, amount, cur, status string, ty typed) {
+			t.Helper()
+			st, exp := any(nil), any(nil)
+			if kind == kindResults {
+				st = nullable(status)
+			} else {
+				exp = nullable(status)
+			}
+			q := fmt.Sprintf(`INSERT INTO stage_%d (merchant_transaction_id, amount, currency, status, expected_status, src_row) VALUES (?, ?, ?, ?, ?, ?)`, n)
+			args := []any{nullable(id), nullable(amount), nullable(cur), st, exp, row}
+			if isTyped {
+				q = fmt.Sprintf(`INSERT INTO stage_%d (merchant_transaction_id, amount, currency, status, expected_status, src_row, v, frac, present)
+					VALUES (?, NULL, ?, ?, ?, ?, %s, %d, %t)`, n, ty.v, ty.frac, ty.present)
+				args = []any{nullable(id), nullable(cur), st, exp, row}
+			}
+			if _, err := conn.ExecContext(ctx, q, args...); err != nil {
+				t.Fatal(err)
+			}
+			row++
+		}
+		for i, cur := range currencies {
+			for j, id := range ids {
+				status := statuses[(i+j)%len(statuses)]
+				if isTyped {
+					for _, ty := range typedAmounts {
+						insert(id, "", cur, status, ty)
+					}
+					continue
+				}
+				for _, a := range amounts {
+					insert(id, a, cur, status, typed{})
+				}
+			}
+		}
+		insert("", "", "", "", typed{v: "NULL"}) // blank
+		var lines, good, goodOnly, mismatch, badOK int
+		if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*),
+				count(*) FILTER (WHERE p.good),
+				count(*) FILTER (WHERE p.good AND NOT c.ok),
+				count(*) FILTER (WHERE (p.good AND (c.id IS DISTINCT FROM p.id OR c.pack IS DISTINCT FROM p.pack))
+					OR p.blank IS DISTINCT FROM c.blank OR (p.good IS NULL)),
+				count(*) FILTER (WHERE NOT p.good AND c.ok)
+			FROM packed_%[1]d AS p JOIN checked_%[1]d AS c USING (src_row)`, n)).Scan(&lines, &good, &goodOnly, &mismatch, &badOK); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("load %d (%s, typed %t): %d lines, %d on the fast road, %d ok off it", n, kind, isTyped, lines, good, badOK)
+		if lines != row-2 || goodOnly != 0 || mismatch != 0 || good == 0 || badOK == 0 {
+			t.Errorf("load %d: %d lines of %d; %d good but not ok; %d differ; %d good, %d ok off the road", n, lines, row-2, goodOnly, mismatch, good, badOK)
+		}
+	}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
