@@ -120,3 +120,36 @@ func nullable(s string) any {
 	}
 	return s
 }
+
+// TestRunOffTheFastRoad: lines packed_<n> does not take (a padded amount, 13
+// digits, 4 decimals, a currency of 4 decimals, one in lower case) send the
+// single pass to checked_<n>, which reconciles them exactly.
+func TestRunOffTheFastRoad(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ledger := writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency\n"+
+		"A,10.50,USD\nB, 7.00 ,usd\nC,0000000000001.500,KWD\nD,1.2345,CLF\nE,12.3400,EUR\nF,3,JPY\n")
+	results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\n"+
+		"A,10.5,USD,APPROVED\nB,7,USD,APPROVED\nC,1.5,KWD,APPROVED\nD,1.2345,CLF,APPROVED\nE,12.34,EUR,APPROVED\nF,3.00,JPY,APPROVED\n")
+	r := MustOpen(t, "")
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := sum.Categories["matched"]
+	if matched.Count != 6 {
+		t.Fatalf("matched %d of 6: %+v", matched.Count, sum.Categories)
+	}
+	want := map[string]string{"USD": "17.50", "KWD": "1.500", "CLF": "1.2345", "EUR": "12.34", "JPY": "3"}
+	for code, amount := range want {
+		if got := sum.LedgerTotals[code].String(); got != amount {
+			t.Errorf("ledger total %s: %s, want %s", code, got, amount)
+		}
+	}
+}
