@@ -503,4 +503,119 @@ func Run(t *testing.T, open Opener) {
 			}
 		}
 	})
+	run(t, "KeysetPagesByState", func(t *testing.T) {
+		// Keyset pages of one file filtered by state and outcome hold the
+		// rows of the filter in source order, whatever the filter's
+		// density and page size: with the rows as journaled, with later
+		// state changes not yet flushed, and flushed. Other files share
+		// the source rows.
+		j := open(t, "pages")
+		defer j.Close()
+		pairs := []struct {
+			s paybatch.State
+			o paybatch.Outcome
+		}{{paybatch.StateFinal, paybatch.OutcomeSucceeded}, {paybatch.StatePending, ""}, {paybatch.StateDeclined, ""},
+			{paybatch.StateFinal, paybatch.OutcomeFailed}, {paybatch.StateAccepted, ""}, {paybatch.StateFinal, paybatch.OutcomePending}}
+		var rows []*journal.Row
+		for i := range 150 {
+			r := Row(i, int64(100+i))
+			p := pairs[0]
+			switch {
+			case i%97 == 5:
+				p = pairs[3] // sparse
+			case i%7 == 0:
+				p = pairs[2]
+			case i < 60:
+				p = pairs[1]
+			case i%3 == 0:
+				p = pairs[4]
+			}
+			r.State, r.Outcome = p.s, p.o
+			o := Row(1000+i, 100)
+			o.Source.File, o.Source.Row, o.State, o.Outcome = "other.csv", r.Source.Row, paybatch.StateFinal, paybatch.OutcomeFailed
+			m := Row(2000+i, 100)
+			m.Source.File, m.Source.Sheet, m.Source.Row, m.State = "two.xlsx", []string{"A", "B"}[i%2], i/2+2, r.State
+			rows = append(rows, o, r, m)
+		}
+		must(j.Ingest(ctx, Seq(rows...), base))
+		filters := []journal.Query{
+			{States: []paybatch.State{paybatch.StateFinal}, Outcomes: []paybatch.Outcome{paybatch.OutcomeSucceeded}},
+			{States: []paybatch.State{paybatch.StateDeclined}},
+			{States: []paybatch.State{paybatch.StateFinal}, Outcomes: []paybatch.Outcome{paybatch.OutcomeFailed, paybatch.OutcomeCancelled}},
+			{States: []paybatch.State{paybatch.StateRejected, paybatch.StateFailed, paybatch.StateConflict}},
+			{States: []paybatch.State{paybatch.StateAccepted, paybatch.StatePending, paybatch.StateSending}},
+			{Outcomes: []paybatch.Outcome{paybatch.OutcomePending, ""}},
+		}
+		// Keyset pages are of one sheet (Query.AfterRow): the two-sheet
+		// file is there for its rows at the same source rows.
+		check := func(when string) {
+			t.Helper()
+			const file = "refunds.csv"
+			for fi, f := range filters {
+				var want []string
+				for _, r := range rows {
+					if r.Source.File == file && (len(f.States) == 0 || slices.Contains(f.States, r.State)) &&
+						(len(f.Outcomes) == 0 || slices.Contains(f.Outcomes, r.Outcome)) {
+						want = append(want, r.Key)
+					}
+				}
+				for _, size := range []int{3, 50} {
+					var got []string
+					after := 0
+					for pages := 0; ; pages++ {
+						if pages > len(rows) {
+							t.Fatalf("%s: filter %d: pages do not end", when, fi)
+						}
+						q := f
+						q.SourceFile, q.AfterRow, q.Limit = file, after, size
+						page := must(j.Rows(ctx, q))
+						for _, r := range page {
+							got = append(got, r.Key)
+						}
+						if len(page) < size {
+							break
+						}
+						after = page[len(page)-1].Source.Row
+					}
+					if !slices.Equal(got, want) {
+						i := 0
+						for i < min(len(got), len(want)) && got[i] == want[i] {
+							i++
+						}
+						t.Errorf("%s: filter %d in pages of %d: %d rows, want %d; first difference at %d: %v, want %v", when, fi, size,
+							len(got), len(want), i, got[i:min(len(got), i+3)], want[i:min(len(want), i+3)])
+					}
+				}
+			}
+		}
+		check("as journaled")
+		// Later changes, saved and not flushed: rows leave and enter filters
+		// (moves the journal allows: pending and accepted rows go on).
+		for i, r := range rows {
+			if r.Source.File != "refunds.csv" || i%5 == 0 {
+				continue
+			}
+			switch {
+			case r.State == paybatch.StatePending && i%5 == 1:
+				r.State, r.Outcome = paybatch.StateFinal, paybatch.OutcomeSucceeded
+			case r.State == paybatch.StatePending && i%5 == 2:
+				r.State = paybatch.StateAccepted
+			case r.State == paybatch.StateAccepted && i%5 == 1:
+				r.State, r.Outcome = paybatch.StateFinal, paybatch.OutcomeCancelled
+			case r.State == paybatch.StateAccepted && i%5 == 2:
+				r.State, r.Outcome = paybatch.StateRejected, ""
+			default:
+				continue
+			}
+			r.UpdatedAt = base.Add(time.Minute)
+			if err := j.Save(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check("after changes, unflushed")
+		if err := j.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("after changes, flushed")
+	})
 }

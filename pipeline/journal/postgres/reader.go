@@ -33,9 +33,16 @@ func (j *Journal) Counts(ctx context.Context) ([]journal.StateCount, error) {
 func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, error) {
 	where, args := queryWhere(q)
 	if q.SourceFile != "" && (q.AfterRow > 0 || q.ThroughRow > 0 || q.Limit > 0) {
-		var err error
-		if where, args, err = j.oneSheet(ctx, q.SourceFile, where, args); err != nil {
+		sheet, one, err := j.oneSheet(ctx, q.SourceFile)
+		if err != nil {
 			return nil, err
+		}
+		if one && q.Limit > 0 && (len(q.States) > 0 || len(q.Outcomes) > 0) && q.MerchantTxID == "" && !q.Attention {
+			return j.statePage(ctx, q, sheet)
+		}
+		if one {
+			args = append(args, sheet)
+			where += fmt.Sprintf(` AND j.source_sheet = $%d`, len(args))
 		}
 	}
 	if q.AfterRow > 0 {
@@ -50,6 +57,57 @@ func (j *Journal) Rows(ctx context.Context, q journal.Query) ([]*journal.Row, er
 	if q.Limit > 0 {
 		sql += fmt.Sprintf(` LIMIT %d`, q.Limit)
 	}
+	rows, err := j.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, j.wrap("read", err)
+	}
+	out, err := pgx.CollectRows(rows, scanRow)
+	return out, j.wrap("read", err)
+}
+
+// statePage reads a keyset page of one sheet of one file filtered by
+// state (and outcome) as ranges of the journal_source_state index
+// (source_file, source_sheet, state, outcome, source_row): the (state,
+// outcome) pairs the sheet holds are found by skipping through the index
+// (one probe per pair), and each pair the filter keeps gives its first
+// Limit rows after AfterRow in order; the page is the first Limit of
+// their union. Its cost is a few index probes per pair, however sparse
+// the filter — where the journal_source walk fetched every row of the
+// file after AfterRow to test its state (seconds for a million-row file
+// with no row in the filter).
+func (j *Journal) statePage(ctx context.Context, q journal.Query, sheet string) ([]*journal.Row, error) {
+	args := []any{q.SourceFile, sheet, q.AfterRow}
+	var keep string
+	if len(q.States) > 0 {
+		states := make([]string, len(q.States))
+		for i, s := range q.States {
+			states[i] = string(s)
+		}
+		args = append(args, states)
+		keep += fmt.Sprintf(` AND state = ANY($%d)`, len(args))
+	}
+	if len(q.Outcomes) > 0 {
+		outs := make([]string, len(q.Outcomes))
+		for i, o := range q.Outcomes {
+			outs[i] = string(o)
+		}
+		args = append(args, outs)
+		keep += fmt.Sprintf(` AND outcome = ANY($%d)`, len(args))
+	}
+	through := ""
+	if q.ThroughRow > 0 {
+		args = append(args, q.ThroughRow)
+		through = fmt.Sprintf(` AND j.source_row <= $%d`, len(args))
+	}
+	sql := fmt.Sprintf(`WITH RECURSIVE pairs(state, outcome) AS (
+		(SELECT state, outcome FROM journal WHERE source_file = $1 AND source_sheet = $2 ORDER BY state, outcome LIMIT 1)
+		UNION ALL
+		SELECT n.state, n.outcome FROM pairs p CROSS JOIN LATERAL (SELECT state, outcome FROM journal
+			WHERE source_file = $1 AND source_sheet = $2 AND (state, outcome) > (p.state, p.outcome) ORDER BY state, outcome LIMIT 1) n)
+	SELECT %[1]s FROM (SELECT * FROM pairs WHERE true%[2]s) p CROSS JOIN LATERAL (
+		SELECT %[1]s FROM journal j WHERE j.source_file = $1 AND j.source_sheet = $2 AND j.state = p.state AND j.outcome = p.outcome
+			AND j.source_row > $3%[3]s ORDER BY j.source_row, j.key LIMIT %[4]d) j
+	ORDER BY j.source_row, j.key LIMIT %[4]d`, selectColumns, keep, through, q.Limit)
 	rows, err := j.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, j.wrap("read", err)
@@ -92,9 +150,13 @@ func (j *Journal) PageBounds(ctx context.Context, q journal.Query, size int) (jo
 	}
 	where, args := queryWhere(q)
 	if q.SourceFile != "" {
-		var err error
-		if where, args, err = j.oneSheet(ctx, q.SourceFile, where, args); err != nil {
+		sheet, one, err := j.oneSheet(ctx, q.SourceFile)
+		if err != nil {
 			return pb, err
+		}
+		if one {
+			args = append(args, sheet)
+			where += fmt.Sprintf(` AND j.source_sheet = $%d`, len(args))
 		}
 	}
 	args = append(args, size)
@@ -121,22 +183,21 @@ func (j *Journal) PageBounds(ctx context.Context, q journal.Query, size int) (jo
 	return pb, j.wrap("page bounds", rows.Err())
 }
 
-// oneSheet adds the sheet to a condition on file when all the file's rows
-// come from one sheet (a CSV, or an XLSX batch: the usual case), found by
-// two probes of the journal_source index (source_file, source_sheet,
-// source_row): a keyset page is then a range scan of that index in order,
-// where without the sheet it walks every entry of the file (a deep page of
-// a million-row batch took 0.27 s).
-func (j *Journal) oneSheet(ctx context.Context, file, where string, args []any) (string, []any, error) {
+// oneSheet returns the sheet of the file's rows when they all come from
+// one (a CSV, or an XLSX batch: the usual case), found by two probes of
+// the journal_source index (source_file, source_sheet, source_row): a
+// keyset page given the sheet is a range scan of that index in order,
+// where without it it walks every entry of the file (a deep page of a
+// million-row batch took 0.27 s).
+func (j *Journal) oneSheet(ctx context.Context, file string) (string, bool, error) {
 	var lo, hi *string
 	if err := j.pool.QueryRow(ctx, `SELECT min(source_sheet), max(source_sheet) FROM journal WHERE source_file = $1`, file).Scan(&lo, &hi); err != nil {
-		return "", nil, j.wrap("read", err)
+		return "", false, j.wrap("read", err)
 	}
 	if lo == nil || hi == nil || *lo != *hi {
-		return where, args, nil
+		return "", false, nil
 	}
-	args = append(args, *lo)
-	return where + fmt.Sprintf(` AND j.source_sheet = $%d`, len(args)), args, nil
+	return *lo, true, nil
 }
 
 // queryWhere is q's condition on journal j (without the keyset).
