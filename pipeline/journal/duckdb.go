@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -361,25 +360,16 @@ func (j *DuckDB) counts0(ctx context.Context, q string) ([]StateCount, error) {
 func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	where, args := q.where()
 	const order = " ORDER BY source_file, source_sheet, source_row, key"
-	if q.ThroughRow > 0 {
-		// The page's range is known (PageBounds): one bounded read.
-		where += " AND source_row <= ?"
-		args = append(args, q.ThroughRow)
-	}
-	wide, narrow, err := j.latest(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if q.Limit <= 0 || q.SourceFile == "" || q.ThroughRow > 0 {
-		if q.AfterRow > 0 {
-			where += " AND source_row > ?"
-			args = append(args, q.AfterRow)
+		wide, _, largs, err := j.latest(ctx, q)
+		if err != nil {
+			return nil, err
 		}
 		sq := "SELECT * FROM (" + wide + ") WHERE " + where + order
 		if q.Limit > 0 {
 			sq += fmt.Sprintf(" LIMIT %d", q.Limit)
 		}
-		return j.readRows(ctx, sq, args...)
+		return j.readRows(ctx, sq, append(largs, args...)...)
 	}
 	// A page of one file: the rows are chosen over the few narrow columns
 	// the condition reads, in a window after AfterRow that grows until it
@@ -387,15 +377,18 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	// row range they span; the scans skip the rest by their zone maps.
 	// Sorting a million full rows to keep fifty costs a second.
 	var lo, hi sql.NullInt64
-	for w := int64(4 * q.Limit); ; w *= 8 {
-		cond, cargs := where+" AND source_row > ?", append(slices.Clone(args), q.AfterRow)
+	for w := 4 * q.Limit; ; w *= 8 {
+		r := q
 		if w < 1<<24 {
-			cond += " AND source_row <= ?"
-			cargs = append(cargs, int64(q.AfterRow)+w)
+			r.ThroughRow = q.AfterRow + w
+		}
+		_, narrow, largs, err := j.latest(ctx, r)
+		if err != nil {
+			return nil, err
 		}
 		var n int
-		if err := j.db.QueryRowContext(ctx, `SELECT count(*), min(source_row), max(source_row) FROM (SELECT source_row FROM (`+narrow+`) WHERE `+cond+order+
-			fmt.Sprintf(" LIMIT %d)", q.Limit), cargs...).Scan(&n, &lo, &hi); err != nil {
+		if err := j.db.QueryRowContext(ctx, `SELECT count(*), min(source_row), max(source_row) FROM (SELECT source_row FROM (`+narrow+`) WHERE `+where+order+
+			fmt.Sprintf(" LIMIT %d)", q.Limit), append(largs, args...)...).Scan(&n, &lo, &hi); err != nil {
 			return nil, fmt.Errorf("journal: read: %w", err)
 		}
 		if n == q.Limit || w >= 1<<24 {
@@ -405,46 +398,75 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	if !lo.Valid {
 		return nil, nil
 	}
-	sq := "SELECT * FROM (" + wide + ") WHERE " + where + " AND source_row BETWEEN ? AND ?" + order + fmt.Sprintf(" LIMIT %d", q.Limit)
-	return j.readRows(ctx, sq, append(args, lo.Int64, hi.Int64)...)
+	r := q
+	r.AfterRow, r.ThroughRow = int(lo.Int64)-1, int(hi.Int64)
+	wide, _, largs, err := j.latest(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	sq := "SELECT * FROM (" + wide + ") WHERE " + where + order + fmt.Sprintf(" LIMIT %d", q.Limit)
+	return j.readRows(ctx, sq, append(largs, args...)...)
 }
 
-// narrowRowsSQL is latestRowsSQL's key, source and the columns a Query's
-// condition reads.
-const narrowRowsSQL = `SELECT j.key, j.source_file, j.source_sheet, j.source_row, j.merchant_transaction_id,
-	if(e.key IS NULL, j.state, e.state) AS state, if(e.key IS NULL, j.outcome, e.outcome) AS outcome,
-	if(e.key IS NULL, j.problem, e.problem) AS problem
-	FROM journal AS j LEFT JOIN (SELECT key, state, outcome, problem FROM journal_events
-		QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) AS e ON e.key = j.key`
-
-// narrowColumns are narrowRowsSQL's columns.
+// narrowColumns are the key, source and the columns a Query's condition
+// reads.
 const narrowColumns = `key, source_file, source_sheet, source_row, merchant_transaction_id, state, outcome, problem`
 
-// latest returns what reads of the latest rows select from, with every
-// column (wide) and with narrowRowsSQL's: the journal table itself when no
-// state change waits to be folded into it — the usual case outside a run,
-// as Flush folds them — so that a condition on state or outcome reaches
-// the table scan; else the journal with the latest events applied.
-func (j *DuckDB) latest(ctx context.Context) (wide, narrow string, err error) {
+// narrowLatest is narrowColumns with the latest event (e) applied to the
+// journal row (j).
+const narrowLatest = `j.key, j.source_file, j.source_sheet, j.source_row, j.merchant_transaction_id,
+	if(e.key IS NULL, j.state, e.state) AS state, if(e.key IS NULL, j.outcome, e.outcome) AS outcome,
+	if(e.key IS NULL, j.problem, e.problem) AS problem`
+
+// latest returns what reads of the latest rows matching q select from,
+// with every column (wide) and with narrowColumns, and the arguments of
+// their placeholders (before the caller's). They hold the rows of q's
+// file and id (and source rows after AfterRow, through ThroughRow, when
+// set) — the conditions on what no state change alters, which reach the
+// table scan (its zone maps skip the rest). With no state change waiting
+// to be folded — the usual case outside a run, as Flush folds them — they
+// read the journal table itself, so that a condition on state or outcome
+// reaches the scan too; else the latest event of each of those rows is
+// applied (latestOf).
+func (j *DuckDB) latest(ctx context.Context, q Query) (wide, narrow string, args []any, err error) {
+	cond := []string{"true"}
+	if q.SourceFile != "" {
+		cond = append(cond, "source_file = ?")
+		args = append(args, q.SourceFile)
+	}
+	if q.MerchantTxID != "" {
+		cond = append(cond, "merchant_transaction_id = ?")
+		args = append(args, q.MerchantTxID)
+	}
+	if q.AfterRow > 0 {
+		cond = append(cond, "source_row > ?")
+		args = append(args, q.AfterRow)
+	}
+	if q.ThroughRow > 0 {
+		cond = append(cond, "source_row <= ?")
+		args = append(args, q.ThroughRow)
+	}
+	jcond := strings.Join(cond, " AND ")
 	var pending bool
 	if err := j.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM journal_events)`).Scan(&pending); err != nil {
-		return "", "", fmt.Errorf("journal: read: %w", err)
+		return "", "", nil, fmt.Errorf("journal: read: %w", err)
 	}
-	if pending {
-		return latestRowsSQL(), narrowRowsSQL, nil
+	if !pending {
+		return "SELECT " + journalColumns + " FROM journal WHERE " + jcond, "SELECT " + narrowColumns + " FROM journal WHERE " + jcond, args, nil
 	}
-	return "SELECT " + journalColumns + " FROM journal", "SELECT " + narrowColumns + " FROM journal", nil
+	return latestOf(latestColumns(), jcond), latestOf(narrowLatest, jcond), append(args, args...), nil
 }
 
 // CountRows counts the rows matching q (latest states).
 func (j *DuckDB) CountRows(ctx context.Context, q Query) (int, error) {
 	where, args := q.where()
-	_, narrow, err := j.latest(ctx)
+	q.AfterRow, q.ThroughRow = 0, 0 // ignored
+	_, narrow, largs, err := j.latest(ctx, q)
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	if err := j.db.QueryRowContext(ctx, "SELECT count(*) FROM ("+narrow+") WHERE "+where, args...).Scan(&n); err != nil {
+	if err := j.db.QueryRowContext(ctx, "SELECT count(*) FROM ("+narrow+") WHERE "+where, append(largs, args...)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("journal: count: %w", err)
 	}
 	return n, nil

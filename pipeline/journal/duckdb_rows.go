@@ -29,6 +29,13 @@ var eventColumns = []string{"state", "outcome", "provider_status", "provider_id"
 // latestRowsSQL selects every journal column with the latest event applied
 // (as journal_export does, with every column).
 func latestRowsSQL() string {
+	return `SELECT ` + latestColumns() + ` FROM journal AS j LEFT JOIN (SELECT * FROM journal_events
+		QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) AS e ON e.key = j.key`
+}
+
+// latestColumns are journalColumns with the latest event (e) applied to
+// the journal row (j).
+func latestColumns() string {
 	mutable := map[string]bool{}
 	for _, c := range eventColumns {
 		mutable[c] = true
@@ -42,7 +49,20 @@ func latestRowsSQL() string {
 			cols = append(cols, "j."+c)
 		}
 	}
-	return `SELECT ` + strings.Join(cols, ", ") + ` FROM journal AS j LEFT JOIN (SELECT * FROM journal_events
+	return strings.Join(cols, ", ")
+}
+
+// latestOf selects cols (of journal j and its latest event e) of the
+// journal rows matching jcond, a condition on columns no state change
+// alters (source, id): the latest event is looked for among the events of
+// those rows only — a semi-join that scans journal_events once — instead
+// of numbering every event of the journal and joining all of them (a
+// million-row send's events took seconds to number, or failed at the
+// memory limit, for a page of fifty rows). jcond's placeholders appear
+// twice: its arguments go twice.
+func latestOf(cols, jcond string) string {
+	return `SELECT ` + cols + ` FROM (SELECT * FROM journal WHERE ` + jcond + `) AS j LEFT JOIN (SELECT * FROM journal_events
+		WHERE key IN (SELECT key FROM journal WHERE ` + jcond + `)
 		QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) AS e ON e.key = j.key`
 }
 
@@ -163,11 +183,12 @@ func (j *DuckDB) readRows(ctx context.Context, q string, args ...any) ([]*Row, e
 // CountStates groups the rows matching q by state and outcome.
 func (j *DuckDB) CountStates(ctx context.Context, q Query) ([]StateCount, error) {
 	where, args := q.where()
-	_, narrow, err := j.latest(ctx)
+	q.AfterRow, q.ThroughRow = 0, 0 // ignored
+	_, narrow, largs, err := j.latest(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := j.db.QueryContext(ctx, `SELECT state, outcome, count(*) FROM (`+narrow+`) WHERE `+where+` GROUP BY ALL ORDER BY ALL`, args...)
+	rs, err := j.db.QueryContext(ctx, `SELECT state, outcome, count(*) FROM (`+narrow+`) WHERE `+where+` GROUP BY ALL ORDER BY ALL`, append(largs, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("journal: count: %w", err)
 	}
@@ -192,13 +213,14 @@ func (j *DuckDB) CountStates(ctx context.Context, q Query) ([]StateCount, error)
 // narrow columns and keeps every size-th and the last.
 func (j *DuckDB) PageBounds(ctx context.Context, q Query, size int) (PageBounds, error) {
 	where, args := q.where()
-	_, narrow, err := j.latest(ctx)
+	q.AfterRow, q.ThroughRow = 0, 0 // ignored
+	_, narrow, largs, err := j.latest(ctx, q)
 	if err != nil {
 		return PageBounds{}, err
 	}
 	return scanPageBounds(ctx, j.db, `SELECT source_row, rn, n FROM (SELECT source_row,
 		row_number() OVER (ORDER BY source_row) AS rn, count(*) OVER () AS n FROM (`+narrow+`) WHERE `+where+`)
-		WHERE rn % ? = 0 OR rn = n ORDER BY rn`, size, args...)
+		WHERE rn % ? = 0 OR rn = n ORDER BY rn`, size, append(largs, args...)...)
 }
 
 // scanPageBounds reads PageBounds from rows of (source_row, number, count).
