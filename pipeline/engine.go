@@ -704,11 +704,13 @@ func (r *run) sendRow(ctx context.Context, row *journal.Row) {
 			left = true
 			r.sent.Add(1)
 		}
-		sctx, cancel := context.WithTimeout(r.th.trace(r.reqCtx, dep), r.cfg.RequestTimeout)
+		sctx, cancel := context.WithTimeout(r.th.trace(r.reqCtx, &dep), r.cfg.RequestTimeout)
 		tx := time.Now()
 		sub, err := r.p.Send(sctx, req, row.Key)
 		cancel()
-		r.th.Observe(time.Since(tx))           // the exchange: its spread is the pacer's jitter allowance
+		if !dep.Observed() {
+			r.th.Observe(time.Since(tx)) // the exchange: its spread is the pacer's jitter allowance
+		}
 		r.win.observe(time.Since(t0) - waited) // journal write + exchange
 
 		r.win.release()
@@ -877,7 +879,7 @@ func (r *run) resolveStale(ctx context.Context, row *journal.Row) bool {
 		return false
 	}
 	r.requests.Add(1)
-	lctx, cancel := context.WithTimeout(r.th.trace(r.reqCtx, dep), r.cfg.RequestTimeout)
+	lctx, cancel := context.WithTimeout(r.th.trace(r.reqCtx, &dep), r.cfg.RequestTimeout)
 	sub, err := lk.Lookup(lctx, row.Instruction())
 	cancel()
 	row.UpdatedAt = r.cfg.Now()
@@ -992,10 +994,12 @@ func (r *run) pollRow(ctx context.Context, row *journal.Row) bool {
 	}
 	r.requests.Add(1)
 	t0 := time.Now()
-	sctx, cancel := context.WithTimeout(r.th.trace(ctx, dep), r.cfg.RequestTimeout)
+	sctx, cancel := context.WithTimeout(r.th.trace(ctx, &dep), r.cfg.RequestTimeout)
 	st, err := r.p.Status(sctx, paybatch.ProviderRef{Kind: row.Kind, Terminal: row.Terminal, ID: row.ProviderID})
 	cancel()
-	r.th.Observe(time.Since(t0))
+	if !dep.Observed() {
+		r.th.Observe(time.Since(t0))
+	}
 	r.win.observe(time.Since(t0))
 	r.win.release()
 	now := r.cfg.Now()

@@ -7,6 +7,7 @@ import (
 	"net/http/httptrace"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -134,6 +135,7 @@ type departure struct {
 	class       *class
 	slot, oslot int // in its class's log and in the log of all requests; −1: none
 	at          time.Time
+	observed    *atomic.Bool // set by trace's hook once it took the latency
 }
 
 // Pacer is the shared pacing of one provider credential: a class per kind
@@ -381,16 +383,37 @@ func (t *Pacer) admit(c *class) (departure, time.Duration) {
 }
 
 // trace returns ctx carrying an httptrace.ClientTrace that moves dep in the
-// logs to the moment its request is written (see the pacing notes above);
-// ctx itself when dep is in no log.
-func (t *Pacer) trace(ctx context.Context, dep departure) context.Context {
+// logs to the moment its request is written (see the pacing notes above)
+// and takes the request's latency for the jitter allowance from that
+// moment to the answer's first byte — the provider's and the network's
+// spread, not the client's own scheduling before the write (the log now
+// covers that) or after the answer. ctx itself when dep is in no log.
+// dep.Observed then says whether the latency was taken.
+func (t *Pacer) trace(ctx context.Context, dep *departure) context.Context {
 	if dep.class == nil || dep.slot < 0 && dep.oslot < 0 {
 		return ctx
 	}
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
-		t.wrote(dep, time.Now())
-	}})
+	d := *dep
+	var wrote atomic.Pointer[time.Time] // the hooks run on the transport's write and read loops
+	dep.observed = new(atomic.Bool)
+	seen := dep.observed
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			now := time.Now()
+			wrote.Store(&now)
+			t.wrote(d, now)
+		},
+		GotFirstResponseByte: func() {
+			if w := wrote.Load(); w != nil {
+				t.Observe(time.Since(*w))
+				seen.Store(true)
+			}
+		},
+	})
 }
+
+// Observed reports whether trace took the request's latency.
+func (d departure) Observed() bool { return d.observed != nil && d.observed.Load() }
 
 // wrote moves dep in the logs to at, when its request was written.
 func (t *Pacer) wrote(dep departure, at time.Time) {

@@ -118,7 +118,7 @@ func TestPacerLogsTheWriteNotTheAdmission(t *testing.T) {
 	}
 	const late = 60 * time.Millisecond
 	time.Sleep(late) // the first worker runs late
-	req, err := http.NewRequestWithContext(p.trace(context.Background(), first), http.MethodPost, srv.URL, strings.NewReader("{}"))
+	req, err := http.NewRequestWithContext(p.trace(context.Background(), &first), http.MethodPost, srv.URL, strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
