@@ -8,18 +8,20 @@ import (
 
 // DuckDB's threads while the report rows are written and read. The steps
 // that write and read them — Run's rows pass (sql/rows_pass.sql: the join,
-// the sort, the table), the pages Rows reads, the Parquet and CSV COPYs —
-// gain little from a second thread on this 2-core machine and pay for it:
-// while a worker runs a task, the thread that asked for the query waits for
-// it by polling DuckDB's executor under its locks (the journal saw the same,
+// the sort, the table), the pages Rows reads, the CSV COPYs — gain little
+// from a second thread on this 2-core machine and pay for it: while a
+// worker runs a task, the thread that asked for the query waits for it by
+// polling DuckDB's executor under its locks (the journal saw the same,
 // pipeline/journal/duckdb_threads.go). Measured in process on 1M ids (#19,
 // BENCHMARKS.md "Full report"): the rows pass 4.0–4.4 cpu-s with one thread
-// against 4.0–7.9 with two, the Parquet export 0.7–0.8 against 1.5–1.9, and
-// the wall time no longer with one under load. So those steps run with one
-// thread; the setting is the database's, so it stays narrowed while any of
-// them runs (they may run side by side: Rows beside ExportParquet) and
-// returns to what it was when the last one ends. Run's summary alone
-// (reconcile --json) and the exact path keep DuckDB's default.
+// against 4.0–7.9 with two, and the wall time no longer with one under
+// load. So those steps run with one thread; the setting is the database's,
+// so it stays narrowed while any of them runs (they may run side by side:
+// Rows beside an export) and returns to what it was when the last one ends.
+// Run's summary alone (reconcile --json), the exact path and the Parquet
+// export keep DuckDB's default (the export: 0.7–0.8 cpu-s instead of
+// 1.5–1.9 at 1M on one thread, but at 10M its COPY of the matched rows took
+// the process beyond a 1 GB --memory-limit; see ExportParquet).
 type threadTurns struct {
 	mu   sync.Mutex
 	n    int   // steps running on one thread

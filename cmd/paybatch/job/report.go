@@ -57,36 +57,6 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 	// DuckDB writes them itself (COPY), byte for byte what
 	// writers.WriteCSV would: the rows never cross into Go.
 	csvFromRows := o.XLSX != "" && o.CSVDir != "" && o.XLSXMatchedRows == 0
-	// DuckDB writes the Parquet files (COPY, on one thread: reconcile's
-	// threads.go) while Go writes the workbook from the rows: the two
-	// outputs on the machine's two cores instead of one after the other.
-	type parquetDone struct {
-		files []string
-		err   error
-	}
-	var parquet chan parquetDone
-	pctx, stopParquet := context.WithCancel(ctx)
-	if o.ParquetDir != "" {
-		parquet = make(chan parquetDone, 1)
-		go func() {
-			files, err := r.ExportParquet(pctx, o.ParquetDir)
-			parquet <- parquetDone{files, err}
-		}()
-	}
-	waitParquet := func() ([]string, error) {
-		if parquet == nil {
-			return nil, nil
-		}
-		d := <-parquet
-		parquet = nil
-		return d.files, d.err
-	}
-	// a return before the Parquet files are asked for (an error) stops
-	// their export and waits for it
-	defer func() {
-		stopParquet()
-		waitParquet()
-	}()
 	if o.XLSX != "" {
 		rep := report()
 		var csvx *writers.CSVExport
@@ -125,7 +95,7 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 		written = append(written, files...)
 	}
 	if o.ParquetDir != "" {
-		files, err := waitParquet()
+		files, err := r.ExportParquet(ctx, o.ParquetDir)
 		if err != nil {
 			return written, fmt.Errorf("parquet export: %w", err)
 		}
