@@ -30,7 +30,7 @@ func TestLargeSubmitStaysInsideMemoryLimit(t *testing.T) {
 	const n, limit = 200_000, "64MB"
 	ctx := context.Background()
 	// At a 64 MB limit the run checkpoints every 16 MB of WAL (the default
-	// 64 MB suits the default 128 MB limit).
+	// 32 MB suits the default 96 MB limit).
 	j, err := journal.OpenDuckDB(ctx, t.TempDir()+"/j.duckdb", journal.Options{CheckpointWAL: 16 << 20})
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,12 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// MemoryLimit is the DuckDB memory_limit of a journal.
-const MemoryLimit = "128MB"
+// MemoryLimit is the DuckDB memory_limit of a journal. 96 MB (from 128)
+// with a run's checkpoints every 32 MB of WAL (runWAL) and folds in pieces
+// (foldEvents) took a 1M-row submit's peak RSS from ≈ 311 to ≈ 250 MB
+// (BENCHMARKS.md #19); at 64 MB a 1M-row submit still ran out at its last
+// fold or tally.
+const MemoryLimit = "96MB"
 
 // Options tune OpenDuckDB. The zero value works.
 type Options struct {
@@ -34,6 +38,9 @@ type Options struct {
 	// beforeCheckpoint, when set (tests), runs in Close between taking the
 	// protected copy and the CHECKPOINT.
 	beforeCheckpoint func()
+	// foldEvents: how many state changes a fold applies at once (default
+	// foldEvents); tests lower it.
+	foldEvents int64
 }
 
 // DuckDB is the journal in a DuckDB file: the embedded default backend.
@@ -46,6 +53,8 @@ type DuckDB struct {
 	pageRows  int
 	chunkRows int
 	runWAL    int64
+
+	foldEvents int64 // state changes a fold applies at once
 
 	wmu       sync.Mutex // serialises writer start/stop
 	writer    *GroupWriter
@@ -106,7 +115,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	}
 	j := &DuckDB{db: db, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
 		runWAL:           opts.CheckpointWAL,
-		beforeCheckpoint: opts.beforeCheckpoint}
+		beforeCheckpoint: opts.beforeCheckpoint, foldEvents: opts.foldEvents}
 	if j.pageRows <= 0 {
 		j.pageRows = pageSize
 	}
@@ -115,6 +124,9 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	}
 	if j.runWAL <= 0 {
 		j.runWAL = runWAL
+	}
+	if j.foldEvents <= 0 {
+		j.foldEvents = foldEvents
 	}
 	if err := j.fold(ctx); err != nil {
 		db.Close()

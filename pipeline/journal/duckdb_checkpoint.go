@@ -77,14 +77,17 @@ const (
 // large enough run failed at memory_limit (the 1M-row submit's fold).
 //
 // runWAL is the WAL size at which a run checkpoints (see the top of this
-// file): 64 MB of WAL is ≈ 100k rows ingested or ≈ 200k state changes. At
-// 16 MB a 1M-row submit ran a third slower (the copies) with no lower peak
-// at the 128 MB memory_limit; 16 MB is what lets a 200k-row submit pass at
-// a 64 MB limit (TestLargeSubmitStaysInsideMemoryLimit, BENCHMARKS.md #19).
+// file): 32 MB of WAL is ≈ 50k rows ingested or ≈ 100k state changes, which
+// DuckDB holds in ≈ 1.7 times as much memory until the checkpoint (64 MB
+// of WAL took 120 MB of the then 128 MB memory_limit at ingest). At 16 MB
+// a 1M-row submit ran a third slower (each checkpoint rewrites the row
+// groups the folds updated, and copies the file); 16 MB is what lets a
+// 200k-row submit pass at a 64 MB limit (TestLargeSubmitStaysInsideMemoryLimit,
+// BENCHMARKS.md #19).
 const (
 	closeWAL = 1
 	largeWAL = 64 << 20
-	runWAL   = 64 << 20
+	runWAL   = 32 << 20
 )
 
 // needsCheckpoint says whether to fold the WAL into the file: the WAL has

@@ -332,7 +332,7 @@ func TestJournalMemoryLimit(t *testing.T) {
 	if err := j.db.QueryRow(`SELECT current_setting('memory_limit')`).Scan(&lim); err != nil {
 		t.Fatal(err)
 	}
-	if lim != "122.0 MiB" { // 128 MB
+	if lim != "91.5 MiB" { // 96 MB
 		t.Fatalf("memory_limit = %q", lim)
 	}
 	var bg bool

@@ -187,21 +187,37 @@ func (j *DuckDB) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
+// fold applies the recorded state changes to the journal table, in one
+// transaction, and empties journal_events. The changes are applied
+// foldEvents at a time in the order they were recorded (a later piece
+// overwrites what an earlier one set, as one pass taking each key's latest
+// change would): the join builds its hash table from the changes, with
+// every mutable column, ≈ 450 bytes a change — 200k changes (64 MB of
+// WAL in a poll phase) took 90 MB of a 128 MB memory_limit, and a 1M-row
+// poll failed there ("fold: Out of Memory Error", #19). A piece costs a
+// scan of the journal's keys.
 func (j *DuckDB) fold(ctx context.Context) error {
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `UPDATE journal SET state = e.state, outcome = e.outcome, provider_status = e.provider_status,
-		provider_id = e.provider_id, order_id = e.order_id, reason_code = e.reason_code, problem = e.problem,
-		http_status = e.http_status, attempts = e.attempts, updated_at = e.updated_at, sent_at = e.sent_at,
-		provider_amount_minor = e.provider_amount_minor, provider_date = e.provider_date, replayed = e.replayed,
-		polls = e.polls, polled_at = e.polled_at, final_at = e.final_at, poll_refused_at = e.poll_refused_at
-		FROM (SELECT * FROM journal_events QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) e
-		WHERE journal.key = e.key`)
-	if err != nil {
+	var lo, hi sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(seq), max(seq) FROM journal_events`).Scan(&lo, &hi); err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
+	}
+	for from := lo.Int64; lo.Valid && from <= hi.Int64; from += j.foldEvents {
+		_, err = tx.ExecContext(ctx, `UPDATE journal SET state = e.state, outcome = e.outcome, provider_status = e.provider_status,
+			provider_id = e.provider_id, order_id = e.order_id, reason_code = e.reason_code, problem = e.problem,
+			http_status = e.http_status, attempts = e.attempts, updated_at = e.updated_at, sent_at = e.sent_at,
+			provider_amount_minor = e.provider_amount_minor, provider_date = e.provider_date, replayed = e.replayed,
+			polls = e.polls, polled_at = e.polled_at, final_at = e.final_at, poll_refused_at = e.poll_refused_at
+			FROM (SELECT * FROM journal_events WHERE seq BETWEEN ? AND ?
+				QUALIFY row_number() OVER (PARTITION BY key ORDER BY seq DESC) = 1) e
+			WHERE journal.key = e.key`, from, from+j.foldEvents-1)
+		if err != nil {
+			return fmt.Errorf("journal: fold: %w", err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM journal_events`); err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
@@ -211,3 +227,6 @@ func (j *DuckDB) fold(ctx context.Context) error {
 	}
 	return nil
 }
+
+// foldEvents is how many recorded changes (by seq) a fold applies at once.
+const foldEvents = 32_768
