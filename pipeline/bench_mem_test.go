@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -103,6 +104,9 @@ func peakGoMemory(stop <-chan struct{}) uint64 {
 //
 //	go test ./pipeline/ -run '^$' -bench SubmitMillion -benchtime 1x
 //
+// Go runs under GoMemoryLimit, as in the binary's submit (GOMEMLIMIT in
+// the environment overrides both).
+//
 // PAYBATCH_BENCH_DUCKDB_SET="name=value[; name=value]" applies DuckDB
 // settings to the journal first (e.g. "memory_limit='64MB'; threads=1"),
 // for experiments.
@@ -114,6 +118,9 @@ func BenchmarkSubmitMillion(b *testing.B) {
 			b.Fatal(err)
 		}
 		n = v
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(GoMemoryLimit))
 	}
 	for b.Loop() {
 		b.StopTimer()

@@ -192,6 +192,9 @@ another run holds the journal.`,
 			if redriveAll {
 				req.Redrive = append(req.Redrive, job.RedriveAll)
 			}
+			if e.boundGo != nil {
+				defer e.boundGo(e.getenv)()
+			}
 			out, err := job.Submit(cmd.Context(), e.jobDeps(), req)
 			rep := out.Validation
 			switch {
