@@ -71,6 +71,22 @@ func submitChild(tb testing.TB, url string, args ...string) childRun {
 	return childRun{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: ru.Maxrss << 10, csw: ru.Nvcsw + ru.Nivcsw, elapsed: time.Since(start)}
 }
 
+// rawPacedChild runs rawPacedMain as a child against url.
+func rawPacedChild(tb testing.TB, url string, rows, rate int) childRun {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "PAYBATCH_TEST_RAWPACED=1", "PAYBATCH_RAW_ROWS="+strconv.Itoa(rows), "PAYBATCH_RAW_RATE="+strconv.Itoa(rate),
+		"SMARTRETRY_API_KEY="+srsandbox.TestAPIKey, "SMARTRETRY_BASE_URL="+url)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("raw paced client: %v\n%s", err, out.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return childRun{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: ru.Maxrss << 10, csw: ru.Nvcsw + ru.Nivcsw, elapsed: time.Since(start)}
+}
+
 // BenchmarkSubmitCPUAtLimit: CPU per row of the `paybatch submit` process
 // (user + system time of the child ÷ rows) at a contracted 300/s against
 // the sandbox configured with that limit and 50 ± 10 ms latency, beside the
@@ -103,6 +119,9 @@ func BenchmarkSubmitCPUAtLimit(b *testing.B) {
 	}{
 		{"contracted=300,latency=50ms±10ms", paybatch.Limit{N: 300, Per: time.Second}, "latency=50ms±10ms", []string{"--contracted-rate", "300/1s"}, 300},
 		{"unthrottled", paybatch.Limit{N: 1 << 30, Per: time.Second}, "", []string{"--contracted-rate", "1000000/1s"}, 0},
+		// The floor: the same requests through the same client at a fixed
+		// 300/s and nothing else (rawPacedMain), the sandbox unlimited.
+		{"floor:client-alone-300/s,latency=50ms±10ms", paybatch.Limit{N: 1 << 30, Per: time.Second}, "latency=50ms±10ms", nil, 300},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			// one submits rows refunds to a fresh sandbox and journal.
@@ -111,7 +130,12 @@ func BenchmarkSubmitCPUAtLimit(b *testing.B) {
 				batch, fx := refundBatch(b, dir, rows)
 				ts := sandboxtest.NewServer(b, sandbox.Options{Seed: 1, Fixtures: fx, Faults: bc.faults,
 					SmartRetry: srsandbox.SandboxConfig{PaymentsLimit: bc.limit, OverallLimit: paybatch.Limit{N: 1 << 30, Per: time.Second}, SettleAfter: -1}})
-				got := submitChild(b, ts.URL, append(bc.args, "--journal", filepath.Join(dir, "j.duckdb"), batch)...)
+				var got childRun
+				if bc.args == nil {
+					got = rawPacedChild(b, ts.URL, rows, 300)
+				} else {
+					got = submitChild(b, ts.URL, append(bc.args, "--journal", filepath.Join(dir, "j.duckdb"), batch)...)
+				}
 				ops := ts.Server.Operations()
 				if len(ops) != rows {
 					b.Fatalf("%d operations executed for %d rows", len(ops), rows)

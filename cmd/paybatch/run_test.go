@@ -34,6 +34,9 @@ import (
 // and waits to be killed (kill_test.go). The paybatch binary has no such
 // hook: only this test binary installs it.
 func TestMain(m *testing.M) {
+	if os.Getenv("PAYBATCH_TEST_RAWPACED") == "1" {
+		os.Exit(rawPacedMain())
+	}
 	if os.Getenv("PAYBATCH_TEST_MAIN") == "1" {
 		if at := os.Getenv("PAYBATCH_TEST_PAUSE_AT"); at != "" {
 			os.Exit(exitCode(run(context.Background(), os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
