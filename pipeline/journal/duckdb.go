@@ -17,7 +17,7 @@ import (
 
 // MemoryLimit is the DuckDB memory_limit of a journal. 96 MB (from 128)
 // with a run's checkpoints every 32 MB of WAL (runWAL) and folds in pieces
-// (foldEvents) took a 1M-row submit's peak RSS from ≈ 311 to ≈ 250 MB
+// (foldEvents) took a 1M-row submit's peak RSS from ≈ 310 to ≈ 285 MB
 // (BENCHMARKS.md #19); at 64 MB a 1M-row submit still ran out at its last
 // fold or tally.
 const MemoryLimit = "96MB"
