@@ -89,7 +89,7 @@ func (s *DuckStore) CreateUser(ctx context.Context, u User) (User, error) {
 
 const userCols = `id, name, role, password_hash, disabled, created_at`
 
-func scanUser(sc interface{ Scan(...any) error }) (User, error) {
+func scanUser(sc scanner) (User, error) {
 	var u User
 	var role string
 	err := sc.Scan(&u.ID, &u.Name, &role, &u.PasswordHash, &u.Disabled, &u.CreatedAt)
@@ -106,18 +106,26 @@ func (s *DuckStore) UserByName(ctx context.Context, name string) (User, error) {
 }
 
 func (s *DuckStore) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+userCols+` FROM web_users ORDER BY name`)
+	return queryAll(ctx, s.db, scanUser, `SELECT `+userCols+` FROM web_users ORDER BY name`)
+}
+
+// scanner is what a scan function reads one row from: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs q and returns every row, each read by scan.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []User
+	var out []T
 	for rows.Next() {
-		u, err := scanUser(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, u)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -206,7 +214,7 @@ const batchCols = `b.id, b.kind, b.provider, b.file_name, b.path, b.sheet, b.sha
 	b.uploaded_at, b.state, b.valid_only, b.rows, b.valid, b.rejected, b.summary, b.approvals_needed, b.approvals,
 	b.updated_at, b.message`
 
-func scanBatch(sc interface{ Scan(...any) error }) (Batch, error) {
+func scanBatch(sc scanner) (Batch, error) {
 	var b Batch
 	var kind, prov, state, sum string
 	err := sc.Scan(&b.ID, &kind, &prov, &b.FileName, &b.Path, &b.Sheet, &b.SHA256, &b.Size, &b.UploaderID, &b.Uploader,
@@ -246,21 +254,9 @@ func (s *DuckStore) Batches(ctx context.Context, state State, offset, limit int)
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM web_batches b`+cond, args...).Scan(&total); err != nil {
 		return nil, 0, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+batchCols+` FROM web_batches b JOIN web_users u ON u.id = b.uploader_id`+cond+
+	out, err := queryAll(ctx, s.db, scanBatch, `SELECT `+batchCols+` FROM web_batches b JOIN web_users u ON u.id = b.uploader_id`+cond+
 		` ORDER BY b.id DESC LIMIT ? OFFSET ?`, append(args, limit, offset)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rows.Close()
-	var out []Batch
-	for rows.Next() {
-		b, err := scanBatch(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, b)
-	}
-	return out, total, rows.Err()
+	return out, total, err
 }
 
 func stateList(states []State) (string, []any) {
@@ -395,21 +391,11 @@ func (s *DuckStore) Decide(ctx context.Context, id int64, a Approval) (Decision,
 }
 
 func (s *DuckStore) Approvals(ctx context.Context, id int64) ([]Approval, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT a.batch_id, a.user_id, u.name, a.approve, a.comment, a.decided_at
+	return queryAll(ctx, s.db, func(sc scanner) (a Approval, err error) {
+		err = sc.Scan(&a.BatchID, &a.UserID, &a.User, &a.Approve, &a.Comment, &a.At)
+		return a, err
+	}, `SELECT a.batch_id, a.user_id, u.name, a.approve, a.comment, a.decided_at
 		FROM web_approvals a JOIN web_users u ON u.id = a.user_id WHERE a.batch_id = ? ORDER BY a.decided_at`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Approval
-	for rows.Next() {
-		var a Approval
-		if err := rows.Scan(&a.BatchID, &a.UserID, &a.User, &a.Approve, &a.Comment, &a.At); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
 }
 
 func auditTx(ctx context.Context, tx *sql.Tx, ev AuditEvent) error {
@@ -426,18 +412,8 @@ func (s *DuckStore) Audit(ctx context.Context, ev AuditEvent) error {
 }
 
 func (s *DuckStore) AuditTrail(ctx context.Context, batchID int64) ([]AuditEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, batch_id, user_name, action, detail, logged_at FROM web_audit WHERE batch_id = ? ORDER BY seq`, batchID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuditEvent
-	for rows.Next() {
-		var e AuditEvent
-		if err := rows.Scan(&e.Seq, &e.BatchID, &e.User, &e.Action, &e.Detail, &e.At); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.db, func(sc scanner) (e AuditEvent, err error) {
+		err = sc.Scan(&e.Seq, &e.BatchID, &e.User, &e.Action, &e.Detail, &e.At)
+		return e, err
+	}, `SELECT seq, batch_id, user_name, action, detail, logged_at FROM web_audit WHERE batch_id = ? ORDER BY seq`, batchID)
 }
