@@ -78,18 +78,19 @@ type Options struct {
 // Reconciler holds one reconciliation: load the inputs, then Run, then read
 // Rows or ExportParquet. Loads are serialised; Rows may be read concurrently.
 type Reconciler struct {
-	db       *sql.DB
-	opts     Options
-	tmpDir   string // removed by Close when we made it
-	mu       sync.Mutex
-	loads    int        // load numbers given so far (files and journals)
-	sources  []*source  // the files loaded, in load order
-	journals []int      // load numbers of the journals (their lines are in provider)
-	ledgers  int        // ledger files loaded
-	ran      bool       // Run has summed the current loads
-	built    bool       // recon (one row per id, for Rows) is built for the current loads
-	ranges   []catRange // recon_sorted is written: each category's rows in it (nil: not yet)
-	pageRows int        // rows per query when Rows reads recon_sorted (0: defaultPageRows)
+	db        *sql.DB
+	opts      Options
+	tmpDir    string // removed by Close when we made it
+	mu        sync.Mutex
+	loads     int        // load numbers given so far (files and journals)
+	sources   []*source  // the files loaded, in load order
+	journals  []int      // load numbers of the journals (their lines are in provider)
+	ledgers   int        // ledger files loaded
+	ran       bool       // Run has summed the current loads
+	built     bool       // recon (one row per id, for Rows) is built for the current loads
+	ranges    []catRange // recon_sorted is written: each category's rows in it (nil: not yet)
+	pageRows  int        // rows per query when Rows reads recon_sorted (0: defaultPageRows)
+	chunkRows int        // rows handed over at a time by Rows' reading goroutine (0: defaultChunkRows)
 	// noRowsPass: Options.Rows takes the exact path even when Run's rows
 	// pass would serve (tests compare the two)
 	noRowsPass bool

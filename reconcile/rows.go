@@ -48,18 +48,108 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 		if page <= 0 {
 			page = defaultPageRows
 		}
-		for _, cr := range ranges {
-			if len(cats) > 0 && !want[cr.cat] {
-				continue
+		// The pages are read, and their rows made, by a goroutine of their
+		// own while the caller takes the rows already made: DuckDB's scan and
+		// the driver's conversion on one core, the caller's writers on the
+		// other. The rows cross in chunks; a few are in flight at a time.
+		chunk := r.chunkRows
+		if chunk <= 0 {
+			chunk = defaultChunkRows
+		}
+		pctx, stop := context.WithCancel(ctx)
+		chunks := make(chan rowChunk, chunksAhead)
+		free := make(chan []paybatch.ReconRow, chunksAhead+2)
+		var perr error    // why the goroutine stopped; read once chunks is closed
+		var complete bool // every row was sent
+		go func() {
+			defer close(chunks)
+			buf := <-free
+			send := func(c rowChunk) bool {
+				select {
+				case chunks <- c:
+					return true
+				case <-pctx.Done():
+					return false
+				}
 			}
-			for first := cr.first; first <= cr.last; first += page {
-				if !r.rowsPage(ctx, curs, files, first, min(first+page-1, cr.last), yield) {
+			emit := func(row paybatch.ReconRow, err error) bool {
+				if err != nil {
+					perr = err
+					return false
+				}
+				buf = append(buf, row)
+				if len(buf) < chunk {
+					return true
+				}
+				if !send(rowChunk{rows: buf}) {
+					return false
+				}
+				select {
+				case buf = <-free:
+				case <-pctx.Done():
+					return false
+				}
+				return true
+			}
+			for _, cr := range ranges {
+				if len(cats) > 0 && !want[cr.cat] {
+					continue
+				}
+				for first := cr.first; first <= cr.last; first += page {
+					if !r.rowsPage(pctx, curs, files, first, min(first+page-1, cr.last), emit) {
+						return
+					}
+				}
+			}
+			if len(buf) > 0 && !send(rowChunk{rows: buf}) {
+				return
+			}
+			complete = true
+		}()
+		for range chunksAhead + 2 {
+			free <- make([]paybatch.ReconRow, 0, chunk)
+		}
+		defer func() {
+			stop()
+			for range chunks { // the goroutine has ended when chunks is closed
+			}
+		}()
+		for c := range chunks {
+			for _, row := range c.rows {
+				if !yield(row, nil) {
 					return
 				}
 			}
+			clear(c.rows) // no strings kept alive by a reused chunk
+			free <- c.rows[:0]
+		}
+		switch {
+		case perr != nil:
+			yield(paybatch.ReconRow{}, perr)
+		case !complete: // stopped by ctx between two pages
+			err := ctx.Err()
+			if err == nil {
+				err = context.Canceled
+			}
+			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
 		}
 	}
 }
+
+// rowChunk is some rows of a page (rows_page.sql) made by Rows' reading
+// goroutine.
+type rowChunk struct {
+	rows []paybatch.ReconRow
+}
+
+// How many rows cross from Rows' reading goroutine to the caller at a
+// time, and how many chunks may wait made: enough that neither side waits
+// for the other's every row, few enough that the rows in flight stay a few
+// MB (≈ 300 bytes a row with its strings).
+const (
+	defaultChunkRows = 2048
+	chunksAhead      = 4
+)
 
 // defaultPageRows is how many rows Rows asks DuckDB for at a time: the
 // driver holds a query's whole result in memory before the first row.
@@ -142,6 +232,9 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 		return nil
 	})
 	if err != nil {
+		if ctx.Err() != nil { // DuckDB's own "Interrupted!" says less
+			err = ctx.Err()
+		}
 		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
 		return false
 	}

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -160,5 +161,46 @@ func TestRowsOnAnyConnection(t *testing.T) {
 		if _, err := r.ExportParquet(ctx, t.TempDir()); err != nil {
 			t.Errorf("ExportParquet inside Rows: %v", err)
 		}
+	}
+}
+
+// Rows reads its pages on a goroutine of its own (rows.go) while the caller
+// takes the rows already made: a context cancelled part-way must end the
+// sequence with an error — never a silent, short end that a writer would
+// take for every row — whether it comes inside a page or between two; the
+// rows before it are the first rows, in order; and a caller that stops
+// early or reads the sequence again gets the same rows.
+func TestRowsReadAheadCancel(t *testing.T) {
+	r, _ := runTestdata(t)
+	all := collectRows(t, r)
+	for _, page := range []int{0, 1, 3} {
+		for _, at := range []int{1, 2, len(all) - 1} {
+			r.pageRows, r.chunkRows = page, 1
+			ctx, cancel := context.WithCancel(context.Background())
+			n, failed := 0, false
+			for row, err := range r.Rows(ctx) {
+				if err != nil {
+					if !errors.Is(err, context.Canceled) {
+						t.Errorf("page %d, cancel after %d: %v, want context.Canceled", page, at, err)
+					}
+					failed = true
+					break
+				}
+				if row.MerchantTxID != all[n].MerchantTxID || row.Category != all[n].Category {
+					t.Fatalf("page %d: row %d is %s %s, want %s %s", page, n, row.Category, row.MerchantTxID, all[n].Category, all[n].MerchantTxID)
+				}
+				if n++; n == at {
+					cancel()
+				}
+			}
+			cancel()
+			if !failed && n != len(all) {
+				t.Errorf("page %d, cancel after row %d: the rows ended without an error after %d of %d", page, at, n, len(all))
+			}
+		}
+	}
+	r.pageRows, r.chunkRows = 0, 0
+	if got := collectRows(t, r); len(got) != len(all) {
+		t.Fatalf("read again: %d rows, want %d", len(got), len(all))
 	}
 }

@@ -626,9 +626,11 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
 	}
-	// Not on one thread (threads.go): at 10M ids its COPY of the matched
-	// rows grew the process from 670 MB to 1.0–1.14 GB with one thread,
-	// beyond a 1 GB --memory-limit (BENCHMARKS.md, #19 session 6).
+	release, err := r.oneThread(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)

@@ -18,10 +18,11 @@ import (
 // load. So those steps run with one thread; the setting is the database's,
 // so it stays narrowed while any of them runs (they may run side by side:
 // Rows beside an export) and returns to what it was when the last one ends.
-// Run's summary alone (reconcile --json), the exact path and the Parquet
-// export keep DuckDB's default (the export: 0.7–0.8 cpu-s instead of
-// 1.5–1.9 at 1M on one thread, but at 10M its COPY of the matched rows took
-// the process beyond a 1 GB --memory-limit; see ExportParquet).
+// Run's summary alone (reconcile --json) and the exact path keep DuckDB's
+// default. The Parquet export runs on one thread too, so that it can run
+// beside the workbook's drain (cmd/paybatch/job) on the other core (session
+// 6 withdrew this when a 10M run went beyond a 1 GB --memory-limit; session
+// 7 measured 753 MB peak for it at 10M: BENCHMARKS.md, #19).
 type threadTurns struct {
 	mu   sync.Mutex
 	n    int   // steps running on one thread

@@ -39,9 +39,9 @@ func WriteReport(ctx context.Context, d Deps, r *reconcile.Reconciler, run payba
 	return written, mailReport(ctx, d, run, sum, o)
 }
 
-// writeFiles writes the workbook and the exports o asks for.
-func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o Outputs) ([]string, error) {
-	var written []string
+// writeFiles writes the workbook and the exports o asks for. written names
+// every file put in place, also when it fails.
+func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunInfo, sum paybatch.Summary, rejects []paybatch.RowError, o Outputs) (written []string, err error) {
 	run = withLines(r, run)
 	report := func() writers.Report {
 		// Fresh iterators each time: every writer reads them once.
@@ -57,6 +57,30 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 	// DuckDB writes them itself (COPY), byte for byte what
 	// writers.WriteCSV would: the rows never cross into Go.
 	csvFromRows := o.XLSX != "" && o.CSVDir != "" && o.XLSXMatchedRows == 0
+	// DuckDB writes the Parquet files (COPY, on one thread: reconcile's
+	// threads.go) while Go writes the workbook from the rows: the two
+	// outputs on the machine's two cores instead of one after the other.
+	type parquetDone struct {
+		files []string
+		err   error
+	}
+	var parquet chan parquetDone
+	pctx, stopParquet := context.WithCancel(ctx)
+	if o.ParquetDir != "" && o.XLSX != "" {
+		parquet = make(chan parquetDone, 1)
+		go func() {
+			files, err := r.ExportParquet(pctx, o.ParquetDir)
+			parquet <- parquetDone{files, err}
+		}()
+	}
+	// a return before the Parquet files are asked for (an error) stops
+	// their export and waits for it; the files it put in place are named
+	defer func() {
+		stopParquet()
+		if parquet != nil {
+			written = append(written, (<-parquet).files...)
+		}
+	}()
 	if o.XLSX != "" {
 		rep := report()
 		var csvx *writers.CSVExport
@@ -95,7 +119,15 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 		written = append(written, files...)
 	}
 	if o.ParquetDir != "" {
-		files, err := r.ExportParquet(ctx, o.ParquetDir)
+		var files []string
+		var err error
+		if parquet != nil {
+			d := <-parquet
+			parquet = nil
+			files, err = d.files, d.err
+		} else {
+			files, err = r.ExportParquet(ctx, o.ParquetDir)
+		}
 		if err != nil {
 			return written, fmt.Errorf("parquet export: %w", err)
 		}
