@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,8 @@ type DuckDB struct {
 	threads threadPolicy // DuckDB's thread count (duckdb_threads.go)
 
 	beforeCheckpoint func()
+
+	stateIdx stateIndex // latest states of files read while changes wait (duckdb_states.go)
 
 	pmu      sync.Mutex // guards the published counts and server
 	counts   []StateCount
@@ -388,8 +391,20 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	// holds a page (or is the rest of the file), then read in full from the
 	// row range they span; the scans skip the rest by their zone maps.
 	// Sorting a million full rows to keep fifty costs a second.
+	//
+	// While state changes wait to be folded, a filter on the state finds
+	// its page's rows in the file's kept states instead (duckdb_states.go),
+	// and they are read by their rows.
 	var lo, hi sql.NullInt64
-	for w := 4 * q.Limit; ; w *= 8 {
+	rows, found, err := j.pageFromStates(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if found && len(rows) > 0 {
+		lo = sql.NullInt64{Int64: int64(slices.Min(rows)), Valid: true}
+		hi = sql.NullInt64{Int64: int64(slices.Max(rows)), Valid: true}
+	}
+	for w := 4 * q.Limit; !found; w *= 8 {
 		r := q
 		if w < 1<<24 {
 			r.ThroughRow = q.AfterRow + w
@@ -412,7 +427,7 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	}
 	r := q
 	r.AfterRow, r.ThroughRow = int(lo.Int64)-1, int(hi.Int64)
-	wide, _, largs, err := j.latest(ctx, r)
+	wide, _, largs, err := j.latest(ctx, r, rows...)
 	if err != nil {
 		return nil, err
 	}
@@ -440,7 +455,33 @@ const narrowLatest = `j.key, j.source_file, j.source_sheet, j.source_row, j.merc
 // read the journal table itself, so that a condition on state or outcome
 // reaches the scan too; else the latest event of each of those rows is
 // applied (latestOf).
-func (j *DuckDB) latest(ctx context.Context, q Query) (wide, narrow string, args []any, err error) {
+func (j *DuckDB) latest(ctx context.Context, q Query, rows ...int) (wide, narrow string, args []any, err error) {
+	jcond, args := q.sourceCond(rows...)
+	pending, err := j.unfolded(ctx)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if !pending {
+		return "SELECT " + journalColumns + " FROM journal WHERE " + jcond, "SELECT " + narrowColumns + " FROM journal WHERE " + jcond, args, nil
+	}
+	return latestOf(latestColumns(), jcond), latestOf(narrowLatest, jcond), append(args, args...), nil
+}
+
+// unfolded says whether state changes wait to be folded into the journal
+// table (journal_events holds any).
+func (j *DuckDB) unfolded(ctx context.Context) (bool, error) {
+	var pending bool
+	if err := j.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM journal_events)`).Scan(&pending); err != nil {
+		return false, fmt.Errorf("journal: read: %w", err)
+	}
+	return pending, nil
+}
+
+// sourceCond is q's condition on the columns no state change alters (file,
+// id, and the source rows after AfterRow, through ThroughRow, and among
+// rows when given), and its arguments.
+func (q Query) sourceCond(rows ...int) (string, []any) {
+	var args []any
 	cond := []string{"true"}
 	if q.SourceFile != "" {
 		cond = append(cond, "source_file = ?")
@@ -458,15 +499,19 @@ func (j *DuckDB) latest(ctx context.Context, q Query) (wide, narrow string, args
 		cond = append(cond, "source_row <= ?")
 		args = append(args, q.ThroughRow)
 	}
-	jcond := strings.Join(cond, " AND ")
-	var pending bool
-	if err := j.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM journal_events)`).Scan(&pending); err != nil {
-		return "", "", nil, fmt.Errorf("journal: read: %w", err)
+	if len(rows) > 0 {
+		cond = append(cond, "source_row IN ("+placeholders(len(rows))+")")
+		for _, r := range rows {
+			args = append(args, r)
+		}
 	}
-	if !pending {
-		return "SELECT " + journalColumns + " FROM journal WHERE " + jcond, "SELECT " + narrowColumns + " FROM journal WHERE " + jcond, args, nil
-	}
-	return latestOf(latestColumns(), jcond), latestOf(narrowLatest, jcond), append(args, args...), nil
+	return strings.Join(cond, " AND "), args
+}
+
+// filtersState says whether q's condition reads the state (state, outcome
+// or problem).
+func (q Query) filtersState() bool {
+	return len(q.States) > 0 || len(q.Outcomes) > 0 || q.Attention
 }
 
 // CountRows counts the rows matching q (latest states).

@@ -81,6 +81,10 @@ type staged struct {
 // chunk size, whatever the input's size.
 func (j *DuckDB) Ingest(ctx context.Context, src iter.Seq2[*Row, error], now time.Time) (Ingested, error) {
 	var res Ingested
+	// Rows are added (or, on failure, removed): kept states are dropped,
+	// before and after, so none is built from a half-ingested file.
+	j.stateIdx.rowsChanging()
+	defer j.stateIdx.rowsChanging()
 	if err := j.dropScratch(ctx); err != nil {
 		return res, err
 	}

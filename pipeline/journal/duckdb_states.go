@@ -1,0 +1,337 @@
+package journal
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// While state changes wait to be folded (journal_events, a send in
+// progress), a page of one file filtered by state must take each row's
+// latest state from its latest change, and journal_events has no order by
+// source row: a filter with few rows in a million-row file joined every
+// row with its changes (a filter with no rows took 16 s with 400,000
+// changes waiting, BENCHMARKS.md #18). So a read that needs it keeps, in
+// memory, the latest state of every row of that file (stateIndex): built
+// once by one scan, then kept current by the journal's own commits — the
+// DuckDB journal is the only writer of its file (its lock), every state
+// change goes through duckCommitter, and rows are added or removed only by
+// Ingest, which drops the index. The page's rows are then found in memory
+// and read with one bounded query. ≈ 8 bytes a row (8 MB for a million), at
+// most maxStateFiles files.
+
+// maxStateFiles bounds the files whose states are kept (the least recently
+// used goes).
+const maxStateFiles = 2
+
+// stateIndex is the kept latest states, per file.
+type stateIndex struct {
+	mu    sync.Mutex
+	epoch uint64 // counted up when rows are added or removed (Ingest)
+	files map[string]*fileStates
+	logs  []*stateLog // builds under way: the changes committed meanwhile
+	tick  uint64
+}
+
+// fileStates are the latest state of every journal row of one file, in
+// source order (sheet, row); a file with two rows at one source position
+// is not kept.
+type fileStates struct {
+	sheets []string // by code
+	rows   []stateRow
+	values []string         // state and outcome values by code
+	codes  map[string]uint8 // and their codes
+	used   uint64
+}
+
+// stateRow is one row's position and latest state; problemBit is set in
+// state when its problem is not empty.
+type stateRow struct {
+	row     int32
+	sheet   uint16
+	state   uint8
+	outcome uint8
+}
+
+const problemBit = 0x80
+
+// stateLog gathers the changes to one file committed while its index is
+// built.
+type stateLog struct {
+	file    string
+	changes []*Row
+	full    bool
+}
+
+const maxStateLog = 1 << 20
+
+func (fs *fileStates) code(v string) (uint8, bool) {
+	if c, ok := fs.codes[v]; ok {
+		return c, true
+	}
+	if len(fs.values) >= problemBit {
+		return 0, false
+	}
+	c := uint8(len(fs.values))
+	fs.values = append(fs.values, v)
+	fs.codes[v] = c
+	return c, true
+}
+
+// find is the index of the row at (sheet, row), or -1.
+func (fs *fileStates) find(sheet string, row int) int {
+	sc := slices.Index(fs.sheets, sheet)
+	if sc < 0 {
+		return -1
+	}
+	i, ok := slices.BinarySearchFunc(fs.rows, stateRow{row: int32(row), sheet: uint16(sc)}, cmpStateRow)
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+func cmpStateRow(a, b stateRow) int {
+	if a.sheet != b.sheet {
+		return int(a.sheet) - int(b.sheet)
+	}
+	return int(a.row) - int(b.row)
+}
+
+// apply sets the latest state of r's row; false when the row is not
+// there (or a value cannot be coded): the index is then dropped.
+func (fs *fileStates) apply(r *Row) bool {
+	i := fs.find(r.Source.Sheet, r.Source.Row)
+	if i < 0 {
+		return false
+	}
+	st, ok1 := fs.code(string(r.State))
+	oc, ok2 := fs.code(string(r.Outcome))
+	if !ok1 || !ok2 {
+		return false
+	}
+	if r.Problem != "" {
+		st |= problemBit
+	}
+	fs.rows[i].state, fs.rows[i].outcome = st, oc
+	return true
+}
+
+// committed records a committed group of changes: in the kept files' states
+// and in the logs of builds under way.
+func (x *stateIndex) committed(group []Change) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.files) == 0 && len(x.logs) == 0 {
+		return
+	}
+	for _, ch := range group {
+		f := ch.Row.Source.File
+		if fs := x.files[f]; fs != nil && !fs.apply(ch.Row) {
+			delete(x.files, f)
+		}
+		for _, l := range x.logs {
+			if l.file != f || l.full {
+				continue
+			}
+			if len(l.changes) >= maxStateLog {
+				l.full, l.changes = true, nil
+				continue
+			}
+			l.changes = append(l.changes, ch.Row)
+		}
+	}
+}
+
+// rowsChanging drops every kept index (Ingest adds or removes rows); builds
+// under way are discarded when they end.
+func (x *stateIndex) rowsChanging() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.epoch++
+	x.files = nil
+}
+
+// states returns file's kept latest states, building them when not kept;
+// nil (and no error) when the file cannot be kept (two rows at one source
+// position, or rows added meanwhile).
+func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
+	x := &j.stateIdx
+	x.mu.Lock()
+	x.tick++
+	if fs := x.files[file]; fs != nil {
+		fs.used = x.tick
+		x.mu.Unlock()
+		return fs, nil
+	}
+	l := &stateLog{file: file}
+	x.logs = append(x.logs, l)
+	epoch := x.epoch
+	x.mu.Unlock()
+
+	fs, err := j.readStates(ctx, file)
+
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.logs = slices.DeleteFunc(x.logs, func(o *stateLog) bool { return o == l })
+	if err != nil || fs == nil || x.epoch != epoch || l.full {
+		return nil, err
+	}
+	// The changes committed while the file was read: each may or may not
+	// be in what the read saw; applied again in commit order, each row
+	// ends at its latest.
+	for _, r := range l.changes {
+		if !fs.apply(r) {
+			return nil, nil
+		}
+	}
+	if x.files == nil {
+		x.files = map[string]*fileStates{}
+	}
+	for len(x.files) >= maxStateFiles {
+		var old string
+		for f, o := range x.files {
+			if old == "" || o.used < x.files[old].used {
+				old = f
+			}
+		}
+		delete(x.files, old)
+	}
+	x.tick++
+	fs.used = x.tick
+	x.files[file] = fs
+	return fs, nil
+}
+
+// readStates reads the latest state of every row of file in source order.
+func (j *DuckDB) readStates(ctx context.Context, file string) (*fileStates, error) {
+	_, narrow, args, err := j.latest(ctx, Query{SourceFile: file})
+	if err != nil {
+		return nil, err
+	}
+	rs, err := j.db.QueryContext(ctx, `SELECT source_sheet, source_row, state, outcome, problem <> '' FROM (`+narrow+
+		`) ORDER BY source_sheet, source_row`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("journal: read states: %w", err)
+	}
+	defer rs.Close()
+	fs := &fileStates{codes: map[string]uint8{}}
+	var (
+		sheet, st, oc sql.RawBytes
+		row           int64
+		problem       bool
+	)
+	for rs.Next() {
+		if err := rs.Scan(&sheet, &row, &st, &oc, &problem); err != nil {
+			return nil, fmt.Errorf("journal: read states: %w", err)
+		}
+		if n := len(fs.sheets); n == 0 || fs.sheets[n-1] != string(sheet) {
+			if n >= 1<<16-1 || slices.Contains(fs.sheets, string(sheet)) {
+				return nil, nil
+			}
+			fs.sheets = append(fs.sheets, string(sheet))
+		}
+		s := stateRow{row: int32(row), sheet: uint16(len(fs.sheets) - 1)}
+		if n := len(fs.rows); n > 0 && cmpStateRow(fs.rows[n-1], s) == 0 {
+			return nil, nil // two rows at one position: not kept
+		}
+		var ok1, ok2 bool
+		s.state, ok1 = fs.code(string(st))
+		s.outcome, ok2 = fs.code(string(oc))
+		if !ok1 || !ok2 {
+			return nil, nil
+		}
+		if problem {
+			s.state |= problemBit
+		}
+		fs.rows = append(fs.rows, s)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("journal: read states: %w", err)
+	}
+	return fs, nil
+}
+
+// matcher is q's condition on the latest state (Query.where's, less the
+// file) as a test of a kept row.
+func (fs *fileStates) matcher(q Query) func(stateRow) bool {
+	in := func(vals []string) []bool {
+		if len(vals) == 0 {
+			return nil
+		}
+		set := make([]bool, problemBit)
+		for _, v := range vals {
+			if c, ok := fs.codes[v]; ok {
+				set[c] = true
+			}
+		}
+		return set
+	}
+	var states, outcomes []string
+	for _, s := range q.States {
+		states = append(states, string(s))
+	}
+	for _, o := range q.Outcomes {
+		outcomes = append(outcomes, string(o))
+	}
+	stSet, ocSet := in(states), in(outcomes)
+	settled := in([]string{"final", "accepted"})
+	badOutcome := in([]string{"failed", "cancelled"})
+	return func(r stateRow) bool {
+		st := r.state &^ problemBit
+		if stSet != nil && !stSet[st] {
+			return false
+		}
+		if ocSet != nil && !ocSet[r.outcome] {
+			return false
+		}
+		if q.Attention && settled[st] && !badOutcome[r.outcome] && r.state&problemBit == 0 {
+			return false
+		}
+		return true
+	}
+}
+
+// pageRows finds, in the kept states, the first limit rows after q's
+// AfterRow (in Rows' order: sheet, then row) that match q, and returns
+// their source rows.
+func (fs *fileStates) pageRows(q Query, limit int) []int {
+	match := fs.matcher(q)
+	out := []int{}
+	for sc := range fs.sheets {
+		i, _ := slices.BinarySearchFunc(fs.rows, stateRow{row: int32(min(q.AfterRow, 1<<31-2)) + 1, sheet: uint16(sc)}, cmpStateRow)
+		for ; i < len(fs.rows) && int(fs.rows[i].sheet) == sc && len(out) < limit; i++ {
+			if match(fs.rows[i]) {
+				out = append(out, int(fs.rows[i].row))
+			}
+		}
+	}
+	return out
+}
+
+// pageFromStates finds the rows of the page of Rows' keyset read q in the
+// kept states of its file (building them if need be) when state changes
+// wait to be folded and q filters on the state; found is false when it
+// did not look (the window query then finds them).
+func (j *DuckDB) pageFromStates(ctx context.Context, q Query) (rows []int, found bool, err error) {
+	if !q.filtersState() || q.MerchantTxID != "" {
+		return nil, false, nil
+	}
+	pending, err := j.unfolded(ctx)
+	if err != nil || !pending {
+		return nil, false, err
+	}
+	fs, err := j.states(ctx, q.SourceFile)
+	if err != nil || fs == nil {
+		return nil, false, err
+	}
+	x := &j.stateIdx
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.files[q.SourceFile] != fs {
+		return nil, false, nil // dropped meanwhile
+	}
+	return fs.pageRows(q, q.Limit), true, nil
+}

@@ -1,0 +1,229 @@
+package journal
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/paybatch/paybatch"
+)
+
+// TestKeptStatesFollowChanges walks every state filter of a file in
+// keyset pages while state changes wait to be folded — the pages then come
+// from the file's kept states (duckdb_states.go) — and holds each walk to
+// the same filter read whole (the latest states in SQL): after the first
+// changes (the states are built), after more changes committed since
+// (kept current by the commits), after rows are added to the file by
+// Ingest (dropped and built again), with two sheets sharing row numbers,
+// and with another file's changes in between.
+func TestKeptStatesFollowChanges(t *testing.T) {
+	ctx := context.Background()
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	row := func(file, sheet string, i int) *Row {
+		id := fmt.Sprintf("%s-%s-%d", file, sheet, i)
+		return &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
+			MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
+			BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: file, Sheet: sheet, Row: i},
+			CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"}
+	}
+	var rows []*Row
+	ingest := func(rs ...*Row) {
+		t.Helper()
+		if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
+			for _, r := range rs {
+				if !yield(r, nil) {
+					return
+				}
+			}
+		}), now); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, rs...)
+	}
+	var first []*Row
+	for i := 2; i < 400; i++ {
+		if i%13 != 0 { // gaps, as rejected rows leave
+			first = append(first, row("a.csv", "", i))
+		}
+		if i < 60 {
+			first = append(first, row("other.csv", "", i))
+		}
+	}
+	ingest(first...)
+	if err := j.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// change saves (committed) the row's next state: i picks it.
+	change := func(r *Row, i int) {
+		t.Helper()
+		c := *r
+		switch c.Problem = ""; i % 6 {
+		case 0:
+			c.State, c.Outcome = paybatch.StateSending, ""
+		case 1:
+			c.State, c.Outcome = paybatch.StateFinal, paybatch.OutcomeSucceeded
+		case 2:
+			c.State, c.Outcome = paybatch.StateDeclined, ""
+		case 3:
+			c.State, c.Outcome = paybatch.StateFinal, paybatch.OutcomeFailed
+		case 4:
+			c.State, c.Outcome, c.Problem = paybatch.StateAccepted, "", "status: refused"
+		case 5:
+			c.State, c.Outcome = paybatch.StateFinal, paybatch.OutcomePending
+		}
+		c.Attempts++
+		if err := j.Save(&c); err != nil {
+			t.Fatal(err)
+		}
+		*r = c
+	}
+	st := func(s ...paybatch.State) []paybatch.State { return s }
+	oc := func(o ...paybatch.Outcome) []paybatch.Outcome { return o }
+	filters := []Query{
+		{States: st(paybatch.StateFinal), Outcomes: oc(paybatch.OutcomeSucceeded)},
+		{States: st(paybatch.StateDeclined)},
+		{States: st(paybatch.StateFinal), Outcomes: oc(paybatch.OutcomeFailed, paybatch.OutcomeCancelled)},
+		{States: st(paybatch.StateRejected, paybatch.StateFailed, paybatch.StateConflict)},
+		{States: st(paybatch.StateAccepted, paybatch.StatePending, paybatch.StateSending)},
+		{States: st(paybatch.StateFinal), Outcomes: oc(paybatch.OutcomePending, "")},
+		{Attention: true},
+	}
+	check := func(when string, file string) {
+		t.Helper()
+		if !j.mustUnfolded(t) {
+			t.Fatalf("%s: no change waits to be folded", when)
+		}
+		for fi, f := range filters {
+			f.SourceFile = file
+			want, err := j.Rows(ctx, f) // whole: the latest states in SQL
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, size := range []int{1, 4, 50} {
+				var got []*Row
+				for after := 0; ; {
+					q := f
+					q.AfterRow, q.Limit = after, size
+					page, err := j.Rows(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, page...)
+					if len(page) < size {
+						break
+					}
+					after = page[len(page)-1].Source.Row
+				}
+				// Keyset pages by row: with two sheets a page after row N
+				// holds each sheet's rows after N, so the walk is per sheet
+				// below; with one, the walk is the whole filter.
+				if slices.ContainsFunc(want, func(r *Row) bool { return r.Source.Sheet != "" }) {
+					continue
+				}
+				if !sameKeys(got, want) {
+					t.Fatalf("%s, %s, filter %d in pages of %d: %d rows %v, want %d %v", when, file, fi, size, len(got), firstKeys(got), len(want), firstKeys(want))
+				}
+			}
+		}
+	}
+	for i, r := range first {
+		if r.Source.File == "a.csv" && i%3 != 0 {
+			change(r, i)
+		}
+	}
+	check("first changes", "a.csv")
+	if j.stateIdx.files["a.csv"] == nil {
+		t.Fatal("a.csv's states are not kept")
+	}
+	for i, r := range first {
+		if i%5 == 0 {
+			change(r, i+1) // both files: kept states follow, other.csv's are not kept
+		}
+	}
+	check("more changes", "a.csv")
+	check("more changes", "other.csv")
+	var more []*Row
+	for i := 400; i < 460; i++ {
+		more = append(more, row("a.csv", "", i))
+	}
+	ingest(more...)
+	check("rows added", "a.csv")
+	for i, r := range more {
+		change(r, i)
+	}
+	check("added rows changed", "a.csv")
+
+	// Two sheets with the same row numbers: the page after row N, in
+	// (sheet, row) order, is the same as SQL's.
+	var book []*Row
+	for i := 2; i < 40; i++ {
+		book = append(book, row("b.xlsx", "S1", i), row("b.xlsx", "S2", i))
+	}
+	ingest(book...)
+	for i, r := range book {
+		change(r, i/2+i%2)
+	}
+	for _, f := range filters {
+		f.SourceFile = "b.xlsx"
+		for _, after := range []int{0, 5, 20, 39} {
+			for _, size := range []int{1, 3, 50} {
+				q := f
+				q.AfterRow, q.Limit = after, size
+				got, err := j.Rows(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := f
+				w.AfterRow = after
+				all, err := j.Rows(ctx, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(all) > size {
+					all = all[:size]
+				}
+				if !sameKeys(got, all) {
+					t.Fatalf("b.xlsx %+v after %d, %d: %v, want %v", f, after, size, firstKeys(got), firstKeys(all))
+				}
+			}
+		}
+	}
+	if j.stateIdx.files["b.xlsx"] == nil {
+		t.Fatal("b.xlsx's states are not kept")
+	}
+}
+
+func (j *DuckDB) mustUnfolded(t *testing.T) bool {
+	t.Helper()
+	u, err := j.unfolded(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// firstKeys is keysOf's first ten, for messages.
+func firstKeys(rs []*Row) []string {
+	return keysOf(rs[:min(len(rs), 10)])
+}
+
+func keysOf(rs []*Row) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = fmt.Sprintf("%s/%s", r.Key, r.State)
+	}
+	return out
+}
+
+func sameKeys(a, b []*Row) bool {
+	return slices.Equal(keysOf(a), keysOf(b))
+}
