@@ -57,6 +57,9 @@ type stateRow struct {
 
 const problemBit = 0x80
 
+// stateChunk is how many source rows readStates reads at once.
+const stateChunk = 65_536
+
 // stateLog gathers the changes to one file committed while its index is
 // built.
 type stateLog struct {
@@ -205,51 +208,81 @@ func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
 	return fs, nil
 }
 
-// readStates reads the latest state of every row of file in source order.
+// readStates reads the latest state of every row of file, in pieces of
+// stateChunk source rows (one query over the whole file, its changes
+// joined and sorted, ran out of the journal's memory: 1M rows with 400,000
+// changes waiting, at 96 MB).
 func (j *DuckDB) readStates(ctx context.Context, file string) (*fileStates, error) {
-	_, narrow, args, err := j.latest(ctx, Query{SourceFile: file})
-	if err != nil {
-		return nil, err
-	}
-	rs, err := j.db.QueryContext(ctx, `SELECT source_sheet, source_row, state, outcome, problem <> '' FROM (`+narrow+
-		`) ORDER BY source_sheet, source_row`, args...)
-	if err != nil {
+	var last sql.NullInt64
+	if err := j.db.QueryRowContext(ctx, `SELECT max(source_row) FROM journal WHERE source_file = ?`, file).Scan(&last); err != nil {
 		return nil, fmt.Errorf("journal: read states: %w", err)
 	}
-	defer rs.Close()
 	fs := &fileStates{codes: map[string]uint8{}}
+	sheets := map[string]uint16{}
 	var (
 		sheet, st, oc sql.RawBytes
 		row           int64
 		problem       bool
 	)
-	for rs.Next() {
-		if err := rs.Scan(&sheet, &row, &st, &oc, &problem); err != nil {
+	for from := int64(0); last.Valid && from < last.Int64; from += j.stateChunk {
+		_, narrow, args, err := j.latest(ctx, Query{SourceFile: file, AfterRow: int(from), ThroughRow: int(from + j.stateChunk)})
+		if err != nil {
+			return nil, err
+		}
+		rs, err := j.db.QueryContext(ctx, `SELECT source_sheet, source_row, state, outcome, problem <> '' FROM (`+narrow+`)`, args...)
+		if err != nil {
 			return nil, fmt.Errorf("journal: read states: %w", err)
 		}
-		if n := len(fs.sheets); n == 0 || fs.sheets[n-1] != string(sheet) {
-			if n >= 1<<16-1 || slices.Contains(fs.sheets, string(sheet)) {
+		for rs.Next() {
+			if err := rs.Scan(&sheet, &row, &st, &oc, &problem); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("journal: read states: %w", err)
+			}
+			sc, ok := sheets[string(sheet)]
+			if !ok {
+				if len(fs.sheets) >= 1<<16-1 {
+					rs.Close()
+					return nil, nil
+				}
+				sc = uint16(len(fs.sheets))
+				sheets[string(sheet)] = sc
+				fs.sheets = append(fs.sheets, string(sheet))
+			}
+			s := stateRow{row: int32(row), sheet: sc}
+			var ok1, ok2 bool
+			s.state, ok1 = fs.code(string(st))
+			s.outcome, ok2 = fs.code(string(oc))
+			if !ok1 || !ok2 {
+				rs.Close()
 				return nil, nil
 			}
-			fs.sheets = append(fs.sheets, string(sheet))
+			if problem {
+				s.state |= problemBit
+			}
+			fs.rows = append(fs.rows, s)
 		}
-		s := stateRow{row: int32(row), sheet: uint16(len(fs.sheets) - 1)}
-		if n := len(fs.rows); n > 0 && cmpStateRow(fs.rows[n-1], s) == 0 {
+		err = rs.Err()
+		rs.Close()
+		if err != nil {
+			return nil, fmt.Errorf("journal: read states: %w", err)
+		}
+	}
+	// Sheets in SQL's order (Rows orders by sheet, then row), rows in it.
+	order := slices.Clone(fs.sheets)
+	slices.Sort(order)
+	recode := make([]uint16, len(fs.sheets))
+	for i, name := range fs.sheets {
+		recode[i] = uint16(slices.Index(order, name))
+	}
+	fs.sheets = order
+	for i := range fs.rows {
+		fs.rows[i].sheet = recode[fs.rows[i].sheet]
+	}
+	slices.SortFunc(fs.rows, cmpStateRow)
+	for i := 1; i < len(fs.rows); i++ {
+		if cmpStateRow(fs.rows[i-1], fs.rows[i]) == 0 {
 			return nil, nil // two rows at one position: not kept
 		}
-		var ok1, ok2 bool
-		s.state, ok1 = fs.code(string(st))
-		s.outcome, ok2 = fs.code(string(oc))
-		if !ok1 || !ok2 {
-			return nil, nil
-		}
-		if problem {
-			s.state |= problemBit
-		}
-		fs.rows = append(fs.rows, s)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("journal: read states: %w", err)
 	}
 	return fs, nil
 }

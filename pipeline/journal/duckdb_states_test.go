@@ -22,7 +22,9 @@ import (
 // and with another file's changes in between.
 func TestKeptStatesFollowChanges(t *testing.T) {
 	ctx := context.Background()
-	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
+	// States read 7 source rows at a time: pieces, and sheets met in
+	// any order.
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{stateChunk: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
