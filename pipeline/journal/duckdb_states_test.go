@@ -229,3 +229,116 @@ func keysOf(rs []*Row) []string {
 func sameKeys(a, b []*Row) bool {
 	return slices.Equal(keysOf(a), keysOf(b))
 }
+
+// TestKeptStatesWhileCommitting reads pages by state while another
+// goroutine commits changes (the kept states are built while commits land,
+// and followed), then walks every filter once the commits are done and
+// holds it to the filter read whole. Run with -race it also checks the
+// states' locking.
+func TestKeptStatesWhileCommitting(t *testing.T) {
+	ctx := context.Background()
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{stateChunk: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	var rows []*Row
+	for i := 2; i < 1500; i++ {
+		id := fmt.Sprintf("c-%d", i)
+		rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
+			MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
+			BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: "c.csv", Row: i},
+			CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
+	}
+	if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}), now); err != nil {
+		t.Fatal(err)
+	}
+	first := *rows[0] // a first change, so that reads see changes waiting
+	first.State = paybatch.StateSending
+	if err := j.Save(&first); err != nil {
+		t.Fatal(err)
+	}
+	st := func(s ...paybatch.State) []paybatch.State { return s }
+	filters := []Query{
+		{SourceFile: "c.csv", States: st(paybatch.StateFinal)},
+		{SourceFile: "c.csv", States: st(paybatch.StateDeclined)},
+		{SourceFile: "c.csv", States: st(paybatch.StatePending, paybatch.StateSending)},
+		{SourceFile: "c.csv", Attention: true},
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i, r := range rows {
+			c := *r
+			c.State, c.Attempts = paybatch.StateSending, 1
+			if err := j.SaveLater(&c); err != nil {
+				done <- err
+				return
+			}
+			c.State = paybatch.StateFinal
+			if i%7 == 0 {
+				c.State = paybatch.StateDeclined
+			}
+			if err := j.SaveLater(&c); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for reading := true; reading; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			reading = false
+		default:
+		}
+		for _, f := range filters {
+			q := f
+			q.AfterRow, q.Limit = 700, 20
+			if _, err := j.Rows(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Committed: Save waits for everything queued before it.
+	last := *rows[len(rows)-1]
+	last.State, last.Attempts = paybatch.StateFinal, 1
+	if err := j.Save(&last); err != nil {
+		t.Fatal(err)
+	}
+	for fi, f := range filters {
+		want, err := j.Rows(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []*Row
+		for after := 0; ; {
+			q := f
+			q.AfterRow, q.Limit = after, 50
+			page, err := j.Rows(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			if len(page) < 50 {
+				break
+			}
+			after = page[len(page)-1].Source.Row
+		}
+		if !sameKeys(got, want) {
+			t.Fatalf("filter %d: %d rows %v, want %d %v", fi, len(got), firstKeys(got), len(want), firstKeys(want))
+		}
+	}
+	if j.stateIdx.files["c.csv"] == nil {
+		t.Fatal("c.csv's states are not kept")
+	}
+}
