@@ -20,11 +20,13 @@ import (
 // A journal, or a --db file that should hold the tables, is not for this
 // pass (the caller decides).
 func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, ranges []catRange, exact bool, err error) {
-	release, err := r.oneThread(ctx)
-	if err != nil {
-		return sum, nil, false, err
+	if !coresFree() { // one thread unless a core is idle (threads.go)
+		release, err := r.oneThread(ctx)
+		if err != nil {
+			return sum, nil, false, err
+		}
+		defer release()
 	}
-	defer release()
 	curs, byNo, err := r.currencyNumbers(ctx, conn)
 	if err != nil {
 		return sum, nil, false, err

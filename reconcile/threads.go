@@ -3,6 +3,10 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -15,7 +19,8 @@ import (
 // pipeline/journal/duckdb_threads.go). Measured in process on 1M ids (#19,
 // BENCHMARKS.md "Full report"): the rows pass 4.0–4.4 cpu-s with one thread
 // against 4.0–7.9 with two, and the wall time no longer with one under
-// load. So those steps run with one thread; the setting is the database's,
+// load. So those steps run with one thread (the rows pass only while the
+// machine has no idle core: coresFree, below); the setting is the database's,
 // so it stays narrowed while any of them runs (they may run side by side:
 // Rows beside an export) and returns to what it was when the last one ends.
 // Run's summary alone (reconcile --json) and the exact path keep DuckDB's
@@ -56,4 +61,35 @@ func (r *Reconciler) oneThread(ctx context.Context) (release func(), err error) 
 			}
 		})
 	}, nil
+}
+
+// coresFree says whether the machine has a core to spare besides the one
+// this step runs on: the 1-minute load average (/proc/loadavg) is below the
+// cores less half of one. Run's rows pass takes DuckDB's default threads
+// only then: on an idle machine its second thread shortens the pass (its
+// CSV reads, join and sort run in parallel: 0.5–0.8 s less wall time at
+// 1M ids, the same CPU, BENCHMARKS.md #19), while on a busy one the
+// thread that asked for the query polls DuckDB's executor for the worker
+// that got no core (+0.5 cpu-s at load 5, the wall time no shorter). When
+// the load cannot be read, the answer is no: one thread, never wrong.
+func coresFree() bool {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return false
+	}
+	return loadLeavesCore(string(b), runtime.NumCPU())
+}
+
+// loadLeavesCore is coresFree on the text of /proc/loadavg.
+func loadLeavesCore(loadavg string, cores int) bool {
+	f := strings.Fields(loadavg)
+	if len(f) == 0 || cores < 2 {
+		return false
+	}
+	// a load average, not money: a float is fine here
+	load, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return false
+	}
+	return load < float64(cores)-0.5
 }

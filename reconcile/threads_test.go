@@ -75,3 +75,26 @@ func TestOneThreadForRows(t *testing.T) {
 		r.Close()
 	}
 }
+
+// loadLeavesCore: DuckDB's default threads for the rows pass only when the
+// load average leaves a core idle besides the pass's own.
+func TestLoadLeavesCore(t *testing.T) {
+	for _, c := range []struct {
+		loadavg string
+		cores   int
+		want    bool
+	}{
+		{"0.10 0.20 0.30 1/200 1234\n", 2, true},
+		{"1.49 1.00 1.00 2/200 1234\n", 2, true},
+		{"1.50 1.00 1.00 2/200 1234\n", 2, false},
+		{"5.12 7.97 5.22 9/300 999\n", 2, false},
+		{"0.00 0.00 0.00 1/100 1\n", 1, false}, // one core: nothing to spare
+		{"3.40 3.00 3.00 4/100 1\n", 4, true},
+		{"", 2, false},
+		{"busy 1 1", 2, false},
+	} {
+		if got := loadLeavesCore(c.loadavg, c.cores); got != c.want {
+			t.Errorf("loadLeavesCore(%q, %d) = %v, want %v", c.loadavg, c.cores, got, c.want)
+		}
+	}
+}
