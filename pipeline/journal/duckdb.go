@@ -42,9 +42,6 @@ type Options struct {
 	// foldEvents: how many state changes a fold applies at once (default
 	// foldEvents); tests lower it.
 	foldEvents int64
-	// stateChunk: how many source rows kept states are read in at once
-	// (default stateChunk); tests lower it.
-	stateChunk int64
 }
 
 // DuckDB is the journal in a DuckDB file: the embedded default backend.
@@ -59,7 +56,6 @@ type DuckDB struct {
 	runWAL    int64
 
 	foldEvents int64 // state changes a fold applies at once
-	stateChunk int64 // source rows read at once into kept states
 
 	wmu       sync.Mutex // serialises writer start/stop
 	writer    *GroupWriter
@@ -135,9 +131,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	if j.foldEvents <= 0 {
 		j.foldEvents = foldEvents
 	}
-	if j.stateChunk = opts.stateChunk; j.stateChunk <= 0 {
-		j.stateChunk = stateChunk
-	}
+
 	if err := j.fold(ctx); err != nil {
 		db.Close()
 		release()

@@ -57,9 +57,6 @@ type stateRow struct {
 
 const problemBit = 0x80
 
-// stateChunk is how many source rows readStates reads at once.
-const stateChunk = 65_536
-
 // stateLog gathers the changes to one file committed while its index is
 // built.
 type stateLog struct {
@@ -208,83 +205,111 @@ func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
 	return fs, nil
 }
 
-// readStates reads the latest state of every row of file, in pieces of
-// stateChunk source rows (one query over the whole file, its changes
-// joined and sorted, ran out of the journal's memory: 1M rows with 400,000
-// changes waiting, at 96 MB).
+// readStates reads the latest state of every row of file: in one
+// transaction (one snapshot), the file's rows as the table holds them, then
+// the latest change waiting for each changed row of the file, set over
+// them. (One query applying the changes to every row and sorting them ran
+// out of the journal's 96 MB with 1M rows and 400,000 changes; applying
+// them piece by piece of the file read every change once a piece.)
 func (j *DuckDB) readStates(ctx context.Context, file string) (*fileStates, error) {
-	var last sql.NullInt64
-	if err := j.db.QueryRowContext(ctx, `SELECT max(source_row) FROM journal WHERE source_file = ?`, file).Scan(&last); err != nil {
+	tx, err := j.db.BeginTx(ctx, nil)
+	if err != nil {
 		return nil, fmt.Errorf("journal: read states: %w", err)
 	}
+	defer tx.Rollback()
 	fs := &fileStates{codes: map[string]uint8{}}
 	sheets := map[string]uint16{}
+	var changed []stateRow
+	for pass, q := range []string{
+		`SELECT source_sheet, source_row, state, outcome, problem <> '' FROM journal WHERE source_file = ?`,
+		`SELECT j.source_sheet, j.source_row, e.state, e.outcome, e.problem <> ''
+		FROM (SELECT key, arg_max(state, seq) AS state, arg_max(outcome, seq) AS outcome, arg_max(problem, seq) AS problem
+			FROM journal_events GROUP BY key) AS e JOIN journal AS j ON j.key = e.key WHERE j.source_file = ?`,
+	} {
+		ok, err := fs.scan(ctx, tx, q, file, sheets, func(r stateRow) {
+			if pass == 0 {
+				fs.rows = append(fs.rows, r)
+			} else {
+				changed = append(changed, r)
+			}
+		})
+		if err != nil || !ok {
+			return nil, err
+		}
+		if pass > 0 {
+			break
+		}
+		// Sheets in SQL's order (Rows orders by sheet, then row), rows in it.
+		order := slices.Clone(fs.sheets)
+		slices.Sort(order)
+		recode := make([]uint16, len(fs.sheets))
+		for i, name := range fs.sheets {
+			recode[i] = uint16(slices.Index(order, name))
+			sheets[name] = recode[i]
+		}
+		fs.sheets = order
+		for i := range fs.rows {
+			fs.rows[i].sheet = recode[fs.rows[i].sheet]
+		}
+		slices.SortFunc(fs.rows, cmpStateRow)
+		for i := 1; i < len(fs.rows); i++ {
+			if cmpStateRow(fs.rows[i-1], fs.rows[i]) == 0 {
+				return nil, nil // two rows at one position: not kept
+			}
+		}
+	}
+	for _, c := range changed {
+		i, ok := slices.BinarySearchFunc(fs.rows, c, cmpStateRow)
+		if !ok {
+			return nil, nil
+		}
+		fs.rows[i].state, fs.rows[i].outcome = c.state, c.outcome
+	}
+	return fs, nil
+}
+
+// scan reads q's rows (sheet, row, state, outcome, problem set) as
+// stateRows, coding new sheets and values; false when they cannot be coded.
+func (fs *fileStates) scan(ctx context.Context, tx *sql.Tx, q, file string, sheets map[string]uint16, add func(stateRow)) (bool, error) {
+	rs, err := tx.QueryContext(ctx, q, file)
+	if err != nil {
+		return false, fmt.Errorf("journal: read states: %w", err)
+	}
+	defer rs.Close()
 	var (
 		sheet, st, oc sql.RawBytes
 		row           int64
 		problem       bool
 	)
-	for from := int64(0); last.Valid && from < last.Int64; from += j.stateChunk {
-		_, narrow, args, err := j.latest(ctx, Query{SourceFile: file, AfterRow: int(from), ThroughRow: int(from + j.stateChunk)})
-		if err != nil {
-			return nil, err
+	for rs.Next() {
+		if err := rs.Scan(&sheet, &row, &st, &oc, &problem); err != nil {
+			return false, fmt.Errorf("journal: read states: %w", err)
 		}
-		rs, err := j.db.QueryContext(ctx, `SELECT source_sheet, source_row, state, outcome, problem <> '' FROM (`+narrow+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("journal: read states: %w", err)
-		}
-		for rs.Next() {
-			if err := rs.Scan(&sheet, &row, &st, &oc, &problem); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("journal: read states: %w", err)
+		sc, ok := sheets[string(sheet)]
+		if !ok {
+			if len(fs.sheets) >= 1<<16-1 {
+				return false, nil
 			}
-			sc, ok := sheets[string(sheet)]
-			if !ok {
-				if len(fs.sheets) >= 1<<16-1 {
-					rs.Close()
-					return nil, nil
-				}
-				sc = uint16(len(fs.sheets))
-				sheets[string(sheet)] = sc
-				fs.sheets = append(fs.sheets, string(sheet))
-			}
-			s := stateRow{row: int32(row), sheet: sc}
-			var ok1, ok2 bool
-			s.state, ok1 = fs.code(string(st))
-			s.outcome, ok2 = fs.code(string(oc))
-			if !ok1 || !ok2 {
-				rs.Close()
-				return nil, nil
-			}
-			if problem {
-				s.state |= problemBit
-			}
-			fs.rows = append(fs.rows, s)
+			sc = uint16(len(fs.sheets))
+			sheets[string(sheet)] = sc
+			fs.sheets = append(fs.sheets, string(sheet))
 		}
-		err = rs.Err()
-		rs.Close()
-		if err != nil {
-			return nil, fmt.Errorf("journal: read states: %w", err)
+		s := stateRow{row: int32(row), sheet: sc}
+		var ok1, ok2 bool
+		s.state, ok1 = fs.code(string(st))
+		s.outcome, ok2 = fs.code(string(oc))
+		if !ok1 || !ok2 {
+			return false, nil
 		}
-	}
-	// Sheets in SQL's order (Rows orders by sheet, then row), rows in it.
-	order := slices.Clone(fs.sheets)
-	slices.Sort(order)
-	recode := make([]uint16, len(fs.sheets))
-	for i, name := range fs.sheets {
-		recode[i] = uint16(slices.Index(order, name))
-	}
-	fs.sheets = order
-	for i := range fs.rows {
-		fs.rows[i].sheet = recode[fs.rows[i].sheet]
-	}
-	slices.SortFunc(fs.rows, cmpStateRow)
-	for i := 1; i < len(fs.rows); i++ {
-		if cmpStateRow(fs.rows[i-1], fs.rows[i]) == 0 {
-			return nil, nil // two rows at one position: not kept
+		if problem {
+			s.state |= problemBit
 		}
+		add(s)
 	}
-	return fs, nil
+	if err := rs.Err(); err != nil {
+		return false, fmt.Errorf("journal: read states: %w", err)
+	}
+	return true, nil
 }
 
 // matcher is q's condition on the latest state (Query.where's, less the

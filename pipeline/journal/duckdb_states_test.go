@@ -22,9 +22,7 @@ import (
 // and with another file's changes in between.
 func TestKeptStatesFollowChanges(t *testing.T) {
 	ctx := context.Background()
-	// States read 7 source rows at a time: pieces, and sheets met in
-	// any order.
-	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{stateChunk: 7})
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +166,7 @@ func TestKeptStatesFollowChanges(t *testing.T) {
 	// (sheet, row) order, is the same as SQL's.
 	var book []*Row
 	for i := 2; i < 40; i++ {
-		book = append(book, row("b.xlsx", "S1", i), row("b.xlsx", "S2", i))
+		book = append(book, row("b.xlsx", "S2", i), row("b.xlsx", "S1", i)) // S2 met first
 	}
 	ingest(book...)
 	for i, r := range book {
@@ -237,7 +235,7 @@ func sameKeys(a, b []*Row) bool {
 // states' locking.
 func TestKeptStatesWhileCommitting(t *testing.T) {
 	ctx := context.Background()
-	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{stateChunk: 64})
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
