@@ -399,7 +399,12 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	// Its buffers are 4 MB instead of the default 32 MB: each bind and each
 	// reading thread touches a buffer, fresh memory is slow to fault in, and
 	// the buffers count against DuckDB's memory limit. null_padding stays
-	// off: a record that stops short is refused, never padded.
+	// off: a record that stops short is refused, never padded. The
+	// sniffer's only type candidate is VARCHAR (auto_type_candidates):
+	// all_varchar alone still let it try every type on every column of the
+	// sample first (a '2026-11-20' as each date format), 6 ms of every bind
+	// of a 1M-line ledger instead of 1.5, and a reconcile binds each view
+	// about six times (BENCHMARKS.md, #19 session 7).
 	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM %s)`, roleColumns(s.hm, false), s.readCSV(quoted))
 	if !duckReadsCSV(ctx, conn, s, quoted) {
 		return stageCSV(ctx, conn, s)
@@ -414,7 +419,7 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 // hive_partitioning is off: DuckDB otherwise turns a "key=value" directory
 // in the path (…/rows=1000000/ledger.csv) into a column of every line.
 func (s *source) readCSV(names []string) string {
-	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false, hive_partitioning = false)`,
+	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, auto_type_candidates = ['VARCHAR'], sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false, hive_partitioning = false)`,
 		quoteLiteral(s.path), quoteLiteral(string(s.delim)), strings.Join(names, ", "))
 }
 
