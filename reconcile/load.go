@@ -100,25 +100,32 @@ func (s *source) sql(name string) string {
 }
 
 // checkedSQL is sql/checked.sql for s: a ledger without an expected-status
-// column has a NULL status on every line, so the two blocks between
-// /*status{*/ and /*}status*/ (the status columns and their lookups) are
-// replaced by what they give for a NULL status — no class, and no word —
-// and the joins are left out (two hash-join probes per line).
+// column has a NULL status on every line, so each block between /*status{*/
+// and /*}status*/ (the status columns and their lookups) is replaced by
+// what follows its /*else*/ — what the block gives for a NULL status: no
+// class and no word, and no joins (two hash-join probes per line); with a
+// status column, by what precedes it.
 func (s *source) checkedSQL(q string) string {
-	if _, ok := s.hm.original[roleExpectedStatus]; ok || s.kind != kindLedger {
-		return q
-	}
-	for _, with := range []string{
-		"NULL::VARCHAR AS class, NULL::TINYINT AS vocab_cls_no, '' AS status_word,",
-		"",
-	} {
-		i, j := strings.Index(q, "/*status{*/"), strings.Index(q, "/*}status*/")
-		if i < 0 || j < i {
-			panic("reconcile: sql/checked.sql: unbalanced /*status{*/ block")
+	_, has := s.hm.original[roleExpectedStatus]
+	has = has || s.kind != kindLedger
+	for {
+		i := strings.Index(q, "/*status{*/")
+		if i < 0 {
+			return q
 		}
-		q = q[:i] + with + q[j+len("/*}status*/"):]
+		j := strings.Index(q[i:], "/*}status*/")
+		e := strings.Index(q[i:], "/*else*/")
+		if j < 0 || e < 0 || e > j {
+			panic("reconcile: sql/checked.sql: a /*status{*/ block without its /*else*/ or /*}status*/")
+		}
+		j, e = i+j, i+e
+		with, without := q[i+len("/*status{*/"):e], q[e+len("/*else*/"):j]
+		keep := without
+		if has {
+			keep = with
+		}
+		q = q[:i] + keep + q[j+len("/*}status*/"):]
 	}
-	return q
 }
 
 // spacesSQL is readers.Spaces() as a DuckDB string literal holding the

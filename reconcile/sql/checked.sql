@@ -76,12 +76,13 @@ p AS (
         coalesce(c0.exp, c1.exp) AS exp,
         coalesce(c0.no, c1.no)   AS cur_no,
         -- a ledger without an expected-status column has no status to look
-        -- up: the loader replaces this block and the joins below by their
-        -- values for a NULL status (checked_sql in load.go)
+        -- up: the loader keeps, of each status block, what follows its
+        -- else marker, the values for a NULL status and no joins (checkedSQL
+        -- in load.go); with a status column, what precedes it
         /*status{*/coalesce(v0.class, v1.class)   AS class,
         coalesce(v0.cls_no, v1.cls_no) AS vocab_cls_no,
         CASE WHEN v0.class IS NOT NULL THEN v0.word WHEN status_raw IS NULL THEN ''
-             ELSE lower(trim(status_raw)) END                                  AS status_word,/*}status*/
+             ELSE lower(trim(status_raw)) END                                  AS status_word,/*else*/NULL::VARCHAR AS class, NULL::TINYINT AS vocab_cls_no, '' AS status_word,/*}status*/
         -- plain: optional sign, digits and at most one '.', at least one digit
         CASE WHEN typed OR raw_plain THEN true
              ELSE regexp_full_match(amount, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)') END AS plain,
@@ -91,7 +92,7 @@ p AS (
     LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw, /*spaces*/)) END
     /*status{*/LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
     LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
-        AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END/*}status*/
+        AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END/*else*//*}status*/
 )
 SELECT p.*,
     (id = '' AND amount_empty AND currency = '' AND status_word = '')      AS blank,
@@ -210,44 +211,79 @@ SELECT
     END AS problem
 FROM m2;
 
--- packed_<n>: the lines of lines_<n> on the fast road, packed for Run's
--- single pass (summary.sql) in one projection, without checked_<n>'s
--- string work: a short text amount (see short_m) or a typed one, in a
--- currency of at most 3 decimals. good: the line is on that road and loads,
--- with checked_<n>'s ok, id and pack exactly (FuzzAmount and
--- TestPackedMatchesChecked hold them equal). A line that is not good and
--- not blank may still load (a long amount, a currency with 4 decimals) or
--- have a problem: the pass sees it as 'bad' and Run reads the files again
--- through checked_<n>, which decides. Evaluating checked_<n>'s conversion
--- chain for every line cost ~0.1 cpu-s per 1M lines (BENCHMARKS.md, #19).
+-- packed_<n>: the lines on the fast road, packed for Run's single pass
+-- (summary.sql), read from src_<n> in a few projections without lines_<n>'s
+-- and checked_<n>'s work for lines off the road: a short text amount (see
+-- short_m) or a typed one, in a currency of at most 3 decimals, and a
+-- status (a ledger's none) found as lines_<n> finds it. good: the line is
+-- on that road and loads, with checked_<n>'s ok, id and pack exactly
+-- (FuzzAmount and TestPackedMatchesChecked hold them equal). blank: the
+-- line has nothing at all (every role NULL), which checked_<n> calls blank
+-- too; a line blank only once trimmed (spaces) is neither good nor blank
+-- here. A line that is neither may still load (a long amount, a currency
+-- with 4 decimals) or have a problem: the pass sees it as 'bad' and Run
+-- reads the files again through checked_<n>, which decides. Reading
+-- through lines_<n> cost ~0.08 cpu-s more per 1M + 1M CSV lines
+-- (BENCHMARKS.md, #19 session 7), its chain of checked_<n> ~0.1 more.
 CREATE OR REPLACE VIEW packed_/*n*/ AS
+WITH s AS (
+    SELECT src_row,
+        -- the id as lines_<n> trims it (the same expression)
+        CASE WHEN merchant_transaction_id IS NULL THEN ''
+             WHEN (NOT (merchant_transaction_id >= '!' AND merchant_transaction_id < chr(128))
+                   AND regexp_matches(merchant_transaction_id, '^[\t\n\v\f\r\x{85}\pZ]'))
+                  OR regexp_matches(merchant_transaction_id, '[\t\n\v\f\r\x{85}\pZ]$')
+             THEN trim(merchant_transaction_id, /*spaces*/) ELSE merchant_transaction_id END AS id,
+        amount, currency AS currency_raw,
+        /*status{*/CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END/*else*/NULL::VARCHAR/*}status*/ AS status_raw,
+        amount_v, amount_frac, amount_present,
+        merchant_transaction_id IS NULL AS id_null
+    FROM src_/*n*/
+),
+c AS (
+    SELECT s.*,
+        coalesce(c0.exp, c1.exp) AS exp,
+        coalesce(c0.no, c1.no)   AS cur_no,
+        -- a ledger line without an expected status expects the operation
+        -- done (class 1); any other status is looked up as lines_<n> does
+        CASE WHEN /*kind*/ = 'ledger' AND status_raw IS NULL THEN 1
+             ELSE /*status{*/coalesce(v0.cls_no, v1.cls_no)/*else*/NULL::TINYINT/*}status*/ END AS cls_no
+    FROM s
+    LEFT JOIN currencies AS c0 ON c0.code = s.currency_raw
+    LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw, /*spaces*/)) END
+    /*status{*/LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
+    LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
+        AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END/*else*//*}status*/
+),
+a AS (
+    SELECT src_row, id, cur_no, cls_no, exp, amount_v, amount_frac, amount_present,
+        -- short: the amount × 1000 (short_m in checked_<n>), exact
+        CASE WHEN exp <= 3 AND regexp_full_match(amount, '[+-]?[0-9]{1,12}(\.[0-9]{0,3})?')
+             THEN (TRY_CAST(amount AS DECIMAL(18,3)) * 1000)::BIGINT END AS m,
+        -- nothing at all: blank in checked_<n> too
+        id_null AND amount IS NULL AND amount_present IS NOT true
+            AND currency_raw IS NULL AND status_raw IS NULL AS blank
+    FROM c
+),
+b AS (
+    SELECT src_row, id, cur_no, cls_no, blank,
+        CASE
+            WHEN m IS NOT NULL THEN
+                CASE WHEN exp = 3 THEN m
+                     WHEN m % [1000, 100, 10][exp + 1] = 0 THEN m // [1000, 100, 10][exp + 1]
+                END
+            -- typed: amount_v is the unscaled integer, amount_frac its
+            -- scale; |amount_v| < 10^12 keeps amount_minor below 10^15
+            WHEN amount_frac IS NOT NULL AND amount_present AND exp <= 3 AND amount_frac <= 6
+                 AND amount_v IS NOT NULL AND abs(amount_v) < 1000000000000 THEN
+                CASE WHEN amount_frac <= exp THEN amount_v * [1, 10, 100, 1000][exp - amount_frac + 1]
+                     WHEN amount_v % [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1] = 0
+                     THEN amount_v // [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1]
+                END
+        END AS amount_minor
+    FROM a
+)
 SELECT src_row, id, blank, good,
     CASE WHEN good THEN (cls_no::BIGINT << 61) | (1::BIGINT << 60) | (cur_no::BIGINT << 51)
         | (amount_minor + 1125899906842624) END AS pack
-FROM (
-    SELECT src_row, id, blank, cls_no, cur_no, amount_minor,
-        id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS good
-    FROM (
-        SELECT src_row, id, blank, cls_no, cur_no,
-            CASE
-                -- short: m is the amount × 1000 (short_m in checked_<n>)
-                WHEN m IS NOT NULL THEN
-                    CASE WHEN exp = 3 THEN m
-                         WHEN m % [1000, 100, 10][exp + 1] = 0 THEN m // [1000, 100, 10][exp + 1]
-                    END
-                -- typed: amount_v is the unscaled integer, amount_frac its
-                -- scale; |amount_v| < 10^12 keeps amount_minor below 10^15
-                WHEN typed AND amount_present AND exp <= 3 AND amount_frac <= 6
-                     AND amount_v IS NOT NULL AND abs(amount_v) < 1000000000000 THEN
-                    CASE WHEN amount_frac <= exp THEN amount_v * [1, 10, 100, 1000][exp - amount_frac + 1]
-                         WHEN amount_v % [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1] = 0
-                         THEN amount_v // [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1]
-                    END
-            END AS amount_minor
-        FROM (
-            SELECT src_row, id, blank, cls_no, cur_no, exp, typed, amount_present, amount_frac, amount_v,
-                CASE WHEN short AND exp <= 3 THEN (TRY_CAST(amount AS DECIMAL(18,3)) * 1000)::BIGINT END AS m
-            FROM lines_/*n*/
-        )
-    )
-);
+FROM (SELECT *, id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS good FROM b);
