@@ -153,3 +153,42 @@ func TestRunOffTheFastRoad(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBlankLines: a line with nothing at all stays on the fast road
+// (packed_<n>'s blank); a line blank only once trimmed (spaces, a no-break
+// space) is not blank there, so the pass goes to checked_<n>, which calls
+// it blank. Either way the line is counted as a record of the file and
+// nothing else: the same summary and line counts as without it.
+func TestRunBlankLines(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct{ name, line string }{
+		{"empty", ",,\n"},
+		{"spaces", " , \u00a0 ,\t\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ledger := writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency\nA,10.50,USD\n"+c.line+"B,7.00,EUR\n")
+			results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\nA,10.50,USD,APPROVED\nB,7.00,EUR,APPROVED\n")
+			r := MustOpen(t, "")
+			if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.LoadResults(ctx, results, ""); err != nil {
+				t.Fatal(err)
+			}
+			sum, err := r.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := sum.Categories["matched"].Count; n != 2 || sumCount(sum) != 2 {
+				t.Fatalf("matched %d, %d ids in all: %+v", n, sumCount(sum), sum.Categories)
+			}
+			if r.ledgerLines != 2 || r.providerLines != 2 {
+				t.Errorf("lines read: ledger %d, provider %d; want 2 and 2 (a blank line is not a line)", r.ledgerLines, r.providerLines)
+			}
+			if got := sum.LedgerTotals["USD"].String(); got != "10.50" {
+				t.Errorf("ledger total USD %s, want 10.50", got)
+			}
+		})
+	}
+}
