@@ -20,7 +20,10 @@ import (
 // with a run's checkpoints every 32 MB of WAL (runWAL) and folds in pieces
 // (foldEvents) took a 1M-row submit's peak RSS from ≈ 310 to ≈ 285 MB
 // (BENCHMARKS.md #19); at 64 MB a 1M-row submit still ran out at its last
-// fold or tally.
+// fold or tally. With the database reopened after each run checkpoint
+// (duckdb_reopen.go) and submit's FreeAtOnce the peak is ≈ 240 MB; 64 MB
+// then passed at 1M (221 MB) but was not kept: the margin against an
+// out-of-memory failure is worth more than 20 MB.
 const MemoryLimit = "96MB"
 
 // Options tune OpenDuckDB. The zero value works.
@@ -42,11 +45,15 @@ type Options struct {
 	// foldEvents: how many state changes a fold applies at once (default
 	// foldEvents); tests lower it.
 	foldEvents int64
+	// whileReopening, when set (tests), runs during each reopen while the
+	// database is closed (duckdb_reopen.go).
+	whileReopening func()
 }
 
 // DuckDB is the journal in a DuckDB file: the embedded default backend.
 type DuckDB struct {
 	db      *sql.DB
+	re      *reopener // db's connector: reopens the database (duckdb_reopen.go)
 	path    string
 	lock    *Lock
 	ownLock bool
@@ -106,7 +113,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		release()
 		return nil, err
 	}
-	db, err := openFile(ctx, path)
+	db, re, err := openFile(ctx, path)
 	if err != nil {
 		release()
 		return nil, err
@@ -116,7 +123,8 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		release()
 		return nil, damaged(path, err)
 	}
-	j := &DuckDB{db: db, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
+	re.whileClosed = opts.whileReopening
+	j := &DuckDB{db: db, re: re, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
 		runWAL:           opts.CheckpointWAL,
 		beforeCheckpoint: opts.beforeCheckpoint, foldEvents: opts.foldEvents}
 	if j.pageRows <= 0 {
@@ -162,26 +170,31 @@ func dsn(path string) string {
 // noAutoCheckpoint is a WAL size no journal reaches.
 const noAutoCheckpoint = "1000TB"
 
-// openFile opens an existing journal file, naming damage as damage.
-func openFile(ctx context.Context, path string) (*sql.DB, error) {
+// openFile opens an existing journal file, naming damage as damage. The
+// database is opened on a reopener (duckdb_reopen.go).
+func openFile(ctx context.Context, path string) (*sql.DB, *reopener, error) {
 	if err := checkHeader(path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	db, err := sql.Open("duckdb", dsn(path))
+	re, err := newReopener(dsn(path))
 	if err != nil {
-		return nil, damaged(path, err)
+		return nil, nil, damaged(path, err)
 	}
+	db := sql.OpenDB(re)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, damaged(path, err)
+		return nil, nil, damaged(path, err)
 	}
 	// Nor at Close: Close checkpoints itself, under a protected copy.
-	if _, err := db.ExecContext(ctx, "PRAGMA disable_checkpoint_on_shutdown"); err != nil {
+	if _, err := db.ExecContext(ctx, disableShutdownCheckpoint); err != nil {
 		db.Close()
-		return nil, damaged(path, err)
+		return nil, nil, damaged(path, err)
 	}
-	return db, nil
+	return db, re, nil
 }
+
+// disableShutdownCheckpoint is run on every opening of the database.
+const disableShutdownCheckpoint = "PRAGMA disable_checkpoint_on_shutdown"
 
 // checkHeader refuses a file that is not a DuckDB database (magic "DUCK" at
 // byte 8) and names a file too short to hold the header as damaged.

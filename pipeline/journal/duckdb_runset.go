@@ -95,12 +95,7 @@ func (j *DuckDB) Ingest(ctx context.Context, src iter.Seq2[*Row, error], now tim
 	if err != nil {
 		return res, err
 	}
-	conn, err := j.db.Conn(ctx)
-	if err != nil {
-		return res, fmt.Errorf("journal: %w", err)
-	}
-	defer conn.Close()
-	in := &ingester{j: j, conn: conn, now: now, res: &res}
+	in := &ingester{j: j, now: now, res: &res}
 	if err := in.run(ctx, src); err != nil {
 		return res, err
 	}
@@ -123,42 +118,22 @@ func (j *DuckDB) Ingest(ctx context.Context, src iter.Seq2[*Row, error], now tim
 }
 
 func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err error) {
-	c := in.conn
-	if _, err := c.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE run_chunk (i INTEGER NOT NULL, key VARCHAR NOT NULL)`); err != nil {
-		return fmt.Errorf("journal: ingest: %w", err)
-	}
-	err = c.Raw(func(dc any) error {
-		for _, t := range []struct {
-			catalog, table string
-			dst            **duckdb.Appender
-		}{{"temp", "run_chunk", &in.chunk}, {"", "run_keys", &in.keys}, {"", "journal", &in.rows}, {"", "run_conflicts", &in.confl}} {
-			a, err := duckdb.NewAppender(dc.(driver.Conn), t.catalog, "", t.table)
-			if err != nil {
-				return fmt.Errorf("journal: appender %s: %w", t.table, err)
-			}
-			in.apps = append(in.apps, a)
-			*t.dst = a
-		}
-		return nil
-	})
 	defer func() {
-		for _, a := range in.apps {
-			if cerr := a.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("journal: ingest: %w", cerr)
-			}
+		if cerr := in.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("journal: ingest: %w", cerr)
 		}
 		if err != nil {
 			// Each chunk is committed as it is compared (one transaction
 			// for a whole batch costs DuckDB memory in proportion to it),
 			// so an input that fails half-way takes back what it
 			// journaled: none of it was sent.
-			_, derr := c.ExecContext(context.WithoutCancel(ctx), `DELETE FROM journal WHERE key IN (SELECT key FROM run_keys WHERE fresh)`)
+			_, derr := in.j.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM journal WHERE key IN (SELECT key FROM run_keys WHERE fresh)`)
 			if derr != nil {
 				err = fmt.Errorf("%w; and taking back the rows journaled before it: %w", err, derr)
 			}
 		}
 	}()
-	if err != nil {
+	if err := in.open(ctx); err != nil {
 		return err
 	}
 	size := in.j.chunkRows
@@ -196,7 +171,7 @@ func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err er
 	}
 	// The same edit seen again (in this input or an earlier run) is
 	// recorded once.
-	if _, err := c.ExecContext(ctx, `INSERT INTO conflicts
+	if _, err := in.conn.ExecContext(ctx, `INSERT INTO conflicts
 		SELECT key, merchant_transaction_id, source_file, source_sheet, source_row, journal_body_sha256, new_body_sha256,
 			new_amount_minor, currency, ?
 		FROM run_conflicts c
@@ -216,10 +191,66 @@ func (in *ingester) checkpoint(ctx context.Context) error {
 	if walSize(in.j.path) < in.j.runWAL {
 		return nil
 	}
-	if err := in.flush(); err != nil {
+	// The appenders commit what they hold as they close; the connection
+	// goes too, so that the database can be reopened after the checkpoint
+	// (duckdb_reopen.go: that gives back what DuckDB kept of the chunks).
+	if err := in.close(); err != nil {
+		return fmt.Errorf("journal: ingest: %w", err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	if err := in.j.checkpointNow(ctx); err != nil {
 		return err
 	}
-	return in.j.checkpointNow(context.WithoutCancel(ctx))
+	if err := in.j.reopen(ctx); err != nil {
+		return err
+	}
+	return in.open(ctx)
+}
+
+// open takes a connection for the ingest, with the chunk's temporary table
+// and the appenders.
+func (in *ingester) open(ctx context.Context) error {
+	c, err := in.j.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	in.conn = c
+	if _, err := c.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE run_chunk (i INTEGER NOT NULL, key VARCHAR NOT NULL)`); err != nil {
+		return fmt.Errorf("journal: ingest: %w", err)
+	}
+	return c.Raw(func(dc any) error {
+		for _, t := range []struct {
+			catalog, table string
+			dst            **duckdb.Appender
+		}{{"temp", "run_chunk", &in.chunk}, {"", "run_keys", &in.keys}, {"", "journal", &in.rows}, {"", "run_conflicts", &in.confl}} {
+			a, err := duckdb.NewAppender(dc.(driver.Conn), t.catalog, "", t.table)
+			if err != nil {
+				return fmt.Errorf("journal: appender %s: %w", t.table, err)
+			}
+			in.apps = append(in.apps, a)
+			*t.dst = a
+		}
+		return nil
+	})
+}
+
+// close closes the appenders (which commits what they hold: the run's keys
+// before the journal rows they name) and the connection.
+func (in *ingester) close() error {
+	var err error
+	for _, a := range in.apps {
+		if cerr := a.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	in.apps = nil
+	if in.conn != nil {
+		if cerr := in.conn.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		in.conn = nil
+	}
+	return err
 }
 
 // flush commits what the appenders hold: the run's keys before the journal

@@ -179,6 +179,11 @@ func (j *DuckDB) Checkpoint(ctx context.Context) error {
 		if err := j.checkpointNow(ctx); err != nil {
 			return err
 		}
+		// The WAL is empty: DuckDB gives back what it held only when the
+		// database is closed (duckdb_reopen.go).
+		if err := j.reopen(ctx); err != nil {
+			return err
+		}
 	}
 	if err := j.fold(ctx); err != nil {
 		return err
