@@ -1,0 +1,28 @@
+package journal
+
+import "time"
+
+// DuckDB's allocator keeps the pages its queries free for a while before it
+// gives them back to the system (on Linux it is jemalloc, with a decay of a
+// second): a 1M-row submit churns through hash tables, appended chunks and
+// checkpoints fast enough that 25–35 MB of its peak RSS were such pages
+// (BENCHMARKS.md #19, 200k and 1M rows, at once vs DuckDB's decay).
+// FreeAtOnce makes the allocator give freed pages back at once; it is the
+// process's setting (every DuckDB database of the process shares the
+// allocator), so the binary sets it around a submit, as it sets Go's memory
+// limit, and puts the previous setting back.
+//
+// On platforms where DuckDB does not use jemalloc it does nothing.
+func FreeAtOnce() (restore func(), err error) {
+	prev, err := allocatorDecay()
+	if err != nil {
+		return func() {}, err
+	}
+	if err := setAllocatorDecay(0); err != nil {
+		return func() {}, err
+	}
+	return func() { _ = setAllocatorDecay(prev) }, nil
+}
+
+// decayUnknown: no allocator to tune on this platform.
+const decayUnknown = time.Duration(-1)
