@@ -11,6 +11,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,12 +105,14 @@ func peakGoMemory(stop <-chan struct{}) uint64 {
 //
 //	go test ./pipeline/ -run '^$' -bench SubmitMillion -benchtime 1x
 //
-// Go runs under GoMemoryLimit, as in the binary's submit (GOMEMLIMIT in
-// the environment overrides both).
+// Go runs under GoMemoryLimit and DuckDB's allocator frees at once
+// (journal.FreeAtOnce), as in the binary's submit (GOMEMLIMIT and
+// DUCKDB_JE_MALLOC_CONF in the environment override them).
 //
 // PAYBATCH_BENCH_DUCKDB_SET="name=value[; name=value]" applies DuckDB
 // settings to the journal first (e.g. "memory_limit='64MB'; threads=1"),
-// for experiments.
+// for experiments; they last until the journal's first reopen (after its
+// first run checkpoint, duckdb_reopen.go), so put lasting ones in dsn.
 func BenchmarkSubmitMillion(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("PAYBATCH_BENCH_ROWS"); s != "" {
@@ -121,6 +124,13 @@ func BenchmarkSubmitMillion(b *testing.B) {
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(GoMemoryLimit))
+	}
+	if os.Getenv("DUCKDB_JE_MALLOC_CONF") == "" {
+		restore, err := journal.FreeAtOnce()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer restore()
 	}
 	for b.Loop() {
 		b.StopTimer()
@@ -140,12 +150,17 @@ func BenchmarkSubmitMillion(b *testing.B) {
 		goPeak := make(chan uint64)
 		stop := make(chan struct{})
 		go func() { goPeak <- peakGoMemory(stop) }()
+		var phase atomic.Value
+		phase.Store("ingest")
+		cfg.Progress = func(p Progress) { phase.Store(p.Phase + fmt.Sprintf(" %d", p.Done)) }
+		stopTrace := traceMemory(b, j, &phase)
 		b.StartTimer()
 		start := time.Now()
 		res, err := Submit(context.Background(), j, nullProvider{}, genRefunds(n), cfg)
 		el := time.Since(start)
 		b.StopTimer()
 		close(stop)
+		stopTrace()
 		b.ReportMetric(float64(<-goPeak)/1e6, "peak-Go-MB")
 		if err != nil || res.States[paybatch.StateFinal] != n {
 			b.Fatal(err, res.States)
@@ -157,4 +172,66 @@ func BenchmarkSubmitMillion(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// traceMemory, when PAYBATCH_BENCH_TRACE names a file, appends a line to it
+// every 250 ms until stop: the seconds since the start, the phase, VmRSS, the Go
+// runtime's memory and DuckDB's tracked memory by tag (duckdb_memory(),
+// tags above 1 MB), in MB. For finding where a run's memory goes.
+func traceMemory(b *testing.B, j *journal.DuckDB, phase *atomic.Value) (stop func()) {
+	path := os.Getenv("PAYBATCH_BENCH_TRACE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		defer f.Close()
+		s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+		start := time.Now()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			line := fmt.Sprintf("%6.2f %-14s rss=%.0f go=%.0f", time.Since(start).Seconds(), phase.Load(), float64(vmRSS())/1e6,
+				float64(s[0].Value.Uint64()-s[1].Value.Uint64())/1e6)
+			rs, err := j.SQL().Query(`SELECT tag, memory_usage_bytes FROM duckdb_memory() WHERE memory_usage_bytes > 1e6 ORDER BY tag`)
+			if err == nil {
+				for rs.Next() {
+					var tag string
+					var n int64
+					if rs.Scan(&tag, &n) == nil {
+						line += fmt.Sprintf(" %s=%.0f", tag, float64(n)/1e6)
+					}
+				}
+				rs.Close()
+			}
+			fmt.Fprintln(f, line)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// vmRSS is the process's VmRSS in bytes (0 when unavailable).
+func vmRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
