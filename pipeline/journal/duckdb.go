@@ -74,6 +74,11 @@ type DuckDB struct {
 	beforeCheckpoint func()
 
 	stateIdx stateIndex // latest states of files read while changes wait (duckdb_states.go)
+	// Reads ahead of kept states run on goroutines of their own until
+	// Close, which cancels them (bgStop) and waits (bg).
+	bgCtx  context.Context
+	bgStop context.CancelFunc
+	bg     sync.WaitGroup
 
 	pmu      sync.Mutex // guards the published counts and server
 	counts   []StateCount
@@ -127,6 +132,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	j := &DuckDB{db: db, re: re, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
 		runWAL:           opts.CheckpointWAL,
 		beforeCheckpoint: opts.beforeCheckpoint, foldEvents: opts.foldEvents}
+	j.bgCtx, j.bgStop = context.WithCancel(ctx)
 	if j.pageRows <= 0 {
 		j.pageRows = pageSize
 	}
@@ -305,6 +311,8 @@ func (j *DuckDB) Name() string { return j.path }
 // releases its lock (when OpenDuckDB took it).
 func (j *DuckDB) Close() error {
 	ctx := context.Background()
+	j.bgStop()
+	j.bg.Wait()
 	err := j.Flush(ctx)
 	if err == nil {
 		err = j.checkpoint(ctx, closeWAL)
@@ -413,6 +421,14 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	rows, found, err := j.pageFromStates(ctx, q)
 	if err != nil {
 		return nil, err
+	}
+	if !q.filtersState() && q.MerchantTxID == "" && q.ThroughRow == 0 {
+		// A page of every row while changes wait (a batch being sent):
+		// its filters by state may follow; their states are read now, in
+		// the background.
+		if err := j.readStatesAhead(ctx, q.SourceFile); err != nil {
+			return nil, err
+		}
 	}
 	if found && len(rows) > 0 {
 		lo = sql.NullInt64{Int64: int64(slices.Min(rows)), Valid: true}

@@ -32,7 +32,10 @@ type stateIndex struct {
 	epoch uint64 // counted up when rows are added or removed (Ingest)
 	files map[string]*fileStates
 	logs  []*stateLog // builds under way: the changes committed meanwhile
-	tick  uint64
+	// building: the files whose states are being read, closed when done
+	// (a second reader waits for the first).
+	building map[string]chan struct{}
+	tick     uint64
 }
 
 // fileStates are the latest state of every journal row of one file, in
@@ -159,13 +162,30 @@ func (x *stateIndex) rowsChanging() {
 // position, or rows added meanwhile).
 func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
 	x := &j.stateIdx
-	x.mu.Lock()
-	x.tick++
-	if fs := x.files[file]; fs != nil {
-		fs.used = x.tick
+	for {
+		x.mu.Lock()
+		x.tick++
+		if fs := x.files[file]; fs != nil {
+			fs.used = x.tick
+			x.mu.Unlock()
+			return fs, nil
+		}
+		ch := x.building[file]
+		if ch == nil {
+			break // with x.mu held
+		}
 		x.mu.Unlock()
-		return fs, nil
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("journal: read states: %w", ctx.Err())
+		}
 	}
+	done := make(chan struct{})
+	if x.building == nil {
+		x.building = map[string]chan struct{}{}
+	}
+	x.building[file] = done
 	l := &stateLog{file: file}
 	x.logs = append(x.logs, l)
 	epoch := x.epoch
@@ -175,6 +195,8 @@ func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
 
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	delete(x.building, file)
+	close(done)
 	x.logs = slices.DeleteFunc(x.logs, func(o *stateLog) bool { return o == l })
 	if err != nil || fs == nil || x.epoch != epoch || l.full {
 		return nil, err
@@ -392,4 +414,28 @@ func (j *DuckDB) pageFromStates(ctx context.Context, q Query) (rows []int, found
 		return nil, false, nil // dropped meanwhile
 	}
 	return fs.pageRows(q, q.Limit), true, nil
+}
+
+// readStatesAhead starts reading file's states in the background when
+// changes wait to be folded and they are neither kept nor being read. An
+// error of that read is not kept: the next page by state reads them again
+// and reports it.
+func (j *DuckDB) readStatesAhead(ctx context.Context, file string) error {
+	x := &j.stateIdx
+	x.mu.Lock()
+	busy := x.files[file] != nil || x.building[file] != nil
+	x.mu.Unlock()
+	if busy || j.bgCtx.Err() != nil {
+		return nil
+	}
+	pending, err := j.unfolded(ctx)
+	if err != nil || !pending {
+		return err
+	}
+	j.bg.Add(1)
+	go func() {
+		defer j.bg.Done()
+		_, _ = j.states(j.bgCtx, file)
+	}()
+	return nil
 }

@@ -340,3 +340,112 @@ func TestKeptStatesWhileCommitting(t *testing.T) {
 		t.Fatal("c.csv's states are not kept")
 	}
 }
+
+// TestKeptStatesReadAhead: a page of every row of a file while changes
+// wait starts reading the file's states in the background; a page by
+// state then finds them kept (or waits for the read under way), and is
+// the filter's rows. Closing the journal while such a read runs stops it.
+func TestKeptStatesReadAhead(t *testing.T) {
+	ctx := context.Background()
+	open := func() *DuckDB {
+		j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+		var rows []*Row
+		for i := 2; i < 3000; i++ {
+			id := fmt.Sprintf("r-%d", i)
+			rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
+				MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
+				BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: "r.csv", Row: i},
+				CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
+		}
+		if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
+			for _, r := range rows {
+				if !yield(r, nil) {
+					return
+				}
+			}
+		}), now); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rows[:2000] {
+			c := *r
+			c.State, c.Attempts = paybatch.StateFinal, 1
+			if i%11 == 0 {
+				c.State = paybatch.StateDeclined
+			}
+			if err := j.SaveLater(&c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		last := *rows[len(rows)-1]
+		last.State = paybatch.StateSending
+		if err := j.Save(&last); err != nil { // and everything queued before it
+			t.Fatal(err)
+		}
+		return j
+	}
+	j := open()
+	defer j.Close()
+	if _, err := j.Rows(ctx, Query{SourceFile: "r.csv", Limit: 51}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; { // read in the background, no page by state asked
+		j.stateIdx.mu.Lock()
+		kept := j.stateIdx.files["r.csv"] != nil
+		j.stateIdx.mu.Unlock()
+		if kept {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a page of every row did not read the file's states ahead")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	q := Query{SourceFile: "r.csv", States: []paybatch.State{paybatch.StateDeclined}, AfterRow: 1000, Limit: 51}
+	got, err := j.Rows(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.stateIdx.mu.Lock()
+	kept := j.stateIdx.files["r.csv"] != nil
+	j.stateIdx.mu.Unlock()
+	if !kept {
+		t.Fatal("r.csv's states are not kept after a page by state")
+	}
+	w := q
+	w.Limit = 0
+	want, err := j.Rows(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) > 51 {
+		want = want[:51]
+	}
+	if !sameKeys(got, want) || len(got) == 0 {
+		t.Fatalf("declined after 1000: %v, want %v", firstKeys(got), firstKeys(want))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		j.stateIdx.mu.Lock()
+		busy := len(j.stateIdx.building) > 0
+		j.stateIdx.mu.Unlock()
+		if !busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the read ahead did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Closed while a read ahead may run: it stops, Close returns.
+	j2 := open()
+	if _, err := j2.Rows(ctx, Query{SourceFile: "r.csv", Limit: 51}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j2.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
