@@ -7,7 +7,8 @@ import (
 
 // TestOneCore: GOMAXPROCS is 1 while any paced phase runs and back to what
 // it was when the last ends, however the phases overlap; a done called twice
-// counts once.
+// counts once. DuckDB's allocator is made lazy (oneCore.lazy) over the same
+// span.
 func TestOneCore(t *testing.T) {
 	was := runtime.GOMAXPROCS(0)
 	if was < 2 {
@@ -15,7 +16,8 @@ func TestOneCore(t *testing.T) {
 		defer runtime.GOMAXPROCS(was)
 	}
 	before := runtime.GOMAXPROCS(0)
-	var c oneCore
+	lazy, restored := 0, 0
+	c := oneCore{lazy: func() func() { lazy++; return func() { restored++ } }}
 	a := c.paced()
 	if got := runtime.GOMAXPROCS(0); got != 1 {
 		t.Fatalf("one paced phase: GOMAXPROCS %d", got)
@@ -26,13 +28,22 @@ func TestOneCore(t *testing.T) {
 	if got := runtime.GOMAXPROCS(0); got != 1 {
 		t.Fatalf("a phase still paced: GOMAXPROCS %d", got)
 	}
+	if lazy != 1 || restored != 0 {
+		t.Fatalf("a phase still paced: allocator made lazy %d times, restored %d; want 1, 0", lazy, restored)
+	}
 	b()
 	if got := runtime.GOMAXPROCS(0); got != before {
 		t.Fatalf("no phase paced: GOMAXPROCS %d, want %d", got, before)
 	}
+	if lazy != 1 || restored != 1 {
+		t.Fatalf("no phase paced: allocator made lazy %d times, restored %d; want 1, 1", lazy, restored)
+	}
 	c.paced()()
 	if got := runtime.GOMAXPROCS(0); got != before {
 		t.Fatalf("after another phase: GOMAXPROCS %d, want %d", got, before)
+	}
+	if lazy != 2 || restored != 2 {
+		t.Fatalf("after another phase: allocator made lazy %d times, restored %d; want 2, 2", lazy, restored)
 	}
 }
 
@@ -47,5 +58,23 @@ func TestScheduledJobsInServeKeepEveryCore(t *testing.T) {
 	}
 	if e.scheduledDeps().Paced != nil {
 		t.Fatal("serve's scheduled jobs narrow the whole server to one core while paced")
+	}
+}
+
+// TestLazyAllocatorLeavesTheUsersSetting: a DUCKDB_JE_MALLOC_CONF in the
+// environment is the user's choice: paced phases do not change the
+// allocator's decay then.
+func TestLazyAllocatorLeavesTheUsersSetting(t *testing.T) {
+	user := func(k string) string {
+		if k == "DUCKDB_JE_MALLOC_CONF" {
+			return "dirty_decay_ms:0"
+		}
+		return ""
+	}
+	if lazyAllocator(user) != nil {
+		t.Error("paced phases would override the user's DUCKDB_JE_MALLOC_CONF")
+	}
+	if lazyAllocator(func(string) string { return "" }) == nil {
+		t.Error("no lazy allocator while paced without DUCKDB_JE_MALLOC_CONF")
 	}
 }

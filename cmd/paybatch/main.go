@@ -56,7 +56,7 @@ func main() {
 		os.Exit(exitResumable)
 	}()
 	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
-		paced: (&oneCore{}).paced, boundGo: boundGoMemory})
+		paced: (&oneCore{lazy: lazyAllocator(os.Getenv)}).paced, boundGo: boundGoMemory})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
