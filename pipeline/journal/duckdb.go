@@ -38,6 +38,12 @@ type Options struct {
 	// CheckpointWAL is the WAL size at which a run pauses its writes for a
 	// checkpoint (CheckpointDue; default runWAL). Tests lower it.
 	CheckpointWAL int64
+	// KeepSendStates: when a file's state changes are committed (a batch
+	// being sent), its rows' latest states are read in the background and
+	// then kept current by the commits, so that pages by state of a batch
+	// being sent (paybatch serve) find them ready; ≈ 8 bytes a row for at
+	// most two files. Off for the CLI, which pages by state nothing.
+	KeepSendStates bool
 
 	// beforeCheckpoint, when set (tests), runs in Close between taking the
 	// protected copy and the CHECKPOINT.
@@ -155,6 +161,11 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		db.Close()
 		release()
 		return nil, err
+	}
+	if opts.KeepSendStates {
+		j.stateIdx.ahead = make(chan string, maxStateFiles)
+		j.bg.Add(1)
+		go j.readCommittedAhead(j.bgCtx)
 	}
 	return j, nil
 }

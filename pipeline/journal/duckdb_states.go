@@ -36,6 +36,13 @@ type stateIndex struct {
 	// (a second reader waits for the first).
 	building map[string]chan struct{}
 	tick     uint64
+	// ahead, when set (Options.KeepSendStates), takes the files whose
+	// changes are committed while their states are neither kept nor being
+	// read: a goroutine reads them (DuckDB.readCommittedAhead). asked
+	// remembers each file's last asking, by epoch, so that a file that
+	// cannot be kept is asked once per Ingest, not at every commit.
+	ahead chan string
+	asked map[string]uint64
 }
 
 // fileStates are the latest state of every journal row of one file, in
@@ -127,6 +134,9 @@ func (fs *fileStates) apply(r *Row) bool {
 func (x *stateIndex) committed(group []Change) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if x.ahead != nil {
+		x.askAhead(group)
+	}
 	if len(x.files) == 0 && len(x.logs) == 0 {
 		return
 	}
@@ -144,6 +154,44 @@ func (x *stateIndex) committed(group []Change) {
 				continue
 			}
 			l.changes = append(l.changes, ch.Row)
+		}
+	}
+}
+
+// askAhead hands x.ahead, without waiting, the files of group whose states
+// are neither kept nor being read nor asked for since rows last changed.
+// Called with x.mu held.
+func (x *stateIndex) askAhead(group []Change) {
+	for _, ch := range group {
+		f := ch.Row.Source.File
+		if x.files[f] != nil || x.building[f] != nil {
+			continue
+		}
+		if e, ok := x.asked[f]; ok && e == x.epoch {
+			continue
+		}
+		select {
+		case x.ahead <- f:
+			if x.asked == nil {
+				x.asked = map[string]uint64{}
+			}
+			x.asked[f] = x.epoch
+		default: // the reader is busy: a later commit asks again
+		}
+	}
+}
+
+// readCommittedAhead reads the states of the files askAhead hands it until
+// ctx ends. An error is not kept: the next page by state reads them again and
+// reports it.
+func (j *DuckDB) readCommittedAhead(ctx context.Context) {
+	defer j.bg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-j.stateIdx.ahead:
+			_, _ = j.states(ctx, f)
 		}
 	}
 }

@@ -449,3 +449,96 @@ func TestKeptStatesReadAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKeptStatesOfSends: with KeepSendStates (paybatch serve), committing a
+// file's state changes reads its states in the background, so that the first
+// page by state — opened from a link, with no page of every row before it —
+// finds them kept; without the option (the CLI) nothing is read.
+func TestKeptStatesOfSends(t *testing.T) {
+	ctx := context.Background()
+	for _, keep := range []bool{true, false} {
+		t.Run(fmt.Sprintf("KeepSendStates=%v", keep), func(t *testing.T) {
+			j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{KeepSendStates: keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			now := time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC)
+			var rows []*Row
+			for i := 2; i < 2000; i++ {
+				id := fmt.Sprintf("s-%d", i)
+				rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
+					MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
+					BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: "s.csv", Row: i},
+					CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
+			}
+			if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
+				for _, r := range rows {
+					if !yield(r, nil) {
+						return
+					}
+				}
+			}), now); err != nil {
+				t.Fatal(err)
+			}
+			kept := func() bool {
+				j.stateIdx.mu.Lock()
+				defer j.stateIdx.mu.Unlock()
+				return j.stateIdx.files["s.csv"] != nil
+			}
+			send := func(rs []*Row, declineEvery int) {
+				for i, r := range rs {
+					c := *r
+					c.State, c.Attempts = paybatch.StateFinal, 1
+					if i%declineEvery == 0 {
+						c.State = paybatch.StateDeclined
+					}
+					if err := j.Save(&c); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			send(rows[:500], 7)
+			if !keep {
+				time.Sleep(200 * time.Millisecond)
+				if kept() {
+					t.Fatal("states kept without KeepSendStates")
+				}
+				return
+			}
+			for deadline := time.Now().Add(20 * time.Second); !kept(); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the committed changes did not read the file's states ahead")
+				}
+			}
+			send(rows[500:1000], 5) // kept current by the commits after the read
+			q := Query{SourceFile: "s.csv", States: []paybatch.State{paybatch.StateDeclined}, AfterRow: 300, Limit: 40}
+			got, err := j.Rows(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for i, r := range rows[:1000] {
+				declined := (i < 500 && i%7 == 0) || (i >= 500 && (i-500)%5 == 0)
+				if declined && r.Source.Row > 300 && len(want) < 40 {
+					want = append(want, r.Key)
+				}
+			}
+			if len(want) != 40 || !sameKeyList(got, want) {
+				t.Fatalf("declined after 300: %v, want %v", firstKeys(got), want)
+			}
+		})
+	}
+}
+
+func sameKeyList(got []*Row, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i, r := range got {
+		if r.Key != want[i] {
+			return false
+		}
+	}
+	return true
+}

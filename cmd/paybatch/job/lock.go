@@ -65,7 +65,7 @@ func openJournal(ctx context.Context, path string, lk *journal.Lock) (journal.Jo
 		}
 		return j, nil
 	}
-	j, err := openDuckDB(ctx, path, lk)
+	j, err := openDuckDB(ctx, path, journal.Options{Lock: lk})
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,8 @@ func openJournal(ctx context.Context, path string, lk *journal.Lock) (journal.Jo
 }
 
 // openDuckDB opens a DuckDB journal file (see openJournal).
-func openDuckDB(ctx context.Context, path string, lk *journal.Lock) (*journal.DuckDB, error) {
-	j, err := journal.OpenDuckDB(ctx, path, journal.Options{Lock: lk})
+func openDuckDB(ctx context.Context, path string, opts journal.Options) (*journal.DuckDB, error) {
+	j, err := journal.OpenDuckDB(ctx, path, opts)
 	switch {
 	case err == nil:
 		return j, nil
@@ -100,7 +100,9 @@ func HoldJournal(ctx context.Context, loc string) (j journal.Journal, release fu
 	if err != nil {
 		return nil, nil, err
 	}
-	if j, err = openDuckDB(ctx, loc, lk); err != nil {
+	// The server pages the outcomes of a batch it sends by state: the
+	// journal keeps the states of the files being sent (KeepSendStates).
+	if j, err = openDuckDB(ctx, loc, journal.Options{Lock: lk, KeepSendStates: true}); err != nil {
 		_ = lk.Release()
 		return nil, nil, err
 	}

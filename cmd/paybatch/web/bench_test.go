@@ -514,7 +514,10 @@ func benchBatchPages1M(b *testing.B, backend string) {
 	if sb.State.Finished() {
 		b.Fatal("a sending batch is finished")
 	}
+	// The first view is a page by state opened from a link, before any
+	// page of every row of the batch was viewed.
 	sendingPages := []struct{ name, target string }{
+		{"sending-outcomes-failed-none-from-a-link", loc + "?outcome=failed"},
 		{"sending-outcomes-first", loc},
 		{"sending-outcomes-deep", loc + "?after=990000&opage=19800"},
 		{"sending-outcomes-declined-deep", loc + "?outcome=declined&after=900000&opage=180"},

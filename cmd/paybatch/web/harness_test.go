@@ -101,7 +101,9 @@ func newHarnessOn(t testing.TB, backend string, tweak ...func(*Config)) *harness
 	var store *DuckStore
 	switch backend {
 	case "duckdb":
-		dj, err := journal.OpenDuckDB(ctx, filepath.Join(dir, "journal.duckdb"), journal.Options{})
+		// As paybatch serve opens it (job.HoldJournal): the states of
+		// the files being sent are kept for pages by state.
+		dj, err := journal.OpenDuckDB(ctx, filepath.Join(dir, "journal.duckdb"), journal.Options{KeepSendStates: true})
 		if err != nil {
 			t.Fatal(err)
 		}
