@@ -32,8 +32,8 @@ type Options struct {
 	// it); nil: OpenDuckDB takes it and Close releases it.
 	Lock *Lock
 	// PageRows is how many rows of a phase Pages holds at once (default
-	// 8192); ChunkRows how many input rows Ingest compares at once (default
-	// 20,000). Tests lower them.
+	// 4096); ChunkRows how many input rows Ingest compares at once (default
+	// 10,000). Tests lower them.
 	PageRows, ChunkRows int
 	// CheckpointWAL is the WAL size at which a run pauses its writes for a
 	// checkpoint (CheckpointDue; default runWAL). Tests lower it.
