@@ -240,24 +240,7 @@ func TestKeptStatesWhileCommitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-	var rows []*Row
-	for i := 2; i < 1500; i++ {
-		id := fmt.Sprintf("c-%d", i)
-		rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
-			MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
-			BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: "c.csv", Row: i},
-			CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
-	}
-	if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
-		for _, r := range rows {
-			if !yield(r, nil) {
-				return
-			}
-		}
-	}), now); err != nil {
-		t.Fatal(err)
-	}
+	rows := ingestPending(t, j, "c.csv", "c", 1500, time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
 	first := *rows[0] // a first change, so that reads see changes waiting
 	first.State = paybatch.StateSending
 	if err := j.Save(&first); err != nil {
@@ -352,24 +335,7 @@ func TestKeptStatesReadAhead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
-		var rows []*Row
-		for i := 2; i < 3000; i++ {
-			id := fmt.Sprintf("r-%d", i)
-			rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
-				MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
-				BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: "r.csv", Row: i},
-				CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
-		}
-		if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
-			for _, r := range rows {
-				if !yield(r, nil) {
-					return
-				}
-			}
-		}), now); err != nil {
-			t.Fatal(err)
-		}
+		rows := ingestPending(t, j, "r.csv", "r", 3000, time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
 		for i, r := range rows[:2000] {
 			c := *r
 			c.State, c.Attempts = paybatch.StateFinal, 1
@@ -463,24 +429,7 @@ func TestKeptStatesOfSends(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer j.Close()
-			now := time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC)
-			var rows []*Row
-			for i := 2; i < 2000; i++ {
-				id := fmt.Sprintf("s-%d", i)
-				rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
-					MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
-					BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: "s.csv", Row: i},
-					CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
-			}
-			if _, err := j.Ingest(ctx, iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
-				for _, r := range rows {
-					if !yield(r, nil) {
-						return
-					}
-				}
-			}), now); err != nil {
-				t.Fatal(err)
-			}
+			rows := ingestPending(t, j, "s.csv", "s", 2000, time.Date(2026, 12, 4, 13, 0, 0, 0, time.UTC))
 			kept := func() bool {
 				j.stateIdx.mu.Lock()
 				defer j.stateIdx.mu.Unlock()
@@ -541,4 +490,28 @@ func sameKeyList(got []*Row, want []string) bool {
 		}
 	}
 	return true
+}
+
+// ingestPending journals pending refunds of file at rows 2 to end-1, keyed
+// prefix-<row>, and returns them.
+func ingestPending(t *testing.T, j *DuckDB, file, prefix string, end int, now time.Time) []*Row {
+	t.Helper()
+	var rows []*Row
+	for i := 2; i < end; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		rows = append(rows, &Row{Key: "pb1-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund, Account: "ABC",
+			MerchantTxID: id, Amount: paybatch.Money{Currency: paybatch.MustCurrency("USD"), Minor: int64(100 + i)},
+			BodySHA256: id, State: paybatch.StatePending, Source: paybatch.Source{File: file, Row: i},
+			CreatedAt: now, UpdatedAt: now, Method: "POST", Path: "/v1/x", Terminal: "ABC", TransactionRef: "T", OrderRef: "O"})
+	}
+	if _, err := j.Ingest(context.Background(), iter.Seq2[*Row, error](func(yield func(*Row, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}), now); err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
