@@ -57,14 +57,14 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 			chunk = defaultChunkRows
 		}
 		pctx, stop := context.WithCancel(ctx)
-		chunks := make(chan rowChunk, chunksAhead)
+		chunks := make(chan []paybatch.ReconRow, chunksAhead) // rows made, a chunk at a time
 		free := make(chan []paybatch.ReconRow, chunksAhead+2)
 		var perr error    // why the goroutine stopped; read once chunks is closed
 		var complete bool // every row was sent
 		go func() {
 			defer close(chunks)
 			buf := <-free
-			send := func(c rowChunk) bool {
+			send := func(c []paybatch.ReconRow) bool {
 				select {
 				case chunks <- c:
 					return true
@@ -81,7 +81,7 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 				if len(buf) < chunk {
 					return true
 				}
-				if !send(rowChunk{rows: buf}) {
+				if !send(buf) {
 					return false
 				}
 				select {
@@ -101,7 +101,7 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 					}
 				}
 			}
-			if len(buf) > 0 && !send(rowChunk{rows: buf}) {
+			if len(buf) > 0 && !send(buf) {
 				return
 			}
 			complete = true
@@ -115,13 +115,13 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 			}
 		}()
 		for c := range chunks {
-			for _, row := range c.rows {
+			for _, row := range c {
 				if !yield(row, nil) {
 					return
 				}
 			}
-			clear(c.rows) // no strings kept alive by a reused chunk
-			free <- c.rows[:0]
+			clear(c) // no strings kept alive by a reused chunk
+			free <- c[:0]
 		}
 		switch {
 		case perr != nil:
@@ -134,12 +134,6 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 			yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
 		}
 	}
-}
-
-// rowChunk is some rows of a page (rows_page.sql) made by Rows' reading
-// goroutine.
-type rowChunk struct {
-	rows []paybatch.ReconRow
 }
 
 // How many rows cross from Rows' reading goroutine to the caller at a

@@ -14,14 +14,7 @@ import "time"
 //
 // On platforms where DuckDB does not use jemalloc it does nothing.
 func FreeAtOnce() (restore func(), err error) {
-	prev, err := allocatorDecay()
-	if err != nil {
-		return func() {}, err
-	}
-	if err := setAllocatorDecay(0); err != nil {
-		return func() {}, err
-	}
-	return func() { _ = setAllocatorDecay(prev) }, nil
+	return swapDecay(func(time.Duration) bool { return true }, 0)
 }
 
 // FreeLazily undoes FreeAtOnce for a while: the allocator keeps the pages
@@ -32,8 +25,14 @@ func FreeAtOnce() (restore func(), err error) {
 // BENCHMARKS #19) while it holds little memory: the binary has it kept
 // while a phase is paced. A decay already as long is left as it is.
 func FreeLazily(d time.Duration) (restore func(), err error) {
+	return swapDecay(func(prev time.Duration) bool { return prev != decayUnknown && prev < d }, d)
+}
+
+// swapDecay sets the allocator's decay to d when change(the current decay)
+// says so, and returns what puts the current one back.
+func swapDecay(change func(prev time.Duration) bool, d time.Duration) (restore func(), err error) {
 	prev, err := allocatorDecay()
-	if err != nil || prev == decayUnknown || prev >= d {
+	if err != nil || !change(prev) {
 		return func() {}, err
 	}
 	if err := setAllocatorDecay(d); err != nil {

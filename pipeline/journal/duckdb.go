@@ -259,10 +259,10 @@ func damaged(path string, err error) error {
 	if errors.As(err, &de) {
 		return err
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "Could not set lock") || strings.Contains(msg, "Conflicting lock") {
+	if lockConflict(err) {
 		return fmt.Errorf("%s: %w (%v)", path, ErrLocked, err)
 	}
+	msg := err.Error()
 	for _, s := range []string{"Could not read enough bytes", "orrupt", "checksum", "Serialization Error",
 		"Failed to deserialize", "not a valid DuckDB database file"} {
 		if strings.Contains(msg, s) {
@@ -428,18 +428,22 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	// While state changes wait to be folded, a filter on the state finds
 	// its page's rows in the file's kept states instead (duckdb_states.go),
 	// and they are read by their rows.
-	var lo, hi sql.NullInt64
-	rows, found, err := j.pageFromStates(ctx, q)
+	//
+	// Whether changes wait is asked once for the page's queries.
+	pending, err := j.unfolded(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !q.filtersState() && q.MerchantTxID == "" && q.ThroughRow == 0 {
+	var lo, hi sql.NullInt64
+	rows, found, err := j.pageFromStates(ctx, q, pending)
+	if err != nil {
+		return nil, err
+	}
+	if pending && !q.filtersState() && q.MerchantTxID == "" {
 		// A page of every row while changes wait (a batch being sent):
 		// its filters by state may follow; their states are read now, in
 		// the background.
-		if err := j.readStatesAhead(ctx, q.SourceFile); err != nil {
-			return nil, err
-		}
+		j.readStatesAhead(q.SourceFile)
 	}
 	if found && len(rows) > 0 {
 		lo = sql.NullInt64{Int64: int64(slices.Min(rows)), Valid: true}
@@ -450,10 +454,7 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 		if w < 1<<24 {
 			r.ThroughRow = q.AfterRow + w
 		}
-		_, narrow, largs, err := j.latest(ctx, r)
-		if err != nil {
-			return nil, err
-		}
+		_, narrow, largs := latestFor(pending, r)
 		var n int
 		if err := j.db.QueryRowContext(ctx, `SELECT count(*), min(source_row), max(source_row) FROM (SELECT source_row FROM (`+narrow+`) WHERE `+where+order+
 			fmt.Sprintf(" LIMIT %d)", q.Limit), append(largs, args...)...).Scan(&n, &lo, &hi); err != nil {
@@ -468,10 +469,7 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 	}
 	r := q
 	r.AfterRow, r.ThroughRow = int(lo.Int64)-1, int(hi.Int64)
-	wide, _, largs, err := j.latest(ctx, r, rows...)
-	if err != nil {
-		return nil, err
-	}
+	wide, _, largs := latestFor(pending, r, rows...)
 	sq := "SELECT * FROM (" + wide + ") WHERE " + where + order + fmt.Sprintf(" LIMIT %d", q.Limit)
 	return j.readRows(ctx, sq, append(largs, args...)...)
 }
@@ -497,15 +495,22 @@ const narrowLatest = `j.key, j.source_file, j.source_sheet, j.source_row, j.merc
 // reaches the scan too; else the latest event of each of those rows is
 // applied (latestOf).
 func (j *DuckDB) latest(ctx context.Context, q Query, rows ...int) (wide, narrow string, args []any, err error) {
-	jcond, args := q.sourceCond(rows...)
 	pending, err := j.unfolded(ctx)
 	if err != nil {
 		return "", "", nil, err
 	}
+	wide, narrow, args = latestFor(pending, q, rows...)
+	return wide, narrow, args, nil
+}
+
+// latestFor is latest's queries once it is known whether state changes
+// wait to be folded (pending).
+func latestFor(pending bool, q Query, rows ...int) (wide, narrow string, args []any) {
+	jcond, args := q.sourceCond(rows...)
 	if !pending {
-		return "SELECT " + journalColumns + " FROM journal WHERE " + jcond, "SELECT " + narrowColumns + " FROM journal WHERE " + jcond, args, nil
+		return "SELECT " + journalColumns + " FROM journal WHERE " + jcond, "SELECT " + narrowColumns + " FROM journal WHERE " + jcond, args
 	}
-	return latestOf(latestColumns(), jcond), latestOf(narrowLatest, jcond), append(args, args...), nil
+	return latestOf(latestColumns(), jcond), latestOf(narrowLatest, jcond), append(args, args...)
 }
 
 // unfolded says whether state changes wait to be folded into the journal

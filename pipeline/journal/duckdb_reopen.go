@@ -201,7 +201,7 @@ func (r *reopener) open(ctx context.Context, init func(driver.Conn) error) (*duc
 }
 
 // lockConflict reports DuckDB's refusal to open a file another process
-// holds.
+// holds (damaged names it ErrLocked).
 func lockConflict(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "Could not set lock") || strings.Contains(msg, "Conflicting lock")

@@ -117,15 +117,21 @@ func (fs *fileStates) apply(r *Row) bool {
 	if i < 0 {
 		return false
 	}
-	st, ok1 := fs.code(string(r.State))
-	oc, ok2 := fs.code(string(r.Outcome))
+	return fs.set(&fs.rows[i], string(r.State), string(r.Outcome), r.Problem != "")
+}
+
+// set codes state, outcome and whether a problem is set into s; false when
+// a value cannot be coded.
+func (fs *fileStates) set(s *stateRow, state, outcome string, problem bool) bool {
+	st, ok1 := fs.code(state)
+	oc, ok2 := fs.code(outcome)
 	if !ok1 || !ok2 {
 		return false
 	}
-	if r.Problem != "" {
+	if problem {
 		st |= problemBit
 	}
-	fs.rows[i].state, fs.rows[i].outcome = st, oc
+	s.state, s.outcome = st, oc
 	return true
 }
 
@@ -365,14 +371,8 @@ func (fs *fileStates) scan(ctx context.Context, tx *sql.Tx, q, file string, shee
 			fs.sheets = append(fs.sheets, string(sheet))
 		}
 		s := stateRow{row: int32(row), sheet: sc}
-		var ok1, ok2 bool
-		s.state, ok1 = fs.code(string(st))
-		s.outcome, ok2 = fs.code(string(oc))
-		if !ok1 || !ok2 {
+		if !fs.set(&s, string(st), string(oc), problem) {
 			return false, nil
-		}
-		if problem {
-			s.state |= problemBit
 		}
 		add(s)
 	}
@@ -441,15 +441,11 @@ func (fs *fileStates) pageRows(q Query, limit int) []int {
 
 // pageFromStates finds the rows of the page of Rows' keyset read q in the
 // kept states of its file (building them if need be) when state changes
-// wait to be folded and q filters on the state; found is false when it
-// did not look (the window query then finds them).
-func (j *DuckDB) pageFromStates(ctx context.Context, q Query) (rows []int, found bool, err error) {
-	if !q.filtersState() || q.MerchantTxID != "" {
+// wait to be folded (pending) and q filters on the state; found is false
+// when it did not look (the window query then finds them).
+func (j *DuckDB) pageFromStates(ctx context.Context, q Query, pending bool) (rows []int, found bool, err error) {
+	if !pending || !q.filtersState() || q.MerchantTxID != "" {
 		return nil, false, nil
-	}
-	pending, err := j.unfolded(ctx)
-	if err != nil || !pending {
-		return nil, false, err
 	}
 	fs, err := j.states(ctx, q.SourceFile)
 	if err != nil || fs == nil {
@@ -464,26 +460,21 @@ func (j *DuckDB) pageFromStates(ctx context.Context, q Query) (rows []int, found
 	return fs.pageRows(q, q.Limit), true, nil
 }
 
-// readStatesAhead starts reading file's states in the background when
-// changes wait to be folded and they are neither kept nor being read. An
-// error of that read is not kept: the next page by state reads them again
-// and reports it.
-func (j *DuckDB) readStatesAhead(ctx context.Context, file string) error {
+// readStatesAhead starts reading file's states in the background (Rows
+// calls it while changes wait to be folded) when they are neither kept nor
+// being read. An error of that read is not kept: the next page by state
+// reads them again and reports it.
+func (j *DuckDB) readStatesAhead(file string) {
 	x := &j.stateIdx
 	x.mu.Lock()
 	busy := x.files[file] != nil || x.building[file] != nil
 	x.mu.Unlock()
 	if busy || j.bgCtx.Err() != nil {
-		return nil
-	}
-	pending, err := j.unfolded(ctx)
-	if err != nil || !pending {
-		return err
+		return
 	}
 	j.bg.Add(1)
 	go func() {
 		defer j.bg.Done()
 		_, _ = j.states(j.bgCtx, file)
 	}()
-	return nil
 }
