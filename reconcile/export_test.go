@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -309,17 +310,39 @@ func TestExportParquetInRowsOrder(t *testing.T) {
     WHERE s.rowid BETWEEN $first AND $last
     ORDER BY s.rowid`
 	ctx := context.Background()
-	for _, journal := range []bool{false, true} {
-		t.Run(fmt.Sprint("journal=", journal), func(t *testing.T) {
+	// generated: 5,000 ids, so that the unique columns pass the export's
+	// DICTIONARY_SIZE_LIMIT (written without a dictionary) while the
+	// currencies and statuses stay under it
+	rng := rand.New(rand.NewPCG(19, 8))
+	ledger, prov := generate(rng, 5000, false, true)
+	var lrows, prows [][]string
+	for _, l := range ledger {
+		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
+	}
+	for i, p := range prov {
+		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf("TX%d", i)})
+	}
+	gen := t.TempDir()
+	genLedger, genResults := filepath.Join(gen, "ledger.csv"), filepath.Join(gen, "results.csv")
+	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
+	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id"}, prows)
+	for _, input := range []string{"results", "journal", "generated"} {
+		t.Run(input, func(t *testing.T) {
 			r := MustOpen(t, "")
-			if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
-				t.Fatal(err)
-			}
 			var err error
-			if journal {
-				err = r.LoadJournal(ctx, journalFromCSV(t, t.TempDir()))
-			} else {
-				err = r.LoadResults(ctx, "testdata/results.csv", "")
+			switch input {
+			case "results":
+				if err = r.LoadLedger(ctx, "testdata/ledger.csv", ""); err == nil {
+					err = r.LoadResults(ctx, "testdata/results.csv", "")
+				}
+			case "journal":
+				if err = r.LoadLedger(ctx, "testdata/ledger.csv", ""); err == nil {
+					err = r.LoadJournal(ctx, journalFromCSV(t, t.TempDir()))
+				}
+			case "generated":
+				if err = r.LoadLedger(ctx, genLedger, ""); err == nil {
+					err = r.LoadResults(ctx, genResults, "")
+				}
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -362,6 +385,12 @@ func TestExportParquetInRowsOrder(t *testing.T) {
 			}
 			if !several {
 				t.Error("no category of several rows: the order is not tested")
+			}
+			if input == "generated" { // both kinds of column were written
+				kinds := text(`SELECT DISTINCT encodings LIKE '%DICTIONARY%' FROM parquet_metadata(?)`, filepath.Join(dir, "matched.parquet"))
+				if len(kinds) != 2 {
+					t.Errorf("matched.parquet: columns with a dictionary / without: %v, want both", kinds)
+				}
 			}
 		})
 	}

@@ -116,6 +116,22 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrInput, fmt.Errorf("provider side: %w", err))
 	}
+	// What was reconciled (the inputs, their SHA-256, a journal's facts)
+	// is read only by the workbook's Summary and the e-mail: without
+	// either, hashing both files would be work nothing reads (#19). With
+	// one, the files are hashed while Run reads them (Run leaves the second
+	// core idle much of the time).
+	var hashes inputHashes
+	if f.out != "" || len(f.emailTo) > 0 {
+		paths := []string{f.ledger, f.results}
+		if f.journal != "" && !postgres.IsURL(f.journal) {
+			paths[1] = f.journal
+		}
+		hctx, stop := context.WithCancel(ctx)
+		hashes = startHashes(hctx, paths...)
+		defer hashes.wait()
+		defer stop()
+	}
 	sum, err := r.Run(ctx)
 	if err != nil {
 		return paybatch.WithKind(paybatch.ErrInput, err)
@@ -127,7 +143,7 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 		tableOut = e.stderr
 	}
 	printSummary(tableOut, sum)
-	if err := writeReconcileOutputs(ctx, e, f, r, sum); err != nil {
+	if err := writeReconcileOutputs(ctx, e, f, r, sum, hashes); err != nil {
 		return paybatch.WithKind(paybatch.ErrInput, err)
 	}
 
@@ -142,15 +158,13 @@ func runReconcile(ctx context.Context, e *env, f reconcileFlags) error {
 }
 
 // writeReconcileOutputs writes every output asked for once the
-// reconciliation has run; with --json - the summary goes to stdout.
-func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary) error {
-	// What was reconciled (the inputs, their SHA-256, a journal's facts)
-	// is read only by the workbook's Summary and the e-mail: without
-	// either, hashing both files would be work nothing reads (#19).
+// reconciliation has run; with --json - the summary goes to stdout. The
+// inputs' SHA-256 come from hashes (started before Run; nil: none asked).
+func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, sum paybatch.Summary, hashes inputHashes) error {
 	run := paybatch.RunInfo{Started: e.now(), Version: version}
 	if f.out != "" || len(f.emailTo) > 0 {
 		var err error
-		if run, err = reconcileRunInfo(ctx, e, f, r); err != nil {
+		if run, err = reconcileRunInfo(ctx, e, f, r, hashes); err != nil {
 			return err
 		}
 	}
@@ -173,13 +187,13 @@ func writeReconcileOutputs(ctx context.Context, e *env, f reconcileFlags, r *rec
 // the e-mail: the provider side (journal or results file) and the ledger
 // with their SHA-256 (WriteReport adds the line counts Run read); from a
 // journal, also the batch files it recorded and its providers and kinds.
-func reconcileRunInfo(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler) (paybatch.RunInfo, error) {
+func reconcileRunInfo(ctx context.Context, e *env, f reconcileFlags, r *reconcile.Reconciler, hashes inputHashes) (paybatch.RunInfo, error) {
 	run := paybatch.RunInfo{Started: e.now(), Version: version}
 	side, role := f.results, "results"
 	if postgres.IsURL(f.journal) {
 		// A server's journal: no file to read facts from or to hash.
 		run.ProviderSide = &paybatch.InputFile{Path: postgres.Redact(f.journal), Role: "journal"}
-		sha, err := readers.FileSHA256(ctx, f.ledger)
+		sha, err := hashes.sha256(ctx, f.ledger)
 		if err != nil {
 			return run, err
 		}
@@ -202,16 +216,68 @@ func reconcileRunInfo(ctx context.Context, e *env, f reconcileFlags, r *reconcil
 		}
 		run.Provider, run.Kind = paybatch.Provider(strings.Join(ps, ", ")), paybatch.Kind(strings.Join(ks, ", "))
 	}
-	sha, err := readers.FileSHA256(ctx, side)
+	sha, err := hashes.sha256(ctx, side)
 	if err != nil {
 		return run, err
 	}
 	run.ProviderSide = &paybatch.InputFile{Path: side, SHA256: sha, Role: role}
-	if sha, err = readers.FileSHA256(ctx, f.ledger); err != nil {
+	if sha, err = hashes.sha256(ctx, f.ledger); err != nil {
 		return run, err
 	}
 	run.Ledger = &paybatch.InputFile{Path: f.ledger, SHA256: sha}
 	return run, nil
+}
+
+// inputHashes are the SHA-256 of input files, each computed on a goroutine
+// of its own from startHashes on: `paybatch reconcile` starts them before
+// Run so that hashing the inputs (0.06 s at 1M ids) overlaps Run instead of
+// following it.
+type inputHashes map[string]*fileHash
+
+type fileHash struct {
+	done chan struct{} // closed once sum and err are set
+	sum  string
+	err  error
+}
+
+// startHashes starts hashing every named file ("" skipped, each path
+// once); ctx stops them.
+func startHashes(ctx context.Context, paths ...string) inputHashes {
+	h := inputHashes{}
+	for _, p := range paths {
+		if _, ok := h[p]; ok || p == "" {
+			continue
+		}
+		fh := &fileHash{done: make(chan struct{})}
+		h[p] = fh
+		go func() {
+			defer close(fh.done)
+			fh.sum, fh.err = readers.FileSHA256(ctx, p)
+		}()
+	}
+	return h
+}
+
+// sha256 is the SHA-256 of the file at path: the hash started for it, or,
+// for a file none was started for, computed now.
+func (h inputHashes) sha256(ctx context.Context, path string) (string, error) {
+	fh, ok := h[path]
+	if !ok {
+		return readers.FileSHA256(ctx, path)
+	}
+	select {
+	case <-fh.done:
+		return fh.sum, fh.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// wait returns once every hash has ended.
+func (h inputHashes) wait() {
+	for _, fh := range h {
+		<-fh.done
+	}
 }
 
 // printSummary renders the summary as a table: one line per category with

@@ -11,6 +11,14 @@
 -- A line loaded from a file is named by its load: the variables
 -- pb_load_files and pb_load_sheets (maps load_no → file, sheet of loads)
 -- are set by ExportParquet on the connection that runs this.
+--
+-- DICTIONARY_SIZE_LIMIT 1000: a column of more distinct values in a row
+-- group is written without a dictionary (the ids, provider ids, amounts and
+-- row numbers: unique or nearly), one of fewer with it (currencies,
+-- statuses, reasons, files, dates). With DuckDB's default limit the 1M
+-- report's export took 0.64 cpu-s, most of it hashing the unique columns
+-- for a dictionary (perf); with 1000, 0.54 (#19, BENCHMARKS.md). Only
+-- encodings change, never a value (TestExportParquetInRowsOrder).
 COPY (
     SELECT merchant_transaction_id,
         ledger_amount_minor, ledger_currency, ledger_exp AS ledger_currency_exponent,
@@ -24,4 +32,4 @@ COPY (
         requested_date IS NOT NULL AND provider_date IS NOT NULL AND provider_date <> requested_date AS date_moved
     FROM recon_sorted
     WHERE rowid BETWEEN $first AND $last -- the category (rows_ranges.sql)
-) TO $path (FORMAT parquet);
+) TO $path (FORMAT parquet, DICTIONARY_SIZE_LIMIT 1000);
