@@ -3,9 +3,6 @@ package main
 import (
 	"runtime"
 	"sync"
-	"time"
-
-	"github.com/paybatch/paybatch/pipeline/journal"
 )
 
 // oneCore narrows Go to one core while at least one phase of the process's
@@ -21,7 +18,7 @@ import (
 //
 // For the same reason, lazy (when set) is called as the first paced phase
 // starts and what it returns as the last ends: the binary has DuckDB's
-// allocator keep the pages it frees meanwhile (lazyAllocator).
+// allocator keep the pages it frees meanwhile (duckAllocator.lazily).
 type oneCore struct {
 	lazy func() (restore func())
 
@@ -29,28 +26,6 @@ type oneCore struct {
 	phases  int    // paced phases running
 	was     int    // GOMAXPROCS before the first
 	restore func() // what lazy returned
-}
-
-// pacedDecay is how long DuckDB's allocator keeps the pages it frees while
-// a phase is paced: DuckDB's own default.
-const pacedDecay = time.Second
-
-// lazyAllocator is the binary's oneCore.lazy: a submit has DuckDB's
-// allocator return freed pages at once (journal.FreeAtOnce, for its peak
-// memory), which at a paced rate costs CPU every commit while it saves
-// little — 0.46–0.49 against 0.43–0.45 ms of CPU a row at 300/s (#19) —
-// so while a phase is paced the pages are kept pacedDecay
-// (journal.FreeLazily). A DUCKDB_JE_MALLOC_CONF in the environment is the
-// user's choice and stays (nil).
-func lazyAllocator(getenv func(string) string) func() (restore func()) {
-	if getenv("DUCKDB_JE_MALLOC_CONF") != "" {
-		return nil
-	}
-	return func() func() {
-		// Not worth failing a run for: without it a paced row costs more.
-		restore, _ := journal.FreeLazily(pacedDecay)
-		return restore
-	}
 }
 
 // paced is pipeline.Config.Paced.

@@ -60,21 +60,3 @@ func TestScheduledJobsInServeKeepEveryCore(t *testing.T) {
 		t.Fatal("serve's scheduled jobs narrow the whole server to one core while paced")
 	}
 }
-
-// TestLazyAllocatorLeavesTheUsersSetting: a DUCKDB_JE_MALLOC_CONF in the
-// environment is the user's choice: paced phases do not change the
-// allocator's decay then.
-func TestLazyAllocatorLeavesTheUsersSetting(t *testing.T) {
-	user := func(k string) string {
-		if k == "DUCKDB_JE_MALLOC_CONF" {
-			return "dirty_decay_ms:0"
-		}
-		return ""
-	}
-	if lazyAllocator(user) != nil {
-		t.Error("paced phases would override the user's DUCKDB_JE_MALLOC_CONF")
-	}
-	if lazyAllocator(func(string) string { return "" }) == nil {
-		t.Error("no lazy allocator while paced without DUCKDB_JE_MALLOC_CONF")
-	}
-}

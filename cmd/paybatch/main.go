@@ -55,8 +55,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "paybatch: second signal, exiting now (the journal is consistent; re-run to resume)")
 		os.Exit(exitResumable)
 	}()
+	alloc := duckAllocatorOf(os.Getenv)
 	err := run(ctx, os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv,
-		paced: (&oneCore{lazy: lazyAllocator(os.Getenv)}).paced, boundGo: boundGoMemory})
+		paced: (&oneCore{lazy: alloc.lazily}).paced, boundGo: alloc.boundGoMemory})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, errorLine(err))
 	}
