@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/pipelinetest"
 )
 
 // durableJournal records, per key, how many attempts' intents the journal
@@ -77,7 +77,7 @@ func (c *checkedProvider) Send(ctx context.Context, req paybatch.Request, key st
 // journal commits" of 101–103 ms when the warning took 100 ms for slow,
 // the linger's own length).
 func TestLingerIsNotASlowCommit(t *testing.T) {
-	var log syncBuffer
+	var log pipelinetest.SyncBuffer
 	cfg := fastConfig()
 	cfg.Pacer = NewPacer(paybatch.Limits{Submit: paybatch.Limit{N: 100, Per: time.Second}})
 	cfg.NoPoll = true
@@ -88,22 +88,4 @@ func TestLingerIsNotASlowCommit(t *testing.T) {
 	if got := log.String(); strings.Contains(got, "slow journal commit") {
 		t.Errorf("a paced run with a fast journal warned:\n%s", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger used by many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

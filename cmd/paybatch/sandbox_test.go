@@ -9,37 +9,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/paybatch/paybatch/pipeline/pipelinetest"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
 // startSandboxCmd runs `paybatch sandbox args…` as main does and returns
 // its base URL, a stop function and the command's result channel.
-func startSandboxCmd(t *testing.T, args ...string) (string, context.CancelFunc, <-chan error, *syncBuffer) {
+func startSandboxCmd(t *testing.T, args ...string) (string, context.CancelFunc, <-chan error, *pipelinetest.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &pipelinetest.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"sandbox", "--addr", "127.0.0.1:0"}, args...), env{stdout: out, stderr: io.Discard})

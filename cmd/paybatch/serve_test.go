@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/paybatch/paybatch/pipeline/pipelinetest"
 	"github.com/paybatch/paybatch/pipeline/sandbox"
 	"github.com/paybatch/paybatch/pipeline/sandbox/sandboxtest"
 	srsandbox "github.com/paybatch/paybatch/pipeline/sandbox/smartretry"
@@ -24,10 +25,10 @@ var serveRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
 // startServe runs `paybatch serve args…` as main does and returns its base
 // URL, a stop function and the command's result.
-func startServe(t *testing.T, vars map[string]string, args ...string) (string, context.CancelFunc, <-chan error, *syncBuffer) {
+func startServe(t *testing.T, vars map[string]string, args ...string) (string, context.CancelFunc, <-chan error, *pipelinetest.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &pipelinetest.SyncBuffer{}
 	done := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() {
@@ -88,7 +89,7 @@ func TestUserCommand(t *testing.T) {
 	if _, stderr, code = runCLI(t, pw, "user", "add", "bob", "--role", "boss", "--data-dir", dir); code != exitUsage || !strings.Contains(stderr, "unknown role") {
 		t.Fatalf("bad role: %d %s", code, stderr)
 	}
-	var o, e syncBuffer
+	var o, e pipelinetest.SyncBuffer
 	err := run(context.Background(), []string{"user", "reset-password", "ada", "--data-dir", dir},
 		env{stdin: strings.NewReader("the new password here\n"), stdout: &o, stderr: &e})
 	if err != nil || !strings.Contains(o.String(), "password reset") {
