@@ -80,8 +80,8 @@ type DuckDB struct {
 	beforeCheckpoint func()
 
 	stateIdx stateIndex // latest states of files read while changes wait (duckdb_states.go)
-	// Reads ahead of kept states run on goroutines of their own until
-	// Close, which cancels them (bgStop) and waits (bg).
+	// Reads ahead of kept states (readAhead) run on goroutines of their
+	// own until Close, which cancels them (bgStop) and waits (bg).
 	bgCtx  context.Context
 	bgStop context.CancelFunc
 	bg     sync.WaitGroup
@@ -162,11 +162,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		release()
 		return nil, err
 	}
-	if opts.KeepSendStates {
-		j.stateIdx.ahead = make(chan string, maxStateFiles)
-		j.bg.Add(1)
-		go j.readCommittedAhead(j.bgCtx)
-	}
+	j.stateIdx.keepSends = opts.KeepSendStates
 	return j, nil
 }
 
@@ -322,7 +318,9 @@ func (j *DuckDB) Name() string { return j.path }
 // releases its lock (when OpenDuckDB took it).
 func (j *DuckDB) Close() error {
 	ctx := context.Background()
+	j.stateIdx.mu.Lock() // no read ahead starts after this (readAhead)
 	j.bgStop()
+	j.stateIdx.mu.Unlock()
 	j.bg.Wait()
 	err := j.Flush(ctx)
 	if err == nil {
@@ -443,7 +441,9 @@ func (j *DuckDB) Rows(ctx context.Context, q Query) ([]*Row, error) {
 		// A page of every row while changes wait (a batch being sent):
 		// its filters by state may follow; their states are read now, in
 		// the background.
-		j.readStatesAhead(q.SourceFile)
+		j.stateIdx.mu.Lock()
+		j.readAhead(q.SourceFile, false)
+		j.stateIdx.mu.Unlock()
 	}
 	if found && len(rows) > 0 {
 		lo = sql.NullInt64{Int64: int64(slices.Min(rows)), Valid: true}

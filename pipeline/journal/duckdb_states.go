@@ -36,13 +36,11 @@ type stateIndex struct {
 	// (a second reader waits for the first).
 	building map[string]chan struct{}
 	tick     uint64
-	// ahead, when set (Options.KeepSendStates), takes the files whose
-	// changes are committed while their states are neither kept nor being
-	// read: a goroutine reads them (DuckDB.readCommittedAhead). asked
-	// remembers each file's last asking, by epoch, so that a file that
-	// cannot be kept is asked once per Ingest, not at every commit.
-	ahead chan string
-	asked map[string]uint64
+	// keepSends (Options.KeepSendStates): a commit of a file's changes
+	// reads its states ahead (readAhead). asked remembers each file's last
+	// read ahead, by epoch, so that a commit reads a file once per Ingest.
+	keepSends bool
+	asked     map[string]uint64
 }
 
 // fileStates are the latest state of every journal row of one file, in
@@ -136,12 +134,18 @@ func (fs *fileStates) set(s *stateRow, state, outcome string, problem bool) bool
 }
 
 // committed records a committed group of changes: in the kept files' states
-// and in the logs of builds under way.
-func (x *stateIndex) committed(group []Change) {
+// and in the logs of builds under way; with keepSends, the files of the group
+// have their states read ahead.
+func (j *DuckDB) committed(group []Change) {
+	x := &j.stateIdx
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.ahead != nil {
-		x.askAhead(group)
+	if x.keepSends {
+		for i, ch := range group {
+			if f := ch.Row.Source.File; i == 0 || f != group[i-1].Row.Source.File {
+				j.readAhead(f, true)
+			}
+		}
 	}
 	if len(x.files) == 0 && len(x.logs) == 0 {
 		return
@@ -164,42 +168,42 @@ func (x *stateIndex) committed(group []Change) {
 	}
 }
 
-// askAhead hands x.ahead, without waiting, the files of group whose states
-// are neither kept nor being read nor asked for since rows last changed.
-// Called with x.mu held.
-func (x *stateIndex) askAhead(group []Change) {
-	for _, ch := range group {
-		f := ch.Row.Source.File
-		if x.files[f] != nil || x.building[f] != nil {
-			continue
-		}
-		if e, ok := x.asked[f]; ok && e == x.epoch {
-			continue
-		}
-		select {
-		case x.ahead <- f:
-			if x.asked == nil {
-				x.asked = map[string]uint64{}
-			}
-			x.asked[f] = x.epoch
-		default: // the reader is busy: a later commit asks again
-		}
+// readAhead starts reading file's states in the background, so that the
+// pages by state that may follow find them kept, unless they are kept or
+// being read or the journal is closing. It is asked on two occasions:
+//   - a commit of the file's changes (Options.KeepSendStates: paybatch serve
+//     sending a batch; the first page by state may be opened from a link).
+//     once: a commit reads a file at most once per Ingest, so that a file
+//     that cannot be kept, or was dropped for another (maxStateFiles), is
+//     not read again at every commit.
+//   - a page of every row of the file while changes wait (Rows): someone is
+//     looking at the file, so its states are read again whenever they are
+//     not kept (after a drop too).
+//
+// The read runs on the journal's background context: Close cancels it and
+// waits. Its error is not kept: the next page by state reads the states
+// again and reports it. Called with x.mu held.
+func (j *DuckDB) readAhead(file string, once bool) {
+	x := &j.stateIdx
+	if x.files[file] != nil || x.building[file] != nil || j.bgCtx.Err() != nil {
+		return
 	}
-}
-
-// readCommittedAhead reads the states of the files askAhead hands it until
-// ctx ends. An error is not kept: the next page by state reads them again and
-// reports it.
-func (j *DuckDB) readCommittedAhead(ctx context.Context) {
-	defer j.bg.Done()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case f := <-j.stateIdx.ahead:
-			_, _ = j.states(ctx, f)
-		}
+	if e, ok := x.asked[file]; once && ok && e == x.epoch {
+		return
 	}
+	if x.asked == nil {
+		x.asked = map[string]uint64{}
+	}
+	x.asked[file] = x.epoch
+	b := x.startBuild(file)
+	j.bg.Add(1) // before Close's Wait: Close cancels bgCtx with x.mu held
+	go func() {
+		defer j.bg.Done()
+		fs, err := j.readStates(j.bgCtx, file)
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		_, _ = x.endBuild(b, fs, err)
+	}()
 }
 
 // rowsChanging drops every kept index (Ingest adds or removes rows); builds
@@ -235,30 +239,51 @@ func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
 			return nil, fmt.Errorf("journal: read states: %w", ctx.Err())
 		}
 	}
-	done := make(chan struct{})
+	b := x.startBuild(file)
+	x.mu.Unlock()
+	fs, err := j.readStates(ctx, file)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.endBuild(b, fs, err)
+}
+
+// stateBuild is a read of one file's states under way.
+type stateBuild struct {
+	file  string
+	done  chan struct{} // closed when it ends
+	log   *stateLog     // the changes committed meanwhile
+	epoch uint64
+}
+
+// startBuild records that file's states are being read: the readers that
+// want them meanwhile wait for it, the commits meanwhile are logged.
+// Called with x.mu held, when the file's states are neither kept nor being
+// read.
+func (x *stateIndex) startBuild(file string) *stateBuild {
+	b := &stateBuild{file: file, done: make(chan struct{}), log: &stateLog{file: file}, epoch: x.epoch}
 	if x.building == nil {
 		x.building = map[string]chan struct{}{}
 	}
-	x.building[file] = done
-	l := &stateLog{file: file}
-	x.logs = append(x.logs, l)
-	epoch := x.epoch
-	x.mu.Unlock()
+	x.building[file] = b.done
+	x.logs = append(x.logs, b.log)
+	return b
+}
 
-	fs, err := j.readStates(ctx, file)
-
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	delete(x.building, file)
-	close(done)
-	x.logs = slices.DeleteFunc(x.logs, func(o *stateLog) bool { return o == l })
-	if err != nil || fs == nil || x.epoch != epoch || l.full {
+// endBuild ends b with what its read returned, keeping fs (with the
+// changes committed meanwhile applied) when it can be kept; the
+// least recently used file goes beyond maxStateFiles. Called with x.mu
+// held.
+func (x *stateIndex) endBuild(b *stateBuild, fs *fileStates, err error) (*fileStates, error) {
+	delete(x.building, b.file)
+	close(b.done)
+	x.logs = slices.DeleteFunc(x.logs, func(o *stateLog) bool { return o == b.log })
+	if err != nil || fs == nil || x.epoch != b.epoch || b.log.full {
 		return nil, err
 	}
 	// The changes committed while the file was read: each may or may not
 	// be in what the read saw; applied again in commit order, each row
 	// ends at its latest.
-	for _, r := range l.changes {
+	for _, r := range b.log.changes {
 		if !fs.apply(r) {
 			return nil, nil
 		}
@@ -277,7 +302,7 @@ func (j *DuckDB) states(ctx context.Context, file string) (*fileStates, error) {
 	}
 	x.tick++
 	fs.used = x.tick
-	x.files[file] = fs
+	x.files[b.file] = fs
 	return fs, nil
 }
 
@@ -458,23 +483,4 @@ func (j *DuckDB) pageFromStates(ctx context.Context, q Query, pending bool) (row
 		return nil, false, nil // dropped meanwhile
 	}
 	return fs.pageRows(q, q.Limit), true, nil
-}
-
-// readStatesAhead starts reading file's states in the background (Rows
-// calls it while changes wait to be folded) when they are neither kept nor
-// being read. An error of that read is not kept: the next page by state
-// reads them again and reports it.
-func (j *DuckDB) readStatesAhead(file string) {
-	x := &j.stateIdx
-	x.mu.Lock()
-	busy := x.files[file] != nil || x.building[file] != nil
-	x.mu.Unlock()
-	if busy || j.bgCtx.Err() != nil {
-		return
-	}
-	j.bg.Add(1)
-	go func() {
-		defer j.bg.Done()
-		_, _ = j.states(j.bgCtx, file)
-	}()
 }

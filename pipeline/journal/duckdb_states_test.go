@@ -480,6 +480,68 @@ func TestKeptStatesOfSends(t *testing.T) {
 	}
 }
 
+// TestKeptStatesReadAheadOnce: the two occasions that read a file's states
+// ahead (readAhead) differ in one way. With KeepSendStates, a commit reads a
+// file once per Ingest: its states, once dropped for other files', are not
+// read again at its next commit; a page of every row of the file reads them
+// again. (A commit tells the kept states synchronously, and readAhead marks
+// the file as being read before it returns, so both are seen at once.)
+func TestKeptStatesReadAheadOnce(t *testing.T) {
+	ctx := context.Background()
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{KeepSendStates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	now := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
+	files := map[string][]*Row{}
+	for _, f := range []string{"s", "t", "u"} {
+		files[f] = ingestPending(t, j, f+".csv", f, 300, now)
+	}
+	seen := func(file string) (kept, reading bool) {
+		j.stateIdx.mu.Lock()
+		defer j.stateIdx.mu.Unlock()
+		return j.stateIdx.files[file] != nil, j.stateIdx.building[file] != nil
+	}
+	send := func(f string, i int) {
+		t.Helper()
+		c := *files[f][i]
+		c.State, c.Attempts = paybatch.StateFinal, 1
+		if err := j.Save(&c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitKept := func(file string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if kept, _ := seen(file); kept {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's states were not read ahead", file)
+			}
+		}
+	}
+	for _, f := range []string{"s", "t", "u"} { // u's states drop s's (maxStateFiles)
+		send(f, 0)
+		waitKept(f + ".csv")
+	}
+	if kept, reading := seen("s.csv"); kept || reading {
+		t.Fatalf("s.csv kept %v, being read %v: want dropped for t.csv and u.csv", kept, reading)
+	}
+	send("s", 1)
+	if kept, reading := seen("s.csv"); kept || reading {
+		t.Fatal("a second commit of s.csv read its states again since the Ingest")
+	}
+	if _, err := j.Rows(ctx, Query{SourceFile: "s.csv", Limit: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if kept, reading := seen("s.csv"); !kept && !reading {
+		t.Fatal("a page of every row of s.csv did not read its dropped states again")
+	}
+	waitKept("s.csv")
+}
+
 func sameKeyList(got []*Row, want []string) bool {
 	if len(got) != len(want) {
 		return false

@@ -21,7 +21,7 @@ type duckCommitter struct {
 	conn *sql.Conn
 	app  *duckdb.Appender
 	seq  int64
-	idx  *stateIndex // the kept latest states, told of each commit
+	j    *DuckDB // its kept latest states are told of each commit
 }
 
 func (c *duckCommitter) Commit(group []Change) (func(*Row) error, error) {
@@ -35,7 +35,7 @@ func (c *duckCommitter) Commit(group []Change) (func(*Row) error, error) {
 	if err := c.app.Flush(); err != nil {
 		return nil, fmt.Errorf("journal: commit: %w", err)
 	}
-	c.idx.committed(group)
+	c.j.committed(group)
 	return nil, nil
 }
 
@@ -86,7 +86,7 @@ func (j *DuckDB) startWriter() (*GroupWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	c := &duckCommitter{conn: conn, idx: &j.stateIdx}
+	c := &duckCommitter{conn: conn, j: j}
 	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&c.seq); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("journal: %w", err)
