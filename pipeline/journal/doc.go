@@ -44,7 +44,9 @@
 // file itself is closed (reconcile ATTACHes it read-only) takes the Lock
 // first and passes it to Open. While it holds the lock, the holder
 // publishes a progress snapshot (JOURNAL.progress.json, replaced
-// atomically) that `paybatch status` reads instead of failing.
+// atomically) that `paybatch status` reads instead of failing. Readers in
+// other processes (reconcile, `journal export`) take it shared while Upgrade
+// reads the file, so they are refused while a holder has the journal.
 //
 // # Crash safety of the file
 //

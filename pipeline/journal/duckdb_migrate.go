@@ -206,11 +206,17 @@ func Upgrade(ctx context.Context, path string) error {
 }
 
 // readVersion reads the schema version of the journal at path, read-only
-// (0 for a journal from before versioning).
+// (0 for a journal from before versioning), under the journal's lock
+// shared (readLock): ErrLocked while a process holds the journal.
 func readVersion(ctx context.Context, path string) (int, error) {
 	if err := checkHeader(path); err != nil {
 		return 0, err
 	}
+	release, err := readLock(path)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	db, err := sql.Open("duckdb", dsn(path)+"&access_mode=read_only")
 	if err != nil {
 		return 0, damaged(path, err)

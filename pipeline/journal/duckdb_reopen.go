@@ -33,12 +33,20 @@ import (
 // nothing changes.
 //
 // The journal's lock (JOURNAL.lock, the lock runs and servers take) is held
-// throughout: no other run or server can take the journal in between.
-// DuckDB's own lock on the file is released for the few milliseconds the
-// file is closed; a reader that ATTACHes the file read-only (reconcile,
-// `journal export`, which otherwise find it locked) may open it then, and
-// sees the journal as the checkpoint left it. The reopen waits for it to let
-// go (up to reopenWait) before opening the file again.
+// throughout: no other run or server can take the journal in between. DuckDB's
+// own lock on the file is released for the few milliseconds the file is
+// closed, but paybatch's readers in other processes (reconcile and `journal
+// export`, which ATTACH the file read-only) ask the journal's lock first:
+// Upgrade, which they call before they ATTACH, reads the file under it,
+// shared (readLock), and is refused (ErrLocked) while any holder has the
+// journal, reopening or not. Only a reader that asks no journal lock (the
+// duckdb CLI opening the file read-only), or a paybatch reader whose Upgrade
+// ended before this holder took the journal and whose ATTACH, microseconds
+// later, lands in a reopen (a run's first comes after its first checkpoint,
+// seconds after it took the lock), can open the file then. It sees the
+// journal as the checkpoint left it (the WAL is empty; nothing is lost or
+// half-written), and the reopen waits for it to let go, up to reopenWait;
+// beyond that the journal stays closed and the run ends, resumable.
 
 // reopener is the journal's driver.Connector (see the top of this file).
 type reopener struct {

@@ -3,6 +3,8 @@ package journal
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -70,6 +72,64 @@ func TestReopenKeepsHandleAndLock(t *testing.T) {
 	}
 	if _, err := TakeLock(path); !errors.Is(err, ErrLocked) {
 		t.Fatalf("after a reopen, TakeLock: %v, want ErrLocked", err)
+	}
+}
+
+// TestReaderRefusedWhileReopening: a reader in another process — reconcile,
+// `journal export`, which call Upgrade and then ATTACH the file read-only —
+// is refused (ErrLocked) while a holder's database is closed for a reopen,
+// as it is while the database is open: the journal's lock, held throughout,
+// refuses it, where DuckDB's own lock on the file does not then. Readers
+// share the lock with each other; a holder cannot take it from a reader;
+// and a journal without a lock file gets none from a reader.
+func TestReaderRefusedWhileReopening(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "j.duckdb")
+	var during error
+	j, err := OpenDuckDB(ctx, path, Options{whileReopening: func() { during = Upgrade(ctx, path) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingestRefunds(ctx, t, j, 10, "rd", time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC))
+	if err := Upgrade(ctx, path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("while the journal is open: Upgrade: %v, want ErrLocked", err)
+	}
+	if err := j.reopen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(during, ErrLocked) {
+		t.Fatalf("while the holder's database is closed for a reopen: Upgrade: %v, want ErrLocked", during)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	release, err := readLock(path) // a reader
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Upgrade(ctx, path); err != nil {
+		t.Fatalf("beside another reader: Upgrade: %v", err)
+	}
+	if lk, err := TakeLock(path); !errors.Is(err, ErrLocked) {
+		if lk != nil {
+			lk.Release()
+		}
+		t.Fatalf("a holder while a reader reads: TakeLock: %v, want ErrLocked", err)
+	}
+	release()
+	if err := Upgrade(ctx, path); err != nil {
+		t.Fatalf("no holder, no reader: Upgrade: %v", err)
+	}
+
+	if err := os.Remove(LockPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Upgrade(ctx, path); err != nil {
+		t.Fatalf("no lock file: Upgrade: %v", err)
+	}
+	if _, err := os.Stat(LockPath(path)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a reader created the lock file: %v", err)
 	}
 }
 

@@ -47,6 +47,32 @@ func TakeLock(journal string) (*Lock, error) {
 	return l, nil
 }
 
+// readLock takes the journal's lock shared, without waiting, for a reader
+// that opens the file read-only (Upgrade's readVersion, before reconcile
+// or `journal export` ATTACHes it): ErrLocked while a process holds the
+// journal. DuckDB's own lock on the file refuses such a reader too, but not
+// while the holder's database is closed for a reopen (duckdb_reopen.go);
+// this lock is held throughout. Readers share it. A journal without a lock
+// file has had no holder since it was created (a holder creates the file
+// before it locks it): nothing is created, and release does nothing; nor
+// when the file cannot be opened (another user's, a read-only directory),
+// where DuckDB's lock is the only guard, as it was.
+func readLock(journal string) (release func(), err error) {
+	release = func() {}
+	if _, err := os.Stat(LockPath(journal)); err != nil {
+		return release, nil
+	}
+	fl := flock.New(LockPath(journal), flock.SetFlag(os.O_RDONLY))
+	ok, err := fl.TryRLock()
+	if err != nil {
+		return release, nil
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s (lock %s held): %w", journal, fl.Path(), ErrLocked)
+	}
+	return func() { _ = fl.Unlock() }, nil
+}
+
 // Journal is the path of the locked journal.
 func (l *Lock) Journal() string { return l.journal }
 
