@@ -178,3 +178,45 @@ func TestDamagedJournalIsNamed(t *testing.T) {
 		t.Errorf("the damaged journal was changed: %v", err)
 	}
 }
+
+// TestJournalReadersRefusedWhileHeld: while another process holds the
+// journal's lock with its DuckDB file closed — a run or serve reopening its
+// database after a checkpoint — reconcile --journal and journal export are
+// refused as locked (exit 4) instead of reading the file (they read it
+// before: DuckDB's lock on the file is the only one they met); once the lock
+// is released they read it.
+func TestJournalReadersRefusedWhileHeld(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "journal.duckdb")
+	j, err := journal.OpenDuckDB(ctx, jpath, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ledger := filepath.Join(dir, "ledger.csv")
+	os.WriteFile(ledger, []byte("merchant_transaction_id,amount,currency\nA,1.00,USD\n"), 0o600)
+	readers := [][]string{
+		{"reconcile", "--journal", jpath, "--ledger", ledger, "--json", filepath.Join(dir, "summary.json")},
+		{"journal", "export", "--journal", jpath, "--out", filepath.Join(dir, "journal.parquet")},
+	}
+	lk, err := journal.TakeLock(jpath) // the holder, its database closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range readers {
+		if _, errs, code := runCLI(t, nil, args...); code != exitLocked {
+			t.Errorf("%s while the journal is held: exit %d, want %d (locked)\n%s", args[0], code, exitLocked, errs)
+		}
+	}
+	if err := lk.Release(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range readers {
+		if _, errs, code := runCLI(t, nil, args...); code != exitOK && code != exitExceptions {
+			t.Errorf("%s with no holder: exit %d\n%s", args[0], code, errs)
+		}
+	}
+}

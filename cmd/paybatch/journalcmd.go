@@ -242,6 +242,9 @@ func journalExport(ctx context.Context, e *env, loc, out string) error {
 		}
 	} else {
 		if err := upgradeJournal(ctx, loc); err != nil {
+			if errors.Is(err, journal.ErrLocked) { // a run or serve holds it
+				return paybatch.WithKind(paybatch.ErrLocked, err)
+			}
 			return paybatch.WithKind(paybatch.ErrInput, err)
 		}
 		if _, err := conn.ExecContext(ctx, `ATTACH `+sqlLiteral(loc)+` AS journal_db (READ_ONLY)`); err != nil {
