@@ -58,16 +58,7 @@ func TestRunMasksCardNumbersEverywhere(t *testing.T) {
 	}
 	ts := demoSandbox(t)
 	smtp := smtptest.Start(t)
-	smtpEnv := smtp.Env(nil)
-	getenv := func(k string) string {
-		switch k {
-		case "SMARTRETRY_API_KEY":
-			return "sr_test_key"
-		case "SMARTRETRY_BASE_URL":
-			return ts.URL
-		}
-		return smtpEnv(k)
-	}
+	getenv := demoEnv(ts, smtp)
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"run", "--config", job, "--verbose"}, env{stdout: &stdout, stderr: &stderr, getenv: getenv})
 	if err != nil {

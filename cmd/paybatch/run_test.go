@@ -118,16 +118,11 @@ func demoSandbox(t *testing.T) *sandboxtest.Server {
 	return sandboxtest.NewServer(t, sandbox.Options{Fixtures: fx, Seed: 7, SmartRetry: srsandbox.SandboxConfig{SettleAfter: 100 * time.Millisecond}})
 }
 
-// TestRunExampleConfigTwice is the nightly job as cron runs it: the
-// repository's example config against the sandbox, twice. The first run
-// moves every row exactly once and mails the report; the second sends
-// nothing, says so, and exits 0.
-func TestRunExampleConfigTwice(t *testing.T) {
-	job, root := exampleJob(t, [2]string{"to: []", "to: [finance@example.com]"})
-	ts := demoSandbox(t)
-	smtp := smtptest.Start(t)
+// demoEnv is the environment of a run against the demo sandbox ts that
+// mails through smtp.
+func demoEnv(ts *sandboxtest.Server, smtp *smtptest.Server) func(string) string {
 	smtpEnv := smtp.Env(nil)
-	getenv := func(k string) string {
+	return func(k string) string {
 		switch k {
 		case "SMARTRETRY_API_KEY":
 			return "sr_test_key"
@@ -136,6 +131,17 @@ func TestRunExampleConfigTwice(t *testing.T) {
 		}
 		return smtpEnv(k)
 	}
+}
+
+// TestRunExampleConfigTwice is the nightly job as cron runs it: the
+// repository's example config against the sandbox, twice. The first run
+// moves every row exactly once and mails the report; the second sends
+// nothing, says so, and exits 0.
+func TestRunExampleConfigTwice(t *testing.T) {
+	job, root := exampleJob(t, [2]string{"to: []", "to: [finance@example.com]"})
+	ts := demoSandbox(t)
+	smtp := smtptest.Start(t)
+	getenv := demoEnv(ts, smtp)
 	var out1, err1 bytes.Buffer
 	err := run(context.Background(), []string{"run", "--config", job}, env{stdout: &out1, stderr: &err1, getenv: getenv})
 	if code := exitCode(err); code != exitExceptions {

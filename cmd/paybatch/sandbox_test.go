@@ -17,32 +17,47 @@ import (
 
 var listenRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 
-// startSandboxCmd runs `paybatch sandbox args…` as main does and returns
-// its base URL, a stop function and the command's result channel.
-func startSandboxCmd(t *testing.T, args ...string) (string, context.CancelFunc, <-chan error, *pipelinetest.SyncBuffer) {
+// startListening runs `paybatch name --addr 127.0.0.1:0 args…` as main does,
+// with getenv reading vars, until it says where it listens, and returns its
+// base URL, a stop function, the command's result and its output. The
+// test's cleanup stops it and waits for it to return (a journal it holds is
+// closed before the temp dir goes).
+func startListening(t *testing.T, vars map[string]string, name string, args ...string) (string, context.CancelFunc, <-chan error, *pipelinetest.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &pipelinetest.SyncBuffer{}
 	done := make(chan error, 1)
+	finished := make(chan struct{})
 	go func() {
-		done <- run(ctx, append([]string{"sandbox", "--addr", "127.0.0.1:0"}, args...), env{stdout: out, stderr: io.Discard})
+		defer close(finished)
+		done <- run(ctx, append([]string{name, "--addr", "127.0.0.1:0"}, args...), env{stdout: out, stderr: io.Discard,
+			getenv: func(k string) string { return vars[k] }})
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(out.String()); m != nil {
-			t.Cleanup(cancel)
+			t.Cleanup(func() {
+				cancel()
+				<-finished
+			})
 			return m[1], cancel, done, out
 		}
 		select {
 		case err := <-done:
 			cancel()
-			t.Fatalf("sandbox exited early: %v\n%s", err, out.String())
+			t.Fatalf("%s exited early: %v\n%s", name, err, out.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	cancel()
-	t.Fatalf("sandbox did not start:\n%s", out.String())
+	t.Fatalf("%s did not start:\n%s", name, out.String())
 	return "", nil, nil, nil
+}
+
+// startSandboxCmd runs `paybatch sandbox args…` (startListening).
+func startSandboxCmd(t *testing.T, args ...string) (string, context.CancelFunc, <-chan error, *pipelinetest.SyncBuffer) {
+	t.Helper()
+	return startListening(t, nil, "sandbox", args...)
 }
 
 func TestSandboxCommandServesAndStops(t *testing.T) {

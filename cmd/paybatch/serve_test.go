@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,40 +20,10 @@ import (
 	"github.com/paybatch/paybatch/pipeline/smartretry"
 )
 
-var serveRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
-
-// startServe runs `paybatch serve args…` as main does and returns its base
-// URL, a stop function and the command's result.
+// startServe runs `paybatch serve args…` (startListening).
 func startServe(t *testing.T, vars map[string]string, args ...string) (string, context.CancelFunc, <-chan error, *pipelinetest.SyncBuffer) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &pipelinetest.SyncBuffer{}
-	done := make(chan error, 1)
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), env{stdout: out, stderr: io.Discard,
-			getenv: func(k string) string { return vars[k] }})
-	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := serveRE.FindStringSubmatch(out.String()); m != nil {
-			t.Cleanup(func() {
-				cancel()
-				<-finished // the journal is closed before the temp dir goes
-			})
-			return m[1], cancel, done, out
-		}
-		select {
-		case err := <-done:
-			cancel()
-			t.Fatalf("serve exited early: %v\n%s", err, out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	cancel()
-	t.Fatalf("serve did not start:\n%s", out.String())
-	return "", nil, nil, nil
+	return startListening(t, vars, "serve", args...)
 }
 
 func TestServeRefusesPlainHTTPOffLoopback(t *testing.T) {
