@@ -35,7 +35,6 @@ func TestRunMasksCardNumbersEverywhere(t *testing.T) {
 	job, root := exampleJob(t,
 		[2]string{"to: []", "to: [finance@example.com]"},
 		[2]string{"allow_partial: false", "allow_partial: true"})
-	demo := filepath.Join(root, "testdata", "demo")
 	batch := "Terminal,Transaction Reference ID,Order Reference ID,Merchant Txn ID,Amount,Currency,Notes\n" +
 		"ABC123,TXS00001,ORS00001,RF-1001,25.00,USD,card " + c[0] + "\n" +
 		"ABC123,TXS00002,ORS00002,RF-1002,80.00,USD,\"" + c[1] + "\"\n" +
@@ -51,11 +50,7 @@ func TestRunMasksCardNumbersEverywhere(t *testing.T) {
 		"RF-1003,12.00,GBP,refund,2026-11-21,succeeded\n" +
 		"RF-1006,2.500,KWD,refund,2026-11-21,succeeded\n" +
 		"RF-1008,40.52,USD,refund,2026-11-21,succeeded\n"
-	for name, body := range map[string]string{"refunds.csv": batch, "ledger.csv": ledger} {
-		if err := os.WriteFile(filepath.Join(demo, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeDemo(t, root, batch, ledger)
 	ts := demoSandbox(t)
 	smtp := smtptest.Start(t)
 	getenv := demoEnv(ts, smtp)

@@ -18,7 +18,6 @@ import (
 // rejected row is its ledger line's rejected_before_send: 5 ids, 0.2.
 func TestRunRejectedRowsKeepTheirIDs(t *testing.T) {
 	job, root := exampleJob(t, [2]string{"allow_partial: false", "allow_partial: true"})
-	demo := filepath.Join(root, "testdata", "demo")
 	batch := "Terminal,Transaction Reference ID,Order Reference ID,Merchant Txn ID,Amount,Currency\n" +
 		"ABC123,TXS00001,ORS00001,RF-1001,25.00,USD\n" +
 		"ABC123,TXS00002,ORS00002,RF-1002,80.001,USD\n" +
@@ -31,20 +30,7 @@ func TestRunRejectedRowsKeepTheirIDs(t *testing.T) {
 		"RF-1003,10.00,GBP,refund,2026-11-21,succeeded\n" +
 		"RF-1004,50.51,EUR,refund,2026-11-21,succeeded\n" +
 		"RF-1005,4000,JPY,refund,2026-11-21,succeeded\n"
-	for name, body := range map[string]string{"refunds.csv": batch, "ledger.csv": ledger} {
-		if err := os.WriteFile(filepath.Join(demo, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := demoSandbox(t)
-	getenv := func(k string) string {
-		return map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL}[k]
-	}
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"run", "--config", job}, env{stdout: &stdout, stderr: &stderr, getenv: getenv})
-	if exitCode(err) != exitExceptions {
-		t.Fatalf("exit %d (%v), want 1\n%s\n%s", exitCode(err), err, stdout.String(), stderr.String())
-	}
+	runJobOnDemo(t, job, root, batch, ledger)
 	b, err := os.ReadFile(filepath.Join(root, "paybatch-out", "summary.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,35 +63,47 @@ func TestRunRejectedRowsKeepTheirIDs(t *testing.T) {
 // rejected_before_send (issue 16, finding 5).
 func TestRunProviderRefusalHasItsOwnCategory(t *testing.T) {
 	job, root := exampleJob(t)
-	demo := filepath.Join(root, "testdata", "demo")
 	batch := "Terminal,Transaction Reference ID,Order Reference ID,Merchant Txn ID,Amount,Currency\n" +
 		"ABC123,TXS00001,ORS00001,RF-1001,25.00,USD\n" +
 		"ABC123,TXS00002,ORS00002,RF-1002,500.00,USD\n" // the sale was 80.00
 	ledger := "merchant_transaction_id,amount,currency,type,date,expected_status\n" +
 		"RF-1001,25.00,USD,refund,2026-11-21,succeeded\n" +
 		"RF-1002,500.00,USD,refund,2026-11-21,succeeded\n"
-	for name, body := range map[string]string{"refunds.csv": batch, "ledger.csv": ledger} {
-		if err := os.WriteFile(filepath.Join(demo, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts := demoSandbox(t)
-	getenv := func(k string) string {
-		return map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL}[k]
-	}
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"run", "--config", job}, env{stdout: &stdout, stderr: &stderr, getenv: getenv})
-	if exitCode(err) != exitExceptions {
-		t.Fatalf("exit %d (%v), want 1\n%s\n%s", exitCode(err), err, stdout.String(), stderr.String())
-	}
+	stdout := runJobOnDemo(t, job, root, batch, ledger)
 	b, err := os.ReadFile(filepath.Join(root, "paybatch-out", "csv", "rejected_by_provider.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(b, []byte("RF-1002")) || !bytes.Contains(b, []byte("REFUND_EXCEEDS_ORIGINAL")) {
-		t.Errorf("rejected_by_provider.csv:\n%s\nstdout:\n%s", b, stdout.String())
+		t.Errorf("rejected_by_provider.csv:\n%s\nstdout:\n%s", b, stdout)
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "paybatch-out", "csv", "rejected_before_send.csv")); bytes.Contains(b, []byte("RF-1002")) {
 		t.Errorf("a refusal counted as never sent:\n%s", b)
+	}
+}
+
+// runJobOnDemo writes batch and ledger as the example job's demo refunds.csv and
+// ledger.csv under root (writeDemo), runs the job against the demo sandbox
+// and wants exceptions (exit 1); it returns what the run printed.
+func runJobOnDemo(t *testing.T, job, root, batch, ledger string) (stdout string) {
+	t.Helper()
+	writeDemo(t, root, batch, ledger)
+	ts := demoSandbox(t)
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"run", "--config", job}, env{stdout: &out, stderr: &errb, getenv: demoEnv(ts, nil)})
+	if exitCode(err) != exitExceptions {
+		t.Fatalf("exit %d (%v), want 1\n%s\n%s", exitCode(err), err, out.String(), errb.String())
+	}
+	return out.String()
+}
+
+// writeDemo replaces the example job's demo batch (refunds.csv) and
+// ledger.csv under root.
+func writeDemo(t *testing.T, root, batch, ledger string) {
+	t.Helper()
+	for name, body := range map[string]string{"refunds.csv": batch, "ledger.csv": ledger} {
+		if err := os.WriteFile(filepath.Join(root, "testdata", "demo", name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

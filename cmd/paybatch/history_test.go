@@ -28,9 +28,7 @@ func TestRunReportCoversItsRunAndHistoryListsRuns(t *testing.T) {
 func runReportCoversItsRun(t *testing.T, edits ...[2]string) {
 	jobPath, root := exampleJob(t, append([][2]string{{"  - demo/refunds.csv", "  - demo/refunds*.csv"}}, edits...)...)
 	ts := demoSandbox(t)
-	getenv := func(k string) string {
-		return map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL}[k]
-	}
+	getenv := demoEnv(ts, nil)
 	runJob := func(args ...string) (string, error) {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), args, env{stdout: &out, stderr: &errb, getenv: getenv})

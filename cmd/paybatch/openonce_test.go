@@ -64,9 +64,7 @@ func TestInputsOpenedOnce(t *testing.T) {
 		o := &onceOpener{}
 		var out, errb bytes.Buffer
 		err := run(context.Background(), []string{"run", "--config", job}, env{stdout: &out, stderr: &errb,
-			getenv: func(k string) string {
-				return map[string]string{"SMARTRETRY_API_KEY": "sr_test_key", "SMARTRETRY_BASE_URL": ts.URL}[k]
-			}, open: o.open})
+			getenv: demoEnv(ts, nil), open: o.open})
 		if code := exitCode(err); code != exitExceptions {
 			t.Fatalf("exit %d (%v), want 1 (the demo data has exceptions)\n%s\n%s", code, err, out.String(), errb.String())
 		}

@@ -119,9 +119,12 @@ func demoSandbox(t *testing.T) *sandboxtest.Server {
 }
 
 // demoEnv is the environment of a run against the demo sandbox ts that
-// mails through smtp.
+// mails through smtp (nil: no mail settings).
 func demoEnv(ts *sandboxtest.Server, smtp *smtptest.Server) func(string) string {
-	smtpEnv := smtp.Env(nil)
+	smtpEnv := func(string) string { return "" }
+	if smtp != nil {
+		smtpEnv = smtp.Env(nil)
+	}
 	return func(k string) string {
 		switch k {
 		case "SMARTRETRY_API_KEY":
