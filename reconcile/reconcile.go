@@ -91,6 +91,9 @@ type Reconciler struct {
 	ranges    []catRange // recon_sorted is written: each category's rows in it (nil: not yet)
 	pageRows  int        // rows per query when Rows reads recon_sorted (0: defaultPageRows)
 	chunkRows int        // rows handed over at a time by Rows' reading goroutine (0: defaultChunkRows)
+	// fieldPages: Rows reads every page with sql/rows_fields.sql (each
+	// column apart) instead of rows_page.sql — the tests' reference.
+	fieldPages bool
 	// noRowsPass: Options.Rows takes the exact path even when Run's rows
 	// pass would serve (tests compare the two)
 	noRowsPass bool

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/paybatch/paybatch"
@@ -96,7 +97,7 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 					continue
 				}
 				for first := cr.first; first <= cr.last; first += page {
-					if !r.rowsPage(pctx, curs, files, first, min(first+page-1, cr.last), emit) {
+					if !r.rowsPage(pctx, curs, files, first, min(first+page-1, cr.last), false, emit) {
 						return
 					}
 				}
@@ -175,9 +176,17 @@ var errRowOrder = errors.New("reconcile: rows: recon_sorted did not come back in
 // rowsPage yields the rows first to last of recon_sorted; false when the
 // caller stopped or an error ended the sequence. The page is read through
 // the driver's own rows (database/sql's Scan cost as much again as DuckDB's
-// query) and checked to be rows first to last, in that order.
+// query) and checked to be rows first to last, in that order. It is
+// sql/rows_page.sql (the text columns packed into one value) unless fields
+// (or r.fieldPages) asks for sql/rows_fields.sql (every column apart); a
+// row whose text cannot be unpacked (a field holding a NUL byte) is read
+// again alone, with fields.
 func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Currency, files map[int64]paybatch.Source,
-	first, last int64, yield func(paybatch.ReconRow, error) bool) bool {
+	first, last int64, fields bool, yield func(paybatch.ReconRow, error) bool) bool {
+	name, width, decode := "rows_page", 9, packedRow
+	if fields || r.fieldPages {
+		name, width, decode = "rows_fields", 17, pageRow
+	}
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		yield(paybatch.ReconRow{}, fmt.Errorf("reconcile: rows: %w", err))
@@ -190,15 +199,15 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 		if !ok {
 			return fmt.Errorf("driver %T cannot query", dc)
 		}
-		rows, err := q.QueryContext(ctx, query("rows_page"), []driver.NamedValue{
+		rows, err := q.QueryContext(ctx, query(name), []driver.NamedValue{
 			{Name: "first", Ordinal: 1, Value: first}, {Name: "last", Ordinal: 2, Value: last}})
 		if err != nil {
-			return fmt.Errorf("sql/rows_page.sql: %w", err)
+			return fmt.Errorf("sql/%s.sql: %w", name, err)
 		}
 		defer rows.Close()
 		v := make([]driver.Value, len(rows.Columns()))
-		if len(v) != 17 {
-			return fmt.Errorf("sql/rows_page.sql: %d columns, want 17", len(v))
+		if len(v) != width {
+			return fmt.Errorf("sql/%s.sql: %d columns, want %d", name, len(v), width)
 		}
 		next := first
 		for {
@@ -210,11 +219,16 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 			if id, _ := v[0].(int64); id != next {
 				return errRowOrder
 			}
-			next++
-			row, err := pageRow(v, curs, files)
+			row, ok, err := decode(v, curs, files)
 			if err != nil {
-				return err
+				return fmt.Errorf("sql/%s.sql: row %d: %w", name, next, err)
 			}
+			if !ok {
+				if row, err = r.fieldsRow(ctx, curs, files, next); err != nil {
+					return err
+				}
+			}
+			next++
 			if !yield(row, nil) {
 				stopped = true
 				return nil
@@ -235,8 +249,97 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 	return !stopped
 }
 
-// pageRow is one row of sql/rows_page.sql as a ReconRow.
-func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, error) {
+// fieldsRow reads row id of recon_sorted with its columns apart
+// (sql/rows_fields.sql), on a connection of its own: for a row whose
+// packed text cannot be unpacked.
+func (r *Reconciler) fieldsRow(ctx context.Context, curs map[string]paybatch.Currency, files map[int64]paybatch.Source, id int64) (paybatch.ReconRow, error) {
+	var row paybatch.ReconRow
+	var rerr error
+	r.rowsPage(ctx, curs, files, id, id, true, func(one paybatch.ReconRow, err error) bool {
+		row, rerr = one, err
+		return true
+	})
+	return row, rerr
+}
+
+// packedRow is one row of sql/rows_page.sql as a ReconRow; false when its
+// text does not hold exactly nine NUL bytes (a field holding one itself).
+// The text fields are cut out of the one string the driver made: no copy
+// and no allocation each.
+func packedRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, bool, error) {
+	text, ok := v[1].(string)
+	if !ok {
+		return paybatch.ReconRow{}, false, fmt.Errorf("text %T", v[1])
+	}
+	nulls, ok := v[2].(uint8)
+	if !ok {
+		return paybatch.ReconRow{}, false, fmt.Errorf("nulls %T", v[2])
+	}
+	// category, id, ledger currency and status, provider currency and
+	// status, provider id, reason, source file and sheet
+	var f [10]string
+	for i := range 9 {
+		j := strings.IndexByte(text, 0)
+		if j < 0 {
+			return paybatch.ReconRow{}, false, nil
+		}
+		f[i], text = text[:j], text[j+1:]
+	}
+	if strings.IndexByte(text, 0) >= 0 {
+		return paybatch.ReconRow{}, false, nil
+	}
+	f[9] = text
+	const (
+		nullProviderCurrency = 1 << iota
+		nullSourceFile
+		nullSourceSheet
+	)
+	row := paybatch.ReconRow{
+		Category: paybatch.Category(f[0]), MerchantTxID: f[1],
+		LedgerStatus: f[3], ProviderStatus: f[5], ProviderID: f[6], Reason: f[7],
+		Source: paybatch.Source{File: f[8], Sheet: f[9]},
+	}
+	if n, ok := v[8].(int64); ok { // loaded from a file: named by its load
+		if src, ok := files[n]; ok {
+			if nulls&nullSourceFile != 0 {
+				row.Source.File = src.File
+			}
+			if nulls&nullSourceSheet != 0 {
+				row.Source.Sheet = src.Sheet
+			}
+		}
+	}
+	var err error
+	if row.Source.Row, err = sourceRow(v[5]); err != nil {
+		return row, false, err
+	}
+	row.RequestedDate, _ = v[6].(time.Time)
+	row.ProviderDate, _ = v[7].(time.Time)
+	if m, ok := v[3].(int64); ok {
+		row.LedgerAmount = &paybatch.Money{Currency: curs[f[2]], Minor: m}
+	}
+	if m, ok := v[4].(int64); ok && nulls&nullProviderCurrency == 0 {
+		row.ProviderAmount = &paybatch.Money{Currency: curs[f[4]], Minor: m}
+	}
+	return row, true, nil
+}
+
+// sourceRow is a source_row value as a row number (0 when NULL).
+func sourceRow(v driver.Value) (int, error) {
+	switch n := v.(type) {
+	case int32:
+		return int(n), nil
+	case int64:
+		return int(n), nil
+	case nil:
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("source_row %T", v)
+	}
+}
+
+// pageRow is one row of sql/rows_fields.sql as a ReconRow (always true).
+func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, bool, error) {
 	str := func(i int) string { s, _ := v[i].(string); return s }
 	row := paybatch.ReconRow{
 		Category: paybatch.Category(str(1)), MerchantTxID: str(2),
@@ -253,14 +356,9 @@ func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int6
 			}
 		}
 	}
-	switch n := v[13].(type) {
-	case int32:
-		row.Source.Row = int(n)
-	case int64:
-		row.Source.Row = int(n)
-	case nil:
-	default:
-		return row, fmt.Errorf("source_row %T", v[13])
+	var err error
+	if row.Source.Row, err = sourceRow(v[13]); err != nil {
+		return row, false, err
 	}
 	row.RequestedDate, _ = v[14].(time.Time)
 	row.ProviderDate, _ = v[15].(time.Time)
@@ -270,5 +368,5 @@ func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int6
 	if m, ok := v[6].(int64); ok && v[7] != nil {
 		row.ProviderAmount = &paybatch.Money{Currency: curs[str(7)], Minor: m}
 	}
-	return row, nil
+	return row, true, nil
 }

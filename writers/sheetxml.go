@@ -2,6 +2,7 @@ package writers
 
 import (
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -267,6 +268,9 @@ func (t *sst) lookup(s string) (int, bool) {
 	if len(s) > sstMaxLen || len(t.order) >= sstMaxStrings || t.bytes+len(s) > sstMaxBytes {
 		return 0, false
 	}
+	// a copy: s may be a piece of a larger string (reconcile's Rows cut a
+	// row's text fields out of one), which the table must not keep alive
+	s = strings.Clone(s)
 	i := t.base + len(t.order)
 	t.index[s] = i
 	t.order = append(t.order, s)

@@ -1,0 +1,153 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/paybatch/paybatch"
+)
+
+// rows_page.sql packs the text columns of a row into one value (NUL
+// bytes between them, which of them are NULL in a number); Rows unpacks
+// them. Every row must be the one rows_fields.sql (each column apart, what
+// the pages read before) gives: the fixture through the exact path and a
+// journal, generated data through Run's rows pass, text to neutralise and
+// card numbers, and rows altered in recon_sorted itself — a NUL byte in
+// an id, a reason and a source file (such a row is read again, its columns
+// apart), NULL against ” in the provider currency, source file and sheet,
+// empty and long text — at several page sizes.
+func TestRowsPageEqualsFields(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rng := rand.New(rand.NewPCG(8, 19))
+	ledger, prov := generate(rng, 3000, false, true)
+	var lrows, prows [][]string
+	for _, l := range ledger {
+		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
+	}
+	for i, p := range prov {
+		reason := ""
+		if i%37 == 0 {
+			reason = fmt.Sprintf("card 4111 1111 1111 %04d declined, \"quoted\"", i)
+		}
+		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf(" TX%d ", i), reason})
+	}
+	genLedger, genResults := filepath.Join(dir, "gen_ledger.csv"), filepath.Join(dir, "gen_results.csv")
+	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
+	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prows)
+	textLedger := write("l.csv", "merchant_transaction_id,amount,currency,expected_status\nA1,10.00,USD,\nA2, 5.5 ,usd,done\nA3,7,JPY,declined\n\"=cmd|' /C calc'!A0\",1.00,EUR,\n4111 1111 1111 1111,3.00,USD,\n")
+	textResults := write("r.csv", "merchant_transaction_id,amount,currency,status,reason,transaction_id\nA1,10.00,USD,APPROVED,,T1\nA2,5.50,USD, approved ,\"card 5500-0000-0000-0004 \"\"declined\"\"\",T2\nA4,1,JPY,DECLINED,x,T4\n\"=cmd|' /C calc'!A0\",1.00,EUR,APPROVED,,\n4111 1111 1111 1111,3.00,USD,APPROVED,,5500000000000004\n")
+
+	cases := []struct {
+		name            string
+		ledger, results string
+		journal         bool
+		rowsPass        bool
+		alter           bool
+	}{
+		{"fixture", "testdata/ledger.csv", "testdata/results.csv", false, false, false},
+		{"fixture_journal", "testdata/ledger.csv", "", true, false, false},
+		{"generated", genLedger, genResults, false, true, false},
+		{"text", textLedger, textResults, false, true, false},
+		{"altered", genLedger, genResults, false, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Open(ctx, Options{TempDir: t.TempDir(), Rows: tc.rowsPass})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if err := r.LoadLedger(ctx, tc.ledger, ""); err != nil {
+				t.Fatal(err)
+			}
+			if tc.journal {
+				err = r.LoadJournal(ctx, journalFromCSV(t, t.TempDir()))
+			} else {
+				err = r.LoadResults(ctx, tc.results, "")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.ensureBuilt(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var m int64 // the first matched row: both sides' amounts, from a loaded file
+			if tc.alter {
+				if err := r.db.QueryRowContext(ctx, `SELECT min(rowid) FROM recon_sorted WHERE category = 'matched' AND src_load IS NOT NULL AND provider_currency IS NOT NULL`).Scan(&m); err != nil {
+					t.Fatal(err)
+				}
+				for i, q := range []string{
+					`UPDATE recon_sorted SET merchant_transaction_id = 'N' || chr(0) || 'UL' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET reason = chr(0) WHERE rowid = $1`,
+					`UPDATE recon_sorted SET source_file = 'a' || chr(0) || chr(0) || 'b.csv' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET provider_currency = NULL WHERE rowid = $1`,
+					`UPDATE recon_sorted SET provider_currency = '' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET source_file = '', source_sheet = '' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET source_sheet = 'Sheet 1' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET reason = repeat('long reason ', 200), ledger_status = '' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET provider_id = NULL, provider_status = NULL, ledger_currency = NULL WHERE rowid = $1`,
+					`UPDATE recon_sorted SET source_file = 'own.csv' WHERE rowid = $1`,
+				} {
+					if _, err := r.db.ExecContext(ctx, q, m+int64(i)); err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+			}
+			r.fieldPages = true
+			want := collectRows(t, r)
+			r.fieldPages = false
+			if len(want) < 5 {
+				t.Fatalf("only %d rows", len(want))
+			}
+			if tc.alter {
+				w := want[m : m+10]
+				if w[0].MerchantTxID != "N\x00UL" || w[1].Reason != "\x00" || w[2].Source.File != "a\x00\x00b.csv" ||
+					w[3].ProviderAmount != nil || w[4].ProviderAmount == nil || w[5].Source.File != "" ||
+					w[6].Source.Sheet != "Sheet 1" || w[9].Source.File != "own.csv" || w[8].LedgerAmount == nil {
+					t.Fatalf("the altered rows are not what the test expects: %+v", w)
+				}
+			}
+			for _, page := range []int{0, 1, 4, 1000} {
+				r.pageRows = page
+				got := collectRows(t, r)
+				if len(got) != len(want) {
+					t.Fatalf("page %d: %d rows, want %d", page, len(got), len(want))
+				}
+				bad := 0
+				for i := range want {
+					if !reflect.DeepEqual(got[i], want[i]) && bad < 5 {
+						bad++
+						t.Errorf("page %d, row %d:\npacked: %+v\nfields: %+v", page, i, got[i], want[i])
+					}
+				}
+			}
+			r.pageRows = 0
+			// the categories apart, as the workbook asks for them
+			var some []paybatch.ReconRow
+			for _, row := range want {
+				if row.Category == paybatch.CatMatched {
+					some = append(some, row)
+				}
+			}
+			if got := collectRows(t, r, paybatch.CatMatched); !reflect.DeepEqual(got, some) {
+				t.Errorf("matched alone: %d rows differ from the fields' %d", len(got), len(some))
+			}
+		})
+	}
+}
