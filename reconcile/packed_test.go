@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/readers"
 )
 
 // TestPackedMatchesChecked holds packed_<n> (Run's fast road, sql/checked.sql)
 // to checked_<n>: every line packed_<n> calls good is ok in checked_<n> with
-// the same id and pack, and both agree on which lines are blank. Lines of
+// the same id and pack — or has an id to trim (padded_id), which packed_<n>
+// gives as written and Run's pass sends to checked_<n> after the join — and
+// both agree on which lines are blank. Lines of
 // every shape — short and long text amounts, signs, leading and trailing
 // zeros, spaces, too many decimals, typed amounts of every scale, currencies
 // exact, in lower case, padded, unknown or missing, statuses of both sides,
@@ -26,7 +31,7 @@ func TestPackedMatchesChecked(t *testing.T) {
 		" 12.30 ", "\t1\n", "12.3400", "0.000", "7.00", "7.10", "999999999999.999", "9999999999999.999",
 		"-999999999999.99", "0000000000001.500", "1234567890123", "1.234", "1.230", "1.2345", "-0.000", "12\u00a0"}
 	currencies := []string{"USD", "JPY", "KWD", "CLF", "usd", " EUR", "XXX", "", "Jpy"}
-	ids := []string{"A", " B", "C ", "", "\u00a0D", "é", "E\u3000"}
+	ids := []string{"A", " B", "C ", "", "\u00a0D", "é", "E\u3000", " ", "\u00a0", "F\tG", "\u2028H", "I\u0085"}
 	type typed struct {
 		v       string // the unscaled integer, or NULL
 		frac    int
@@ -97,19 +102,24 @@ func TestPackedMatchesChecked(t *testing.T) {
 			}
 		}
 		insert("", "", "", "", typed{v: "NULL"}) // blank
-		var lines, good, goodOnly, mismatch, badOK int
+		// padded: the id needs trimming; the pass sends such a line to
+		// checked_<n> whatever packed_<n> says of it
+		var lines, good, goodOnly, mismatch, badOK, padded, paddedTrimmed int
 		if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*),
 				count(*) FILTER (WHERE p.good),
-				count(*) FILTER (WHERE p.good AND NOT c.ok),
-				count(*) FILTER (WHERE (p.good AND (c.id IS DISTINCT FROM p.id OR c.pack IS DISTINCT FROM p.pack))
+				count(*) FILTER (WHERE p.good AND NOT c.ok AND NOT padded_id(p.id)),
+				count(*) FILTER (WHERE (p.good AND NOT padded_id(p.id) AND (c.id IS DISTINCT FROM p.id OR c.pack IS DISTINCT FROM p.pack))
 					OR (p.blank AND NOT c.blank) OR p.blank IS NULL OR (p.good IS NULL)),
-				count(*) FILTER (WHERE NOT p.good AND c.ok)
-			FROM packed_%[1]d AS p JOIN checked_%[1]d AS c USING (src_row)`, n)).Scan(&lines, &good, &goodOnly, &mismatch, &badOK); err != nil {
+				count(*) FILTER (WHERE NOT p.good AND c.ok),
+				count(*) FILTER (WHERE p.good AND padded_id(p.id)),
+				count(*) FILTER (WHERE c.ok AND padded_id(c.id))
+			FROM packed_%[1]d AS p JOIN checked_%[1]d AS c USING (src_row)`, n)).Scan(&lines, &good, &goodOnly, &mismatch, &badOK, &padded, &paddedTrimmed); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("load %d (%s, typed %t): %d lines, %d on the fast road, %d ok off it", n, kind, isTyped, lines, good, badOK)
-		if lines != row-2 || goodOnly != 0 || mismatch != 0 || good == 0 || badOK == 0 {
-			t.Errorf("load %d: %d lines of %d; %d good but not ok; %d differ; %d good, %d ok off the road", n, lines, row-2, goodOnly, mismatch, good, badOK)
+		t.Logf("load %d (%s, typed %t): %d lines, %d on the fast road (%d with an id to trim), %d ok off it", n, kind, isTyped, lines, good, padded, badOK)
+		if lines != row-2 || goodOnly != 0 || mismatch != 0 || good == 0 || badOK == 0 || padded == 0 || paddedTrimmed != 0 {
+			t.Errorf("load %d: %d lines of %d; %d good but not ok; %d differ; %d good, %d ok off the road; %d good with an id to trim, %d trimmed ids still to trim",
+				n, lines, row-2, goodOnly, mismatch, good, badOK, padded, paddedTrimmed)
 		}
 	}
 }
@@ -188,6 +198,88 @@ func TestRunBlankLines(t *testing.T) {
 			}
 			if got := sum.LedgerTotals["USD"].String(); got != "10.50" {
 				t.Errorf("ledger total USD %s, want 10.50", got)
+			}
+		})
+	}
+}
+
+// TestRunPaddedIDs: Run's single pass joins the ids as written and sends a
+// joined id that needs trimming to checked_<n> (sql/summary.sql, padded_id).
+// Files whose ids are padded — on one side, on both, into duplicates of
+// other ids, with every kind of space — reconcile exactly as the same files
+// with their ids trimmed first (readers.TrimID), in CSV and through Rows.
+func TestRunPaddedIDs(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name            string
+		ledger, results []string // ids, one line each
+	}{
+		{"one side", []string{"A\u00a0", "B", "C"}, []string{"A", "B", "C"}},
+		{"other side", []string{"A", "B", "C"}, []string{"A", " B", "C\t"}},
+		{"both alike", []string{"A ", "B", "\u3000C"}, []string{"A ", "B", "\u3000C"}},
+		{"both unlike", []string{"A ", "B\u2028", "C"}, []string{"\u00a0A", "B", "C\u0085"}},
+		{"duplicate once trimmed", []string{"A", "A ", "B"}, []string{"A", "A ", "B"}},
+		{"duplicate unmatched", []string{"A", "\u00a0A", "B"}, []string{"B", "C"}},
+		{"inner spaces only", []string{"A B", "B\u00a0C", "D"}, []string{"A B", "B\u00a0C", "D"}},
+		{"ends not spaces", []string{"A\u200b", "·B", "C"}, []string{"A\u200b", "·B", "C"}},
+	}
+	write := func(t *testing.T, dir, name string, ids []string, results bool) string {
+		var b strings.Builder
+		if results {
+			b.WriteString("merchant_transaction_id,amount,currency,status\n")
+		} else {
+			b.WriteString("merchant_transaction_id,amount,currency\n")
+		}
+		for i, id := range ids {
+			fmt.Fprintf(&b, "\"%s\",%d.%02d,USD", strings.ReplaceAll(id, `"`, `""`), 10+i, i)
+			if results {
+				b.WriteString(",APPROVED")
+			}
+			b.WriteString("\n")
+		}
+		return writeFile(t, dir, name, b.String())
+	}
+	run := func(t *testing.T, ledger, results string) (paybatch.Summary, []paybatch.ReconRow) {
+		t.Helper()
+		r := MustOpen(t, "")
+		if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadResults(ctx, results, ""); err != nil {
+			t.Fatal(err)
+		}
+		sum, err := r.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum, collectRows(t, r)
+	}
+	trim := func(ids []string) []string {
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = readers.TrimID(id)
+		}
+		return out
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sum, rows := run(t, write(t, dir, "ledger.csv", c.ledger, false), write(t, dir, "results.csv", c.results, true))
+			wantSum, wantRows := run(t, write(t, dir, "ledger-trimmed.csv", trim(c.ledger), false),
+				write(t, dir, "results-trimmed.csv", trim(c.results), true))
+			if got, want := fmt.Sprintf("%+v", sum.Categories), fmt.Sprintf("%+v", wantSum.Categories); got != want {
+				t.Errorf("categories\n got %s\nwant %s", got, want)
+			}
+			if got, want := fmt.Sprint(sum.LedgerTotals, sum.ProviderTotals, sum.MatchRate), fmt.Sprint(wantSum.LedgerTotals, wantSum.ProviderTotals, wantSum.MatchRate); got != want {
+				t.Errorf("totals\n got %s\nwant %s", got, want)
+			}
+			if len(rows) != len(wantRows) {
+				t.Fatalf("%d rows, want %d", len(rows), len(wantRows))
+			}
+			for i := range rows {
+				if rows[i].MerchantTxID != wantRows[i].MerchantTxID || rows[i].Category != wantRows[i].Category {
+					t.Errorf("row %d: %q %s, want %q %s", i, rows[i].MerchantTxID, rows[i].Category, wantRows[i].MerchantTxID, wantRows[i].Category)
+				}
 			}
 		})
 	}

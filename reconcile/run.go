@@ -420,9 +420,11 @@ func (r *Reconciler) summaryRows(rows *sql.Rows, curs map[string]paybatch.Curren
 // lines per file (its view packed_<n> or checked_<n>) on its side, and one
 // for the journals' lines on the provider side.
 func (r *Reconciler) summarySQL(view string) string {
-	ok := "ok"
+	ok, padded := "ok", "false" // checked_<n> trims its ids
 	if view == "packed" {
-		ok = "good"
+		// packed_<n> gives ids as written: one to trim sends the pass to
+		// checked_<n> (sql/summary.sql)
+		ok, padded = "good", "padded_id(coalesce(lid, pid))"
 	}
 	var ledger, provider, ledgerCSV, providerCSV, nLedger, nProvider []string
 	for _, s := range r.sources {
@@ -466,6 +468,7 @@ func (r *Reconciler) summarySQL(view string) string {
 		"/*provider*/", lines(provider, "ppack"),
 		"/*ledger_count*/", strings.Join(append(nLedger, "0"), " + "),
 		"/*provider_count*/", strings.Join(append(nProvider, "0"), " + "),
+		"/*padded*/", padded,
 	).Replace(query("summary"))
 }
 

@@ -50,16 +50,9 @@ s AS (
         src_row, raw_plain, short, currency AS currency_raw, status_raw,
         -- ids are trimmed of every Unicode space at both ends (readers.TrimID,
         -- the one rule): a ledger's 'A<NBSP>' is the 'A' that was sent
-        -- (the class is unicode.IsSpace: \pZ and the ASCII and C1 spaces).
-        -- Per line the cheapest exact test found: the first character by
-        -- comparing bytes (an id that starts with a byte from '!' to 0x7F
-        -- starts with no space; anything else asks the regexp), the last by
-        -- a regexp anchored at the end, which RE2 runs backwards from the
-        -- end; one regexp for both ends cost ~30 % more (BENCHMARKS.md)
+        -- (padded_id, sql/schema.sql)
         CASE WHEN merchant_transaction_id IS NULL THEN ''
-             WHEN (NOT (merchant_transaction_id >= '!' AND merchant_transaction_id < chr(128))
-                   AND regexp_matches(merchant_transaction_id, '^[\t\n\v\f\r\x{85}\pZ]'))
-                  OR regexp_matches(merchant_transaction_id, '[\t\n\v\f\r\x{85}\pZ]$')
+             WHEN padded_id(merchant_transaction_id)
              THEN trim(merchant_transaction_id, /*spaces*/) ELSE merchant_transaction_id END AS id,
         CASE WHEN raw_plain THEN amount WHEN amount IS NULL THEN ''
              ELSE trim(amount, /*spaces*/) END                                 AS amount,
@@ -217,7 +210,9 @@ FROM m2;
 -- short_m) or a typed one, in a currency of at most 3 decimals, and a
 -- status (a ledger's none) found as lines_<n> finds it. good: the line is
 -- on that road and loads, with checked_<n>'s ok, id and pack exactly
--- (FuzzAmount and TestPackedMatchesChecked hold them equal). blank: the
+-- (FuzzAmount and TestPackedMatchesChecked hold them equal) — but for an
+-- id to trim (padded_id), which stays as written here: Run's pass finds it
+-- after the join and goes to checked_<n>. blank: the
 -- line has nothing at all (every role NULL), which checked_<n> calls blank
 -- too; a line blank only once trimmed (spaces) is neither good nor blank
 -- here. A line that is neither may still load (a long amount, a currency
@@ -228,12 +223,11 @@ FROM m2;
 CREATE OR REPLACE VIEW packed_/*n*/ AS
 WITH s AS (
     SELECT src_row,
-        -- the id as lines_<n> trims it (the same expression)
-        CASE WHEN merchant_transaction_id IS NULL THEN ''
-             WHEN (NOT (merchant_transaction_id >= '!' AND merchant_transaction_id < chr(128))
-                   AND regexp_matches(merchant_transaction_id, '^[\t\n\v\f\r\x{85}\pZ]'))
-                  OR regexp_matches(merchant_transaction_id, '[\t\n\v\f\r\x{85}\pZ]$')
-             THEN trim(merchant_transaction_id, /*spaces*/) ELSE merchant_transaction_id END AS id,
+        -- the id as written, not trimmed: Run's pass tests each joined id
+        -- once (padded_id in summary.sql) and sends one that needs trimming
+        -- to checked_<n>; a test per line of each side cost ~0.05 cpu-s
+        -- more per 1M + 1M lines (BENCHMARKS.md, #19 session 8)
+        coalesce(merchant_transaction_id, '') AS id,
         amount, currency AS currency_raw,
         /*status{*/CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END/*else*/NULL::VARCHAR/*}status*/ AS status_raw,
         amount_v, amount_frac, amount_present,

@@ -42,6 +42,11 @@
 -- its own count(*) instead parsed the file twice: 1M lines, Run 1.0-1.2 s
 -- became 1.4 s (BENCHMARKS.md).
 --
+-- Ids: packed_<n> gives each line's id as written, and a joined id that
+-- starts or ends with a space (padded_id, schema.sql) is 'bad' below:
+-- testing each joined id once costs half of testing every line of both
+-- sides (BENCHMARKS.md, #19 session 8). checked_<n> gives them trimmed.
+--
 -- Output: rows of (category, ledger currency, provider currency,
 -- provider class) — several may share these, Run adds them up — with the count of ids, the sums of their ledger and
 -- provider amounts, and l_rows/p_rows, and the ledger amount of ids done
@@ -105,6 +110,9 @@ per_line AS (
             -- joins: both ids NULL, and a pack only if blank
             WHEN lid IS NULL AND pid IS NULL AND coalesce(lpack, ppack) IS NOT NULL THEN 1 -- blank
             WHEN lid IS NULL AND pid IS NULL                   THEN 2  -- bad
+            -- packed_<n> joins the ids as written: an id to trim is 'bad'
+            -- here, and checked_<n> trims it (false over checked_<n>)
+            WHEN /*padded*/                                    THEN 2  -- bad
             WHEN pid IS NOT NULL AND pcls = 0                  THEN 3  -- rejected_before_send
             WHEN pid IS NULL                                   THEN 4  -- missing_at_provider
             WHEN lid IS NULL                                   THEN 5  -- missing_in_ledger
