@@ -33,6 +33,7 @@ func convertOne(t testing.TB, r *Reconciler, amount, cur string) (int64, string)
 		`CREATE OR REPLACE TABLE stage_999 (` + strings.Join(cols, ", ") + `, src_row INTEGER)`,
 		`CREATE OR REPLACE VIEW src_999 AS SELECT *, ` + textAmount + ` FROM stage_999`,
 		s.sql("checked"),
+		s.sql("packed"),
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)

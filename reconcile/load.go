@@ -71,8 +71,9 @@ func (r *Reconciler) LoadResults(ctx context.Context, path, sheet string) error 
 // source is one loaded file. Its lines are read through two views: src_<n>,
 // the file's columns by role (straight from read_parquet or read_csv, or
 // from stage_<n>, the table an XLSX sheet or a CSV's text copy is appended
-// to), and checked_<n> (sql/checked.sql), the same lines checked and
-// converted.
+// to), and checked_<n> (sql/checked.sql, created when first read:
+// ensureChecked), the same lines checked and converted; packed_<n>
+// (sql/packed.sql) is Run's fast road over them.
 type source struct {
 	n           int
 	kind        fileKind
@@ -85,13 +86,14 @@ type source struct {
 	staged      bool   // CSV: read in Go into stage_<n> (stageCSV), not by DuckDB
 	delim       rune   // CSV: the delimiter
 	inserted    bool   // the lines are in ledger or provider
+	checked     bool   // lines_<n> and checked_<n> exist (ensureChecked)
 	// acceptFormulas: an XLSX formula cell is read at its computed value
 	acceptFormulas bool
 }
 
 func (s *source) sql(name string) string {
 	q := query(name)
-	if name == "checked" {
+	if name == "checked" || name == "packed" {
 		q = s.checkedSQL(q)
 	}
 	q = strings.ReplaceAll(q, "/*n*/", strconv.Itoa(s.n))
@@ -99,7 +101,24 @@ func (s *source) sql(name string) string {
 	return strings.ReplaceAll(q, "/*kind*/", quoteLiteral(string(s.kind)))
 }
 
-// checkedSQL is sql/checked.sql for s: a ledger without an expected-status
+// ensureChecked creates lines_<n> and checked_<n> (sql/checked.sql) the
+// first time something reads them: Run's pass off the fast road, the
+// inserts for Rows and --db, the rows pass, problems. Loading creates
+// packed_<n> only: binding the two views costs ~14 ms of CPU for a ledger
+// and a results file, which a reconcile on the fast road never reads
+// (BENCHMARKS.md, #19 session 8).
+func (s *source) ensureChecked(ctx context.Context, conn *sql.Conn) error {
+	if s.checked {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, s.sql("checked")); err != nil {
+		return fmt.Errorf("reconcile: %s: sql/checked.sql: %w", s.path, err)
+	}
+	s.checked = true
+	return nil
+}
+
+// checkedSQL is sql/checked.sql (or sql/packed.sql) for s: a ledger without an expected-status
 // column has a NULL status on every line, so each block between /*status{*/
 // and /*}status*/ (the status columns and their lookups) is replaced by
 // what follows its /*else*/ — what the block gives for a NULL status: no
@@ -185,9 +204,9 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	return nil
 }
 
-// checkSource creates the checked_<n> view of s and reads its first line.
+// checkSource creates the packed_<n> view of s and reads its first line.
 func checkSource(ctx context.Context, conn *sql.Conn, s *source) error {
-	if _, err := conn.ExecContext(ctx, s.sql("checked")); err != nil {
+	if _, err := conn.ExecContext(ctx, s.sql("packed")); err != nil {
 		return err
 	}
 	if s.format == "csv" {
@@ -224,6 +243,9 @@ func checkHasLines(ctx context.Context, conn *sql.Conn, s *source) error {
 		return nil
 	}
 	var n int
+	if err := s.ensureChecked(ctx, conn); err != nil {
+		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, s.path, err)
+	}
 	q := fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM checked_%d WHERE NOT blank LIMIT 1)`, s.n)
 	if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, s.path, err)
@@ -264,6 +286,9 @@ func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 			}
 		}
 		s.copied = true
+	}
+	if err := s.ensureChecked(ctx, conn); err != nil {
+		return err
 	}
 	target := "to_ledger"
 	if s.kind == kindResults {
@@ -312,6 +337,9 @@ var sentinelOf = map[string]error{
 // problems names the first problems of s (sql/problems.sql).
 func problems(ctx context.Context, conn *sql.Conn, s *source) error {
 	path, sheet, hm := s.path, s.sheet, s.hm
+	if err := s.ensureChecked(ctx, conn); err != nil {
+		return err
+	}
 	rows, err := conn.QueryContext(ctx, s.sql("problems"))
 	if err != nil {
 		return fmt.Errorf("reconcile: %s: check rows: %w", path, err)

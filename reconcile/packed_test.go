@@ -60,7 +60,7 @@ func TestPackedMatchesChecked(t *testing.T) {
 		if isTyped {
 			stage += `, v BIGINT, frac INTEGER, present BOOLEAN`
 		}
-		for _, q := range []string{fmt.Sprintf(stage+`)`, n), src, s.sql("checked")} {
+		for _, q := range []string{fmt.Sprintf(stage+`)`, n), src, s.sql("checked"), s.sql("packed")} {
 			if _, err := conn.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}

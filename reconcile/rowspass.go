@@ -50,6 +50,9 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	}()
 	var ledger, provider []string
 	for _, s := range r.sources {
+		if err := s.ensureChecked(ctx, conn); err != nil {
+			return sum, nil, false, err
+		}
 		if s.duckCSV() && !s.copied {
 			q := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * EXCLUDE (src_row), (row_number() OVER () + 1)::INTEGER AS src_row FROM %s`, s.n, s.csvRead)
 			if _, err := conn.ExecContext(ctx, q); err != nil {

@@ -282,6 +282,11 @@ func (r *Reconciler) fastSummary(ctx context.Context, conn *sql.Conn) (sum payba
 	// checked_<n>, which converts every line (sql/checked.sql)
 	sum, st, err := r.summaryPass(ctx, conn, "packed", curs, byNo, tols)
 	if err == nil && st.bad && !st.multi {
+		for _, s := range r.sources {
+			if err = s.ensureChecked(ctx, conn); err != nil {
+				return sum, false, err
+			}
+		}
 		sum, st, err = r.summaryPass(ctx, conn, "checked", curs, byNo, tols)
 	}
 	if err != nil || !st.exact {

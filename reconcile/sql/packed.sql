@@ -1,0 +1,85 @@
+-- packed_<n>, the fast road of Run's single pass over one loaded file (see
+-- checked.sql for lines_<n> and checked_<n>, which decide every line, and
+-- for the placeholders, which are the same). It is created when the file is
+-- loaded; lines_<n> and checked_<n> only when something first reads them
+-- (source.ensureChecked in load.go): a reconcile whose lines all take this
+-- road never binds them (~14 ms of CPU for a ledger and a results file,
+-- BENCHMARKS.md #19 session 8).
+--
+-- packed_<n>: the lines on the fast road, packed for Run's single pass
+-- (summary.sql), read from src_<n> in a few projections without lines_<n>'s
+-- and checked_<n>'s work for lines off the road: a short text amount (see
+-- short_m) or a typed one, in a currency of at most 3 decimals, and a
+-- status (a ledger's none) found as lines_<n> finds it. good: the line is
+-- on that road and loads, with checked_<n>'s ok, id and pack exactly
+-- (FuzzAmount and TestPackedMatchesChecked hold them equal) — but for an
+-- id to trim (padded_id), which stays as written here: Run's pass finds it
+-- after the join and goes to checked_<n>. blank: the
+-- line has nothing at all (every role NULL), which checked_<n> calls blank
+-- too; a line blank only once trimmed (spaces) is neither good nor blank
+-- here. A line that is neither may still load (a long amount, a currency
+-- with 4 decimals) or have a problem: the pass sees it as 'bad' and Run
+-- reads the files again through checked_<n>, which decides. Reading
+-- through lines_<n> cost ~0.08 cpu-s more per 1M + 1M CSV lines
+-- (BENCHMARKS.md, #19 session 7), its chain of checked_<n> ~0.1 more.
+CREATE OR REPLACE VIEW packed_/*n*/ AS
+WITH s AS (
+    SELECT src_row,
+        -- the id as written, not trimmed: Run's pass tests each joined id
+        -- once (padded_id in summary.sql) and sends one that needs trimming
+        -- to checked_<n>; a test per line of each side cost ~0.05 cpu-s
+        -- more per 1M + 1M lines (BENCHMARKS.md, #19 session 8)
+        coalesce(merchant_transaction_id, '') AS id,
+        amount, currency AS currency_raw,
+        /*status{*/CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END/*else*/NULL::VARCHAR/*}status*/ AS status_raw,
+        amount_v, amount_frac, amount_present,
+        merchant_transaction_id IS NULL AS id_null
+    FROM src_/*n*/
+),
+c AS (
+    SELECT s.*,
+        coalesce(c0.exp, c1.exp) AS exp,
+        coalesce(c0.no, c1.no)   AS cur_no,
+        -- a ledger line without an expected status expects the operation
+        -- done (class 1); any other status is looked up as lines_<n> does
+        CASE WHEN /*kind*/ = 'ledger' AND status_raw IS NULL THEN 1
+             ELSE /*status{*/coalesce(v0.cls_no, v1.cls_no)/*else*/NULL::TINYINT/*}status*/ END AS cls_no
+    FROM s
+    LEFT JOIN currencies AS c0 ON c0.code = s.currency_raw
+    LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw, /*spaces*/)) END
+    /*status{*/LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
+    LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
+        AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END/*else*//*}status*/
+),
+a AS (
+    SELECT src_row, id, cur_no, cls_no, exp, amount_v, amount_frac, amount_present,
+        -- short: the amount × 1000 (short_m in checked_<n>), exact
+        CASE WHEN exp <= 3 AND regexp_full_match(amount, '[+-]?[0-9]{1,12}(\.[0-9]{0,3})?')
+             THEN (TRY_CAST(amount AS DECIMAL(18,3)) * 1000)::BIGINT END AS m,
+        -- nothing at all: blank in checked_<n> too
+        id_null AND amount IS NULL AND amount_present IS NOT true
+            AND currency_raw IS NULL AND status_raw IS NULL AS blank
+    FROM c
+),
+b AS (
+    SELECT src_row, id, cur_no, cls_no, blank,
+        CASE
+            WHEN m IS NOT NULL THEN
+                CASE WHEN exp = 3 THEN m
+                     WHEN m % [1000, 100, 10][exp + 1] = 0 THEN m // [1000, 100, 10][exp + 1]
+                END
+            -- typed: amount_v is the unscaled integer, amount_frac its
+            -- scale; |amount_v| < 10^12 keeps amount_minor below 10^15
+            WHEN amount_frac IS NOT NULL AND amount_present AND exp <= 3 AND amount_frac <= 6
+                 AND amount_v IS NOT NULL AND abs(amount_v) < 1000000000000 THEN
+                CASE WHEN amount_frac <= exp THEN amount_v * [1, 10, 100, 1000][exp - amount_frac + 1]
+                     WHEN amount_v % [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1] = 0
+                     THEN amount_v // [1, 10, 100, 1000, 10000, 100000, 1000000][amount_frac - exp + 1]
+                END
+        END AS amount_minor
+    FROM a
+)
+SELECT src_row, id, blank, good,
+    CASE WHEN good THEN (cls_no::BIGINT << 61) | (1::BIGINT << 60) | (cur_no::BIGINT << 51)
+        | (amount_minor + 1125899906842624) END AS pack
+FROM (SELECT *, id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS good FROM b);
