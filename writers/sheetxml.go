@@ -75,50 +75,56 @@ func (x *sheetXML) endRow()   { x.b = append(x.b, "</row>"...) }
 // blank leaves the next cell empty.
 func (x *sheetXML) blank() { x.pending++ }
 
-func (x *sheetXML) open(style int, typ string) {
+// The cell writers below build on a local slice and store x.b once: while
+// the GC marks (much of a drain's time: the rows allocate), every store of
+// the slice into x costs a write barrier, and a cell made five of them.
+
+// openCell appends the empty cells still pending and the start tag of a
+// cell to b.
+func (x *sheetXML) openCell(b []byte, style int, typ string) []byte {
 	for ; x.pending > 0; x.pending-- {
-		x.b = append(x.b, "<c/>"...)
+		b = append(b, "<c/>"...)
 	}
-	x.b = append(x.b, "<c"...)
+	b = append(b, "<c"...)
 	if style != 0 {
-		x.b = append(x.b, ` s="`...)
-		x.b = strconv.AppendInt(x.b, int64(style), 10)
-		x.b = append(x.b, '"')
+		b = append(b, ` s="`...)
+		b = strconv.AppendInt(b, int64(style), 10)
+		b = append(b, '"')
 	}
-	x.b = append(x.b, typ...)
-	x.b = append(x.b, '>')
+	b = append(b, typ...)
+	return append(b, '>')
 }
 
 // number writes a numeric cell whose value is the decimal text v (already
 // valid: digits, an optional '-' and '.').
 func (x *sheetXML) number(style int, v []byte) {
-	x.open(style, "")
-	x.b = append(x.b, "<v>"...)
-	x.b = append(x.b, v...)
-	x.b = append(x.b, "</v></c>"...)
+	b := x.openCell(x.b, style, "")
+	b = append(b, "<v>"...)
+	b = append(b, v...)
+	x.b = append(b, "</v></c>"...)
 }
 
 func (x *sheetXML) integer(style int, n int64) {
-	x.open(style, "")
-	x.b = append(x.b, "<v>"...)
-	x.b = strconv.AppendInt(x.b, n, 10)
-	x.b = append(x.b, "</v></c>"...)
+	b := x.openCell(x.b, style, "")
+	b = append(b, "<v>"...)
+	b = strconv.AppendInt(b, n, 10)
+	x.b = append(b, "</v></c>"...)
 }
 
 // shared writes a cell holding shared string number i.
 func (x *sheetXML) shared(style, i int) {
-	x.open(style, ` t="s"`)
-	x.b = append(x.b, "<v>"...)
-	x.b = strconv.AppendInt(x.b, int64(i), 10)
-	x.b = append(x.b, "</v></c>"...)
+	b := x.openCell(x.b, style, ` t="s"`)
+	b = append(b, "<v>"...)
+	b = strconv.AppendInt(b, int64(i), 10)
+	x.b = append(b, "</v></c>"...)
 }
 
 // inline writes an inline string cell.
 func (x *sheetXML) inline(style int, s string) {
-	x.open(style, ` t="inlineStr"`)
-	x.b = append(x.b, "<is>"...)
-	x.b = appendT(x.b, s)
-	x.b = append(x.b, "</is></c>"...)
+	b := x.openCell(x.b, style, ` t="inlineStr"`)
+	b = append(b, "<is>"...)
+	b = appendT(b, s)
+	x.b = append(b, "</is></c>"...)
 }
 
 // appendT appends <t>s</t> as excelize writes it (see sheetXML).
