@@ -97,8 +97,12 @@ type Reconciler struct {
 	// noRowsPass: Options.Rows takes the exact path even when Run's rows
 	// pass would serve (tests compare the two)
 	noRowsPass bool
-	sum        paybatch.Summary
-	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
+	// passThreads: 1 runs Run's rows pass on one thread, 2 on DuckDB's
+	// default threads; 0 decides by the machine's load (coresFree). Tests
+	// take both roads whatever the load.
+	passThreads int
+	sum         paybatch.Summary
+	threads     threadTurns // DuckDB's threads narrowed for the rows (threads.go)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }

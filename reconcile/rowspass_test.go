@@ -16,7 +16,8 @@ import (
 // rowsPassRun reconciles ledger and results with Options.Rows, through Run's
 // rows pass or (exact) the exact path of before, and returns everything a
 // report reads: the summary, the lines, every row, and the bytes of the CSV
-// and Parquet exports.
+// and Parquet exports. threads is the rows pass's (Reconciler.passThreads):
+// 2 materialises a numbered CSV's lines before the join, 1 does not.
 type rowsPassOut struct {
 	sum        paybatch.Summary
 	lines      [2]int64
@@ -26,7 +27,7 @@ type rowsPassOut struct {
 	err        error
 }
 
-func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool) rowsPassOut {
+func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads int) rowsPassOut {
 	t.Helper()
 	ctx := context.Background()
 	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: rows})
@@ -35,6 +36,7 @@ func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool) rowsPas
 	}
 	defer r.Close()
 	r.noRowsPass = exact
+	r.passThreads = threads
 	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -149,58 +151,75 @@ func TestRowsPass(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			pass := rowsPassRun(t, tc.ledger, tc.results, true, false)
-			exact := rowsPassRun(t, tc.ledger, tc.results, true, true)
-			if tc.refused {
-				if pass.err == nil || exact.err == nil || pass.err.Error() != exact.err.Error() {
-					t.Fatalf("errors differ or missing:\npass:  %v\nexact: %v", pass.err, exact.err)
-				}
-				return
+			exact := rowsPassRun(t, tc.ledger, tc.results, true, true, 0)
+			// the pass on one thread, then on DuckDB's threads with the
+			// lines materialised first: the same as the exact path both ways
+			for _, threads := range []int{1, 2} {
+				t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+					rowsPassCompare(t, tc.name, rowsPassRun(t, tc.ledger, tc.results, true, false, threads), exact, tc.pass, tc.refused)
+				})
 			}
-			if pass.err != nil || exact.err != nil {
-				t.Fatalf("pass: %v, exact: %v", pass.err, exact.err)
-			}
-			if pass.builtAfter == tc.pass || !exact.builtAfter {
-				t.Fatalf("paths taken: rows pass served = %v, want %v (exact path built: %v)", !pass.builtAfter, tc.pass, exact.builtAfter)
-			}
-			single := rowsPassRun(t, tc.ledger, tc.results, false, false)
-			if !reflect.DeepEqual(pass.sum, exact.sum) || !reflect.DeepEqual(pass.sum, single.sum) {
-				t.Errorf("summaries differ:\npass:   %+v\nexact:  %+v\nsingle: %+v", pass.sum, exact.sum, single.sum)
-			}
-			if pass.lines != exact.lines || pass.lines != single.lines {
-				t.Errorf("lines: pass %v, exact %v, single %v", pass.lines, exact.lines, single.lines)
-			}
-			if len(pass.rows) != len(exact.rows) {
-				t.Fatalf("%d rows, exact path %d", len(pass.rows), len(exact.rows))
-			}
-			bad := 0
-			for i := range pass.rows {
-				if !reflect.DeepEqual(pass.rows[i], exact.rows[i]) && bad < 5 {
-					bad++
-					t.Errorf("row %d:\npass:  %+v\nexact: %+v", i, pass.rows[i], exact.rows[i])
-				}
-			}
-			for _, kind := range []struct {
-				name      string
-				got, want map[string]string
-			}{{"csv", pass.csv, exact.csv}, {"parquet", pass.pq, exact.pq}} {
-				if len(kind.got) != len(kind.want) {
-					t.Errorf("%s: files %d, exact path %d", kind.name, len(kind.got), len(kind.want))
-				}
-				for name, want := range kind.want {
-					if kind.got[name] != want {
-						t.Errorf("%s export %s differs from the exact path's", kind.name, name)
-					}
-				}
-			}
-			if tc.name == "blank_lines_and_text" { // and the exports, compared above
-				for _, row := range pass.rows {
-					if text := fmt.Sprint(row); strings.Contains(text, "5500-0000-0000-0004") ||
-						strings.Contains(text, "5500000000000004") || strings.Contains(text, "4111 1111 1111 1111") {
-						t.Errorf("card number not masked: %+v", row)
-					}
+			if !tc.refused {
+				single := rowsPassRun(t, tc.ledger, tc.results, false, false, 0)
+				if !reflect.DeepEqual(exact.sum, single.sum) || exact.lines != single.lines {
+					t.Errorf("without Rows: summary %+v, lines %v; exact path %+v, %v", single.sum, single.lines, exact.sum, exact.lines)
 				}
 			}
 		})
+	}
+}
+
+// rowsPassCompare: pass (Run's rows pass, or the exact path when it does
+// not serve) gives what the exact path gives.
+func rowsPassCompare(t *testing.T, tcName string, pass, exact rowsPassOut, serves, refused bool) {
+	t.Helper()
+	if refused {
+		if pass.err == nil || exact.err == nil || pass.err.Error() != exact.err.Error() {
+			t.Fatalf("errors differ or missing:\npass:  %v\nexact: %v", pass.err, exact.err)
+		}
+		return
+	}
+	if pass.err != nil || exact.err != nil {
+		t.Fatalf("pass: %v, exact: %v", pass.err, exact.err)
+	}
+	if pass.builtAfter == serves || !exact.builtAfter {
+		t.Fatalf("paths taken: rows pass served = %v, want %v (exact path built: %v)", !pass.builtAfter, serves, exact.builtAfter)
+	}
+	if !reflect.DeepEqual(pass.sum, exact.sum) {
+		t.Errorf("summaries differ:\npass:   %+v\nexact:  %+v", pass.sum, exact.sum)
+	}
+	if pass.lines != exact.lines {
+		t.Errorf("lines: pass %v, exact %v", pass.lines, exact.lines)
+	}
+	if len(pass.rows) != len(exact.rows) {
+		t.Fatalf("%d rows, exact path %d", len(pass.rows), len(exact.rows))
+	}
+	bad := 0
+	for i := range pass.rows {
+		if !reflect.DeepEqual(pass.rows[i], exact.rows[i]) && bad < 5 {
+			bad++
+			t.Errorf("row %d:\npass:  %+v\nexact: %+v", i, pass.rows[i], exact.rows[i])
+		}
+	}
+	for _, kind := range []struct {
+		name      string
+		got, want map[string]string
+	}{{"csv", pass.csv, exact.csv}, {"parquet", pass.pq, exact.pq}} {
+		if len(kind.got) != len(kind.want) {
+			t.Errorf("%s: files %d, exact path %d", kind.name, len(kind.got), len(kind.want))
+		}
+		for name, want := range kind.want {
+			if kind.got[name] != want {
+				t.Errorf("%s export %s differs from the exact path's", kind.name, name)
+			}
+		}
+	}
+	if tcName == "blank_lines_and_text" { // and the exports, compared above
+		for _, row := range pass.rows {
+			if text := fmt.Sprint(row); strings.Contains(text, "5500-0000-0000-0004") ||
+				strings.Contains(text, "5500000000000004") || strings.Contains(text, "4111 1111 1111 1111") {
+				t.Errorf("card number not masked: %+v", row)
+			}
+		}
 	}
 }
