@@ -30,7 +30,7 @@ func TestPackedMatchesChecked(t *testing.T) {
 	amounts := []string{"10.50", "10.5", "10.005", "-0.01", "+3", ".5", "5.", "007.10", "1e3", "1,000.00", "",
 		" 12.30 ", "\t1\n", "12.3400", "0.000", "7.00", "7.10", "999999999999.999", "9999999999999.999",
 		"-999999999999.99", "0000000000001.500", "1234567890123", "1.234", "1.230", "1.2345", "-0.000", "12\u00a0"}
-	currencies := []string{"USD", "JPY", "KWD", "CLF", "usd", " EUR", "XXX", "", "Jpy"}
+	currencies := []string{"USD", "JPY", "KWD", "CLF", "usd", " EUR", "XXX", "", "Jpy", "uSd", "GBP\u00a0", "Kwd"}
 	ids := []string{"A", " B", "C ", "", "\u00a0D", "é", "E\u3000", " ", "\u00a0", "F\tG", "\u2028H", "I\u0085"}
 	type typed struct {
 		v       string // the unscaled integer, or NULL
@@ -65,7 +65,7 @@ func TestPackedMatchesChecked(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		statuses := []string{"", "APPROVED", "declined", " Pending ", "maybe", "done", "NOT_DONE"}
+		statuses := []string{"", "APPROVED", "declined", " Pending ", "maybe", "done", "NOT_DONE", "aPPROVED", "Declined", "Not_done", "failed\t"}
 		row := 2
 		insert := func(id, amount, cur, status string, ty typed) {
 			t.Helper()
@@ -132,15 +132,17 @@ func nullable(s string) any {
 }
 
 // TestRunOffTheFastRoad: lines packed_<n> does not take (a padded amount, 13
-// digits, 4 decimals, a currency of 4 decimals, one in lower case) send the
-// single pass to checked_<n>, which reconciles them exactly.
+// digits, 4 decimals, a currency of 4 decimals, a padded or oddly cased
+// currency or status) send the single pass to checked_<n>, which
+// reconciles them exactly.
 func TestRunOffTheFastRoad(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	ledger := writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency\n"+
-		"A,10.50,USD\nB, 7.00 ,usd\nC,0000000000001.500,KWD\nD,1.2345,CLF\nE,12.3400,EUR\nF,3,JPY\n")
+		"A,10.50,USD\nB, 7.00 ,usd\nC,0000000000001.500,KWD\nD,1.2345,CLF\nE,12.3400,EUR\nF,3,JPY\nG,5.00, eur\nH,6.00,uSd\n")
 	results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\n"+
-		"A,10.5,USD,APPROVED\nB,7,USD,APPROVED\nC,1.5,KWD,APPROVED\nD,1.2345,CLF,APPROVED\nE,12.34,EUR,APPROVED\nF,3.00,JPY,APPROVED\n")
+		"A,10.5,USD,APPROVED\nB,7,USD,APPROVED\nC,1.5,KWD,APPROVED\nD,1.2345,CLF,APPROVED\nE,12.34,EUR,APPROVED\nF,3.00,JPY,APPROVED\n"+
+		"G,5.00,Eur, approved \nH,6.00,USD,aPPROVED\n")
 	r := MustOpen(t, "")
 	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
 		t.Fatal(err)
@@ -153,10 +155,10 @@ func TestRunOffTheFastRoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	matched := sum.Categories["matched"]
-	if matched.Count != 6 {
-		t.Fatalf("matched %d of 6: %+v", matched.Count, sum.Categories)
+	if matched.Count != 8 {
+		t.Fatalf("matched %d of 8: %+v", matched.Count, sum.Categories)
 	}
-	want := map[string]string{"USD": "17.50", "KWD": "1.500", "CLF": "1.2345", "EUR": "12.34", "JPY": "3"}
+	want := map[string]string{"USD": "23.50", "KWD": "1.500", "CLF": "1.2345", "EUR": "17.34", "JPY": "3"}
 	for code, amount := range want {
 		if got := sum.LedgerTotals[code].String(); got != amount {
 			t.Errorf("ledger total %s: %s, want %s", code, got, amount)

@@ -243,6 +243,23 @@ func (r *Reconciler) fillTables(ctx context.Context) error {
 		if err := app.Close(); err != nil {
 			return fmt.Errorf("reconcile: currencies: %w", err)
 		}
+		// each code as files usually write it (sql/schema.sql)
+		if app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "currency_lookup"); err != nil {
+			return fmt.Errorf("reconcile: currencies: %w", err)
+		}
+		for i, code := range codes {
+			cur, _ := paybatch.ParseCurrency(code)
+			lower := strings.ToLower(code)
+			for _, raw := range []string{code, lower, code[:1] + lower[1:]} {
+				if err := app.AppendRow(raw, int16(i+1), int32(cur.Exponent())); err != nil {
+					app.Close()
+					return fmt.Errorf("reconcile: currencies: %w", err)
+				}
+			}
+		}
+		if err := app.Close(); err != nil {
+			return fmt.Errorf("reconcile: currencies: %w", err)
+		}
 		if app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "category_order"); err != nil {
 			return fmt.Errorf("reconcile: category order: %w", err)
 		}

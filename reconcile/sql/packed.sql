@@ -9,8 +9,9 @@
 -- packed_<n>: the lines on the fast road, packed for Run's single pass
 -- (summary.sql), read from src_<n> in a few projections without lines_<n>'s
 -- and checked_<n>'s work for lines off the road: a short text amount (see
--- short_m) or a typed one, in a currency of at most 3 decimals, and a
--- status (a ledger's none) found as lines_<n> finds it. good: the line is
+-- short_m) or a typed one, in a currency of at most 3 decimals written in
+-- one of its usual spellings, and a status (a ledger's none) likewise (see
+-- c below). good: the line is
 -- on that road and loads, with checked_<n>'s ok, id and pack exactly
 -- (FuzzAmount and TestPackedMatchesChecked hold them equal) — but for an
 -- id to trim (padded_id), which stays as written here: Run's pass finds it
@@ -36,20 +37,24 @@ WITH s AS (
         merchant_transaction_id IS NULL AS id_null
     FROM src_/*n*/
 ),
+-- The currency and the status are looked up once each, as written, among
+-- their usual spellings (currency_lookup: 'USD', 'usd', 'Usd';
+-- status_lookup: 'APPROVED', 'approved', 'Approved'): a line spelt
+-- otherwise (padded, 'uSd') is off the road, and checked_<n>'s trimmed and
+-- case-folded lookups decide it. The two fallback joins here cost ~0.03
+-- cpu-s per 1M + 1M lines for lines that almost never need them
+-- (BENCHMARKS.md, #19 session 8).
 c AS (
     SELECT s.*,
-        coalesce(c0.exp, c1.exp) AS exp,
-        coalesce(c0.no, c1.no)   AS cur_no,
+        c0.exp,
+        c0.no AS cur_no,
         -- a ledger line without an expected status expects the operation
         -- done (class 1); any other status is looked up as lines_<n> does
         CASE WHEN /*kind*/ = 'ledger' AND status_raw IS NULL THEN 1
-             ELSE /*status{*/coalesce(v0.cls_no, v1.cls_no)/*else*/NULL::TINYINT/*}status*/ END AS cls_no
+             ELSE /*status{*/v0.cls_no/*else*/NULL::TINYINT/*}status*/ END AS cls_no
     FROM s
-    LEFT JOIN currencies AS c0 ON c0.code = s.currency_raw
-    LEFT JOIN currencies AS c1 ON c1.code = CASE WHEN c0.code IS NULL AND s.currency_raw IS NOT NULL THEN upper(trim(s.currency_raw, /*spaces*/)) END
-    /*status{*/LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw
-    LEFT JOIN status_vocab AS v1 ON v1.side = /*kind*/
-        AND v1.word = CASE WHEN v0.class IS NULL AND s.status_raw IS NOT NULL THEN lower(trim(s.status_raw)) END/*else*//*}status*/
+    LEFT JOIN currency_lookup AS c0 ON c0.raw = s.currency_raw
+    /*status{*/LEFT JOIN status_lookup AS v0 ON v0.side = /*kind*/ AND v0.raw = s.status_raw/*else*//*}status*/
 ),
 a AS (
     SELECT src_row, id, cur_no, cls_no, exp, amount_v, amount_frac, amount_present,

@@ -11,6 +11,16 @@ CREATE OR REPLACE TABLE currencies (
     tol_minor BIGINT  NOT NULL     -- --tolerance in minor units of this currency
 );
 
+-- The codes as files write them exactly (upper, lower and Title case:
+-- 'USD', 'usd', 'Usd'), for packed_<n>'s one lookup per line (packed.sql);
+-- any other spelling (padded, 'uSd') is found by checked.sql's trimmed and
+-- case-folded lookup. Filled with currencies (reconcile.go: fillTables).
+CREATE OR REPLACE TABLE currency_lookup (
+    raw VARCHAR  NOT NULL,
+    no  SMALLINT NOT NULL,
+    exp INTEGER  NOT NULL
+);
+
 -- Every ledger line, as exported by the merchant.
 CREATE OR REPLACE TABLE ledger (
     seq                     BIGINT  NOT NULL, -- load order: one line = one seq
