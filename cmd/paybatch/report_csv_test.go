@@ -2,18 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/reconcile"
 )
 
 // TestReportCSVFromWorkbookRows: with --out (every row in the workbook) the
-// CSV files are written in Go from the rows the workbook reads; without it
-// DuckDB writes them (COPY). Both must be the same bytes: the golden
-// fixture, and text that needs quoting, neutralising or masking in every
-// text column.
+// CSV files are written in Go from the rows the workbook reads; with --csv
+// alone from a read of their own (writers.WriteCSV). Both must be the
+// bytes DuckDB's COPY writes (reconcile's ExportCSV, each line built in
+// SQL): the golden fixture, and text that needs quoting, neutralising or
+// masking in every text column.
 func TestReportCSVFromWorkbookRows(t *testing.T) {
 	const td = "../../reconcile/testdata/"
 	adv := t.TempDir()
@@ -45,27 +50,30 @@ func TestReportCSVFromWorkbookRows(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			copyDir, goDir := filepath.Join(dir, "copy"), filepath.Join(dir, "go")
+			copyDir, aloneDir, goDir := filepath.Join(dir, "copy"), filepath.Join(dir, "alone"), filepath.Join(dir, "go")
 			args := []string{"reconcile", "--results", c.results, "--ledger", c.ledger}
-			if out, errs, code := runCmd(t, append(args, "--csv", copyDir)...); code != exitExceptions {
+			if out, errs, code := runCmd(t, append(args, "--csv", aloneDir)...); code != exitExceptions {
 				t.Fatalf("--csv: exit %d\n%s\n%s", code, out, errs)
 			}
 			if out, errs, code := runCmd(t, append(args, "--csv", goDir, "--out", filepath.Join(dir, "report.xlsx"))...); code != exitExceptions {
 				t.Fatalf("--csv --out: exit %d\n%s\n%s", code, out, errs)
 			}
+			copyCSV(t, c.ledger, c.results, copyDir)
 			files, _ := filepath.Glob(filepath.Join(copyDir, "*"))
 			if len(files) != 12 {
-				t.Fatalf("%d files from --csv, want one per category and rejected.csv: %v", len(files), files)
+				t.Fatalf("%d files from COPY, want one per category and rejected.csv: %v", len(files), files)
 			}
 			var rows int
 			for _, f := range files {
 				want, _ := os.ReadFile(f)
-				got, err := os.ReadFile(filepath.Join(goDir, filepath.Base(f)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("%s differs:\n--- from the workbook's rows\n%s\n--- COPY\n%s", filepath.Base(f), got, want)
+				for _, d := range []struct{ name, dir string }{{"--csv --out (the workbook's rows)", goDir}, {"--csv", aloneDir}} {
+					got, err := os.ReadFile(filepath.Join(d.dir, filepath.Base(f)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%s differs:\n--- %s\n%s\n--- COPY\n%s", filepath.Base(f), d.name, got, want)
+					}
 				}
 				rows += bytes.Count(want, []byte("\n")) - 1
 			}
@@ -80,9 +88,37 @@ func TestReportCSVFromWorkbookRows(t *testing.T) {
 			if rows < 5 {
 				t.Errorf("%d rows in the CSV files; the case has more", rows)
 			}
-			if others, _ := filepath.Glob(filepath.Join(goDir, "*")); len(others) != len(files) {
-				t.Errorf("--out --csv wrote %d files, --csv %d", len(others), len(files))
+			for _, d := range []string{goDir, aloneDir} {
+				if others, _ := filepath.Glob(filepath.Join(d, "*")); len(others) != len(files) {
+					t.Errorf("%s: %d files, COPY %d", d, len(others), len(files))
+				}
 			}
 		})
+	}
+}
+
+// copyCSV writes the CSV exports of ledger against results into dir with
+// DuckDB's COPY (reconcile's ExportCSV), as `paybatch reconcile --csv`
+// wrote them before it wrote them from the rows: the reference.
+func copyCSV(t *testing.T, ledger, results, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := reconcile.Open(ctx, reconcile.Options{TempDir: t.TempDir(), Rows: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	none := func(func(paybatch.RowError, error) bool) {}
+	if _, err := r.ExportCSV(ctx, dir, none); err != nil {
+		t.Fatal(err)
 	}
 }

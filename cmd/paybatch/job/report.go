@@ -54,8 +54,11 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 	}
 	// With the workbook of every row, the CSV files are written from the
 	// rows the workbook reads (one read of the rows for both); otherwise
-	// DuckDB writes them itself (COPY), byte for byte what
-	// writers.WriteCSV would: the rows never cross into Go.
+	// from a read of their own (writers.WriteCSV). Not by DuckDB's COPY
+	// (reconcile's ExportCSV, byte for byte the same: each line built by
+	// SQL macros): at 1M ids it cost 4.6 cpu-s and 9 s on its one thread
+	// against ≈ 1.1 cpu-s for the rows read and written as lines in Go
+	// (#19, BENCHMARKS.md "Full report", session 8).
 	csvFromRows := o.XLSX != "" && o.CSVDir != "" && o.XLSXMatchedRows == 0
 	// DuckDB writes the Parquet files (COPY, on one thread: reconcile's
 	// threads.go) while Go writes the workbook from the rows: the two
@@ -112,11 +115,11 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 		}
 	}
 	if o.CSVDir != "" && !csvFromRows {
-		files, err := r.ExportCSV(ctx, o.CSVDir, rowErrors(rejects))
+		files, err := writers.WriteCSV(ctx, o.CSVDir, report())
+		written = append(written, files...)
 		if err != nil {
 			return written, fmt.Errorf("csv export: %w", err)
 		}
-		written = append(written, files...)
 	}
 	if o.ParquetDir != "" {
 		var files []string
