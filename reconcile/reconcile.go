@@ -99,7 +99,8 @@ type Reconciler struct {
 	noRowsPass bool
 	// passThreads: 1 runs Run's rows pass on one thread, 2 on DuckDB's
 	// default threads; 0 decides by the machine's load (coresFree). Tests
-	// take both roads whatever the load.
+	// take both whatever the load (the CSVs' row numbers must not depend
+	// on the threads).
 	passThreads int
 	sum         paybatch.Summary
 	threads     threadTurns // DuckDB's threads narrowed for the rows (threads.go)

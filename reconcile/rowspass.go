@@ -20,8 +20,8 @@ import (
 // A journal, or a --db file that should hold the tables, is not for this
 // pass (the caller decides).
 func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, ranges []catRange, exact bool, err error) {
-	parallel := r.passThreads == 2 || r.passThreads == 0 && coresFree()
-	if !parallel { // one thread unless a core is idle (threads.go)
+	// one thread unless a core is idle (threads.go); tests choose
+	if r.passThreads == 1 || r.passThreads == 0 && !coresFree() {
 		release, err := r.oneThread(ctx)
 		if err != nil {
 			return sum, nil, false, err
@@ -41,6 +41,13 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	// A CSV DuckDB reads has no row numbers: for this pass its src_<n> numbers
 	// its records in file order (the row numbers the text copy's rowids give,
 	// insertLines); the plain view is put back after.
+	// That window (row_number() OVER (), a streaming window) holds the whole
+	// pipeline above it to one thread: the reader, the checks, the join's
+	// build or probe up to the sort. Writing the lines first so that the
+	// rest runs on every thread was tried and dropped (BENCHMARKS.md #19,
+	// session 8): DuckDB runs such branches of a UNION ALL one after the
+	// other, and the join, sort and write on two threads cost more CPU for
+	// about the time saved.
 	var numbered []*source
 	defer func() {
 		for _, s := range numbered {
@@ -49,9 +56,7 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			}
 		}
 	}()
-	// One SELECT per load, both sides in one shape (p: a provider line):
-	// p, id, pack, amount, currency, status, provider_id, reason, seq.
-	var lines []string
+	var ledger, provider []string
 	for _, s := range r.sources {
 		if err := s.ensureChecked(ctx, conn); err != nil {
 			return sum, nil, false, err
@@ -64,37 +69,28 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			numbered = append(numbered, s)
 		}
 		if s.kind == kindLedger { // the status masked as to_ledger.sql does
-			lines = append(lines, fmt.Sprintf(`SELECT false AS p, CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS pack,
-        amount_minor AS amount, currency,
-        CASE WHEN strlen(status_text) >= 13 AND regexp_matches(status_text, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(status_text) ELSE status_text END AS status,
-        NULL::VARCHAR AS provider_id, NULL::VARCHAR AS reason, seq FROM checked_%d`, s.n))
+			ledger = append(ledger, fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS lpack,
+        amount_minor AS l_amount, currency AS l_currency,
+        CASE WHEN strlen(status_text) >= 13 AND regexp_matches(status_text, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(status_text) ELSE status_text END AS l_status, seq AS l_seq FROM checked_%d`, s.n))
 			continue
 		}
 		// free text and the provider's id: card numbers masked (mask.go),
 		// as to_ledger.sql, to_provider.sql and rows_sorted.sql each do
-		lines = append(lines, fmt.Sprintf(`SELECT true AS p, CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS pack,
-        amount_minor AS amount, currency,
-        CASE WHEN strlen(status_text) >= 13 AND regexp_matches(status_text, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(status_text) ELSE status_text END AS status,
+		provider = append(provider, fmt.Sprintf(`SELECT CASE WHEN ok THEN id END AS id, CASE WHEN ok THEN pack WHEN blank THEN 1125899906842624 END AS ppack,
+        amount_minor AS p_amount, currency AS p_currency,
+        CASE WHEN strlen(status_text) >= 13 AND regexp_matches(status_text, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(status_text) ELSE status_text END AS p_status,
         CASE WHEN strlen(provider_id) >= 13 AND regexp_matches(provider_id, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_id) ELSE provider_id END AS provider_id,
         CASE WHEN strlen(reason) >= 13 AND regexp_matches(reason, '[0-9]([ -]?[0-9]){12}') THEN
             CASE WHEN regexp_matches(paybatch_mask(reason), '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(paybatch_mask(reason)) ELSE paybatch_mask(reason) END
         ELSE reason END AS reason,
-        seq FROM checked_%d`, s.n))
+        seq AS p_seq FROM checked_%d`, s.n))
 	}
-	// A numbered CSV's lines come from one thread in file order (DuckDB's
-	// row_number() OVER () over its reader is a streaming window, which
-	// holds its whole pipeline to one thread: the reader, the per-line
-	// checks, the join's build or probe and what follows up to the sort).
-	// With threads to spare the lines are therefore materialised first,
-	// every load in one UNION ALL, so that each load's pipeline runs beside
-	// the others', and the join, the sort and the table's write run on every
-	// thread after them. On one thread that would only cost the copy.
-	mat := "NOT MATERIALIZED"
-	if parallel && len(numbered) > 0 {
-		mat = "MATERIALIZED"
+	if len(provider) == 0 {
+		provider = append(provider, `SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack, NULL::BIGINT AS p_amount, NULL::VARCHAR AS p_currency,
+        NULL::VARCHAR AS p_status, NULL::VARCHAR AS provider_id, NULL::VARCHAR AS reason, NULL::BIGINT AS p_seq WHERE false`)
 	}
 	const sep = "\n    UNION ALL\n    "
-	q := strings.NewReplacer("/*lines*/", strings.Join(lines, sep), "/*materialized*/", mat).Replace(query("rows_pass"))
+	q := strings.NewReplacer("/*ledger*/", strings.Join(ledger, sep), "/*provider*/", strings.Join(provider, sep)).Replace(query("rows_pass"))
 	if _, err := conn.ExecContext(ctx, q, sql.Named("tols", tols), sql.Named("exps", exps)); err != nil {
 		if ctx.Err() != nil {
 			return sum, nil, false, fmt.Errorf("reconcile: %w", ctx.Err())

@@ -15,19 +15,16 @@
 -- id with two lines on its side is two rows) and otherwise takes the exact
 -- path, as after summary.sql; recon_sorted is then written again.
 --
--- The lines placeholder is replaced by Run with one SELECT per load
--- (UNION ALL), both sides in one shape: p (a provider line), id, pack,
--- amount, currency, status, provider_id, reason, seq (statuses, provider_id
--- and reason with card numbers masked, as to_ledger.sql/to_provider.sql
--- store them; a ledger line has no provider_id or reason); id and the pack
--- as in summary.sql (NULL id: blank or a problem). A CSV read by DuckDB is
--- read through a view numbering its records in file order (row_number()
--- over the reader: the row numbers the text copy's rowids gave,
--- insertLines). That window holds its pipeline to one thread, so with
--- threads to spare Run materialises the lines (the materialized
--- placeholder: MATERIALIZED, else NOT MATERIALIZED): every load's pipeline, on its own
--- thread, runs beside the others' into the one CTE, and the join, the sort
--- and the write run on every thread after them (rowspass.go).
+-- The placeholders are replaced by Run with one SELECT per load (UNION ALL):
+--   ledger side:   id, lpack, l_amount, l_currency, l_status, l_seq
+--   provider side: id, ppack, p_amount, p_currency, p_status, provider_id,
+--                  reason, p_seq
+-- (statuses, provider_id and reason with card numbers masked, as
+-- to_ledger.sql/to_provider.sql store them)
+-- id and the packs as in summary.sql (NULL id: blank or a problem). A CSV
+-- read by DuckDB is read through a view numbering its records in file order
+-- (row_number() over the reader: the row numbers the text copy's rowids
+-- gave, insertLines).
 --
 -- key is summary.sql's per_line key, computed the same way (the category
 -- numbers 1-10 of summary.sql's final SELECT, the currency numbers, classes
@@ -40,16 +37,11 @@
 -- file from loads) and its row (seq = load × 10^10 + row). $exps: each
 -- currency number's exponent; $tols its tolerance in minor units.
 CREATE OR REPLACE TABLE recon_sorted AS
-WITH lines AS /*materialized*/ (
-    /*lines*/
-),
-ledger_lines AS (
-    SELECT id, pack AS lpack, amount AS l_amount, currency AS l_currency, status AS l_status, seq AS l_seq
-    FROM lines WHERE NOT p
+WITH ledger_lines AS (
+    /*ledger*/
 ),
 provider_lines AS (
-    SELECT id, pack AS ppack, amount AS p_amount, currency AS p_currency, status AS p_status, provider_id, reason, seq AS p_seq
-    FROM lines WHERE p
+    /*provider*/
 ),
 d AS (
     SELECT l.id AS lid, p.id AS pid, lpack, ppack,
