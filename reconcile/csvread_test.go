@@ -144,3 +144,34 @@ func TestCSVStrictOrGo(t *testing.T) {
 		})
 	}
 }
+
+// TestDuckReadsCSV: the prepared (not run) read_csv finds the header's
+// number of columns, or says no — more columns than the header names, an
+// unreadable file.
+func TestDuckReadsCSV(t *testing.T) {
+	ctx := context.Background()
+	r := MustOpen(t, "")
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dir := t.TempDir()
+	path := writeFile(t, dir, "l.csv", "a,b,c\n1,2,3\n4,5,6\n")
+	for _, c := range []struct {
+		path  string
+		names []string
+		width int
+		want  bool
+	}{
+		{path, []string{"'a'", "'b'", "'c'"}, 3, true},
+		{path, []string{"'a'", "'b'"}, 2, false}, // DuckDB finds a third column
+		{path, []string{"'a'", "'b'", "'c'"}, 4, false},
+		{dir + "/missing.csv", []string{"'a'", "'b'", "'c'"}, 3, false},
+	} {
+		s := &source{n: 1, path: c.path, delim: ',', width: c.width}
+		if got := duckReadsCSV(ctx, conn, s, c.names); got != c.want {
+			t.Errorf("%s %v width %d: %t, want %t", c.path, c.names, c.width, got, c.want)
+		}
+	}
+}
