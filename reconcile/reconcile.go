@@ -102,8 +102,11 @@ type Reconciler struct {
 	// take both whatever the load (the CSVs' row numbers must not depend
 	// on the threads).
 	passThreads int
-	sum         paybatch.Summary
-	threads     threadTurns // DuckDB's threads narrowed for the rows (threads.go)
+	// passRoad: the view Run's rows pass last wrote recon_sorted from,
+	// "packed" (the fast road) or "checked" (tests hold the cases to it)
+	passRoad string
+	sum      paybatch.Summary
+	threads  threadTurns // DuckDB's threads narrowed for the rows (threads.go)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }

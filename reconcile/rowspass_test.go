@@ -23,7 +23,8 @@ type rowsPassOut struct {
 	lines      [2]int64
 	rows       []paybatch.ReconRow
 	csv, pq    map[string]string
-	builtAfter bool // Run took the exact path
+	builtAfter bool   // Run took the exact path
+	road       string // the view the rows pass read last (passRoad)
 	err        error
 }
 
@@ -48,6 +49,7 @@ func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads
 		return out
 	}
 	out.builtAfter = r.built
+	out.road = r.passRoad
 	out.lines[0], out.lines[1] = r.Lines()
 	out.rows = collectRows(t, r)
 	dir := t.TempDir()
@@ -104,6 +106,14 @@ func TestRowsPass(t *testing.T) {
 	genLedger, genResults := filepath.Join(dir, "gen_ledger.csv"), filepath.Join(dir, "gen_results.csv")
 	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
 	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prows)
+	// the same with every status as usually written (' succeeded ' is off
+	// packed_<n>'s road): the pass serves from the fast road
+	var prowsRoad [][]string
+	for _, p := range prows {
+		prowsRoad = append(prowsRoad, append([]string{strings.TrimSpace(p[0])}, p[1:]...))
+	}
+	genResultsRoad := filepath.Join(dir, "gen_results_road.csv")
+	writeCSV(t, genResultsRoad, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prowsRoad)
 
 	// large: several of DuckDB's 4 MB CSV buffers, read on several threads,
 	// so the row numbers must follow the file, not the reading order
@@ -132,6 +142,7 @@ func TestRowsPass(t *testing.T) {
 		refused               bool // a line has a problem: both paths refuse
 	}{
 		{"generated", genLedger, genResults, true, false},
+		{"generated_on_the_road", genLedger, genResultsRoad, true, false},
 		{"generated_parquet_ledger", csvToParquet(t, genLedger), genResults, true, false},
 		{"blank_lines_and_text", write("l1.csv", "merchant_transaction_id,amount,currency,expected_status\nA1,10.00,USD,\n,,,\nA2, 5.5 ,usd,done\nA3,7,JPY,declined\n\"=cmd|' /C calc'!A0\",1.00,EUR,\n4111 1111 1111 1111,3.00,USD,\n"),
 			write("r1.csv", "merchant_transaction_id,amount,currency,status,reason,transaction_id\nA1,10.00,USD,APPROVED,,T1\n,,,,,\nA2,5.50,USD, approved ,\"card 5500-0000-0000-0004 \"\"declined\"\"\",T2\nA4,1,JPY,DECLINED,x,T4\n\"=cmd|' /C calc'!A0\",1.00,EUR,APPROVED,,\n4111 1111 1111 1111,3.00,USD,APPROVED,,5500000000000004\n"),
@@ -146,8 +157,25 @@ func TestRowsPass(t *testing.T) {
 			write("r3.csv", "merchant_transaction_id,amount,currency,status\nC1,1.00,USD,APPROVED\nC1,1.00,USD,APPROVED\nC2,2.00,USD,APPROVED\n"), false, false},
 		{"unmatched_twice", write("l4.csv", "merchant_transaction_id,amount,currency\nD1,1.00,USD\nD1,3.00,USD\nD2,2.00,USD\n"),
 			write("r4.csv", "merchant_transaction_id,amount,currency,status\nD2,2.00,USD,APPROVED\nD3,2.00,USD,APPROVED\nD3,2.00,USD,DECLINED\n"), false, false},
+		// lines off packed_<n>'s road that load: the pass reads the files
+		// again through checked_<n> and still serves
+		{"off_the_road", write("l7.csv", "merchant_transaction_id,amount,currency,expected_status\nG1,1.00,uSd,done\n G2 ,2.00,USD,\nG3,3.00,USD, done \nG4,4.1234,CLF,\n,,,\nG5,5.00, EUR ,DONE\nG6,6.00,USD,Done\nG7, 7.00,usd,\n"),
+			write("r7.csv", "merchant_transaction_id,amount,currency,status,transaction_id,reason\nG1,1.00,USD,APPROVED, T1 ,\nG2,2.00,USD,approved,T2, why \nG3,3.00,USD,  Declined,T3,\nG4,4.1234,CLF,APPROVED,T4,\n,,,,,\nG5,5.00,EUR,aPPROVED,,\nG6,6.00,USD,Approved,T6,\nG7,7.00,USD,APPROVED,T7,\n"),
+			true, false},
+		{"padded_id_only", write("l8.csv", "merchant_transaction_id,amount,currency\nH1,1.00,USD\nH2\u00a0,2.00,USD\n"),
+			write("r8.csv", "merchant_transaction_id,amount,currency,status\nH1,1.00,USD,APPROVED\nH2,2.00,USD,APPROVED\n"), true, false},
+		{"blank_and_spellings_on_the_road", write("l9.csv", "merchant_transaction_id,amount,currency,expected_status\nJ1,1.00,usd,Done\n,,,\nJ2,2.5,Usd,DECLINED\nJ3,300,JPY,\n"),
+			write("r9.csv", "merchant_transaction_id,amount,currency,status,transaction_id,reason\nJ1,1.00,USD,approved, T1 , card 4111 1111 1111 1111 \n,,,,,\nJ2,2.50,USD,Declined,T2,\nJ3,300,JPY,PROCESSING,,\n"),
+			true, false},
 		{"bad_amount", write("l5.csv", "merchant_transaction_id,amount,currency\nE1,1.00,USD\nE2,2.005,USD\n"),
 			write("r5.csv", "merchant_transaction_id,amount,currency,status\nE1,1.00,USD,APPROVED\n"), false, true},
+	}
+	// the view each served case's pass reads last: the fast road, or
+	// checked_<n> after it when a line is off the road
+	roads := map[string]string{
+		"generated": "checked", "generated_on_the_road": "packed", "generated_parquet_ledger": "checked",
+		"blank_lines_and_text": "checked", "large": "packed", "quoted_newlines_crlf_bom": "packed",
+		"off_the_road": "checked", "padded_id_only": "checked", "blank_and_spellings_on_the_road": "packed",
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,7 +184,11 @@ func TestRowsPass(t *testing.T) {
 			// whatever the machine's load: the same as the exact path both ways
 			for _, threads := range []int{1, 2} {
 				t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
-					rowsPassCompare(t, tc.name, rowsPassRun(t, tc.ledger, tc.results, true, false, threads), exact, tc.pass, tc.refused)
+					pass := rowsPassRun(t, tc.ledger, tc.results, true, false, threads)
+					rowsPassCompare(t, tc.name, pass, exact, tc.pass, tc.refused)
+					if tc.pass && pass.road != roads[tc.name] {
+						t.Errorf("the pass read %s_<n> last, want %s_<n>", pass.road, roads[tc.name])
+					}
 				})
 			}
 			if !tc.refused {

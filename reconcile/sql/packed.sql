@@ -34,7 +34,10 @@ WITH s AS (
         amount, currency AS currency_raw,
         /*status{*/CASE /*kind*/ WHEN 'results' THEN status ELSE expected_status END/*else*/NULL::VARCHAR/*}status*/ AS status_raw,
         amount_v, amount_frac, amount_present,
-        merchant_transaction_id IS NULL AS id_null
+        merchant_transaction_id IS NULL AS id_null,
+        -- for the rows pass only (rowspass.go); a reader of id and pack
+        -- alone (summary.sql) never reads them
+        transaction_id AS provider_id_raw, reason AS reason_raw
     FROM src_/*n*/
 ),
 -- The currency and the status are looked up once each, as written, among
@@ -58,6 +61,7 @@ c AS (
 ),
 a AS (
     SELECT src_row, id, cur_no, cls_no, exp, amount_v, amount_frac, amount_present,
+        status_raw, provider_id_raw, reason_raw,
         -- short: the amount × 1000 (short_m in checked_<n>), exact
         CASE WHEN exp <= 3 AND regexp_full_match(amount, '[+-]?[0-9]{1,12}(\.[0-9]{0,3})?')
              THEN (TRY_CAST(amount AS DECIMAL(18,3)) * 1000)::BIGINT END AS m,
@@ -67,7 +71,7 @@ a AS (
     FROM c
 ),
 b AS (
-    SELECT src_row, id, cur_no, cls_no, blank,
+    SELECT src_row, id, cur_no, cls_no, blank, status_raw, provider_id_raw, reason_raw,
         CASE
             WHEN m IS NOT NULL THEN
                 CASE WHEN exp = 3 THEN m
@@ -86,5 +90,9 @@ b AS (
 )
 SELECT src_row, id, blank, good,
     CASE WHEN good THEN (cls_no::BIGINT << 61) | (1::BIGINT << 60) | (cur_no::BIGINT << 51)
-        | (amount_minor + 1125899906842624) END AS pack
+        | (amount_minor + 1125899906842624) END AS pack,
+    -- what a report row shows of a good line (rowspass.go): its amount,
+    -- currency number, status and free text as written (checked_<n> trims
+    -- the text; a good line's status is a word of status_lookup, untrimmed)
+    amount_minor, cur_no, status_raw, provider_id_raw, reason_raw
 FROM (SELECT *, id <> '' AND amount_minor IS NOT NULL AND cls_no IS NOT NULL AS good FROM b);

@@ -9,6 +9,10 @@
 -- (categorize.sql), no join of the ids with their lines again
 -- (rows_sorted.sql).
 --
+-- Each load is read through packed_<n> (the fast road; a line off it or an
+-- id to trim comes out as bad, category 2, and Run writes the table again
+-- through checked_<n>, rowspass.go) or checked_<n>.
+--
 -- It serves the usual case only: every id with at most one line per side,
 -- no line with a problem, no journal. Run checks that from the table (a
 -- line joined twice makes its load's rows outnumber its lines; an unmatched
@@ -64,6 +68,9 @@ k AS (
         CASE
             WHEN lid IS NULL AND pid IS NULL AND coalesce(lpack, ppack) IS NOT NULL THEN 1 -- blank
             WHEN lid IS NULL AND pid IS NULL                   THEN 2  -- bad
+            -- packed_<n> joins the ids as written: an id to trim is 'bad'
+            -- here, and checked_<n> trims it (false over checked_<n>)
+            WHEN /*padded*/                                    THEN 2  -- bad
             WHEN pid IS NOT NULL AND pcls = 0                  THEN 3  -- rejected_before_send
             WHEN pid IS NULL                                   THEN 4  -- missing_at_provider
             WHEN lid IS NULL                                   THEN 5  -- missing_in_ledger
