@@ -67,10 +67,13 @@ k AS (
         p_amount, p_currency, p_status, provider_id, reason, p_seq,
         CASE
             WHEN lid IS NULL AND pid IS NULL AND coalesce(lpack, ppack) IS NOT NULL THEN 1 -- blank
-            WHEN lid IS NULL AND pid IS NULL                   THEN 2  -- bad
+            -- (over packed_<n> a bad line stops the pass: /*bad*/ is an
+            -- error() Run knows, and it writes the table again through
+            -- checked_<n> without sorting or writing this one)
+            WHEN lid IS NULL AND pid IS NULL                   THEN /*bad*/  -- bad
             -- packed_<n> joins the ids as written: an id to trim is 'bad'
             -- here, and checked_<n> trims it (false over checked_<n>)
-            WHEN /*padded*/                                    THEN 2  -- bad
+            WHEN /*padded*/                                    THEN /*bad*/  -- bad
             WHEN pid IS NOT NULL AND pcls = 0                  THEN 3  -- rejected_before_send
             WHEN pid IS NULL                                   THEN 4  -- missing_at_provider
             WHEN lid IS NULL                                   THEN 5  -- missing_in_ledger
