@@ -275,98 +275,93 @@ func packedRow(v []driver.Value, curs map[string]paybatch.Currency, files map[in
 	if !ok {
 		return paybatch.ReconRow{}, false, fmt.Errorf("nulls %T", v[2])
 	}
-	// category, id, ledger currency and status, provider currency and
-	// status, provider id, reason, source file and sheet
-	var f [10]string
+	var p rowParts
 	for i := range 9 {
 		j := strings.IndexByte(text, 0)
 		if j < 0 {
 			return paybatch.ReconRow{}, false, nil
 		}
-		f[i], text = text[:j], text[j+1:]
+		p.text[i], text = text[:j], text[j+1:]
 	}
 	if strings.IndexByte(text, 0) >= 0 {
 		return paybatch.ReconRow{}, false, nil
 	}
-	f[9] = text
-	const (
-		nullProviderCurrency = 1 << iota
-		nullSourceFile
-		nullSourceSheet
-	)
-	row := paybatch.ReconRow{
-		Category: paybatch.Category(f[0]), MerchantTxID: f[1],
-		LedgerStatus: f[3], ProviderStatus: f[5], ProviderID: f[6], Reason: f[7],
-		Source: paybatch.Source{File: f[8], Sheet: f[9]},
-	}
-	if n, ok := v[8].(int64); ok { // loaded from a file: named by its load
-		if src, ok := files[n]; ok {
-			if nulls&nullSourceFile != 0 {
-				row.Source.File = src.File
-			}
-			if nulls&nullSourceSheet != 0 {
-				row.Source.Sheet = src.Sheet
-			}
-		}
-	}
-	var err error
-	if row.Source.Row, err = sourceRow(v[5]); err != nil {
-		return row, false, err
-	}
-	row.RequestedDate, _ = v[6].(time.Time)
-	row.ProviderDate, _ = v[7].(time.Time)
-	if m, ok := v[3].(int64); ok {
-		row.LedgerAmount = &paybatch.Money{Currency: curs[f[2]], Minor: m}
-	}
-	if m, ok := v[4].(int64); ok && nulls&nullProviderCurrency == 0 {
-		row.ProviderAmount = &paybatch.Money{Currency: curs[f[4]], Minor: m}
-	}
-	return row, true, nil
-}
-
-// sourceRow is a source_row value as a row number (0 when NULL).
-func sourceRow(v driver.Value) (int, error) {
-	switch n := v.(type) {
-	case int32:
-		return int(n), nil
-	case int64:
-		return int(n), nil
-	case nil:
-		return 0, nil
-	default:
-		return 0, fmt.Errorf("source_row %T", v)
-	}
+	p.text[9] = text
+	p.nulls = nulls
+	p.ledgerMinor, p.providerMinor, p.sourceRow, p.requested, p.provided, p.load = v[3], v[4], v[5], v[6], v[7], v[8]
+	row, err := p.row(curs, files)
+	return row, err == nil, err
 }
 
 // pageRow is one row of sql/rows_fields.sql as a ReconRow (always true).
 func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, bool, error) {
 	str := func(i int) string { s, _ := v[i].(string); return s }
-	row := paybatch.ReconRow{
-		Category: paybatch.Category(str(1)), MerchantTxID: str(2),
-		LedgerStatus: str(5), ProviderStatus: str(8), ProviderID: str(9), Reason: str(10),
-		Source: paybatch.Source{File: str(11), Sheet: str(12)},
+	p := rowParts{
+		text:        [10]string{str(1), str(2), str(4), str(5), str(7), str(8), str(9), str(10), str(11), str(12)},
+		ledgerMinor: v[3], providerMinor: v[6], sourceRow: v[13], requested: v[14], provided: v[15], load: v[16],
 	}
-	if n, ok := v[16].(int64); ok { // loaded from a file: named by its load
+	for bit, i := range []int{7, 11, 12} { // provider currency, source file, source sheet
+		if v[i] == nil {
+			p.nulls |= 1 << bit
+		}
+	}
+	row, err := p.row(curs, files)
+	return row, err == nil, err
+}
+
+// rowParts is a row of recon_sorted as either page query gives it: its
+// text columns (category, id, ledger currency and status, provider
+// currency and status, provider id, reason, source file and sheet; NULL
+// as ”), which of the three whose NULL Rows tells from ” are NULL
+// (nullProviderCurrency, nullSourceFile, nullSourceSheet), and the rest as
+// the driver gave them.
+type rowParts struct {
+	text  [10]string
+	nulls uint8
+
+	ledgerMinor, providerMinor, sourceRow, requested, provided, load driver.Value
+}
+
+const (
+	nullProviderCurrency = 1 << iota
+	nullSourceFile
+	nullSourceSheet
+)
+
+// row is p as a ReconRow: a line loaded from a file is named by its load.
+func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, error) {
+	f := &p.text
+	row := paybatch.ReconRow{
+		Category: paybatch.Category(f[0]), MerchantTxID: f[1],
+		LedgerStatus: f[3], ProviderStatus: f[5], ProviderID: f[6], Reason: f[7],
+		Source: paybatch.Source{File: f[8], Sheet: f[9]},
+	}
+	if n, ok := p.load.(int64); ok { // loaded from a file: named by its load
 		if src, ok := files[n]; ok {
-			if v[11] == nil {
+			if p.nulls&nullSourceFile != 0 {
 				row.Source.File = src.File
 			}
-			if v[12] == nil {
+			if p.nulls&nullSourceSheet != 0 {
 				row.Source.Sheet = src.Sheet
 			}
 		}
 	}
-	var err error
-	if row.Source.Row, err = sourceRow(v[13]); err != nil {
-		return row, false, err
+	switch n := p.sourceRow.(type) {
+	case int32:
+		row.Source.Row = int(n)
+	case int64:
+		row.Source.Row = int(n)
+	case nil:
+	default:
+		return row, fmt.Errorf("source_row %T", p.sourceRow)
 	}
-	row.RequestedDate, _ = v[14].(time.Time)
-	row.ProviderDate, _ = v[15].(time.Time)
-	if m, ok := v[3].(int64); ok {
-		row.LedgerAmount = &paybatch.Money{Currency: curs[str(4)], Minor: m}
+	row.RequestedDate, _ = p.requested.(time.Time)
+	row.ProviderDate, _ = p.provided.(time.Time)
+	if m, ok := p.ledgerMinor.(int64); ok {
+		row.LedgerAmount = &paybatch.Money{Currency: curs[f[2]], Minor: m}
 	}
-	if m, ok := v[6].(int64); ok && v[7] != nil {
-		row.ProviderAmount = &paybatch.Money{Currency: curs[str(7)], Minor: m}
+	if m, ok := p.providerMinor.(int64); ok && p.nulls&nullProviderCurrency == 0 {
+		row.ProviderAmount = &paybatch.Money{Currency: curs[f[4]], Minor: m}
 	}
-	return row, true, nil
+	return row, nil
 }
