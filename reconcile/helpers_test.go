@@ -149,12 +149,19 @@ func moneyStr(m *paybatch.Money) string {
 // runTestdata reconciles testdata/ledger.csv with testdata/results.csv.
 func runTestdata(tb testing.TB) (*Reconciler, paybatch.Summary) {
 	tb.Helper()
+	return runFiles(tb, "testdata/ledger.csv", "testdata/results.csv")
+}
+
+// runFiles reconciles ledger against results (CSV or XLSX, first sheet)
+// with a fresh MustOpen reconciler, failing the test on any error.
+func runFiles(tb testing.TB, ledger, results string) (*Reconciler, paybatch.Summary) {
+	tb.Helper()
 	ctx := context.Background()
 	r := MustOpen(tb, "")
-	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
 		tb.Fatal(err)
 	}
-	if err := r.LoadResults(ctx, "testdata/results.csv", ""); err != nil {
+	if err := r.LoadResults(ctx, results, ""); err != nil {
 		tb.Fatal(err)
 	}
 	sum, err := r.Run(ctx)

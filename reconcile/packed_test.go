@@ -136,24 +136,13 @@ func nullable(s string) any {
 // currency or status) send the single pass to checked_<n>, which
 // reconciles them exactly.
 func TestRunOffTheFastRoad(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	ledger := writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency\n"+
 		"A,10.50,USD\nB, 7.00 ,usd\nC,0000000000001.500,KWD\nD,1.2345,CLF\nE,12.3400,EUR\nF,3,JPY\nG,5.00, eur\nH,6.00,uSd\n")
 	results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\n"+
 		"A,10.5,USD,APPROVED\nB,7,USD,APPROVED\nC,1.5,KWD,APPROVED\nD,1.2345,CLF,APPROVED\nE,12.34,EUR,APPROVED\nF,3.00,JPY,APPROVED\n"+
 		"G,5.00,Eur, approved \nH,6.00,USD,aPPROVED\n")
-	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, results, ""); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := r.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sum := runFiles(t, ledger, results)
 	matched := sum.Categories["matched"]
 	if matched.Count != 8 {
 		t.Fatalf("matched %d of 8: %+v", matched.Count, sum.Categories)
@@ -172,7 +161,6 @@ func TestRunOffTheFastRoad(t *testing.T) {
 // it blank. Either way the line is counted as a record of the file and
 // nothing else: the same summary and line counts as without it.
 func TestRunBlankLines(t *testing.T) {
-	ctx := context.Background()
 	for _, c := range []struct{ name, line string }{
 		{"empty", ",,\n"},
 		{"spaces", " , \u00a0 ,\t\n"},
@@ -181,17 +169,7 @@ func TestRunBlankLines(t *testing.T) {
 			dir := t.TempDir()
 			ledger := writeFile(t, dir, "ledger.csv", "merchant_transaction_id,amount,currency\nA,10.50,USD\n"+c.line+"B,7.00,EUR\n")
 			results := writeFile(t, dir, "results.csv", "merchant_transaction_id,amount,currency,status\nA,10.50,USD,APPROVED\nB,7.00,EUR,APPROVED\n")
-			r := MustOpen(t, "")
-			if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-				t.Fatal(err)
-			}
-			if err := r.LoadResults(ctx, results, ""); err != nil {
-				t.Fatal(err)
-			}
-			sum, err := r.Run(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, sum := runFiles(t, ledger, results)
 			if n := sum.Categories["matched"].Count; n != 2 || sumCount(sum) != 2 {
 				t.Fatalf("matched %d, %d ids in all: %+v", n, sumCount(sum), sum.Categories)
 			}
@@ -211,7 +189,6 @@ func TestRunBlankLines(t *testing.T) {
 // other ids, with every kind of space — reconcile exactly as the same files
 // with their ids trimmed first (readers.TrimID), in CSV and through Rows.
 func TestRunPaddedIDs(t *testing.T) {
-	ctx := context.Background()
 	cases := []struct {
 		name            string
 		ledger, results []string // ids, one line each
@@ -243,17 +220,7 @@ func TestRunPaddedIDs(t *testing.T) {
 	}
 	run := func(t *testing.T, ledger, results string) (paybatch.Summary, []paybatch.ReconRow) {
 		t.Helper()
-		r := MustOpen(t, "")
-		if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.LoadResults(ctx, results, ""); err != nil {
-			t.Fatal(err)
-		}
-		sum, err := r.Run(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r, sum := runFiles(t, ledger, results)
 		return sum, collectRows(t, r)
 	}
 	trim := func(ids []string) []string {
