@@ -16,11 +16,9 @@ import (
 // text leaving DuckDB (Parquet exports, report rows, the --db file) is
 // masked by the same code as every other path out.
 //
-// The SQL calls it only where the cheap test of a 13-digit run (single
-// spaces or hyphens allowed between digits, as MaskCardNumbers reads them)
-// matches, so the usual text never crosses into Go:
-//
-//	CASE WHEN regexp_matches(s, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(s) ELSE s END
+// The SQL calls it through the macro mask_cards(s) (sql/schema.sql), only
+// where the cheap test of a 13-digit run, has_card(s), matches, so the
+// usual text never crosses into Go.
 type maskFunc struct{}
 
 func (maskFunc) Config() duckdb.ScalarFuncConfig {
@@ -83,7 +81,7 @@ func scrubMasks(ctx context.Context, db *sql.DB) error {
 	}
 	for _, tc := range cols {
 		t, c := quoteIdent(tc[0]), quoteIdent(tc[1])
-		q := `UPDATE ` + t + ` SET ` + c + ` = paybatch_mask(` + c + `) WHERE strlen(` + c + `) >= 13 AND regexp_matches(` + c + `, '[0-9]([ -]?[0-9]){12}')`
+		q := `UPDATE ` + t + ` SET ` + c + ` = paybatch_mask(` + c + `) WHERE has_card(` + c + `)` // schema.sql
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("reconcile: mask the database file: %s.%s: %w", tc[0], tc[1], err)
 		}

@@ -22,9 +22,9 @@
 COPY (
     SELECT merchant_transaction_id,
         ledger_amount_minor, ledger_currency, ledger_exp AS ledger_currency_exponent,
-        CASE WHEN strlen(ledger_status) >= 13 AND regexp_matches(ledger_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(ledger_status) ELSE ledger_status END AS ledger_status,
+        mask_cards(ledger_status) AS ledger_status,
         provider_amount_minor, provider_currency, provider_exp AS provider_currency_exponent,
-        CASE WHEN strlen(provider_status) >= 13 AND regexp_matches(provider_status, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(provider_status) ELSE provider_status END AS provider_status,
+        mask_cards(provider_status) AS provider_status,
         provider_id, reason,
         coalesce(source_file, map_extract_value(getvariable('pb_load_files'), src_load)) AS source_file,
         coalesce(source_sheet, map_extract_value(getvariable('pb_load_sheets'), src_load)) AS source_sheet, source_row,

@@ -4,7 +4,7 @@
 -- quoting; text neutralised and masked as writers.NeutraliseCSV does;
 -- amounts exact in major units beside their currency). Each line is built
 -- here and written as it is (QUOTE '': DuckDB adds nothing). Macros:
--- export_csv_macros.sql. $first > $last: the header alone.
+-- export_csv_macros.sql, mask_cards (schema.sql). $first > $last: the header alone.
 COPY (
     SELECT line FROM (
         SELECT -1::BIGINT AS k, 'category,merchant_transaction_id,ledger_amount,ledger_currency,ledger_status,provider_amount,provider_currency,provider_status,provider_id,reason,source_file,source_sheet,source_row,requested_date,provider_date,date_moved' AS line
@@ -14,12 +14,12 @@ COPY (
             pb_q(pb_neut(s.merchant_transaction_id)) || ',' ||
             pb_q(CASE WHEN s.ledger_amount_minor IS NOT NULL THEN pb_amount(s.ledger_amount_minor, lc.exp) END) || ',' ||
             pb_q(CASE WHEN s.ledger_amount_minor IS NOT NULL THEN s.ledger_currency END) || ',' ||
-            pb_q(pb_neut(pb_mask(s.ledger_status))) || ',' ||
+            pb_q(pb_neut(mask_cards(s.ledger_status))) || ',' ||
             pb_q(CASE WHEN s.provider_amount_minor IS NOT NULL AND s.provider_currency IS NOT NULL THEN pb_amount(s.provider_amount_minor, pc.exp) END) || ',' ||
             pb_q(CASE WHEN s.provider_amount_minor IS NOT NULL AND s.provider_currency IS NOT NULL THEN s.provider_currency END) || ',' ||
-            pb_q(pb_neut(pb_mask(s.provider_status))) || ',' ||
+            pb_q(pb_neut(mask_cards(s.provider_status))) || ',' ||
             pb_q(pb_neut(s.provider_id)) || ',' ||
-            pb_q(pb_neut(pb_mask(s.reason))) || ',' ||
+            pb_q(pb_neut(mask_cards(s.reason))) || ',' ||
             pb_q(pb_neut(coalesce(s.source_file, ld.source_file))) || ',' ||
             pb_q(pb_neut(coalesce(s.source_sheet, ld.source_sheet))) || ',' ||
             CASE WHEN s.source_row > 0 THEN s.source_row::VARCHAR ELSE '' END || ',' ||

@@ -10,10 +10,6 @@ CREATE OR REPLACE TEMP MACRO pb_amount(minor, e) AS
               || (abs(minor) // [1, 10, 100, 1000, 10000, 100000][e + 1])::VARCHAR || '.'
               || lpad((abs(minor) % [1, 10, 100, 1000, 10000, 100000][e + 1])::VARCHAR, e, '0')
     END;
--- pb_mask: paybatch.MaskCardNumbers (the paybatch_mask function, mask.go),
--- called only where a 13-digit run is possible.
-CREATE OR REPLACE TEMP MACRO pb_mask(s) AS
-    CASE WHEN strlen(s) >= 13 AND regexp_matches(s, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(s) ELSE s END;
 -- pb_neut: writers' csvText: a leading apostrophe before text a spreadsheet
 -- would evaluate (= + - @ TAB CR first).
 CREATE OR REPLACE TEMP MACRO pb_neut(s) AS

@@ -102,8 +102,7 @@ SELECT
      'currency_mismatch', 'status_mismatch', 'amount_mismatch', 'matched'][key & 15] AS category,
     -- the id as it leaves (rows, exports): card numbers masked (mask.go),
     -- sorted and matched on as written (rows_sorted.sql)
-    CASE WHEN strlen(id) >= 13 AND regexp_matches(id, '[0-9]([ -]?[0-9]){12}')
-         THEN paybatch_mask(id) ELSE id END AS merchant_transaction_id,
+    mask_cards(id) AS merchant_transaction_id,
     l_amount AS ledger_amount_minor, l_currency AS ledger_currency, l_status AS ledger_status,
     p_amount AS provider_amount_minor, p_currency AS provider_currency, p_status AS provider_status,
     provider_id, reason,

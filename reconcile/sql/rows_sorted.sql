@@ -52,7 +52,7 @@ SELECT x.category, x.merchant_transaction_id, x.ledger_seq, pr.seq AS provider_s
     x.ledger_amount_minor, x.ledger_currency, x.ledger_status,
     pr.amount_minor AS provider_amount_minor, pr.currency AS provider_currency,
     pr.status AS provider_status, pr.provider_id,
-    CASE WHEN strlen(pr.reason) >= 13 AND regexp_matches(pr.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(pr.reason) ELSE pr.reason END AS reason,
+    mask_cards(pr.reason) AS reason,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_file  ELSE x.l_file  END AS source_file,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_sheet ELSE x.l_sheet END AS source_sheet,
     CASE WHEN pr.seq IS NOT NULL THEN pr.source_row   ELSE x.l_row   END AS source_row,
@@ -70,7 +70,7 @@ WHERE pr.seq IS NULL
 UNION ALL
 SELECT r.category, '', NULL, p.seq, NULL, NULL, NULL, NULL, NULL,
     p.status, p.provider_id,
-    CASE WHEN strlen(p.reason) >= 13 AND regexp_matches(p.reason, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(p.reason) ELSE p.reason END,
+    mask_cards(p.reason),
     p.source_file, p.source_sheet, p.source_row, p.requested_date, p.provider_date, p.seq // 10000000000
 FROM recon AS r
 JOIN provider AS p ON p.seq = r.orphan_seq;
@@ -81,8 +81,7 @@ CREATE OR REPLACE TABLE recon_sorted AS
 SELECT x.category,
     -- the id as it leaves (rows, exports): card numbers masked (mask.go),
     -- sorted and matched on as written
-    CASE WHEN strlen(x.merchant_transaction_id) >= 13 AND regexp_matches(x.merchant_transaction_id, '[0-9]([ -]?[0-9]){12}')
-         THEN paybatch_mask(x.merchant_transaction_id) ELSE x.merchant_transaction_id END AS merchant_transaction_id,
+    mask_cards(x.merchant_transaction_id) AS merchant_transaction_id,
     x.ledger_amount_minor, x.ledger_currency, x.ledger_status,
     x.provider_amount_minor, x.provider_currency, x.provider_status, x.provider_id, x.reason,
     x.source_file, x.source_sheet, x.source_row, x.requested_date, x.provider_date, x.src_load,
