@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -179,22 +178,6 @@ func (e *CSVExport) Abort() {
 		o.af.abort()
 	}
 	e.order = nil
-}
-
-// WriteRejectedCSV writes the reader rejects as rejected.csv holds them
-// (header, then one record per reject; the same neutralising and masking)
-// to w. (reconcile.ExportCSV writes the category files with DuckDB and this
-// one with Go.)
-func WriteRejectedCSV(w io.Writer, rows iter.Seq2[paybatch.RowError, error]) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(RejectedColumns); err != nil {
-		return err
-	}
-	if err := writeRejected(cw, rows); err != nil {
-		return err
-	}
-	cw.Flush()
-	return cw.Error()
 }
 
 func writeRejected(cw *csv.Writer, rows iter.Seq2[paybatch.RowError, error]) error {

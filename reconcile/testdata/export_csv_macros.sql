@@ -1,6 +1,7 @@
 -- Macros of export_csv.sql: the rules of writers.WriteCSV, in SQL, so that
 -- DuckDB writes the per-category CSV exports itself with COPY (the rows
--- never cross into Go). TEMP: the connection that runs the COPY defines them.
+-- never cross into Go): the tests' reference (ExportCSV, exportcsv_test.go).
+-- TEMP: the connection that runs the COPY defines them.
 --
 -- pb_amount: minor units as Money.String() writes them, with exactly the
 -- currency's decimals: 12050, 2 → '120.50'; 1500, 0 → '1500'; -7, 2 → '-0.07'.
