@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"io"
 	"mime"
@@ -13,7 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/paybatch/paybatch/pipeline/journal"
+	"github.com/paybatch/paybatch/pipeline/journal/journaltest"
 	"github.com/paybatch/paybatch/writers/cardtest"
 	"github.com/paybatch/paybatch/writers/smtptest"
 )
@@ -192,5 +196,48 @@ func TestReconcileErrorsMaskCardNumbers(t *testing.T) {
 		for _, l := range cardtest.Text(name, s) {
 			t.Errorf("unmasked card number: %s", l)
 		}
+	}
+}
+
+// TestJournalExportMasksCardNumbers: `journal export` writes a journal's
+// text columns with their card numbers masked (the journal keeps a row's
+// text as its batch held it), and text without one as it is.
+func TestJournalExportMasksCardNumbers(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "journal.duckdb")
+	j, err := journal.OpenDuckDB(ctx, jpath, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cardtest.Numbers
+	card := journaltest.Row(1, 100)
+	card.MerchantTxID, card.Terminal, card.TransactionRef = "rf "+c[1], c[0], c[2]
+	card.Source.File = "refunds " + c[3] + ".csv"
+	plain := journaltest.Row(2, 200)
+	plain.TransactionRef = "1234567890123" // 13 digits, not Luhn-valid: masked all the same
+	if _, err := j.Ingest(ctx, journaltest.Seq(card, plain), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "journal.parquet")
+	if _, errs, code := runCLI(t, nil, "journal", "export", "--journal", jpath, "--out", out); code != exitOK {
+		t.Fatalf("journal export: exit %d\n%s", code, errs)
+	}
+	cardtest.NoLeaks(t, out)
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got string
+	if err := db.QueryRow(`SELECT string_agg(concat_ws('|', merchant_transaction_id, terminal, transaction_ref, order_ref, source_file), ' / ' ORDER BY key) FROM read_parquet($1)`, out).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := "rf 555555******4444|411111******1111|378282*****0005|ORA00001|refunds 422222***2222.csv / rf-00002|ABC123|123456***0123|ORA00002|refunds.csv"
+	if got != want {
+		t.Errorf("exported\n%s\nwant\n%s", got, want)
 	}
 }
