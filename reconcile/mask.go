@@ -16,7 +16,7 @@ import (
 // text leaving DuckDB (Parquet exports, report rows, the --db file) is
 // masked by the same code as every other path out.
 //
-// The SQL calls it through the macro mask_cards(s) (sql/schema.sql), only
+// The SQL calls it through the macro mask_cards(s) (sql/mask.sql), only
 // where the cheap test of a 13-digit run, has_card(s), matches, so the
 // usual text never crosses into Go.
 type maskFunc struct{}
@@ -36,17 +36,30 @@ func (maskFunc) Executor() duckdb.ScalarFuncExecutor {
 	}}
 }
 
-// registerMask makes paybatch_mask available to every connection of db.
+// MaskSQL makes the masking of card numbers available to the SQL of
+// conn's database: the function paybatch_mask (maskFunc) and the macros
+// has_card and mask_cards (sql/mask.sql). Open calls it for a
+// Reconciler's database; SQL of another (the journal export) masks its
+// text by the same rule with it.
+func MaskSQL(ctx context.Context, conn *sql.Conn) error {
+	if err := duckdb.RegisterScalarUDF(conn, "paybatch_mask", &maskFunc{}); err != nil {
+		return fmt.Errorf("reconcile: register paybatch_mask: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, query("mask")); err != nil {
+		return fmt.Errorf("reconcile: sql/mask.sql: %w", err)
+	}
+	return nil
+}
+
+// registerMask calls MaskSQL for db: what it defines every connection of
+// db sees.
 func registerMask(ctx context.Context, db *sql.DB) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := duckdb.RegisterScalarUDF(conn, "paybatch_mask", &maskFunc{}); err != nil {
-		return fmt.Errorf("reconcile: register paybatch_mask: %w", err)
-	}
-	return nil
+	return MaskSQL(ctx, conn)
 }
 
 // scrubMasks masks card numbers (paybatch_mask) in every text column of
@@ -81,7 +94,7 @@ func scrubMasks(ctx context.Context, db *sql.DB) error {
 	}
 	for _, tc := range cols {
 		t, c := quoteIdent(tc[0]), quoteIdent(tc[1])
-		q := `UPDATE ` + t + ` SET ` + c + ` = paybatch_mask(` + c + `) WHERE has_card(` + c + `)` // schema.sql
+		q := `UPDATE ` + t + ` SET ` + c + ` = paybatch_mask(` + c + `) WHERE has_card(` + c + `)` // sql/mask.sql
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("reconcile: mask the database file: %s.%s: %w", tc[0], tc[1], err)
 		}

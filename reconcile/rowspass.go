@@ -193,7 +193,7 @@ func (r *Reconciler) rowsPassTable(ctx context.Context, conn *sql.Conn, view str
 			continue
 		}
 		// free text and the provider's id: card numbers masked (mask_cards,
-		// schema.sql) as to_provider.sql does; the reason twice, as
+		// sql/mask.sql) as to_provider.sql does; the reason twice, as
 		// to_provider.sql and then rows_sorted.sql mask it (a text without
 		// a card number is tested once, as mask_cards tests it)
 		provider = append(provider, fmt.Sprintf(`SELECT CASE WHEN %[1]s THEN id END AS id, CASE WHEN %[1]s THEN pack WHEN blank THEN 1125899906842624 END AS ppack,

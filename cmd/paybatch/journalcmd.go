@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
@@ -11,13 +10,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/duckdb/duckdb-go/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/paybatch/paybatch"
 	"github.com/paybatch/paybatch/cmd/paybatch/job"
 	"github.com/paybatch/paybatch/pipeline/journal"
 	"github.com/paybatch/paybatch/pipeline/journal/postgres"
+	"github.com/paybatch/paybatch/reconcile"
 	"github.com/paybatch/paybatch/writers"
 )
 
@@ -208,7 +207,8 @@ func journalCheck(ctx context.Context, e *env, loc string) error {
 }
 
 // journalExport loads journal_export into an in-memory DuckDB table and
-// writes it to Parquet, text masked (paybatch.MaskCardNumbers).
+// writes it to Parquet, text masked as reconcile masks it (reconcile.MaskSQL:
+// paybatch.MaskCardNumbers).
 func journalExport(ctx context.Context, e *env, loc, out string) error {
 	db, err := sql.Open("duckdb", "?autoinstall_known_extensions=false&autoload_known_extensions=false")
 	if err != nil {
@@ -220,7 +220,7 @@ func journalExport(ctx context.Context, e *env, loc, out string) error {
 		return err
 	}
 	defer conn.Close()
-	if err := duckdb.RegisterScalarUDF(conn, "paybatch_mask", maskUDF{}); err != nil {
+	if err := reconcile.MaskSQL(ctx, conn); err != nil {
 		return fmt.Errorf("journal export: %w", err)
 	}
 	var ddl []string
@@ -263,7 +263,7 @@ func journalExport(ctx context.Context, e *env, loc, out string) error {
 	var sel []string
 	for _, c := range postgres.ExportColumns {
 		if c.Type == postgres.Varchar {
-			sel = append(sel, fmt.Sprintf(`CASE WHEN regexp_matches(%[1]s, '[0-9]([ -]?[0-9]){12}') THEN paybatch_mask(%[1]s) ELSE %[1]s END AS %[1]s`, c.Name))
+			sel = append(sel, "mask_cards("+c.Name+") AS "+c.Name)
 		} else {
 			sel = append(sel, c.Name)
 		}
@@ -290,22 +290,3 @@ func journalExport(ctx context.Context, e *env, loc, out string) error {
 }
 
 func sqlLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-// maskUDF is paybatch_mask(VARCHAR) for the export's SQL: the one masking
-// rule, paybatch.MaskCardNumbers.
-type maskUDF struct{}
-
-func (maskUDF) Config() duckdb.ScalarFuncConfig {
-	varchar, _ := duckdb.NewTypeInfo(duckdb.TYPE_VARCHAR)
-	return duckdb.ScalarFuncConfig{InputTypeInfos: []duckdb.TypeInfo{varchar}, ResultTypeInfo: varchar}
-}
-
-func (maskUDF) Executor() duckdb.ScalarFuncExecutor {
-	return duckdb.ScalarFuncExecutor{RowExecutor: func(values []driver.Value) (any, error) {
-		s, ok := values[0].(string)
-		if !ok {
-			return nil, fmt.Errorf("paybatch_mask: want VARCHAR, got %T", values[0])
-		}
-		return paybatch.MaskCardNumbers(s), nil
-	}}
-}

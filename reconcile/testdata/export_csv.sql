@@ -4,7 +4,7 @@
 -- quoting; text neutralised and masked as writers.NeutraliseCSV does;
 -- amounts exact in major units beside their currency). Each line is built
 -- here and written as it is (QUOTE '': DuckDB adds nothing). Macros:
--- export_csv_macros.sql, mask_cards (schema.sql). $first > $last: the header alone.
+-- export_csv_macros.sql, mask_cards (sql/mask.sql). $first > $last: the header alone.
 COPY (
     SELECT line FROM (
         SELECT -1::BIGINT AS k, 'category,merchant_transaction_id,ledger_amount,ledger_currency,ledger_status,provider_amount,provider_currency,provider_status,provider_id,reason,source_file,source_sheet,source_row,requested_date,provider_date,date_moved' AS line
