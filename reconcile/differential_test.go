@@ -413,6 +413,39 @@ func writeCSV(t testing.TB, path string, header []string, rows [][]string) {
 	}
 }
 
+// genLedgerHeader and genResultsHeader name the columns of generated
+// files (writeGenerated) otherwise than paybatch's own: the header is
+// mapped.
+var (
+	genLedgerHeader  = []string{"Reference", "Amount", "Ccy", "Expected Status"}
+	genResultsHeader = []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}
+)
+
+// writeGenerated writes n ids of generate (a results file, one line an id
+// on each side: every category of the usual case, ids out of order) as
+// dir's gen_ledger.csv and gen_results.csv. The i-th results line has the
+// transaction id " TX<i> " (spaces to trim) and the reason reason(i) (""
+// when reason is nil). It returns the two paths and the results' records.
+func writeGenerated(t testing.TB, dir string, rng *rand.Rand, n int, reason func(i int) string) (ledger, results string, prows [][]string) {
+	t.Helper()
+	lines, prov := generate(rng, n, false, true)
+	var lrows [][]string
+	for _, l := range lines {
+		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
+	}
+	for i, p := range prov {
+		r := ""
+		if reason != nil {
+			r = reason(i)
+		}
+		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf(" TX%d ", i), r})
+	}
+	ledger, results = filepath.Join(dir, "gen_ledger.csv"), filepath.Join(dir, "gen_results.csv")
+	writeCSV(t, ledger, genLedgerHeader, lrows)
+	writeCSV(t, results, genResultsHeader, prows)
+	return ledger, results, prows
+}
+
 func TestDifferential(t *testing.T) {
 	// single: no duplicates, so Run takes its single pass (summary.sql);
 	// otherwise the exact path (categorize.sql). Rows always read recon, so

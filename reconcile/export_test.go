@@ -313,19 +313,7 @@ func TestExportParquetInRowsOrder(t *testing.T) {
 	// generated: 5,000 ids, so that the unique columns pass the export's
 	// DICTIONARY_SIZE_LIMIT (written without a dictionary) while the
 	// currencies and statuses stay under it
-	rng := rand.New(rand.NewPCG(19, 8))
-	ledger, prov := generate(rng, 5000, false, true)
-	var lrows, prows [][]string
-	for _, l := range ledger {
-		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
-	}
-	for i, p := range prov {
-		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf("TX%d", i)})
-	}
-	gen := t.TempDir()
-	genLedger, genResults := filepath.Join(gen, "ledger.csv"), filepath.Join(gen, "results.csv")
-	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
-	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id"}, prows)
+	genLedger, genResults, _ := writeGenerated(t, t.TempDir(), rand.New(rand.NewPCG(19, 8)), 5000, nil)
 	for _, input := range []string{"results", "journal", "generated"} {
 		t.Run(input, func(t *testing.T) {
 			r := MustOpen(t, "")

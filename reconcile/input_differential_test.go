@@ -197,12 +197,6 @@ func batchLines(t *testing.T, path string) (lines []inLine, refused error) {
 	return lines, nil
 }
 
-// ledgerLines reads path as a ledger through LoadLedger and Run; forceGo
-// refuses DuckDB's CSV reader, so readers reads the file in Go.
-func ledgerLines(t *testing.T, path string, forceGo bool) (lines []inLine, refused error) {
-	return sideLines(t, path, kindLedger, forceGo)
-}
-
 // sideLines reads path as a ledger or as a results file (beside a ledger
 // of one line whose id is none of the file's) through Load and Run, and
 // returns the file's lines as loaded; forceGo refuses DuckDB's CSV reader.

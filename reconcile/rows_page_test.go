@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -24,31 +22,15 @@ import (
 func TestRowsPageEqualsFields(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	rng := rand.New(rand.NewPCG(8, 19))
-	ledger, prov := generate(rng, 3000, false, true)
-	var lrows, prows [][]string
-	for _, l := range ledger {
-		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
-	}
-	for i, p := range prov {
-		reason := ""
+	genLedger, genResults, _ := writeGenerated(t, dir, rng, 3000, func(i int) string {
 		if i%37 == 0 {
-			reason = fmt.Sprintf("card 4111 1111 1111 %04d declined, \"quoted\"", i)
+			return fmt.Sprintf("card 4111 1111 1111 %04d declined, \"quoted\"", i)
 		}
-		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf(" TX%d ", i), reason})
-	}
-	genLedger, genResults := filepath.Join(dir, "gen_ledger.csv"), filepath.Join(dir, "gen_results.csv")
-	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
-	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prows)
-	textLedger := write("l.csv", "merchant_transaction_id,amount,currency,expected_status\nA1,10.00,USD,\nA2, 5.5 ,usd,done\nA3,7,JPY,declined\n\"=cmd|' /C calc'!A0\",1.00,EUR,\n4111 1111 1111 1111,3.00,USD,\n")
-	textResults := write("r.csv", "merchant_transaction_id,amount,currency,status,reason,transaction_id\nA1,10.00,USD,APPROVED,,T1\nA2,5.50,USD, approved ,\"card 5500-0000-0000-0004 \"\"declined\"\"\",T2\nA4,1,JPY,DECLINED,x,T4\n\"=cmd|' /C calc'!A0\",1.00,EUR,APPROVED,,\n4111 1111 1111 1111,3.00,USD,APPROVED,,5500000000000004\n")
+		return ""
+	})
+	textLedger := writeFile(t, dir, "l.csv", "merchant_transaction_id,amount,currency,expected_status\nA1,10.00,USD,\nA2, 5.5 ,usd,done\nA3,7,JPY,declined\n\"=cmd|' /C calc'!A0\",1.00,EUR,\n4111 1111 1111 1111,3.00,USD,\n")
+	textResults := writeFile(t, dir, "r.csv", "merchant_transaction_id,amount,currency,status,reason,transaction_id\nA1,10.00,USD,APPROVED,,T1\nA2,5.50,USD, approved ,\"card 5500-0000-0000-0004 \"\"declined\"\"\",T2\nA4,1,JPY,DECLINED,x,T4\n\"=cmd|' /C calc'!A0\",1.00,EUR,APPROVED,,\n4111 1111 1111 1111,3.00,USD,APPROVED,,5500000000000004\n")
 
 	cases := []struct {
 		name            string

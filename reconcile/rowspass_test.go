@@ -80,32 +80,15 @@ func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads
 // line with a problem) to the exact path.
 func TestRowsPass(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, text string) string { return writeFile(t, dir, name, text) }
 	// generated: every category of the usual case, ids out of order
 	rng := rand.New(rand.NewPCG(6, 42))
-	ledger, prov := generate(rng, 3000, false, true)
-	var lrows, prows [][]string
-	for _, l := range ledger {
-		lrows = append(lrows, []string{l.id, l.amount, l.cur, l.expected})
-	}
-	for i, p := range prov {
-		reason := ""
+	genLedger, genResults, prows := writeGenerated(t, dir, rng, 3000, func(i int) string {
 		if i%97 == 0 {
-			reason = fmt.Sprintf("card 4111 1111 1111 %04d declined; ref 12345678901234567890", i)
+			return fmt.Sprintf("card 4111 1111 1111 %04d declined; ref 12345678901234567890", i)
 		}
-		prows = append(prows, []string{p.status, p.id, p.amount, p.cur, fmt.Sprintf(" TX%d ", i), reason})
-	}
-	rng.Shuffle(len(lrows), func(i, j int) { lrows[i], lrows[j] = lrows[j], lrows[i] })
-	rng.Shuffle(len(prows), func(i, j int) { prows[i], prows[j] = prows[j], prows[i] })
-	genLedger, genResults := filepath.Join(dir, "gen_ledger.csv"), filepath.Join(dir, "gen_results.csv")
-	writeCSV(t, genLedger, []string{"Reference", "Amount", "Ccy", "Expected Status"}, lrows)
-	writeCSV(t, genResults, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prows)
+		return ""
+	})
 	// the same with every status as usually written (' succeeded ' is off
 	// packed_<n>'s road): the pass serves from the fast road
 	var prowsRoad [][]string
@@ -113,7 +96,7 @@ func TestRowsPass(t *testing.T) {
 		prowsRoad = append(prowsRoad, append([]string{strings.TrimSpace(p[0])}, p[1:]...))
 	}
 	genResultsRoad := filepath.Join(dir, "gen_results_road.csv")
-	writeCSV(t, genResultsRoad, []string{"Status", "merchant_transaction_id", "amount", "currency", "transaction_id", "reason"}, prowsRoad)
+	writeCSV(t, genResultsRoad, genResultsHeader, prowsRoad)
 
 	// large: several of DuckDB's 4 MB CSV buffers, read on several threads,
 	// so the row numbers must follow the file, not the reading order
