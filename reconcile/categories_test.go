@@ -122,15 +122,7 @@ func TestRefusedRowHasNoProviderAmount(t *testing.T) {
 func TestDirectDebitDatesReachTheExports(t *testing.T) {
 	ctx := context.Background()
 	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, "testdata/ledger.csv", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadJournal(ctx, journalFromCSV(t, t.TempDir())); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := r.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	loadRun(t, r, "testdata/ledger.csv", "", "", true)
 	for _, row := range collectRows(t, r) {
 		if row.MerchantTxID == "R-1006" && !row.DateMoved() {
 			t.Errorf("R-1006: requested %v, provider %v: not flagged as moved", row.RequestedDate, row.ProviderDate)

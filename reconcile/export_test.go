@@ -100,21 +100,8 @@ func TestExportCSVEqualsWriteCSV(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
 			r := MustOpen(t, tc.tol)
-			if err := r.LoadLedger(ctx, tc.ledger, tc.sheet); err != nil {
-				t.Fatal(err)
-			}
-			if tc.journal {
-				if err := r.LoadJournal(ctx, journalFromCSV(t, t.TempDir())); err != nil {
-					t.Fatal(err)
-				}
-			} else if err := r.LoadResults(ctx, tc.results, ""); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.Run(ctx); err != nil {
-				t.Fatal(err)
-			}
+			loadRun(t, r, tc.ledger, tc.sheet, tc.results, tc.journal)
 			compareCSVExports(t, r)
 		})
 	}
@@ -243,10 +230,6 @@ func TestRowsOptionOnePass(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			journal := ""
-			if tc.journal {
-				journal = journalFromCSV(t, t.TempDir())
-			}
 			var got [2]string
 			var lines [2][2]int64
 			for i, rows := range []bool{false, true} {
@@ -259,21 +242,7 @@ func TestRowsOptionOnePass(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer r.Close()
-				if err := r.LoadLedger(ctx, tc.ledger, tc.sheet); err != nil {
-					t.Fatal(err)
-				}
-				if tc.journal {
-					err = r.LoadJournal(ctx, journal)
-				} else {
-					err = r.LoadResults(ctx, tc.results, "")
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				sum, err := r.Run(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
+				sum := loadRun(t, r, tc.ledger, tc.sheet, tc.results, tc.journal)
 				got[i] = render(t, r, sum)
 				lines[i][0], lines[i][1] = r.Lines()
 			}
@@ -317,26 +286,10 @@ func TestExportParquetInRowsOrder(t *testing.T) {
 	for _, input := range []string{"results", "journal", "generated"} {
 		t.Run(input, func(t *testing.T) {
 			r := MustOpen(t, "")
-			var err error
-			switch input {
-			case "results":
-				if err = r.LoadLedger(ctx, "testdata/ledger.csv", ""); err == nil {
-					err = r.LoadResults(ctx, "testdata/results.csv", "")
-				}
-			case "journal":
-				if err = r.LoadLedger(ctx, "testdata/ledger.csv", ""); err == nil {
-					err = r.LoadJournal(ctx, journalFromCSV(t, t.TempDir()))
-				}
-			case "generated":
-				if err = r.LoadLedger(ctx, genLedger, ""); err == nil {
-					err = r.LoadResults(ctx, genResults, "")
-				}
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.Run(ctx); err != nil {
-				t.Fatal(err)
+			if input == "generated" {
+				loadRun(t, r, genLedger, "", genResults, false)
+			} else {
+				loadRun(t, r, "testdata/ledger.csv", "", "testdata/results.csv", input == "journal")
 			}
 			dir := t.TempDir()
 			if _, err := r.ExportParquet(ctx, dir); err != nil {

@@ -2,7 +2,6 @@ package reconcile
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"flag"
@@ -161,22 +160,8 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
 			r := MustOpen(t, tc.tol)
-			if err := r.LoadLedger(ctx, tc.ledger, tc.sheet); err != nil {
-				t.Fatal(err)
-			}
-			if tc.journal {
-				if err := r.LoadJournal(ctx, journalFromCSV(t, t.TempDir())); err != nil {
-					t.Fatal(err)
-				}
-			} else if err := r.LoadResults(ctx, tc.results, ""); err != nil {
-				t.Fatal(err)
-			}
-			sum, err := r.Run(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sum := loadRun(t, r, tc.ledger, tc.sheet, tc.results, tc.journal)
 			for _, c := range tc.nonEmpty {
 				if sum.Categories[c].Count == 0 {
 					t.Errorf("category %s is empty; the fixture should exercise it", c)

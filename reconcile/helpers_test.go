@@ -156,17 +156,32 @@ func runTestdata(tb testing.TB) (*Reconciler, paybatch.Summary) {
 // with a fresh MustOpen reconciler, failing the test on any error.
 func runFiles(tb testing.TB, ledger, results string) (*Reconciler, paybatch.Summary) {
 	tb.Helper()
-	ctx := context.Background()
 	r := MustOpen(tb, "")
-	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+	return r, loadRun(tb, r, ledger, "", results, false)
+}
+
+// loadRun loads ledger (sheet: of an XLSX ledger, "" the first) into r,
+// then results — or, when journal is set, the journal of
+// testdata/journal.csv and testdata/rejects.csv (journalFromCSV) — and
+// runs r, failing the test on any error.
+func loadRun(tb testing.TB, r *Reconciler, ledger, sheet, results string, journal bool) paybatch.Summary {
+	tb.Helper()
+	ctx := context.Background()
+	if err := r.LoadLedger(ctx, ledger, sheet); err != nil {
 		tb.Fatal(err)
 	}
-	if err := r.LoadResults(ctx, results, ""); err != nil {
+	var err error
+	if journal {
+		err = r.LoadJournal(ctx, journalFromCSV(tb, tb.TempDir()))
+	} else {
+		err = r.LoadResults(ctx, results, "")
+	}
+	if err != nil {
 		tb.Fatal(err)
 	}
 	sum, err := r.Run(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return r, sum
+	return sum
 }

@@ -52,20 +52,7 @@ func TestRowsPageEqualsFields(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			if err := r.LoadLedger(ctx, tc.ledger, ""); err != nil {
-				t.Fatal(err)
-			}
-			if tc.journal {
-				err = r.LoadJournal(ctx, journalFromCSV(t, t.TempDir()))
-			} else {
-				err = r.LoadResults(ctx, tc.results, "")
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.Run(ctx); err != nil {
-				t.Fatal(err)
-			}
+			loadRun(t, r, tc.ledger, "", tc.results, tc.journal)
 			if _, err := r.ensureBuilt(ctx); err != nil {
 				t.Fatal(err)
 			}
