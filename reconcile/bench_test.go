@@ -127,16 +127,7 @@ func BenchmarkReconcile(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-						b.Fatal(err)
-					}
-					if err := r.LoadResults(ctx, results, ""); err != nil {
-						b.Fatal(err)
-					}
-					sum, err := r.Run(ctx)
-					if err != nil {
-						b.Fatal(err)
-					}
+					sum := loadRun(b, r, ledger, "", results, false)
 					if sum.Categories["matched"].Count == 0 {
 						b.Fatal("nothing matched")
 					}
@@ -162,15 +153,7 @@ func loadedTables(b *testing.B, dir string, n int) *Reconciler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-		b.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, results, ""); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := r.Run(ctx); err != nil {
-		b.Fatal(err)
-	}
+	loadRun(b, r, ledger, "", results, false)
 	if _, err := r.ensureBuilt(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -262,15 +245,7 @@ func BenchmarkRows(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-					b.Fatal(err)
-				}
-				if err := r.LoadResults(ctx, results, ""); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := r.Run(ctx); err != nil {
-					b.Fatal(err)
-				}
+				loadRun(b, r, ledger, "", results, false)
 				resetPeakRSS()
 				cpu0 := cpuTime()
 				b.StartTimer()

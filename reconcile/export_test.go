@@ -145,16 +145,7 @@ func TestExportCSVAdversarialText(t *testing.T) {
 	os.WriteFile(pp, []byte(p.String()), 0o644)
 	ctx := context.Background()
 	r := MustOpen(t, "")
-	if err := r.LoadLedger(ctx, lp, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, pp, ""); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := r.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := loadRun(t, r, lp, "", pp, false)
 	var nonEmpty []paybatch.Category
 	for _, c := range paybatch.Categories {
 		if sum.Categories[c].Count > 0 {

@@ -99,16 +99,7 @@ func TestDBFileMaskedWithXLSXInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, results, ""); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := r.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := loadRun(t, r, ledger, "", results, false)
 	if n := sum.Categories[paybatch.CatMatched].Count; n != 1 { // the card-number id matched as written
 		t.Errorf("matched %d, want 1", n)
 	}

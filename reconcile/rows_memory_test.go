@@ -26,16 +26,7 @@ func TestRowsWithinMemoryLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.LoadResults(ctx, results, ""); err != nil {
-		t.Fatal(err)
-	}
-	sum, err := r.Run(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum := loadRun(t, r, ledger, "", results, false)
 	var ids int64
 	for _, c := range sum.Categories {
 		ids += c.Count

@@ -31,15 +31,7 @@ func TestOneThreadForRows(t *testing.T) {
 		if _, err := r.db.ExecContext(ctx, `SET threads = 3`); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.LoadResults(ctx, results, ""); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
+		loadRun(t, r, ledger, "", results, false)
 		if r.ranges == nil && rows {
 			t.Fatal("Run with Rows did not take the rows pass")
 		}
