@@ -7,7 +7,7 @@ SELECT
     nullif(trim(merchant_transaction_id), ''),
     NULL, NULL, 'rejected', 'rejected by reader', NULL,
     -- card numbers in the value and the reason masked (mask.go)
-    paybatch_mask(concat_ws(': ', nullif(column_name, ''),
+    mask_cards(concat_ws(': ', nullif(column_name, ''),
         CASE WHEN coalesce(value, '') <> '' THEN '"' || value || '"' END, reason)),
     source_file, source_sheet, source_row, NULL, NULL
 FROM journal_db.rejects_export
