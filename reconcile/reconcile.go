@@ -67,10 +67,11 @@ type Options struct {
 	// computed, which may be stale; without it the file is refused naming
 	// the cell and its computed value (readers.Options.AcceptFormulaValues).
 	AcceptFormulaValues bool
-	// Rows says the caller will read the rows (Rows, ExportParquet): Run then reads the files once and writes the report
-	// rows in that pass, summing the categories and totals from them,
-	// instead of summing in a pass of its own and reading and checking the
-	// files a second time for the rows.
+	// Rows says the caller will read the rows (Rows, ExportParquet): Run
+	// then reads the files once and writes the report rows in that pass,
+	// summing the categories and totals from them, instead of summing in a
+	// pass of its own and reading and checking the files a second time for
+	// the rows.
 	Rows bool
 }
 
