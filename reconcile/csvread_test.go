@@ -88,60 +88,68 @@ func TestCSVStrictOrGo(t *testing.T) {
 		{name: "blank records only", ledger: header + ",,,,\n , ,,x,\n", ids: 1, wantErr: "the ledger has a header but no rows"},
 	}
 	ctx := context.Background()
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			var results strings.Builder
-			results.WriteString("merchant_transaction_id,amount,currency,status\n")
-			for i := range tc.ids {
-				if tc.dup && i == many-2 {
-					continue // that line of the ledger repeats id 7
+	// Run's single pass (reconcile --json), and its rows pass on two
+	// threads, where a CSV is copied in file order before the checks
+	// (passCopy): DuckDB refuses the same records there
+	for _, mode := range []string{"summary", "rows pass on two threads"} {
+		for _, tc := range cases {
+			t.Run(mode+"/"+tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				var results strings.Builder
+				results.WriteString("merchant_transaction_id,amount,currency,status\n")
+				for i := range tc.ids {
+					if tc.dup && i == many-2 {
+						continue // that line of the ledger repeats id 7
+					}
+					fmt.Fprintf(&results, "M%06d,1.00,USD,APPROVED\n", i)
 				}
-				fmt.Fprintf(&results, "M%06d,1.00,USD,APPROVED\n", i)
-			}
-			r := MustOpen(t, "")
-			err := r.LoadLedger(ctx, writeFile(t, dir, "ledger.csv", tc.ledger), "")
-			if err == nil {
-				err = r.LoadResults(ctx, writeFile(t, dir, "results.csv", results.String()), "")
-			}
-			var sum paybatch.Summary
-			if err == nil {
-				sum, err = r.Run(ctx)
-			}
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "ledger.csv") {
-					t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+				r := MustOpen(t, "")
+				if mode != "summary" {
+					r.opts.Rows, r.passThreads = true, 2
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := int64(tc.ids)
-			if tc.dup {
-				want -= 2 // id 7 is a duplicate; the line that held it is no id of its own
-				if got := sum.Categories[paybatch.CatDuplicateInLedger].Count; got != 1 {
-					t.Errorf("duplicate_in_ledger %d, want 1", got)
+				err := r.LoadLedger(ctx, writeFile(t, dir, "ledger.csv", tc.ledger), "")
+				if err == nil {
+					err = r.LoadResults(ctx, writeFile(t, dir, "results.csv", results.String()), "")
 				}
-			}
-			if got := sum.Categories[paybatch.CatMatched].Count; got != want {
-				t.Errorf("matched %d, want %d (%+v)", got, want, sum.Categories)
-			}
-			if got := r.sources[0].staged; got != tc.wantStaged {
-				t.Errorf("ledger read in Go: %v, want %v", got, tc.wantStaged)
-			}
-			// the rows agree, with the row number of each line
-			rows := collectRows(t, r)
-			matched := 0
-			for _, row := range rows {
-				if row.Category == paybatch.CatMatched {
-					matched++
+				var sum paybatch.Summary
+				if err == nil {
+					sum, err = r.Run(ctx)
 				}
-			}
-			if int64(matched) != want {
-				t.Errorf("Rows: %d matched, want %d", matched, want)
-			}
-		})
+				if tc.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "ledger.csv") {
+						t.Fatalf("err = %v, want one saying %q", err, tc.wantErr)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := int64(tc.ids)
+				if tc.dup {
+					want -= 2 // id 7 is a duplicate; the line that held it is no id of its own
+					if got := sum.Categories[paybatch.CatDuplicateInLedger].Count; got != 1 {
+						t.Errorf("duplicate_in_ledger %d, want 1", got)
+					}
+				}
+				if got := sum.Categories[paybatch.CatMatched].Count; got != want {
+					t.Errorf("matched %d, want %d (%+v)", got, want, sum.Categories)
+				}
+				if got := r.sources[0].staged; got != tc.wantStaged {
+					t.Errorf("ledger read in Go: %v, want %v", got, tc.wantStaged)
+				}
+				// the rows agree, with the row number of each line
+				rows := collectRows(t, r)
+				matched := 0
+				for _, row := range rows {
+					if row.Category == paybatch.CatMatched {
+						matched++
+					}
+				}
+				if int64(matched) != want {
+					t.Errorf("Rows: %d matched, want %d", matched, want)
+				}
+			})
+		}
 	}
 }
 

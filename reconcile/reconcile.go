@@ -105,8 +105,11 @@ type Reconciler struct {
 	// passRoad: the view Run's rows pass last wrote recon_sorted from,
 	// "packed" (the fast road) or "checked" (tests hold the cases to it)
 	passRoad string
-	sum      paybatch.Summary
-	threads  threadTurns // DuckDB's threads narrowed for the rows (threads.go)
+	// passCopies: the CSVs Run's rows pass last copied to number their
+	// records (passCopy; tests hold the two-thread path to it)
+	passCopies int
+	sum        paybatch.Summary
+	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }

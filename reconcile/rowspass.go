@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -21,7 +22,8 @@ import (
 // pass (the caller decides).
 func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, ranges []catRange, exact bool, err error) {
 	// one thread unless a core is idle (threads.go); tests choose
-	if r.passThreads == 1 || r.passThreads == 0 && !coresFree() {
+	parallel := r.passThreads == 2 || r.passThreads == 0 && coresFree()
+	if !parallel {
 		release, err := r.oneThread(ctx)
 		if err != nil {
 			return sum, nil, false, err
@@ -40,18 +42,26 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	}
 	// A CSV DuckDB reads has no row numbers: for this pass its src_<n> numbers
 	// its records in file order (the row numbers the text copy's rowids give,
-	// insertLines); the plain view is put back after.
-	// That window (row_number() OVER (), a streaming window) holds the whole
-	// pipeline above it to one thread: the reader, the checks, the join's
-	// build or probe up to the sort. Writing the lines first so that the
-	// rest runs on every thread was tried and dropped (BENCHMARKS.md #19,
-	// session 8): DuckDB runs such branches of a UNION ALL one after the
-	// other, and the join, sort and write on two threads cost more CPU for
-	// about the time saved.
-	var numbered []*source
+	// insertLines); the plain view is put back after. On one thread the
+	// records are numbered as they are read, by a window (row_number() OVER
+	// ()): a streaming window, which holds the whole pipeline above it to
+	// one thread — the reader, the checks, the join's build or probe up to
+	// the sort. With threads to spare (and the copies small beside DuckDB's
+	// memory: copyFits) each CSV is first copied, the columns the pass reads
+	// only, into a table (passCopy), which DuckDB writes on every thread in
+	// file order: its rowids number the records as the window does, and the
+	// checks, the join, the sort and the write then run on every thread
+	// (BENCHMARKS.md #19, session 9). On one thread the copy would only
+	// cost its CPU.
+	var numbered, copies []*source
 	defer func() {
 		for _, s := range numbered {
 			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), csvView(s)); rerr != nil && err == nil {
+				err = fmt.Errorf("reconcile: %s: %w", s.path, rerr)
+			}
+		}
+		for _, s := range copies {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`DROP TABLE IF EXISTS pass_copy_%d`, s.n)); rerr != nil && err == nil {
 				err = fmt.Errorf("reconcile: %s: %w", s.path, rerr)
 			}
 		}
@@ -62,11 +72,24 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	}
 	for _, s := range r.sources {
 		if s.duckCSV() && !s.copied {
-			q := fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * EXCLUDE (src_row), (row_number() OVER () + 1)::INTEGER AS src_row FROM %s`, s.n, s.csvRead)
-			if _, err := conn.ExecContext(ctx, q); err != nil {
-				return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
-			}
 			numbered = append(numbered, s)
+		}
+	}
+	useCopies := parallel && r.copyFits(numbered)
+	r.passCopies = 0
+	if useCopies {
+		r.passCopies = len(numbered)
+	}
+	for _, s := range numbered {
+		if useCopies {
+			copies = append(copies, s)
+			if err := passCopy(ctx, conn, s); err != nil {
+				return sum, nil, false, err
+			}
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, windowView(s)); err != nil {
+			return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
 		}
 	}
 	// the lines on the fast road first (packed_<n>, as Run's single pass
@@ -78,6 +101,13 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 		return sum, nil, false, err
 	}
 	if bad {
+		// checked_<n> reads every column of the file: the copies hold
+		// those the fast road reads only
+		for _, s := range copies {
+			if _, err := conn.ExecContext(ctx, windowView(s)); err != nil {
+				return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
+			}
+		}
 		for _, s := range r.sources {
 			if err := s.ensureChecked(ctx, conn); err != nil {
 				return sum, nil, false, err
@@ -158,6 +188,73 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	}
 	r.ledgerLines, r.providerLines = nLedger-st.blankL, nProvider-st.blankP
 	return sum, ranges, true, nil
+}
+
+// windowView makes src_<n> of a CSV DuckDB reads number its records in
+// file order as they are read: row_number() over the reader, from 2 (the
+// header is row 1).
+func windowView(s *source) string {
+	return fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT * EXCLUDE (src_row), (row_number() OVER () + 1)::INTEGER AS src_row FROM %s`, s.n, s.csvRead)
+}
+
+// passRoles are the columns of a CSV the fast road (sql/packed.sql) reads;
+// passCopy copies these only.
+var passRoles = []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpectedStatus, roleProviderID, roleReason}
+
+// passCopy copies the columns of s that the fast road reads (those of
+// passRoles the file has) into pass_copy_<n>, and makes src_<n> a view over
+// it numbering the records by rowid: DuckDB writes a table in the order of
+// its source (preserve_insertion_order, on), on every thread, so its
+// rowids are the records' places in the file, as row_number() over the
+// reader gives them (windowView) and as insertLines' text copy does; the
+// header is row 1. The file's other columns (the type, the date) are NULL
+// in this view: the fast road reads none of them, and the pass puts
+// windowView back before it reads checked_<n>.
+func passCopy(ctx context.Context, conn *sql.Conn, s *source) error {
+	var cols, view []string
+	for _, role := range stageRoles {
+		_, has := s.hm.original[role]
+		if has && slices.Contains(passRoles, role) {
+			cols = append(cols, quoteIdent(role))
+			view = append(view, quoteIdent(role))
+		} else {
+			view = append(view, "NULL::VARCHAR AS "+role)
+		}
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE OR REPLACE TABLE pass_copy_%d AS SELECT %s FROM %s`, s.n, strings.Join(cols, ", "), s.csvRead),
+		fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT %s, %s, (rowid + 2)::INTEGER AS src_row FROM pass_copy_%d`, s.n, strings.Join(view, ", "), textAmount, s.n),
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("reconcile: %w", ctx.Err())
+			}
+			return fmt.Errorf("reconcile: %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+// copyFits says whether the CSVs' copies for the rows pass (passCopy) are
+// small beside DuckDB's memory limit: their files together at most a
+// quarter of it. A copy takes about 1.5 times its file's bytes in DuckDB's
+// memory (1M ids per side: 84 MB of files, 123 MB of copies); beyond its
+// limit DuckDB would write the copies to its spill directory and read them
+// back (a 10M run), so larger files are numbered by the window instead.
+func (r *Reconciler) copyFits(srcs []*source) bool {
+	limit, err := parseSize(r.opts.MemoryLimit)
+	if err != nil {
+		return false
+	}
+	var total int64
+	for _, s := range srcs {
+		st, err := os.Stat(s.path)
+		if err != nil {
+			return false
+		}
+		total += st.Size()
+	}
+	return float64(total) <= float64(limit)*duckdbShare/4
 }
 
 // rowsPassTable writes recon_sorted (sql/rows_pass.sql) from every load's

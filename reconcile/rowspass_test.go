@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paybatch/paybatch"
 )
@@ -25,6 +27,7 @@ type rowsPassOut struct {
 	csv, pq    map[string]string
 	builtAfter bool   // Run took the exact path
 	road       string // the view the rows pass read last (passRoad)
+	copies     int    // CSVs the rows pass copied to number them (passCopies)
 	err        error
 }
 
@@ -50,6 +53,7 @@ func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads
 	}
 	out.builtAfter = r.built
 	out.road = r.passRoad
+	out.copies = r.passCopies
 	out.lines[0], out.lines[1] = r.Lines()
 	out.rows = collectRows(t, r)
 	dir := t.TempDir()
@@ -236,5 +240,182 @@ func rowsPassCompare(t *testing.T, tcName string, pass, exact rowsPassOut, serve
 				t.Errorf("card number not masked: %+v", row)
 			}
 		}
+	}
+}
+
+// TestRowsPassCopyNumbers: on two threads the rows pass numbers a CSV's
+// records by copying the file into a table in file order (passCopy), which
+// DuckDB writes on both threads, its 4 MB buffers read side by side; on one
+// thread by a window over the reader (windowView). Both give each record
+// its place among the file's records, the header being row 1 — across
+// buffers, with line breaks inside quoted values (LF and CRLF), CRLF line
+// endings, empty lines (not records: DuckDB's reader skips them) and blank
+// records (a record, counted) — and every row and export is the same.
+func TestRowsPassCopyNumbers(t *testing.T) {
+	dir := t.TempDir()
+	const n = 150_000 // ≈ 9 MB of ledger: several of DuckDB's CSV buffers
+	var lb, pb strings.Builder
+	lb.WriteString("merchant_transaction_id,amount,currency,description\r\n")
+	pb.WriteString("merchant_transaction_id,amount,currency,status,reason\n")
+	ledgerRow := map[string]int{} // id → its record's row number
+	resultsRow := map[string]int{}
+	lrec, prec := 0, 0 // records written so far
+	for i := range n {
+		id := fmt.Sprintf("K%07d", i)
+		desc := fmt.Sprintf("payment %d of the batch", i)
+		switch {
+		case i%997 == 0:
+			desc = fmt.Sprintf("\"two\r\nlines %d\"", i)
+		case i%1009 == 0:
+			desc = fmt.Sprintf("\"three\nshort\n\nlines %d, quoted \"\"here\"\"\"", i)
+		}
+		fmt.Fprintf(&lb, "%s,%d.%02d,USD,%s\r\n", id, i%700, i%100, desc)
+		ledgerRow[id] = lrec + 2
+		lrec++
+		if i%3001 == 0 {
+			lb.WriteString("\r\n") // an empty line: no record
+		}
+		if i%4999 == 0 {
+			lb.WriteString(",,,\r\n") // a blank record
+			lrec++
+		}
+		if i%13 == 0 {
+			continue // missing at the provider: the row names the ledger's line
+		}
+		reason := ""
+		if i%1013 == 0 {
+			reason = fmt.Sprintf("\"declined\nat %d\"", i)
+		}
+		amount := i % 700
+		if i%101 == 0 {
+			amount++
+		}
+		fmt.Fprintf(&pb, "%s,%d.%02d,USD,APPROVED,%s\n", id, amount, i%100, reason)
+		resultsRow[id] = prec + 2
+		prec++
+		if i%2003 == 0 {
+			pb.WriteString("\n")
+		}
+	}
+	ledger, results := filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
+	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	window := rowsPassRun(t, ledger, results, true, false, 1)
+	copied := rowsPassRun(t, ledger, results, true, false, 2)
+	if window.copies != 0 || copied.copies != 2 {
+		t.Fatalf("CSVs copied: %d on one thread, %d on two; want 0 and 2", window.copies, copied.copies)
+	}
+	if copied.err != nil || window.err != nil || copied.builtAfter || window.builtAfter {
+		t.Fatalf("errors %v, %v; exact path taken: %v, %v", copied.err, window.err, copied.builtAfter, window.builtAfter)
+	}
+	if !reflect.DeepEqual(copied.sum, window.sum) || copied.lines != window.lines {
+		t.Errorf("summary %+v, lines %v; by the window %+v, %v", copied.sum, copied.lines, window.sum, window.lines)
+	}
+	if !reflect.DeepEqual(copied.rows, window.rows) {
+		t.Errorf("rows differ from the window's")
+	}
+	if !reflect.DeepEqual(copied.csv, window.csv) || !reflect.DeepEqual(copied.pq, window.pq) {
+		t.Errorf("exports differ from the window's")
+	}
+	if len(copied.rows) != n {
+		t.Fatalf("%d rows, want %d", len(copied.rows), n)
+	}
+	bad := 0
+	for _, row := range copied.rows {
+		want := resultsRow[row.MerchantTxID]
+		if row.Category == paybatch.CatMissingAtProvider {
+			want = ledgerRow[row.MerchantTxID]
+		}
+		if row.Source.Row != want && bad < 5 {
+			bad++
+			t.Errorf("%s (%s): row %d, want %d", row.MerchantTxID, row.Category, row.Source.Row, want)
+		}
+	}
+}
+
+// TestRowsPassCopyCancel: a rows pass on two threads stopped by its context
+// at any point (copying the CSVs, the pass, the checks after it) returns
+// the context's error and leaves the Reconciler as it was: no copy left
+// behind, each CSV's src_<n> the plain view again, and the next Run gives
+// the same rows as an uninterrupted one.
+func TestRowsPassCopyCancel(t *testing.T) {
+	dir := t.TempDir()
+	var lb, pb strings.Builder
+	lb.WriteString("merchant_transaction_id,amount,currency\n")
+	pb.WriteString("merchant_transaction_id,amount,currency,status\n")
+	for i := range 100_000 {
+		fmt.Fprintf(&lb, "C%07d,%d.%02d,EUR\n", i, i%900, i%100)
+		if i%7 != 0 {
+			fmt.Fprintf(&pb, "C%07d,%d.%02d,EUR,APPROVED\n", i, i%900+i%2, i%100)
+		}
+	}
+	ledger, results := filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
+	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := rowsPassRun(t, ledger, results, true, false, 2)
+	if want.err != nil || want.copies != 2 {
+		t.Fatalf("uninterrupted: %v, %d CSVs copied", want.err, want.copies)
+	}
+	ctx := context.Background()
+	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.passThreads = 2
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	stopped := 0
+	for _, after := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond} {
+		cctx, cancel := context.WithTimeout(ctx, after)
+		_, err := r.Run(cctx)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("stopped after %v: %v, want the context's error", after, err)
+			}
+			stopped++
+		}
+		var left int
+		if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'pass_copy_%'`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Errorf("stopped after %v: %d copies left", after, left)
+		}
+		for _, s := range r.sources {
+			var def string
+			if err := r.db.QueryRowContext(ctx, `SELECT sql FROM duckdb_views() WHERE view_name = $1`, fmt.Sprintf("src_%d", s.n)).Scan(&def); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(def, "pass_copy_") || strings.Contains(def, "row_number") {
+				t.Errorf("stopped after %v: src_%d left numbered: %s", after, s.n, def)
+			}
+		}
+		sum, err := r.Run(ctx)
+		if err != nil {
+			t.Fatalf("run after the one stopped after %v: %v", after, err)
+		}
+		if r.built || r.passCopies != 2 || !reflect.DeepEqual(sum, want.sum) {
+			t.Fatalf("run after the one stopped after %v: exact path %v, %d copies, summary %+v; want %+v", after, r.built, r.passCopies, sum, want.sum)
+		}
+		if rows := collectRows(t, r); !reflect.DeepEqual(rows, want.rows) {
+			t.Fatalf("run after the one stopped after %v: rows differ", after)
+		}
+	}
+	if stopped == 0 {
+		t.Errorf("no run was stopped")
 	}
 }
