@@ -207,9 +207,14 @@ var passRoles = []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpec
 // its source (preserve_insertion_order, on), on every thread, so its
 // rowids are the records' places in the file, as row_number() over the
 // reader gives them (windowView) and as insertLines' text copy does; the
-// header is row 1. The file's other columns (the type, the date) are NULL
-// in this view: the fast road reads none of them, and the pass puts
-// windowView back before it reads checked_<n>.
+// header is row 1. That holds for a plain projection of the reader only
+// (DuckDB's BATCH_CREATE_TABLE_AS): with a join above it, as packed_<n>'s
+// lookups, DuckDB writes the table in any order (copying packed_<n> so put
+// 80–90 % of a 1M-line file's records elsewhere than the window did;
+// BENCHMARKS.md #19, session 9). TestRowsPassCopyNumbers holds the order.
+// The file's other columns (the type, the date) are NULL in this view: the
+// fast road reads none of them, and the pass puts windowView back before
+// it reads checked_<n>.
 func passCopy(ctx context.Context, conn *sql.Conn, s *source) error {
 	var cols, view []string
 	for _, role := range stageRoles {

@@ -66,13 +66,14 @@ func (r *Reconciler) oneThread(ctx context.Context) (release func(), err error) 
 // coresFree says whether the machine has a core to spare besides the one
 // this step runs on: the 1-minute load average (/proc/loadavg) is below the
 // cores less half of one. Run's rows pass takes DuckDB's default threads
-// only then: on an idle machine its second thread shortens the pass a
-// little (1.81–1.91 against 2.00–2.09 s at 1M ids: a CSV's row numbering
-// holds most of it to one thread, rowsPass; BENCHMARKS.md #19 session 8),
-// while on a busy one the thread that asked for the query polls DuckDB's
-// executor for the worker that got no core (+0.5 cpu-s at load 5, the wall
-// time no shorter). When the load cannot be read, the answer is no: one
-// thread, never wrong.
+// only then: on an idle machine the second thread shortens the pass (1M
+// ids: 1.72–1.79 s on one thread, 1.16–1.19 s on two with the CSVs copied
+// in file order first, rowsPass; BENCHMARKS.md #19 session 9), while on a
+// busy one the thread that asked for the query polls DuckDB's executor for
+// the worker that got no core (+0.5 cpu-s at load 5, the wall time no
+// shorter; with one core held by another process the pass on one thread
+// ends first). When the load cannot be read, the answer is no: one thread,
+// never wrong.
 func coresFree() bool {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {

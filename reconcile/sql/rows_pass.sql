@@ -27,8 +27,9 @@
 -- to_ledger.sql/to_provider.sql store them)
 -- id and the packs as in summary.sql (NULL id: blank or a problem). A CSV
 -- read by DuckDB is read through a view numbering its records in file order
--- (row_number() over the reader: the row numbers the text copy's rowids
--- gave, insertLines).
+-- (the row numbers the text copy's rowids give, insertLines): on two
+-- threads the rowids of a copy of the file made just before (passCopy), on
+-- one row_number() over the reader (windowView; rowspass.go).
 --
 -- key is summary.sql's per_line key, computed the same way (the category
 -- numbers 1-10 of summary.sql's final SELECT, the currency numbers, classes
