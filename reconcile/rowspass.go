@@ -75,7 +75,7 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			numbered = append(numbered, s)
 		}
 	}
-	useCopies := parallel && r.copyFits(numbered)
+	useCopies := parallel && r.copyFits(numbered) && keepsOrder(ctx, conn)
 	r.passCopies = 0
 	if useCopies {
 		r.passCopies = len(numbered)
@@ -260,6 +260,16 @@ func (r *Reconciler) copyFits(srcs []*source) bool {
 		total += st.Size()
 	}
 	return float64(total) <= float64(limit)*duckdbShare/4
+}
+
+// keepsOrder says whether DuckDB writes a table in the order of its source
+// (preserve_insertion_order, on unless a step turned it off for a while:
+// insertLines): the copies number the records by it (passCopy). When it is
+// off, or cannot be read, the records are numbered by the window.
+func keepsOrder(ctx context.Context, conn *sql.Conn) bool {
+	var on bool
+	err := conn.QueryRowContext(ctx, `SELECT current_setting('preserve_insertion_order')`).Scan(&on)
+	return err == nil && on
 }
 
 // rowsPassTable writes recon_sorted (sql/rows_pass.sql) from every load's

@@ -309,6 +309,12 @@ func TestRowsPassCopyNumbers(t *testing.T) {
 	if window.copies != 0 || copied.copies != 2 {
 		t.Fatalf("CSVs copied: %d on one thread, %d on two; want 0 and 2", window.copies, copied.copies)
 	}
+	// with DuckDB free to write a table in any order, no copy numbers
+	// anything: the window does, on two threads too
+	unordered := rowsPassRunWith(t, ledger, results, 2, `SET preserve_insertion_order = false`)
+	if unordered.copies != 0 || !reflect.DeepEqual(unordered.rows, window.rows) {
+		t.Errorf("preserve_insertion_order off: %d CSVs copied, rows the same as the window's: %v", unordered.copies, reflect.DeepEqual(unordered.rows, window.rows))
+	}
 	if copied.err != nil || window.err != nil || copied.builtAfter || window.builtAfter {
 		t.Fatalf("errors %v, %v; exact path taken: %v, %v", copied.err, window.err, copied.builtAfter, window.builtAfter)
 	}
@@ -418,4 +424,34 @@ func TestRowsPassCopyCancel(t *testing.T) {
 	if stopped == 0 {
 		t.Errorf("no run was stopped")
 	}
+}
+
+// rowsPassRunWith is Run's rows pass on threads (Reconciler.passThreads)
+// after the statement first has run on the database: its rows and the CSVs
+// it copied.
+func rowsPassRunWith(t *testing.T, ledger, results string, threads int, first string) rowsPassOut {
+	t.Helper()
+	ctx := context.Background()
+	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.passThreads = threads
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.db.ExecContext(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	var out rowsPassOut
+	if out.sum, out.err = r.Run(ctx); out.err != nil {
+		t.Fatal(out.err)
+	}
+	out.copies = r.passCopies
+	out.rows = collectRows(t, r)
+	return out
 }
