@@ -51,6 +51,6 @@ func stageCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, %s FROM %s`, s.n, textAmount, table)); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	s.staged, s.copied = true, false
+	s.staged, s.copied, s.srcView = true, false, true
 	return nil
 }

@@ -73,7 +73,10 @@ func (r *Reconciler) LoadResults(ctx context.Context, path, sheet string) error 
 // from stage_<n>, the table an XLSX sheet or a CSV's text copy is appended
 // to), and checked_<n> (sql/checked.sql, created when first read:
 // ensureChecked), the same lines checked and converted; packed_<n>
-// (sql/packed.sql) is Run's fast road over them.
+// (sql/packed.sql) is Run's fast road over them. A CSV DuckDB reads gets
+// src_<n> and packed_<n> only when something reads them by name
+// (ensurePacked): Run's fast pass reads the file through packed.sql's query
+// written into its own (packedFrom).
 type source struct {
 	n           int
 	kind        fileKind
@@ -87,6 +90,8 @@ type source struct {
 	delim       rune   // CSV: the delimiter
 	inserted    bool   // the lines are in ledger or provider
 	checked     bool   // lines_<n> and checked_<n> exist (ensureChecked)
+	srcView     bool   // src_<n> exists (ensureSrc)
+	packedView  bool   // packed_<n> exists (ensurePacked)
 	// acceptFormulas: an XLSX formula cell is read at its computed value
 	acceptFormulas bool
 }
@@ -111,11 +116,71 @@ func (s *source) ensureChecked(ctx context.Context, conn *sql.Conn) error {
 	if s.checked {
 		return nil
 	}
+	if err := s.ensureSrc(ctx, conn); err != nil {
+		return err
+	}
 	if _, err := conn.ExecContext(ctx, s.sql("checked")); err != nil {
 		return fmt.Errorf("reconcile: %s: sql/checked.sql: %w", s.path, err)
 	}
 	s.checked = true
 	return nil
+}
+
+// ensureSrc creates src_<n> of a CSV DuckDB reads (csvView) the first
+// time something reads it by name; every other source has it from its load.
+// Binding a view over read_csv runs DuckDB's sniffer over the file's first
+// buffer (~2-3 ms of CPU for a 1M-line CSV, BENCHMARKS.md #19 session 9),
+// and creating a view binds it: a reconcile on the fast road never reads
+// src_<n> or packed_<n> by name.
+func (s *source) ensureSrc(ctx context.Context, conn *sql.Conn) error {
+	if s.srcView {
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil {
+		return fmt.Errorf("reconcile: %s: %w", s.path, err)
+	}
+	s.srcView = true
+	return nil
+}
+
+// ensurePacked creates packed_<n> (sql/packed.sql, and src_<n> under it)
+// the first time something reads it by name: Run's rows pass. Run's fast
+// pass writes packed.sql's query into its own (packedFrom) and needs
+// neither view.
+func (s *source) ensurePacked(ctx context.Context, conn *sql.Conn) error {
+	if s.packedView {
+		return nil
+	}
+	if err := s.ensureSrc(ctx, conn); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, s.sql("packed")); err != nil {
+		return fmt.Errorf("reconcile: %s: sql/packed.sql: %w", s.path, err)
+	}
+	s.packedView = true
+	return nil
+}
+
+// packedFrom is what Run's fast pass reads the lines of s from: packed.sql's
+// query as a subquery named packed_<n>, over src_<n> when it exists and
+// otherwise straight over the read_csv call, so that the pass's own bind
+// is the only one that sniffs the file (ensureSrc).
+func (s *source) packedFrom() string {
+	q := s.sql("packed")
+	head := fmt.Sprintf("CREATE OR REPLACE VIEW packed_%d AS", s.n)
+	i := strings.Index(q, head)
+	if i < 0 {
+		panic("reconcile: sql/packed.sql does not create packed_<n>")
+	}
+	q = strings.TrimSuffix(strings.TrimSpace(q[i+len(head):]), ";")
+	if !s.srcView {
+		from := fmt.Sprintf("FROM src_%d\n", s.n)
+		if strings.Count(q, from) != 1 {
+			panic("reconcile: sql/packed.sql reads src_<n> other than once")
+		}
+		q = strings.Replace(q, from, fmt.Sprintf("FROM %s AS src_%d\n", s.csvRead, s.n), 1)
+	}
+	return fmt.Sprintf("(%s) AS packed_%d", q, s.n)
 }
 
 // checkedSQL is sql/checked.sql (or sql/packed.sql) for s: a ledger without an expected-status
@@ -204,11 +269,8 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	return nil
 }
 
-// checkSource creates the packed_<n> view of s and reads its first line.
+// checkSource reads the first line of s.
 func checkSource(ctx context.Context, conn *sql.Conn, s *source) error {
-	if _, err := conn.ExecContext(ctx, s.sql("packed")); err != nil {
-		return err
-	}
 	if s.format == "csv" {
 		return nil // firstRecord found a line
 	}
@@ -277,7 +339,7 @@ func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 	}
 	if s.duckCSV() && !s.copied {
 		for _, q := range []string{
-			fmt.Sprintf(`CREATE OR REPLACE TABLE stage_%d AS SELECT * EXCLUDE (src_row) FROM src_%d`, s.n, s.n),
+			fmt.Sprintf(`CREATE OR REPLACE TABLE stage_%d AS SELECT * EXCLUDE (src_row) FROM %s`, s.n, s.csvRead),
 			// the header is row 1; records are in file order (preserve_insertion_order)
 			fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, (rowid + 2)::INTEGER AS src_row FROM stage_%d`, s.n, s.n),
 		} {
@@ -285,7 +347,7 @@ func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 				return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, s.path, err)
 			}
 		}
-		s.copied = true
+		s.copied, s.srcView = true, true
 	}
 	if err := s.ensureChecked(ctx, conn); err != nil {
 		return err
@@ -444,9 +506,7 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	if !duckReadsCSV(ctx, conn, s, quoted) {
 		return stageCSV(ctx, conn, s)
 	}
-	if _, err := conn.ExecContext(ctx, csvView(s)); err != nil {
-		return stageCSV(ctx, conn, s)
-	}
+	// src_<n> is created when first read by name (ensureSrc)
 	return nil
 }
 
@@ -658,6 +718,7 @@ func sourceParquet(ctx context.Context, conn *sql.Conn, s *source) error {
 	if _, err := conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("%w: %s: %v", paybatch.ErrUnusableFile, path, err)
 	}
+	s.srcView = true
 	return nil
 }
 
@@ -732,6 +793,7 @@ func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, %s FROM %s`, s.n, textAmount, table)); err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	s.srcView = true
 	return nil
 }
 

@@ -55,6 +55,12 @@ func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
 		// one pass gives the summary and the rows (rowsPass)
 		var ranges []catRange
 		pass := func(ctx context.Context, conn *sql.Conn) (s paybatch.Summary, ok bool, err error) {
+			// the rows pass reads packed_<n> by name
+			for _, src := range r.sources {
+				if err := src.ensurePacked(ctx, conn); err != nil {
+					return s, false, err
+				}
+			}
 			s, ranges, ok, err = r.rowsPass(ctx, conn)
 			return s, ok, err
 		}
@@ -435,7 +441,14 @@ func (r *Reconciler) summarySQL(view string) string {
 	for _, s := range r.sources {
 		// a blank line is joined too (as 'blank'), so that the lines of a
 		// file are its records
-		line := fmt.Sprintf(`SELECT CASE WHEN %[1]s THEN id END AS id, CASE WHEN %[1]s THEN pack WHEN blank THEN 1125899906842624 END AS %%s FROM %[2]s_%[3]d`, ok, view, s.n)
+		from := fmt.Sprintf("%s_%d", view, s.n)
+		if view == "packed" {
+			// packed.sql's query itself: no view to bind (packedFrom)
+			from = s.packedFrom()
+		}
+		line := func(pack string) string {
+			return fmt.Sprintf(`SELECT CASE WHEN %[1]s THEN id END AS id, CASE WHEN %[1]s THEN pack WHEN blank THEN 1125899906842624 END AS %[2]s FROM %[3]s`, ok, pack, from)
+		}
 		// a CSV read by DuckDB is counted where it is joined (ledger_csv,
 		// provider_csv: one parse of the file); any other file by its
 		// reader's own count (Parquet metadata, a table's row count)
@@ -443,14 +456,14 @@ func (r *Reconciler) summarySQL(view string) string {
 		csv := s.duckCSV() && !s.copied
 		switch {
 		case s.kind == kindLedger && csv:
-			ledgerCSV = append(ledgerCSV, fmt.Sprintf(line, "lpack"))
+			ledgerCSV = append(ledgerCSV, line("lpack"))
 		case s.kind == kindLedger:
-			ledger = append(ledger, fmt.Sprintf(line, "lpack"))
+			ledger = append(ledger, line("lpack"))
 			nLedger = append(nLedger, count)
 		case csv:
-			providerCSV = append(providerCSV, fmt.Sprintf(line, "ppack"))
+			providerCSV = append(providerCSV, line("ppack"))
 		default:
-			provider = append(provider, fmt.Sprintf(line, "ppack"))
+			provider = append(provider, line("ppack"))
 			nProvider = append(nProvider, count)
 		}
 	}
