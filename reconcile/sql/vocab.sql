@@ -49,13 +49,10 @@ FROM (VALUES
 -- The words as they are usually written (lower, UPPER and Title case), for
 -- an exact lookup before any trimming or case folding (checked.sql): most
 -- files use one of these, and string functions on every line cost more than
--- the lookup.
+-- the lookup. The spellings of a word are distinct (list_distinct) and the
+-- words of a side are distinct in any case (TestStatusLookupUnique): no
+-- DISTINCT over the table, whose hash aggregate made this the costliest
+-- statement of Open (4.7 of ~14 ms, BENCHMARKS.md #19 session 9).
 CREATE OR REPLACE TABLE status_lookup AS
-SELECT DISTINCT side, raw, word, class, cls_no
-FROM (
-    SELECT side, word AS raw, word, class, cls_no FROM status_vocab
-    UNION ALL
-    SELECT side, upper(word), word, class, cls_no FROM status_vocab
-    UNION ALL
-    SELECT side, upper(word[1]) || word[2:], word, class, cls_no FROM status_vocab
-);
+SELECT side, unnest(list_distinct([word, upper(word), upper(word[1]) || word[2:]])) AS raw, word, class, cls_no
+FROM status_vocab;
