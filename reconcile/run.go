@@ -435,7 +435,7 @@ func (r *Reconciler) summarySQL(view string) string {
 	if view == "packed" {
 		// packed_<n> gives ids as written: one to trim sends the pass to
 		// checked_<n> (sql/summary.sql)
-		ok, padded = "good", "padded_id(coalesce(lid, pid))"
+		ok, padded = "good", "padded_id(id)"
 	}
 	var ledger, provider, ledgerCSV, providerCSV, nLedger, nProvider []string
 	for _, s := range r.sources {

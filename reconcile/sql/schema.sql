@@ -73,14 +73,21 @@ CREATE OR REPLACE TABLE category_order (
 -- padded_id(x): the id x starts or ends with a space and must be trimmed
 -- (readers.TrimID, the one rule: every Unicode space, the class
 -- unicode.IsSpace — \pZ and the ASCII and C1 spaces). The cheapest exact
--- test found: the first character by comparing bytes (an id that starts
--- with a byte from '!' to 0x7F starts with no space; anything else asks the
--- regexp), the last by a regexp anchored at the end, which RE2 runs
--- backwards from the end; one regexp for both ends cost ~30 % more
--- (BENCHMARKS.md). checked.sql trims an id where it is true; Run's single
--- pass joins the ids as written and sends a joined id for which it is true
--- to checked_<n> (summary.sql): one test per joined id instead of one per
--- line of each side.
+-- test found, each part a few nanoseconds where it decides: the first
+-- character by comparing bytes (an id that starts with a byte from '!' to
+-- 0x7F starts with no space; anything else asks the regexp); the last by
+-- suffix() for each of the six ASCII spaces (tab, LF, VT, FF, CR, space:
+-- the only ASCII characters of the class), and by a regexp anchored at the
+-- end only for an id with a character beyond ASCII (strlen, its bytes,
+-- exceeds length, its characters): 18 against 42 ns an id for the regexp
+-- alone at the end (BENCHMARKS.md #19 session 9). The parts must stay
+-- inside a CASE or WHERE condition, where DuckDB skips the later tests of an
+-- OR or AND that the earlier ones decide; as a value it runs every part.
+-- checked.sql trims an id where it is true; Run's single pass joins the ids
+-- as written and sends a joined id for which it is true to checked_<n>
+-- (summary.sql): one test per joined id instead of one per line of each
+-- side. TestPaddedID holds it to readers.TrimID.
 CREATE OR REPLACE MACRO padded_id(x) AS
     (NOT (x >= '!' AND x < chr(128)) AND regexp_matches(x, '^[\t\n\v\f\r\x{85}\pZ]'))
-    OR regexp_matches(x, '[\t\n\v\f\r\x{85}\pZ]$');
+    OR suffix(x, ' ') OR suffix(x, chr(9)) OR suffix(x, chr(10)) OR suffix(x, chr(11)) OR suffix(x, chr(12)) OR suffix(x, chr(13))
+    OR (strlen(x) <> length(x) AND regexp_matches(x, '[\t\n\v\f\r\x{85}\pZ]$'));

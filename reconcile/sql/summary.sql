@@ -91,6 +91,7 @@ j AS (
 --   26    a ledger line    27 a provider line  28 the provider line has an amount
 d AS (
     SELECT lid, pid, lpack, ppack,
+        coalesce(lid, pid)                            AS id,
         (lpack & 2251799813685247) - 1125899906842624 AS lv,
         CASE WHEN (ppack >> 60) & 1 = 1
              THEN (ppack & 2251799813685247) - 1125899906842624 END AS pv,
@@ -103,7 +104,7 @@ d AS (
 per_line AS (
     SELECT
         -- an id on one side only (a few per cent): grouped by itself below
-        CASE WHEN lid IS NULL OR pid IS NULL THEN coalesce(lid, pid) END AS unmatched_id,
+        CASE WHEN lid IS NULL OR pid IS NULL THEN id END AS unmatched_id,
         lv, pv,
         CASE
             -- a blank line or one with a problem has no id, so it never
