@@ -251,7 +251,10 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 		err = withFallback(ctx, conn, s, func() error { return checkSource(ctx, conn, s) })
 	}
 	if err == nil {
-		_, err = conn.ExecContext(ctx, `INSERT OR REPLACE INTO loads VALUES (?, ?, ?)`, s.n, path, s.sheet)
+		// a load number is never given twice (r.loads only grows; a failed
+		// load deletes its row, dropSource): a plain INSERT, 0.6 against
+		// 1.6 ms of CPU for INSERT OR REPLACE's conflict check
+		_, err = conn.ExecContext(ctx, `INSERT INTO loads VALUES (?, ?, ?)`, s.n, path, s.sheet)
 	}
 	if err != nil {
 		dropSource(conn, s)
