@@ -109,8 +109,8 @@ func (s *source) sql(name string) string {
 // ensureChecked creates lines_<n> and checked_<n> (sql/checked.sql) the
 // first time something reads them: Run's pass off the fast road, the
 // inserts for Rows and --db, the rows pass, problems. Loading creates
-// packed_<n> only: binding the two views costs ~14 ms of CPU for a ledger
-// and a results file, which a reconcile on the fast road never reads
+// neither: binding the two views costs ~14 ms of CPU for a ledger and a
+// results file, which a reconcile on the fast road never reads
 // (BENCHMARKS.md, #19 session 8).
 func (s *source) ensureChecked(ctx context.Context, conn *sql.Conn) error {
 	if s.checked {
@@ -492,10 +492,16 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	// A view cannot hold bound parameters: the path and the column names are
 	// string literals (single quotes doubled); the delimiter is one of ours.
 	// The dialect is given, so DuckDB's sniffer, which runs each time a
-	// query binds the view, is held to 2,048 lines (its default 20,480 took
-	// ~0.1 s per file per query). Turning it off (auto_detect = false with
-	// typed columns) was tried: the read then needed more memory (a
-	// 10M-line CSV ran out of a 1GB limit) and was slower (BENCHMARKS.md).
+	// query binds the read_csv call (a view over it, or Run's pass), is held
+	// to 2,048 lines (its default 20,480 took ~0.1 s per file per query).
+	// Turning it off (auto_detect = false with typed columns) was tried: the
+	// read then needed more memory (a 10M-line CSV ran out of a 1GB limit)
+	// and was slower (BENCHMARKS.md). Why: without the sniffer's buffer
+	// DuckDB estimates every CSV at 42 rows (CSVMultiFileInfo::GetCardinality),
+	// so the optimizer builds each lookup join's hash table over the file's
+	// lines instead of over currency_lookup's 531 (EXPLAIN shows it, #19
+	// session 9). The sniffer's bind is paid once per statement instead:
+	// views over the call are created only when read by name (ensureSrc).
 	// Its buffers are 4 MB instead of the default 32 MB: each bind and each
 	// reading thread touches a buffer, fresh memory is slow to fault in, and
 	// the buffers count against DuckDB's memory limit. null_padding stays
@@ -503,8 +509,7 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	// sniffer's only type candidate is VARCHAR (auto_type_candidates):
 	// all_varchar alone still let it try every type on every column of the
 	// sample first (a '2026-11-20' as each date format), 6 ms of every bind
-	// of a 1M-line ledger instead of 1.5, and a reconcile binds each view
-	// about six times (BENCHMARKS.md, #19 session 7).
+	// of a 1M-line ledger instead of 1.5 (BENCHMARKS.md, #19 session 7).
 	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM %s)`, roleColumns(s.hm, false), s.readCSV(quoted))
 	if !duckReadsCSV(ctx, conn, s, quoted) {
 		return stageCSV(ctx, conn, s)

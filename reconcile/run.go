@@ -428,8 +428,8 @@ func (r *Reconciler) summaryRows(rows *sql.Rows, curs map[string]paybatch.Curren
 }
 
 // summarySQL is sql/summary.sql over every load: one SELECT of packed
-// lines per file (its view packed_<n> or checked_<n>) on its side, and one
-// for the journals' lines on the provider side.
+// lines per file (packed.sql's query, packedFrom, or its view checked_<n>)
+// on its side, and one for the journals' lines on the provider side.
 func (r *Reconciler) summarySQL(view string) string {
 	ok, padded := "ok", "false" // checked_<n> trims its ids
 	if view == "packed" {

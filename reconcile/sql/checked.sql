@@ -5,7 +5,8 @@
 -- currency and the status; checked_<n> converts every amount and names each
 -- line's problem; packed_<n> (packed.sql) packs the lines on the fast road
 -- for Run's single pass. Both are created when first read
--- (source.ensureChecked), packed_<n> when the file is loaded. Placeholders, replaced by the loader with its
+-- (source.ensureChecked), packed_<n> by the rows pass (ensurePacked; Run's
+-- fast pass writes packed.sql's query into its own). Placeholders, replaced by the loader with its
 -- own values (never user input): /*n*/ the load number, /*kind*/ 'ledger' or
 -- 'results', and the spaces placeholder the Unicode spaces as a string
 -- literal (load.go: spacesSQL; it holds line breaks, so it is never written

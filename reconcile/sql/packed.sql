@@ -1,10 +1,13 @@
 -- packed_<n>, the fast road of Run's single pass over one loaded file (see
 -- checked.sql for lines_<n> and checked_<n>, which decide every line, and
--- for the placeholders, which are the same). It is created when the file is
--- loaded; lines_<n> and checked_<n> only when something first reads them
--- (source.ensureChecked in load.go): a reconcile whose lines all take this
--- road never binds them (~14 ms of CPU for a ledger and a results file,
--- BENCHMARKS.md #19 session 8).
+-- for the placeholders, which are the same). Run's fast pass writes this
+-- query into its own statement (source.packedFrom in load.go); the view is
+-- created only for a reader of it by name, the rows pass (ensurePacked), and
+-- lines_<n> and checked_<n> only when something first reads them
+-- (source.ensureChecked): a reconcile whose lines all take this road binds
+-- none of them (~14 ms of CPU for checked_<n> and lines_<n> of a ledger and
+-- a results file, BENCHMARKS.md #19 session 8; each view over a CSV's
+-- read_csv runs DuckDB's sniffer again when created, #19 session 9).
 --
 -- packed_<n>: the lines on the fast road, packed for Run's single pass
 -- (summary.sql), read from src_<n> in a few projections without lines_<n>'s

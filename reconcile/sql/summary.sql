@@ -1,5 +1,6 @@
 -- Run's single pass: every line of every loaded file is read once (through
--- its packed_<n> view, checked.sql), the two sides are joined on
+-- packed.sql's query, written in for each file, or its checked_<n> view,
+-- checked.sql), the two sides are joined on
 -- merchant_transaction_id, and the ids are categorised and counted per
 -- category and currency without writing a row anywhere. When a line is off
 -- packed_<n>'s fast road (it comes out as 'bad'), Run runs the pass again
