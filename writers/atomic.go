@@ -1,7 +1,6 @@
 package writers
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -105,7 +104,7 @@ type atomicFile struct {
 	final  string // where the data lands (a symbolic link's target)
 	f      *os.File
 	direct bool // f is the device or FIFO itself
-	w      *bufio.Writer
+	w      *blockWriter
 }
 
 func createAtomic(path string) (*atomicFile, error) {
@@ -126,7 +125,7 @@ func createAtomic(path string) (*atomicFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	a.w = bufio.NewWriterSize(a.f, 256<<10)
+	a.w = newBlockWriter(a.f, !special)
 	return a, nil
 }
 
