@@ -164,6 +164,7 @@ func (a *atomicFile) commit() error {
 
 // abort discards the temporary file (a special file is just closed).
 func (a *atomicFile) abort() {
+	a.w.stop()
 	_ = a.f.Close()
 	if !a.direct {
 		_ = os.Remove(a.f.Name())

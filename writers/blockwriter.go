@@ -28,6 +28,17 @@ type blockWriter struct {
 	buf    []byte // len: bytes waiting; cap: a whole number of blocks
 	direct bool   // f has O_DIRECT: writes are whole blocks from buf
 	err    error  // the first write error; every later write returns it
+	// A direct write waits for the disk: a full buffer is written by a
+	// goroutine of its own while the caller fills the other buffer
+	// (writeBehind); inFlight is that write's outcome, nil when none is.
+	inFlight chan flight
+	spare    []byte
+}
+
+// flight is a buffer written behind, and how its write went.
+type flight struct {
+	b   []byte
+	err error
 }
 
 const (
@@ -87,15 +98,22 @@ func (w *blockWriter) Write(p []byte) (int, error) {
 // part block through the page cache (direct I/O is turned off for it, so
 // the file may be written on after, buffered).
 func (w *blockWriter) Flush() error {
-	if w.err != nil {
-		return w.err
+	if err := w.wait(); err != nil {
+		return err
 	}
 	return w.writeOut(true)
 }
 
 // writeOut writes the buffer's whole blocks (all of it when not direct),
-// keeping the rest at its start; with last, the rest too.
+// keeping the rest at its start; with last, the rest too. A full buffer
+// written directly is written behind (writeBehind).
 func (w *blockWriter) writeOut(last bool) error {
+	if !last && w.direct && len(w.buf) == cap(w.buf) {
+		return w.writeBehind()
+	}
+	if err := w.wait(); err != nil {
+		return err
+	}
 	n := len(w.buf)
 	if w.direct {
 		n -= n % directBlock
@@ -121,16 +139,70 @@ func (w *blockWriter) writeOut(last bool) error {
 	return nil
 }
 
+// writeBehind hands the full buffer to a goroutine that writes it, once
+// the write before it has ended, and goes on with the other buffer.
+func (w *blockWriter) writeBehind() error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	if w.spare == nil {
+		w.spare = alignedBuffer(cap(w.buf))
+	}
+	b := w.buf
+	w.buf, w.spare = w.spare[:0], nil
+	w.inFlight = make(chan flight, 1)
+	go func(f *os.File, done chan<- flight) {
+		_, err := f.Write(b)
+		done <- flight{b, err}
+	}(w.f, w.inFlight)
+	return nil
+}
+
+// wait waits for the write in flight, if any; a direct write refused
+// (EINVAL) is written again buffered (write).
+func (w *blockWriter) wait() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.inFlight == nil {
+		return nil
+	}
+	fl := <-w.inFlight
+	w.inFlight = nil
+	err := fl.err
+	if err != nil && w.direct && errors.Is(err, syscall.EINVAL) {
+		err = w.write(fl.b)
+	}
+	if err != nil {
+		w.err = err
+		return err
+	}
+	w.spare = fl.b[:0]
+	return nil
+}
+
 // write writes b to the file; a direct write the file system refuses
 // (EINVAL: an alignment it does not take) is written again buffered, and
 // so is the rest of the file.
 func (w *blockWriter) write(b []byte) error {
-	_, err := w.f.Write(b)
-	if err != nil && w.direct && errors.Is(err, syscall.EINVAL) {
+	var err error
+	if w.direct {
+		_, err = w.f.Write(b)
+		if err == nil || !errors.Is(err, syscall.EINVAL) {
+			return err
+		}
 		// a refused direct write writes nothing: the offset has not moved
 		setDirectIO(w.f, false)
 		w.direct = false
-		_, err = w.f.Write(b)
 	}
+	_, err = w.f.Write(b)
 	return err
+}
+
+// stop waits for a write in flight (before the file is closed unfinished).
+func (w *blockWriter) stop() {
+	if w.inFlight != nil {
+		<-w.inFlight
+		w.inFlight = nil
+	}
 }

@@ -2,6 +2,7 @@ package writers
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -132,8 +133,9 @@ func TestBlockWriterRefusedDirect(t *testing.T) {
 	}
 }
 
-// TestBlockWriterKeepsError: after a failed write every later write and
-// Flush fails too (a file with a hole is never committed).
+// TestBlockWriterKeepsError: a failed write (also one written behind) is
+// reported, and every later write and Flush fails too (a file with a hole
+// is never committed).
 func TestBlockWriterKeepsError(t *testing.T) {
 	f, err := os.Create(filepath.Join(t.TempDir(), "x"))
 	if err != nil {
@@ -141,7 +143,8 @@ func TestBlockWriterKeepsError(t *testing.T) {
 	}
 	w := newBlockWriter(f, true)
 	f.Close()
-	if _, err := w.Write(testBytes(blockBuffer + 1)); err == nil {
+	// a buffer written behind fails when the next one is handed over
+	if _, err := w.Write(testBytes(3*blockBuffer + 1)); err == nil {
 		t.Fatal("no error writing to a closed file")
 	}
 	if _, err := w.Write([]byte("x")); err == nil {
@@ -149,5 +152,25 @@ func TestBlockWriterKeepsError(t *testing.T) {
 	}
 	if err := w.Flush(); err == nil {
 		t.Error("Flush after a failure succeeded")
+	}
+}
+
+// TestBlockWriterAbortInFlight: an output that fails while a buffer is
+// being written behind leaves nothing (the write is waited for before the
+// temporary file is removed).
+func TestBlockWriterAbortInFlight(t *testing.T) {
+	dir := t.TempDir()
+	boom := errors.New("stop")
+	err := WriteFileAtomic(filepath.Join(dir, "big.csv"), func(w io.Writer) error {
+		if _, err := w.Write(testBytes(2*blockBuffer + 5)); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
 	}
 }
