@@ -16,13 +16,16 @@ import (
 // Why: an output file is synced before it is renamed into place
 // (atomicFile.commit), so its bytes go to the disk at once anyway; through
 // the page cache they are first copied into pages the kernel must find and
-// charge, then written back by the sync. On this project's VM that was the
-// dearest part of writing the report's files: matched.csv (88 MB at 1M
-// ids) cost 0.16–0.28 cpu-s written and synced through the page cache
-// against 0.02 with direct I/O, 0.06 s wall (#19, BENCHMARKS.md "Full
-// report", session 9). A file system that refuses direct I/O (the flag
-// cannot be set, or the first block write says EINVAL) is written through
-// the page cache as before; so is a special file (a device, a FIFO).
+// charge, then written back by the sync. On this project's VM a page the
+// guest has not used lately costs a fault in the hypervisor, so writing
+// the report's files into new pages was the dearest part of it: matched.csv
+// (88 MB at 1M ids) cost 0.16–0.28 cpu-s written and synced through the
+// page cache against 0.02 with direct I/O (0.06 s wall); where the pages
+// were just freed (the last run's outputs deleted a moment before) the
+// page cache costs ≈ 0.03 and direct I/O gains nothing (#19, BENCHMARKS.md
+// "Full report", session 9). A file system that refuses direct I/O (the
+// flag cannot be set, or a block write says EINVAL) is written through the
+// page cache as before; so is a special file (a device, a FIFO).
 type blockWriter struct {
 	f      *os.File
 	buf    []byte // len: bytes waiting; cap: a whole number of blocks
