@@ -38,9 +38,11 @@ type blockWriter struct {
 	spare    []byte
 }
 
-// flight is a buffer written behind, and how its write went.
+// flight is a buffer written behind, and how its write went (n bytes of
+// it written).
 type flight struct {
 	b   []byte
+	n   int
 	err error
 }
 
@@ -155,8 +157,8 @@ func (w *blockWriter) writeBehind() error {
 	w.buf, w.spare = w.spare[:0], nil
 	w.inFlight = make(chan flight, 1)
 	go func(f *os.File, done chan<- flight) {
-		_, err := f.Write(b)
-		done <- flight{b, err}
+		n, err := f.Write(b)
+		done <- flight{b, n, err}
 	}(w.f, w.inFlight)
 	return nil
 }
@@ -174,7 +176,7 @@ func (w *blockWriter) wait() error {
 	w.inFlight = nil
 	err := fl.err
 	if err != nil && w.direct && errors.Is(err, syscall.EINVAL) {
-		err = w.write(fl.b)
+		err = w.buffered(fl.b[fl.n:])
 	}
 	if err != nil {
 		w.err = err
@@ -188,17 +190,22 @@ func (w *blockWriter) wait() error {
 // (EINVAL: an alignment it does not take) is written again buffered, and
 // so is the rest of the file.
 func (w *blockWriter) write(b []byte) error {
-	var err error
-	if w.direct {
-		_, err = w.f.Write(b)
-		if err == nil || !errors.Is(err, syscall.EINVAL) {
-			return err
-		}
-		// a refused direct write writes nothing: the offset has not moved
-		setDirectIO(w.f, false)
-		w.direct = false
+	if !w.direct {
+		_, err := w.f.Write(b)
+		return err
 	}
-	_, err = w.f.Write(b)
+	n, err := w.f.Write(b)
+	if err == nil || !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return w.buffered(b[n:]) // a refused write moved the offset by n only
+}
+
+// buffered turns direct I/O off for the rest of the file and writes b.
+func (w *blockWriter) buffered(b []byte) error {
+	setDirectIO(w.f, false)
+	w.direct = false
+	_, err := w.f.Write(b)
 	return err
 }
 
