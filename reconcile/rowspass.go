@@ -165,7 +165,7 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	if multi > 0 {
 		return sum, nil, false, nil
 	}
-	rows, err := conn.QueryContext(ctx, query("rows_pass_summary"))
+	rows, err := conn.QueryContext(ctx, strings.Replace(query("rows_pass_summary"), "/*summary_rows*/", strings.TrimSpace(query("summary_rows")), 1))
 	if err != nil {
 		return sum, nil, false, fmt.Errorf("reconcile: sql/rows_pass_summary.sql: %w", err)
 	}
@@ -321,7 +321,7 @@ func (r *Reconciler) rowsPassTable(ctx context.Context, conn *sql.Conn, view str
 	}
 	const sep = "\n    UNION ALL\n    "
 	q := strings.NewReplacer("/*ledger*/", strings.Join(ledger, sep), "/*provider*/", strings.Join(provider, sep),
-		"/*padded*/", padded, "/*bad*/", badKey).Replace(query("rows_pass"))
+		"/*key*/", reconKey(padded, badKey)).Replace(query("rows_pass"))
 	args := []any{sql.Named("tols", tols), sql.Named("exps", exps)}
 	if view == "packed" {
 		args = append(args, sql.Named("codes", codes))

@@ -486,8 +486,16 @@ func (r *Reconciler) summarySQL(view string) string {
 		"/*provider*/", lines(provider, "ppack"),
 		"/*ledger_count*/", strings.Join(append(nLedger, "0"), " + "),
 		"/*provider_count*/", strings.Join(append(nProvider, "0"), " + "),
-		"/*padded*/", padded,
+		"/*key*/", reconKey(padded, "2"),
+		"/*summary_rows*/", strings.TrimSpace(query("summary_rows")),
 	).Replace(query("summary"))
+}
+
+// reconKey is sql/recon_key.sql, the key summary.sql and rows_pass.sql
+// compute for each joined row, with padded (the joined id is to trim) and
+// bad (the category of a line with a problem).
+func reconKey(padded, bad string) string {
+	return strings.NewReplacer("/*padded*/", padded, "/*bad*/", bad).Replace(strings.TrimSpace(query("recon_key")))
 }
 
 func (r *Reconciler) journalLoads() []int64 {

@@ -31,9 +31,9 @@
 -- threads the rowids of a copy of the file made just before (passCopy), on
 -- one row_number() over the reader (windowView; rowspass.go).
 --
--- key is summary.sql's per_line key, computed the same way (the category
--- numbers 1-10 of summary.sql's final SELECT, the currency numbers, classes
--- and sides); the two must agree (TestRowsPassSummary). The rows are sorted
+-- key is summary.sql's per_line key, the one expression of recon_key.sql
+-- (the category numbers 1-10 of summary_rows.sql, the currency numbers,
+-- classes and sides; TestRowsPassSummary). The rows are sorted
 -- by category — numbers 3-10 are in paybatch.Categories' order — then id
 -- (unique within a category when the pass serves); blank lines (1) and
 -- problems (2) are not report rows and go last, beyond every category's
@@ -66,30 +66,10 @@ k AS (
     SELECT coalesce(lid, pid) AS id,
         l_amount, l_currency, l_status, l_seq,
         p_amount, p_currency, p_status, provider_id, reason, p_seq,
-        CASE
-            WHEN lid IS NULL AND pid IS NULL AND coalesce(lpack, ppack) IS NOT NULL THEN 1 -- blank
-            -- (over packed_<n> a bad line stops the pass: /*bad*/ is an
-            -- error() Run knows, and it writes the table again through
-            -- checked_<n> without sorting or writing this one)
-            WHEN lid IS NULL AND pid IS NULL                   THEN /*bad*/  -- bad
-            -- packed_<n> joins the ids as written: an id to trim is 'bad'
-            -- here, and checked_<n> trims it (false over checked_<n>)
-            WHEN /*padded*/                                    THEN /*bad*/  -- bad
-            WHEN pid IS NOT NULL AND pcls = 0                  THEN 3  -- rejected_before_send
-            WHEN pid IS NULL                                   THEN 4  -- missing_at_provider
-            WHEN lid IS NULL                                   THEN 5  -- missing_in_ledger
-            WHEN pcls = 3                                      THEN 6  -- pending
-            WHEN pc <> 0 AND pc <> lc                          THEN 7  -- currency_mismatch
-            WHEN pcls <> lcls                                  THEN 8  -- status_mismatch
-            WHEN pcls = 1 AND pv IS NOT NULL
-                 AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 9 -- amount_mismatch
-            ELSE 10                                                -- matched
-        END
-        | (coalesce(lc, 0) << 4) | (coalesce(pc, 0) << 13)
-        | (coalesce(pcls, 0) << 22) | (coalesce(lcls, 0) << 24)
-        | (CASE WHEN lpack IS NOT NULL THEN 67108864 ELSE 0 END)
-        | (CASE WHEN ppack IS NOT NULL THEN 134217728 ELSE 0 END)
-        | (CASE WHEN pv IS NOT NULL THEN 268435456 ELSE 0 END) AS key
+        -- over packed_<n> a bad line stops the pass: /*bad*/ is an error()
+        -- Run knows, and it writes the table again through checked_<n>
+        -- without sorting or writing this one
+        /*key*/ AS key
     FROM d
 ),
 -- sorted with as few columns as the rows need (the sort moves every one);

@@ -83,13 +83,9 @@ j AS (
     FULL OUTER JOIN provider_lines AS p ON p.id = l.id
 ),
 -- Each joined row is reduced to a small integer key that says everything the
--- sums depend on, and its two amounts (lv, pv). Grouping 1M rows by one
--- BIGINT costs a fraction of grouping them by the category's text and the
--- currencies (BENCHMARKS.md). The key, from bit 0 up:
---   0-3   category number, 1-based in the list of the final SELECT
---   4-12  ledger currency number (0: none)    13-21 provider currency number
---   22-23 provider class   24-25 ledger class
---   26    a ledger line    27 a provider line  28 the provider line has an amount
+-- sums depend on (recon_key.sql), and its two amounts (lv, pv). Grouping 1M
+-- rows by one BIGINT costs a fraction of grouping them by the category's
+-- text and the currencies (BENCHMARKS.md).
 d AS (
     SELECT lid, pid, lpack, ppack,
         coalesce(lid, pid)                            AS id,
@@ -107,29 +103,7 @@ per_line AS (
         -- an id on one side only (a few per cent): grouped by itself below
         CASE WHEN lid IS NULL OR pid IS NULL THEN id END AS unmatched_id,
         lv, pv,
-        CASE
-            -- a blank line or one with a problem has no id, so it never
-            -- joins: both ids NULL, and a pack only if blank
-            WHEN lid IS NULL AND pid IS NULL AND coalesce(lpack, ppack) IS NOT NULL THEN 1 -- blank
-            WHEN lid IS NULL AND pid IS NULL                   THEN 2  -- bad
-            -- packed_<n> joins the ids as written: an id to trim is 'bad'
-            -- here, and checked_<n> trims it (false over checked_<n>)
-            WHEN /*padded*/                                    THEN 2  -- bad
-            WHEN pid IS NOT NULL AND pcls = 0                  THEN 3  -- rejected_before_send
-            WHEN pid IS NULL                                   THEN 4  -- missing_at_provider
-            WHEN lid IS NULL                                   THEN 5  -- missing_in_ledger
-            WHEN pcls = 3                                      THEN 6  -- pending
-            WHEN pc <> 0 AND pc <> lc                          THEN 7  -- currency_mismatch
-            WHEN pcls <> lcls                                  THEN 8  -- status_mismatch
-            WHEN pcls = 1 AND pv IS NOT NULL
-                 AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 9 -- amount_mismatch
-            ELSE 10                                                -- matched
-        END
-        | (coalesce(lc, 0) << 4) | (coalesce(pc, 0) << 13)
-        | (coalesce(pcls, 0) << 22) | (coalesce(lcls, 0) << 24)
-        | (CASE WHEN lpack IS NOT NULL THEN 67108864 ELSE 0 END)
-        | (CASE WHEN ppack IS NOT NULL THEN 134217728 ELSE 0 END)
-        | (CASE WHEN pv IS NOT NULL THEN 268435456 ELSE 0 END) AS key
+        /*key*/ AS key
     FROM d
 ),
 -- matched rows fold into a few groups; each unmatched id keeps its own
@@ -139,31 +113,11 @@ per_group AS MATERIALIZED (
     GROUP BY ALL
 ),
 per_key AS (
-    SELECT key, sum(ids) AS ids, sum(lsum) AS lsum, sum(psum) AS psum,
-        key & 15 AS cat, (key >> 4) & 511 AS lc, (key >> 13) & 511 AS pc,
-        (key >> 22) & 3 AS pcls, (key >> 24) & 3 AS lcls,
-        (key >> 26) & 1 = 1 AS has_l, (key >> 27) & 1 = 1 AS has_p, (key >> 28) & 1 = 1 AS has_pv
+    SELECT key, sum(ids) AS ids, sum(lsum) AS lsum, sum(psum) AS psum
     FROM per_group
     GROUP BY key
 )
-SELECT
-    ['blank', 'bad', 'rejected_before_send', 'missing_at_provider', 'missing_in_ledger', 'pending',
-     'currency_mismatch', 'status_mismatch', 'amount_mismatch', 'matched'][cat] AS category,
-    lc,
-    nullif(pc, 0)                                              AS pc,
-    CASE WHEN has_p THEN pcls END                              AS pcls,
-    ids::BIGINT                                                AS ids,
-    -- the sums stay HUGEINT (exact): Run refuses one beyond int64 (totals.go)
-    lsum                                                       AS ledger_minor,
-    psum                                                       AS provider_minor,
-    CASE WHEN has_l THEN ids ELSE 0 END::BIGINT                AS l_rows,
-    CASE WHEN has_p THEN ids ELSE 0 END::BIGINT                AS p_rows,
-    -- done without an amount (a void): its ledger amount is not compared
-    CASE WHEN has_l AND has_p AND pcls = 1 AND lcls = 1 AND NOT has_pv THEN lsum END AS noamount_minor,
-    -- a ledger line expecting cancelled/declined/failed expects no money
-    -- to move: it is not in the ledger's totals
-    CASE WHEN has_l AND lcls = 1 THEN lsum END                 AS ledger_done_minor
-FROM per_key
+/*summary_rows*/
 UNION ALL
 -- an unmatched id is grouped by itself alone (its lines may differ in
 -- category or currency): more than one line is a one-sided duplicate
