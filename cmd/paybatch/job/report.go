@@ -56,9 +56,10 @@ func writeFiles(ctx context.Context, r *reconcile.Reconciler, run paybatch.RunIn
 	// rows the workbook reads (one read of the rows for both); otherwise
 	// from a read of their own (writers.WriteCSV). Not by DuckDB's COPY
 	// (byte for byte the same, each line built by SQL macros; now the
-	// reference of reconcile's and this command's tests): at 1M ids it cost 4.6 cpu-s and 9 s on its one thread
-	// against ≈ 1.1 cpu-s for the rows read and written as lines in Go
-	// (#19, BENCHMARKS.md "Full report", session 8).
+	// reference of reconcile's and this command's tests): at 1M ids it
+	// cost 4.6 cpu-s and 9 s on its one thread against ≈ 1.1 cpu-s for the
+	// rows read and written as lines in Go (#19, BENCHMARKS.md "Full
+	// report", session 8).
 	csvFromRows := o.XLSX != "" && o.CSVDir != "" && o.XLSXMatchedRows == 0
 	// DuckDB writes the Parquet files (COPY, on one thread: reconcile's
 	// threads.go) while Go writes the workbook from the rows: the two
