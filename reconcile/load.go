@@ -92,6 +92,8 @@ type source struct {
 	checked     bool   // lines_<n> and checked_<n> exist (ensureChecked)
 	srcView     bool   // src_<n> exists (ensureSrc)
 	packedView  bool   // packed_<n> exists (ensurePacked)
+	// CSV: recordsAreLines has answered (numberByLines)
+	linesChecked bool
 	// acceptFormulas: an XLSX formula cell is read at its computed value
 	acceptFormulas bool
 }
@@ -339,6 +341,9 @@ func dropSource(conn *sql.Conn, s *source) {
 func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 	if s.inserted {
 		return nil
+	}
+	if err := s.numberByLines(ctx, conn); err != nil {
+		return err
 	}
 	if s.duckCSV() && !s.copied {
 		for _, q := range []string{

@@ -71,6 +71,10 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 		codes[i] = t.code
 	}
 	for _, s := range r.sources {
+		// a CSV whose records are not one line each is read in Go first
+		if err := s.numberByLines(ctx, conn); err != nil {
+			return sum, nil, false, err
+		}
 		if s.duckCSV() && !s.copied {
 			numbered = append(numbered, s)
 		}

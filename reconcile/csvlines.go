@@ -1,0 +1,113 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// Row numbers of a CSV are what the user sees: the line where the record
+// starts, the header line 1 (paybatch.Source.Row), as readers numbers them.
+// DuckDB's CSV reader numbers records instead (row_number() over the reader,
+// the rowids of a copy in file order: the record's place + 2), which is the
+// same only while every record is one line: a blank line is skipped and a
+// quoted field holding a line break counts once. numberByLines is called
+// wherever a CSV DuckDB reads is about to be numbered (insertLines, the rows
+// pass); it scans the file once (recordsAreLines) and, when some record is
+// not one line of its own, reads the file in Go instead (stageCSV numbers by
+// line). A file readers refuses but DuckDB reads stays DuckDB's, numbered
+// by record as before (the record numbers are then the best there is).
+func (s *source) numberByLines(ctx context.Context, conn *sql.Conn) error {
+	if !s.duckCSV() || s.copied || s.linesChecked {
+		return nil
+	}
+	ok, err := recordsAreLines(s.path)
+	if err != nil {
+		return fmt.Errorf("reconcile: %s: %w", s.path, err)
+	}
+	s.linesChecked = true
+	if ok {
+		return nil
+	}
+	if err := stageCSV(ctx, conn, s); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		// src_<n> is still the view over DuckDB's reader (stageCSV
+		// replaces it last)
+		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`DROP TABLE IF EXISTS stage_%d`, s.n)); derr != nil {
+			return fmt.Errorf("reconcile: %s: %w", s.path, derr)
+		}
+	}
+	return nil
+}
+
+// recordsAreLines reports whether every record of the CSV at path is one
+// line: no blank line (LF or CRLF) anywhere, and no quoted field holding a
+// CR or LF. It reads the file in 1 MB blocks: a file without quotes is two
+// SIMD scans of each block (bytes.IndexByte for '"', bytes.Index for a
+// blank line); with quotes, each quoted field's text is searched for CR
+// and LF. A quote inside an unquoted value (which readers refuses) may
+// pair quotes wrongly: the answer can then be false for a file whose
+// records are lines (it is read in Go, numbered by line all the same).
+func recordsAreLines(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	inQuote := false
+	var last [2]byte // the two bytes before the block
+	for {
+		n, err := io.ReadFull(f, buf)
+		b := buf[:n]
+		if n > 0 {
+			// a blank line across the blocks' boundary
+			if last[1] == '\n' && (b[0] == '\n' || b[0] == '\r' && (n < 2 || b[1] == '\n')) ||
+				last[0] == '\n' && last[1] == '\r' && b[0] == '\n' {
+				return false, nil
+			}
+			if bytes.Index(b, []byte("\n\n")) >= 0 || bytes.Index(b, []byte("\n\r\n")) >= 0 {
+				return false, nil
+			}
+			for i := 0; i < len(b); {
+				if inQuote {
+					j := bytes.IndexByte(b[i:], '"')
+					end := len(b)
+					if j >= 0 {
+						end = i + j
+					}
+					if bytes.IndexByte(b[i:end], '\n') >= 0 || bytes.IndexByte(b[i:end], '\r') >= 0 {
+						return false, nil
+					}
+					if j < 0 {
+						break
+					}
+					inQuote, i = false, end+1
+					continue
+				}
+				j := bytes.IndexByte(b[i:], '"')
+				if j < 0 {
+					break
+				}
+				inQuote, i = true, i+j+1
+			}
+			if n >= 2 {
+				last = [2]byte{b[n-2], b[n-1]}
+			} else {
+				last = [2]byte{last[1], b[0]}
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/paybatch/paybatch"
+	"github.com/paybatch/paybatch/readers"
+)
+
+// readerRows numbers the records of a CSV as readers does (the line where
+// each record starts, the header line 1): id (the first field) → row.
+func readerRows(t *testing.T, path string) map[string]int {
+	t.Helper()
+	f, size, err := openInput(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tb, err := readers.OpenTable(f, size, path, readers.TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	m := map[string]int{}
+	for {
+		row, cells, err := tb.Next()
+		if err != nil {
+			break
+		}
+		m[strings.TrimSpace(cells[0].Text)] = row
+	}
+	return m
+}
+
+// lineBreakFiles writes a ledger and a results file, each with blank lines
+// and quoted fields holding line breaks (nl: "\n" or "\r\n") before rows of
+// every category; results has a bad amount on id badID when bad.
+func lineBreakFiles(t *testing.T, nl string, bad bool) (ledger, results string) {
+	dir := t.TempDir()
+	var lb, pb strings.Builder
+	lb.WriteString("merchant_transaction_id,amount,currency,note" + nl)
+	pb.WriteString("merchant_transaction_id,amount,currency,status,reason" + nl)
+	for i := range 60 {
+		id := fmt.Sprintf("L%03d", i)
+		note := "plain"
+		if i%4 == 1 {
+			note = `"two` + nl + `lines"`
+		}
+		if i%5 == 2 {
+			note = `"three` + nl + nl + `lines, ""quoted"""`
+		}
+		fmt.Fprintf(&lb, "%s,%d.00,EUR,%s%s", id, i+1, note, nl)
+		if i%7 == 3 {
+			lb.WriteString(nl) // a blank line
+		}
+		amount, status := i+1, "APPROVED"
+		switch i % 6 {
+		case 0: // missing at the provider
+			continue
+		case 1:
+			amount++ // amount mismatch
+		case 2:
+			status = "DECLINED"
+		}
+		reason := ""
+		if i%3 == 0 {
+			reason = `"declined` + nl + `at the bank"`
+		}
+		if i%4 == 2 {
+			pb.WriteString(nl + nl) // blank lines
+		}
+		a := fmt.Sprintf("%d.00", amount)
+		if bad && i == 40 {
+			a = "x.00"
+		}
+		fmt.Fprintf(&pb, "%s,%s,EUR,%s,%s%s", id, a, status, reason, nl)
+	}
+	for i := range 5 { // missing in the ledger
+		fmt.Fprintf(&pb, "P%03d,%d.00,EUR,APPROVED,\"late%sreply\"%s", i, i+1, nl, nl)
+	}
+	ledger, results = filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
+	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return ledger, results
+}
+
+// TestRowNumbersAreLines: the row number of a CSV record is the line where
+// it starts (header = 1), as readers numbers it, though blank lines and
+// quoted line breaks (LF and CRLF) come before it — on every path: the rows
+// pass on one thread (the window) and on two (the copies), the exact path,
+// the exports, and the problems of a bad line.
+func TestRowNumbersAreLines(t *testing.T) {
+	for _, nl := range []string{"\n", "\r\n"} {
+		t.Run(fmt.Sprintf("%q", nl), func(t *testing.T) {
+			ledger, results := lineBreakFiles(t, nl, false)
+			lrows, prows := readerRows(t, ledger), readerRows(t, results)
+			if lrows["L059"] == 60+1 {
+				t.Fatal("the ledger's records are one line each: the test tests nothing")
+			}
+			cats := map[paybatch.Category]bool{}
+			var ref rowsPassOut
+			for _, c := range []struct {
+				name    string
+				exact   bool
+				threads int
+			}{{"window", false, 1}, {"copies", false, 2}, {"exact", true, 1}} {
+				out := rowsPassRun(t, ledger, results, true, c.exact, c.threads)
+				if out.err != nil {
+					t.Fatalf("%s: %v", c.name, out.err)
+				}
+				bad := 0
+				for _, row := range out.rows {
+					cats[row.Category] = true
+					want := prows[row.MerchantTxID]
+					if row.Category == paybatch.CatMissingAtProvider {
+						want = lrows[row.MerchantTxID]
+					}
+					if row.Source.Row != want && bad < 5 {
+						bad++
+						t.Errorf("%s: %s (%s): row %d, want line %d", c.name, row.MerchantTxID, row.Category, row.Source.Row, want)
+					}
+				}
+				if c.name == "window" {
+					ref = out
+					continue
+				}
+				if !reflect.DeepEqual(out.csv, ref.csv) || !reflect.DeepEqual(out.pq, ref.pq) {
+					t.Errorf("%s: exports differ from the window's", c.name)
+				}
+			}
+			if len(cats) < 5 {
+				t.Errorf("categories %v: want every one", cats)
+			}
+			// the exports name the lines too
+			if !strings.Contains(ref.csv["missing_at_provider.csv"], fmt.Sprintf(",%d,", lrows["L054"])) {
+				t.Errorf("missing_at_provider.csv does not name L054's line %d", lrows["L054"])
+			}
+
+			// a problem names its line, through Run with and without Rows
+			ledger, results = lineBreakFiles(t, nl, true)
+			want := readerRows(t, results)["L040"]
+			for _, rows := range []bool{false, true} {
+				out := rowsPassRun(t, ledger, results, rows, false, 2)
+				var ie *InputError
+				if !errors.As(out.err, &ie) || len(ie.Problems) == 0 {
+					t.Fatalf("rows %v: %v, want an InputError", rows, out.err)
+				}
+				if got := ie.Problems[0].Source.Row; got != want {
+					t.Errorf("rows %v: the problem is on row %d, want line %d", rows, got, want)
+				}
+			}
+		})
+	}
+}
