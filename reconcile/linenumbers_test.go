@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -160,5 +161,61 @@ func TestRowNumbersAreLines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRecordsAreLines: the scan finds a blank line or a quoted line break
+// anywhere, across its 1 MB blocks too, and nothing in a file whose records
+// are one line each.
+func TestRecordsAreLines(t *testing.T) {
+	dir := t.TempDir()
+	const block = 1 << 20
+	// pad puts s's first byte at offset at (the line before it goes on)
+	pad := func(at int, s string) string {
+		head := "merchant_transaction_id,amount\n"
+		return head + strings.Repeat("x", at-len(head)) + s
+	}
+	cases := []struct {
+		name string
+		text string
+		want bool
+	}{
+		{"lines", "a,b\n1,2\n\"3,\"\"x\"\"\",4\n", true},
+		{"CRLF lines, no final line break", "a,b\r\n1,2\r\n\"3\",4", true},
+		{"blank line", "a,b\n1,2\n\n3,4\n", false},
+		{"CRLF blank line", "a,b\r\n1,2\r\n\r\n3,4\r\n", false},
+		{"quoted LF", "a,b\n1,\"2\n3\"\n", false},
+		{"quoted CRLF", "a,b\r\n1,\"2\r\n3\"\r\n", false},
+		{"quoted CR", "a,b\n1,\"2\r3\"\n", false},
+		{"blank line at the end", "a,b\n1,2\n\n", false},
+		{"blank line across blocks", pad(block-1, "\n\n1,2\n"), false},
+		{"CRLF blank line across blocks (\\r\\n|\\r\\n)", pad(block-2, "\r\n\r\n1,2\r\n"), false},
+		{"CRLF blank line across blocks (\\r\\n\\r|\\n)", pad(block-3, "\r\n\r\n1,2\r\n"), false},
+		{"CRLF blank line across blocks (\\r|\\n\\r\\n)", pad(block-1, "\r\n\r\n1,2\r\n"), false},
+		{"CRLF lines across blocks", pad(block-1, "\r\n1,2\r\n3,4\r\n"), true},
+		{"quoted LF across blocks", pad(block-4, "\n1,\"2\n3\"\n"), false},
+		{"quoted LF in the next block", pad(block-4, "\n1,\"2,3,4\n5\"\n"), false},
+		{"quote across blocks, no line break", pad(block-3, "\n1,\"2,3,4\"\n5,6\n"), true},
+	}
+	for _, c := range cases {
+		path := filepath.Join(dir, "f.csv")
+		if err := os.WriteFile(path, []byte(c.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := recordsAreLines(context.Background(), path); err != nil || got != c.want {
+			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+}
+
+func BenchmarkRecordsAreLines(b *testing.B) {
+	path := os.Getenv("PAYBATCH_LINES_CSV")
+	if path == "" {
+		b.Skip("PAYBATCH_LINES_CSV not set")
+	}
+	for b.Loop() {
+		if ok, err := recordsAreLines(context.Background(), path); err != nil || !ok {
+			b.Fatal(ok, err)
+		}
 	}
 }

@@ -93,7 +93,7 @@ type source struct {
 	srcView     bool   // src_<n> exists (ensureSrc)
 	packedView  bool   // packed_<n> exists (ensurePacked)
 	// CSV: recordsAreLines has answered (numberByLines)
-	linesChecked bool
+	linesScanned bool
 	// acceptFormulas: an XLSX formula cell is read at its computed value
 	acceptFormulas bool
 }
@@ -336,7 +336,9 @@ func dropSource(conn *sql.Conn, s *source) {
 
 // insertLines moves the lines of s into ledger or provider (for Rows, the
 // exports and --db). A CSV is first copied as text into stage_<n>, whose row
-// order gives the row numbers read_csv cannot. A line with a problem fails
+// order gives the row numbers read_csv cannot: the records' places, which
+// are their lines once numberByLines has read in Go a CSV whose records are
+// not one line each (csvlines.go). A line with a problem fails
 // the insert whole, and the problems are named in an *InputError.
 func insertLines(ctx context.Context, conn *sql.Conn, s *source) error {
 	if s.inserted {

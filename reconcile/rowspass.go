@@ -42,7 +42,9 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	}
 	// A CSV DuckDB reads has no row numbers: for this pass its src_<n> numbers
 	// its records in file order (the row numbers the text copy's rowids give,
-	// insertLines); the plain view is put back after. On one thread the
+	// insertLines), which are its lines: a CSV whose records are not one
+	// line each was read in Go just above (numberByLines, csvlines.go); the
+	// plain view is put back after. On one thread the
 	// records are numbered as they are read, by a window (row_number() OVER
 	// ()): a streaming window, which holds the whole pipeline above it to
 	// one thread — the reader, the checks, the join's build or probe up to
@@ -70,11 +72,12 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	for i, t := range byNo {
 		codes[i] = t.code
 	}
+	// a CSV whose records are not one line each is read in Go first: its
+	// records' places are not its lines (csvlines.go)
+	if err := r.numberByLines(ctx, conn); err != nil {
+		return sum, nil, false, err
+	}
 	for _, s := range r.sources {
-		// a CSV whose records are not one line each is read in Go first
-		if err := s.numberByLines(ctx, conn); err != nil {
-			return sum, nil, false, err
-		}
 		if s.duckCSV() && !s.copied {
 			numbered = append(numbered, s)
 		}
