@@ -79,8 +79,8 @@ func (s *source) scanned(ctx context.Context, conn *sql.Conn, ok bool) error {
 		if ctx.Err() != nil {
 			return err
 		}
-		// src_<n> is still the view over DuckDB's reader (stageCSV
-		// replaces it last)
+		// readers refused what DuckDB reads: the file stays DuckDB's
+		// (src_<n> is untouched: stageCSV replaces it last)
 		if _, derr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`DROP TABLE IF EXISTS stage_%d`, s.n)); derr != nil {
 			return fmt.Errorf("reconcile: %s: %w", s.path, derr)
 		}
