@@ -31,26 +31,9 @@ func createStage(ctx context.Context, conn *sql.Conn, table string) error {
 // naming the line and the fix. Memory stays bounded (one record at a time).
 // Row numbers are the record's first line in the file.
 func stageCSV(ctx context.Context, conn *sql.Conn, s *source) error {
-	table := fmt.Sprintf("stage_%d", s.n)
-	if err := createStage(ctx, conn, table); err != nil {
+	if err := stageTable(ctx, conn, s, readers.TableOptions{}, nil); err != nil {
 		return err
 	}
-	f, size, err := openInput(s.path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	t, err := readers.OpenTable(f, size, s.path, readers.TableOptions{})
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	if err := appendTable(ctx, conn, s, t, table); err != nil {
-		return err
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT *, %s FROM %s`, s.n, textAmount, table)); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
-	}
-	s.staged, s.copied, s.srcView = true, false, true
+	s.staged, s.copied = true, false
 	return nil
 }

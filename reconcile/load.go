@@ -778,9 +778,27 @@ func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`)
 // quoteLiteral quotes a string as a DuckDB string literal.
 func quoteLiteral(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
 
-// sourceXLSX appends the sheet's lines to the table stage_<n> (stageXLSX)
-// and makes src_<n> a view over it.
+// sourceXLSX appends the sheet's lines to the table stage_<n> and makes
+// src_<n> a view over it (stageTable), the sheet's header mapped first.
 func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
+	return stageTable(ctx, conn, s, readers.TableOptions{Sheet: s.sheet, AcceptFormulaValues: s.acceptFormulas}, func(t *readers.Table) error {
+		s.sheet = t.Sheet()
+		var err error
+		if s.hm, err = mapHeader(s.kind, s.path, s.sheet, t.Header()); err != nil {
+			if len(t.Sheets()) > 1 {
+				return fmt.Errorf("%w; if the %s is on another sheet, name it (sheets: %s)", err, s.kind, quoteList(t.Sheets()))
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// stageTable reads s's file through readers (opts) into the table
+// stage_<n> (appendTable) and makes src_<n> a view over it: an XLSX sheet
+// (sourceXLSX) or a CSV read in Go (stageCSV). header, when not nil, is
+// called with the table open, before its lines are read.
+func stageTable(ctx context.Context, conn *sql.Conn, s *source, opts readers.TableOptions, header func(*readers.Table) error) error {
 	table := fmt.Sprintf("stage_%d", s.n)
 	if err := createStage(ctx, conn, table); err != nil {
 		return err
@@ -790,17 +808,15 @@ func sourceXLSX(ctx context.Context, conn *sql.Conn, s *source) error {
 		return err
 	}
 	defer f.Close()
-	t, err := readers.OpenTable(f, size, s.path, readers.TableOptions{Sheet: s.sheet, AcceptFormulaValues: s.acceptFormulas})
+	t, err := readers.OpenTable(f, size, s.path, opts)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	s.sheet = t.Sheet()
-	if s.hm, err = mapHeader(s.kind, s.path, s.sheet, t.Header()); err != nil {
-		if len(t.Sheets()) > 1 {
-			return fmt.Errorf("%w; if the %s is on another sheet, name it (sheets: %s)", err, s.kind, quoteList(t.Sheets()))
+	if header != nil {
+		if err := header(t); err != nil {
+			return err
 		}
-		return err
 	}
 	if err := appendTable(ctx, conn, s, t, table); err != nil {
 		return err
