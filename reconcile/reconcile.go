@@ -110,6 +110,7 @@ type Reconciler struct {
 	passCopies int
 	sum        paybatch.Summary
 	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
+	opened     cpuSample   // the machine's CPU at Open (coresFree)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }
@@ -130,7 +131,7 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 	if _, err := parseSize(opts.MemoryLimit); err != nil {
 		return nil, err
 	}
-	r := &Reconciler{opts: opts}
+	r := &Reconciler{opts: opts, opened: sampleCPU()}
 	tmp := opts.TempDir
 	if tmp == "" {
 		d, err := os.MkdirTemp("", "paybatch-reconcile-")

@@ -22,7 +22,7 @@ import (
 // pass (the caller decides).
 func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch.Summary, ranges []catRange, exact bool, err error) {
 	// one thread unless a core is idle (threads.go); tests choose
-	parallel := r.passThreads == 2 || r.passThreads == 0 && coresFree()
+	parallel := r.passThreads == 2 || r.passThreads == 0 && coresFree(ctx, r.opened)
 	if !parallel {
 		release, err := r.oneThread(ctx)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // DuckDB's threads while the report rows are written and read. The steps
@@ -64,22 +65,100 @@ func (r *Reconciler) oneThread(ctx context.Context) (release func(), err error) 
 }
 
 // coresFree says whether the machine has a core to spare besides the one
-// this step runs on: the 1-minute load average (/proc/loadavg) is below the
-// cores less half of one. Run's rows pass takes DuckDB's default threads
-// only then: on an idle machine the second thread shortens the pass (1M
-// ids: 1.72–1.79 s on one thread, 1.16–1.19 s on two with the CSVs copied
-// in file order first, rowsPass; BENCHMARKS.md #19 session 9), while on a
+// this step runs on. Run's rows pass takes DuckDB's default threads only
+// then: on an idle machine the second thread shortens the pass (1M ids:
+// 1.72–1.79 s on one thread, 1.16–1.19 s on two with the CSVs copied in
+// file order first, rowsPass; BENCHMARKS.md #19 session 9), while on a
 // busy one the thread that asked for the query polls DuckDB's executor for
 // the worker that got no core (+0.5 cpu-s at load 5, the wall time no
 // shorter; with one core held by another process the pass on one thread
-// ends first). When the load cannot be read, the answer is no: one thread,
-// never wrong.
-func coresFree() bool {
+// ends first).
+//
+// The measure is the CPU time the other processes took since since was
+// sampled (cpuSample: the machine's busy time less this process's own;
+// Open takes it, so the measure spans the loads), over at least cpuWindow
+// (it waits the rest), or over the last cpuWindow when since is older
+// than cpuRecent: they must have kept less than the cores less
+// one and a half busy (on two cores, half of one). The 1-minute load
+// average, the measure before, counts a run that has just ended: reports
+// run one after another on an idle machine took it past 1.5 and their
+// passes to one thread (session 9). When /proc/stat cannot be read the
+// load average decides, and when neither can be, the answer is no: one
+// thread, never wrong.
+func coresFree(ctx context.Context, since cpuSample) bool {
+	cores := runtime.NumCPU()
+	if since.ok && time.Since(since.at) > cpuRecent {
+		since = sampleCPU() // long ago (a Reconciler kept open): measure now
+	}
+	if since.ok {
+		if wait := cpuWindow - time.Since(since.at); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			case <-t.C:
+			}
+		}
+		if others, ok := othersBusy(since, sampleCPU()); ok {
+			return others < float64(cores)-1.5
+		}
+	}
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return false
 	}
-	return loadLeavesCore(string(b), runtime.NumCPU())
+	return loadLeavesCore(string(b), cores)
+}
+
+const (
+	// cpuWindow is the shortest time over which coresFree measures the
+	// other processes' CPU: /proc/stat counts in ticks of 10 ms.
+	cpuWindow = 100 * time.Millisecond
+	// cpuRecent: a sample older than this says little of the machine now.
+	cpuRecent = 5 * time.Second
+)
+
+// cpuSample is the machine's busy CPU time (/proc/stat: every CPU's user,
+// nice, system, irq, softirq and steal ticks) and this process's own
+// (getrusage) at a moment; ok is false when they could not be read.
+type cpuSample struct {
+	at         time.Time
+	busy, self time.Duration
+	ok         bool
+}
+
+// statBusy is the busy time in /proc/stat's first line ("cpu  user nice
+// system idle iowait irq softirq steal …", in ticks of 1/100 s, USER_HZ).
+func statBusy(stat string) (time.Duration, bool) {
+	line, _, _ := strings.Cut(stat, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, false
+	}
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} { // not idle (4) nor iowait (5)
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, true
+}
+
+// othersBusy is how many cores the other processes kept busy on average
+// between a and b: the machine's busy time less this process's own, over
+// the time between. ok is false when a sample is missing or the time
+// between is shorter than cpuWindow.
+func othersBusy(a, b cpuSample) (cores float64, ok bool) {
+	d := b.at.Sub(a.at)
+	if !a.ok || !b.ok || d < cpuWindow {
+		return 0, false
+	}
+	others := (b.busy - a.busy) - (b.self - a.self)
+	// a CPU count, not money: a float is fine here
+	return max(0, others.Seconds()/d.Seconds()), true
 }
 
 // loadLeavesCore is coresFree on the text of /proc/loadavg.

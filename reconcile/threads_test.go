@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestOneThreadForRows: the rows pass, Rows and the exports run DuckDB on
@@ -88,5 +90,93 @@ func TestLoadLeavesCore(t *testing.T) {
 		if got := loadLeavesCore(c.loadavg, c.cores); got != c.want {
 			t.Errorf("loadLeavesCore(%q, %d) = %v, want %v", c.loadavg, c.cores, got, c.want)
 		}
+	}
+}
+
+// statBusy reads the busy ticks of /proc/stat's first line: user, nice,
+// system, irq, softirq and steal, not idle nor iowait (ticks of 10 ms).
+func TestStatBusy(t *testing.T) {
+	for _, c := range []struct {
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"cpu  100 2 30 9000 50 4 5 6 0 0\ncpu0 50 1 15 4500 25 2 2 3 0 0\n", 147 * 10 * time.Millisecond, true},
+		{"cpu  1 0 0 0 0 0 0 0\n", 10 * time.Millisecond, true},
+		{"cpu  1 0 0 0 0 0 0\n", 0, false}, // no steal column
+		{"cpu0 1 2 3 4 5 6 7 8 9 10\n", 0, false},
+		{"cpu  1 x 3 4 5 6 7 8 9 10\n", 0, false},
+		{"cpu  -1 0 0 0 0 0 0 0 0 0\n", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := statBusy(c.stat)
+		if got != c.want || ok != c.ok {
+			t.Errorf("statBusy(%q) = %v, %v; want %v, %v", c.stat, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// othersBusy: the machine's busy time less this process's own, in cores,
+// over at least cpuWindow.
+func TestOthersBusy(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	at := func(ms int, busy, self time.Duration) cpuSample {
+		return cpuSample{at: t0.Add(time.Duration(ms) * time.Millisecond), busy: busy, self: self, ok: true}
+	}
+	s := time.Millisecond
+	for _, c := range []struct {
+		name  string
+		a, b  cpuSample
+		cores float64
+		ok    bool
+	}{
+		{"idle but for this process on two cores", at(0, 1000*s, 50*s), at(200, 1400*s, 450*s), 0, true},
+		{"another process on one core", at(0, 1000*s, 50*s), at(200, 1600*s, 450*s), 1, true},
+		{"this process alone, ticks short of its rusage", at(0, 1000*s, 50*s), at(200, 1390*s, 450*s), 0, true},
+		{"half a core besides", at(0, 0, 0), at(400, 600*s, 400*s), 0.5, true},
+		{"too short", at(0, 0, 0), at(99, 100*s, 0), 0, false},
+		{"no first sample", cpuSample{}, at(500, 100*s, 0), 0, false},
+		{"no second sample", at(0, 0, 0), cpuSample{}, 0, false},
+	} {
+		got, ok := othersBusy(c.a, c.b)
+		if ok != c.ok || ok && (got < c.cores-1e-9 || got > c.cores+1e-9) {
+			t.Errorf("%s: othersBusy = %v, %v; want %v, %v", c.name, got, ok, c.cores, c.ok)
+		}
+	}
+}
+
+// sampleCPU's two clocks agree in their units: this process's spin shows
+// in the machine's busy time (which counts every process), never beyond
+// what the cores could give, and othersBusy leaves it out — whatever else
+// the machine runs (the spin lasts until it has had 300 ms of CPU).
+func TestSampleCPUOwnSpin(t *testing.T) {
+	a := sampleCPU()
+	if !a.ok {
+		t.Skip("no /proc/stat here")
+	}
+	var b cpuSample
+	for b = sampleCPU(); b.ok && b.self-a.self < 300*time.Millisecond; b = sampleCPU() {
+		for i := 0; i < 1e6; i++ {
+		}
+	}
+	if !b.ok {
+		t.Fatal("sampleCPU failed the second time")
+	}
+	d := b.at.Sub(a.at)
+	busy, self := b.busy-a.busy, b.self-a.self
+	cores := runtime.NumCPU()
+	tick := time.Duration(cores) * 20 * time.Millisecond // a tick either side per CPU
+	if busy < self-tick {
+		t.Errorf("machine busy %v in %v, less than this process's own %v", busy, d, self)
+	}
+	if busy > time.Duration(cores)*d+tick {
+		t.Errorf("machine busy %v in %v: more than %d cores give", busy, d, cores)
+	}
+	others, ok := othersBusy(a, b)
+	if !ok {
+		t.Fatalf("othersBusy: no measure over %v", d)
+	}
+	if want := (busy - self).Seconds() / d.Seconds(); others > max(0, want)+1e-9 {
+		t.Errorf("others %.2f cores, want %.2f (busy %v less own %v over %v)", others, want, busy, self, d)
 	}
 }
