@@ -30,7 +30,7 @@ import (
 func (r *Reconciler) numberByLines(ctx context.Context, conn *sql.Conn) error {
 	var todo []*source
 	for _, s := range r.sources {
-		if s.duckCSV() && !s.copied && !s.linesScanned {
+		if s.needsLineScan() {
 			todo = append(todo, s)
 		}
 	}
@@ -58,7 +58,7 @@ func (r *Reconciler) numberByLines(ctx context.Context, conn *sql.Conn) error {
 
 // numberByLines is Reconciler.numberByLines for s alone.
 func (s *source) numberByLines(ctx context.Context, conn *sql.Conn) error {
-	if !s.duckCSV() || s.copied || s.linesScanned {
+	if !s.needsLineScan() {
 		return nil
 	}
 	ok, err := recordsAreLines(ctx, s.path)
@@ -66,6 +66,12 @@ func (s *source) numberByLines(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("reconcile: %s: %w", s.path, err)
 	}
 	return s.scanned(ctx, conn, ok)
+}
+
+// needsLineScan: s is a CSV DuckDB reads, not yet copied as text
+// (insertLines) nor scanned by recordsAreLines.
+func (s *source) needsLineScan() bool {
+	return s.duckCSV() && !s.copied && !s.linesScanned
 }
 
 // scanned notes recordsAreLines' answer ok for s and, when its records

@@ -110,7 +110,7 @@ type Reconciler struct {
 	passCopies int
 	sum        paybatch.Summary
 	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
-	opened     cpuSample   // the machine's CPU at Open (coresFree)
+	opened     cpuSample   // the machine's CPU at Open, with Options.Rows (coresFree)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
 }
@@ -131,7 +131,10 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 	if _, err := parseSize(opts.MemoryLimit); err != nil {
 		return nil, err
 	}
-	r := &Reconciler{opts: opts, opened: sampleCPU()}
+	r := &Reconciler{opts: opts}
+	if opts.Rows { // only Run's rows pass asks (coresFree)
+		r.opened = sampleCPU()
+	}
 	tmp := opts.TempDir
 	if tmp == "" {
 		d, err := os.MkdirTemp("", "paybatch-reconcile-")
