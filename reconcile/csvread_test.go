@@ -162,12 +162,7 @@ func TestCSVStrictOrGo(t *testing.T) {
 // unreadable file.
 func TestDuckReadsCSV(t *testing.T) {
 	ctx := context.Background()
-	r := MustOpen(t, "")
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := mustConn(t)
 	dir := t.TempDir()
 	path := writeFile(t, dir, "l.csv", "a,b,c\n1,2,3\n4,5,6\n")
 	for _, c := range []struct {

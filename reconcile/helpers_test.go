@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -26,6 +27,19 @@ func MustOpen(tb testing.TB, tol string) *Reconciler {
 	}
 	tb.Cleanup(func() { r.Close() })
 	return r
+}
+
+// mustConn is a connection to the database of MustOpen (no tolerance),
+// closed when tb ends (before the Reconciler).
+func mustConn(tb testing.TB) *sql.Conn {
+	tb.Helper()
+	r := MustOpen(tb, "")
+	conn, err := r.db.Conn(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // journalRow is one row of the pipeline's journal as the contract defines it.

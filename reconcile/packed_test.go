@@ -21,12 +21,7 @@ import (
 // ids with spaces — in a ledger and a results file; some of each road.
 func TestPackedMatchesChecked(t *testing.T) {
 	ctx := context.Background()
-	r := MustOpen(t, "")
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := mustConn(t)
 	amounts := []string{"10.50", "10.5", "10.005", "-0.01", "+3", ".5", "5.", "007.10", "1e3", "1,000.00", "",
 		" 12.30 ", "\t1\n", "12.3400", "0.000", "7.00", "7.10", "999999999999.999", "9999999999999.999",
 		"-999999999999.99", "0000000000001.500", "1234567890123", "1.234", "1.230", "1.2345", "-0.000", "12\u00a0"}

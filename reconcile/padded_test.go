@@ -36,13 +36,8 @@ func TestPaddedID(t *testing.T) {
 	for _, e := range ends {
 		ids = append(ids, e, e+e, e+"A1", "A1"+e, e+"A1"+e, "A"+e+"1", "é"+e, e+"é", "中"+e+"中")
 	}
-	r := MustOpen(t, "")
+	conn := mustConn(t)
 	ctx := context.Background()
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE ids (n INTEGER, x VARCHAR)`); err != nil {
 		t.Fatal(err)
 	}
