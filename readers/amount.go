@@ -1,6 +1,7 @@
 package readers
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -69,7 +70,7 @@ func ungroup(s string) (string, error) {
 	for i, r := range s {
 		if r == '.' || isSpaceSep(r) {
 			if sep != 0 && r != sep {
-				return "", fmt.Errorf("mixes thousands separators")
+				return "", errors.New("mixes thousands separators")
 			}
 			sep = r
 			groups = append(groups, s[start:i])
@@ -81,11 +82,11 @@ func ungroup(s string) (string, error) {
 	}
 	groups = append(groups, s[start:])
 	if len(groups[0]) < 1 || len(groups[0]) > 3 {
-		return "", fmt.Errorf("thousands separators must group digits in threes")
+		return "", errors.New("thousands separators must group digits in threes")
 	}
 	for _, g := range groups[1:] {
 		if len(g) != 3 {
-			return "", fmt.Errorf("thousands separators must group digits in threes (a '.' before the ',' is a thousands separator with --decimal-comma)")
+			return "", errors.New("thousands separators must group digits in threes (a '.' before the ',' is a thousands separator with --decimal-comma)")
 		}
 	}
 	return strings.Join(groups, ""), nil

@@ -2,6 +2,7 @@ package writers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -393,7 +394,7 @@ func newStyles(f *excelize.File) (*styles, error) {
 	// cell format it just created so spreadsheets treat the cell as typed
 	// text (the same as typing a leading apostrophe).
 	if f.Styles == nil || f.Styles.CellXfs == nil || st.quoted >= len(f.Styles.CellXfs.Xf) {
-		return nil, fmt.Errorf("excelize style table not available")
+		return nil, errors.New("excelize style table not available")
 	}
 	yes := true
 	f.Styles.CellXfs.Xf[st.quoted].QuotePrefix = &yes

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -68,7 +69,7 @@ func writeLeanXLSX(ctx context.Context, w io.Writer, rep Report, maxRows int, ma
 		return err
 	}
 	if f.SharedStrings == nil {
-		return fmt.Errorf("excelize shared string table not available")
+		return errors.New("excelize shared string table not available")
 	}
 	base := len(f.SharedStrings.SI)
 
@@ -428,7 +429,7 @@ func (lw *leanWorkbook) mergeSST(zw *zip.Writer, zf *zip.File, base int) error {
 	end := bytes.LastIndex(old, []byte("</sst>"))
 	start := bytes.Index(old, []byte("<sst"))
 	if end < 0 || start < 0 {
-		return fmt.Errorf("excelize shared strings: no <sst> element")
+		return errors.New("excelize shared strings: no <sst> element")
 	}
 	open := bytes.IndexByte(old[start:], '>') + start
 	total := strconv.Itoa(base + len(lw.sst.order))

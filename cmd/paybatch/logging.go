@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,7 +29,7 @@ func (f *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	switch {
 	case f.quiet && f.verbose:
-		return nil, fmt.Errorf("--quiet and --verbose contradict each other; pick one")
+		return nil, errors.New("--quiet and --verbose contradict each other; pick one")
 	case f.quiet:
 		level = slog.LevelError
 	case f.verbose:

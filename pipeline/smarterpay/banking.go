@@ -1,6 +1,7 @@
 package smarterpay
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -107,7 +108,7 @@ func (c *Calendar) EarliestCollection(today time.Time) time.Time {
 }
 
 // ErrDateInPast is returned by Collectable for a date before today.
-var ErrDateInPast = fmt.Errorf("date is in the past")
+var ErrDateInPast = errors.New("date is in the past")
 
 // Collectable applies SmarterPay's date rule to a requested collection or
 // credit date: before today → ErrDateInPast (the API answers 400); a
