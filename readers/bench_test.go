@@ -252,7 +252,7 @@ func benchAll(b *testing.B, p string) {
 	peak(b, func() {
 		start = time.Now()
 		for range b.N {
-			bt, err := Open(p, o)
+			bt, err := openPath(b, p, o)
 			if err != nil {
 				b.Fatal(err)
 			}

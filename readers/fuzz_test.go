@@ -38,7 +38,7 @@ func FuzzCSVRow(f *testing.F) {
 		p := writeFile(t, "f.csv", []byte(refundHeader+line+"\n"))
 		o := opts(paybatch.KindRefund)
 		o.DecimalComma = decimalComma
-		b, err := Open(p, o)
+		b, err := openPath(t, p, o)
 		if err != nil {
 			if !errors.Is(err, paybatch.ErrUnusableFile) && !errors.Is(err, paybatch.ErrMissingColumn) {
 				t.Fatalf("Open error is not a file-level error: %v", err)
@@ -260,7 +260,7 @@ func FuzzTable(f *testing.F) {
 			return
 		}
 		defer tb.Close()
-		last := tb.HeaderRow()
+		last := tb.headerRow
 		for range 1 << 20 {
 			row, cells, err := tb.Next()
 			if err == io.EOF {

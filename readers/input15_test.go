@@ -166,7 +166,7 @@ func TestHiddenAndWrongSheet(t *testing.T) {
 	}
 	zw.Close()
 	p := writeFile(t, "hidden.xlsx", buf.Bytes())
-	_, err = Open(p, opts(paybatch.KindDDPayment))
+	_, err = openPath(t, p, opts(paybatch.KindDDPayment))
 	if err == nil || !strings.Contains(err.Error(), "every sheet of the workbook is hidden") || !strings.Contains(err.Error(), `"Sheet1", "Other"`) {
 		t.Fatalf("err %v", err)
 	}
@@ -176,7 +176,7 @@ func TestHiddenAndWrongSheet(t *testing.T) {
 		f.NewSheet("Batch")
 		return f.SetSheetRow("Batch", "A1", &[]any{"mandate", "merchant_transaction_id", "collection_date", "amount"})
 	})
-	_, err = Open(p, opts(paybatch.KindDDPayment))
+	_, err = openPath(t, p, opts(paybatch.KindDDPayment))
 	if !errors.Is(err, paybatch.ErrMissingColumn) || !strings.Contains(err.Error(), "--sheet") || !strings.Contains(err.Error(), `"Sheet1", "Batch"`) {
 		t.Fatalf("err %v", err)
 	}

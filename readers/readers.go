@@ -30,7 +30,7 @@ const DefaultMaxFileSize int64 = 1 << 30
 // refused as a file-level problem rather than read cell by cell.
 const maxColumns = 1024
 
-// Options say how to read a batch. Set them before Open.
+// Options say how to read a batch. Set them before OpenReader.
 type Options struct {
 	Kind         paybatch.Kind
 	Sheet        string            // XLSX sheet name; "" = first sheet
@@ -120,35 +120,11 @@ type Batch struct {
 
 	delim  rune        // CSV: every record must have the header's number of fields
 	sheets []string    // XLSX: the workbook's sheets
-	closer io.Closer   // the file Open opened; nil for OpenReader
 	xs     *xlsxSource // XLSX: the sheet's reader (its merged cells, read after the rows)
 }
 
-// Open opens the batch file at path (see OpenReader) and checks its size.
-func Open(path string, opts Options) (*Batch, error) {
-	if opts.MaxFileSize <= 0 {
-		opts.MaxFileSize = DefaultMaxFileSize
-	}
-	f, size, err := openFile(path, opts.MaxFileSize)
-	if err != nil {
-		return nil, err
-	}
-	b, err := OpenReader(f, size, path, opts)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	b.closer = f
-	return b, nil
-}
-
-// openFile opens path for reading as one input file: a regular, non-empty
-// file of at most maxSize bytes.
-func openFile(path string, maxSize int64) (*os.File, int64, error) {
-	return openFileWith(path, maxSize, nil)
-}
-
-// openFileWith is openFile through open (nil: os.Open).
+// openFileWith opens path for reading as one input file, through open
+// (nil: os.Open): a regular, non-empty file of at most maxSize bytes.
 func openFileWith(path string, maxSize int64, open func(string) (*os.File, error)) (*os.File, int64, error) {
 	if open == nil {
 		open = os.Open
@@ -253,7 +229,7 @@ func openBatch(r io.ReaderAt, size int64, name string, opts Options, hw io.Write
 		b.peeked = false
 	}
 	// The header and first row were read here, so file-level problems are
-	// Open's errors; from now on rows are read ahead in a goroutine that
+	// OpenReader's errors; from now on rows are read ahead in a goroutine that
 	// Close stops.
 	var work func(*rowBatch)
 	if isCSV && mode != readRows && opts.ahead != aheadNever {
@@ -367,28 +343,16 @@ func (b *Batch) readHeader(aliases map[string]field) error {
 	return nil
 }
 
-// Close stops reading and releases the file. It must be called, also
-// after All was abandoned early.
+// Close stops reading (the read-ahead goroutine, an XLSX sheet's reader);
+// the io.ReaderAt given to OpenReader stays open, its owner's to close. It
+// must be called, also after All was abandoned early.
 func (b *Batch) Close() error {
-	err := b.src.close()
-	if b.closer != nil {
-		if cerr := b.closer.Close(); err == nil {
-			err = cerr
-		}
-		b.closer = nil
-	}
-	return err
+	return b.src.close()
 }
 
 // Unknown lists the header cells that are not used by this batch kind, as
 // written. They are reported, not fatal.
 func (b *Batch) Unknown() []string { return append([]string(nil), b.cm.unknown...) }
-
-// Sheet is the sheet being read ("" for CSV).
-func (b *Batch) Sheet() string { return b.sheet }
-
-// Rows is the number of data rows read so far.
-func (b *Batch) Rows() int { return b.rows }
 
 func (b *Batch) nextRow() (int, []cell, error) {
 	if b.peeked {

@@ -45,7 +45,7 @@ func writeFile(tb testing.TB, name string, data []byte) string {
 // readAll opens path and collects every row's outcome.
 func readAll(tb testing.TB, path string, o Options) ([]paybatch.Instruction, []*paybatch.RowError) {
 	tb.Helper()
-	b, err := Open(path, o)
+	b, err := openPath(tb, path, o)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -282,7 +282,7 @@ func TestKinds(t *testing.T) {
 func TestHeaders(t *testing.T) {
 	t.Run("missing column names it and the headers found", func(t *testing.T) {
 		p := writeFile(t, "b.csv", []byte("Terminal,Order Ref,Merchant Txn ID,Amount,Currency,Notes\nABC123,OR7B9E1D,m,1,USD,x\n"))
-		_, err := Open(p, opts(paybatch.KindRefund))
+		_, err := openPath(t, p, opts(paybatch.KindRefund))
 		if !errors.Is(err, paybatch.ErrMissingColumn) {
 			t.Fatalf("got %v", err)
 		}
@@ -294,7 +294,7 @@ func TestHeaders(t *testing.T) {
 	})
 	t.Run("unknown columns listed", func(t *testing.T) {
 		p := writeFile(t, "b.csv", []byte(refundHeader[:len(refundHeader)-1]+",Notes,mandate\nABC123,TX8A3F2C,OR7B9E1D,m,1,USD,x,y\n"))
-		b, err := Open(p, opts(paybatch.KindRefund))
+		b, err := openPath(t, p, opts(paybatch.KindRefund))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +305,7 @@ func TestHeaders(t *testing.T) {
 	})
 	t.Run("two columns for one field", func(t *testing.T) {
 		p := writeFile(t, "b.csv", []byte(refundHeader[:len(refundHeader)-1]+",Reference\nABC123,TX8A3F2C,OR7B9E1D,m,1,USD,x\n"))
-		_, err := Open(p, opts(paybatch.KindRefund))
+		_, err := openPath(t, p, opts(paybatch.KindRefund))
 		if !errors.Is(err, paybatch.ErrUnusableFile) || !strings.Contains(err.Error(), "Reference") {
 			t.Fatalf("got %v", err)
 		}
@@ -534,7 +534,7 @@ func TestAllStopsEarly(t *testing.T) {
 	}
 	p := writeFile(t, "big.csv", []byte(sb.String()))
 	before := runtime.NumGoroutine()
-	b, err := Open(p, opts(paybatch.KindRefund))
+	b, err := openPath(t, p, opts(paybatch.KindRefund))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +556,7 @@ func TestAllStopsEarly(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	b, err = Open(p, opts(paybatch.KindRefund))
+	b, err = openPath(t, p, opts(paybatch.KindRefund))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +573,7 @@ func TestAllStopsEarly(t *testing.T) {
 func TestNotUTF8(t *testing.T) {
 	// Windows-1252 "£" in the first 64 KB: the file is refused at Open.
 	p := writeFile(t, "cp1252.csv", []byte("auddis,merchant_transaction_id,amount,credit_date,description\nAUD1,c-1,1,2027-01-04,Refund \xa35\n"))
-	if _, err := Open(p, opts(paybatch.KindDDCredit)); !errors.Is(err, paybatch.ErrUnusableFile) || !strings.Contains(err.Error(), "CSV UTF-8") {
+	if _, err := openPath(t, p, opts(paybatch.KindDDCredit)); !errors.Is(err, paybatch.ErrUnusableFile) || !strings.Contains(err.Error(), "CSV UTF-8") {
 		t.Fatalf("got %v", err)
 	}
 	// Past the first 64 KB: that row is rejected, naming the column.

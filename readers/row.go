@@ -183,7 +183,7 @@ func (r *rowCtx) requireText(f field) string {
 }
 
 // optText returns the field's trimmed text; text that is not UTF-8 (a
-// Windows-1252 "£" past the part of the file checked at Open) is refused
+// Windows-1252 "£" past the part of the file checked at OpenReader) is refused
 // rather than sent mangled.
 func (r *rowCtx) optText(f field) string {
 	c, ok := r.cellOf(f)

@@ -14,7 +14,7 @@ import (
 // Sheets lists the worksheets of an XLSX file that a user can see, in
 // workbook order (hidden sheets are left out), so a caller can offer a
 // choice for Options.Sheet. A CSV file has no sheets: nil, nil. It reads
-// only the workbook's small parts, under the same zip limits as Open.
+// only the workbook's small parts, under the same zip limits as OpenReader.
 func Sheets(path string) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -73,9 +73,6 @@ func (t *Table) where() string {
 // Header is the header row as written.
 func (t *Table) Header() []string { return t.header }
 
-// HeaderRow is the header's row (its line in a CSV).
-func (t *Table) HeaderRow() int { return t.headerRow }
-
 // Sheet is the sheet read ("" for a CSV).
 func (t *Table) Sheet() string { return t.sheet }
 

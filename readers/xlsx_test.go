@@ -119,13 +119,13 @@ var fixtures = []struct {
 // render is the golden form of one batch: every row's outcome, one line each.
 func render(t *testing.T, path string, o Options) string {
 	t.Helper()
-	b, err := Open(path, o)
+	b, err := openPath(t, path, o)
 	if err != nil {
 		return "open error: " + err.Error() + "\n"
 	}
 	defer b.Close()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "sheet %q date1904=%v unknown=%q\n", b.Sheet(), b.date1904, b.Unknown())
+	fmt.Fprintf(&sb, "sheet %q date1904=%v unknown=%q\n", b.sheet, b.date1904, b.Unknown())
 	for in, err := range b.All(context.Background()) {
 		if err != nil {
 			var re *paybatch.RowError

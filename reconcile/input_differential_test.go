@@ -183,7 +183,12 @@ func writeDialect(t *testing.T, dir string, d dialect, rows [][]string) string {
 func batchLines(t *testing.T, path string) (lines []inLine, refused error) {
 	t.Helper()
 	o := readers.Options{Kind: paybatch.KindRefund} // no provider rules: what the reader parses
-	b, err := readers.Open(path, o)
+	in, err := readers.OpenInput(path, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	b, err := readers.OpenReader(in.R, in.Size, in.Name, o)
 	if err != nil {
 		return nil, err
 	}

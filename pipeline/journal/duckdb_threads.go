@@ -97,11 +97,3 @@ func (j *DuckDB) applyThreads(ctx context.Context) error {
 	p.cur = want
 	return nil
 }
-
-// threadCount is the number of threads DuckDB runs the journal's queries
-// on now.
-func (j *DuckDB) threadCount() int {
-	j.threads.mu.Lock()
-	defer j.threads.mu.Unlock()
-	return j.threads.cur
-}

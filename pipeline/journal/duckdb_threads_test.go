@@ -113,3 +113,11 @@ func TestJournalThreads(t *testing.T) {
 	}
 	check("large journal reopened", full)
 }
+
+// threadCount is the number of threads the journal believes DuckDB runs its
+// queries on now.
+func (j *DuckDB) threadCount() int {
+	j.threads.mu.Lock()
+	defer j.threads.mu.Unlock()
+	return j.threads.cur
+}

@@ -183,7 +183,8 @@ func (b Batch) sumRejectLines() int {
 var outcomeFilters = []string{"all", "succeeded", "failed", "declined", "pending", "other"}
 
 // outcomeTerms are the journal queries whose union is each filter's rows
-// (a row is in exactly one class besides "all"; outcomeClass names it).
+// (a row is in exactly one class besides "all"; the tests' outcomeClass
+// names it).
 func outcomeTerms(class string) []journal.Query {
 	st := func(s ...paybatch.State) []paybatch.State { return s }
 	oc := func(o ...paybatch.Outcome) []paybatch.Outcome { return o }
@@ -212,22 +213,6 @@ type journalRow struct {
 	State                               paybatch.State
 	Outcome                             paybatch.Outcome
 	ProviderStatus, ProviderID, Problem string
-}
-
-func outcomeClass(r journalRow) string {
-	switch {
-	case r.State == paybatch.StateFinal && r.Outcome == paybatch.OutcomeSucceeded:
-		return "succeeded"
-	case r.State == paybatch.StateDeclined:
-		return "declined"
-	case r.State == paybatch.StateFinal && (r.Outcome == paybatch.OutcomeFailed || r.Outcome == paybatch.OutcomeCancelled):
-		return "failed"
-	case r.State == paybatch.StateRejected, r.State == paybatch.StateFailed, r.State == paybatch.StateConflict:
-		return "failed"
-	case r.State == paybatch.StateAccepted, r.State == paybatch.StatePending, r.State == paybatch.StateSending:
-		return "pending"
-	}
-	return "other"
 }
 
 // outcomes fills in one page of the batch's outcomes: keyset pages over the

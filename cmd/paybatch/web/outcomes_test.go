@@ -260,3 +260,21 @@ func TestOutcomeCountsAfterOtherProcesses(t *testing.T) {
 		}
 	})
 }
+
+// outcomeClass is the filter a row belongs to besides "all", decided in Go:
+// the reference for outcomeTerms' journal queries.
+func outcomeClass(r journalRow) string {
+	switch {
+	case r.State == paybatch.StateFinal && r.Outcome == paybatch.OutcomeSucceeded:
+		return "succeeded"
+	case r.State == paybatch.StateDeclined:
+		return "declined"
+	case r.State == paybatch.StateFinal && (r.Outcome == paybatch.OutcomeFailed || r.Outcome == paybatch.OutcomeCancelled):
+		return "failed"
+	case r.State == paybatch.StateRejected, r.State == paybatch.StateFailed, r.State == paybatch.StateConflict:
+		return "failed"
+	case r.State == paybatch.StateAccepted, r.State == paybatch.StatePending, r.State == paybatch.StateSending:
+		return "pending"
+	}
+	return "other"
+}

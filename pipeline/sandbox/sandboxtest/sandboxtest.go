@@ -56,8 +56,3 @@ func NewServer(tb testing.TB, opts sandbox.Options) *Server {
 	})
 	return ts
 }
-
-// Client returns an HTTP client suited to the test server.
-func (ts *Server) Client() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second}
-}
