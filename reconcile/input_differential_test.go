@@ -61,7 +61,10 @@ var dialects = []dialect{
 }
 
 // genRows makes rows: terminal, tx ref, order ref, id, amount, currency,
-// status.
+// status. Some order refs hold a line break (quoted in a CSV), and between
+// the records of a CSV there are blank lines (a nil row) and records of
+// empty fields: row numbers are lines, not records (paybatch.Source.Row), so
+// a path that numbers records instead misnumbers every later row.
 // hostile adds one record both paths must refuse.
 func genRows(rng *rand.Rand, n int, hostile bool, d dialect) [][]string {
 	spaces := []string{"", "", "", " ", "\u00a0", "\u202f", "\u3000", "\t"}
@@ -95,10 +98,34 @@ func genRows(rng *rand.Rand, n int, hostile bool, d dialect) [][]string {
 			amount = fmt.Sprintf("%.17g", float64(minor)/100) // the test oracle only; never money code
 		}
 		status := pick(rng, []string{"APPROVED", "approved", "successful", " APPROVED "})
-		rows = append(rows, []string{"ABC123", "TX8A3F2C", "OR7B9E1D", id, amount, cur, status})
+		order := "OR7B9E1D"
+		if rng.IntN(8) == 0 {
+			br := pick(rng, []string{"\n", "\r\n", "\n\n"})
+			if d.eol == "\r" {
+				br = "\r" // a CR-only file's line break
+			}
+			order = "OR7B" + br + "9E1D"
+		}
+		if !d.xlsx {
+			switch rng.IntN(10) {
+			case 0:
+				rows = append(rows, nil)
+			case 1:
+				rows = append(rows, nil, nil)
+			case 2:
+				rows = append(rows, make([]string, len(diffHeader)))
+			}
+		}
+		rows = append(rows, []string{"ABC123", "TX8A3F2C", order, id, amount, cur, status})
+	}
+	if !d.xlsx && rng.IntN(3) == 0 {
+		rows = append(rows, nil) // a blank line at the end
 	}
 	if hostile && !d.xlsx {
 		i := rng.IntN(len(rows))
+		for rows[i] == nil || rows[i][0] == "" {
+			i = (i + 1) % len(rows)
+		}
 		switch rng.IntN(4) {
 		case 0: // an unquoted thousands separator: a field too many
 			rows[i] = append(rows[i][:4:4], "1", "234.00", "USD", "APPROVED")
@@ -144,6 +171,7 @@ func writeDialect(t *testing.T, dir string, d dialect, rows [][]string) string {
 		b.WriteString("sep=" + d.delim + d.eol)
 	}
 	line := func(r []string) {
+		// a nil row is a blank line
 		for j, v := range r {
 			if j > 0 {
 				b.WriteString(d.delim)
