@@ -15,8 +15,9 @@ import (
 )
 
 // ExportCSV writes the per-category CSV exports into dir with DuckDB's
-// COPY, each line built in SQL (testdata/export_csv.sql and its macros,
-// testdata/export_csv_macros.sql; the rows never cross into Go): the
+// COPY, each line built in SQL (testdata/export_csv_lines.sql and its
+// macros, testdata/export_csv_macros.sql; one COPY a category,
+// testdata/export_csv.sql; the rows never cross into Go): the
 // reference the CSV lines written in Go (writers.WriteCSV,
 // writers.CSVExport) are checked against byte for byte. It was the
 // product's --csv path until the Go lines, a quarter of its CPU at 1M ids,
@@ -32,6 +33,10 @@ func (r *Reconciler) ExportCSV(ctx context.Context, dir string, rejected iter.Se
 		return nil, err
 	}
 	macros, err := os.ReadFile("testdata/export_csv_macros.sql")
+	if err != nil {
+		return nil, err
+	}
+	lines, err := os.ReadFile("testdata/export_csv_lines.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +68,10 @@ func (r *Reconciler) ExportCSV(ctx context.Context, dir string, rejected iter.Se
 	if _, err := conn.ExecContext(ctx, string(macros)); err != nil {
 		return nil, fmt.Errorf("testdata/export_csv_macros.sql: %w", err)
 	}
+	if _, err := conn.ExecContext(ctx, string(lines)); err != nil {
+		return nil, fmt.Errorf("testdata/export_csv_lines.sql: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `DROP TABLE IF EXISTS export_csv_lines`)
 	for i, c := range paybatch.Categories {
 		cr, ok := byCat[c]
 		if !ok {
