@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,6 +109,13 @@ func TestCrashResumeCheckpointing(t *testing.T) {
 	crashResume(t, func(t *testing.T) string { return t.TempDir() + "/j.duckdb" })
 }
 
+// crashLanes is how many of a crash test's rounds run at once: a child
+// mostly waits (its pacer, the sandbox's latency, DuckDB's checkpoints), so
+// two lanes halve the test's time on two cores. The reference runs as many
+// children side by side, so the kills' window is a clean run's time under
+// the load the rounds make.
+const crashLanes = 2
+
 // crashResume runs the SIGKILL rounds on the journals newJournal names (a
 // DuckDB path or a postgres:// URL, a new empty journal per call).
 func crashResume(t *testing.T, newJournal func(t *testing.T) string) {
@@ -115,72 +123,124 @@ func crashResume(t *testing.T, newJournal func(t *testing.T) string) {
 		t.Skip("spawns processes")
 	}
 	const n = 40
-	// The reference: an uninterrupted run.
-	ref := sandboxtest.NewServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
-		Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
-	refPath := newJournal(t)
-	t0 := time.Now()
-	if code := runChild(t, refPath, ref.URL, n, 0); code != exitExceptions {
-		t.Fatalf("reference run exit %d", code)
+	// The reference: uninterrupted runs, crashLanes side by side.
+	var refPaths, refURLs []string
+	for range crashLanes {
+		ref := sandboxtest.NewServer(t, sandbox.Options{Seed: 9, Fixtures: saleFixtures(n), SmartRetry: fastSandbox(),
+			Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
+		refPaths, refURLs = append(refPaths, newJournal(t)), append(refURLs, ref.URL)
+	}
+	took := make([]time.Duration, crashLanes)
+	var wg sync.WaitGroup
+	for lane := range crashLanes {
+		wg.Go(func() {
+			t.Run(fmt.Sprint("reference", lane), func(t *testing.T) {
+				t0 := time.Now()
+				if code := runChild(t, refPaths[lane], refURLs[lane], n, 0); code != exitExceptions {
+					t.Fatalf("reference run exit %d", code)
+				}
+				took[lane] = time.Since(t0)
+			})
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	// Kills land anywhere in a clean run's time (longer on a loaded
 	// machine, or with checkpoints between pages).
-	window := time.Since(t0) * 9 / 10
-	refJ := openTest(t, refPath)
-	want := dump(t, refJ)
-	refJ.Close()
+	var window time.Duration
+	for _, d := range took {
+		window += d
+	}
+	window = window / crashLanes * 9 / 10
+	var want []string
+	for lane, p := range refPaths {
+		refJ := openTest(t, p)
+		got := dump(t, refJ)
+		refJ.Close()
+		if lane == 0 {
+			want = got
+		} else if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("the reference runs' journals differ")
+		}
+	}
 
+	var mu sync.Mutex // kills, executedAtKill
 	kills := 0
 	var executedAtKill []int
-	for round := range *crashRounds {
-		t.Run(fmt.Sprint("round", round), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(round), 77))
-			ts := sandboxtest.NewServer(t, sandbox.Options{Seed: int64(round), Fixtures: saleFixtures(n),
-				SmartRetry: fastSandbox(), Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
-			path := newJournal(t)
-			for attempt := 0; ; attempt++ {
-				if attempt > 30 {
-					t.Fatal("never finished")
-				}
-				// Kill at a random moment in the first rounds of each
-				// attempt; from the 3rd attempt on, mostly let it finish.
-				// A clean child takes ~0.3–1 s on a quiet machine (process
-				// start, DuckDB open, ingest, sends, polls), so kills land
-				// in every phase.
-				var killAfter time.Duration
-				if attempt < 2 || rng.IntN(4) == 0 {
-					killAfter = 20*time.Millisecond + time.Duration(rng.Int64N(int64(window)))
-				}
-				code := runChild(t, path, ts.URL, n, killAfter)
-				if code == -1 {
+	rounds := make(chan int)
+	go func() {
+		defer close(rounds)
+		for round := range *crashRounds {
+			rounds <- round
+		}
+	}()
+	for range crashLanes {
+		wg.Go(func() {
+			for round := range rounds {
+				crashRound(t, round, n, newJournal, window, want, func(executed int) {
+					mu.Lock()
+					defer mu.Unlock()
 					kills++
-					executedAtKill = append(executedAtKill, len(ts.Server.Operations()))
-					continue
-				}
-				if code != exitExceptions {
-					t.Fatalf("attempt %d: exit %d", attempt, code)
-				}
-				break
-			}
-			j := openTest(t, path)
-			executedOnce(t, ts.Server.Operations(), refundsOf(n, 3), j)
-			allFinal(t, j, n)
-			got := dump(t, j)
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				for i := range got {
-					if i < len(want) && got[i] != want[i] {
-						t.Errorf("row differs from the uninterrupted run:\n got %s\nwant %s", got[i], want[i])
-						break
-					}
-				}
-				t.Fatalf("journal differs from the uninterrupted run (%d vs %d rows)", len(got), len(want))
+					executedAtKill = append(executedAtKill, executed)
+				})
 			}
 		})
 	}
+	wg.Wait()
 	t.Logf("%d SIGKILLs over %d rounds; operations executed when each kill landed: %v", kills, *crashRounds, executedAtKill)
 	if kills < *crashRounds {
 		t.Errorf("only %d kills", kills)
 	}
+}
+
+// crashRound is round's subtest of crashResume: a child killed at random
+// moments in window until one finishes; killed is told the operations the
+// sandbox had executed when each kill landed.
+func crashRound(t *testing.T, round, n int, newJournal func(t *testing.T) string, window time.Duration, want []string, killed func(executed int)) {
+	t.Run(fmt.Sprint("round", round), func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(uint64(round), 77))
+		ts := sandboxtest.NewServer(t, sandbox.Options{Seed: int64(round), Fixtures: saleFixtures(n),
+			SmartRetry: fastSandbox(), Faults: "5xx=0.05,lost=0.05,latency=5ms±5ms"})
+		path := newJournal(t)
+		for attempt := 0; ; attempt++ {
+			if attempt > 30 {
+				t.Fatal("never finished")
+			}
+			// Kill at a random moment in the first rounds of each
+			// attempt; from the 3rd attempt on, mostly let it finish.
+			// A clean child takes ~0.3–1 s on a quiet machine (process
+			// start, DuckDB open, ingest, sends, polls), so kills land
+			// in every phase.
+			var killAfter time.Duration
+			if attempt < 2 || rng.IntN(4) == 0 {
+				killAfter = 20*time.Millisecond + time.Duration(rng.Int64N(int64(window)))
+			}
+			code := runChild(t, path, ts.URL, n, killAfter)
+			if code == -1 {
+				killed(len(ts.Server.Operations()))
+				continue
+			}
+			if code != exitExceptions {
+				t.Fatalf("attempt %d: exit %d", attempt, code)
+			}
+			break
+		}
+		j := openTest(t, path)
+		executedOnce(t, ts.Server.Operations(), refundsOf(n, 3), j)
+		allFinal(t, j, n)
+		got := dump(t, j)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			for i := range got {
+				if i < len(want) && got[i] != want[i] {
+					t.Errorf("row differs from the uninterrupted run:\n got %s\nwant %s", got[i], want[i])
+					break
+				}
+			}
+			t.Fatalf("journal differs from the uninterrupted run (%d vs %d rows)", len(got), len(want))
+		}
+	})
 }
 
 // runChild runs the submit child; killAfter > 0 SIGKILLs it then (returning
