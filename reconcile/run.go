@@ -30,8 +30,19 @@ import (
 // path instead.
 // A file with a bad line is refused whole with an *InputError naming the
 // lines (row, column, value, reason); that file is then forgotten, so the
-// other loads can be run again.
+// other loads can be run again. A Run its context stops returns the
+// context's error.
 func (r *Reconciler) Run(ctx context.Context) (paybatch.Summary, error) {
+	sum, err := r.run(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// the statement the context stopped said DuckDB's "INTERRUPT
+		// Error: Interrupted!", which says less (TestRunStoppedSaysContext)
+		return sum, fmt.Errorf("reconcile: %w", ctx.Err())
+	}
+	return sum, err
+}
+
+func (r *Reconciler) run(ctx context.Context) (paybatch.Summary, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ran = false
