@@ -75,6 +75,7 @@ type CSVExport struct {
 	files map[paybatch.Category]*csvOut
 	order []*csvOut
 	line  []byte
+	last  lineCache
 }
 
 // csvOut is one file of the export: a category's, whose lines are built by
@@ -122,7 +123,7 @@ func (e *CSVExport) Write(r paybatch.ReconRow) error {
 	if !ok {
 		return fmt.Errorf("%s: unknown category %q", r.MerchantTxID, r.Category)
 	}
-	e.line = appendReconLine(e.line[:0], r)
+	e.line = appendReconLine(e.line[:0], r, &e.last)
 	_, err := o.af.w.Write(e.line)
 	return err
 }
@@ -207,25 +208,28 @@ func csvText(s string) string {
 // bytes encoding/csv writes for its fields (reconRecord in the tests) (comma-separated, "\n"
 // at the end, quoted as csv.Writer quotes), without building the record:
 // the amounts, the row and the dates are appended as they are formatted
-// (TestReconLineEqualsEncodingCSV).
-func appendReconLine(b []byte, r paybatch.ReconRow) []byte {
-	b = appendCSVField(b, string(r.Category))
+// (TestReconLineEqualsEncodingCSV). With c, a field that repeats the one
+// of the line before (category, currencies, statuses, reason, file,
+// sheet) is copied from c instead of being masked, neutralised and quoted
+// again.
+func appendReconLine(b []byte, r paybatch.ReconRow, c *lineCache) []byte {
+	b = c.field(b, 0, string(r.Category), fieldPlain)
 	b = append(b, ',')
 	b = appendCSVField(b, csvText(r.MerchantTxID))
-	b = appendCSVAmount(append(b, ','), r.LedgerAmount)
+	b = appendCSVAmount(append(b, ','), r.LedgerAmount, c, 1)
 	b = append(b, ',')
-	b = appendCSVField(b, NeutraliseCSV(r.LedgerStatus))
-	b = appendCSVAmount(append(b, ','), r.ProviderAmount)
+	b = c.field(b, 2, r.LedgerStatus, fieldFree)
+	b = appendCSVAmount(append(b, ','), r.ProviderAmount, c, 3)
 	b = append(b, ',')
-	b = appendCSVField(b, NeutraliseCSV(r.ProviderStatus))
+	b = c.field(b, 4, r.ProviderStatus, fieldFree)
 	b = append(b, ',')
 	b = appendCSVField(b, csvText(r.ProviderID))
 	b = append(b, ',')
-	b = appendCSVField(b, NeutraliseCSV(r.Reason))
+	b = c.field(b, 5, r.Reason, fieldFree)
 	b = append(b, ',')
-	b = appendCSVField(b, csvText(r.Source.File))
+	b = c.field(b, 6, r.Source.File, fieldText)
 	b = append(b, ',')
-	b = appendCSVField(b, csvText(r.Source.Sheet))
+	b = c.field(b, 7, r.Source.Sheet, fieldText)
 	b = append(b, ',')
 	if r.Source.Row > 0 {
 		b = strconv.AppendInt(b, int64(r.Source.Row), 10)
@@ -245,16 +249,64 @@ func appendReconLine(b []byte, r paybatch.ReconRow) []byte {
 	return append(b, '\n')
 }
 
+// lineCache holds, for each field of a CSV line that mostly repeats from
+// one line to the next, the last text appendReconLine was given and the
+// bytes it wrote for it.
+type lineCache [8]struct {
+	raw string
+	out []byte
+	ok  bool
+}
+
+// How a field's text becomes its bytes: as it is (the category), by
+// csvText (text from the data), by NeutraliseCSV (free text: card numbers
+// masked too); then quoted as appendCSVField quotes.
+const (
+	fieldPlain = iota
+	fieldText
+	fieldFree
+)
+
+// field appends the field s of slot i as kind says; from the cache when s
+// is the slot's last text. c may be nil (no cache).
+func (c *lineCache) field(b []byte, i int, s string, kind int) []byte {
+	if s == "" {
+		return b
+	}
+	if c == nil {
+		return appendFieldAs(b, s, kind)
+	}
+	f := &c[i]
+	if f.ok && f.raw == s {
+		return append(b, f.out...)
+	}
+	n := len(b)
+	b = appendFieldAs(b, s, kind)
+	f.raw, f.ok = s, true
+	f.out = append(f.out[:0], b[n:]...)
+	return b
+}
+
+func appendFieldAs(b []byte, s string, kind int) []byte {
+	switch kind {
+	case fieldText:
+		s = csvText(s)
+	case fieldFree:
+		s = NeutraliseCSV(s)
+	}
+	return appendCSVField(b, s)
+}
+
 // appendCSVAmount appends the amount and currency fields of m (two empty
-// fields when nil): paybatch.Money.String and the code; an amount never
-// needs quoting.
-func appendCSVAmount(b []byte, m *paybatch.Money) []byte {
+// fields when nil): paybatch.Money.String and the code (slot cur of c); an
+// amount never needs quoting.
+func appendCSVAmount(b []byte, m *paybatch.Money, c *lineCache, cur int) []byte {
 	if m == nil {
 		return append(b, ',')
 	}
 	b = appendFixed(b, m.Minor, m.Currency.Exponent())
 	b = append(b, ',')
-	return appendCSVField(b, m.Currency.Code())
+	return c.field(b, cur, m.Currency.Code(), fieldPlain)
 }
 
 // appendFixed appends minor/10^exp with exactly exp decimals, as
@@ -314,11 +366,14 @@ func csvNeedsQuotes(f string) bool {
 	if f == `\.` {
 		return true
 	}
+	const special = 1<<'\n' | 1<<'\r' | 1<<'"' | 1<<','
 	for i := 0; i < len(f); i++ {
-		switch f[i] {
-		case '\n', '\r', '"', ',':
+		if c := f[i]; c < 64 && special>>c&1 != 0 {
 			return true
 		}
+	}
+	if c := f[0]; c < utf8.RuneSelf {
+		return c == ' ' || '\t' <= c && c <= '\r' // unicode.IsSpace below U+0080
 	}
 	r, _ := utf8.DecodeRuneInString(f)
 	return unicode.IsSpace(r)

@@ -119,9 +119,18 @@ func TestReconLineEqualsEncodingCSV(t *testing.T) {
 		}
 		rows = append(rows, r)
 	}
+	// without the cache, and with one cache over all the rows (fields
+	// repeated from the row before, and not)
+	var c lineCache
 	for _, r := range rows {
-		if got, want := string(appendReconLine(nil, r)), encodingCSVLine(t, r); got != want {
+		want := encodingCSVLine(t, r)
+		if got := string(appendReconLine(nil, r, nil)); got != want {
 			t.Fatalf("row %+v:\n got %q\nwant %q", r, got, want)
+		}
+		for range 2 {
+			if got := string(appendReconLine(nil, r, &c)); got != want {
+				t.Fatalf("row %+v, cached:\n got %q\nwant %q", r, got, want)
+			}
 		}
 	}
 	// the header, as CreateCSVExport writes it
@@ -149,7 +158,7 @@ func FuzzCSVField(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		r := paybatch.ReconRow{Category: paybatch.CatMatched, MerchantTxID: s, LedgerStatus: s, ProviderStatus: s,
 			ProviderID: s, Reason: s, Source: paybatch.Source{File: s, Sheet: s}}
-		if got, want := string(appendReconLine(nil, r)), encodingCSVLine(t, r); got != want {
+		if got, want := string(appendReconLine(nil, r, nil)), encodingCSVLine(t, r); got != want {
 			t.Fatalf("%q:\n got %q\nwant %q", s, got, want)
 		}
 	})

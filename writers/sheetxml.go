@@ -113,10 +113,29 @@ func (x *sheetXML) integer(style int, n int64) {
 
 // shared writes a cell holding shared string number i.
 func (x *sheetXML) shared(style, i int) {
-	b := x.openCell(x.b, style, ` t="s"`)
-	b = append(b, "<v>"...)
+	x.cell(appendShared(nil, style, i))
+}
+
+// appendShared appends the cell holding shared string number i to b.
+func appendShared(b []byte, style, i int) []byte {
+	b = append(b, "<c"...)
+	if style != 0 {
+		b = append(b, ` s="`...)
+		b = strconv.AppendInt(b, int64(style), 10)
+		b = append(b, '"')
+	}
+	b = append(b, ` t="s"><v>`...)
 	b = strconv.AppendInt(b, int64(i), 10)
-	x.b = append(b, "</v></c>"...)
+	return append(b, "</v></c>"...)
+}
+
+// cell writes the cell whose XML is c.
+func (x *sheetXML) cell(c []byte) {
+	b := x.b
+	for ; x.pending > 0; x.pending-- {
+		b = append(b, "<c/>"...)
+	}
+	x.b = append(b, c...)
 }
 
 // inline writes an inline string cell.
@@ -170,6 +189,17 @@ func truncateCell(s string) string {
 // as U+FFFD, and a literal _xHHHH_ as _x005F_xHHHH_ (so a spreadsheet does
 // not decode it).
 func appendEscaped(b []byte, s string) []byte {
+	// most text has nothing to escape: appended as it is
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '&' || c == '<' || c == '>' || c == '_' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return append(b, s...)
+	}
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]

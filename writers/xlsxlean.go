@@ -55,10 +55,22 @@ type leanWorkbook struct {
 	max    int
 	sheets []leanSheet
 	cur    *leanSheet
-	// last shared-string lookups, per column: consecutive rows mostly
-	// repeat them
-	lastS []string
-	lastI []int
+	// the last shared-string cells of each column: rows mostly repeat one
+	// of them (a category, a currency, a status), and then its bytes are
+	// written again as they are
+	recent []recentCells
+}
+
+// recentCells are the last few shared-string cells written in a column:
+// the text as the row gave it (before masking) and the cell's XML; next
+// is the one to replace.
+type recentCells struct {
+	c [4]struct {
+		raw  string
+		cell []byte
+		ok   bool
+	}
+	next int
 }
 
 func writeLeanXLSX(ctx context.Context, w io.Writer, rep Report, maxRows int, matchedCap int64) error {
@@ -78,7 +90,7 @@ func writeLeanXLSX(ctx context.Context, w io.Writer, rep Report, maxRows int, ma
 		return flate.NewWriter(w, xlsxDeflateLevel)
 	})
 	lw := &leanWorkbook{ctx: ctx, f: f, st: st, sst: newSST(base), max: maxRows,
-		lastS: make([]string, len(ReconColumns)), lastI: make([]int, len(ReconColumns))}
+		recent: make([]recentCells, len(ReconColumns))}
 	lw.pipe = newZipPipe(zw)
 	err = lw.dataSheets(rep, matchedCap)
 	if perr := lw.pipe.close(); err == nil {
@@ -197,9 +209,7 @@ func (lw *leanWorkbook) open(base string, header []string, widths []float64) err
 	}
 	lw.x.endRow()
 	lw.cur.rows = 1
-	for i := range lw.lastS {
-		lw.lastS[i], lw.lastI[i] = "", -1
-	}
+	clear(lw.recent)
 	return nil
 }
 
@@ -241,6 +251,17 @@ func (lw *leanWorkbook) text(col int, s string, free, shared bool) {
 		lw.x.blank()
 		return
 	}
+	if shared {
+		// the text of one of the column's last shared cells: that cell
+		r := &lw.recent[col]
+		for i := range r.c {
+			if c := &r.c[i]; c.ok && c.raw == s {
+				lw.x.cell(c.cell)
+				return
+			}
+		}
+	}
+	raw := s
 	if free {
 		s = paybatch.MaskCardNumbers(s)
 	}
@@ -249,13 +270,13 @@ func (lw *leanWorkbook) text(col int, s string, free, shared bool) {
 		style = lw.st.quoted
 	}
 	if shared {
-		if lw.lastI[col] >= 0 && lw.lastS[col] == s {
-			lw.x.shared(style, lw.lastI[col])
-			return
-		}
 		if i, ok := lw.sst.lookup(s); ok {
-			lw.lastS[col], lw.lastI[col] = s, i
-			lw.x.shared(style, i)
+			r := &lw.recent[col]
+			c := &r.c[r.next]
+			r.next = (r.next + 1) % len(r.c)
+			c.raw, c.ok = raw, true
+			c.cell = appendShared(c.cell[:0], style, i)
+			lw.x.cell(c.cell)
 			return
 		}
 	}
