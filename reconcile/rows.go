@@ -96,10 +96,14 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 				if len(cats) > 0 && !want[cr.cat] {
 					continue
 				}
-				for first := cr.first; first <= cr.last; first += page {
-					if !r.rowsPage(pctx, curs, files, first, min(first+page-1, cr.last), false, emit) {
+				// pages end at multiples of page: at the end of a row
+				// group of recon_sorted (defaultPageRows)
+				for first := cr.first; first <= cr.last; {
+					last := min((first/page+1)*page-1, cr.last)
+					if !r.rowsPage(pctx, curs, files, first, last, false, emit) {
 						return
 					}
+					first = last + 1
 				}
 			}
 			if len(buf) > 0 && !send(buf) {
@@ -146,9 +150,14 @@ const (
 	chunksAhead      = 4
 )
 
-// defaultPageRows is how many rows Rows asks DuckDB for at a time: the
-// driver holds a query's whole result in memory before the first row.
-const defaultPageRows = 65536
+// defaultPageRows is how many rows Rows asks DuckDB for at a time (the
+// driver holds a query's whole result in memory before the first row):
+// DuckDB's row group (its default row_group_size), and pages end where row
+// groups end. A page scans each row group it touches whole, rowids outside
+// it included: with pages of 65,536 rows every row group was scanned about
+// twice (1M ids, the pages read through the driver: 0.66 -> 0.58-0.60
+// cpu-s; #19, BENCHMARKS.md session 10).
+const defaultPageRows = 122880
 
 // loadSources returns the file and sheet of every file load by its number:
 // a row loaded from a file names its load (recon_sorted.src_load), not the
