@@ -251,11 +251,20 @@ func appendReconLine(b []byte, r paybatch.ReconRow, c *lineCache) []byte {
 
 // lineCache holds, for each field of a CSV line that mostly repeats from
 // one line to the next, the last text appendReconLine was given and the
-// bytes it wrote for it.
-type lineCache [8]struct {
-	raw string
-	out []byte
-	ok  bool
+// bytes it wrote for it; and the last amount's.
+type lineCache struct {
+	f [8]struct {
+		raw string
+		out []byte
+		ok  bool
+	}
+	// the last amount: its minor units, exponent and text
+	amount struct {
+		minor int64
+		exp   int
+		out   []byte
+		ok    bool
+	}
 }
 
 // How a field's text becomes its bytes: as it is (the category), by
@@ -276,7 +285,7 @@ func (c *lineCache) field(b []byte, i int, s string, kind int) []byte {
 	if c == nil {
 		return appendFieldAs(b, s, kind)
 	}
-	f := &c[i]
+	f := &c.f[i]
 	if f.ok && f.raw == s {
 		return append(b, f.out...)
 	}
@@ -304,7 +313,17 @@ func appendCSVAmount(b []byte, m *paybatch.Money, c *lineCache, cur int) []byte 
 	if m == nil {
 		return append(b, ',')
 	}
-	b = appendFixed(b, m.Minor, m.Currency.Exponent())
+	if c == nil {
+		b = appendFixed(b, m.Minor, m.Currency.Exponent())
+	} else {
+		// a row's provider amount is mostly its ledger amount
+		a, exp := &c.amount, m.Currency.Exponent()
+		if !a.ok || a.minor != m.Minor || a.exp != exp {
+			a.minor, a.exp, a.ok = m.Minor, exp, true
+			a.out = appendFixed(a.out[:0], m.Minor, exp)
+		}
+		b = append(b, a.out...)
+	}
 	b = append(b, ',')
 	return c.field(b, cur, m.Currency.Code(), fieldPlain)
 }

@@ -87,6 +87,14 @@ func TestReconLineEqualsEncodingCSV(t *testing.T) {
 				LedgerAmount: &paybatch.Money{Currency: c, Minor: m}, ProviderAmount: &paybatch.Money{Currency: c, Minor: -m}})
 		}
 	}
+	// the same minor units in another currency, in one row and the next
+	// (the amount cache keys on both)
+	for _, m := range minors {
+		rows = append(rows, paybatch.ReconRow{Category: paybatch.CatCurrencyMismatch, MerchantTxID: "C",
+			LedgerAmount: &paybatch.Money{Currency: curs[0], Minor: m}, ProviderAmount: &paybatch.Money{Currency: curs[1], Minor: m}})
+		rows = append(rows, paybatch.ReconRow{Category: paybatch.CatCurrencyMismatch, MerchantTxID: "C",
+			LedgerAmount: &paybatch.Money{Currency: curs[2], Minor: m}, ProviderAmount: &paybatch.Money{Currency: curs[2], Minor: m}})
+	}
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	for _, s := range csvEdgeTexts {
 		rows = append(rows, paybatch.ReconRow{Category: paybatch.CatAmountMismatch, MerchantTxID: s, LedgerStatus: s,

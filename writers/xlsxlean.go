@@ -59,6 +59,14 @@ type leanWorkbook struct {
 	// of them (a category, a currency, a status), and then its bytes are
 	// written again as they are
 	recent []recentCells
+	// the last amount cell written (the cell of an exact amount depends
+	// on its minor units and exponent only)
+	lastAmount struct {
+		minor int64
+		exp   int
+		cell  []byte
+		ok    bool
+	}
 }
 
 // recentCells are the last few shared-string cells written in a column:
@@ -295,10 +303,29 @@ func (lw *leanWorkbook) amount(col int, m *paybatch.Money) {
 	if m.Minor >= maxExactMinor || m.Minor <= -maxExactMinor {
 		lw.x.inline(0, m.String())
 	} else {
-		var tmp [32]byte
-		lw.x.number(lw.st.amountStyle(m.Currency.Exponent()), appendDecimal(tmp[:0], m.Minor, m.Currency.Exponent()))
+		// a row's provider amount is mostly its ledger amount: the same cell
+		a, exp := &lw.lastAmount, m.Currency.Exponent()
+		if !a.ok || a.minor != m.Minor || a.exp != exp {
+			a.minor, a.exp, a.ok = m.Minor, exp, true
+			a.cell = appendNumber(a.cell[:0], lw.st.amountStyle(exp), m.Minor, exp)
+		}
+		lw.x.cell(a.cell)
 	}
 	lw.text(col+1, m.Currency.Code(), false, true)
+}
+
+// appendNumber appends the numeric cell of minor/10^exp (appendDecimal)
+// with the style to b.
+func appendNumber(b []byte, style int, minor int64, exp int) []byte {
+	b = append(b, "<c"...)
+	if style != 0 {
+		b = append(b, ` s="`...)
+		b = strconv.AppendInt(b, int64(style), 10)
+		b = append(b, '"')
+	}
+	b = append(b, "><v>"...)
+	b = appendDecimal(b, minor, exp)
+	return append(b, "</v></c>"...)
 }
 
 // appendDecimal appends minor/10^exp as the shortest exact decimal:

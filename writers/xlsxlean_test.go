@@ -37,6 +37,12 @@ func edgeRows(t testing.TB) []paybatch.ReconRow {
 			LedgerAmount: a, ProviderAmount: a,
 			RequestedDate: time.Date(2027, 1, 1+i, 0, 0, 0, 0, time.UTC), ProviderDate: time.Date(2027, 1, 1+i%2, 0, 0, 0, 0, time.UTC)})
 	}
+	// the same minor units in other currencies, in one row and the next
+	rows = append(rows,
+		paybatch.ReconRow{Category: paybatch.CatCurrencyMismatch, MerchantTxID: "CUR-1",
+			LedgerAmount: money(t, "1.00", "USD"), ProviderAmount: money(t, "100", "JPY")},
+		paybatch.ReconRow{Category: paybatch.CatCurrencyMismatch, MerchantTxID: "CUR-2",
+			LedgerAmount: money(t, "0.100", "KWD"), ProviderAmount: money(t, "0.100", "KWD")})
 	return rows
 }
 
