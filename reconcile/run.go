@@ -497,16 +497,26 @@ func (r *Reconciler) summarySQL(view string) string {
 		"/*provider*/", lines(provider, "ppack"),
 		"/*ledger_count*/", strings.Join(append(nLedger, "0"), " + "),
 		"/*provider_count*/", strings.Join(append(nProvider, "0"), " + "),
-		"/*key*/", reconKey(padded, "2"),
+		"/*padded*/", padded,
+		// the key of each group's bits (per_key), not of each joined row
+		"/*key*/", reconKeyOf("padded", "2", "over"),
 		"/*summary_rows*/", strings.TrimSpace(query("summary_rows")),
 	).Replace(query("summary"))
 }
 
-// reconKey is sql/recon_key.sql, the key summary.sql and rows_pass.sql
-// compute for each joined row, with padded (the joined id is to trim) and
-// bad (the category of a line with a problem).
+// reconKey is sql/recon_key.sql, the key rows_pass.sql computes for each
+// joined row, with padded (the joined id is to trim) and bad (the category
+// of a line with a problem); the amounts are compared with the ledger
+// currency's tolerance.
 func reconKey(padded, bad string) string {
-	return strings.NewReplacer("/*padded*/", padded, "/*bad*/", bad).Replace(strings.TrimSpace(query("recon_key")))
+	return reconKeyOf(padded, bad, "abs(lv - pv) > list_extract($tols::BIGINT[], lc)")
+}
+
+// reconKeyOf is sql/recon_key.sql with over (the amounts differ by more
+// than the tolerance) given too: summary.sql computes the key once per
+// group of joined rows, from a bit each row set.
+func reconKeyOf(padded, bad, over string) string {
+	return strings.NewReplacer("/*padded*/", padded, "/*bad*/", bad, "/*over*/", over).Replace(strings.TrimSpace(query("recon_key")))
 }
 
 func (r *Reconciler) journalLoads() []int64 {

@@ -11,7 +11,9 @@
 -- pv, lc, pc, lcls, pcls (unpacked); $tols each currency number's tolerance
 -- in minor units. /*padded*/: the joined id is to trim; /*bad*/: the
 -- category of a line with a problem (2, or rows_pass.sql's error(), which
--- stops a pass over packed_<n>).
+-- stops a pass over packed_<n>); /*over*/: the two amounts differ by more
+-- than the tolerance (reconKey: abs(lv - pv) > the ledger currency's
+-- tolerance; summary.sql's groups: a bit computed per joined row).
 CASE
     -- a blank line or one with a problem has no id, so it never
     -- joins: both ids NULL, and a pack only if blank
@@ -27,7 +29,7 @@ CASE
     WHEN pc <> 0 AND pc <> lc                          THEN 7  -- currency_mismatch
     WHEN pcls <> lcls                                  THEN 8  -- status_mismatch
     WHEN pcls = 1 AND pv IS NOT NULL
-         AND abs(lv - pv) > list_extract($tols::BIGINT[], lc) THEN 9 -- amount_mismatch
+         AND /*over*/                                  THEN 9 -- amount_mismatch
     ELSE 10                                                -- matched
 END
 | (coalesce(lc, 0) << 4) | (coalesce(pc, 0) << 13)

@@ -82,39 +82,62 @@ j AS (
     FROM ledger_lines AS l
     FULL OUTER JOIN provider_lines AS p ON p.id = l.id
 ),
--- Each joined row is reduced to a small integer key that says everything the
--- sums depend on (recon_key.sql), and its two amounts (lv, pv). Grouping 1M
+-- Each joined row is reduced to the bits its key depends on (raw), and its
+-- two amounts (lv, pv); the rows are grouped by raw, and the key
+-- (recon_key.sql) is computed once per group, not per row. Grouping 1M
 -- rows by one BIGINT costs a fraction of grouping them by the category's
--- text and the currencies (BENCHMARKS.md).
+-- text and the currencies (BENCHMARKS.md); the key's CASE per joined row
+-- cost ~0.05 cpu-s per 1M ids more than these bits (#19 session 10).
 d AS (
     SELECT lid, pid, lpack, ppack,
         coalesce(lid, pid)                            AS id,
         (lpack & 2251799813685247) - 1125899906842624 AS lv,
         CASE WHEN (ppack >> 60) & 1 = 1
-             THEN (ppack & 2251799813685247) - 1125899906842624 END AS pv,
-        (lpack >> 51) & 511                           AS lc,
-        (ppack >> 51) & 511                           AS pc,
-        lpack >> 61                                   AS lcls,
-        ppack >> 61                                   AS pcls
+             THEN (ppack & 2251799813685247) - 1125899906842624 END AS pv
     FROM j
 ),
+-- raw, from bit 0 up: 0-12 the ledger pack's top bits (lpack >> 51: class,
+-- amount present, currency number), 4096 when the row has no ledger pack;
+-- 13-25 the provider pack's likewise; 26 no ledger id; 27 no provider id;
+-- 28 the amounts differ by more than the ledger currency's tolerance;
+-- 29 the joined id is to trim (summarySQL's padded test). per_key unpacks
+-- it into the columns recon_key.sql reads.
 per_line AS (
     SELECT
         -- an id on one side only (a few per cent): grouped by itself below
         CASE WHEN lid IS NULL OR pid IS NULL THEN id END AS unmatched_id,
         lv, pv,
-        /*key*/ AS key
+        coalesce(lpack >> 51, 4096) | (coalesce(ppack >> 51, 4096) << 13)
+        | (CASE WHEN lid IS NULL THEN 67108864 ELSE 0 END)
+        | (CASE WHEN pid IS NULL THEN 134217728 ELSE 0 END)
+        | (CASE WHEN abs(lv - pv) > list_extract($tols::BIGINT[], (lpack >> 51) & 511) THEN 268435456 ELSE 0 END)
+        | (CASE WHEN /*padded*/ THEN 536870912 ELSE 0 END) AS raw
     FROM d
 ),
 -- matched rows fold into a few groups; each unmatched id keeps its own
 per_group AS MATERIALIZED (
-    SELECT key, unmatched_id, count(*) AS ids, sum(lv) AS lsum, sum(pv) AS psum
+    SELECT raw, unmatched_id, count(*) AS ids, sum(lv) AS lsum, sum(pv) AS psum
     FROM per_line
     GROUP BY ALL
 ),
+-- each group's joined row as recon_key.sql reads it: the ids only NULL or
+-- not, the packs only their top bits, pv only NULL or not
 per_key AS (
-    SELECT key, sum(ids) AS ids, sum(lsum) AS lsum, sum(psum) AS psum
-    FROM per_group
+    SELECT /*key*/ AS key, sum(ids) AS ids, sum(lsum) AS lsum, sum(psum) AS psum
+    FROM (
+        SELECT ids, lsum, psum,
+            CASE WHEN (raw >> 26) & 1 = 0 THEN '' END                  AS lid,
+            CASE WHEN (raw >> 27) & 1 = 0 THEN '' END                  AS pid,
+            CASE WHEN raw & 8191 <> 4096 THEN (raw & 8191) << 51 END   AS lpack,
+            CASE WHEN (raw >> 13) & 8191 <> 4096 THEN ((raw >> 13) & 8191) << 51 END AS ppack,
+            CASE WHEN raw & 8191 <> 4096 THEN raw & 511 END            AS lc,
+            CASE WHEN (raw >> 13) & 8191 <> 4096 THEN (raw >> 13) & 511 END AS pc,
+            CASE WHEN raw & 8191 <> 4096 THEN (raw >> 10) & 3 END      AS lcls,
+            CASE WHEN (raw >> 13) & 8191 <> 4096 THEN (raw >> 23) & 3 END AS pcls,
+            CASE WHEN (raw >> 13) & 8191 <> 4096 AND (raw >> 22) & 1 = 1 THEN 0 END AS pv,
+            (raw >> 28) & 1 = 1                                        AS over,
+            (raw >> 29) & 1 = 1                                        AS padded
+        FROM per_group)
     GROUP BY key
 )
 /*summary_rows*/
