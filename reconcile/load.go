@@ -491,11 +491,7 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	if !t.PlainCSV() {
 		return stageCSV(ctx, conn, s)
 	}
-	names := s.hm.names()
-	quoted := make([]string, len(names))
-	for i, n := range names {
-		quoted[i] = quoteLiteral(n)
-	}
+	quoted := s.quotedNames()
 	// A view cannot hold bound parameters: the path and the column names are
 	// string literals (single quotes doubled); the delimiter is one of ours.
 	// The dialect is given, so DuckDB's sniffer, which runs each time a
@@ -517,7 +513,7 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	// all_varchar alone still let it try every type on every column of the
 	// sample first (a '2026-11-20' as each date format), 6 ms of every bind
 	// of a 1M-line ledger instead of 1.5 (BENCHMARKS.md, #19 session 7).
-	s.csvRead = fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM %s)`, roleColumns(s.hm, false), s.readCSV(quoted))
+	s.csvRead = s.csvReadWith(csvBuffer)
 	if !duckReadsCSV(ctx, conn, s, quoted) {
 		return stageCSV(ctx, conn, s)
 	}
@@ -525,12 +521,33 @@ func sourceCSV(ctx context.Context, conn *sql.Conn, s *source) error {
 	return nil
 }
 
+// csvBuffer is the buffer of DuckDB's CSV reader for src_<n> (see
+// loadCSV); the rows pass's copies take larger ones (copyBuffer).
+const csvBuffer = 4 << 20
+
+// quotedNames are the CSV header's names as string literals (a view cannot
+// hold bound parameters).
+func (s *source) quotedNames() []string {
+	names := s.hm.names()
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = quoteLiteral(n)
+	}
+	return quoted
+}
+
+// csvReadWith is the subquery src_<n> reads a plain CSV through (the
+// roles named, src_row NULL), with read_csv's buffers of buffer bytes.
+func (s *source) csvReadWith(buffer int) string {
+	return fmt.Sprintf(`(SELECT %s, NULL::INTEGER AS src_row FROM %s)`, roleColumns(s.hm, false), s.readCSV(s.quotedNames(), buffer))
+}
+
 // readCSV is the read_csv(...) call of a plain CSV, its columns named.
 // hive_partitioning is off: DuckDB otherwise turns a "key=value" directory
 // in the path (…/rows=1000000/ledger.csv) into a column of every line.
-func (s *source) readCSV(names []string) string {
-	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, auto_type_candidates = ['VARCHAR'], sample_size = 2048, buffer_size = 4194304, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false, hive_partitioning = false)`,
-		quoteLiteral(s.path), quoteLiteral(string(s.delim)), strings.Join(names, ", "))
+func (s *source) readCSV(names []string, buffer int) string {
+	return fmt.Sprintf(`read_csv(%s, header = false, skip = 1, all_varchar = true, auto_type_candidates = ['VARCHAR'], sample_size = 2048, buffer_size = %d, delim = %s, quote = '"', escape = '"', names = [%s], null_padding = false, hive_partitioning = false)`,
+		quoteLiteral(s.path), buffer, quoteLiteral(string(s.delim)), strings.Join(names, ", "))
 }
 
 // duckReadsCSV reports whether DuckDB's sniffer accepts the file and finds
@@ -547,7 +564,7 @@ func duckReadsCSV(ctx context.Context, conn *sql.Conn, s *source, names []string
 		if !ok {
 			return errors.New("reconcile: the DuckDB driver cannot prepare")
 		}
-		st, err := pc.PrepareContext(ctx, `SELECT * FROM `+s.readCSV(names))
+		st, err := pc.PrepareContext(ctx, `SELECT * FROM `+s.readCSV(names, csvBuffer))
 		if err != nil {
 			return err
 		}

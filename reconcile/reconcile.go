@@ -108,6 +108,10 @@ type Reconciler struct {
 	// passCopies: the CSVs Run's rows pass last copied to number their
 	// records (passCopy; tests hold the two-thread path to it)
 	passCopies int
+	// copyBuffer: the buffer of DuckDB's CSV reader for those copies, in
+	// bytes; 0 sizes it by the file's lines (copyBuffer). Tests take small
+	// ones: many buffers, and the records' order across them.
+	copyBuffer int
 	sum        paybatch.Summary
 	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
 	opened     cpuSample   // the machine's CPU at Open, with Options.Rows (coresFree)

@@ -1,9 +1,11 @@
 package reconcile
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -90,7 +92,11 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	for _, s := range numbered {
 		if useCopies {
 			copies = append(copies, s)
-			if err := passCopy(ctx, conn, s); err != nil {
+			buffer := r.copyBuffer
+			if buffer == 0 {
+				buffer = copyBuffer(s.path)
+			}
+			if err := passCopy(ctx, conn, s, buffer); err != nil {
 				return sum, nil, false, err
 			}
 			continue
@@ -209,8 +215,9 @@ func windowView(s *source) string {
 var passRoles = []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpectedStatus, roleProviderID, roleReason}
 
 // passCopy copies the columns of s that the fast road reads (those of
-// passRoles the file has) into pass_copy_<n>, and makes src_<n> a view over
-// it numbering the records by rowid: DuckDB writes a table in the order of
+// passRoles the file has) into pass_copy_<n>, read with buffers of buffer
+// bytes (copyBuffer), and makes src_<n> a view over it numbering the
+// records by rowid: DuckDB writes a table in the order of
 // its source (preserve_insertion_order, on), on every thread, so its
 // rowids are the records' places in the file, as row_number() over the
 // reader gives them (windowView) and as insertLines' text copy does; the
@@ -222,7 +229,7 @@ var passRoles = []string{roleID, roleAmount, roleCurrency, roleStatus, roleExpec
 // The file's other columns (the type, the date) are NULL in this view: the
 // fast road reads none of them, and the pass puts windowView back before
 // it reads checked_<n>.
-func passCopy(ctx context.Context, conn *sql.Conn, s *source) error {
+func passCopy(ctx context.Context, conn *sql.Conn, s *source, buffer int) error {
 	var cols, view []string
 	for _, role := range stageRoles {
 		_, has := s.hm.original[role]
@@ -234,7 +241,7 @@ func passCopy(ctx context.Context, conn *sql.Conn, s *source) error {
 		}
 	}
 	for _, q := range []string{
-		fmt.Sprintf(`CREATE OR REPLACE TABLE pass_copy_%d AS SELECT %s FROM %s`, s.n, strings.Join(cols, ", "), s.csvRead),
+		fmt.Sprintf(`CREATE OR REPLACE TABLE pass_copy_%d AS SELECT %s FROM %s`, s.n, strings.Join(cols, ", "), s.csvReadWith(buffer)),
 		fmt.Sprintf(`CREATE OR REPLACE VIEW src_%d AS SELECT %s, %s, (rowid + 2)::INTEGER AS src_row FROM pass_copy_%d`, s.n, strings.Join(view, ", "), textAmount, s.n),
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
@@ -245,6 +252,37 @@ func passCopy(ctx context.Context, conn *sql.Conn, s *source) error {
 		}
 	}
 	return nil
+}
+
+// copyBuffer is the buffer of DuckDB's CSV reader for the copy of the CSV
+// at path (passCopy): enough for about 160,000 of its lines, at least
+// 8 MiB, at most 32 MiB (DuckDB holds a few per reading thread). DuckDB's
+// reading threads take a buffer's records at a time, and the ordered table
+// write (BATCH_CREATE_TABLE_AS) writes a batch of a row group or more
+// (122,880 rows) as it comes, but copies a smaller one a second time to
+// merge it with its neighbours. With src_<n>'s 4 MB buffers (csvBuffer)
+// every batch of a 1M-line file of ~43-byte lines was that small: the two
+// copies at 1M ids per side took 0.75–1.17 cpu-s (mean 0.93) where 8 MiB
+// buffers take 0.50–0.69 (mean 0.57); a file of 106-byte lines needs
+// 16 MiB (0.25–0.27 cpu-s per 600k lines against 0.38–0.39 at 8 MiB).
+// Larger buffers than needed leave a thread idle at the file's end
+// (BENCHMARKS.md #19, session 10). The lines' length is taken from the
+// file's first 256 KiB.
+func copyBuffer(path string) int {
+	const least, most = 8 << 20, 32 << 20
+	f, err := os.Open(path)
+	if err != nil {
+		return least // passCopy's read names the error
+	}
+	defer f.Close()
+	head := make([]byte, 256<<10)
+	n, _ := io.ReadFull(f, head)
+	lines := bytes.Count(head[:n], []byte{'\n'})
+	if lines == 0 {
+		return least
+	}
+	size := (160_000*(n/lines) + 1<<20 - 1) &^ (1<<20 - 1) // whole MiB
+	return min(max(size, least), most)
 }
 
 // copyFits says whether the CSVs' copies for the rows pass (passCopy) are

@@ -34,6 +34,13 @@ type rowsPassOut struct {
 
 func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads int) rowsPassOut {
 	t.Helper()
+	return rowsPassRunBuffer(t, ledger, results, rows, exact, threads, 0)
+}
+
+// rowsPassRunBuffer is rowsPassRun with the rows pass's copies read with
+// buffers of copyBuffer bytes (0: sized by the files, as Run does).
+func rowsPassRunBuffer(t *testing.T, ledger, results string, rows, exact bool, threads, copyBuffer int) rowsPassOut {
+	t.Helper()
 	ctx := context.Background()
 	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: rows})
 	if err != nil {
@@ -42,6 +49,7 @@ func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads
 	defer r.Close()
 	r.noRowsPass = exact
 	r.passThreads = threads
+	r.copyBuffer = copyBuffer
 	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +254,11 @@ func rowsPassCompare(t *testing.T, tcName string, pass, exact rowsPassOut, serve
 
 // TestRowsPassCopyNumbers: on two threads the rows pass numbers a CSV's
 // records by copying the file into a table in file order (passCopy), which
-// DuckDB writes on both threads, its 4 MB buffers read side by side; on one
-// thread by a window over the reader (windowView). Both give each record
+// DuckDB writes on both threads, its buffers read side by side — buffers
+// sized by the file (copyBuffer: 8 MiB here, batches of a row group or more
+// written as they come) and of 256 KiB (dozens of buffers, each batch
+// merged with its neighbours); on one thread by a window over the reader
+// (windowView). Both give each record
 // its place among the file's records, the header being row 1, which is its
 // line: both serve only files whose records are one line each (a blank
 // line or a quoted line break sends the file to Go, numberByLines;
@@ -303,8 +314,14 @@ func TestRowsPassCopyNumbers(t *testing.T) {
 	}
 	window := rowsPassRun(t, ledger, results, true, false, 1)
 	copied := rowsPassRun(t, ledger, results, true, false, 2)
-	if window.copies != 0 || copied.copies != 2 {
-		t.Fatalf("CSVs copied: %d on one thread, %d on two; want 0 and 2", window.copies, copied.copies)
+	small := rowsPassRunBuffer(t, ledger, results, true, false, 2, 256<<10)
+	if window.copies != 0 || copied.copies != 2 || small.copies != 2 {
+		t.Fatalf("CSVs copied: %d on one thread, %d and %d on two; want 0 and 2", window.copies, copied.copies, small.copies)
+	}
+	if small.err != nil || small.builtAfter || !reflect.DeepEqual(small.rows, copied.rows) ||
+		!reflect.DeepEqual(small.csv, copied.csv) || !reflect.DeepEqual(small.pq, copied.pq) {
+		t.Errorf("copies read with 256 KiB buffers: error %v, exact path %v, rows and exports the same as with the file's buffers: %v",
+			small.err, small.builtAfter, reflect.DeepEqual(small.rows, copied.rows) && reflect.DeepEqual(small.csv, copied.csv) && reflect.DeepEqual(small.pq, copied.pq))
 	}
 	// with DuckDB free to write a table in any order, no copy numbers
 	// anything: the window does, on two threads too
@@ -455,4 +472,33 @@ func rowsPassRunWith(t *testing.T, ledger, results string, threads int, first st
 	out.copies = r.passCopies
 	out.rows = collectRows(t, r)
 	return out
+}
+
+// TestCopyBuffer: the copies' buffers hold about 160,000 of the file's
+// lines (by its first 256 KiB), in whole MiB, between 8 and 32 MiB.
+func TestCopyBuffer(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		line  int // bytes a line, newline included
+		lines int
+		want  int
+	}{
+		{43, 100_000, 8 << 20},   // 6.9 MB of lines: at least 8 MiB
+		{106, 100_000, 17 << 20}, // 16.96 MB: 17 MiB
+		{500, 1_000, 32 << 20},   // 80 MB: at most 32 MiB
+		{10, 3, 8 << 20},         // a short file
+		{0, 0, 8 << 20},          // empty
+	} {
+		path := filepath.Join(dir, fmt.Sprintf("f%d.csv", c.line))
+		line := strings.Repeat("x", max(c.line-1, 0)) + "\n"
+		if err := os.WriteFile(path, []byte(strings.Repeat(line, c.lines)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := copyBuffer(path); got != c.want {
+			t.Errorf("lines of %d bytes: %d, want %d", c.line, got, c.want)
+		}
+	}
+	if got := copyBuffer(filepath.Join(dir, "missing.csv")); got != 8<<20 {
+		t.Errorf("a missing file: %d, want %d", got, 8<<20)
+	}
 }
