@@ -52,8 +52,9 @@ type Options struct {
 	Path string
 	// MemoryLimit bounds the reconcile's memory, e.g. "512MB", "4GB"
 	// (default DefaultMemoryLimit). DuckDB's memory_limit is set to 55% of it
-	// (the rest is headroom for what DuckDB does not count); beyond that
-	// DuckDB spills to TempDir.
+	// (the rest is headroom for what DuckDB does not count), and to 30% while
+	// the report's rows are read back (readShare); beyond that DuckDB spills
+	// to TempDir.
 	MemoryLimit string
 	// TempDir is where DuckDB spills; "" makes a fresh directory removed by Close.
 	TempDir string
@@ -114,6 +115,7 @@ type Reconciler struct {
 	copyBuffer int
 	sum        paybatch.Summary
 	threads    threadTurns // DuckDB's threads narrowed for the rows (threads.go)
+	reads      readTurns   // DuckDB's memory_limit narrowed while the rows are read (memlimit.go)
 	opened     cpuSample   // the machine's CPU at Open, with Options.Rows (coresFree)
 	// lines Run read on each side, blank lines left out (Lines)
 	ledgerLines, providerLines int64
@@ -149,11 +151,11 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 	}
 	// Settings travel in the DSN's query string: configuration, not SQL.
 	cfg := url.Values{}
-	limit, err := parseSize(opts.MemoryLimit)
+	limit, _, err := duckdbLimits(opts.MemoryLimit)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Set("memory_limit", fmt.Sprintf("%dMB", int64(float64(limit)*duckdbShare)/1e6))
+	cfg.Set("memory_limit", fmt.Sprintf("%dMB", limit/1e6))
 	cfg.Set("temp_directory", tmp)
 	cfg.Set("autoinstall_known_extensions", "false")
 	cfg.Set("autoload_known_extensions", "false")

@@ -31,6 +31,7 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 			return
 		}
 		defer release()
+		defer r.readingMemory(ctx)()
 		want := map[paybatch.Category]bool{}
 		for _, c := range cats {
 			want[c] = true

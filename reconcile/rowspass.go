@@ -130,6 +130,9 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			return sum, nil, false, err
 		}
 	}
+	// recon_sorted is written: what follows, here and in the drain, reads it
+	// (memlimit.go, readShare)
+	defer r.readingMemory(ctx)()
 
 	// Every line is in the table at least once (a full outer join); a load
 	// with more rows than lines has a line joined twice: a duplicate.

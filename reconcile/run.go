@@ -681,6 +681,7 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 		return nil, err
 	}
 	defer release()
+	defer r.readingMemory(ctx)()
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
