@@ -57,8 +57,9 @@ func duckdbLimits(memoryLimit string) (full, read int64, err error) {
 // when the last one ends. The setting is the database's, as threads is
 // (threadTurns).
 type readTurns struct {
-	mu sync.Mutex
-	n  int // steps reading
+	mu       sync.Mutex
+	n        int // steps reading
+	narrowed int // times the limit was narrowed (tests hold the rows pass to it)
 }
 
 // readingMemory narrows DuckDB's memory_limit to the read share until
@@ -74,7 +75,9 @@ func (r *Reconciler) readingMemory(ctx context.Context) (release func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.n == 0 {
-		r.db.ExecContext(ctx, fmt.Sprintf(`SET memory_limit = '%dMB'`, read/1e6))
+		if _, err := r.db.ExecContext(ctx, fmt.Sprintf(`SET memory_limit = '%dMB'`, read/1e6)); err == nil {
+			t.narrowed++
+		}
 	}
 	t.n++
 	once := sync.Once{}

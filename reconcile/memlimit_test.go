@@ -90,6 +90,9 @@ func TestReadingMemoryNarrowsLimit(t *testing.T) {
 	if got := limit(); got != full {
 		t.Fatalf("after Run: memory_limit %s, want %s", got, full)
 	}
+	if r.reads.narrowed != 1 {
+		t.Fatalf("the rows pass narrowed the limit %d times, want once (its scans after the table)", r.reads.narrowed)
+	}
 	rows := 0
 	for _, err := range r.Rows(ctx) {
 		if err != nil {
@@ -113,6 +116,9 @@ func TestReadingMemoryNarrowsLimit(t *testing.T) {
 	}
 	if got := limit(); got != full {
 		t.Fatalf("after Rows: memory_limit %s, want %s", got, full)
+	}
+	if r.reads.narrowed != 2 {
+		t.Fatalf("narrowed %d times, want twice (the pass; Rows with ExportParquet beside it)", r.reads.narrowed)
 	}
 	// a small limit keeps its whole share
 	small, err := Open(ctx, Options{MemoryLimit: "200MB", TempDir: t.TempDir()})
