@@ -30,8 +30,11 @@ const duckdbShare = 0.55
 // was DuckDB's 524 MiB live + 40–250 MB of freed pages + Go ≈ 70 MB + the
 // binary's mapped text ≈ 62 MB, up to 944 MB; and when the rows pass's sort
 // freed its ≈ 500 MB and the next scan refilled the limit in another arena
-// within the second, 916–983 MB. With the reads held to 30 % the drain
-// peaked at 569–638 MB.
+// within the second, 916–983 MB. Setting memory_limit also has DuckDB
+// hand every freed page back at once (its BufferPool::SetLimit flushes the
+// allocator): narrowed just after the pass's table is written, the sort's
+// freed pages go before the scans refill the limit. With the reads held to
+// 30 % the drain peaked at 528–638 MB, the whole report at 665–678 MB.
 const readShare = 0.30
 
 // minReadLimit: below this the readers' pages and row groups would spill
