@@ -19,8 +19,9 @@ import (
 // rowsPassRun reconciles ledger and results with Options.Rows, through Run's
 // rows pass or (exact) the exact path of before, and returns everything a
 // report reads: the summary, the lines, every row, and the bytes of the CSV
-// and Parquet exports. threads is the rows pass's (Reconciler.passThreads):
-// 1 one DuckDB thread, 2 DuckDB's default threads.
+// and Parquet exports (without rows: the summary and the lines). threads is
+// the rows pass's (Reconciler.passThreads): 1 one DuckDB thread, 2 DuckDB's
+// default threads.
 type rowsPassOut struct {
 	sum        paybatch.Summary
 	lines      [2]int64
@@ -64,6 +65,12 @@ func rowsPassRunBuffer(t *testing.T, ledger, results string, rows, exact bool, t
 	out.road = r.passRoad
 	out.copies = r.passCopies
 	out.lines[0], out.lines[1] = r.Lines()
+	if !rows {
+		// Run's single pass (reconcile --json): its summary and lines are
+		// what it gives; rows and exports would be the exact path's, built
+		// after it (TestRowsPass compares the exact path's directly)
+		return out
+	}
 	out.rows = collectRows(t, r)
 	dir := t.TempDir()
 	files := func(paths []string, err error) map[string]string {
