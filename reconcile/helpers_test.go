@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,4 +200,29 @@ func loadRun(tb testing.TB, r *Reconciler, ledger, sheet, results string, journa
 		tb.Fatal(err)
 	}
 	return sum
+}
+
+// writeEURPair writes ledger.csv and results.csv of n ids (prefix and seven
+// digits) under dir: every id in the ledger with an EUR amount, and in the
+// results, APPROVED, every id but those skip names (nil: none), with the
+// ledger's amount and one unit more for odd ids (amount mismatches).
+func writeEURPair(tb testing.TB, dir, prefix string, n int, skip func(i int) bool) (ledger, results string) {
+	tb.Helper()
+	var lb, pb strings.Builder
+	lb.WriteString("merchant_transaction_id,amount,currency\n")
+	pb.WriteString("merchant_transaction_id,amount,currency,status\n")
+	for i := range n {
+		fmt.Fprintf(&lb, "%s%07d,%d.%02d,EUR\n", prefix, i, i%900, i%100)
+		if skip == nil || !skip(i) {
+			fmt.Fprintf(&pb, "%s%07d,%d.%02d,EUR,APPROVED\n", prefix, i, i%900+i%2, i%100)
+		}
+	}
+	ledger, results = filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
+	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return ledger, results
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // duckdbShare is the part of Options.MemoryLimit given to DuckDB's
@@ -60,8 +59,7 @@ func duckdbLimits(memoryLimit string) (full, read int64, err error) {
 // when the last one ends. The setting is the database's, as threads is
 // (threadTurns).
 type readTurns struct {
-	mu       sync.Mutex
-	n        int // steps reading
+	turns        // steps reading
 	narrowed int // times the limit was narrowed (tests hold the rows pass to it)
 }
 
@@ -75,24 +73,15 @@ func (r *Reconciler) readingMemory(ctx context.Context) (release func()) {
 		return func() {}
 	}
 	t := &r.reads
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n == 0 {
+	release, _ = t.take(func() error {
 		if _, err := r.db.ExecContext(ctx, fmt.Sprintf(`SET memory_limit = '%dMB'`, read/1e6)); err == nil {
 			t.narrowed++
 		}
-	}
-	t.n++
-	once := sync.Once{}
-	return func() {
-		once.Do(func() {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			if t.n--; t.n == 0 {
-				r.db.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`SET memory_limit = '%dMB'`, full/1e6))
-			}
-		})
-	}
+		return nil // reading with the full limit is never wrong
+	}, func() {
+		r.db.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`SET memory_limit = '%dMB'`, full/1e6))
+	})
+	return release
 }
 
 // parseSize reads a size such as "512MB", "2GB", "1.5GiB" or "1000000"

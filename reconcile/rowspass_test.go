@@ -370,23 +370,7 @@ func TestRowsPassCopyNumbers(t *testing.T) {
 // behind, each CSV's src_<n> the plain view again, and the next Run gives
 // the same rows as an uninterrupted one.
 func TestRowsPassCopyCancel(t *testing.T) {
-	dir := t.TempDir()
-	var lb, pb strings.Builder
-	lb.WriteString("merchant_transaction_id,amount,currency\n")
-	pb.WriteString("merchant_transaction_id,amount,currency,status\n")
-	for i := range 100_000 {
-		fmt.Fprintf(&lb, "C%07d,%d.%02d,EUR\n", i, i%900, i%100)
-		if i%7 != 0 {
-			fmt.Fprintf(&pb, "C%07d,%d.%02d,EUR,APPROVED\n", i, i%900+i%2, i%100)
-		}
-	}
-	ledger, results := filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
-	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ledger, results := writeEURPair(t, t.TempDir(), "C", 100_000, func(i int) bool { return i%7 == 0 })
 	want := rowsPassRun(t, ledger, results, true, false, 2)
 	if want.err != nil || want.copies != 2 {
 		t.Fatalf("uninterrupted: %v, %d CSVs copied", want.err, want.copies)

@@ -3,10 +3,6 @@ package reconcile
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -19,21 +15,7 @@ import (
 // failed 2 runs in 3 (1–4 of the 40 stops). Each stop waits ≈ 0.3 s for
 // DuckDB to give the statement up: ≈ 14 s of wall, 0.3 cpu-s.
 func TestRunStoppedSaysContext(t *testing.T) {
-	dir := t.TempDir()
-	var lb, pb strings.Builder
-	lb.WriteString("merchant_transaction_id,amount,currency\n")
-	pb.WriteString("merchant_transaction_id,amount,currency,status\n")
-	for i := range 20_000 {
-		fmt.Fprintf(&lb, "S%07d,%d.%02d,EUR\n", i, i%900, i%100)
-		fmt.Fprintf(&pb, "S%07d,%d.%02d,EUR,APPROVED\n", i, i%900+i%2, i%100)
-	}
-	ledger, results := filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
-	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ledger, results := writeEURPair(t, t.TempDir(), "S", 20_000, nil)
 	ctx := context.Background()
 	r := MustOpen(t, "")
 	if err := r.LoadLedger(ctx, ledger, ""); err != nil {

@@ -30,38 +30,62 @@ import (
 // 6 withdrew this when a 10M run went beyond a 1 GB --memory-limit; session
 // 7 measured 753 MB peak for it at 10M: BENCHMARKS.md, #19).
 type threadTurns struct {
-	mu   sync.Mutex
-	n    int   // steps running on one thread
-	full int64 // the setting before the first of them
+	turns       // steps running on one thread
+	full  int64 // the setting before the first of them
+}
+
+// turns counts the steps that hold one of the database's settings narrowed
+// (threads: threadTurns; memory_limit: readTurns): the first to come
+// narrows it, the last to go restores it.
+type turns struct {
+	mu sync.Mutex
+	n  int
+}
+
+// take runs narrow when no step holds the setting, and the release it
+// returns runs restore when the last step lets it go (once, however often
+// it is called). An error from narrow is returned and nothing is held.
+// Both run under the lock, so they may use the fields it guards.
+func (t *turns) take(narrow func() error, restore func()) (release func(), err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == 0 {
+		if err := narrow(); err != nil {
+			return nil, err
+		}
+	}
+	t.n++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.n--; t.n == 0 {
+				restore()
+			}
+		})
+	}, nil
 }
 
 // oneThread narrows DuckDB to one thread until release is called.
 func (r *Reconciler) oneThread(ctx context.Context) (release func(), err error) {
 	t := &r.threads
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.n == 0 {
+	return t.take(func() error {
 		if err := r.db.QueryRowContext(ctx, `SELECT current_setting('threads')`).Scan(&t.full); err != nil {
-			return nil, fmt.Errorf("reconcile: threads: %w", err)
+			return fmt.Errorf("reconcile: threads: %w", err)
 		}
 		if t.full > 1 {
 			if _, err := r.db.ExecContext(ctx, `SET threads = 1`); err != nil {
-				return nil, fmt.Errorf("reconcile: threads: %w", err)
+				return fmt.Errorf("reconcile: threads: %w", err)
 			}
 		}
-	}
-	t.n++
-	once := sync.Once{}
-	return func() {
-		once.Do(func() {
-			t.mu.Lock()
-			defer t.mu.Unlock()
-			if t.n--; t.n == 0 && t.full > 1 {
-				// Best effort: a failure leaves one thread, slower, never wrong.
-				r.db.ExecContext(context.Background(), fmt.Sprintf(`SET threads = %d`, t.full))
-			}
-		})
-	}, nil
+		return nil
+	}, func() {
+		if t.full > 1 {
+			// Best effort: a failure leaves one thread, slower, never wrong.
+			r.db.ExecContext(context.Background(), fmt.Sprintf(`SET threads = %d`, t.full))
+		}
+	})
 }
 
 // coresFree says whether the machine has a core to spare besides the one
