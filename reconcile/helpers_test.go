@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -217,12 +215,5 @@ func writeEURPair(tb testing.TB, dir, prefix string, n int, skip func(i int) boo
 			fmt.Fprintf(&pb, "%s%07d,%d.%02d,EUR,APPROVED\n", prefix, i, i%900+i%2, i%100)
 		}
 	}
-	ledger, results = filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
-	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	return ledger, results
+	return writeFile(tb, dir, "ledger.csv", lb.String()), writeFile(tb, dir, "results.csv", pb.String())
 }

@@ -85,14 +85,7 @@ func lineBreakFiles(t *testing.T, nl string, bad bool) (ledger, results string) 
 	for i := range 5 { // missing in the ledger
 		fmt.Fprintf(&pb, "P%03d,%d.00,EUR,APPROVED,\"late%sreply\"%s", i, i+1, nl, nl)
 	}
-	ledger, results = filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
-	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return ledger, results
+	return writeFile(t, dir, "ledger.csv", lb.String()), writeFile(t, dir, "results.csv", pb.String())
 }
 
 // TestRowNumbersAreLines: the row number of a CSV record is the line where

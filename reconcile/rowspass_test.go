@@ -312,13 +312,7 @@ func TestRowsPassCopyNumbers(t *testing.T) {
 		resultsRow[id] = prec + 2
 		prec++
 	}
-	ledger, results := filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "results.csv")
-	if err := os.WriteFile(ledger, []byte(lb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(results, []byte(pb.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ledger, results := writeFile(t, dir, "ledger.csv", lb.String()), writeFile(t, dir, "results.csv", pb.String())
 	window := rowsPassRun(t, ledger, results, true, false, 1)
 	copied := rowsPassRun(t, ledger, results, true, false, 2)
 	small := rowsPassRunBuffer(t, ledger, results, true, false, 2, 256<<10)

@@ -98,8 +98,8 @@ func (r *Reconciler) oneThread(ctx context.Context) (release func(), err error) 
 // shorter; with one core held by another process the pass on one thread
 // ends first).
 //
-// The measure is the CPU time the other processes took since since was
-// sampled (cpuSample: the machine's busy time less this process's own;
+// The measure is the CPU time the other processes took after the sample
+// since (cpuSample: the machine's busy time less this process's own;
 // Open takes it, so the measure spans the loads), over at least cpuWindow
 // (it waits the rest), or over the last cpuWindow when since is older
 // than cpuRecent: they must have kept less than the cores less

@@ -190,15 +190,11 @@ func (w *blockWriter) wait() error {
 // (EINVAL: an alignment it does not take) is written again buffered, and
 // so is the rest of the file.
 func (w *blockWriter) write(b []byte) error {
-	if !w.direct {
-		_, err := w.f.Write(b)
-		return err
-	}
 	n, err := w.f.Write(b)
-	if err == nil || !errors.Is(err, syscall.EINVAL) {
-		return err
+	if err != nil && w.direct && errors.Is(err, syscall.EINVAL) {
+		return w.buffered(b[n:]) // a refused write moved the offset by n only
 	}
-	return w.buffered(b[n:]) // a refused write moved the offset by n only
+	return err
 }
 
 // buffered turns direct I/O off for the rest of the file and writes b.

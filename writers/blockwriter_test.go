@@ -3,6 +3,7 @@ package writers
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -50,14 +51,21 @@ func TestBlockWriterBytes(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, data) {
-				t.Fatalf("size %d, pieces ≤ %d: file differs (%d bytes, want %d)", size, pieces, len(got), len(data))
-			}
+			fileHolds(t, path, data, fmt.Sprintf("size %d, pieces ≤ %d: ", size, pieces))
 		}
+	}
+}
+
+// fileHolds fails the test (what: the case) unless the file at path holds
+// exactly want.
+func fileHolds(t *testing.T, path string, want []byte, what string) {
+	t.Helper()
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%sfile differs (%d bytes, want %d)", what, len(got), len(want))
 	}
 }
 
@@ -100,13 +108,7 @@ func TestBlockWriterDirect(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("file differs (%d bytes, want %d)", len(got), len(data))
-	}
+	fileHolds(t, f.Name(), data, "")
 }
 
 // TestBlockWriterRefusedDirect: a direct write the kernel refuses (EINVAL;
@@ -121,13 +123,7 @@ func TestBlockWriterRefusedDirect(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(f.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("file differs (%d bytes, want %d)", len(got), len(data))
-	}
+	fileHolds(t, f.Name(), data, "")
 	if !refused { // tmpfs takes any direct write
 		t.Skip("this file system took a misaligned direct write: the fallback was not exercised")
 	}
