@@ -62,8 +62,14 @@ func (j *DuckDB) IDsFromOtherFiles(ctx context.Context, file string, ids iter.Se
 	if err != nil {
 		return nil, 0, fmt.Errorf("journal: ids: %w", err)
 	}
-	rs, err := conn.QueryContext(ctx, `SELECT count(*) OVER (), merchant_transaction_id FROM journal
-		WHERE source_file <> ? AND merchant_transaction_id IN (SELECT id FROM temp.upload_ids)
+	// The count is a scalar subquery over the materialised matches, not
+	// count(*) OVER (): DuckDB 1.5.5's window operator fails about one such
+	// query in 200 here with "INTERNAL Error: Attempted to access index 0
+	// within vector of size 0" (WindowLocalSourceState::Finalize), which
+	// also invalidates the database (TestIDsFromOtherFilesRepeated).
+	rs, err := conn.QueryContext(ctx, `WITH m AS MATERIALIZED (SELECT merchant_transaction_id, source_file, source_row FROM journal
+		WHERE source_file <> ? AND merchant_transaction_id IN (SELECT id FROM temp.upload_ids))
+		SELECT (SELECT count(*) FROM m), merchant_transaction_id FROM m
 		ORDER BY source_file, source_row LIMIT ?`, file, max(limit, 1))
 	if err != nil {
 		return nil, 0, fmt.Errorf("journal: ids: %w", err)
