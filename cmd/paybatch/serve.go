@@ -270,7 +270,12 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "paybatch serve: listening on %s://%s (data in %s, journal %s)\n", scheme, ln.Addr(), f.dataDir, j.Name())
-	errc := make(chan error, 1)
+	errc := make(chan error, 2) // the listener's end, and watchJournal's
+	if dj, ok := j.(*journal.DuckDB); ok {
+		tick := time.NewTicker(journalProbe)
+		defer tick.Stop()
+		go watchJournal(sendCtx, dj.Invalidated, tick.C, errc)
+	}
 	go func() {
 		if useTLS {
 			errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
@@ -292,6 +297,31 @@ func runServe(ctx context.Context, e *env, f serveFlags) error {
 	}
 	fmt.Fprintln(e.stdout, "paybatch serve stopped")
 	return nil
+}
+
+// journalProbe is how often the server asks its DuckDB journal whether
+// DuckDB has invalidated it (watchJournal): a SELECT 1, ≈ 0.1 ms.
+const journalProbe = 2 * time.Second
+
+// watchJournal ends the server (an error on errc) once DuckDB has
+// invalidated the journal's database (journal/duckdb_invalid.go), asking
+// probe at each tick until ctx ends. Every page, sign-in and send would
+// fail from then on until the process restarts; a restart opens the file
+// again with nothing committed lost, and resumes the batches being sent
+// exactly once (Start) — which reopening the file inside the running
+// server would not do.
+func watchJournal(ctx context.Context, probe func(context.Context) error, tick <-chan time.Time, errc chan<- error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+		if err := probe(ctx); err != nil {
+			errc <- fmt.Errorf("%w; restart the server: batches being sent resume where they stopped, and rows already sent are not sent again", err)
+			return
+		}
+	}
 }
 
 // serverJournal is where the server's journal is: --journal, else
