@@ -274,12 +274,28 @@ func TestExportParquetInRowsOrder(t *testing.T) {
 	// DICTIONARY_SIZE_LIMIT (written without a dictionary) while the
 	// currencies and statuses stay under it
 	genLedger, genResults, _ := writeGenerated(t, t.TempDir(), rand.New(rand.NewPCG(19, 8)), 5000, nil)
-	for _, input := range []string{"results", "journal", "generated"} {
+	// files named with what SQL or its parameters might take for their own
+	// (the names reach the export as parameters of a CASE over the loads),
+	// the ledger a sheet of a workbook
+	named := t.TempDir()
+	for _, f := range []struct{ from, to string }{
+		{"testdata/ledger.xlsx", "it's $load_file_1 ledger.xlsx"}, {"testdata/results.csv", `results $1 'x' "y" ?.csv`}} {
+		b, err := os.ReadFile(f.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, named, f.to, string(b))
+	}
+	for _, input := range []string{"results", "journal", "generated", "names"} {
 		t.Run(input, func(t *testing.T) {
 			r := MustOpen(t, "")
-			if input == "generated" {
+			switch input {
+			case "generated":
 				loadRun(t, r, genLedger, "", genResults, false)
-			} else {
+			case "names":
+				loadRun(t, r, filepath.Join(named, "it's $load_file_1 ledger.xlsx"), "",
+					filepath.Join(named, `results $1 'x' "y" ?.csv`), false)
+			default:
 				loadRun(t, r, "testdata/ledger.csv", "", "testdata/results.csv", input == "journal")
 			}
 			dir := t.TempDir()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/paybatch/paybatch"
@@ -682,20 +683,22 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 	}
 	defer release()
 	defer r.readingMemory(ctx)()
+	srcs, err := r.loadSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q, loadArgs := exportCategoryQuery(srcs)
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: parquet export: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, query("export_loads")); err != nil {
-		return nil, fmt.Errorf("reconcile: sql/export_loads.sql: %w", err)
-	}
 	var out []string
 	for _, cr := range ranges {
 		final := filepath.Join(dir, string(cr.cat)+".parquet")
 		tmp := filepath.Join(dir, "."+string(cr.cat)+".parquet.tmp")
-		if _, err := conn.ExecContext(ctx, query("export_category"),
-			sql.Named("first", cr.first), sql.Named("last", cr.last), sql.Named("path", tmp)); err != nil {
+		args := append([]any{sql.Named("first", cr.first), sql.Named("last", cr.last), sql.Named("path", tmp)}, loadArgs...)
+		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
 			os.Remove(tmp)
 			return out, fmt.Errorf("reconcile: parquet export %s: %w", final, err)
 		}
@@ -705,4 +708,37 @@ func (r *Reconciler) ExportParquet(ctx context.Context, dir string) ([]string, e
 		out = append(out, final)
 	}
 	return out, nil
+}
+
+// exportCategoryQuery returns sql/export_category.sql with a row's file and
+// sheet named by its load: CASE src_load WHEN <load_no> THEN
+// $load_file_<i> … END (and the same for the sheet) over srcs, the file
+// loads (loadSources), in load order; and the arguments it needs. Without
+// a file load (a journal alone) both stay NULL, as every line then names
+// its own source.
+func exportCategoryQuery(srcs map[int64]paybatch.Source) (string, []any) {
+	nos := make([]int64, 0, len(srcs))
+	for n := range srcs {
+		nos = append(nos, n)
+	}
+	slices.Sort(nos)
+	q := query("export_category")
+	if len(nos) == 0 {
+		return q, nil
+	}
+	var file, sheet strings.Builder
+	file.WriteString("CASE src_load")
+	sheet.WriteString("CASE src_load")
+	args := make([]any, 0, 2*len(nos))
+	for i, n := range nos {
+		fmt.Fprintf(&file, " WHEN %d THEN $load_file_%d::VARCHAR", n, i)
+		fmt.Fprintf(&sheet, " WHEN %d THEN $load_sheet_%d::VARCHAR", n, i)
+		args = append(args, sql.Named(fmt.Sprintf("load_file_%d", i), srcs[n].File),
+			sql.Named(fmt.Sprintf("load_sheet_%d", i), srcs[n].Sheet))
+	}
+	file.WriteString(" END")
+	sheet.WriteString(" END")
+	q = strings.Replace(q, "/*load_file*/NULL", file.String(), 1)
+	q = strings.Replace(q, "/*load_sheet*/NULL", sheet.String(), 1)
+	return q, args
 }

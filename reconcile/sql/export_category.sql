@@ -8,9 +8,14 @@
 -- The table alone is read, with no join and no ORDER BY: a plain scan keeps
 -- the table's order (preserve_insertion_order, on by default), which is
 -- Rows' order; the sort of the rows by rowid took half the export's time.
--- A line loaded from a file is named by its load: the variables
--- pb_load_files and pb_load_sheets (maps load_no → file, sheet of loads)
--- are set by ExportParquet on the connection that runs this.
+-- A line loaded from a file is named by its load (src_load; its own
+-- source_file and source_sheet are NULL): ExportParquet puts in place of
+-- the two NULLs marked load_file and load_sheet a CASE over the loads, one WHEN
+-- per file load (`paybatch reconcile` has at most two), whose THENs are
+-- parameters ($load_file_<i>, $load_sheet_<i>). The maps of load_no →
+-- file, sheet this replaced (map_extract_value per row) copied each row's
+-- file name into the result and took ≈ 0.08 of the 1M export's ≈ 0.6 cpu-s
+-- (#19, BENCHMARKS.md session 11); a CASE's THEN hands the constant on.
 --
 -- DICTIONARY_SIZE_LIMIT 1000: a column of more distinct values in a row
 -- group is written without a dictionary (the ids, provider ids, amounts and
@@ -26,8 +31,8 @@ COPY (
         provider_amount_minor, provider_currency, provider_exp AS provider_currency_exponent,
         mask_cards(provider_status) AS provider_status,
         provider_id, reason,
-        coalesce(source_file, map_extract_value(getvariable('pb_load_files'), src_load)) AS source_file,
-        coalesce(source_sheet, map_extract_value(getvariable('pb_load_sheets'), src_load)) AS source_sheet, source_row,
+        coalesce(source_file, /*load_file*/NULL) AS source_file,
+        coalesce(source_sheet, /*load_sheet*/NULL) AS source_sheet, source_row,
         requested_date, provider_date,
         requested_date IS NOT NULL AND provider_date IS NOT NULL AND provider_date <> requested_date AS date_moved
     FROM recon_sorted
