@@ -95,6 +95,11 @@ type Reconciler struct {
 	// fieldPages: Rows reads every page with sql/rows_fields.sql (each
 	// column apart) instead of rows_page.sql — the tests' reference.
 	fieldPages bool
+	// driverPages: Rows reads rows_page.sql through the driver's rows
+	// instead of DuckDB's C API (rows_chunks.go) — the tests' reference
+	// for the C API's pages, and the road when the driver hides its
+	// connection.
+	driverPages bool
 	// noRowsPass: Options.Rows takes the exact path even when Run's rows
 	// pass would serve (tests compare the two)
 	noRowsPass bool

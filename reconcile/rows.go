@@ -17,7 +17,10 @@ import (
 // Rows streams the reconciled rows of the given categories (all when none
 // are given) in category precedence, then id, then line order. Duplicates
 // and rejections give one row per line (see sql/recon_rows.sql). Stop early
-// by breaking out of the loop; an error ends the sequence.
+// by breaking out of the loop; an error ends the sequence. A row's strings
+// and amounts may share their memory with the rows read beside it (a block
+// of a few hundred KB at most: chunkRows, moneyBlock), so a caller
+// keeping a few rows for long copies what it keeps.
 func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.Seq2[paybatch.ReconRow, error] {
 	return func(yield func(paybatch.ReconRow, error) bool) {
 		ranges, err := r.ensureBuilt(ctx)
@@ -184,18 +187,21 @@ func (r *Reconciler) loadSources(ctx context.Context) (map[int64]paybatch.Source
 var errRowOrder = errors.New("reconcile: rows: recon_sorted did not come back in its order")
 
 // rowsPage yields the rows first to last of recon_sorted; false when the
-// caller stopped or an error ended the sequence. The page is read through
-// the driver's own rows (database/sql's Scan cost as much again as DuckDB's
-// query) and checked to be rows first to last, in that order. It is
-// sql/rows_page.sql (the text columns packed into one value) unless fields
-// (or r.fieldPages) asks for sql/rows_fields.sql (every column apart); a
-// row whose text cannot be unpacked (a field holding a NUL byte) is read
-// again alone, with fields.
+// caller stopped or an error ended the sequence. The page is checked to be
+// rows first to last, in that order. It is read through DuckDB's C API
+// (sql/rows_fields.sql a chunk at a time: chunkPage, rows_chunks.go) when
+// the driver's connection gives us its C connection (chunkConn), unless
+// r.driverPages or r.fieldPages (the tests' references) or fields ask for
+// the driver's own rows: then sql/rows_page.sql (the text columns packed
+// into one value) unless fields (or r.fieldPages) asks for
+// sql/rows_fields.sql (every column apart); a row whose packed text cannot
+// be unpacked (a field holding a NUL byte) is read again alone, with
+// fields. (database/sql's Scan cost as much again as DuckDB's query.)
 func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Currency, files map[int64]paybatch.Source,
 	first, last int64, fields bool, yield func(paybatch.ReconRow, error) bool) bool {
-	name, width, decode := "rows_page", 9, packedRow
+	name := "rows_page"
 	if fields || r.fieldPages {
-		name, width, decode = "rows_fields", 17, pageRow
+		name = "rows_fields"
 	}
 	conn, err := r.db.Conn(ctx)
 	if err != nil {
@@ -204,47 +210,42 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 	}
 	defer conn.Close()
 	stopped := false
+	next := first
+	var amounts []paybatch.Money // the rows' amounts, allocated a block at a time
+	// each takes the page's rows in turn: ok false when p's text could not
+	// be unpacked. false when the caller stopped.
+	each := func(id int64, p *rowParts, ok bool) (bool, error) {
+		if id != next {
+			return false, errRowOrder
+		}
+		var row paybatch.ReconRow
+		if ok {
+			if len(amounts) < 2 {
+				amounts = make([]paybatch.Money, moneyBlock)
+			}
+			row, amounts = p.row(curs, files, amounts)
+		} else {
+			var err error
+			if row, err = r.fieldsRow(ctx, curs, files, id); err != nil {
+				return false, err
+			}
+		}
+		next++
+		if !yield(row, nil) {
+			stopped = true
+			return false, nil
+		}
+		return true, nil
+	}
 	err = conn.Raw(func(dc any) error {
-		q, ok := dc.(driver.QueryerContext)
-		if !ok {
-			return fmt.Errorf("driver %T cannot query", dc)
+		if conn, ok := chunkConn(dc); ok && !r.driverPages && !r.fieldPages {
+			if err := chunkPage(ctx, conn, query("rows_fields"), first, last, each); err != nil {
+				return fmt.Errorf("sql/rows_fields.sql: %w", err)
+			}
+		} else if err := driverPage(ctx, dc, name, first, last, each); err != nil {
+			return err
 		}
-		rows, err := q.QueryContext(ctx, query(name), []driver.NamedValue{
-			{Name: "first", Ordinal: 1, Value: first}, {Name: "last", Ordinal: 2, Value: last}})
-		if err != nil {
-			return fmt.Errorf("sql/%s.sql: %w", name, err)
-		}
-		defer rows.Close()
-		v := make([]driver.Value, len(rows.Columns()))
-		if len(v) != width {
-			return fmt.Errorf("sql/%s.sql: %d columns, want %d", name, len(v), width)
-		}
-		next := first
-		for {
-			if err := rows.Next(v); err == io.EOF {
-				break
-			} else if err != nil {
-				return err
-			}
-			if id, _ := v[0].(int64); id != next {
-				return errRowOrder
-			}
-			row, ok, err := decode(v, curs, files)
-			if err != nil {
-				return fmt.Errorf("sql/%s.sql: row %d: %w", name, next, err)
-			}
-			if !ok {
-				if row, err = r.fieldsRow(ctx, curs, files, next); err != nil {
-					return err
-				}
-			}
-			next++
-			if !yield(row, nil) {
-				stopped = true
-				return nil
-			}
-		}
-		if next != last+1 {
+		if !stopped && next != last+1 {
 			return errRowOrder
 		}
 		return nil
@@ -257,6 +258,46 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 		return false
 	}
 	return !stopped
+}
+
+// driverPage reads page first to last of sql/<name>.sql through the
+// driver's rows on driver connection dc, and hands each row to each until
+// it returns false.
+func driverPage(ctx context.Context, dc any, name string, first, last int64, each func(int64, *rowParts, bool) (bool, error)) error {
+	width, decode := 9, packedParts
+	if name == "rows_fields" {
+		width, decode = 17, fieldParts
+	}
+	q, ok := dc.(driver.QueryerContext)
+	if !ok {
+		return fmt.Errorf("driver %T cannot query", dc)
+	}
+	rows, err := q.QueryContext(ctx, query(name), []driver.NamedValue{
+		{Name: "first", Ordinal: 1, Value: first}, {Name: "last", Ordinal: 2, Value: last}})
+	if err != nil {
+		return fmt.Errorf("sql/%s.sql: %w", name, err)
+	}
+	defer rows.Close()
+	v := make([]driver.Value, len(rows.Columns()))
+	if len(v) != width {
+		return fmt.Errorf("sql/%s.sql: %d columns, want %d", name, len(v), width)
+	}
+	for {
+		if err := rows.Next(v); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		id, _ := v[0].(int64)
+		var p rowParts
+		ok, err := decode(v, &p)
+		if err != nil {
+			return fmt.Errorf("sql/%s.sql: row %d: %w", name, id, err)
+		}
+		if more, err := each(id, &p, ok); !more || err != nil {
+			return err
+		}
+	}
 }
 
 // fieldsRow reads row id of recon_sorted with its columns apart
@@ -272,64 +313,69 @@ func (r *Reconciler) fieldsRow(ctx context.Context, curs map[string]paybatch.Cur
 	return row, rerr
 }
 
-// packedRow is one row of sql/rows_page.sql as a ReconRow; false when its
+// packedParts fills p from one row of sql/rows_page.sql; false when its
 // text does not hold exactly nine NUL bytes (a field holding one itself).
 // The text fields are cut out of the one string the driver made: no copy
 // and no allocation each.
-func packedRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, bool, error) {
+func packedParts(v []driver.Value, p *rowParts) (bool, error) {
 	text, ok := v[1].(string)
 	if !ok {
-		return paybatch.ReconRow{}, false, fmt.Errorf("text %T", v[1])
+		return false, fmt.Errorf("text %T", v[1])
 	}
 	nulls, ok := v[2].(uint8)
 	if !ok {
-		return paybatch.ReconRow{}, false, fmt.Errorf("nulls %T", v[2])
+		return false, fmt.Errorf("nulls %T", v[2])
 	}
-	var p rowParts
+	if !p.unpack(text) {
+		return false, nil
+	}
+	p.nulls = nulls
+	return true, p.values(v[3], v[4], v[5], v[6], v[7], v[8])
+}
+
+// unpack cuts rows_page.sql's text column into p's ten text fields (no
+// copy); false when it does not hold exactly nine NUL bytes.
+func (p *rowParts) unpack(text string) bool {
 	for i := range 9 {
 		j := strings.IndexByte(text, 0)
 		if j < 0 {
-			return paybatch.ReconRow{}, false, nil
+			return false
 		}
 		p.text[i], text = text[:j], text[j+1:]
 	}
 	if strings.IndexByte(text, 0) >= 0 {
-		return paybatch.ReconRow{}, false, nil
+		return false
 	}
 	p.text[9] = text
-	p.nulls = nulls
-	p.ledgerMinor, p.providerMinor, p.sourceRow, p.requested, p.provided, p.load = v[3], v[4], v[5], v[6], v[7], v[8]
-	row, err := p.row(curs, files)
-	return row, err == nil, err
+	return true
 }
 
-// pageRow is one row of sql/rows_fields.sql as a ReconRow (always true).
-func pageRow(v []driver.Value, curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, bool, error) {
+// fieldParts fills p from one row of sql/rows_fields.sql (always true).
+func fieldParts(v []driver.Value, p *rowParts) (bool, error) {
 	str := func(i int) string { s, _ := v[i].(string); return s }
-	p := rowParts{
-		text:        [10]string{str(1), str(2), str(4), str(5), str(7), str(8), str(9), str(10), str(11), str(12)},
-		ledgerMinor: v[3], providerMinor: v[6], sourceRow: v[13], requested: v[14], provided: v[15], load: v[16],
-	}
+	p.text = [10]string{str(1), str(2), str(4), str(5), str(7), str(8), str(9), str(10), str(11), str(12)}
 	for bit, i := range []int{7, 11, 12} { // provider currency, source file, source sheet
 		if v[i] == nil {
 			p.nulls |= 1 << bit
 		}
 	}
-	row, err := p.row(curs, files)
-	return row, err == nil, err
+	return true, p.values(v[3], v[6], v[13], v[14], v[15], v[16])
 }
 
-// rowParts is a row of recon_sorted as either page query gives it: its
-// text columns (category, id, ledger currency and status, provider
-// currency and status, provider id, reason, source file and sheet; NULL
-// as ”), which of the three whose NULL Rows tells from ” are NULL
-// (nullProviderCurrency, nullSourceFile, nullSourceSheet), and the rest as
-// the driver gave them.
+// rowParts is a row of recon_sorted as a page query gives it: its text
+// columns (category, id, ledger currency and status, provider currency and
+// status, provider id, reason, source file and sheet; NULL as ""), which of
+// the three whose NULL Rows tells from "" are NULL (nullProviderCurrency,
+// nullSourceFile, nullSourceSheet), and the rest typed, with which of them
+// are present (has*). The driver's values (packedParts, fieldParts) and
+// the C API's chunks (chunkRows, rows_chunks.go) both fill one.
 type rowParts struct {
 	text  [10]string
 	nulls uint8
+	has   uint8
 
-	ledgerMinor, providerMinor, sourceRow, requested, provided, load driver.Value
+	ledgerMinor, providerMinor, sourceRow, load int64
+	requested, provided                         time.Time
 }
 
 const (
@@ -338,16 +384,58 @@ const (
 	nullSourceSheet
 )
 
-// row is p as a ReconRow: a line loaded from a file is named by its load.
-func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybatch.Source) (paybatch.ReconRow, error) {
+const (
+	hasLedgerMinor = 1 << iota
+	hasProviderMinor
+	hasSourceRow
+	hasLoad
+)
+
+// values fills p's typed columns from the driver's values of
+// ledger_amount_minor, provider_amount_minor, source_row, requested_date,
+// provider_date and src_load.
+func (p *rowParts) values(ledgerMinor, providerMinor, sourceRow, requested, provided, load driver.Value) error {
+	if m, ok := ledgerMinor.(int64); ok {
+		p.ledgerMinor, p.has = m, p.has|hasLedgerMinor
+	}
+	if m, ok := providerMinor.(int64); ok {
+		p.providerMinor, p.has = m, p.has|hasProviderMinor
+	}
+	if n, ok := load.(int64); ok {
+		p.load, p.has = n, p.has|hasLoad
+	}
+	switch n := sourceRow.(type) {
+	case int32:
+		p.sourceRow, p.has = int64(n), p.has|hasSourceRow
+	case int64:
+		p.sourceRow, p.has = n, p.has|hasSourceRow
+	case nil:
+	default:
+		return fmt.Errorf("source_row %T", sourceRow)
+	}
+	p.requested, _ = requested.(time.Time)
+	p.provided, _ = provided.(time.Time)
+	return nil
+}
+
+// moneyBlock is how many amounts Rows allocates at a time (two a row at
+// most): an allocation per 1,024 rows instead of up to two per row; a row
+// kept keeps its block (24 KB).
+const moneyBlock = 2048
+
+// row is p as a ReconRow, and what is left of amounts: a line loaded from
+// a file is named by its load; its amounts are the first of amounts (at
+// least two).
+func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybatch.Source, amounts []paybatch.Money) (paybatch.ReconRow, []paybatch.Money) {
 	f := &p.text
 	row := paybatch.ReconRow{
 		Category: paybatch.Category(f[0]), MerchantTxID: f[1],
 		LedgerStatus: f[3], ProviderStatus: f[5], ProviderID: f[6], Reason: f[7],
-		Source: paybatch.Source{File: f[8], Sheet: f[9]},
+		Source:        paybatch.Source{File: f[8], Sheet: f[9]},
+		RequestedDate: p.requested, ProviderDate: p.provided,
 	}
-	if n, ok := p.load.(int64); ok { // loaded from a file: named by its load
-		if src, ok := files[n]; ok {
+	if p.has&hasLoad != 0 { // loaded from a file: named by its load
+		if src, ok := files[p.load]; ok {
 			if p.nulls&nullSourceFile != 0 {
 				row.Source.File = src.File
 			}
@@ -356,22 +444,16 @@ func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybat
 			}
 		}
 	}
-	switch n := p.sourceRow.(type) {
-	case int32:
-		row.Source.Row = int(n)
-	case int64:
-		row.Source.Row = int(n)
-	case nil:
-	default:
-		return row, fmt.Errorf("source_row %T", p.sourceRow)
+	if p.has&hasSourceRow != 0 {
+		row.Source.Row = int(p.sourceRow)
 	}
-	row.RequestedDate, _ = p.requested.(time.Time)
-	row.ProviderDate, _ = p.provided.(time.Time)
-	if m, ok := p.ledgerMinor.(int64); ok {
-		row.LedgerAmount = &paybatch.Money{Currency: curs[f[2]], Minor: m}
+	if p.has&hasLedgerMinor != 0 {
+		amounts[0] = paybatch.Money{Currency: curs[f[2]], Minor: p.ledgerMinor}
+		row.LedgerAmount, amounts = &amounts[0], amounts[1:]
 	}
-	if m, ok := p.providerMinor.(int64); ok && p.nulls&nullProviderCurrency == 0 {
-		row.ProviderAmount = &paybatch.Money{Currency: curs[f[4]], Minor: m}
+	if p.has&hasProviderMinor != 0 && p.nulls&nullProviderCurrency == 0 {
+		amounts[0] = paybatch.Money{Currency: curs[f[4]], Minor: p.providerMinor}
+		row.ProviderAmount, amounts = &amounts[0], amounts[1:]
 	}
-	return row, nil
+	return row, amounts
 }

@@ -18,7 +18,9 @@ import (
 // card numbers, and rows altered in recon_sorted itself — a NUL byte in
 // an id, a reason and a source file (such a row is read again, its columns
 // apart), NULL against ” in the provider currency, source file and sheet,
-// empty and long text — at several page sizes.
+// empty, inline (≤ 12 bytes) and long text, dates before 1970 — at
+// several page sizes, as Rows reads them (DuckDB's C API, chunkPage) and
+// packed through the driver's rows.
 func TestRowsPageEqualsFields(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -72,6 +74,10 @@ func TestRowsPageEqualsFields(t *testing.T) {
 					`UPDATE recon_sorted SET reason = repeat('long reason ', 200), ledger_status = '' WHERE rowid = $1`,
 					`UPDATE recon_sorted SET provider_id = NULL, provider_status = NULL, ledger_currency = NULL WHERE rowid = $1`,
 					`UPDATE recon_sorted SET source_file = 'own.csv' WHERE rowid = $1`,
+					// DuckDB keeps up to 12 bytes inline, longer ones behind a
+					// pointer (rows_chunks.go); dates either side of 1970
+					`UPDATE recon_sorted SET merchant_transaction_id = 'twelve-bytes', provider_id = 'thirteen-byte', reason = 'é€𝄞12345', requested_date = DATE '1969-12-31', provider_date = DATE '2026-02-28' WHERE rowid = $1`,
+					`UPDATE recon_sorted SET ledger_amount_minor = -9007199254740992, provider_amount_minor = 0, source_row = NULL, src_load = NULL, requested_date = DATE '1900-03-01' WHERE rowid = $1`,
 				} {
 					if _, err := r.db.ExecContext(ctx, q, m+int64(i)); err != nil {
 						t.Fatalf("%s: %v", q, err)
@@ -85,28 +91,36 @@ func TestRowsPageEqualsFields(t *testing.T) {
 				t.Fatalf("only %d rows", len(want))
 			}
 			if tc.alter {
-				w := want[m : m+10]
+				w := want[m : m+12]
 				if w[0].MerchantTxID != "N\x00UL" || w[1].Reason != "\x00" || w[2].Source.File != "a\x00\x00b.csv" ||
 					w[3].ProviderAmount != nil || w[4].ProviderAmount == nil || w[5].Source.File != "" ||
-					w[6].Source.Sheet != "Sheet 1" || w[9].Source.File != "own.csv" || w[8].LedgerAmount == nil {
+					w[6].Source.Sheet != "Sheet 1" || w[9].Source.File != "own.csv" || w[8].LedgerAmount == nil ||
+					w[10].MerchantTxID != "twelve-bytes" || w[10].ProviderID != "thirteen-byte" || w[10].RequestedDate.Year() != 1969 ||
+					w[11].LedgerAmount.Minor != -9007199254740992 || w[11].ProviderAmount.Minor != 0 || w[11].Source.Row != 0 {
 					t.Fatalf("the altered rows are not what the test expects: %+v", w)
 				}
 			}
-			for _, page := range []int{0, 1, 4, 1000} {
-				r.pageRows = page
-				got := collectRows(t, r)
-				if len(got) != len(want) {
-					t.Fatalf("page %d: %d rows, want %d", page, len(got), len(want))
-				}
-				bad := 0
-				for i := range want {
-					if !reflect.DeepEqual(got[i], want[i]) && bad < 5 {
-						bad++
-						t.Errorf("page %d, row %d:\npacked: %+v\nfields: %+v", page, i, got[i], want[i])
+			// the pages read as Rows reads them (the C API's chunks,
+			// rows_chunks.go) and the packed pages through the driver's
+			// rows
+			for _, driverPages := range []bool{false, true} {
+				r.driverPages = driverPages
+				for _, page := range []int{0, 1, 4, 1000} {
+					r.pageRows = page
+					got := collectRows(t, r)
+					if len(got) != len(want) {
+						t.Fatalf("page %d, driver %v: %d rows, want %d", page, driverPages, len(got), len(want))
+					}
+					bad := 0
+					for i := range want {
+						if !reflect.DeepEqual(got[i], want[i]) && bad < 5 {
+							bad++
+							t.Errorf("page %d, driver %v, row %d:\npage: %+v\nfields: %+v", page, driverPages, i, got[i], want[i])
+						}
 					}
 				}
 			}
-			r.pageRows = 0
+			r.pageRows, r.driverPages = 0, false
 			// the categories apart, as the workbook asks for them
 			var some []paybatch.ReconRow
 			for _, row := range want {
@@ -118,5 +132,34 @@ func TestRowsPageEqualsFields(t *testing.T) {
 				t.Errorf("matched alone: %d rows differ from the fields' %d", len(got), len(some))
 			}
 		})
+	}
+}
+
+// TestRowsReadChunks: Rows reaches DuckDB's C connection under the
+// driver's (chunkConn), so its pages take the C API's road; a driver
+// version that keeps it elsewhere fails here instead of slowing every
+// report down to the driver's rows unnoticed.
+func TestRowsReadChunks(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Raw(func(dc any) error {
+		if _, ok := chunkConn(dc); !ok {
+			t.Errorf("chunkConn cannot reach the C connection under %T", dc)
+		}
+		if _, ok := chunkConn(struct{ conn int }{}); ok {
+			t.Error("chunkConn took a connection from something else")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
