@@ -138,7 +138,8 @@ func chunkPage(ctx context.Context, conn mapping.Connection, q string, first, la
 }
 
 // chunkCol is a column of a chunk in place: its values and validity mask
-// (nil: every value valid).
+// (nil: every value valid). duckdb_fetch_chunk hands flat vectors
+// (QueryResult::Fetch flattens each chunk), so value i is at place i.
 type chunkCol struct {
 	data, mask unsafe.Pointer
 }
