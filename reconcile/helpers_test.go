@@ -217,3 +217,28 @@ func writeEURPair(tb testing.TB, dir, prefix string, n int, skip func(i int) boo
 	}
 	return writeFile(tb, dir, "ledger.csv", lb.String()), writeFile(tb, dir, "results.csv", pb.String())
 }
+
+// sortedTable makes recon_sorted a table when the rows pass left it a view
+// over recon_pass (passView): the same rows in the same order, for a test
+// that writes into it (a view cannot be updated).
+func sortedTable(tb testing.TB, r *Reconciler) {
+	tb.Helper()
+	ctx := context.Background()
+	var views int
+	if err := r.db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_views() WHERE view_name = 'recon_sorted'`).Scan(&views); err != nil {
+		tb.Fatal(err)
+	}
+	if views == 0 {
+		return
+	}
+	for _, q := range []string{
+		`CREATE TABLE recon_sorted_copy AS SELECT * EXCLUDE (rowid) FROM recon_sorted ORDER BY rowid`,
+		`DROP VIEW recon_sorted`,
+		`DROP TABLE recon_pass`,
+		`ALTER TABLE recon_sorted_copy RENAME TO recon_sorted`,
+	} {
+		if _, err := r.db.ExecContext(ctx, q); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}

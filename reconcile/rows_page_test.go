@@ -60,6 +60,7 @@ func TestRowsPageEqualsFields(t *testing.T) {
 			}
 			var m int64 // the first matched row: both sides' amounts, from a loaded file
 			if tc.alter {
+				sortedTable(t, r)
 				if err := r.db.QueryRowContext(ctx, `SELECT min(rowid) FROM recon_sorted WHERE category = 'matched' AND src_load IS NOT NULL AND provider_currency IS NOT NULL`).Scan(&m); err != nil {
 					t.Fatal(err)
 				}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/paybatch/paybatch"
@@ -320,61 +321,77 @@ func keepsOrder(ctx context.Context, conn *sql.Conn) bool {
 	return err == nil && on
 }
 
-// rowsPassTable writes recon_sorted (sql/rows_pass.sql) from every load's
-// view: "packed" (the fast road: a line off it is 'bad', as is a joined id
-// to trim) or "checked" (every line converted, as the exact path reads
-// them). A good line of packed_<n> shows what checked_<n> shows of it: the
-// same id, pack and amount (TestPackedMatchesChecked); its currency the
-// code of its number (checked_<n> upper-cases and trims a spelling such as
-// 'usd' to the code); its status a word of status_lookup as written, with
+// rowsPassTable writes recon_pass (sql/rows_pass.sql) from every load's
+// view, and recon_sorted as a view over it (passView): "packed" (the fast
+// road: a line off it is 'bad', as is a joined id to trim) or "checked"
+// (every line converted, as the exact path reads them). A good line of
+// packed_<n> shows what checked_<n> shows of it: the same id, pack and
+// amount (TestPackedMatchesChecked); its currency the code of its number,
+// from the key (checked_<n> upper-cases and trims a spelling such as 'usd'
+// to the code); its status a word of status_lookup as written, with
 // no space to trim and never empty (checked_<n>'s status_text); the free
 // text trimmed here as checked_<n> trims it. A blank line shows nothing
 // (it is not a report row).
 // Over packed_<n> the first such line stops the statement (offRoad, an
-// error() in the key): bad is then true and recon_sorted is not written.
+// error() in the key): bad is then true and recon_pass is not written.
 func (r *Reconciler) rowsPassTable(ctx context.Context, conn *sql.Conn, view string, tols []int64, exps []int32, codes []string) (bad bool, err error) {
 	r.passRoad = view
 	ok, padded, badKey := "ok", "false", "2" // checked_<n> trims its ids
-	amount, currency, status := "amount_minor", "currency", "status_text"
+	amount, status := "amount_minor", "status_text"
 	providerID, reason := "provider_id", "reason"
 	if view == "packed" {
 		ok, padded, badKey = "good", "padded_id(coalesce(lid, pid))", "error('"+offRoad+"')"
-		currency = "CASE WHEN good THEN list_extract($codes::VARCHAR[], cur_no) WHEN blank THEN '' END"
 		status = "status_raw"
 		providerID, reason = "nullif(trim(provider_id_raw), '')", "nullif(trim(reason_raw), '')"
 	}
+	// a column no file of its side has is NULL on every line: not carried
+	// through the join, the sort and the table; the view says NULL
+	// (passColumns)
+	carried := r.passColumns()
 	var ledger, provider []string
 	for _, s := range r.sources {
+		side := "p"
+		if s.kind == kindLedger {
+			side = "l"
+		}
+		cols := []string{
+			fmt.Sprintf("CASE WHEN %s THEN id END AS id", ok),
+			fmt.Sprintf("CASE WHEN %s THEN pack WHEN blank THEN 1125899906842624 END AS %spack", ok, side),
+		}
 		seq := fmt.Sprintf("%d::BIGINT * 10000000000 + src_row", s.n)
 		if s.kind == kindLedger { // the status masked as to_ledger.sql does
-			ledger = append(ledger, fmt.Sprintf(`SELECT CASE WHEN %[1]s THEN id END AS id, CASE WHEN %[1]s THEN pack WHEN blank THEN 1125899906842624 END AS lpack,
-        %[2]s AS l_amount, %[3]s AS l_currency,
-        mask_cards(%[4]s) AS l_status, %[5]s AS l_seq FROM %[6]s_%[7]d`, ok, amount, currency, status, seq, view, s.n))
+			cols = append(cols, amount+" AS ledger_amount_minor")
+			if carried.ledgerStatus {
+				cols = append(cols, "mask_cards("+status+") AS ledger_status")
+			}
+			cols = append(cols, seq+" AS l_seq")
+			ledger = append(ledger, fmt.Sprintf("SELECT %s FROM %s_%d", strings.Join(cols, ",\n        "), view, s.n))
 			continue
 		}
 		// free text and the provider's id: card numbers masked (mask_cards,
 		// sql/mask.sql) as to_provider.sql does; the reason twice, as
 		// to_provider.sql and then rows_sorted.sql mask it (a text without
 		// a card number is tested once, as mask_cards tests it)
-		provider = append(provider, fmt.Sprintf(`SELECT CASE WHEN %[1]s THEN id END AS id, CASE WHEN %[1]s THEN pack WHEN blank THEN 1125899906842624 END AS ppack,
-        %[2]s AS p_amount, %[3]s AS p_currency,
-        mask_cards(%[4]s) AS p_status,
-        mask_cards(%[5]s) AS provider_id,
-        CASE WHEN has_card(%[6]s) THEN mask_cards(paybatch_mask(%[6]s)) ELSE %[6]s END AS reason,
-        %[7]s AS p_seq FROM %[8]s_%[9]d`, ok, amount, currency, status, providerID, reason, seq, view, s.n))
+		cols = append(cols, amount+" AS provider_amount_minor")
+		if carried.providerStatus {
+			cols = append(cols, "mask_cards("+status+") AS provider_status")
+		}
+		if carried.providerID {
+			cols = append(cols, "mask_cards("+providerID+") AS provider_id")
+		}
+		if carried.reason {
+			cols = append(cols, fmt.Sprintf("CASE WHEN has_card(%[1]s) THEN mask_cards(paybatch_mask(%[1]s)) ELSE %[1]s END AS reason", reason))
+		}
+		cols = append(cols, seq+" AS p_seq")
+		provider = append(provider, fmt.Sprintf("SELECT %s FROM %s_%d", strings.Join(cols, ",\n        "), view, s.n))
 	}
-	if len(provider) == 0 {
-		provider = append(provider, `SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack, NULL::BIGINT AS p_amount, NULL::VARCHAR AS p_currency,
-        NULL::VARCHAR AS p_status, NULL::VARCHAR AS provider_id, NULL::VARCHAR AS reason, NULL::BIGINT AS p_seq WHERE false`)
+	if len(provider) == 0 { // no results file: passColumns carries none of its columns
+		provider = append(provider, `SELECT NULL::VARCHAR AS id, NULL::BIGINT AS ppack, NULL::BIGINT AS provider_amount_minor, NULL::BIGINT AS p_seq WHERE false`)
 	}
 	const sep = "\n    UNION ALL\n    "
 	q := strings.NewReplacer("/*ledger*/", strings.Join(ledger, sep), "/*provider*/", strings.Join(provider, sep),
 		"/*key*/", reconKey(padded, badKey)).Replace(query("rows_pass"))
-	args := []any{sql.Named("tols", tols), sql.Named("exps", exps)}
-	if view == "packed" {
-		args = append(args, sql.Named("codes", codes))
-	}
-	if _, err := conn.ExecContext(ctx, q, args...); err != nil {
+	if _, err := conn.ExecContext(ctx, q, sql.Named("tols", tols)); err != nil {
 		if ctx.Err() != nil {
 			return false, fmt.Errorf("reconcile: %w", ctx.Err())
 		}
@@ -383,7 +400,92 @@ func (r *Reconciler) rowsPassTable(ctx context.Context, conn *sql.Conn, view str
 		}
 		return false, fmt.Errorf("reconcile: sql/rows_pass.sql: %w", err)
 	}
+	if err := passView(ctx, conn, codes, exps, carried); err != nil {
+		return false, err
+	}
 	return false, nil
+}
+
+// passColumns says which of a report row's columns from a line the rows
+// pass carries (rows_pass.sql): those that a file of their side has (a
+// ledger's expected status; a results file's status, transaction id,
+// reason). Without the file's column every line's is NULL (src_<n>), and
+// so is the row's.
+func (r *Reconciler) passColumns() (c passCarried) {
+	for _, s := range r.sources {
+		has := func(role string) bool { _, ok := s.hm.original[role]; return ok }
+		if s.kind == kindLedger {
+			c.ledgerStatus = c.ledgerStatus || has(roleExpectedStatus)
+			continue
+		}
+		c.providerStatus = c.providerStatus || has(roleStatus)
+		c.providerID = c.providerID || has(roleProviderID)
+		c.reason = c.reason || has(roleReason)
+	}
+	return c
+}
+
+// passCarried: the optional columns of recon_pass (passColumns).
+type passCarried struct {
+	ledgerStatus, providerStatus, providerID, reason bool
+}
+
+// passView makes recon_sorted the view over the pass's table
+// (sql/rows_pass_view.sql), with codes (the currency codes by number),
+// exps (their exponents) and the columns recon_pass carries written into
+// it; a recon_sorted table (the exact path's, rows_sorted.sql) is dropped
+// first.
+func passView(ctx context.Context, conn *sql.Conn, codes []string, exps []int32, carried passCarried) error {
+	if err := dropSorted(ctx, conn, "BASE TABLE"); err != nil {
+		return err
+	}
+	quoted := make([]string, len(codes))
+	for i, c := range codes {
+		quoted[i] = quoteLiteral(c)
+	}
+	nums := make([]string, len(exps))
+	for i, e := range exps {
+		nums[i] = strconv.Itoa(int(e))
+	}
+	column := func(name string, has bool) string {
+		if has {
+			return name
+		}
+		return "NULL::VARCHAR"
+	}
+	q := strings.NewReplacer("/*codes*/", "["+strings.Join(quoted, ", ")+"]", "/*exps*/", "["+strings.Join(nums, ", ")+"]",
+		"/*ledger_status*/", column("ledger_status", carried.ledgerStatus),
+		"/*provider_status*/", column("provider_status", carried.providerStatus),
+		"/*provider_id*/", column("provider_id", carried.providerID),
+		"/*reason*/", column("reason", carried.reason)).
+		Replace(query("rows_pass_view"))
+	if _, err := conn.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("reconcile: sql/rows_pass_view.sql: %w", err)
+	}
+	return nil
+}
+
+// dropSorted drops recon_sorted when it is of kind ("VIEW": the rows
+// pass's view, with its table recon_pass; "BASE TABLE": the exact path's
+// table): DuckDB replaces or drops an object only as the kind it is.
+func dropSorted(ctx context.Context, conn *sql.Conn, kind string) error {
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = 'recon_sorted' AND table_type = $1`, kind).Scan(&n); err != nil {
+		return fmt.Errorf("reconcile: recon_sorted: %w", err)
+	}
+	var drops []string
+	switch {
+	case n > 0 && kind == "VIEW":
+		drops = []string{`DROP VIEW recon_sorted`, `DROP TABLE IF EXISTS recon_pass`}
+	case n > 0:
+		drops = []string{`DROP TABLE recon_sorted`}
+	}
+	for _, q := range drops {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("reconcile: recon_sorted: %w", err)
+		}
+	}
+	return nil
 }
 
 // offRoad is the error rows_pass.sql raises over packed_<n> at a line off

@@ -42,6 +42,13 @@ func rowsPassRun(t *testing.T, ledger, results string, rows, exact bool, threads
 // buffers of copyBuffer bytes (0: sized by the files, as Run does).
 func rowsPassRunBuffer(t *testing.T, ledger, results string, rows, exact bool, threads, copyBuffer int) rowsPassOut {
 	t.Helper()
+	return rowsPassRunFiles(t, []string{ledger}, []string{results}, rows, exact, threads, copyBuffer)
+}
+
+// rowsPassRunFiles is rowsPassRunBuffer with any number of ledgers and
+// results files, loaded in that order.
+func rowsPassRunFiles(t *testing.T, ledgers, results []string, rows, exact bool, threads, copyBuffer int) rowsPassOut {
+	t.Helper()
 	ctx := context.Background()
 	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: rows})
 	if err != nil {
@@ -51,11 +58,15 @@ func rowsPassRunBuffer(t *testing.T, ledger, results string, rows, exact bool, t
 	r.noRowsPass = exact
 	r.passThreads = threads
 	r.copyBuffer = copyBuffer
-	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
-		t.Fatal(err)
+	for _, l := range ledgers {
+		if err := r.LoadLedger(ctx, l, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := r.LoadResults(ctx, results, ""); err != nil {
-		t.Fatal(err)
+	for _, p := range results {
+		if err := r.LoadResults(ctx, p, ""); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out rowsPassOut
 	if out.sum, out.err = r.Run(ctx); out.err != nil {
@@ -485,5 +496,120 @@ func TestCopyBuffer(t *testing.T) {
 	}
 	if got := copyBuffer(filepath.Join(dir, "missing.csv")); got != 8<<20 {
 		t.Errorf("a missing file: %d, want %d", got, 8<<20)
+	}
+}
+
+// TestRowsPassViewColumns: the rows pass's recon_sorted (a view over
+// recon_pass, passView) has the columns of the exact path's table
+// (rows_sorted.sql), of the same types and in the same order, then the
+// pass's key, l_seq and p_seq; and the exact path, run after the pass on
+// the same reconciler, replaces the view and its table with its own table.
+func TestRowsPassViewColumns(t *testing.T) {
+	ctx := context.Background()
+	ledger, results := writeEURPair(t, t.TempDir(), "V", 50, func(i int) bool { return i%7 == 0 })
+	columns := func(r *Reconciler) []string {
+		t.Helper()
+		var out []string
+		err := r.scan(ctx, `SELECT column_name || ' ' || data_type FROM information_schema.columns WHERE table_name = 'recon_sorted' ORDER BY ordinal_position`,
+			func(rows *sql.Rows) error {
+				var c string
+				err := rows.Scan(&c)
+				out = append(out, c)
+				return err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	open := func(exact bool) *Reconciler {
+		r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		r.noRowsPass = exact
+		loadRun(t, r, ledger, "", results, false)
+		if _, err := r.ensureBuilt(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	pass, exact := open(false), open(true)
+	if pass.built || pass.passRoad != "packed" {
+		t.Fatalf("the rows pass did not serve: built %v, road %q", pass.built, pass.passRoad)
+	}
+	got, want := columns(pass), columns(exact)
+	if len(got) == 0 || got[0] != "rowid BIGINT" {
+		t.Fatalf("the pass's recon_sorted does not start with its rowid: %v", got)
+	}
+	want = append(want, "key BIGINT", "l_seq BIGINT", "p_seq BIGINT")
+	if !reflect.DeepEqual(got[1:], want) {
+		t.Errorf("the pass's recon_sorted columns:\n%v\nwant (rows_sorted.sql's, then key, l_seq, p_seq):\n%v", got[1:], want)
+	}
+
+	// the exact path after the pass: its table replaces the view and recon_pass
+	pass.mu.Lock()
+	pass.ranges = nil
+	pass.mu.Unlock()
+	if _, err := pass.ensureBuilt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := columns(pass); !reflect.DeepEqual(got, want[:len(want)-3]) {
+		t.Errorf("after the exact path: %v", got)
+	}
+	var left int
+	if err := pass.db.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_tables() WHERE table_name = 'recon_pass'`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("recon_pass left after the exact path (%d, %v)", left, err)
+	}
+}
+
+// TestRowsPassColumnsByFile: the rows pass carries a line's expected
+// status, status, transaction id and reason only when a file of its side
+// has the column (passColumns); with several files per side, some with the
+// column and some without, and with no file having it, every row and
+// export is the exact path's.
+func TestRowsPassColumnsByFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string { return writeFile(t, dir, name, text) }
+	l1 := write("l1.csv", "merchant_transaction_id,amount,currency,expected_status\nK1,1.00,USD,done\nK2,2.00,USD,declined\nK3,3.00,EUR,\n")
+	l2 := write("l2.csv", "merchant_transaction_id,amount,currency\nK4,4.00,USD\nK5,5.00,GBP\n")
+	r1 := write("r1.csv", "merchant_transaction_id,amount,currency,status,reason\nK1,1.00,USD,APPROVED,\nK2,2.00,USD,DECLINED,card 4111 1111 1111 1111 refused\nK6,6.00,USD,APPROVED,late\n")
+	r2 := write("r2.csv", "merchant_transaction_id,amount,currency,status,transaction_id\nK3,3.00,EUR,APPROVED,T3\nK4,4.50,USD,APPROVED,T4\nK7,7.00,USD,pending,\n")
+	cases := []struct {
+		name             string
+		ledgers, results []string
+		carried          passCarried
+	}{
+		{"mixed", []string{l1, l2}, []string{r1, r2}, passCarried{true, true, true, true}},
+		{"mixed_other_order", []string{l2, l1}, []string{r2, r1}, passCarried{true, true, true, true}},
+		{"none", []string{l2}, []string{write("r3.csv", "merchant_transaction_id,amount,currency,status\nK4,4.00,USD,APPROVED\nK8,8.00,USD,DECLINED\n")}, passCarried{false, true, false, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			exact := rowsPassRunFiles(t, tc.ledgers, tc.results, true, true, 0, 0)
+			for _, threads := range []int{1, 2} {
+				pass := rowsPassRunFiles(t, tc.ledgers, tc.results, true, false, threads, 0)
+				rowsPassCompare(t, tc.name, pass, exact, true, false)
+			}
+			r, err := Open(context.Background(), Options{TempDir: t.TempDir(), Rows: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			for _, l := range tc.ledgers {
+				if err := r.LoadLedger(context.Background(), l, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, p := range tc.results {
+				if err := r.LoadResults(context.Background(), p, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := r.passColumns(); got != tc.carried {
+				t.Errorf("carried %+v, want %+v", got, tc.carried)
+			}
+		})
 	}
 }

@@ -212,6 +212,10 @@ func (r *Reconciler) ensureBuilt(ctx context.Context) ([]catRange, error) {
 			return nil, err
 		}
 	}
+	// the rows pass's view and its table, if a pass wrote them (passView)
+	if err := dropSorted(ctx, conn, "VIEW"); err != nil {
+		return nil, err
+	}
 	if _, err := conn.ExecContext(ctx, query("rows_sorted")); err != nil {
 		return nil, fmt.Errorf("reconcile: sql/rows_sorted.sql: %w", err)
 	}
