@@ -613,3 +613,41 @@ func TestRowsPassColumnsByFile(t *testing.T) {
 		})
 	}
 }
+
+// TestRowsPassRunTwice: a second Run with Options.Rows (another results
+// file loaded after the first) writes recon_pass again under the view, and
+// the rows are the second run's.
+func TestRowsPassRunTwice(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ledger, results := writeEURPair(t, dir, "W", 40, func(i int) bool { return i%5 == 0 })
+	more := writeFile(t, dir, "more.csv", "merchant_transaction_id,amount,currency,status\nW0000000,0.00,EUR,APPROVED\n")
+	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	loadRun(t, r, ledger, "", results, false)
+	first := collectRows(t, r)
+	if err := r.LoadResults(ctx, more, ""); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := r.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.built {
+		t.Fatal("the second Run took the exact path")
+	}
+	second := collectRows(t, r)
+	if len(first) != 40 || len(second) != 40 {
+		t.Fatalf("rows: %d then %d, want 40 and 40", len(first), len(second))
+	}
+	if sum.Categories[paybatch.CatMissingAtProvider].Count != 7 {
+		t.Errorf("missing at provider after the second run: %d, want 7", sum.Categories[paybatch.CatMissingAtProvider].Count)
+	}
+	exact := rowsPassRunFiles(t, []string{ledger}, []string{results, more}, true, true, 0, 0)
+	if !reflect.DeepEqual(second, exact.rows) {
+		t.Errorf("the second run's rows differ from the exact path's")
+	}
+}
