@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"strings"
 	"time"
 
@@ -52,6 +53,12 @@ func (r *Reconciler) Rows(ctx context.Context, cats ...paybatch.Category) iter.S
 		page := int64(r.pageRows)
 		if page <= 0 {
 			page = defaultPageRows
+			// a streaming result holds no page in memory: one query a
+			// category (each row group still scanned once), not one a
+			// row group — every query is planned again over the view
+			if r.chunkRoad(ctx) {
+				page = math.MaxInt64 / 2
+			}
 		}
 		// The pages are read, and their rows made, by a goroutine of their
 		// own while the caller takes the rows already made: DuckDB's scan and
@@ -258,6 +265,26 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 		return false
 	}
 	return !stopped
+}
+
+// chunkRoad says whether rowsPage reads through DuckDB's C API (chunkConn
+// reaches the driver's C connection, and no test asks for the driver's
+// rows).
+func (r *Reconciler) chunkRoad(ctx context.Context) bool {
+	if r.driverPages || r.fieldPages {
+		return false
+	}
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	ok := false
+	_ = conn.Raw(func(dc any) error {
+		_, ok = chunkConn(dc)
+		return nil
+	})
+	return ok
 }
 
 // driverPage reads page first to last of sql/<name>.sql through the
