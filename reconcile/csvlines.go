@@ -21,12 +21,14 @@ import (
 // scanned once (recordsAreLines) and, when some record is not one line of
 // its own, read in Go instead (stageCSV numbers by line). A file readers
 // refuses but DuckDB reads (none is known: DuckDB's reader is strict) would
-// stay DuckDB's, numbered by record as before. Reconcile --json on the fast
-// road numbers nothing and scans nothing.
+// stay DuckDB's, numbered by record as before. With Options.Rows the scan
+// starts as the file is loaded (startLineScan) and Run takes its answer.
+// Reconcile --json on the fast road numbers nothing and scans nothing.
 
-// numberByLines scans every CSV DuckDB reads and has not been scanned, side
-// by side (at 1M lines ≈ 20 ms of CPU per file, the read included), and
-// reads in Go those whose records are not one line each.
+// numberByLines takes the scan of every CSV DuckDB reads and has not been
+// scanned (the one started at its load, or one now, side by side: at 1M
+// lines ≈ 20–50 ms of CPU per file, the read included), and reads in Go
+// those whose records are not one line each.
 func (r *Reconciler) numberByLines(ctx context.Context, conn *sql.Conn) error {
 	var todo []*source
 	for _, s := range r.sources {
@@ -41,7 +43,7 @@ func (r *Reconciler) numberByLines(ctx context.Context, conn *sql.Conn) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			oks[i], errs[i] = recordsAreLines(ctx, s.path)
+			oks[i], errs[i] = s.recordsAreLines(ctx)
 		}()
 	}
 	wg.Wait()
@@ -61,7 +63,7 @@ func (s *source) numberByLines(ctx context.Context, conn *sql.Conn) error {
 	if !s.needsLineScan() {
 		return nil
 	}
-	ok, err := recordsAreLines(ctx, s.path)
+	ok, err := s.recordsAreLines(ctx)
 	if err != nil {
 		return fmt.Errorf("reconcile: %s: %w", s.path, err)
 	}
@@ -162,4 +164,47 @@ func recordsAreLines(ctx context.Context, path string) (bool, error) {
 			return false, err
 		}
 	}
+}
+
+// lineScan is recordsAreLines over a CSV, started when the file was loaded
+// for a Run that numbers its lines (startLineScan).
+type lineScan struct {
+	done   chan struct{} // closed once ok and err are set
+	ok     bool
+	err    error
+	cancel context.CancelFunc // Close stops it
+}
+
+// startLineScan starts recordsAreLines over s on a goroutine of its own,
+// as s is loaded with Options.Rows: Run's rows pass (or the exact path's
+// insertLines) waits for its answer before it numbers the records, and the
+// scan runs beside the loads and Run's start, which leave a core idle,
+// instead of between Run's start and the rows pass's CSV copies (30–60 ms
+// there at 1M ids per side; BENCHMARKS.md #19, session 12). Like the
+// header read at load, its answer is the file's as loaded.
+func startLineScan(s *source) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ls := &lineScan{done: make(chan struct{}), cancel: cancel}
+	s.lineScan = ls
+	go func() {
+		defer close(ls.done)
+		ls.ok, ls.err = recordsAreLines(ctx, s.path)
+	}()
+}
+
+// recordsAreLines is the answer of the scan started at load
+// (startLineScan), or of one run now when none was started or it ended in
+// an error (stopped by Close).
+func (s *source) recordsAreLines(ctx context.Context) (bool, error) {
+	if ls := s.lineScan; ls != nil {
+		select {
+		case <-ls.done:
+			if ls.err == nil {
+				return ls.ok, nil
+			}
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	return recordsAreLines(ctx, s.path)
 }

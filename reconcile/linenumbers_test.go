@@ -212,3 +212,66 @@ func BenchmarkRecordsAreLines(b *testing.B) {
 		}
 	}
 }
+
+// TestLineScanAtLoad: with Options.Rows a CSV DuckDB reads is scanned
+// (recordsAreLines) from its load on, beside it (startLineScan), and Run
+// takes that answer; without Rows (reconcile --json numbers nothing) no
+// scan starts. A scan stopped before its end (Close) is run again when
+// its answer is asked for, so the answer is always the file's.
+func TestLineScanAtLoad(t *testing.T) {
+	ledger, results := lineBreakFiles(t, "\n", false)
+	dir := t.TempDir()
+	plain := writeFile(t, dir, "plain.csv", "merchant_transaction_id,amount,currency,status\nA1,1.00,EUR,APPROVED\nA2,2.00,EUR,APPROVED\n")
+	ctx := context.Background()
+	for _, rows := range []bool{false, true} {
+		r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: rows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.LoadResults(ctx, plain, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range r.sources {
+			if (s.lineScan != nil) != rows {
+				t.Errorf("rows %v: %s scanned from its load: %v", rows, s.path, s.lineScan != nil)
+			}
+		}
+		if rows {
+			// the answers, whether the scans were stopped or not
+			for _, s := range r.sources {
+				s.lineScan.cancel()
+				ok, err := s.recordsAreLines(ctx)
+				if want := s.path == plain; err != nil || ok != want {
+					t.Errorf("%s after its scan was stopped: %v, %v; want %v", s.path, ok, err, want)
+				}
+			}
+		}
+		r.Close()
+	}
+	// a load the scan ends with: the scan is stopped and forgotten
+	r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.LoadResults(ctx, writeFile(t, dir, "nothing.csv", "merchant_transaction_id,amount,currency,status\n"), ""); err == nil {
+		t.Fatal("a file without a line loaded")
+	}
+	if err := r.LoadLedger(ctx, ledger, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadResults(ctx, results, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.sources {
+		if !s.linesScanned || !s.staged {
+			t.Errorf("%s: scanned %v, read in Go %v (its records are not its lines)", s.path, s.linesScanned, s.staged)
+		}
+	}
+}

@@ -94,6 +94,9 @@ type source struct {
 	packedView  bool   // packed_<n> exists (ensurePacked)
 	// CSV: recordsAreLines has answered (numberByLines)
 	linesScanned bool
+	// CSV: recordsAreLines started when the file was loaded
+	// (startLineScan), or nil
+	lineScan *lineScan
 	// acceptFormulas: an XLSX formula cell is read at its computed value
 	acceptFormulas bool
 }
@@ -239,6 +242,19 @@ func (r *Reconciler) loadFile(ctx context.Context, kind fileKind, path, sheet st
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".csv", ".txt", ".tsv":
 		s.format = "csv"
+		if r.opts.Rows {
+			// Run numbers the records of a CSV DuckDB reads: the scan
+			// that says whether they are its lines runs beside the load
+			// (startLineScan); it is stopped when this load does not
+			// leave such a CSV
+			startLineScan(s)
+			defer func() {
+				if err != nil || !s.needsLineScan() {
+					s.lineScan.cancel()
+					s.lineScan = nil
+				}
+			}()
+		}
 		err = sourceCSV(ctx, conn, s)
 	case ".parquet", ".pq":
 		s.format = "parquet"

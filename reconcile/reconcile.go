@@ -193,6 +193,11 @@ func Open(ctx context.Context, opts Options) (*Reconciler, error) {
 // column masked (scrubMasks): its tables hold the ids the lines were matched
 // on as written until then.
 func (r *Reconciler) Close() error {
+	for _, s := range r.sources {
+		if s.lineScan != nil {
+			s.lineScan.cancel()
+		}
+	}
 	var err error
 	if r.db != nil {
 		if r.opts.Path != "" {

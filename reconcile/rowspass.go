@@ -106,6 +106,21 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
 		}
 	}
+	// The pass reads packed_<n> by name. It is created here, over src_<n>
+	// as numbered just above, and not before: created over the plain view
+	// of a CSV, DuckDB's sniffer read the file's start for src_<n> and
+	// again for packed_<n>, both views then left for the copy's (≈ 35 ms
+	// of the pass's start at 1M ids per side, BENCHMARKS.md #19 session
+	// 12). A view reads another by name: packed_<n> reads whichever
+	// src_<n> is there when it is read (the plain view put back after).
+	for _, s := range numbered {
+		s.srcView = true
+	}
+	for _, s := range r.sources {
+		if err := s.ensurePacked(ctx, conn); err != nil {
+			return sum, nil, false, err
+		}
+	}
 	// the lines on the fast road first (packed_<n>, as Run's single pass
 	// does, fastSummary); a line off it comes out 'bad' (a problem, a
 	// spelling packed_<n> does not take, an id to trim), and the pass runs

@@ -67,12 +67,6 @@ func (r *Reconciler) run(ctx context.Context) (paybatch.Summary, error) {
 		// one pass gives the summary and the rows (rowsPass)
 		var ranges []catRange
 		pass := func(ctx context.Context, conn *sql.Conn) (s paybatch.Summary, ok bool, err error) {
-			// the rows pass reads packed_<n> by name
-			for _, src := range r.sources {
-				if err := src.ensurePacked(ctx, conn); err != nil {
-					return s, false, err
-				}
-			}
 			s, ranges, ok, err = r.rowsPass(ctx, conn)
 			return s, ok, err
 		}
