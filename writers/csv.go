@@ -232,7 +232,7 @@ func appendReconLine(b []byte, r paybatch.ReconRow, c *lineCache) []byte {
 	b = c.field(b, 7, r.Source.Sheet, fieldText)
 	b = append(b, ',')
 	if r.Source.Row > 0 {
-		b = strconv.AppendInt(b, int64(r.Source.Row), 10)
+		b = appendInt(b, int64(r.Source.Row))
 	}
 	b = append(b, ',')
 	if !r.RequestedDate.IsZero() {
@@ -338,20 +338,11 @@ func appendFixed(b []byte, minor int64, exp int) []byte {
 		u = -u
 	}
 	if exp <= 0 {
-		return strconv.AppendUint(b, u, 10)
+		return appendUint(b, u)
 	}
-	pow := uint64(1)
-	for range exp {
-		pow *= 10
-	}
-	b = strconv.AppendUint(b, u/pow, 10)
-	b = append(b, '.')
-	var digits [20]byte
-	d := strconv.AppendUint(digits[:0], u%pow, 10)
-	for range exp - len(d) {
-		b = append(b, '0')
-	}
-	return append(b, d...)
+	pow := pow10[exp]
+	b = appendUint(b, u/pow)
+	return appendDigits(append(b, '.'), u%pow, exp)
 }
 
 // appendCSVField appends one field as encoding/csv's Writer writes it

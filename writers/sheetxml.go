@@ -107,7 +107,7 @@ func (x *sheetXML) number(style int, v []byte) {
 func (x *sheetXML) integer(style int, n int64) {
 	b := x.openCell(x.b, style, "")
 	b = append(b, "<v>"...)
-	b = strconv.AppendInt(b, n, 10)
+	b = appendInt(b, n)
 	x.b = append(b, "</v></c>"...)
 }
 

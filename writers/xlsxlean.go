@@ -336,11 +336,11 @@ func appendDecimal(b []byte, minor int64, exp int) []byte {
 		b = append(b, '-')
 		u = uint64(-minor)
 	}
-	pow := uint64(1)
-	for range exp {
-		pow *= 10
+	if exp <= 0 {
+		return appendUint(b, u)
 	}
-	b = strconv.AppendUint(b, u/pow, 10)
+	pow := pow10[exp] // exp ≤ 4 (ISO 4217)
+	b = appendUint(b, u/pow)
 	frac := u % pow
 	if frac == 0 {
 		return b
@@ -349,13 +349,7 @@ func appendDecimal(b []byte, minor int64, exp int) []byte {
 		frac /= 10
 		exp--
 	}
-	var digits [20]byte
-	d := strconv.AppendUint(digits[:0], frac, 10)
-	b = append(b, '.')
-	for range exp - len(d) {
-		b = append(b, '0')
-	}
-	return append(b, d...)
+	return appendDigits(append(b, '.'), frac, exp)
 }
 
 // reconRow writes one reconciliation row, cell for cell as reconValues.
