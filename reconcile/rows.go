@@ -219,6 +219,7 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 	stopped := false
 	next := first
 	var amounts []paybatch.Money // the rows' amounts, allocated a block at a time
+	lk := rowLookups{curs: curs, files: files}
 	// each takes the page's rows in turn: ok false when p's text could not
 	// be unpacked. false when the caller stopped.
 	each := func(id int64, p *rowParts, ok bool) (bool, error) {
@@ -230,7 +231,7 @@ func (r *Reconciler) rowsPage(ctx context.Context, curs map[string]paybatch.Curr
 			if len(amounts) < 2 {
 				amounts = make([]paybatch.Money, moneyBlock)
 			}
-			row, amounts = p.row(curs, files, amounts)
+			row, amounts = p.row(&lk, amounts)
 		} else {
 			var err error
 			if row, err = r.fieldsRow(ctx, curs, files, id); err != nil {
@@ -450,10 +451,44 @@ func (p *rowParts) values(ledgerMinor, providerMinor, sourceRow, requested, prov
 // kept keeps its block (24 KB).
 const moneyBlock = 2048
 
+// rowLookups are the currencies by code and the file loads by number a
+// page's rows are named from, with the last currency and load looked up:
+// a page's rows mostly repeat them (two map lookups a row, and a third
+// for the load, were ≈ 0.02 cpu-s per 1M rows).
+type rowLookups struct {
+	curs  map[string]paybatch.Currency
+	files map[int64]paybatch.Source
+
+	code  string
+	cur   paybatch.Currency
+	curOK bool
+
+	load            int64
+	src             paybatch.Source
+	srcOK, srcFound bool
+}
+
+// currency is curs[code].
+func (l *rowLookups) currency(code string) paybatch.Currency {
+	if !l.curOK || code != l.code {
+		l.code, l.cur, l.curOK = code, l.curs[code], true
+	}
+	return l.cur
+}
+
+// file is files[load].
+func (l *rowLookups) file(load int64) (paybatch.Source, bool) {
+	if !l.srcOK || load != l.load {
+		l.src, l.srcFound = l.files[load]
+		l.load, l.srcOK = load, true
+	}
+	return l.src, l.srcFound
+}
+
 // row is p as a ReconRow, and what is left of amounts: a line loaded from
-// a file is named by its load; its amounts are the first of amounts (at
-// least two).
-func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybatch.Source, amounts []paybatch.Money) (paybatch.ReconRow, []paybatch.Money) {
+// a file is named by its load (lk); its amounts are the first of amounts
+// (at least two).
+func (p *rowParts) row(lk *rowLookups, amounts []paybatch.Money) (paybatch.ReconRow, []paybatch.Money) {
 	f := &p.text
 	row := paybatch.ReconRow{
 		Category: paybatch.Category(f[0]), MerchantTxID: f[1],
@@ -462,7 +497,7 @@ func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybat
 		RequestedDate: p.requested, ProviderDate: p.provided,
 	}
 	if p.has&hasLoad != 0 { // loaded from a file: named by its load
-		if src, ok := files[p.load]; ok {
+		if src, ok := lk.file(p.load); ok {
 			if p.nulls&nullSourceFile != 0 {
 				row.Source.File = src.File
 			}
@@ -475,11 +510,11 @@ func (p *rowParts) row(curs map[string]paybatch.Currency, files map[int64]paybat
 		row.Source.Row = int(p.sourceRow)
 	}
 	if p.has&hasLedgerMinor != 0 {
-		amounts[0] = paybatch.Money{Currency: curs[f[2]], Minor: p.ledgerMinor}
+		amounts[0] = paybatch.Money{Currency: lk.currency(f[2]), Minor: p.ledgerMinor}
 		row.LedgerAmount, amounts = &amounts[0], amounts[1:]
 	}
 	if p.has&hasProviderMinor != 0 && p.nulls&nullProviderCurrency == 0 {
-		amounts[0] = paybatch.Money{Currency: curs[f[4]], Minor: p.providerMinor}
+		amounts[0] = paybatch.Money{Currency: lk.currency(f[4]), Minor: p.providerMinor}
 		row.ProviderAmount, amounts = &amounts[0], amounts[1:]
 	}
 	return row, amounts

@@ -76,6 +76,10 @@ type CSVExport struct {
 	order []*csvOut
 	line  []byte
 	last  lineCache
+	// the category of the last row written and its file: rows come
+	// category by category
+	lastCat paybatch.Category
+	lastOut *csvOut
 }
 
 // csvOut is one file of the export: a category's, whose lines are built by
@@ -119,9 +123,13 @@ func CreateCSVExport(dir string) (*CSVExport, error) {
 
 // Write adds r to its category's file.
 func (e *CSVExport) Write(r paybatch.ReconRow) error {
-	o, ok := e.files[r.Category]
-	if !ok {
-		return fmt.Errorf("%s: unknown category %q", r.MerchantTxID, r.Category)
+	o := e.lastOut
+	if o == nil || r.Category != e.lastCat {
+		var ok bool
+		if o, ok = e.files[r.Category]; !ok {
+			return fmt.Errorf("%s: unknown category %q", r.MerchantTxID, r.Category)
+		}
+		e.lastCat, e.lastOut = r.Category, o
 	}
 	e.line = appendReconLine(e.line[:0], r, &e.last)
 	_, err := o.af.w.Write(e.line)

@@ -66,6 +66,10 @@ type leanWorkbook struct {
 		exp   int
 		cell  []byte
 		ok    bool
+		// the style of exponent styleExp (styles.amountStyle's, looked
+		// up again only when the exponent changes)
+		style, styleExp int
+		styleOK         bool
 	}
 }
 
@@ -307,7 +311,10 @@ func (lw *leanWorkbook) amount(col int, m *paybatch.Money) {
 		a, exp := &lw.lastAmount, m.Currency.Exponent()
 		if !a.ok || a.minor != m.Minor || a.exp != exp {
 			a.minor, a.exp, a.ok = m.Minor, exp, true
-			a.cell = appendNumber(a.cell[:0], lw.st.amountStyle(exp), m.Minor, exp)
+			if !a.styleOK || a.styleExp != exp {
+				a.style, a.styleExp, a.styleOK = lw.st.amountStyle(exp), exp, true
+			}
+			a.cell = appendNumber(a.cell[:0], a.style, m.Minor, exp)
 		}
 		lw.x.cell(a.cell)
 	}
