@@ -151,36 +151,38 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	defer r.readingMemory(ctx)()
 
 	// Every line is in the table at least once (a full outer join); a load
-	// with more rows than lines has a line joined twice: a duplicate.
-	type sideLoad struct {
-		ledger bool
-		load   int64
+	// with more rows than lines has a line joined twice: a duplicate. Each
+	// load's rows and its last row number come from one scan of the seqs,
+	// every load's counted by a filter on its range of seqs (load × 10^10 +
+	// row): no grouping (traced at 1M ids per side, a GROUP BY of the
+	// loads took 24–43 ms, this 4–10; BENCHMARKS.md #19, session 12).
+	var aggs []string
+	for _, s := range r.sources {
+		col := "p_seq"
+		if s.kind == kindLedger {
+			col = "l_seq"
+		}
+		lo := int64(s.n) * 10000000000
+		in := fmt.Sprintf("%s BETWEEN %d AND %d", col, lo, lo+9999999999)
+		aggs = append(aggs, fmt.Sprintf("count(*) FILTER (WHERE %[1]s), coalesce(max(%[2]s) FILTER (WHERE %[1]s) - %[3]d, 0)", in, col, lo))
 	}
-	type loadStat struct{ rows, maxRow int64 }
-	stats := map[sideLoad]loadStat{}
-	err = scanWith(ctx, conn, `SELECT true, l_seq // 10000000000, count(*), max(l_seq % 10000000000) FROM recon_sorted WHERE l_seq IS NOT NULL GROUP BY ALL
-		UNION ALL
-		SELECT false, p_seq // 10000000000, count(*), max(p_seq % 10000000000) FROM recon_sorted WHERE p_seq IS NOT NULL GROUP BY ALL`,
-		func(rows *sql.Rows) error {
-			var k sideLoad
-			var st loadStat
-			err := rows.Scan(&k.ledger, &k.load, &st.rows, &st.maxRow)
-			stats[k] = st
-			return err
-		})
-	if err != nil {
+	loadRows, maxRows := make([]int64, len(r.sources)), make([]int64, len(r.sources))
+	dest := make([]any, 0, 2*len(r.sources))
+	for i := range r.sources {
+		dest = append(dest, &loadRows[i], &maxRows[i])
+	}
+	if err := conn.QueryRowContext(ctx, `SELECT `+strings.Join(aggs, ", ")+` FROM recon_sorted`).Scan(dest...); err != nil {
 		return sum, nil, false, fmt.Errorf("reconcile: rows pass: %w", err)
 	}
 	var nLedger, nProvider int64
-	for _, s := range r.sources {
-		st := stats[sideLoad{s.kind == kindLedger, int64(s.n)}]
-		n := st.maxRow - 1 // records numbered from 2 (the header is row 1)
+	for i, s := range r.sources {
+		n := maxRows[i] - 1 // records numbered from 2 (the header is row 1)
 		if !slices.Contains(numbered, s) {
 			if err := conn.QueryRowContext(ctx, fmt.Sprintf(`SELECT count(*) FROM src_%d`, s.n)).Scan(&n); err != nil {
 				return sum, nil, false, fmt.Errorf("reconcile: %s: %w", s.path, err)
 			}
 		}
-		if st.rows != n {
+		if loadRows[i] != n {
 			return sum, nil, false, nil // a line joined more than once
 		}
 		if s.kind == kindLedger {
@@ -189,14 +191,6 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			nProvider += n
 		}
 	}
-	// an unmatched id with more than one line (on its one side)
-	var multi int
-	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM recon_sorted WHERE key & 15 IN (4, 5) GROUP BY merchant_transaction_id HAVING count(*) > 1 LIMIT 1)`).Scan(&multi); err != nil {
-		return sum, nil, false, fmt.Errorf("reconcile: rows pass: %w", err)
-	}
-	if multi > 0 {
-		return sum, nil, false, nil
-	}
 	rows, err := conn.QueryContext(ctx, strings.Replace(query("rows_pass_summary"), "/*summary_rows*/", strings.TrimSpace(query("summary_rows")), 1))
 	if err != nil {
 		return sum, nil, false, fmt.Errorf("reconcile: sql/rows_pass_summary.sql: %w", err)
@@ -204,10 +198,10 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	sum, st, err := r.summaryRows(rows, curs, byNo)
 	rows.Close()
 	if err != nil || !st.exact {
-		return sum, nil, false, err
+		return paybatch.Summary{}, nil, false, err
 	}
 	if st.lRows != nLedger || st.pRows != nProvider {
-		return sum, nil, false, nil
+		return paybatch.Summary{}, nil, false, nil
 	}
 	// recon_sorted holds the categories in precedence order, one row per id
 	ranges = []catRange{}
@@ -218,8 +212,46 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 			next += n
 		}
 	}
+	// an unmatched id with more than one line (on its one side) is more
+	// than one row of its category
+	if multi, err := unmatchedTwice(ctx, conn, sum, ranges); err != nil || multi {
+		return paybatch.Summary{}, nil, false, err
+	}
 	r.ledgerLines, r.providerLines = nLedger-st.blankL, nProvider-st.blankP
 	return sum, ranges, true, nil
+}
+
+// unmatchedTwice says whether an unmatched id (missing_at_provider,
+// missing_in_ledger) has more than one row in recon_sorted, as the
+// ranges the summary gives place them, or the rows of those categories are
+// not all there (never so: the table is written in its order): the rows
+// pass does not serve then. Only the unmatched categories' range is read
+// (the scan takes the rowids): traced at 1M ids per side, grouping the
+// unmatched rows of the whole table took 26–36 ms, this range of 40,000
+// 5–11 (BENCHMARKS.md #19, session 12).
+func unmatchedTwice(ctx context.Context, conn *sql.Conn, sum paybatch.Summary, ranges []catRange) (bool, error) {
+	first, last, want := int64(-1), int64(-1), int64(0)
+	for _, cr := range ranges {
+		if cr.cat != paybatch.CatMissingAtProvider && cr.cat != paybatch.CatMissingInLedger {
+			continue
+		}
+		if first < 0 {
+			first = cr.first
+		}
+		last = cr.last
+		want += sum.Categories[cr.cat].Count
+	}
+	if want == 0 {
+		return false, nil
+	}
+	var rows, most int64
+	err := conn.QueryRowContext(ctx, `SELECT coalesce(sum(n), 0), coalesce(max(n), 0) FROM (
+		SELECT count(*) AS n FROM recon_sorted WHERE rowid BETWEEN $1 AND $2 AND key & 15 IN (4, 5) GROUP BY merchant_transaction_id)`,
+		first, last).Scan(&rows, &most)
+	if err != nil {
+		return false, fmt.Errorf("reconcile: rows pass: %w", err)
+	}
+	return rows != want || most > 1, nil
 }
 
 // windowView makes src_<n> of a CSV DuckDB reads number its records in

@@ -171,6 +171,14 @@ func TestRowsPass(t *testing.T) {
 			write("r3.csv", "merchant_transaction_id,amount,currency,status\nC1,1.00,USD,APPROVED\nC1,1.00,USD,APPROVED\nC2,2.00,USD,APPROVED\n"), false, false},
 		{"unmatched_twice", write("l4.csv", "merchant_transaction_id,amount,currency\nD1,1.00,USD\nD1,3.00,USD\nD2,2.00,USD\n"),
 			write("r4.csv", "merchant_transaction_id,amount,currency,status\nD2,2.00,USD,APPROVED\nD3,2.00,USD,APPROVED\nD3,2.00,USD,DECLINED\n"), false, false},
+		// an unmatched id twice in the second unmatched category only, or
+		// with no row of the first (rowsPass reads their rows' range only)
+		{"unmatched_twice_in_ledger_missing", write("l10.csv", "merchant_transaction_id,amount,currency\nK1,1.00,USD\nK2,2.00,USD\nK4,4.00,USD\n"),
+			write("r10.csv", "merchant_transaction_id,amount,currency,status\nK1,1.00,USD,APPROVED\nK3,3.00,USD,APPROVED\nK5,5.00,USD,APPROVED\nK3,3.00,USD,APPROVED\n"), false, false},
+		{"unmatched_twice_none_at_provider", write("l11.csv", "merchant_transaction_id,amount,currency\nL1,1.00,USD\n"),
+			write("r11.csv", "merchant_transaction_id,amount,currency,status\nL3,3.00,USD,DECLINED\nL1,1.00,USD,APPROVED\nL3,3.00,USD,APPROVED\n"), false, false},
+		{"unmatched_once_each", write("l12.csv", "merchant_transaction_id,amount,currency\nN1,1.00,USD\nN2,2.00,USD\nN4,4.00,USD\n"),
+			write("r12.csv", "merchant_transaction_id,amount,currency,status\nN1,1.00,USD,APPROVED\nN3,3.00,USD,APPROVED\nN5,5.00,USD,PROCESSING\n"), true, false},
 		// lines off packed_<n>'s road that load: the pass reads the files
 		// again through checked_<n> and still serves
 		{"off_the_road", write("l7.csv", "merchant_transaction_id,amount,currency,expected_status\nG1,1.00,uSd,done\n G2 ,2.00,USD,\nG3,3.00,USD, done \nG4,4.1234,CLF,\n,,,\nG5,5.00, EUR ,DONE\nG6,6.00,USD,Done\nG7, 7.00,usd,\n"),
@@ -190,6 +198,7 @@ func TestRowsPass(t *testing.T) {
 		"generated": "checked", "generated_on_the_road": "packed", "generated_parquet_ledger": "checked",
 		"blank_lines_and_text": "checked", "large": "packed", "quoted_newlines_crlf_bom": "packed",
 		"off_the_road": "checked", "padded_id_only": "checked", "blank_and_spellings_on_the_road": "packed",
+		"unmatched_once_each": "packed",
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -650,4 +659,75 @@ func TestRowsPassRunTwice(t *testing.T) {
 	if !reflect.DeepEqual(second, exact.rows) {
 		t.Errorf("the second run's rows differ from the exact path's")
 	}
+}
+
+// TestUnmatchedTwice: the rows pass's check for an unmatched id with more
+// than one row reads the unmatched categories' range of recon_sorted only,
+// and says no serve when an id is there twice or when the range does not
+// hold every unmatched row the summary counted.
+func TestUnmatchedTwice(t *testing.T) {
+	ctx := context.Background()
+	r, err := Open(ctx, Options{TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	conn, err := r.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// rows 0-1 missing_at_provider, 2-4 missing_in_ledger, 5-6 matched (the
+	// matched ids repeat the unmatched ones: not read)
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE recon_sorted AS SELECT * FROM (VALUES
+		(4, 'A'), (4, 'B'), (5, 'C'), (5, 'D'), (5, 'E'), (10, 'A'), (10, 'C')) AS v(key, merchant_transaction_id)`); err != nil {
+		t.Fatal(err)
+	}
+	sum := func(miss, missIn int64) paybatch.Summary {
+		return paybatch.Summary{Categories: map[paybatch.Category]paybatch.CategoryTotals{
+			paybatch.CatMissingAtProvider: {Count: miss}, paybatch.CatMissingInLedger: {Count: missIn}, paybatch.CatMatched: {Count: 2}}}
+	}
+	ranges := func(miss, missIn int64) []catRange {
+		var out []catRange
+		next := int64(0)
+		for _, c := range []struct {
+			cat paybatch.Category
+			n   int64
+		}{{paybatch.CatMissingAtProvider, miss}, {paybatch.CatMissingInLedger, missIn}, {paybatch.CatMatched, 2}} {
+			if c.n > 0 {
+				out = append(out, catRange{cat: c.cat, first: next, last: next + c.n - 1})
+				next += c.n
+			}
+		}
+		return out
+	}
+	check := func(name string, s paybatch.Summary, rs []catRange, want bool) {
+		t.Helper()
+		got, err := unmatchedTwice(ctx, conn, s, rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: unmatchedTwice = %v, want %v", name, got, want)
+		}
+	}
+	check("each once", sum(2, 3), ranges(2, 3), false)
+	check("none unmatched", paybatch.Summary{Categories: map[paybatch.Category]paybatch.CategoryTotals{paybatch.CatMatched: {Count: 7}}},
+		[]catRange{{cat: paybatch.CatMatched, first: 0, last: 6}}, false)
+	// a range that misses some of the unmatched rows the summary counted
+	// (the table out of its order): not served
+	shifted := ranges(2, 3)
+	for i := range shifted {
+		shifted[i].first++
+		shifted[i].last++
+	}
+	check("range shifted", sum(2, 3), shifted, true)
+	if _, err := conn.ExecContext(ctx, `UPDATE recon_sorted SET merchant_transaction_id = 'C' WHERE merchant_transaction_id = 'E' AND key = 5`); err != nil {
+		t.Fatal(err)
+	}
+	check("missing_in_ledger twice", sum(2, 3), ranges(2, 3), true)
+	if _, err := conn.ExecContext(ctx, `UPDATE recon_sorted SET merchant_transaction_id = 'E' WHERE rowid = 4; UPDATE recon_sorted SET merchant_transaction_id = 'A' WHERE rowid = 1`); err != nil {
+		t.Fatal(err)
+	}
+	check("missing_at_provider twice", sum(2, 3), ranges(2, 3), true)
 }
