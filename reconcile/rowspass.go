@@ -47,7 +47,8 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	// its records in file order (the row numbers the text copy's rowids give,
 	// insertLines), which are its lines: a CSV whose records are not one
 	// line each was read in Go just above (numberByLines, csvlines.go); the
-	// plain view is put back after. On one thread the
+	// pass's view is dropped after, and the plain one made again when
+	// something reads src_<n> by name (ensureSrc). On one thread the
 	// records are numbered as they are read, by a window (row_number() OVER
 	// ()): a streaming window, which holds the whole pipeline above it to
 	// one thread — the reader, the checks, the join's build or probe up to
@@ -60,10 +61,17 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	// cost its CPU.
 	var numbered, copies []*source
 	defer func() {
+		// src_<n> is dropped, not put back over the reader (csvView):
+		// creating that view binds read_csv, whose sniffer reads the file's
+		// first buffer (≈ 17–20 ms for the two 1M-line CSVs; BENCHMARKS.md
+		// #19, session 12), and nothing reads it after a pass that serves.
+		// What reads it by name makes it first (ensureSrc: checked_<n>;
+		// the exact path's insertLines and a pass again make their own).
 		for _, s := range numbered {
-			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), csvView(s)); rerr != nil && err == nil {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`DROP VIEW IF EXISTS src_%d`, s.n)); rerr != nil && err == nil {
 				err = fmt.Errorf("reconcile: %s: %w", s.path, rerr)
 			}
+			s.srcView = false
 		}
 		for _, s := range copies {
 			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`DROP TABLE IF EXISTS pass_copy_%d`, s.n)); rerr != nil && err == nil {
@@ -112,7 +120,7 @@ func (r *Reconciler) rowsPass(ctx context.Context, conn *sql.Conn) (sum paybatch
 	// again for packed_<n>, both views then left for the copy's (≈ 35 ms
 	// of the pass's start at 1M ids per side, BENCHMARKS.md #19 session
 	// 12). A view reads another by name: packed_<n> reads whichever
-	// src_<n> is there when it is read (the plain view put back after).
+	// src_<n> is there when it is read (dropped after the pass, below).
 	for _, s := range numbered {
 		s.srcView = true
 	}

@@ -731,3 +731,57 @@ func TestUnmatchedTwice(t *testing.T) {
 	}
 	check("missing_at_provider twice", sum(2, 3), ranges(2, 3), true)
 }
+
+// TestRowsPassAfterPass: a pass that served drops src_<n> of each CSV it
+// numbered (rowsPass); a Run after it, with another file loaded, reads the
+// files again right — through the pass off the fast road (checked_<n> over
+// the pass's own numbering), or the exact path for a duplicate — on one
+// thread and on two.
+func TestRowsPassAfterPass(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ledger, results := writeEURPair(t, dir, "V", 40, func(i int) bool { return i%5 == 0 })
+	offRoad := writeFile(t, dir, "off.csv", "merchant_transaction_id,amount,currency,status\nV0000000,0.00,EUR, approved \n")
+	dup := writeFile(t, dir, "dup.csv", "merchant_transaction_id,amount,currency,status\nV0000001,1.00,EUR,APPROVED\n")
+	for _, tc := range []struct {
+		name, more string
+		built      bool // the second Run takes the exact path
+	}{{"off_the_road", offRoad, false}, {"duplicate", dup, true}} {
+		for _, threads := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/threads=%d", tc.name, threads), func(t *testing.T) {
+				r, err := Open(ctx, Options{TempDir: t.TempDir(), MemoryLimit: "512MB", Rows: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				r.passThreads = threads
+				loadRun(t, r, ledger, "", results, false)
+				if r.built {
+					t.Fatal("the first Run took the exact path")
+				}
+				collectRows(t, r)
+				if err := r.LoadResults(ctx, tc.more, ""); err != nil {
+					t.Fatal(err)
+				}
+				sum, err := r.Run(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.built != tc.built {
+					t.Fatalf("the second Run took the exact path: %v, want %v", r.built, tc.built)
+				}
+				if !tc.built && r.passRoad != "checked" {
+					t.Errorf("the second pass read %s_<n> last, want checked_<n>", r.passRoad)
+				}
+				rows := collectRows(t, r)
+				exact := rowsPassRunFiles(t, []string{ledger}, []string{results, tc.more}, true, true, 0, 0)
+				if !reflect.DeepEqual(sum, exact.sum) {
+					t.Errorf("summary %+v, exact path %+v", sum, exact.sum)
+				}
+				if !reflect.DeepEqual(rows, exact.rows) {
+					t.Errorf("the second run's rows differ from the exact path's")
+				}
+			})
+		}
+	}
+}
