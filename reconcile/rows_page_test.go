@@ -141,17 +141,7 @@ func TestRowsPageEqualsFields(t *testing.T) {
 // version that keeps it elsewhere fails here instead of slowing every
 // report down to the driver's rows unnoticed.
 func TestRowsReadChunks(t *testing.T) {
-	ctx := context.Background()
-	r, err := Open(ctx, Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := mustConn(t)
 	if err := conn.Raw(func(dc any) error {
 		if _, ok := chunkConn(dc); !ok {
 			t.Errorf("chunkConn cannot reach the C connection under %T", dc)

@@ -667,16 +667,7 @@ func TestRowsPassRunTwice(t *testing.T) {
 // hold every unmatched row the summary counted.
 func TestUnmatchedTwice(t *testing.T) {
 	ctx := context.Background()
-	r, err := Open(ctx, Options{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	conn, err := r.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := mustConn(t)
 	// rows 0-1 missing_at_provider, 2-4 missing_in_ledger, 5-6 matched (the
 	// matched ids repeat the unmatched ones: not read)
 	if _, err := conn.ExecContext(ctx, `CREATE TABLE recon_sorted AS SELECT * FROM (VALUES
