@@ -107,6 +107,15 @@ func TestRowsPageEqualsFields(t *testing.T) {
 			for _, driverPages := range []bool{false, true} {
 				r.driverPages = driverPages
 				for _, page := range []int{0, 1, 4, 1000} {
+					if page == 1 && tc.name == "generated" {
+						// Pages of one row over the pass's view of the
+						// generated rows: thousands of queries, each
+						// planning the view (≈ 10 s a road; the case
+						// took 28 s). One-row pages are read over
+						// the view in "text", over these rows (as a
+						// table) in "altered".
+						continue
+					}
 					r.pageRows = page
 					got := collectRows(t, r)
 					if len(got) != len(want) {
