@@ -10,7 +10,8 @@ import (
 
 // duckAllocator is how the binary has DuckDB's allocator give back the
 // pages its queries free (the process's setting, journal.FreeAtOnce): at
-// once around a submit (atOnce, for its peak memory), but kept pacedDecay
+// once around a submit whose journal or input turns out large (atOnce, for
+// its peak memory; journal.FreeAtOnceWhenLarge), but kept pacedDecay
 // while a phase is paced (lazily, oneCore.lazy): returning each commit's
 // freed pages at once costs CPU at a paced rate while it saves little —
 // 0.46–0.49 against 0.43–0.45 ms of CPU a row at 300/s (#19). Both return
@@ -31,11 +32,9 @@ func duckAllocatorOf(getenv func(string) string) duckAllocator {
 		return duckAllocator{}
 	}
 	return duckAllocator{
-		atOnce: func() func() {
-			// Not worth failing a submit for: without it the peak is higher.
-			restore, _ := journal.FreeAtOnce()
-			return restore
-		},
+		// At once once the journal or its input turns out large: a small
+		// run's memory is small either way, and decay 0 costs it CPU.
+		atOnce: journal.FreeAtOnceWhenLarge,
 		lazily: func() func() {
 			// Not worth failing a run for: without it a paced row costs more.
 			restore, _ := journal.FreeLazily(pacedDecay)

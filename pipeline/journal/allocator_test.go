@@ -1,8 +1,15 @@
 package journal
 
 import (
+	"context"
+	"fmt"
+	"iter"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/paybatch/paybatch"
 )
 
 // TestFreeLazily: inside FreeAtOnce, FreeLazily keeps freed pages for its
@@ -40,4 +47,93 @@ func TestFreeLazily(t *testing.T) {
 		t.Fatalf("decay %v after FreeLazily(1ms) on %v; want it left alone", got, before)
 	}
 	restore()
+}
+
+// TestFreeAtOnceWhenLarge: armed, the allocator keeps DuckDB's decay while
+// the journal is small, frees at once from the moment an input fills an
+// ingest chunk, and gets its decay back at restore; a journal and WAL of
+// largeJournalBytes count as large before they are opened.
+func TestFreeAtOnceWhenLarge(t *testing.T) {
+	before, err := allocatorDecay()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before == decayUnknown || before == 0 {
+		t.Skipf("decay %v: nothing to tell apart here", before)
+	}
+	ctx := context.Background()
+	restore := FreeAtOnceWhenLarge()
+	defer restore()
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{ChunkRows: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	check := func(step string, want time.Duration) {
+		t.Helper()
+		if got, _ := allocatorDecay(); got != want {
+			t.Fatalf("%s: decay %v, want %v", step, got, want)
+		}
+	}
+	check("small journal opened", before)
+	at := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	if _, err := j.Ingest(ctx, decayRows(0, 10, at), at); err != nil {
+		t.Fatal(err)
+	}
+	check("small input ingested", before)
+	if err := j.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("small journal flushed", before)
+	if _, err := j.Ingest(ctx, decayRows(10, 31, at), at); err != nil {
+		t.Fatal(err)
+	}
+	check("an input of more than a chunk", 0)
+	restore()
+	check("restored", before)
+	restore() // twice: nothing more
+	check("restored twice", before)
+
+	dir := t.TempDir()
+	size := func(p string, n int64) {
+		t.Helper()
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(n); err != nil { // sparse: costs nothing
+			t.Fatal(err)
+		}
+	}
+	p := filepath.Join(dir, "big.duckdb")
+	if largeOnDisk(p) {
+		t.Fatal("a journal that does not exist is large")
+	}
+	size(p, largeJournalBytes/2)
+	if largeOnDisk(p) {
+		t.Fatal("half of largeJournalBytes is large")
+	}
+	size(walPath(p), largeJournalBytes/2)
+	if !largeOnDisk(p) {
+		t.Fatal("file and WAL of largeJournalBytes together are not large")
+	}
+}
+
+// decayRows are rows from to to of an input (TestFreeAtOnceWhenLarge).
+func decayRows(from, to int, at time.Time) iter.Seq2[*Row, error] {
+	usd := paybatch.MustCurrency("USD")
+	return func(yield func(*Row, error) bool) {
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("RF-%07d", i)
+			r := &Row{Key: "pb1-dc-" + id, Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
+				Account: "ABC123", MerchantTxID: id, Amount: paybatch.Money{Currency: usd, Minor: int64(100 + i)},
+				BodySHA256: "h-" + id, State: paybatch.StatePending, Source: paybatch.Source{File: "dc.csv", Row: i + 2},
+				CreatedAt: at, UpdatedAt: at, Method: "POST", Path: "/v1/payments/refund/ABC123",
+				Body: []byte(`{}`), Terminal: "ABC123", TransactionRef: "TXS" + id, OrderRef: "ORS" + id}
+			if !yield(r, nil) {
+				return
+			}
+		}
+	}
 }

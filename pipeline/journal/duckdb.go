@@ -120,6 +120,9 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		release()
 		return nil, err
 	}
+	if largeOnDisk(path) {
+		turnedLarge() // before DuckDB reads it (allocator.go)
+	}
 	if err := createDuckDB(ctx, path); err != nil {
 		release()
 		return nil, err

@@ -54,6 +54,9 @@ func (j *DuckDB) initThreads(ctx context.Context) error {
 	defer j.threads.mu.Unlock()
 	j.threads.full, j.threads.cur = int(full), int(full)
 	j.threads.large = rows >= smallJournalRows
+	if j.threads.large {
+		turnedLarge()
+	}
 	return j.applyThreads(ctx)
 }
 
@@ -67,6 +70,7 @@ func (j *DuckDB) growThreads(ctx context.Context) error {
 		return nil
 	}
 	j.threads.large = true
+	turnedLarge()
 	return j.applyThreads(ctx)
 }
 

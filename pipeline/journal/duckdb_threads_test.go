@@ -108,10 +108,18 @@ func TestJournalThreads(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Armed, FreeAtOnceWhenLarge frees at once from the opening of a
+	// journal found large (allocator.go).
+	decay, _ := allocatorDecay()
+	restore := FreeAtOnceWhenLarge()
+	defer restore()
 	if j, err = OpenDuckDB(ctx, path, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	check("large journal reopened", full)
+	if got, _ := allocatorDecay(); decay != decayUnknown && got != 0 {
+		t.Fatalf("large journal reopened: allocator decay %v, want 0", got)
+	}
 }
 
 // threadCount is the number of threads the journal believes DuckDB runs its
