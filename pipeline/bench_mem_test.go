@@ -105,8 +105,9 @@ func peakGoMemory(stop <-chan struct{}) uint64 {
 //
 //	go test ./pipeline/ -run '^$' -bench SubmitMillion -benchtime 1x
 //
-// Go runs under GoMemoryLimit and DuckDB's allocator frees at once
-// (journal.FreeAtOnce), as in the binary's submit (GOMEMLIMIT and
+// Go runs under GoMemoryLimit and DuckDB's allocator frees at once once
+// the run turns out large (journal.FreeAtOnceWhenLarge: here at its first
+// ingest chunk), as in the binary's submit (GOMEMLIMIT and
 // DUCKDB_JE_MALLOC_CONF in the environment override them).
 //
 // PAYBATCH_BENCH_DUCKDB_SET="name=value[; name=value]" applies DuckDB
@@ -126,11 +127,7 @@ func BenchmarkSubmitMillion(b *testing.B) {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(GoMemoryLimit))
 	}
 	if os.Getenv("DUCKDB_JE_MALLOC_CONF") == "" {
-		restore, err := journal.FreeAtOnce()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer restore()
+		defer journal.FreeAtOnceWhenLarge()()
 	}
 	for b.Loop() {
 		b.StopTimer()
