@@ -37,10 +37,10 @@ type env struct {
 	// while a run's requests are paced (cores.go); nil in tests that run
 	// commands in their own process.
 	paced func() (done func())
-	// boundGo bounds the Go runtime's memory for a submit (gomemory.go):
-	// set by main only, nil in tests that run commands in their own
-	// process.
-	boundGo func(getenv func(string) string) (restore func())
+	// boundGo bounds the Go runtime's memory for a submit, and returns
+	// the submit's job.Deps.JournalLarge (gomemory.go): set by main only,
+	// nil in tests that run commands in their own process.
+	boundGo func(getenv func(string) string) (large, restore func())
 
 	// Set by the root command before any subcommand runs.
 	log     *slog.Logger // structured log on stderr (--log-format, --quiet, --verbose)

@@ -192,10 +192,13 @@ another run holds the journal.`,
 			if redriveAll {
 				req.Redrive = append(req.Redrive, job.RedriveAll)
 			}
+			deps := e.jobDeps()
 			if e.boundGo != nil {
-				defer e.boundGo(e.getenv)()
+				large, restore := e.boundGo(e.getenv)
+				defer restore()
+				deps.JournalLarge = large
 			}
-			out, err := job.Submit(cmd.Context(), e.jobDeps(), req)
+			out, err := job.Submit(cmd.Context(), deps, req)
 			rep := out.Validation
 			switch {
 			case rep != nil && rep.Rejected > 0 && !allowPartial:

@@ -2,7 +2,6 @@ package journal
 
 import (
 	"os"
-	"sync"
 	"time"
 )
 
@@ -21,59 +20,10 @@ func FreeAtOnce() (restore func(), err error) {
 	return swapDecay(func(time.Duration) bool { return true }, 0)
 }
 
-// FreeAtOnceWhenLarge is FreeAtOnce put off until a journal of the process
-// turns out to be large — one that holds smallJournalRows rows or more, or
-// whose file and WAL hold largeJournalBytes when it is opened, or an input
-// that fills an ingest chunk (the same turn as DuckDB's threads,
-// duckdb_threads.go) — and left undone for a small one. Decay 0 is for the
-// peak memory of large runs; a small run's memory is small either way, and
-// returning each freed page at once costs it CPU: DuckDB's checkpoint
-// takes a fresh 256 KiB block for each column it writes (and memsets it),
-// its fold and opening churn the same way, and each block comes back as
-// page faults when freed pages go back at once. A 10-row submit took
-// ≈ 0.43 cpu-s with decay 0 from the start, ≈ 0.32 with DuckDB's decay
-// (1 s) kept (13,100 → 9,400 minor page faults; BENCHMARKS.md #19).
-//
-// restore undoes FreeAtOnce when it was done and disarms it. Only one
-// caller at a time (the binary's submit).
-func FreeAtOnceWhenLarge() (restore func()) {
-	large.mu.Lock()
-	large.armed = true
-	large.mu.Unlock()
-	return func() {
-		large.mu.Lock()
-		defer large.mu.Unlock()
-		large.armed = false
-		if large.restore != nil {
-			large.restore()
-			large.restore = nil
-		}
-	}
-}
-
-// large is FreeAtOnceWhenLarge's state.
-var large struct {
-	mu      sync.Mutex
-	armed   bool
-	restore func() // FreeAtOnce's, once done
-}
-
 // largeJournalBytes: a journal whose file and WAL hold as much when it is
-// opened is large for FreeAtOnceWhenLarge before it is even read (a
-// 3,000-row journal's file is ≈ 3 MB).
+// opened is large for Options.Large before it is even read (a 3,000-row
+// journal's file is ≈ 3 MB).
 const largeJournalBytes = 16 << 20
-
-// turnedLarge is called when a journal turns out large: FreeAtOnce is done
-// now when FreeAtOnceWhenLarge armed it.
-func turnedLarge() {
-	large.mu.Lock()
-	defer large.mu.Unlock()
-	if large.armed && large.restore == nil {
-		// Not worth failing a run for: without it the peak is higher.
-		restore, _ := FreeAtOnce()
-		large.restore = restore
-	}
-}
 
 // largeOnDisk says whether the journal at path (file and WAL) holds
 // largeJournalBytes.

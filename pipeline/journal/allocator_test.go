@@ -49,50 +49,42 @@ func TestFreeLazily(t *testing.T) {
 	restore()
 }
 
-// TestFreeAtOnceWhenLarge: armed, the allocator keeps DuckDB's decay while
-// the journal is small, frees at once from the moment an input fills an
-// ingest chunk, and gets its decay back at restore; a journal and WAL of
-// largeJournalBytes count as large before they are opened.
-func TestFreeAtOnceWhenLarge(t *testing.T) {
-	before, err := allocatorDecay()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before == decayUnknown || before == 0 {
-		t.Skipf("decay %v: nothing to tell apart here", before)
-	}
+// TestLargeHook: Options.Large is not called while the journal is small,
+// is called once an input fills an ingest chunk, and never again; a
+// journal and WAL of largeJournalBytes count as large before they are
+// opened.
+func TestLargeHook(t *testing.T) {
 	ctx := context.Background()
-	restore := FreeAtOnceWhenLarge()
-	defer restore()
-	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{ChunkRows: 20})
+	calls := 0
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{ChunkRows: 20, Large: func() { calls++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	check := func(step string, want time.Duration) {
+	check := func(step string, want int) {
 		t.Helper()
-		if got, _ := allocatorDecay(); got != want {
-			t.Fatalf("%s: decay %v, want %v", step, got, want)
+		if calls != want {
+			t.Fatalf("%s: Large called %d times, want %d", step, calls, want)
 		}
 	}
-	check("small journal opened", before)
+	check("small journal opened", 0)
 	at := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
 	if _, err := j.Ingest(ctx, decayRows(0, 10, at), at); err != nil {
 		t.Fatal(err)
 	}
-	check("small input ingested", before)
+	check("small input ingested", 0)
 	if err := j.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	check("small journal flushed", before)
+	check("small journal flushed", 0)
 	if _, err := j.Ingest(ctx, decayRows(10, 31, at), at); err != nil {
 		t.Fatal(err)
 	}
-	check("an input of more than a chunk", 0)
-	restore()
-	check("restored", before)
-	restore() // twice: nothing more
-	check("restored twice", before)
+	check("an input of more than a chunk", 1)
+	if _, err := j.Ingest(ctx, decayRows(31, 80, at), at); err != nil {
+		t.Fatal(err)
+	}
+	check("another input of more than a chunk", 1)
 
 	dir := t.TempDir()
 	size := func(p string, n int64) {
@@ -120,7 +112,7 @@ func TestFreeAtOnceWhenLarge(t *testing.T) {
 	}
 }
 
-// decayRows are rows from to to of an input (TestFreeAtOnceWhenLarge).
+// decayRows are rows from to to of an input (TestLargeHook).
 func decayRows(from, to int, at time.Time) iter.Seq2[*Row, error] {
 	usd := paybatch.MustCurrency("USD")
 	return func(yield func(*Row, error) bool) {

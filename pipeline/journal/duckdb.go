@@ -44,6 +44,20 @@ type Options struct {
 	// being sent (paybatch serve) find them ready; ≈ 8 bytes a row for at
 	// most two files. Off for the CLI, which pages by state nothing.
 	KeepSendStates bool
+	// Large, when set, is called once, when the journal turns out large:
+	// its file and WAL hold largeJournalBytes when it is opened (called
+	// before DuckDB reads them), it holds smallJournalRows rows, or an
+	// input fills an ingest chunk — the turn at which DuckDB gets its
+	// threads (duckdb_threads.go). The binary's submit has DuckDB's
+	// allocator free at once from then on (FreeAtOnce): that is for the
+	// peak memory of large runs, while a small run's memory is small either
+	// way and returning each freed page at once costs it CPU — DuckDB's
+	// checkpoint takes a fresh 256 KiB block for each column it writes,
+	// its fold and opening churn the same way, and each block comes back
+	// as page faults. A 10-row submit took ≈ 0.43 cpu-s with decay 0 from
+	// the start, ≈ 0.32 with DuckDB's decay (1 s) kept (13,100 → 9,400
+	// minor page faults; BENCHMARKS.md #19).
+	Large func()
 
 	// beforeCheckpoint, when set (tests), runs in Close between taking the
 	// protected copy and the CHECKPOINT.
@@ -76,6 +90,7 @@ type DuckDB struct {
 	linger    time.Duration
 
 	threads threadPolicy // DuckDB's thread count (duckdb_threads.go)
+	large   func()       // Options.Large, called at most once; nil: none
 
 	beforeCheckpoint func()
 
@@ -120,8 +135,12 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		release()
 		return nil, err
 	}
-	if largeOnDisk(path) {
-		turnedLarge() // before DuckDB reads it (allocator.go)
+	large := opts.Large
+	if large != nil {
+		large = sync.OnceFunc(large)
+		if largeOnDisk(path) {
+			large() // before DuckDB reads it
+		}
 	}
 	if err := createDuckDB(ctx, path); err != nil {
 		release()
@@ -139,7 +158,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	}
 	re.whileClosed = opts.whileReopening
 	j := &DuckDB{db: db, re: re, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
-		runWAL:           opts.CheckpointWAL,
+		runWAL: opts.CheckpointWAL, large: large,
 		beforeCheckpoint: opts.beforeCheckpoint, foldEvents: opts.foldEvents}
 	j.bgCtx, j.bgStop = context.WithCancel(ctx)
 	if j.pageRows <= 0 {

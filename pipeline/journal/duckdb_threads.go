@@ -55,7 +55,7 @@ func (j *DuckDB) initThreads(ctx context.Context) error {
 	j.threads.full, j.threads.cur = int(full), int(full)
 	j.threads.large = rows >= smallJournalRows
 	if j.threads.large {
-		turnedLarge()
+		j.turnedLarge()
 	}
 	return j.applyThreads(ctx)
 }
@@ -70,7 +70,7 @@ func (j *DuckDB) growThreads(ctx context.Context) error {
 		return nil
 	}
 	j.threads.large = true
-	turnedLarge()
+	j.turnedLarge()
 	return j.applyThreads(ctx)
 }
 
@@ -100,4 +100,12 @@ func (j *DuckDB) applyThreads(ctx context.Context) error {
 	}
 	p.cur = want
 	return nil
+}
+
+// turnedLarge calls Options.Large, when set, the journal having turned out
+// large.
+func (j *DuckDB) turnedLarge() {
+	if j.large != nil {
+		j.large()
+	}
 }

@@ -108,17 +108,14 @@ func TestJournalThreads(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Armed, FreeAtOnceWhenLarge frees at once from the opening of a
-	// journal found large (allocator.go).
-	decay, _ := allocatorDecay()
-	restore := FreeAtOnceWhenLarge()
-	defer restore()
-	if j, err = OpenDuckDB(ctx, path, Options{}); err != nil {
+	// A journal found large when it is opened calls Options.Large once.
+	calls := 0
+	if j, err = OpenDuckDB(ctx, path, Options{Large: func() { calls++ }}); err != nil {
 		t.Fatal(err)
 	}
 	check("large journal reopened", full)
-	if got, _ := allocatorDecay(); decay != decayUnknown && got != 0 {
-		t.Fatalf("large journal reopened: allocator decay %v, want 0", got)
+	if calls != 1 {
+		t.Fatalf("large journal reopened: Large called %d times, want 1", calls)
 	}
 }
 

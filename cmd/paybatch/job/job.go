@@ -103,6 +103,9 @@ type Deps struct {
 	// Paced is pipeline.Config.Paced for every run of the job (nil: the
 	// engine changes nothing).
 	Paced func() (done func())
+	// JournalLarge is journal.Options.Large for the DuckDB journal a
+	// Submit opens: called once, when it turns out large (nil: nothing).
+	JournalLarge func()
 }
 
 func (d *Deps) defaults() {

@@ -55,6 +55,12 @@ func lockJournal(path string) (*journal.Lock, error) {
 // ErrResumable (nothing is wrong with the input), anything else ErrInput (a
 // bad path, not a journal, a damaged journal).
 func openJournal(ctx context.Context, path string, lk *journal.Lock) (journal.Journal, error) {
+	return openJournalWith(ctx, path, journal.Options{Lock: lk})
+}
+
+// openJournalWith is openJournal with the options a DuckDB journal is
+// opened with (a PostgreSQL journal takes none of them).
+func openJournalWith(ctx context.Context, path string, opts journal.Options) (journal.Journal, error) {
 	if postgres.IsURL(path) {
 		j, err := postgres.Open(ctx, path, postgres.Options{})
 		if errors.Is(err, postgres.ErrURL) {
@@ -65,7 +71,7 @@ func openJournal(ctx context.Context, path string, lk *journal.Lock) (journal.Jo
 		}
 		return j, nil
 	}
-	j, err := openDuckDB(ctx, path, journal.Options{Lock: lk})
+	j, err := openDuckDB(ctx, path, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -119,7 +119,7 @@ func submit(ctx context.Context, d Deps, req SubmitRequest, held journal.Journal
 		if out.Journal == "" {
 			out.Journal = req.Files[0] + ".journal.duckdb"
 		}
-		dj, err := openJournal(ctx, out.Journal, nil)
+		dj, err := openJournalWith(ctx, out.Journal, journal.Options{Large: d.JournalLarge})
 		if err != nil {
 			return out, err
 		}
