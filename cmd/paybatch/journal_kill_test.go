@@ -29,7 +29,7 @@ func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process")
 	}
-	const n = 30
+	const n = 40
 	ts := cliSandbox(t, n)
 	dir := t.TempDir()
 	// Every third refund is declined (the sandbox declines amounts ending
@@ -89,6 +89,22 @@ func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 	out, errs, code := runCLI(t, vars, "status", "--journal", jpath, "--poll-deadline", "0")
 	if code != exitOK || !strings.Contains(out, "another paybatch run (pid") || !strings.Contains(out, "submit:") {
 		t.Errorf("status while the run holds the journal: exit %d\n%s\n%s", code, out, errs)
+	}
+	// The answers are committed with the next commit group, not before
+	// the next request leaves (SaveLater): on a loaded machine the first
+	// sends' answers can still be queued when the sixth request has left.
+	// Eight more sends at 8/s (≈ 1 s, ten lingers) let the early declines
+	// commit before the kill, with 26 rows still to go.
+	for len(ts.Server.Operations()) < 14 {
+		select {
+		case err := <-done:
+			killed = true
+			t.Fatalf("submit ended before the kill: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d operations in 20 s; stderr:\n%s", len(ts.Server.Operations()), stderr.String())
+		}
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-done
