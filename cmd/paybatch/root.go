@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, e env) error {
 	if e.stdin == nil {
 		e.stdin = eofReader{}
 	}
+	if err := checkTimerSlack(e.getenv); err != nil {
+		return paybatch.WithKind(paybatch.ErrConfig, err)
+	}
 	// Card numbers are masked on every line a command prints (logging.go).
 	// cobra's own output is the help text, written by us: it keeps the
 	// sandbox's documented test card numbers.

@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PAYBATCH_TEST_RAWPACED") == "1" {
 		os.Exit(rawPacedMain())
 	}
+	if os.Getenv("PAYBATCH_TEST_TIMERSLACK") == "1" {
+		os.Exit(timerSlackMain())
+	}
 	if os.Getenv("PAYBATCH_TEST_MAIN") == "1" {
 		if at := os.Getenv("PAYBATCH_TEST_PAUSE_AT"); at != "" {
 			os.Exit(exitCode(run(context.Background(), os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
