@@ -32,9 +32,13 @@
 // To add a migration (for example, tables for the web server): create the
 // next file, e.g. migrations/duckdb/0004_web_users.sql, with the DDL and
 // any backfill, and nothing else — it is picked up by the embed pattern and
-// applied once to every journal on its next open. Never edit a migration
-// that has been released; add a new one. Keep the exported views'
-// columns stable (add, never rename): reconcile reads them.
+// applied once to every journal on its next open. Then regenerate the
+// empty journal new journals are copied from (migrations/empty.duckdb.gz,
+// duckdb_create.go): go test ./pipeline/journal -run
+// '^TestEmptyJournalTemplate$' -update — that test fails until it is (as
+// it does after a DuckDB upgrade). Never edit a migration that has been
+// released; add a new one. Keep the exported views' columns stable (add,
+// never rename): reconcile reads them.
 //
 // # One lock
 //
@@ -62,10 +66,16 @@
 // cut short) before DuckDB reads the file, and DuckDB replays the WAL. See
 // duckdb_checkpoint.go and TestTornCheckpointResumes.
 //
+// A new journal is written under a temporary name (a copy of the empty
+// journal), fsynced and renamed into place: a kill never leaves a
+// truncated journal (TestKilledCreationLeavesNoTruncatedJournal).
+//
 // # Damage
 //
 // A journal DuckDB cannot read (truncated, overwritten) is reported as
 // ErrDamaged with what to do: restore it from backup, never delete it —
 // deleting it would leave only the providers' 24 h replay window between
-// a rerun and a second send.
+// a rerun and a second send. So is a WAL without its journal file
+// (JOURNAL.wal beside no JOURNAL), which DuckDB would replay into a new
+// journal.
 package journal

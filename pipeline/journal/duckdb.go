@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -142,7 +141,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 			large() // before DuckDB reads it
 		}
 	}
-	if err := createDuckDB(ctx, path); err != nil {
+	if err := createDuckDB(path); err != nil {
 		release()
 		return nil, err
 	}
@@ -288,42 +287,6 @@ func damaged(path string, err error) error {
 		}
 	}
 	return err
-}
-
-// createDuckDB makes a new journal atomically: the database is created and
-// migrated under a temporary name, then renamed into place. A process killed
-// while DuckDB writes a brand-new file would otherwise leave a truncated
-// file that no later run can open. The caller holds the lock.
-func createDuckDB(ctx context.Context, path string) error {
-	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return nil // exists (or cannot be checked: opening it will say why)
-	}
-	tmp := path + ".creating"
-	for _, p := range []string{tmp, tmp + ".wal"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("journal %s: %w", path, err)
-		}
-	}
-	// An empty journal: one thread (see duckdb_threads.go).
-	db, err := sql.Open("duckdb", dsn(tmp)+"&threads=1")
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", path, err)
-	}
-	if _, err := migrate(ctx, db, path); err != nil {
-		db.Close()
-		return err
-	}
-	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
-		db.Close()
-		return fmt.Errorf("journal %s: %w", path, err)
-	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("journal %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("journal %s: %w", path, err)
-	}
-	return nil
 }
 
 // SQL is the database handle for tables other packages add through

@@ -88,12 +88,21 @@ func migrate(ctx context.Context, db *sql.DB, name string) (int, error) {
 		version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)`); err != nil {
 		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
 	}
-	var found int
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&found); err != nil {
+	var found, unstamped int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0), count(*) FILTER (WHERE applied_at = `+unstampedAt+`)
+		FROM schema_version`).Scan(&found, &unstamped); err != nil {
 		return 0, fmt.Errorf("journal %s: schema version: %w", name, err)
 	}
 	if err := NewerSchema(name, found, len(ms)); err != nil {
 		return found, err
+	}
+	if unstamped > 0 {
+		// A journal made from the empty one (createDuckDB): its
+		// migrations are applied as of now.
+		if _, err := db.ExecContext(ctx, `UPDATE schema_version SET applied_at = ? WHERE applied_at = `+unstampedAt,
+			time.Now().UTC()); err != nil {
+			return found, fmt.Errorf("journal %s: schema version: %w", name, err)
+		}
 	}
 	if found == 0 {
 		// A new journal (or one from before versioning) gets every

@@ -13,15 +13,16 @@ import (
 // DuckDB's layout: three 4 KiB headers, then 256 KiB blocks.
 const duckHeaders, duckBlock = 3 * 4096, 256 * 1024
 
-// firstRewrittenBlock is the offset of the first block of old that cur
-// rewrote in place (-1: none).
-func firstRewrittenBlock(old, cur []byte) int {
+// rewrittenBlocks are the offsets of the blocks of old that cur rewrote in
+// place.
+func rewrittenBlocks(old, cur []byte) []int {
+	var at []int
 	for off := duckHeaders; off+duckBlock <= len(old) && off+duckBlock <= len(cur); off += duckBlock {
 		if !bytes.Equal(old[off:off+duckBlock], cur[off:off+duckBlock]) {
-			return off
+			at = append(at, off)
 		}
 	}
-	return -1
+	return at
 }
 
 // tornCheckpoint leaves the journal at path as a SIGKILL inside DuckDB's
@@ -34,10 +35,13 @@ func firstRewrittenBlock(old, cur []byte) int {
 // header. The checkpoint is really run (Close, with DuckDB's own
 // debug_checkpoint_abort = 'after_free_list_write' stopping it once the
 // metadata is written, before the new header, as a kill there would), then
-// the block it rewrote in place is torn by hand: its first 16 of 64 pages
-// new, the rest as before. It returns the file as it was before
-// the checkpoint and the offset of the torn block.
-func tornCheckpoint(t *testing.T, path string, write func(j *DuckDB)) (before []byte, at int) {
+// the blocks it rewrote in place are torn by hand: their first 16 of 64
+// pages new, the rest as before. (Of a new journal's, the metadata block
+// at 274432 is the one the old header references; the block at 12288 was
+// free in it since the journal's first checkpoint, and tearing it alone
+// is harmless.) It returns the file as it was before the checkpoint and
+// the offsets of the torn blocks.
+func tornCheckpoint(t *testing.T, path string, write func(j *DuckDB)) (before []byte, at []int) {
 	t.Helper()
 	ctx := context.Background()
 	j, err := OpenDuckDB(ctx, path, Options{})
@@ -74,12 +78,14 @@ func tornCheckpoint(t *testing.T, path string, write func(j *DuckDB)) (before []
 	if err != nil {
 		t.Fatal(err)
 	}
-	at = firstRewrittenBlock(before, cur)
-	if at < 0 {
+	at = rewrittenBlocks(before, cur)
+	if len(at) == 0 {
 		t.Fatal("the checkpoint rewrote no block of the previous file in place: the torn-write hazard may be gone (update this test and the package doc)")
 	}
 	torn := append([]byte(nil), cur...)
-	copy(torn[at+duckBlock/4:at+duckBlock], before[at+duckBlock/4:at+duckBlock])
+	for _, off := range at {
+		copy(torn[off+duckBlock/4:off+duckBlock], before[off+duckBlock/4:off+duckBlock])
+	}
 	if err := os.WriteFile(path, torn, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +136,7 @@ func TestTornCheckpointResumes(t *testing.T) {
 			}
 		}
 	})
-	t.Logf("checkpoint torn in the block at %d", off)
+	t.Logf("checkpoint torn in the blocks at %v", off)
 
 	t.Run("without the copy (the old code) it is damage", func(t *testing.T) {
 		d := copyDir(t, dir)
@@ -231,8 +237,12 @@ func TestWALReplaysOnPreCheckpointFile(t *testing.T) {
 
 // TestNoCheckpointDuringRun: between Open and Close DuckDB never writes a
 // block the file's header references (no automatic checkpoint, none at
-// shutdown): every byte of the file as opened is unchanged (DuckDB may only
-// append new blocks), and the WAL carries the run.
+// shutdown): its headers are unchanged, the only blocks of the file as
+// opened it rewrote were free in it (DuckDB writes a large insert's row
+// groups to free or new blocks, the WAL pointing at them), the file alone
+// still reads as it was opened, and the WAL carries the run. A journal
+// has free blocks from its first checkpoint on — a new one's first Close
+// checkpoints its schema_version stamp (duckdb_create.go).
 func TestNoCheckpointDuringRun(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "j.duckdb")
@@ -247,18 +257,43 @@ func TestNoCheckpointDuringRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "opened.duckdb"), opened, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := describeJournal(t, filepath.Join(dir, "opened.duckdb"))
 	called := false
+	var free int
 	j, err = OpenDuckDB(ctx, path, Options{beforeCheckpoint: func() {
 		called = true
 		cur, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(cur) < len(opened) || !bytes.Equal(cur[:len(opened)], opened) {
-			t.Errorf("the file's existing bytes changed before Close's checkpoint (block at %d)", firstRewrittenBlock(opened, cur))
+		if len(cur) < len(opened) || !bytes.Equal(cur[:duckHeaders], opened[:duckHeaders]) {
+			t.Fatalf("the file's headers changed before Close's checkpoint")
+		}
+		var rewritten []int
+		for off := duckHeaders; off+duckBlock <= len(opened); off += duckBlock {
+			if !bytes.Equal(opened[off:off+duckBlock], cur[off:off+duckBlock]) {
+				rewritten = append(rewritten, (off-duckHeaders)/duckBlock)
+			}
+		}
+		if len(rewritten) > free {
+			t.Errorf("blocks %v of the file as opened rewritten before Close's checkpoint; %d were free", rewritten, free)
+		}
+		t.Logf("blocks %v (of %d free) of the file as opened written during the run", rewritten, free)
+		if err := os.WriteFile(filepath.Join(dir, "cur.duckdb"), cur, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := describeJournal(t, filepath.Join(dir, "cur.duckdb")); got != want {
+			t.Errorf("the file alone no longer reads as opened:\n%s", lineDiff(want, got))
 		}
 	}})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SQL().QueryRowContext(ctx, `SELECT free_blocks FROM pragma_database_size()`).Scan(&free); err != nil {
 		t.Fatal(err)
 	}
 	// More than DuckDB's default checkpoint_threshold (16 MiB of WAL).
