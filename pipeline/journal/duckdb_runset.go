@@ -69,6 +69,10 @@ type ingester struct {
 	keys  *duckdb.Appender // run_keys
 	rows  *duckdb.Appender // journal
 	confl *duckdb.Appender // run_conflicts
+	// What the appenders took — run_keys rows (fresh ones), run_conflicts
+	// rows — so that the run's counts need no query, and an input without
+	// a conflict no statement for conflicts.
+	keyRows, freshRows, conflictRows int
 }
 
 type staged struct {
@@ -99,14 +103,12 @@ func (j *DuckDB) Ingest(ctx context.Context, src iter.Seq2[*Row, error], now tim
 	if err := in.run(ctx, src); err != nil {
 		return res, err
 	}
+	res.Rows, res.New, res.ConflictCount = in.keyRows, in.freshRows, in.conflictRows
 	// The rowids the phases page through (journal rows are never deleted,
 	// so a rowid names the same row for the whole run).
 	err = j.execAll(ctx, `CREATE TABLE run_rows AS SELECT j.rowid AS jrow FROM run_keys k JOIN journal j ON j.key = k.key ORDER BY jrow`)
 	if err != nil {
 		return res, err
-	}
-	if err := j.db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE fresh) FROM run_keys`).Scan(&res.Rows, &res.New); err != nil {
-		return res, fmt.Errorf("journal: run rows: %w", err)
 	}
 	if err := j.checkUnique(ctx, res.Rows); err != nil {
 		return res, err
@@ -168,6 +170,9 @@ func (in *ingester) run(ctx context.Context, src iter.Seq2[*Row, error]) (err er
 	}
 	if err := in.flush(); err != nil {
 		return err
+	}
+	if in.conflictRows == 0 {
+		return nil
 	}
 	// The same edit seen again (in this input or an earlier run) is
 	// recorded once.
@@ -325,8 +330,12 @@ func (in *ingester) compare(ctx context.Context, chunk []staged) error {
 			err = in.conflict(s, k.jHash.String, k.jState.String)
 		default:
 			seen[r.Key] = r.BodySHA256
-			if err = in.keys.AppendRow(s.ord, r.Key, r.BodySHA256, !k.jHash.Valid); err == nil && !k.jHash.Valid {
-				err = in.rows.AppendRow(journalArgs(r)...)
+			if err = in.keys.AppendRow(s.ord, r.Key, r.BodySHA256, !k.jHash.Valid); err == nil {
+				in.keyRows++
+				if !k.jHash.Valid {
+					in.freshRows++
+					err = in.rows.AppendRow(journalArgs(r)...)
+				}
 			}
 		}
 		if err != nil {
@@ -338,6 +347,7 @@ func (in *ingester) compare(ctx context.Context, chunk []staged) error {
 
 func (in *ingester) conflict(s staged, journalHash, state string) error {
 	r := s.row
+	in.conflictRows++
 	return in.confl.AppendRow(s.ord, r.Key, r.MerchantTxID, r.Source.File, r.Source.Sheet, int32(r.Source.Row),
 		journalHash, r.BodySHA256, amountArg(r.Amount), r.Amount.Currency.Code(), state)
 }
@@ -363,11 +373,8 @@ func (j *DuckDB) checkUnique(ctx context.Context, runRows int) error {
 }
 
 // loadConflicts fills Result.Conflicts (the first maxResultConflicts, in
-// input order) and ConflictCount.
+// input order; ConflictCount counts them all).
 func (j *DuckDB) loadConflicts(ctx context.Context, res *Ingested) error {
-	if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM run_conflicts`).Scan(&res.ConflictCount); err != nil {
-		return fmt.Errorf("journal: conflicts: %w", err)
-	}
 	if res.ConflictCount == 0 {
 		return nil
 	}

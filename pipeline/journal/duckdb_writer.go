@@ -213,7 +213,10 @@ func (j *DuckDB) fold(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT min(seq), max(seq) FROM journal_events`).Scan(&lo, &hi); err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
 	}
-	for from := lo.Int64; lo.Valid && from <= hi.Int64; from += j.foldEvents {
+	if !lo.Valid {
+		return nil // nothing recorded: nothing to apply or empty (the deferred Rollback ends the read)
+	}
+	for from := lo.Int64; from <= hi.Int64; from += j.foldEvents {
 		_, err = tx.ExecContext(ctx, `UPDATE journal SET state = e.state, outcome = e.outcome, provider_status = e.provider_status,
 			provider_id = e.provider_id, order_id = e.order_id, reason_code = e.reason_code, problem = e.problem,
 			http_status = e.http_status, attempts = e.attempts, updated_at = e.updated_at, sent_at = e.sent_at,
