@@ -275,11 +275,7 @@ func TestNewJournalStampedAtCreation(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{path + ".creating", walPath(path + ".creating")} {
-		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s left behind: %v", p, err)
-		}
-	}
+	noCreationLeftovers(t, path)
 }
 
 // TestStaleWALBesideMissingJournalRefused: a journal's WAL left without
@@ -374,11 +370,7 @@ func TestCreationLeftoversReplaced(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{path + ".creating", walPath(path + ".creating")} {
-		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s left behind: %v", p, err)
-		}
-	}
+	noCreationLeftovers(t, path)
 }
 
 // TestKilledCreationLeavesNoTruncatedJournal: a process SIGKILLed while it
@@ -445,4 +437,15 @@ func TestKilledCreationLeavesNoTruncatedJournal(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 4 kills landed inside a creation", cut)
+}
+
+// noCreationLeftovers fails t when a creation's temporary file or its WAL
+// is left beside the journal at path.
+func noCreationLeftovers(t *testing.T, path string) {
+	t.Helper()
+	for _, p := range []string{path + ".creating", walPath(path + ".creating")} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
 }
