@@ -63,7 +63,10 @@ func Luhn(s string) bool {
 }
 
 // Find returns every unmasked card number in s: each run of 13 to 19 digits
-// (single spaces or hyphens allowed between digits) that passes Luhn.
+// (single spaces or hyphens allowed between digits) that passes Luhn —
+// except the fraction of a decimal number (a run right after a digit and a
+// point, "1.9193846209999998"): a float written in full (a duration in the
+// metrics file) has 16 such digits, and one in ten passes Luhn.
 func Find(s string) []string {
 	var out []string
 	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
@@ -86,7 +89,8 @@ func Find(s string) []string {
 			}
 			break
 		}
-		if run := s[i:end]; digits >= 13 && digits <= 19 && Luhn(run) {
+		fraction := i >= 2 && s[i-1] == '.' && isDigit(s[i-2])
+		if run := s[i:end]; digits >= 13 && digits <= 19 && !fraction && Luhn(run) {
 			out = append(out, run)
 		}
 		i = end

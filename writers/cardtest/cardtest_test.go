@@ -35,6 +35,7 @@ func TestFindIgnores(t *testing.T) {
 		"123456789012",             // 12 digits
 		"41111111111111111111",     // 20 digits
 		"amount 1234.56 id 987654", // short runs
+		"paybatch_run_duration_seconds 1.9193846209999998", // a float's fraction (CI, session 14)
 	} {
 		if got := Find(s); len(got) != 0 {
 			t.Errorf("Find(%q) = %q", s, got)
@@ -75,5 +76,15 @@ func TestFileFormats(t *testing.T) {
 	want := map[string]int{".csv": 1, ".duckdb": 3000, ".parquet": 1, ".xlsx": 1}
 	if fmt.Sprint(per) != fmt.Sprint(want) {
 		t.Errorf("leaks per format %v, want %v", per, want)
+	}
+}
+
+// TestFindAfterPoint: only a decimal's fraction is passed over; a number
+// after a point that does not follow a digit, or after "1. ", is found.
+func TestFindAfterPoint(t *testing.T) {
+	for _, s := range []string{"card.4111111111111111", "1. 4111111111111111", ".4111111111111111"} {
+		if got := Find(s); len(got) != 1 || got[0] != "4111111111111111" {
+			t.Errorf("Find(%q) = %q, want the card number", s, got)
+		}
 	}
 }
