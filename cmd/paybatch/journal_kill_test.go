@@ -69,23 +69,28 @@ func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 			<-done
 		}
 	}()
-	// Wait for the run's first progress snapshot and a few sends.
+	// waitUntil polls cond until it holds, failing when the run ends first
+	// or 20 s pass.
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		_, published, _ := journal.ReadProgress(jpath)
-		if published && len(ts.Server.Operations()) >= 6 {
-			break
-		}
-		select {
-		case err := <-done:
-			killed = true
-			t.Fatalf("submit ended before it could be watched: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no progress published; stderr:\n%s", stderr.String())
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case err := <-done:
+				killed = true
+				t.Fatalf("submit ended before %s: %v\n%s", what, err, stderr.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s in 20 s (%d operations); stderr:\n%s", what, len(ts.Server.Operations()), stderr.String())
+			}
 		}
 	}
+	// Wait for the run's first progress snapshot and a few sends.
+	waitUntil("progress published after 6 sends", func() bool {
+		_, published, _ := journal.ReadProgress(jpath)
+		return published && len(ts.Server.Operations()) >= 6
+	})
 	out, errs, code := runCLI(t, vars, "status", "--journal", jpath, "--poll-deadline", "0")
 	if code != exitOK || !strings.Contains(out, "another paybatch run (pid") || !strings.Contains(out, "submit:") {
 		t.Errorf("status while the run holds the journal: exit %d\n%s\n%s", code, out, errs)
@@ -95,17 +100,7 @@ func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 	// sends' answers can still be queued when the sixth request has left.
 	// Eight more sends at 8/s (≈ 1 s, ten lingers) let the early declines
 	// commit before the kill, with 26 rows still to go.
-	for len(ts.Server.Operations()) < 14 {
-		select {
-		case err := <-done:
-			killed = true
-			t.Fatalf("submit ended before the kill: %v\n%s", err, stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d operations in 20 s; stderr:\n%s", len(ts.Server.Operations()), stderr.String())
-		}
-	}
+	waitUntil("14 sends", func() bool { return len(ts.Server.Operations()) >= 14 })
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 	killed = true
