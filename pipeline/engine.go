@@ -320,20 +320,26 @@ func newRun(ctx context.Context, j journal.Journal, p Provider, cfg Config) (*ru
 }
 
 // linger is how long the journal lets a commit group gather at a paced
-// rate: about 32 departures (≈ 100 ms at 300/s), at most 100 ms; none
+// rate: about 64 departures (≈ 200 ms at 300/s), at most 200 ms; none
 // when unthrottled, where the changes of many workers meet in every commit
 // anyway. At a limit the rows arrive one at a time and each would be a
-// commit of its own: a DuckDB commit costs 1.5–2 ms of CPU however small
+// commit of its own: a DuckDB commit costs 1.5–3 ms of CPU however small
 // (an fsync besides), most of a row's CPU. The intent still commits before
 // its request leaves; rows committed earlier keep the pacer busy meanwhile
-// (the window covers at least half a second of sends). 64 departures
-// (200 ms) measured no clearer gain than the noise at 300/s, and drew 429s
-// in runs on a loaded machine where 32 drew none (sessions 4 and 7, #19).
+// (the window covers at least half a second of sends, 150 rows at 300/s,
+// where a 200 ms group holds 60 and the requests in flight 15). Measured at
+// 300/s with 50 ± 10 ms latency (session 15, #19), the two runs at the same
+// time against two sandboxes so that the host's drift cancels: 200 ms took
+// 0.019 ms less CPU a row than 100 ms (4 pairs), with the same rate
+// (97.5–97.7 % of the limit) and no 429; 300 ms 0.016 less again, not
+// taken: its group would hold 90 of the window's 150. (Sessions 4 and 7
+// found no gain beyond noise for 200 ms and saw 429s on a loaded machine;
+// the pacer has since logged each departure when its request was written.)
 func linger(ratePerSec float64) time.Duration {
 	if math.IsInf(ratePerSec, 1) || ratePerSec <= 0 {
 		return 0
 	}
-	return min(time.Duration(32/ratePerSec*float64(time.Second)), 100*time.Millisecond)
+	return min(time.Duration(64/ratePerSec*float64(time.Second)), 200*time.Millisecond)
 }
 
 // pacedMax is the highest rate (a second) at which a phase counts as paced
