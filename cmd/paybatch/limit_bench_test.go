@@ -89,6 +89,20 @@ func rawPacedChild(tb testing.TB, url string, rows, rate int) childRun {
 	return childRun{cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), maxRSS: ru.Maxrss << 10, csw: ru.Nvcsw + ru.Nivcsw, elapsed: time.Since(start)}
 }
 
+// benchRows is the batch size of the at-limit benchmarks: 3,000 rows, or
+// PAYBATCH_BENCH_ROWS.
+func benchRows(b *testing.B) int {
+	s := os.Getenv("PAYBATCH_BENCH_ROWS")
+	if s == "" {
+		return 3000
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 10 {
+		b.Fatalf("PAYBATCH_BENCH_ROWS=%q: want a count of at least 10", s)
+	}
+	return n
+}
+
 // BenchmarkSubmitCPUAtLimit: CPU per row of the `paybatch submit` process
 // (user + system time of the child ÷ rows) at a contracted 300/s against
 // the sandbox configured with that limit and 50 ± 10 ms latency, beside the
@@ -104,14 +118,7 @@ func rawPacedChild(tb testing.TB, url string, rows, rate int) childRun {
 //
 //	go test ./cmd/paybatch/ -run '^$' -bench SubmitCPUAtLimit -benchtime 1x
 func BenchmarkSubmitCPUAtLimit(b *testing.B) {
-	n := 3000
-	if s := os.Getenv("PAYBATCH_BENCH_ROWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 10 {
-			b.Fatalf("PAYBATCH_BENCH_ROWS=%q: want a count of at least 10", s)
-		}
-		n = v
-	}
+	n := benchRows(b)
 	for _, bc := range []struct {
 		name    string
 		limit   paybatch.Limit
@@ -185,14 +192,7 @@ func atLimitRun(tb testing.TB, limit paybatch.Limit, faults string, args []strin
 //
 //	go test ./cmd/paybatch/ -run '^$' -bench SubmitCPUAtLimitPaired -benchtime 3x
 func BenchmarkSubmitCPUAtLimitPaired(b *testing.B) {
-	n := 3000
-	if s := os.Getenv("PAYBATCH_BENCH_ROWS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 10 {
-			b.Fatalf("PAYBATCH_BENCH_ROWS=%q: want a count of at least 10", s)
-		}
-		n = v
-	}
+	n := benchRows(b)
 	const faults = "latency=50ms±10ms"
 	var sub, floor, ratio, rate []float64
 	var n429 int64
