@@ -221,14 +221,14 @@ func lockConflict(err error) bool {
 // in use) is not a failure: the database stays as it was.
 func (j *DuckDB) reopen(ctx context.Context) error {
 	j.threads.mu.Lock()
-	threads := j.threads.cur
+	threads, large := j.threads.cur, j.threads.large
 	j.threads.mu.Unlock()
 	init := func(c driver.Conn) error {
 		ex, ok := c.(driver.ExecerContext)
 		if !ok {
 			return errors.New("journal: reopen: connection cannot execute")
 		}
-		stmts := []string{disableShutdownCheckpoint}
+		stmts := []string{disableShutdownCheckpoint, storageSQL(large)}
 		if threads > 0 {
 			stmts = append(stmts, fmt.Sprintf("SET threads = %d", threads))
 		}
