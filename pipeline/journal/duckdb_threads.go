@@ -56,8 +56,7 @@ func (j *DuckDB) initThreads(ctx context.Context) error {
 	j.threads.large = rows >= smallJournalRows
 	if j.threads.large {
 		j.turnedLarge()
-	}
-	if err := j.applyStorage(ctx); err != nil {
+	} else if err := j.applyStorage(ctx); err != nil { // a large journal has DuckDB's default already
 		return err
 	}
 	return j.applyThreads(ctx)

@@ -135,47 +135,8 @@ func (j *DuckDB) threadCount() int {
 func TestSmallJournalStringsWithoutFSST(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	usd := paybatch.MustCurrency("USD")
-	input := func(n int) iter.Seq2[*Row, error] {
-		return func(yield func(*Row, error) bool) {
-			for i := range n {
-				id := fmt.Sprintf("RF-%07d", i)
-				r := &Row{Key: fmt.Sprintf("pb1-fsst-%064x", i*7919), Provider: paybatch.SmartRetry, Kind: paybatch.KindRefund,
-					Account: "ABC123", MerchantTxID: id, Amount: paybatch.Money{Currency: usd, Minor: int64(100 + i%5000)},
-					BodySHA256: fmt.Sprintf("%064x", i*104729), State: paybatch.StatePending, Source: paybatch.Source{File: "fsst.csv", Row: i + 2},
-					CreatedAt: at, UpdatedAt: at, Method: "POST", Path: "/v1/payments/refund/ABC123",
-					Body:     []byte(`{"transaction_reference_id":"TXS` + id + `","order_reference_id":"ORS` + id + `","merchant_transaction_id":"` + id + `","amount":12.34}`),
-					Terminal: "ABC123", TransactionRef: "TXS" + id, OrderRef: "ORS" + id}
-				if !yield(r, nil) {
-					return
-				}
-			}
-		}
-	}
-	// fsstColumns opens the journal at path and lists the journal table's
-	// columns with an FSST segment.
-	fsstColumns := func(path string) []string {
-		t.Helper()
-		j, err := OpenDuckDB(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer j.Close()
-		rs, err := j.db.QueryContext(ctx, `SELECT DISTINCT column_name FROM pragma_storage_info('journal') WHERE compression = 'FSST' ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rs.Close()
-		var cols []string
-		for rs.Next() {
-			var c string
-			if err := rs.Scan(&c); err != nil {
-				t.Fatal(err)
-			}
-			cols = append(cols, c)
-		}
-		return cols
-	}
+	// journal ingests rows rows (benchRows) into a new journal and closes
+	// it, which checkpoints.
 	journal := func(rows int) string {
 		t.Helper()
 		path := filepath.Join(t.TempDir(), "j.duckdb")
@@ -183,33 +144,49 @@ func TestSmallJournalStringsWithoutFSST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := j.Ingest(ctx, input(rows), at); err != nil {
+		if _, err := j.Ingest(ctx, benchRows(rows, at), at); err != nil {
 			t.Fatal(err)
 		}
-		if err := j.Close(); err != nil { // checkpoints
+		if err := j.Close(); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
+	// storage opens the journal at path and returns the journal table's
+	// columns with an FSST segment, and the setting the open put in force.
+	storage := func(path string) (fsst []string, disabled string) {
+		t.Helper()
+		j, err := OpenDuckDB(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		if err := j.db.QueryRowContext(ctx, `SELECT current_setting('disabled_compression_methods')`).Scan(&disabled); err != nil {
+			t.Fatal(err)
+		}
+		rs, err := j.db.QueryContext(ctx, `SELECT DISTINCT column_name FROM pragma_storage_info('journal') WHERE compression = 'FSST' ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rs.Close()
+		for rs.Next() {
+			var c string
+			if err := rs.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			fsst = append(fsst, c)
+		}
+		return fsst, disabled
+	}
 
-	large := journal(chunkRows + 1) // more than a chunk: large
-	if cols := fsstColumns(large); len(cols) == 0 {
+	if cols, _ := storage(journal(chunkRows + 1)); len(cols) == 0 { // more than a chunk: large
 		t.Fatal("a large journal has no FSST column: DuckDB's default did not choose FSST for these rows, so the small journal's check below proves nothing")
 	}
-	small := journal(3000)
-	if cols := fsstColumns(small); len(cols) > 0 {
+	cols, disabled := storage(journal(3000))
+	if len(cols) > 0 {
 		t.Fatalf("a small journal's checkpoint stored %v with FSST", cols)
 	}
-	var got string
-	j, err := OpenDuckDB(ctx, small, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	if err := j.db.QueryRowContext(ctx, `SELECT current_setting('disabled_compression_methods')`).Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.EqualFold(got, "fsst") {
-		t.Fatalf("a small journal reopened: disabled_compression_methods = %q, want fsst", got)
+	if !strings.EqualFold(disabled, "fsst") {
+		t.Fatalf("a small journal reopened: disabled_compression_methods = %q, want fsst", disabled)
 	}
 }
