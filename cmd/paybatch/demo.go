@@ -146,6 +146,7 @@ func copyDemoData(dir string) error {
 // written into.
 func resetDemoDir(dir string) error {
 	outputs := []string{"journal.duckdb", "journal.duckdb.wal", "journal.duckdb.lock", "journal.duckdb.progress.json",
+		"journal.duckdb.changes", "journal.duckdb.checkpoint", "journal.duckdb.checkpoint.wal",
 		"reconcile.duckdb", "reconcile.duckdb.wal", "report.xlsx", "summary.json", "csv", "parquet"}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {

@@ -66,6 +66,11 @@
 // cut short) before DuckDB reads the file, and DuckDB replays the WAL. See
 // duckdb_checkpoint.go and TestTornCheckpointResumes.
 //
+// A paced writer (a run at a rate limit) makes its commit groups durable
+// in JOURNAL.changes instead of DuckDB; they enter journal_events in bulk,
+// and Open replays a log a kill left, by sequence number, before its fold.
+// See duckdb_changelog.go and TestPacedChangesSurviveAKill.
+//
 // A new journal is written under a temporary name (a copy of the empty
 // journal), fsynced and renamed into place: a kill never leaves a
 // truncated journal (TestKilledCreationLeavesNoTruncatedJournal).
@@ -75,7 +80,7 @@
 // A journal DuckDB cannot read (truncated, overwritten) is reported as
 // ErrDamaged with what to do: restore it from backup, never delete it —
 // deleting it would leave only the providers' 24 h replay window between
-// a rerun and a second send. So is a WAL without its journal file
-// (JOURNAL.wal beside no JOURNAL), which DuckDB would replay into a new
-// journal.
+// a rerun and a second send. So is a WAL or change log without its
+// journal file (JOURNAL.wal or JOURNAL.changes beside no JOURNAL), which
+// would be replayed into a new journal.
 package journal

@@ -87,6 +87,11 @@ type DuckDB struct {
 	writer    *GroupWriter
 	committer *duckCommitter
 	linger    time.Duration
+	// paced is the committer while its writer logs its changes
+	// (duckdb_changelog.go), for materialise; paceMu guards it and orders
+	// a reader's materialise against the writer's stop.
+	paceMu sync.Mutex
+	paced  *duckCommitter
 
 	threads threadPolicy // DuckDB's thread count (duckdb_threads.go)
 	large   func()       // Options.Large, called at most once; nil: none
@@ -173,6 +178,11 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 		j.foldEvents = foldEvents
 	}
 
+	if err := j.replayChangeLog(ctx); err != nil {
+		db.Close()
+		release()
+		return nil, err
+	}
 	if err := j.fold(ctx); err != nil {
 		db.Close()
 		release()
@@ -501,6 +511,9 @@ func latestFor(pending bool, q Query, rows ...int) (wide, narrow string, args []
 // unfolded says whether state changes wait to be folded into the journal
 // table (journal_events holds any).
 func (j *DuckDB) unfolded(ctx context.Context) (bool, error) {
+	if err := j.materialise(); err != nil {
+		return false, err
+	}
 	var pending bool
 	if err := j.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM journal_events)`).Scan(&pending); err != nil {
 		return false, fmt.Errorf("journal: read: %w", err)

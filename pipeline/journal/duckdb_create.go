@@ -50,12 +50,17 @@ func createDuckDB(path string) error {
 	if _, err := os.Stat(path); err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return nil // exists (or cannot be checked: opening it will say why)
 	}
-	if _, err := os.Stat(walPath(path)); err == nil {
-		return &DamagedError{Path: path, Err: fmt.Errorf(
-			"the file is missing but its write-ahead log %s is there, which DuckDB would replay into a new journal; put the journal back beside it; if the journal was removed on purpose, move %s away too",
-			walPath(path), walPath(path))}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("journal %s: %w", path, err)
+	for _, log := range []struct{ path, what, replayer string }{
+		{walPath(path), "write-ahead log", "DuckDB"},
+		{changeLogPath(path), "change log", "paybatch"},
+	} {
+		if _, err := os.Stat(log.path); err == nil {
+			return &DamagedError{Path: path, Err: fmt.Errorf(
+				"the file is missing but its %s %s is there, which %s would replay into a new journal; put the journal back beside it; if the journal was removed on purpose, move %s away too",
+				log.what, log.path, log.replayer, log.path)}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("journal %s: %w", path, err)
+		}
 	}
 	tmp := path + ".creating"
 	// A WAL of the temporary name is left by a creation of older

@@ -190,10 +190,11 @@ func maskRejects(ctx context.Context, tx *sql.Tx) error {
 // binary's, and leaves it untouched (not even opened for writing) when it
 // is current. Readers that ATTACH the file read-only (reconcile) call it
 // first. A damaged file is reported as ErrDamaged. A checkpoint cut short
-// (its protected copy still beside the file) is undone first, under the
-// lock, by opening the journal (ErrLocked while another process holds it).
+// (its protected copy still beside the file), or a paced run's change log
+// a kill left (duckdb_changelog.go), is dealt with first, under the lock,
+// by opening the journal (ErrLocked while another process holds it).
 func Upgrade(ctx context.Context, path string) error {
-	if _, err := os.Stat(checkpointCopy(path)); err == nil {
+	if pendingRepair(path) {
 		j, err := OpenDuckDB(ctx, path, Options{})
 		if err != nil {
 			return err
@@ -243,4 +244,16 @@ func readVersion(ctx context.Context, path string) (int, error) {
 		return 0, damaged(path, err)
 	}
 	return v, nil
+}
+
+// pendingRepair says whether the journal at path has something beside it
+// that only opening it deals with: a checkpoint's protected copy, or a
+// change log.
+func pendingRepair(path string) bool {
+	for _, p := range []string{checkpointCopy(path), changeLogPath(path)} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }

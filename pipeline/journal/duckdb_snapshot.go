@@ -29,6 +29,9 @@ func (j *DuckDB) Snapshot(ctx context.Context, path string, sourceFiles ...strin
 	if len(sourceFiles) == 0 {
 		return nil
 	}
+	if err := j.materialise(); err != nil {
+		return fmt.Errorf("journal snapshot: %w", err)
+	}
 	conn, err := j.db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("journal snapshot: %w", err)

@@ -313,6 +313,11 @@ func (x *stateIndex) endBuild(b *stateBuild, fs *fileStates, err error) (*fileSt
 // out of the journal's 96 MB with 1M rows and 400,000 changes; applying
 // them piece by piece of the file read every change once a piece.)
 func (j *DuckDB) readStates(ctx context.Context, file string) (*fileStates, error) {
+	// The changes committed before this build began are read from the
+	// tables; those after, from its log (startBuild).
+	if err := j.materialise(); err != nil {
+		return nil, fmt.Errorf("journal: read states: %w", err)
+	}
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("journal: read states: %w", err)

@@ -4,7 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"sync"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -13,18 +17,36 @@ import (
 // State changes go through a GroupWriter that appends them to
 // journal_events in groups (duckCommitter): an append costs microseconds
 // where an UPDATE by key costs a millisecond or more in DuckDB; Flush folds
-// the events into journal with one bulk UPDATE.
+// the events into journal with one bulk UPDATE. A paced writer makes its
+// groups durable in a log beside the journal instead, and they enter
+// journal_events in bulk (duckdb_changelog.go).
 
 // duckCommitter appends a group to journal_events through an Appender on
-// its own connection; the Appender's Flush is the commit.
+// its own connection; the Appender's Flush is the commit. With a log (a
+// paced writer) a group is committed by appending it to the log, and the
+// Appender takes the logged changes in bulk (materialise).
 type duckCommitter struct {
 	conn *sql.Conn
 	app  *duckdb.Appender
 	seq  int64
 	j    *DuckDB // its kept latest states are told of each commit
+
+	log *changeLog // nil: each group is committed to DuckDB
+	// mu serialises the log and the Appender between the writer's
+	// commits and materialise (a reader that needs the latest states).
+	mu     sync.Mutex
+	frames []byte // the logged changes not yet in journal_events
+	logged int    // and their number
 }
 
 func (c *duckCommitter) Commit(group []Change) (func(*Row) error, error) {
+	if c.log != nil {
+		if err := c.logGroup(group); err != nil {
+			return nil, err
+		}
+		c.j.committed(group)
+		return nil, nil
+	}
 	for _, ch := range group {
 		c.seq++
 		if err := c.app.AppendRow(eventArgs(c.seq, ch.Row)...); err != nil {
@@ -37,6 +59,130 @@ func (c *duckCommitter) Commit(group []Change) (func(*Row) error, error) {
 	}
 	c.j.committed(group)
 	return nil, nil
+}
+
+// logGroup commits group to the log: durable when it returns.
+func (c *duckCommitter) logGroup(group []Change) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from := len(c.frames)
+	for _, ch := range group {
+		c.seq++
+		c.frames = appendChange(c.frames, c.seq, ch.Row)
+	}
+	if err := c.log.write(c.frames[from:]); err != nil {
+		// The writer's error sticks: no later group takes these seqs, and
+		// the log, whatever it holds of them, is replayed on the next open.
+		return err
+	}
+	c.logged += len(group)
+	if c.logged >= maxLoggedChanges {
+		return c.materialiseLocked()
+	}
+	return nil
+}
+
+// materialise commits the logged changes to journal_events and empties
+// the log.
+func (c *duckCommitter) materialise() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.materialiseLocked()
+}
+
+func (c *duckCommitter) materialiseLocked() error {
+	if c.logged == 0 {
+		return nil
+	}
+	// Only each key's latest change is appended (a fold applies only that
+	// one): a row's intent and its answer are one event, not two. A
+	// superseded change has a smaller seq than one appended after it, so
+	// it is not replayed after a crash either.
+	latest := make(map[string]int64, c.logged)
+	n, err := readChanges(c.frames, func(lc loggedChange) error {
+		latest[lc.row.Key] = lc.seq
+		return nil
+	})
+	if err == nil && n != len(c.frames) {
+		err = fmt.Errorf("change %d of %d does not read back", n, len(c.frames))
+	}
+	if err == nil {
+		_, err = readChanges(c.frames, func(lc loggedChange) error {
+			if latest[lc.row.Key] != lc.seq {
+				return nil
+			}
+			return c.app.AppendRow(eventArgs(lc.seq, &lc.row)...)
+		})
+	}
+	if err == nil {
+		err = c.app.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("journal: commit logged changes: %w", err)
+	}
+	c.frames, c.logged = c.frames[:0], 0
+	return c.log.empty()
+}
+
+// materialise brings the changes a paced writer has logged into
+// journal_events, for a read that needs every row's latest state (the
+// rows and counts by state, the kept states, a snapshot).
+func (j *DuckDB) materialise() error {
+	j.paceMu.Lock()
+	defer j.paceMu.Unlock()
+	if j.paced == nil {
+		return nil
+	}
+	return j.paced.materialise()
+}
+
+// replayChangeLog brings a log a killed run left into journal_events: the
+// changes with a seq above journal_events' largest (those before were
+// committed to DuckDB before the crash), in order; then removes the log.
+// OpenDuckDB calls it before its fold.
+func (j *DuckDB) replayChangeLog(ctx context.Context) error {
+	path := changeLogPath(j.path)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("journal: change log: %w", err)
+	}
+	conn, err := j.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("journal: change log: %w", err)
+	}
+	defer conn.Close()
+	var last int64
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&last); err != nil {
+		return fmt.Errorf("journal: change log: %w", err)
+	}
+	var app *duckdb.Appender
+	if err := conn.Raw(func(dc any) error {
+		var err error
+		app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_events")
+		return err
+	}); err != nil {
+		return fmt.Errorf("journal: change log: %w", err)
+	}
+	_, err = readChanges(b, func(lc loggedChange) error {
+		if lc.seq <= last {
+			return nil // committed before the crash
+		}
+		last = lc.seq
+		return app.AppendRow(eventArgs(lc.seq, &lc.row)...)
+	})
+	if cerr := app.Close(); err == nil { // Close flushes: the commit
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("journal: change log %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("journal: change log: %w", err)
+	}
+	return syncDir(path)
 }
 
 // SaveLater queues r's mutable fields for the next group commit without
@@ -105,6 +251,16 @@ func (j *DuckDB) startWriter() (*GroupWriter, error) {
 		conn.Close()
 		return nil, err
 	}
+	if j.linger > 0 {
+		if c.log, err = createChangeLog(j.path); err != nil {
+			c.app.Close()
+			conn.Close()
+			return nil, err
+		}
+		j.paceMu.Lock()
+		j.paced = c
+		j.paceMu.Unlock()
+	}
 	j.writer, j.committer = NewGroupWriter(c, j.linger), c
 	return j.writer, nil
 }
@@ -118,6 +274,22 @@ func (j *DuckDB) stopWriter() error {
 		return nil
 	}
 	err := w.Close()
+	if c.log != nil {
+		// The logged changes enter journal_events, then the log goes. On
+		// an error it stays, for the next open to replay (fold refuses to
+		// run while it is there).
+		j.paceMu.Lock()
+		if merr := c.materialise(); err == nil {
+			err = merr
+		}
+		if err == nil {
+			err = c.log.remove()
+		} else {
+			c.log.f.Close()
+		}
+		j.paced = nil
+		j.paceMu.Unlock()
+	}
 	if cerr := c.app.Close(); err == nil {
 		err = cerr
 	}
@@ -204,6 +376,12 @@ func (j *DuckDB) Checkpoint(ctx context.Context) error {
 // poll failed there ("fold: Out of Memory Error", #19). A piece costs a
 // scan of the journal's keys.
 func (j *DuckDB) fold(ctx context.Context) error {
+	// The changes a log holds are newer than every event: a fold before
+	// they are in journal_events would let the log's replay come after
+	// (and its seqs begin again).
+	if _, err := os.Stat(changeLogPath(j.path)); err == nil {
+		return fmt.Errorf("journal: fold: the change log %s has not been committed (it is replayed when the journal next opens)", changeLogPath(j.path))
+	}
 	tx, err := j.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("journal: fold: %w", err)
