@@ -51,88 +51,98 @@ func refIngest(t *testing.T, p Provider, existing map[string][2]string, ins []pa
 
 // TestIngestMatchesSequentialReading: duplicates, edits within the input
 // and edits against the journal are classified in the journal (bounded
-// memory) exactly as a sequential reader holding everything would.
+// memory) exactly as a sequential reader holding everything would. With
+// no earlier run, the journal is empty: its first chunk is compared with
+// nothing in SQL (the whole input, in one chunk, for seed 7).
 func TestIngestMatchesSequentialReading(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC)
-	for seed := range uint64(8) {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 7))
-			j := mustJournal(t, journal.Options{ChunkRows: 1 + int(seed)*3}) // duplicates and edits across chunks
-			f := newFake(seed)
-			pool := refunds(15)
-			// An earlier run journaled some of them, some finished since.
-			var earlier []paybatch.Instruction
-			for _, in := range pool {
-				if rng.IntN(2) == 0 {
-					in.Amount.Minor += int64(rng.IntN(2))
-					earlier = append(earlier, in)
-				}
-			}
-			if _, err := j.Ingest(ctx, rowsOf(ctx, f, seq(earlier), now, new(paybatch.Provider)), now); err != nil {
-				t.Fatal(err)
-			}
-			edit(t, j, func(r *journal.Row) bool {
-				r.State = paybatch.StateFinal
-				return r.MerchantTxID < "rf-00005"
-			})
-			existing := map[string][2]string{}
-			rows := allRows(t, j)
-			for _, r := range rows {
-				existing[r.Key] = [2]string{r.BodySHA256, string(r.State)}
-			}
-			// This run: 60 rows drawn from the pool, repeated and edited.
-			var ins []paybatch.Instruction
-			for i := range 60 {
-				in := pool[rng.IntN(len(pool))]
-				in.Amount.Minor += int64(rng.IntN(2))
-				in.Source.Row = i + 2
-				ins = append(ins, in)
-			}
-			wantKeys, wantFresh, wantDups, wantConflicts := refIngest(t, f, existing, ins)
+	for _, first := range []bool{false, true} {
+		for seed := range uint64(8) {
+			t.Run(fmt.Sprint(seed, first), func(t *testing.T) { ingestMatchesSequentialReading(ctx, t, now, seed, first) })
+		}
+	}
+}
 
-			res, err := j.Ingest(ctx, rowsOf(ctx, f, seq(ins), now, new(paybatch.Provider)), now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Rows != len(wantKeys) || res.New != wantFresh || res.Duplicates != wantDups || res.ConflictCount != len(wantConflicts) {
-				t.Fatalf("rows %d new %d dups %d conflicts %d; want %d %d %d %d", res.Rows, res.New, res.Duplicates, res.ConflictCount,
-					len(wantKeys), wantFresh, wantDups, len(wantConflicts))
-			}
-			if !reflect.DeepEqual(res.Conflicts, wantConflicts) {
-				t.Fatalf("conflicts\n got %+v\nwant %+v", res.Conflicts, wantConflicts)
-			}
-			// The run set holds exactly the run's keys.
-			var gotKeys []string
-			for page, err := range j.Pages(ctx, journal.Filter{}) {
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, r := range page {
-					gotKeys = append(gotKeys, r.Key)
-				}
-			}
-			slices.Sort(gotKeys)
-			wantKeys = slices.Sorted(slices.Values(wantKeys))
-			if !reflect.DeepEqual(gotKeys, wantKeys) {
-				t.Fatalf("run rows\n got %v\nwant %v", gotKeys, wantKeys)
-			}
-			// Each distinct edit is recorded once in the conflicts table.
-			distinct := map[[2]string]bool{}
-			for _, c := range wantConflicts {
-				distinct[[2]string{c.Key, c.NewHash}] = true
-			}
-			recorded, err := j.Conflicts(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := len(recorded); n != len(distinct) {
-				t.Errorf("conflicts recorded %d, want %d", n, len(distinct))
-			}
-			if total := len(allRows(t, j)); total != len(existing)+wantFresh {
-				t.Errorf("journal has %d rows, want %d", total, len(existing)+wantFresh)
-			}
-		})
+func ingestMatchesSequentialReading(ctx context.Context, t *testing.T, now time.Time, seed uint64, first bool) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	chunk := 1 + int(seed)*3 // duplicates and edits across chunks
+	if seed == 7 {
+		chunk = 0
+	}
+	j := mustJournal(t, journal.Options{ChunkRows: chunk})
+	f := newFake(seed)
+	pool := refunds(15)
+	// An earlier run journaled some of them, some finished since.
+	var earlier []paybatch.Instruction
+	for _, in := range pool {
+		if rng.IntN(2) == 0 && !first {
+			in.Amount.Minor += int64(rng.IntN(2))
+			earlier = append(earlier, in)
+		}
+	}
+	if _, err := j.Ingest(ctx, rowsOf(ctx, f, seq(earlier), now, new(paybatch.Provider)), now); err != nil {
+		t.Fatal(err)
+	}
+	edit(t, j, func(r *journal.Row) bool {
+		r.State = paybatch.StateFinal
+		return r.MerchantTxID < "rf-00005"
+	})
+	existing := map[string][2]string{}
+	rows := allRows(t, j)
+	for _, r := range rows {
+		existing[r.Key] = [2]string{r.BodySHA256, string(r.State)}
+	}
+	// This run: 60 rows drawn from the pool, repeated and edited.
+	var ins []paybatch.Instruction
+	for i := range 60 {
+		in := pool[rng.IntN(len(pool))]
+		in.Amount.Minor += int64(rng.IntN(2))
+		in.Source.Row = i + 2
+		ins = append(ins, in)
+	}
+	wantKeys, wantFresh, wantDups, wantConflicts := refIngest(t, f, existing, ins)
+
+	res, err := j.Ingest(ctx, rowsOf(ctx, f, seq(ins), now, new(paybatch.Provider)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rows != len(wantKeys) || res.New != wantFresh || res.Duplicates != wantDups || res.ConflictCount != len(wantConflicts) {
+		t.Fatalf("rows %d new %d dups %d conflicts %d; want %d %d %d %d", res.Rows, res.New, res.Duplicates, res.ConflictCount,
+			len(wantKeys), wantFresh, wantDups, len(wantConflicts))
+	}
+	if !reflect.DeepEqual(res.Conflicts, wantConflicts) {
+		t.Fatalf("conflicts\n got %+v\nwant %+v", res.Conflicts, wantConflicts)
+	}
+	// The run set holds exactly the run's keys.
+	var gotKeys []string
+	for page, err := range j.Pages(ctx, journal.Filter{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			gotKeys = append(gotKeys, r.Key)
+		}
+	}
+	slices.Sort(gotKeys)
+	wantKeys = slices.Sorted(slices.Values(wantKeys))
+	if !reflect.DeepEqual(gotKeys, wantKeys) {
+		t.Fatalf("run rows\n got %v\nwant %v", gotKeys, wantKeys)
+	}
+	// Each distinct edit is recorded once in the conflicts table.
+	distinct := map[[2]string]bool{}
+	for _, c := range wantConflicts {
+		distinct[[2]string{c.Key, c.NewHash}] = true
+	}
+	recorded, err := j.Conflicts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(recorded); n != len(distinct) {
+		t.Errorf("conflicts recorded %d, want %d", n, len(distinct))
+	}
+	if total := len(allRows(t, j)); total != len(existing)+wantFresh {
+		t.Errorf("journal has %d rows, want %d", total, len(existing)+wantFresh)
 	}
 }
 

@@ -73,6 +73,15 @@ type ingester struct {
 	// rows — so that the run's counts need no query, and an input without
 	// a conflict no statement for conflicts.
 	keyRows, freshRows, conflictRows int
+	// alone: nothing to compare a chunk with in SQL — the journal had no
+	// row when the ingest began and no chunk has been compared yet (a new
+	// journal's first chunk, which is all of a small batch).
+	alone bool
+}
+
+// known is what the run so far and the journal know of a chunk's key.
+type known struct {
+	runHash, jHash, jState sql.NullString
 }
 
 type staged struct {
@@ -223,6 +232,9 @@ func (in *ingester) open(ctx context.Context) error {
 	if _, err := c.ExecContext(ctx, `CREATE OR REPLACE TEMP TABLE run_chunk (i INTEGER NOT NULL, key VARCHAR NOT NULL)`); err != nil {
 		return fmt.Errorf("journal: ingest: %w", err)
 	}
+	if err := c.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM journal)`).Scan(&in.alone); err != nil {
+		return fmt.Errorf("journal: ingest: %w", err)
+	}
 	return c.Raw(func(dc any) error {
 		for _, t := range []struct {
 			catalog, table string
@@ -280,38 +292,13 @@ func (in *ingester) compare(ctx context.Context, chunk []staged) error {
 	if len(chunk) == 0 {
 		return nil
 	}
-	for i, s := range chunk {
-		if err := in.chunk.AppendRow(int32(i), s.row.Key); err != nil {
-			return fmt.Errorf("journal: ingest: %w", err)
-		}
-	}
-	if err := in.flush(); err != nil {
-		return err
-	}
-	type known struct {
-		runHash, jHash, jState sql.NullString
-	}
 	found := make([]known, len(chunk))
-	rs, err := in.conn.QueryContext(ctx, `SELECT c.i, r.body_sha256, j.body_sha256, j.state
-		FROM temp.run_chunk c LEFT JOIN run_keys r ON r.key = c.key LEFT JOIN journal j ON j.key = c.key`)
-	if err != nil {
-		return fmt.Errorf("journal: ingest: compare: %w", err)
-	}
-	for rs.Next() {
-		var i int
-		var k known
-		if err := rs.Scan(&i, &k.runHash, &k.jHash, &k.jState); err != nil {
-			rs.Close()
-			return fmt.Errorf("journal: ingest: compare: %w", err)
-		}
-		found[i] = k
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
-		return fmt.Errorf("journal: ingest: compare: %w", err)
-	}
-	if _, err := in.conn.ExecContext(ctx, `DELETE FROM temp.run_chunk`); err != nil {
-		return fmt.Errorf("journal: ingest: %w", err)
+	// Alone, every key is unknown to the journal and the run: the join
+	// would find nothing (duplicates within the chunk are found below).
+	if in.alone {
+		in.alone = false
+	} else if err := in.lookUp(ctx, chunk, found); err != nil {
+		return err
 	}
 	seen := make(map[string]string) // key → hash taken by this chunk
 	for i, s := range chunk {
@@ -341,6 +328,41 @@ func (in *ingester) compare(ctx context.Context, chunk []staged) error {
 		if err != nil {
 			return fmt.Errorf("journal: ingest %s: %w", r.Source, err)
 		}
+	}
+	return nil
+}
+
+// lookUp finds the chunk's keys in the run so far and in the journal, by
+// position in found.
+func (in *ingester) lookUp(ctx context.Context, chunk []staged, found []known) error {
+	for i, s := range chunk {
+		if err := in.chunk.AppendRow(int32(i), s.row.Key); err != nil {
+			return fmt.Errorf("journal: ingest: %w", err)
+		}
+	}
+	if err := in.flush(); err != nil {
+		return err
+	}
+	rs, err := in.conn.QueryContext(ctx, `SELECT c.i, r.body_sha256, j.body_sha256, j.state
+		FROM temp.run_chunk c LEFT JOIN run_keys r ON r.key = c.key LEFT JOIN journal j ON j.key = c.key`)
+	if err != nil {
+		return fmt.Errorf("journal: ingest: compare: %w", err)
+	}
+	for rs.Next() {
+		var i int
+		var k known
+		if err := rs.Scan(&i, &k.runHash, &k.jHash, &k.jState); err != nil {
+			rs.Close()
+			return fmt.Errorf("journal: ingest: compare: %w", err)
+		}
+		found[i] = k
+	}
+	rs.Close()
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("journal: ingest: compare: %w", err)
+	}
+	if _, err := in.conn.ExecContext(ctx, `DELETE FROM temp.run_chunk`); err != nil {
+		return fmt.Errorf("journal: ingest: %w", err)
 	}
 	return nil
 }
