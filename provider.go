@@ -2,7 +2,9 @@ package paybatch
 
 import (
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Request is the canonical wire form of one instruction: the same instruction
@@ -94,6 +96,28 @@ type Problem struct {
 	Detail     string `json:"detail,omitempty"`
 	ReasonCode string `json:"reason_code,omitempty"`
 	Field      string `json:"field,omitempty"` // context.field when given
+}
+
+// Excerpt is the start of a response body that is not the provider's
+// documented error (an HTML error page, a proxy's text) as a problem's
+// detail: its first n bytes, cut back to a character boundary, bytes that
+// are not UTF-8 replaced by U+FFFD, spaces trimmed. A problem is journaled, and a
+// journal stores text only: a body cut inside a character (or not text at
+// all) once stopped a run at its next commit.
+func Excerpt(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+		// Drop a character the cut left incomplete (at most 3 bytes).
+		for i := len(b) - 1; i >= 0 && i >= len(b)-3; i-- {
+			if utf8.RuneStart(b[i]) {
+				if !utf8.FullRune(b[i:]) {
+					b = b[:i]
+				}
+				break
+			}
+		}
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(string(b), "\uFFFD"))
 }
 
 // ProviderError is any failed exchange with a provider. It never contains

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,11 +78,19 @@ func (w *GroupWriter) failed() error {
 	return w.err
 }
 
+// copyRow copies r for a commit. The text a provider or an error gave (a
+// status, an id, a reason, a problem) is stored as UTF-8, bytes that are
+// not replaced by U+FFFD: neither backend stores anything else, and a
+// change it refused stopped the run at its commit (DuckDB) — or, logged
+// first (duckdb_changelog.go), would have stopped every later open.
 func copyRow(r *Row) *Row {
 	c := *r
 	if r.ProviderAmount != nil {
 		v := *r.ProviderAmount
 		c.ProviderAmount = &v
+	}
+	for _, s := range [...]*string{&c.ProviderStatus, &c.ProviderID, &c.OrderID, &c.ReasonCode, &c.Problem} {
+		*s = strings.ToValidUTF8(*s, "\uFFFD")
 	}
 	return &c
 }

@@ -392,11 +392,7 @@ func problemOf(code int, data []byte) paybatch.Problem {
 	}
 	p := paybatch.Problem{Status: code}
 	if err := json.Unmarshal(data, &b); err != nil {
-		t := strings.TrimSpace(string(data))
-		if len(t) > 200 {
-			t = t[:200]
-		}
-		p.Title, p.Detail = http.StatusText(code), t
+		p.Title, p.Detail = http.StatusText(code), paybatch.Excerpt(bytes.TrimSpace(data), 200)
 		return p
 	}
 	p.Type = b.Type

@@ -391,7 +391,7 @@ func classify(resp *http.Response, body []byte, now time.Time) *paybatch.Provide
 			ReasonCode: p.ReasonCode, Field: p.Field()}
 	}
 	if pe.Problem.Detail == "" && pe.Problem.ReasonCode == "" {
-		pe.Problem.Detail = strings.TrimSpace(string(truncate(body, 200)))
+		pe.Problem.Detail = paybatch.Excerpt(body, 200)
 	}
 	code := resp.StatusCode
 	switch {
@@ -418,13 +418,6 @@ func classify(resp *http.Response, body []byte, now time.Time) *paybatch.Provide
 		pe.Class = paybatch.ClassRejected
 	}
 	return pe
-}
-
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
 }
 
 // retryAfter reads Retry-After as seconds or an HTTP date.
