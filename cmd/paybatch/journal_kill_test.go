@@ -23,8 +23,8 @@ import (
 // real `paybatch submit` process holds the journal, `status` shows its
 // progress instead of refusing; after that process is SIGKILLed mid-send,
 // `reconcile --journal` (which reads the journal read-only) sees the latest
-// states — the state changes the killed run recorded as events and never
-// folded — not the states the rows were journaled with.
+// states — the state changes the killed run recorded in its change log and
+// never folded — not the states the rows were journaled with.
 func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process")
@@ -107,6 +107,11 @@ func TestStatusAndReconcileAfterKilledSubmit(t *testing.T) {
 	executed := len(ts.Server.Operations())
 	if executed >= n {
 		t.Fatalf("the run finished (%d operations) before the kill", executed)
+	}
+	// Paced, the run committed its changes to its change log, not yet to
+	// DuckDB: reconcile must bring them in before it reads.
+	if _, err := os.Stat(jpath + ".changes"); err != nil {
+		t.Fatalf("no change log beside the killed paced run's journal: %v", err)
 	}
 
 	out, errs, _ = runCLI(t, vars, "reconcile", "--journal", jpath, "--ledger", ledgerPath, "--json", "-")
