@@ -151,7 +151,7 @@ func save(t *testing.T, j *DuckDB, row func(int) *Row, from, to int, st paybatch
 	}
 }
 
-// states reads every row's state and outcome, by merchant id.
+// statesOf reads every row's state, outcome and provider id, by merchant id.
 func statesOf(t *testing.T, j *DuckDB) map[string]string {
 	t.Helper()
 	rows, err := j.Rows(context.Background(), Query{})
@@ -175,6 +175,17 @@ func wantStates(t *testing.T, got map[string]string, n int, state func(i int) st
 		if got[id] != state(i) {
 			t.Errorf("%s: %s, want %s", id, got[id], state(i))
 		}
+	}
+}
+
+// finalBelow is the states of rows before k final (succeeded, with their
+// provider id) and of the rest sending.
+func finalBelow(k int) func(i int) string {
+	return func(i int) string {
+		if i < k {
+			return "final/succeeded/TX-" + refundID(i)
+		}
+		return "sending//"
 	}
 }
 
@@ -212,12 +223,7 @@ func TestPacedReadsSeeLatestStates(t *testing.T) {
 	j, row, at := pacedJournal(t, 30)
 	save(t, j, row, 0, 30, paybatch.StateSending, at)
 	save(t, j, row, 0, 10, paybatch.StateFinal, at.Add(time.Second))
-	wantStates(t, statesOf(t, j), 30, func(i int) string {
-		if i < 10 {
-			return "final/succeeded/TX-" + refundID(i)
-		}
-		return "sending//"
-	})
+	wantStates(t, statesOf(t, j), 30, finalBelow(10))
 	save(t, j, row, 10, 15, paybatch.StateFinal, at.Add(2*time.Second)) // logged after the read's materialise
 	counts, err := j.CountStates(ctx, Query{SourceFile: "paced.csv"})
 	if err != nil {
@@ -282,12 +288,7 @@ func TestPacedChangesSurviveAKill(t *testing.T) {
 	if err := k.db.QueryRowContext(ctx, `SELECT count(*) FROM journal_events`).Scan(&events); err != nil || events != 0 {
 		t.Fatalf("%d events left unfolded after the open (err %v)", events, err)
 	}
-	wantStates(t, statesOf(t, k), 40, func(i int) string {
-		if i < 25 {
-			return "final/succeeded/TX-" + refundID(i)
-		}
-		return "sending//"
-	})
+	wantStates(t, statesOf(t, k), 40, finalBelow(25))
 }
 
 // TestChangeLogReplaysOnlyWhatDuckDBLacks: a kill between a
@@ -325,12 +326,7 @@ func TestChangeLogReplaysOnlyWhatDuckDBLacks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	wantStates(t, statesOf(t, k), 10, func(i int) string {
-		if i < 5 {
-			return "final/succeeded/TX-" + refundID(i)
-		}
-		return "sending//"
-	})
+	wantStates(t, statesOf(t, k), 10, finalBelow(5))
 }
 
 // TestUpgradeReplaysChangeLog: a reader in another process (reconcile,
