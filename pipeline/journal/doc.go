@@ -66,7 +66,8 @@
 // cut short) before DuckDB reads the file, and DuckDB replays the WAL. See
 // duckdb_checkpoint.go and TestTornCheckpointResumes.
 //
-// A paced writer (a run at a rate limit) makes its commit groups durable
+// A paced writer (a run at a rate limit, up to 1,280 requests a second)
+// makes its commit groups durable
 // in JOURNAL.changes instead of DuckDB; they enter journal_events in bulk,
 // and Open replays a log a kill left, by sequence number, before its fold.
 // See duckdb_changelog.go and TestPacedChangesSurviveAKill.

@@ -64,6 +64,9 @@ type Options struct {
 	// foldEvents: how many state changes a fold applies at once (default
 	// foldEvents); tests lower it.
 	foldEvents int64
+	// logLinger: the shortest linger at which the writer logs its changes
+	// (default logLinger, duckdb_changelog.go); tests lower it.
+	logLinger time.Duration
 	// whileReopening, when set (tests), runs during each reopen while the
 	// database is closed (duckdb_reopen.go).
 	whileReopening func()
@@ -81,7 +84,8 @@ type DuckDB struct {
 	chunkRows int
 	runWAL    int64
 
-	foldEvents int64 // state changes a fold applies at once
+	foldEvents int64         // state changes a fold applies at once
+	logLinger  time.Duration // the shortest linger whose writer logs its changes
 
 	wmu       sync.Mutex // serialises writer start/stop
 	writer    *GroupWriter
@@ -163,7 +167,7 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	re.whileClosed = opts.whileReopening
 	j := &DuckDB{db: db, re: re, path: path, lock: lk, ownLock: own, pageRows: opts.PageRows, chunkRows: opts.ChunkRows,
 		runWAL: opts.CheckpointWAL, large: large,
-		beforeCheckpoint: opts.beforeCheckpoint, foldEvents: opts.foldEvents}
+		beforeCheckpoint: opts.beforeCheckpoint, foldEvents: opts.foldEvents, logLinger: opts.logLinger}
 	j.bgCtx, j.bgStop = context.WithCancel(ctx)
 	if j.pageRows <= 0 {
 		j.pageRows = pageSize
@@ -176,6 +180,9 @@ func OpenDuckDB(ctx context.Context, path string, opts Options) (*DuckDB, error)
 	}
 	if j.foldEvents <= 0 {
 		j.foldEvents = foldEvents
+	}
+	if j.logLinger <= 0 {
+		j.logLinger = logLinger
 	}
 
 	if err := j.replayChangeLog(ctx); err != nil {

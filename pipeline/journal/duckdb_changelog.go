@@ -13,8 +13,9 @@ import (
 	"github.com/paybatch/paybatch"
 )
 
-// While a run is paced (Options: SetLinger > 0, a provider's rate limit),
-// the journal's state changes are made durable in a log beside it,
+// While a run is paced at a provider's rate limit (its writer lingers
+// logLinger or more), the journal's state changes are made durable in a
+// log beside it,
 // JOURNAL.changes, instead of in DuckDB: a group's changes are appended to
 // the file and fsync'd before any of its Saves returns, and enter
 // journal_events in bulk — when the writer stops (Flush, Checkpoint,
@@ -39,6 +40,17 @@ import (
 // A torn group at the log's end (the crash cut its write) was never
 // acknowledged — its Saves had not returned, so none of its requests left
 // — and the log is read up to it, as DuckDB reads its own WAL.
+
+// logLinger is the shortest linger at which a writer logs its changes:
+// the engine lingers about 64 departures (at most 200 ms), so at rates up
+// to 1,280 a second, where a DuckDB commit of a group is small and runs
+// DuckDB's code cold. Faster, a group is a commit of 128 changes every few
+// milliseconds, DuckDB's code stays warm, and the log's gain was not
+// shown: at 90,000 rows unthrottled it measured 4,300–4,700 rows/s against
+// 4,930–5,005 without it in BenchmarkSubmitCPUAtLimit/unthrottled, though
+// faster run by hand (#19, session 16) — so those runs commit to DuckDB
+// as before.
+const logLinger = 50 * time.Millisecond
 
 // changeLogPath is the paced-changes log of the journal at path.
 func changeLogPath(path string) string { return path + ".changes" }

@@ -125,7 +125,8 @@ func FuzzReadChanges(f *testing.F) {
 func pacedJournal(t *testing.T, rows int) (j *DuckDB, row func(int) *Row, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
+	// Logged from a linger of 1 ms, so that Saves in a loop are quick.
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{logLinger: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,4 +394,32 @@ func TestNoFoldWhileAChangeLogIsLeft(t *testing.T) {
 		t.Fatalf("Flush with a change log left: %v", err)
 	}
 	os.Remove(changeLogPath(j.path))
+}
+
+// TestFastWriterCommitsToDuckDB: a writer lingering less than logLinger
+// (a run faster than 1,280 requests a second, or unthrottled) commits its
+// groups to DuckDB, as before the log, and leaves no log.
+func TestFastWriterCommitsToDuckDB(t *testing.T) {
+	ctx := context.Background()
+	j, err := OpenDuckDB(ctx, filepath.Join(t.TempDir(), "j.duckdb"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	at := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
+	row := ingestRefunds(ctx, t, j, 3, "fast", at)
+	for _, linger := range []time.Duration{0, logLinger - time.Millisecond} {
+		j.SetLinger(linger)
+		save(t, j, row, 0, 3, paybatch.StateSending, at)
+		var events int
+		if err := j.db.QueryRowContext(ctx, `SELECT count(*) FROM journal_events`).Scan(&events); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(changeLogPath(j.path)); !errors.Is(err, os.ErrNotExist) || events != 3 {
+			t.Fatalf("linger %v: %d events in DuckDB, log %v; want 3 and none", linger, events, err)
+		}
+		if err := j.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

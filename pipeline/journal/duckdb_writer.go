@@ -251,7 +251,7 @@ func (j *DuckDB) startWriter() (*GroupWriter, error) {
 		conn.Close()
 		return nil, err
 	}
-	if j.linger > 0 {
+	if j.linger >= j.logLinger {
 		if c.log, err = createChangeLog(j.path); err != nil {
 			c.app.Close()
 			conn.Close()
