@@ -70,6 +70,9 @@ type changeLog struct {
 func createChangeLog(journal string) (*changeLog, error) {
 	path := changeLogPath(journal)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("journal: the change log %s of an earlier failure is still there; it is brought in when the journal next opens: run again", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: change log: %w", err)
 	}

@@ -381,7 +381,7 @@ func TestChangeLogWithoutItsJournal(t *testing.T) {
 // TestNoFoldWhileAChangeLogIsLeft: a fold never runs while a change log
 // the writer could not commit is beside the journal (its changes are newer
 // than every event; folding first would let them be replayed out of
-// order).
+// order), and no paced writer starts over it.
 func TestNoFoldWhileAChangeLogIsLeft(t *testing.T) {
 	ctx := context.Background()
 	j, row, at := pacedJournal(t, 3)
@@ -392,6 +392,12 @@ func TestNoFoldWhileAChangeLogIsLeft(t *testing.T) {
 	}
 	if err := j.Flush(ctx); err == nil || !strings.Contains(err.Error(), "has not been committed") {
 		t.Fatalf("Flush with a change log left: %v", err)
+	}
+	// Nor does a paced writer start over it: the run stops, saying what to do.
+	j.SetLinger(time.Millisecond)
+	if err := j.Save(row(0)); err == nil || !strings.Contains(err.Error(), "of an earlier failure is still there") ||
+		!strings.Contains(err.Error(), "run again") {
+		t.Fatalf("a paced Save with a change log left: %v", err)
 	}
 	os.Remove(changeLogPath(j.path))
 }
