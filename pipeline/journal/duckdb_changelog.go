@@ -187,10 +187,6 @@ type loggedChange struct {
 	row Row // its mutable fields and key
 }
 
-// errTorn ends a log's reading: a frame cut short or not matching its
-// checksum (the group a crash interrupted).
-var errTorn = errors.New("torn change")
-
 // readChanges decodes the frames of a change log up to its end or its
 // first torn frame, calling yield for each change in order; it returns
 // the bytes read (a torn tail's start).

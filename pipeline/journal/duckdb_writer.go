@@ -94,25 +94,9 @@ func (c *duckCommitter) materialiseLocked() error {
 	if c.logged == 0 {
 		return nil
 	}
-	// Only each key's latest change is appended (a fold applies only that
-	// one): a row's intent and its answer are one event, not two. A
-	// superseded change has a smaller seq than one appended after it, so
-	// it is not replayed after a crash either.
-	latest := make(map[string]int64, c.logged)
-	n, err := readChanges(c.frames, func(lc loggedChange) error {
-		latest[lc.row.Key] = lc.seq
-		return nil
-	})
+	n, err := appendLogged(c.app, c.frames, 0)
 	if err == nil && n != len(c.frames) {
 		err = fmt.Errorf("change %d of %d does not read back", n, len(c.frames))
-	}
-	if err == nil {
-		_, err = readChanges(c.frames, func(lc loggedChange) error {
-			if latest[lc.row.Key] != lc.seq {
-				return nil
-			}
-			return c.app.AppendRow(eventArgs(lc.seq, &lc.row)...)
-		})
 	}
 	if err == nil {
 		err = c.app.Flush()
@@ -136,9 +120,54 @@ func (j *DuckDB) materialise() error {
 	return j.paced.materialise()
 }
 
+// eventAppender opens an Appender on journal_events on conn, and reads
+// the largest seq it holds (0: none).
+func eventAppender(ctx context.Context, conn *sql.Conn) (*duckdb.Appender, int64, error) {
+	var last int64
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&last); err != nil {
+		return nil, 0, fmt.Errorf("journal: %w", err)
+	}
+	var app *duckdb.Appender
+	err := conn.Raw(func(dc any) error {
+		var err error
+		app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_events")
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("journal: appender: %w", err)
+	}
+	return app, last, nil
+}
+
+// appendLogged appends to app the changes of the log frames b with a seq
+// above after (those up to it are in journal_events already: committed
+// before a crash), each key's latest only — a fold applies only that one,
+// so a row's intent and its answer are one event, not two, and a change
+// superseded in b is never replayed either. It returns the bytes read (a
+// torn tail's start).
+func appendLogged(app *duckdb.Appender, b []byte, after int64) (int, error) {
+	latest := map[string]int64{}
+	n, err := readChanges(b, func(lc loggedChange) error {
+		if lc.seq > max(after, latest[lc.row.Key]) {
+			latest[lc.row.Key] = lc.seq
+		}
+		return nil
+	})
+	if err != nil {
+		return n, err
+	}
+	_, err = readChanges(b[:n], func(lc loggedChange) error {
+		if latest[lc.row.Key] != lc.seq {
+			return nil
+		}
+		return app.AppendRow(eventArgs(lc.seq, &lc.row)...)
+	})
+	return n, err
+}
+
 // replayChangeLog brings a log a killed run left into journal_events: the
-// changes with a seq above journal_events' largest (those before were
-// committed to DuckDB before the crash), in order; then removes the log.
+// changes with a seq above journal_events' largest (appendLogged); then
+// removes the log.
 // OpenDuckDB calls it before its fold.
 func (j *DuckDB) replayChangeLog(ctx context.Context) error {
 	path := changeLogPath(j.path)
@@ -154,25 +183,11 @@ func (j *DuckDB) replayChangeLog(ctx context.Context) error {
 		return fmt.Errorf("journal: change log: %w", err)
 	}
 	defer conn.Close()
-	var last int64
-	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&last); err != nil {
+	app, last, err := eventAppender(ctx, conn)
+	if err != nil {
 		return fmt.Errorf("journal: change log: %w", err)
 	}
-	var app *duckdb.Appender
-	if err := conn.Raw(func(dc any) error {
-		var err error
-		app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_events")
-		return err
-	}); err != nil {
-		return fmt.Errorf("journal: change log: %w", err)
-	}
-	_, err = readChanges(b, func(lc loggedChange) error {
-		if lc.seq <= last {
-			return nil // committed before the crash
-		}
-		last = lc.seq
-		return app.AppendRow(eventArgs(lc.seq, &lc.row)...)
-	})
+	_, err = appendLogged(app, b, last)
 	if cerr := app.Close(); err == nil { // Close flushes: the commit
 		err = cerr
 	}
@@ -233,18 +248,9 @@ func (j *DuckDB) startWriter() (*GroupWriter, error) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	c := &duckCommitter{conn: conn, j: j}
-	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM journal_events`).Scan(&c.seq); err != nil {
+	if c.app, c.seq, err = eventAppender(ctx, conn); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	err = conn.Raw(func(dc any) error {
-		var err error
-		c.app, err = duckdb.NewAppenderFromConn(dc.(driver.Conn), "", "journal_events")
-		return err
-	})
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("journal: appender: %w", err)
+		return nil, err
 	}
 	if err := j.paceThreads(ctx, j.linger > 0); err != nil {
 		c.app.Close()
